@@ -1,0 +1,201 @@
+#include "common/yaml_fields.h"
+
+#include <cmath>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace hwnas {
+namespace {
+
+absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "spec" : path, ": ", problem));
+}
+
+}  // namespace
+
+YamlSection::YamlSection(YAML::Node node, std::string path)
+    : node_(std::move(node)), path_(std::move(path)) {}
+
+absl::StatusOr<YamlSection> YamlSection::Parse(absl::string_view text) {
+  try {
+    return YamlSection(YAML::Load(std::string(text)), "");
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed YAML at line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+bool YamlSection::Has(absl::string_view key) const {
+  if (!node_.IsMap()) return false;
+  YAML::Node child = node_[std::string(key)];
+  return child.IsDefined() && !child.IsNull();
+}
+
+std::string YamlSection::PathOf(absl::string_view key) const {
+  return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
+}
+
+absl::Status YamlSection::CheckIsMap() const {
+  if (!present() || node_.IsMap()) return absl::OkStatus();
+  return FieldError(path_, "must be a mapping of key: value pairs");
+}
+
+absl::Status YamlSection::CheckKeys(std::initializer_list<absl::string_view> allowed) const {
+  return CheckKeys(std::vector<std::string>(allowed.begin(), allowed.end()));
+}
+
+absl::Status YamlSection::CheckKeys(const std::vector<std::string>& allowed) const {
+  if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (!present()) return absl::OkStatus();
+  for (const auto& kv : node_) {
+    std::string key = kv.first.as<std::string>();
+    bool known = false;
+    for (const std::string& a : allowed) known = known || a == key;
+    if (!known) {
+      return FieldError(
+          PathOf(key),
+          absl::StrCat("unknown key (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<YamlSection> YamlSection::Child(absl::string_view key) const {
+  if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  YAML::Node child = present() ? node_[std::string(key)] : YAML::Node();
+  YamlSection section(child, PathOf(key));
+  if (absl::Status s = section.CheckIsMap(); !s.ok()) return s;
+  return section;
+}
+
+absl::StatusOr<YAML::Node> YamlSection::Scalar(absl::string_view key) const {
+  if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (!Has(key)) return YAML::Node();
+  YAML::Node child = node_[std::string(key)];
+  if (!child.IsScalar()) return FieldError(PathOf(key), "must be a single value");
+  return child;
+}
+
+absl::StatusOr<std::string> YamlSection::String(absl::string_view key,
+                                                std::optional<std::string> def) const {
+  absl::StatusOr<YAML::Node> n = Scalar(key);
+  if (!n.ok()) return n.status();
+  if (!n->IsDefined()) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    return *def;
+  }
+  return n->as<std::string>();
+}
+
+absl::StatusOr<std::string> YamlSection::Enum(absl::string_view key,
+                                              std::initializer_list<absl::string_view> allowed,
+                                              std::optional<std::string> def) const {
+  absl::StatusOr<std::string> v = String(key, std::move(def));
+  if (!v.ok()) return v;
+  for (absl::string_view a : allowed) {
+    if (a == *v) return v;
+  }
+  return FieldError(PathOf(key), absl::StrCat("unknown value '", *v, "' (expected one of: ",
+                                              absl::StrJoin(allowed, ", "), ")"));
+}
+
+absl::StatusOr<int64_t> YamlSection::Int(absl::string_view key, std::optional<int64_t> def,
+                                         int64_t min, int64_t max) const {
+  absl::StatusOr<YAML::Node> n = Scalar(key);
+  if (!n.ok()) return n.status();
+  int64_t value = 0;
+  if (!n->IsDefined()) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    value = *def;
+  } else if (!absl::SimpleAtoi(n->Scalar(), &value)) {
+    return FieldError(PathOf(key), absl::StrCat("must be an integer, got '", n->Scalar(), "'"));
+  }
+  if (value < min || value > max) {
+    return FieldError(PathOf(key),
+                      absl::StrCat("must be between ", min, " and ", max, ", got ", value));
+  }
+  return value;
+}
+
+absl::StatusOr<double> YamlSection::Double(absl::string_view key, std::optional<double> def,
+                                           double min, double max) const {
+  absl::StatusOr<YAML::Node> n = Scalar(key);
+  if (!n.ok()) return n.status();
+  double value = 0;
+  if (!n->IsDefined()) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    value = *def;
+  } else if (!absl::SimpleAtod(n->Scalar(), &value) || !std::isfinite(value)) {
+    return FieldError(PathOf(key),
+                      absl::StrCat("must be a finite number, got '", n->Scalar(), "'"));
+  }
+  if (value < min || value > max) {
+    return FieldError(PathOf(key),
+                      absl::StrCat("must be between ", min, " and ", max, ", got ", value));
+  }
+  return value;
+}
+
+absl::StatusOr<bool> YamlSection::Bool(absl::string_view key, std::optional<bool> def) const {
+  absl::StatusOr<YAML::Node> n = Scalar(key);
+  if (!n.ok()) return n.status();
+  if (!n->IsDefined()) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    return *def;
+  }
+  const std::string& s = n->Scalar();
+  if (s == "true" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "no" || s == "off") return false;
+  return FieldError(PathOf(key), absl::StrCat("must be true or false, got '", s, "'"));
+}
+
+absl::StatusOr<std::vector<int64_t>> YamlSection::IntList(absl::string_view key,
+                                                          std::optional<std::vector<int64_t>> def,
+                                                          int64_t min, int64_t max) const {
+  if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (!Has(key)) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    return *def;
+  }
+  YAML::Node list = node_[std::string(key)];
+  if (!list.IsSequence()) return FieldError(PathOf(key), "must be a list such as [1, 2, 3]");
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    int64_t v = 0;
+    std::string item_path = absl::StrCat(PathOf(key), "[", i, "]");
+    if (!list[i].IsScalar() || !absl::SimpleAtoi(list[i].Scalar(), &v)) {
+      return FieldError(item_path, "must be an integer");
+    }
+    if (v < min || v > max) {
+      return FieldError(item_path,
+                        absl::StrCat("must be between ", min, " and ", max, ", got ", v));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> YamlSection::StringList(
+    absl::string_view key, std::optional<std::vector<std::string>> def) const {
+  if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (!Has(key)) {
+    if (!def) return FieldError(PathOf(key), "is required");
+    return *def;
+  }
+  YAML::Node list = node_[std::string(key)];
+  if (!list.IsSequence()) return FieldError(PathOf(key), "must be a list");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].IsScalar()) {
+      return FieldError(absl::StrCat(PathOf(key), "[", i, "]"), "must be a single value");
+    }
+    out.push_back(list[i].Scalar());
+  }
+  return out;
+}
+
+}  // namespace hwnas

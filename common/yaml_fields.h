@@ -1,0 +1,70 @@
+// Typed reads from YAML with errors that name the field and the problem, e.g.
+// "space.blocks: must be between 1 and 12, got 40". Every spec section parser
+// uses these so users see the same style of message everywhere.
+#ifndef HWNAS_COMMON_YAML_FIELDS_H_
+#define HWNAS_COMMON_YAML_FIELDS_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "yaml-cpp/yaml.h"
+
+namespace hwnas {
+
+// A view of one YAML mapping plus its dotted path for error messages.
+class YamlSection {
+ public:
+  // `node` may be null/undefined (an absent section): every read then
+  // returns its default. Anything other than a mapping is an error on use.
+  YamlSection(YAML::Node node, std::string path);
+
+  // Parses text into a section at path "" (the document root).
+  static absl::StatusOr<YamlSection> Parse(absl::string_view text);
+
+  const std::string& path() const { return path_; }
+  bool present() const { return node_.IsDefined() && !node_.IsNull(); }
+  bool Has(absl::string_view key) const;
+  // Dotted path of a child key, for messages: "space" + "blocks" -> "space.blocks".
+  std::string PathOf(absl::string_view key) const;
+
+  // Fails with the first key not in `allowed` (typos must not pass silently).
+  absl::Status CheckKeys(std::initializer_list<absl::string_view> allowed) const;
+  absl::Status CheckKeys(const std::vector<std::string>& allowed) const;
+  // Fails unless the node is a mapping (or absent).
+  absl::Status CheckIsMap() const;
+
+  absl::StatusOr<YamlSection> Child(absl::string_view key) const;
+  YAML::Node node() const { return node_; }
+
+  absl::StatusOr<std::string> String(absl::string_view key, std::optional<std::string> def) const;
+  absl::StatusOr<std::string> Enum(absl::string_view key,
+                                   std::initializer_list<absl::string_view> allowed,
+                                   std::optional<std::string> def) const;
+  absl::StatusOr<int64_t> Int(absl::string_view key, std::optional<int64_t> def, int64_t min,
+                              int64_t max) const;
+  absl::StatusOr<double> Double(absl::string_view key, std::optional<double> def, double min,
+                                double max) const;
+  absl::StatusOr<bool> Bool(absl::string_view key, std::optional<bool> def) const;
+  // A list of integers, each within [min, max].
+  absl::StatusOr<std::vector<int64_t>> IntList(absl::string_view key,
+                                               std::optional<std::vector<int64_t>> def, int64_t min,
+                                               int64_t max) const;
+  absl::StatusOr<std::vector<std::string>> StringList(
+      absl::string_view key, std::optional<std::vector<std::string>> def) const;
+
+ private:
+  absl::StatusOr<YAML::Node> Scalar(absl::string_view key) const;
+
+  YAML::Node node_;
+  std::string path_;
+};
+
+}  // namespace hwnas
+
+#endif  // HWNAS_COMMON_YAML_FIELDS_H_
