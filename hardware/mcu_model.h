@@ -1,0 +1,123 @@
+// Analytical latency / energy / feasibility model for microcontrollers.
+//
+// A device profile is a YAML file (see hardware/profiles/*.yaml), so users add
+// devices without code changes:
+//
+//   name: cortex-m4                # must match the file name when looked up by name
+//   description: free text
+//   clock_mhz: 80
+//   sram_kb: 256                   # KiB (1024 bytes)
+//   flash_kb: 1024
+//   runtime:                       # what the inference runtime itself takes
+//     flash_kb: 96                 #   code, kernels, tables
+//     sram_kb: 16                  #   stack, tensor arena bookkeeping
+//   cycles_per_mac:                # per weight precision and kernel kind
+//     float32: {conv: 2.5, depthwise: 3.5, linear: 2.0, recurrent: 2.5}
+//     int8:    {conv: 0.9, depthwise: 1.8, linear: 1.1, recurrent: 1.5}
+//     int4:    {...}               # optional; absent: the int8 numbers
+//   cycles_per_element:            # ops without weights, per output element
+//     elementwise: 1.0             #   add, multiply, unfused BN/ReLU, pooling
+//     nonlinear: 15.0              #   sigmoid, tanh, ELU, hard-swish
+//   memory_cycles_per_byte: 0.25   # activations read + written, weights read
+//   op_overhead_cycles: 1500       # per kernel call
+//   active_power_mw: 30            # optional: energy = power * latency
+//
+// Per-op cycles = MACs * cycles_per_mac[precision][kind]
+//               + elements * cycles_per_element (ops without weights)
+//               + memory_cycles_per_byte * (input + output + weight bytes)
+//               + op_overhead_cycles.
+// Precision is the op's weight width (32 -> float32, 16 or 8 -> int8,
+// 4 -> int4). Kinds: conv (groups < in_channels), depthwise, linear,
+// recurrent. Batch norm folded into a conv (see costs.h), activations fused
+// into the layer before them (ReLU/ReLU6/identity directly after a conv,
+// linear or folded BN that feeds only them), dropout, flatten and the input
+// cost nothing: deployment runtimes fuse or drop them.
+// Latency ms = cycles / (clock_mhz * 1000).
+//
+// Feasibility: SRAM need = peak activations + max scratch + runtime sram;
+// flash need = flash bytes + runtime flash. Either above the device's
+// capacity makes the architecture infeasible, and `reason` says which and by
+// how much.
+#ifndef HWNAS_HARDWARE_MCU_MODEL_H_
+#define HWNAS_HARDWARE_MCU_MODEL_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "hardware/costs.h"
+#include "space/network_plan.h"
+
+namespace hwnas::hardware {
+
+struct CyclesPerMac {
+  double conv = 1;
+  double depthwise = 1;
+  double linear = 1;
+  double recurrent = 1;
+};
+
+struct McuProfile {
+  std::string name;
+  std::string description;
+  std::string source;  // File it was read from ("" if built in code).
+  double clock_mhz = 0;
+  int64_t sram_bytes = 0;
+  int64_t flash_bytes = 0;
+  int64_t runtime_sram_bytes = 0;
+  int64_t runtime_flash_bytes = 0;
+  CyclesPerMac float32;
+  CyclesPerMac int8;
+  CyclesPerMac int4;
+  double cycles_per_element = 1;
+  double cycles_per_nonlinear_element = 1;
+  double memory_cycles_per_byte = 0;
+  double op_overhead_cycles = 0;
+  std::optional<double> active_power_mw;
+};
+
+// Parses a profile from YAML text; errors read "<source>: <field>: problem".
+absl::StatusOr<McuProfile> ParseMcuProfile(absl::string_view yaml_text, absl::string_view source);
+// Reads a profile file; errors name the path.
+absl::StatusOr<McuProfile> LoadMcuProfileFile(const std::string& path);
+// `name_or_path`: a path (contains '/' or ends in .yaml/.yml) is read as is;
+// otherwise "<dir>/<name>.yaml" is tried in each search-path directory in
+// order. NotFound lists the directories searched.
+absl::StatusOr<McuProfile> FindMcuProfile(absl::string_view name_or_path,
+                                          const std::vector<std::string>& search_path);
+// $HWNAS_PROFILE_PATH (colon-separated directories), then the profiles that
+// ship with the source tree (hardware/profiles).
+std::vector<std::string> DefaultProfileSearchPath();
+// Names of the profiles (*.yaml stems) found on a search path, sorted, unique.
+std::vector<std::string> ListMcuProfiles(const std::vector<std::string>& search_path);
+
+struct McuEstimate {
+  double cycles = 0;
+  double latency_ms = 0;
+  std::optional<double> energy_mj;
+  std::vector<double> op_cycles;  // Per plan op.
+  int64_t sram_needed_bytes = 0;
+  int64_t flash_needed_bytes = 0;
+  bool fits_sram = false;
+  bool fits_flash = false;
+  bool feasible() const { return fits_sram && fits_flash; }
+  std::string reason;  // Why infeasible, or a one-line summary when it fits.
+};
+
+absl::StatusOr<McuEstimate> EstimateMcu(const space::NetworkPlan& plan, const McuProfile& profile);
+// Same, reusing costs already computed for the plan.
+McuEstimate EstimateMcu(const space::NetworkPlan& plan, const CostReport& costs,
+                        const McuProfile& profile);
+
+// Adds "latency_ms@<name>" and, when known, "energy_mj@<name>" (the keys of
+// TrialResult::estimates).
+void AddMcuEstimates(const McuProfile& profile, const McuEstimate& estimate,
+                     std::map<std::string, double>* estimates);
+
+}  // namespace hwnas::hardware
+
+#endif  // HWNAS_HARDWARE_MCU_MODEL_H_
