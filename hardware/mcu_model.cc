@@ -38,19 +38,30 @@ absl::Status WithSource(absl::string_view source, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat(source, ": ", s.message()));
 }
 
+// YamlSection's scalar readers currently treat an absent key as present but
+// empty, so optional fields apply their default here.
+absl::StatusOr<double> DoubleOr(const YamlSection& s, absl::string_view key,
+                                std::optional<double> def, double min, double max) {
+  if (!s.Has(key)) {
+    if (def) return *def;
+    return absl::InvalidArgumentError(absl::StrCat(s.PathOf(key), ": is required"));
+  }
+  return s.Double(key, std::nullopt, min, max);
+}
+
 absl::StatusOr<int64_t> KiB(const YamlSection& s, absl::string_view key,
                             std::optional<double> def) {
-  HWNAS_ASSIGN_OR_RETURN(double kb, s.Double(key, def, 0, 1e9));
+  HWNAS_ASSIGN_OR_RETURN(double kb, DoubleOr(s, key, def, 0, 1e9));
   return static_cast<int64_t>(std::llround(kb * 1024));
 }
 
 absl::StatusOr<CyclesPerMac> ReadCyclesPerMac(const YamlSection& s) {
   HWNAS_RETURN_IF_ERROR(s.CheckKeys({"conv", "depthwise", "linear", "recurrent"}));
   CyclesPerMac c;
-  HWNAS_ASSIGN_OR_RETURN(c.conv, s.Double("conv", std::nullopt, 0, kMaxCyclesPerUnit));
-  HWNAS_ASSIGN_OR_RETURN(c.depthwise, s.Double("depthwise", std::nullopt, 0, kMaxCyclesPerUnit));
-  HWNAS_ASSIGN_OR_RETURN(c.linear, s.Double("linear", std::nullopt, 0, kMaxCyclesPerUnit));
-  HWNAS_ASSIGN_OR_RETURN(c.recurrent, s.Double("recurrent", std::nullopt, 0, kMaxCyclesPerUnit));
+  HWNAS_ASSIGN_OR_RETURN(c.conv, DoubleOr(s, "conv", std::nullopt, 0, kMaxCyclesPerUnit));
+  HWNAS_ASSIGN_OR_RETURN(c.depthwise, DoubleOr(s, "depthwise", std::nullopt, 0, kMaxCyclesPerUnit));
+  HWNAS_ASSIGN_OR_RETURN(c.linear, DoubleOr(s, "linear", std::nullopt, 0, kMaxCyclesPerUnit));
+  HWNAS_ASSIGN_OR_RETURN(c.recurrent, DoubleOr(s, "recurrent", std::nullopt, 0, kMaxCyclesPerUnit));
   return c;
 }
 
@@ -62,13 +73,16 @@ absl::StatusOr<McuProfile> ParseSection(const YamlSection& root) {
       {"name", "description", "clock_mhz", "sram_kb", "flash_kb", "runtime", "cycles_per_mac",
        "cycles_per_element", "memory_cycles_per_byte", "op_overhead_cycles", "active_power_mw"}));
   McuProfile p;
+  if (!root.Has("name")) return absl::InvalidArgumentError("name: is required");
   HWNAS_ASSIGN_OR_RETURN(p.name, root.String("name", std::nullopt));
   if (p.name.empty() || p.name.find_first_of("/@ \t") != std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("name: '", p.name, "' must be non-empty without '/', '@' or spaces"));
   }
-  HWNAS_ASSIGN_OR_RETURN(p.description, root.String("description", ""));
-  HWNAS_ASSIGN_OR_RETURN(p.clock_mhz, root.Double("clock_mhz", std::nullopt, 0.001, 1e5));
+  if (root.Has("description")) {
+    HWNAS_ASSIGN_OR_RETURN(p.description, root.String("description", std::nullopt));
+  }
+  HWNAS_ASSIGN_OR_RETURN(p.clock_mhz, DoubleOr(root, "clock_mhz", std::nullopt, 0.001, 1e5));
   HWNAS_ASSIGN_OR_RETURN(p.sram_bytes, KiB(root, "sram_kb", std::nullopt));
   HWNAS_ASSIGN_OR_RETURN(p.flash_bytes, KiB(root, "flash_kb", std::nullopt));
   HWNAS_ASSIGN_OR_RETURN(YamlSection runtime, root.Child("runtime"));
@@ -91,12 +105,12 @@ absl::StatusOr<McuProfile> ParseSection(const YamlSection& root) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection cpe, root.Child("cycles_per_element"));
   HWNAS_RETURN_IF_ERROR(cpe.CheckKeys({"elementwise", "nonlinear"}));
   HWNAS_ASSIGN_OR_RETURN(p.cycles_per_element,
-                         cpe.Double("elementwise", 1.0, 0, kMaxCyclesPerUnit));
+                         DoubleOr(cpe, "elementwise", 1.0, 0, kMaxCyclesPerUnit));
   HWNAS_ASSIGN_OR_RETURN(p.cycles_per_nonlinear_element,
-                         cpe.Double("nonlinear", 10.0, 0, kMaxCyclesPerUnit));
+                         DoubleOr(cpe, "nonlinear", 10.0, 0, kMaxCyclesPerUnit));
   HWNAS_ASSIGN_OR_RETURN(p.memory_cycles_per_byte,
-                         root.Double("memory_cycles_per_byte", 0.0, 0, kMaxCyclesPerUnit));
-  HWNAS_ASSIGN_OR_RETURN(p.op_overhead_cycles, root.Double("op_overhead_cycles", 0.0, 0, 1e9));
+                         DoubleOr(root, "memory_cycles_per_byte", 0.0, 0, kMaxCyclesPerUnit));
+  HWNAS_ASSIGN_OR_RETURN(p.op_overhead_cycles, DoubleOr(root, "op_overhead_cycles", 0.0, 0, 1e9));
   if (root.Has("active_power_mw")) {
     HWNAS_ASSIGN_OR_RETURN(double mw, root.Double("active_power_mw", std::nullopt, 0, 1e6));
     p.active_power_mw = mw;

@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<MnasnetSpace>> MnasnetSpace::Create(const YamlSec
       break;
     }
   }
-  HWNAS_ASSIGN_OR_RETURN(int64_t blocks, section.Int("blocks", default_blocks, 1, 12));
+  HWNAS_ASSIGN_OR_RETURN(int64_t blocks, internal::IntOr(section, "blocks", default_blocks, 1, 12));
   auto prefix = [&](std::vector<int64_t> v) {
     v.resize(std::min<size_t>(v.size(), blocks));
     return v;
@@ -130,14 +130,14 @@ absl::StatusOr<std::unique_ptr<MnasnetSpace>> MnasnetSpace::Create(const YamlSec
   for (int64_t b = 0; b < blocks; ++b) {
     o.blocks.push_back({filters[b], static_cast<int>(layers[b]), static_cast<int>(strides[b])});
   }
-  HWNAS_ASSIGN_OR_RETURN(o.stem_filters, section.Int("stem_filters", 32, 1, 4096));
-  HWNAS_ASSIGN_OR_RETURN(int64_t stem_stride, section.Int("stem_stride", 2, 1, 2));
+  HWNAS_ASSIGN_OR_RETURN(o.stem_filters, internal::IntOr(section, "stem_filters", 32, 1, 4096));
+  HWNAS_ASSIGN_OR_RETURN(int64_t stem_stride, internal::IntOr(section, "stem_stride", 2, 1, 2));
   o.stem_stride = static_cast<int>(stem_stride);
-  HWNAS_ASSIGN_OR_RETURN(o.head_filters, section.Int("head_filters", 1280, 0, 8192));
-  HWNAS_ASSIGN_OR_RETURN(int64_t divisor, section.Int("channel_divisor", 8, 1, 64));
+  HWNAS_ASSIGN_OR_RETURN(o.head_filters, internal::IntOr(section, "head_filters", 1280, 0, 8192));
+  HWNAS_ASSIGN_OR_RETURN(int64_t divisor, internal::IntOr(section, "channel_divisor", 8, 1, 64));
   o.channel_divisor = static_cast<int>(divisor);
-  HWNAS_ASSIGN_OR_RETURN(o.dropout, section.Double("dropout", 0.2, 0, 0.9));
-  HWNAS_ASSIGN_OR_RETURN(o.quantize, section.Bool("quantize", false));
+  HWNAS_ASSIGN_OR_RETURN(o.dropout, internal::DoubleOr(section, "dropout", 0.2, 0, 0.9));
+  HWNAS_ASSIGN_OR_RETURN(o.quantize, internal::BoolOr(section, "quantize", false));
   HWNAS_ASSIGN_OR_RETURN(o.activation_bits, internal::ActivationBits(section));
   return std::make_unique<MnasnetSpace>(std::move(o), std::move(data));
 }

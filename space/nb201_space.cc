@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "space/space_options_internal.h"
 
 namespace hwnas::space {
 namespace {
@@ -50,8 +51,9 @@ absl::StatusOr<std::unique_ptr<Nb201Space>> Nb201Space::Create(const YamlSection
                                                                DataShape data) {
   HWNAS_RETURN_IF_ERROR(section.CheckKeys({"name", "channels", "cells_per_stage"}));
   Options options;
-  HWNAS_ASSIGN_OR_RETURN(options.channels, section.Int("channels", 16, 1, 1024));
-  HWNAS_ASSIGN_OR_RETURN(options.cells_per_stage, section.Int("cells_per_stage", 5, 1, 32));
+  HWNAS_ASSIGN_OR_RETURN(options.channels, internal::IntOr(section, "channels", 16, 1, 1024));
+  HWNAS_ASSIGN_OR_RETURN(options.cells_per_stage,
+                         internal::IntOr(section, "cells_per_stage", 5, 1, 32));
   if (data.input_shape.size() != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("space.name: nb201 needs image data {C, H, W}, the data set gives ",

@@ -59,8 +59,25 @@ absl::StatusOr<std::vector<double>> DoubleChoiceList(const YamlSection& section,
   return out;
 }
 
+absl::StatusOr<int64_t> IntOr(const YamlSection& section, absl::string_view key, int64_t def,
+                              int64_t min, int64_t max) {
+  if (!section.Has(key)) return def;
+  return section.Int(key, std::nullopt, min, max);
+}
+
+absl::StatusOr<double> DoubleOr(const YamlSection& section, absl::string_view key, double def,
+                                double min, double max) {
+  if (!section.Has(key)) return def;
+  return section.Double(key, std::nullopt, min, max);
+}
+
+absl::StatusOr<bool> BoolOr(const YamlSection& section, absl::string_view key, bool def) {
+  if (!section.Has(key)) return def;
+  return section.Bool(key, std::nullopt);
+}
+
 absl::StatusOr<int> ActivationBits(const YamlSection& section) {
-  HWNAS_ASSIGN_OR_RETURN(int64_t bits, section.Int("activation_bits", 32, 8, 32));
+  HWNAS_ASSIGN_OR_RETURN(int64_t bits, IntOr(section, "activation_bits", 32, 8, 32));
   if (bits != 8 && bits != 32) {
     return absl::InvalidArgumentError(
         absl::StrCat(section.PathOf("activation_bits"), ": must be 8 or 32, got ", bits));

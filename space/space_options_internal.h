@@ -22,6 +22,16 @@ absl::StatusOr<std::vector<double>> DoubleChoiceList(const YamlSection& section,
                                                      absl::string_view key, std::vector<double> def,
                                                      double min, double max);
 
+// Optional scalars with defaults. YamlSection::Int/Double/Bool currently treat
+// an absent key as present but empty (Scalar() returns a default YAML::Node,
+// which yaml-cpp reports as defined), so these apply the default themselves
+// and only call YamlSection when the key is there.
+absl::StatusOr<int64_t> IntOr(const YamlSection& section, absl::string_view key, int64_t def,
+                              int64_t min, int64_t max);
+absl::StatusOr<double> DoubleOr(const YamlSection& section, absl::string_view key, double def,
+                                double min, double max);
+absl::StatusOr<bool> BoolOr(const YamlSection& section, absl::string_view key, bool def);
+
 // The `activation_bits` key every space accepts: 32 (float) or 8.
 absl::StatusOr<int> ActivationBits(const YamlSection& section);
 

@@ -54,8 +54,8 @@ absl::StatusOr<std::unique_ptr<TemporalSpace>> TemporalSpace::Create(const YamlS
                      ShapeToString(data.input_shape)));
   }
   Options o;
-  HWNAS_ASSIGN_OR_RETURN(int64_t conv_layers, section.Int("conv_layers", 3, 0, 8));
-  HWNAS_ASSIGN_OR_RETURN(int64_t rnn_layers, section.Int("rnn_layers", 1, 0, 3));
+  HWNAS_ASSIGN_OR_RETURN(int64_t conv_layers, internal::IntOr(section, "conv_layers", 3, 0, 8));
+  HWNAS_ASSIGN_OR_RETURN(int64_t rnn_layers, internal::IntOr(section, "rnn_layers", 1, 0, 3));
   o.conv_layers = static_cast<int>(conv_layers);
   o.rnn_layers = static_cast<int>(rnn_layers);
   HWNAS_ASSIGN_OR_RETURN(o.kernels,
@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<TemporalSpace>> TemporalSpace::Create(const YamlS
                          internal::ChoiceList(section, "channels", o.channels, 1, 1024));
   HWNAS_ASSIGN_OR_RETURN(o.hidden_sizes,
                          internal::ChoiceList(section, "hidden_sizes", o.hidden_sizes, 1, 1024));
-  HWNAS_ASSIGN_OR_RETURN(o.dropout, section.Double("dropout", 0, 0, 0.9));
+  HWNAS_ASSIGN_OR_RETURN(o.dropout, internal::DoubleOr(section, "dropout", 0, 0, 0.9));
   HWNAS_ASSIGN_OR_RETURN(o.activation_bits, internal::ActivationBits(section));
   return std::make_unique<TemporalSpace>(std::move(o), std::move(data));
 }
