@@ -1,0 +1,93 @@
+// Stored searches, trials and workers as the rest of the system sees them.
+// The store (db/) returns these; converters (proto/) turn them into API
+// messages; the server's logic works on them.
+#ifndef HWNAS_COMMON_RECORDS_H_
+#define HWNAS_COMMON_RECORDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/trial.h"
+
+namespace hwnas {
+
+struct TrialRecord {
+  int64_t id = 0;  // Store-wide id.
+  int64_t search_id = 0;
+  int64_t number = 0;  // 1, 2, ... per search.
+  Architecture architecture;
+  uint64_t canonical_hash = 0;
+  TrialState state = TrialState::kPending;
+  int attempts = 0;
+  std::string worker_id;  // Holder of the current or last lease.
+  std::string lease_id;   // Current lease; empty when none.
+  std::optional<absl::Time> lease_expires_at;
+  std::optional<TrialResult> result;
+  std::optional<double> reward;
+  std::string failure_reason;
+  std::vector<EpochMetrics> epochs;  // Filled only where asked for.
+  absl::Time created_at = absl::UnixEpoch();
+  std::optional<absl::Time> started_at;
+  std::optional<absl::Time> finished_at;
+};
+
+struct TrialCounts {
+  int64_t total = 0;
+  int64_t pending = 0;
+  int64_t running = 0;  // LEASED or RUNNING.
+  int64_t succeeded = 0;
+  int64_t failed = 0;
+  int64_t infeasible = 0;
+  int64_t early_stopped = 0;
+  int64_t cancelled = 0;
+
+  // Trials that count against the budget: every terminal state but CANCELLED.
+  int64_t finished() const { return succeeded + failed + infeasible + early_stopped; }
+};
+
+struct SearchRecord {
+  int64_t id = 0;
+  std::string name;
+  int64_t owner_id = 0;
+  std::string owner;  // User name.
+  SearchState state = SearchState::kRunning;
+  std::string spec_yaml;
+  std::string space;
+  int64_t budget = 0;
+  double weight = 1;
+  TrialCounts counts;
+  std::optional<TrialRecord> best_trial;
+  std::string error;
+  absl::Time created_at = absl::UnixEpoch();
+  std::optional<absl::Time> finished_at;
+};
+
+struct WorkerRecord {
+  std::string id;
+  std::string name;
+  std::string device_kind;
+  std::string device_tag;
+  int threads = 0;
+  bool gpu = false;
+  std::vector<std::string> datasets;
+  std::vector<std::string> search_spaces;
+  std::vector<std::string> evaluators;
+  std::string version;
+  std::string hostname;
+  absl::Time registered_at = absl::UnixEpoch();
+  absl::Time last_heartbeat = absl::UnixEpoch();
+};
+
+struct User {
+  int64_t id = 0;
+  std::string name;
+  bool is_admin = false;
+  bool is_worker = false;  // A worker identity, allowed on WorkerService only.
+};
+
+}  // namespace hwnas
+
+#endif  // HWNAS_COMMON_RECORDS_H_

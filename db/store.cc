@@ -1,0 +1,1294 @@
+#include "db/store.h"
+
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <pqxx/pqxx>
+#include <random>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "db/migrations.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace hwnas::db {
+namespace {
+
+// Timestamps cross the boundary as integer microseconds since the epoch.
+#define HWNAS_MICROS(col) "(EXTRACT(EPOCH FROM " col ") * 1000000)::bigint"
+
+// Column list matching ParseTrial(); `t` is the trials alias.
+constexpr char kTrialColumns[] =
+    "t.id, t.search_id, t.number, t.space, t.space_version, array_to_string(t.tokens, ','), "
+    "t.readable, t.canonical_hash, t.state, t.attempts, COALESCE(t.worker_id, ''), "
+    "COALESCE(t.lease_id, ''), " HWNAS_MICROS("t.lease_expires_at") ", "
+    "t.accuracy, t.loss, t.latency_median_ms, t.latency_p90_ms, t.latency_runs, "
+    "t.latency_threads, t.latency_device, t.params, t.macs, t.peak_activation_bytes, "
+    "t.flash_bytes, t.estimates::text, t.train_seconds, t.epochs, t.error, t.reward, "
+    "t.failure_reason, " HWNAS_MICROS("t.created_at") ", " HWNAS_MICROS(
+        "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq";
+
+constexpr char kSearchColumns[] =
+    "s.id, s.name, s.owner_id, u.name, s.state, s.spec_yaml, s.space, s.budget, s.weight, "
+    "s.error, " HWNAS_MICROS("s.created_at") ", " HWNAS_MICROS("s.finished_at");
+
+constexpr char kWorkerColumns[] =
+    "w.id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu, "
+    "array_to_string(w.datasets, E'\\x1f'), array_to_string(w.search_spaces, E'\\x1f'), "
+    "array_to_string(w.evaluators, E'\\x1f'), w.version, w.hostname, " HWNAS_MICROS(
+        "w.registered_at") ", " HWNAS_MICROS("w.last_heartbeat");
+
+// Separator for text arrays passed as one parameter; names never contain it.
+constexpr char kArraySeparator = '\x1f';
+
+std::string TokensLiteral(const std::vector<int>& tokens) {
+  return absl::StrCat("{", absl::StrJoin(tokens, ","), "}");
+}
+
+// Optional values travel as text, "" meaning NULL (the SQL side applies
+// NULLIF), because libpqxx 6 has no null-aware optional parameters.
+std::string Opt(const std::optional<double>& v) { return v ? absl::StrCat(*v) : std::string(); }
+
+absl::Time MicrosToTime(const pqxx::field& f) { return absl::FromUnixMicros(f.as<int64_t>()); }
+
+std::optional<absl::Time> OptTime(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return MicrosToTime(f);
+}
+
+std::vector<std::string> SplitArray(const pqxx::field& f) {
+  std::string text = f.is_null() ? "" : f.as<std::string>();
+  if (text.empty()) return {};
+  return absl::StrSplit(text, kArraySeparator);
+}
+
+absl::Status CheckName(absl::string_view field, absl::string_view value) {
+  if (value.size() > static_cast<size_t>(kMaxNameLength)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is longer than ", kMaxNameLength, " characters"));
+  }
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " contains a control character"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateArchitecture(const Architecture& a) {
+  if (a.space.empty()) return absl::InvalidArgumentError("architecture.space is empty");
+  HWNAS_RETURN_IF_ERROR(CheckName("architecture.space", a.space));
+  if (a.tokens.empty()) return absl::InvalidArgumentError("architecture.tokens is empty");
+  if (a.tokens.size() > static_cast<size_t>(kMaxTokens)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "architecture has ", a.tokens.size(), " tokens; at most ", kMaxTokens, " are accepted"));
+  }
+  if (a.readable.size() > 16384) {
+    return absl::InvalidArgumentError("architecture.readable is longer than 16384 characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReward(const std::optional<double>& reward) {
+  if (reward && (!std::isfinite(*reward) || std::fabs(*reward) > 1e15)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reward = ", *reward, " is not a finite number"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEpochMetrics(const EpochMetrics& m) {
+  if (m.epoch < 0 || m.epoch > 1000000) {
+    return absl::InvalidArgumentError(absl::StrCat("epoch = ", m.epoch, " is out of range"));
+  }
+  if (m.values.size() > static_cast<size_t>(kMaxMetricsPerEpoch)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "an epoch may carry at most ", kMaxMetricsPerEpoch, " metrics, got ", m.values.size()));
+  }
+  for (const auto& [name, value] : m.values) {
+    if (name.empty() || name.size() > 64) {
+      return absl::InvalidArgumentError("metric names must be 1 to 64 characters");
+    }
+    if (!std::isfinite(value) || std::fabs(value) > 1e15) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metric '", name, "' = ", value, " is not a finite number within 1e15"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> ParsePageToken(const std::string& token) {
+  if (token.empty()) return 0;
+  int offset = 0;
+  if (!absl::SimpleAtoi(token, &offset) || offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token '", token, "' is invalid"));
+  }
+  return offset;
+}
+
+std::string Sha256(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(digest), len);
+}
+
+std::string RandomToken() {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;  // getrandom(2) on Linux.
+  std::uniform_int_distribution<int> pick(0, 61);
+  std::string token = "hwn_";
+  for (int i = 0; i < 40; ++i) token.push_back(kAlphabet[pick(rd)]);
+  return token;
+}
+
+absl::StatusOr<TrialRecord> ParseTrial(const pqxx::row& r) {
+  TrialRecord t;
+  t.id = r[0].as<int64_t>();
+  t.search_id = r[1].as<int64_t>();
+  t.number = r[2].as<int64_t>();
+  t.architecture.space = r[3].as<std::string>();
+  t.architecture.space_version = r[4].as<int>();
+  for (absl::string_view tok : absl::StrSplit(r[5].as<std::string>(), ',', absl::SkipEmpty())) {
+    int v = 0;
+    if (!absl::SimpleAtoi(tok, &v)) return absl::DataLossError("stored token list is corrupt");
+    t.architecture.tokens.push_back(v);
+  }
+  t.architecture.readable = r[6].as<std::string>();
+  t.canonical_hash = static_cast<uint64_t>(r[7].as<int64_t>());
+  HWNAS_ASSIGN_OR_RETURN(t.state, ParseTrialState(r[8].as<std::string>()));
+  t.attempts = r[9].as<int>();
+  t.worker_id = r[10].as<std::string>();
+  t.lease_id = r[11].as<std::string>();
+  t.lease_expires_at = OptTime(r[12]);
+  if (!r[13].is_null() || !r[20].is_null()) {
+    TrialResult res;
+    res.accuracy = r[13].is_null() ? 0 : r[13].as<double>();
+    res.loss = r[14].is_null() ? 0 : r[14].as<double>();
+    if (!r[15].is_null()) {
+      LatencyMeasurement lat;
+      lat.median_ms = r[15].as<double>();
+      lat.p90_ms = r[16].is_null() ? 0 : r[16].as<double>();
+      lat.runs = r[17].is_null() ? 0 : r[17].as<int>();
+      lat.threads = r[18].is_null() ? 0 : r[18].as<int>();
+      lat.device = r[19].is_null() ? "" : r[19].as<std::string>();
+      res.latency = lat;
+    }
+    res.costs.params = r[20].is_null() ? 0 : r[20].as<int64_t>();
+    res.costs.macs = r[21].is_null() ? 0 : r[21].as<int64_t>();
+    res.costs.peak_activation_bytes = r[22].is_null() ? 0 : r[22].as<int64_t>();
+    res.costs.flash_bytes = r[23].is_null() ? 0 : r[23].as<int64_t>();
+    nlohmann::json estimates = nlohmann::json::parse(r[24].as<std::string>(), nullptr, false);
+    if (estimates.is_object()) {
+      for (const auto& [k, v] : estimates.items()) {
+        if (v.is_number()) res.estimates[k] = v.get<double>();
+      }
+    }
+    res.train_seconds = r[25].is_null() ? 0 : r[25].as<double>();
+    res.epochs = r[26].is_null() ? 0 : r[26].as<int>();
+    res.error = r[27].is_null() ? "" : r[27].as<std::string>();
+    t.result = std::move(res);
+  }
+  if (!r[28].is_null()) t.reward = r[28].as<double>();
+  t.failure_reason = r[29].as<std::string>();
+  t.created_at = MicrosToTime(r[30]);
+  t.started_at = OptTime(r[31]);
+  t.finished_at = OptTime(r[32]);
+  return t;
+}
+
+absl::StatusOr<SearchRecord> ParseSearch(const pqxx::row& r) {
+  SearchRecord s;
+  s.id = r[0].as<int64_t>();
+  s.name = r[1].as<std::string>();
+  s.owner_id = r[2].as<int64_t>();
+  s.owner = r[3].as<std::string>();
+  HWNAS_ASSIGN_OR_RETURN(s.state, ParseSearchState(r[4].as<std::string>()));
+  s.spec_yaml = r[5].as<std::string>();
+  s.space = r[6].as<std::string>();
+  s.budget = r[7].as<int64_t>();
+  s.weight = r[8].as<double>();
+  s.error = r[9].as<std::string>();
+  s.created_at = MicrosToTime(r[10]);
+  s.finished_at = OptTime(r[11]);
+  return s;
+}
+
+WorkerRecord ParseWorker(const pqxx::row& r) {
+  WorkerRecord w;
+  w.id = r[0].as<std::string>();
+  w.name = r[1].as<std::string>();
+  w.device_kind = r[2].as<std::string>();
+  w.device_tag = r[3].as<std::string>();
+  w.threads = r[4].as<int>();
+  w.gpu = r[5].as<bool>();
+  w.datasets = SplitArray(r[6]);
+  w.search_spaces = SplitArray(r[7]);
+  w.evaluators = SplitArray(r[8]);
+  w.version = r[9].as<std::string>();
+  w.hostname = r[10].as<std::string>();
+  w.registered_at = MicrosToTime(r[11]);
+  w.last_heartbeat = MicrosToTime(r[12]);
+  return w;
+}
+
+User ParseUser(const pqxx::row& r) {
+  User u;
+  u.id = r[0].as<int64_t>();
+  u.name = r[1].as<std::string>();
+  u.is_admin = r[2].as<bool>();
+  u.is_worker = r[3].as<bool>();
+  return u;
+}
+
+// Writes a result's columns; $1 is the trial id, parameters $2..$18.
+constexpr char kStoreResultSql[] =
+    "UPDATE trials SET accuracy = $2, loss = $3, latency_median_ms = NULLIF($4, '')::float8, "
+    "latency_p90_ms = NULLIF($5, '')::float8, latency_runs = NULLIF($6, '')::int, "
+    "latency_threads = NULLIF($7, '')::int, latency_device = NULLIF($8, ''), params = $9, "
+    "macs = $10, peak_activation_bytes = $11, flash_bytes = $12, estimates = $13::jsonb, "
+    "train_seconds = $14, epochs = $15, error = NULLIF($16, ''), "
+    "reward = NULLIF($17, '')::float8, failure_reason = $18 WHERE id = $1";
+
+void StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
+                 const std::optional<double>& reward, absl::string_view failure_reason) {
+  nlohmann::json estimates = nlohmann::json::object();
+  for (const auto& [k, v] : r.estimates) estimates[k] = v;
+  const bool has_latency = r.latency.has_value();
+  txn.exec_params0(kStoreResultSql, trial_id, r.accuracy, r.loss,
+                   has_latency ? absl::StrCat(r.latency->median_ms) : "",
+                   has_latency ? absl::StrCat(r.latency->p90_ms) : "",
+                   has_latency ? absl::StrCat(r.latency->runs) : "",
+                   has_latency ? absl::StrCat(r.latency->threads) : "",
+                   has_latency ? r.latency->device : "", r.costs.params, r.costs.macs,
+                   r.costs.peak_activation_bytes, r.costs.flash_bytes, estimates.dump(),
+                   r.train_seconds, r.epochs, r.error, Opt(reward), std::string(failure_reason));
+}
+
+// Takes the next finish sequence number of a search (row-locked).
+int64_t NextFinishSeq(pqxx::work& txn, int64_t search_id) {
+  return txn
+      .exec_params1(
+          "UPDATE searches SET next_finish_seq = next_finish_seq + 1 WHERE id = $1 "
+          "RETURNING next_finish_seq - 1",
+          search_id)[0]
+      .as<int64_t>();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Connection pool and transaction runner.
+
+class Store::Impl {
+ public:
+  explicit Impl(StoreOptions options) : options_(std::move(options)) {}
+
+  // Runs `body(txn)` in a transaction. Commits when it returns OK; rolls back
+  // otherwise, so a validation error changes nothing. Retries serialization
+  // failures and deadlocks; maps libpqxx exceptions to Status.
+  template <typename T, typename Body>
+  absl::StatusOr<T> Transact(absl::string_view what, Body&& body) {
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Acquire();
+      if (!conn.ok()) return conn.status();
+      bool reusable = true;
+      try {
+        pqxx::work txn(**conn);
+        absl::StatusOr<T> result = body(txn);
+        if (result.ok()) txn.commit();
+        Release(*std::move(conn));
+        return result;
+      } catch (const pqxx::transaction_rollback& e) {
+        // Serialization failure or deadlock: safe to run the body again.
+        Release(*std::move(conn));
+        if (attempt >= options_.max_attempts) {
+          return absl::AbortedError(
+              absl::StrCat(what, ": gave up after ", attempt, " conflicting attempts: ", e.what()));
+        }
+        absl::SleepFor(absl::Milliseconds(2 * attempt) + absl::Microseconds(RandomJitter()));
+        continue;
+      } catch (const pqxx::broken_connection& e) {
+        reusable = false;
+        Drop();
+        return absl::UnavailableError(
+            absl::StrCat(what, ": lost the database connection: ", RedactSecrets(e.what())));
+      } catch (const pqxx::in_doubt_error& e) {
+        reusable = false;
+        Drop();
+        return absl::UnavailableError(
+            absl::StrCat(what, ": connection lost during commit: ", e.what()));
+      } catch (const pqxx::unique_violation& e) {
+        Release(*std::move(conn));
+        return absl::AlreadyExistsError(absl::StrCat(what, ": ", FirstLine(e.what())));
+      } catch (const pqxx::integrity_constraint_violation& e) {
+        Release(*std::move(conn));
+        return absl::InvalidArgumentError(absl::StrCat(what, ": ", FirstLine(e.what())));
+      } catch (const pqxx::data_exception& e) {
+        Release(*std::move(conn));
+        return absl::InvalidArgumentError(absl::StrCat(what, ": ", FirstLine(e.what())));
+      } catch (const std::exception& e) {
+        // A session that failed in an unknown way is not reused.
+        (void)reusable;
+        Drop();
+        return absl::InternalError(absl::StrCat(what, ": ", RedactSecrets(e.what())));
+      }
+    }
+  }
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  static std::string FirstLine(absl::string_view s) {
+    return std::string(s.substr(0, s.find('\n')));
+  }
+
+  int RandomJitter() {
+    absl::MutexLock lock(&mu_);
+    return std::uniform_int_distribution<int>(0, 2000)(rng_);
+  }
+
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire() {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Impl* self) {
+            return !self->idle_.empty() || self->open_ < self->options_.pool_size;
+          },
+          this));
+      if (!idle_.empty()) {
+        std::unique_ptr<pqxx::connection> c = std::move(idle_.back());
+        idle_.pop_back();
+        if (c->is_open()) return c;
+        --open_;
+      }
+      ++open_;
+    }
+    try {
+      return std::make_unique<pqxx::connection>(options_.connection_string);
+    } catch (const std::exception& e) {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to PostgreSQL: ", RedactSecrets(FirstLine(e.what()))));
+    }
+  }
+
+  void Release(std::unique_ptr<pqxx::connection> c) {
+    absl::MutexLock lock(&mu_);
+    idle_.push_back(std::move(c));
+  }
+
+  // The connection broke: forget it (and every idle one, which likely broke
+  // with it when the server went away).
+  void Drop() {
+    absl::MutexLock lock(&mu_);
+    open_ -= 1 + static_cast<int>(idle_.size());
+    idle_.clear();
+  }
+
+  const StoreOptions options_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.pool_size < 1) return absl::InvalidArgumentError("pool_size must be at least 1");
+  if (options.max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be >= 1");
+  auto store = std::unique_ptr<Store>(new Store(std::make_unique<Impl>(options)));
+  HWNAS_RETURN_IF_ERROR(store->impl_
+                            ->Transact<int>("connect",
+                                            [](pqxx::work& txn) -> absl::StatusOr<int> {
+                                              return txn.exec1("SELECT 1")[0].as<int>();
+                                            })
+                            .status());
+  return store;
+}
+
+// ---------------------------------------------------------------------------
+// Schema.
+
+int Store::LatestSchemaVersion() { return Migrations().empty() ? 0 : Migrations().back().version; }
+
+absl::StatusOr<int> Store::SchemaVersion() {
+  return impl_->Transact<int>("schema version", [](pqxx::work& txn) -> absl::StatusOr<int> {
+    pqxx::row exists = txn.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!exists[0].as<bool>()) return 0;
+    return txn.exec1("SELECT COALESCE(max(version), 0) FROM schema_migrations")[0].as<int>();
+  });
+}
+
+absl::Status Store::Migrate() {
+  return impl_
+      ->Transact<int>(
+          "migrate",
+          [](pqxx::work& txn) -> absl::StatusOr<int> {
+            // One migrator at a time across every server sharing the database.
+            txn.exec("SELECT pg_advisory_xact_lock(7468001)");
+            txn.exec0(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+            const int current =
+                txn.exec1("SELECT COALESCE(max(version), 0) FROM schema_migrations")[0].as<int>();
+            if (current > LatestSchemaVersion()) {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("the database schema is at version ", current,
+                               " but this binary knows only up to ", LatestSchemaVersion(),
+                               ": upgrade hwnas before using this database"));
+            }
+            int applied = 0;
+            for (const Migration& m : Migrations()) {
+              if (m.version <= current) continue;
+              txn.exec0(m.sql);
+              txn.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                               m.version, m.name);
+              spdlog::info("event=migration_applied version={} name={}", m.version, m.name);
+              ++applied;
+            }
+            return applied;
+          })
+      .status();
+}
+
+// ---------------------------------------------------------------------------
+// Users and tokens.
+
+absl::StatusOr<User> Store::CreateUser(absl::string_view name, bool is_admin, bool is_worker) {
+  if (name.empty() || name.size() > 64) {
+    return absl::InvalidArgumentError("user name must be 1 to 64 characters");
+  }
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '@' ||
+          c == '-')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("user name '", name, "' may only contain letters, digits and _ . @ -"));
+    }
+  }
+  return impl_->Transact<User>("create user", [&](pqxx::work& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_params(
+        "INSERT INTO users (name, is_admin, is_worker) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id, name, is_admin, is_worker",
+        std::string(name), is_admin, is_worker);
+    if (r.empty()) return absl::AlreadyExistsError(absl::StrCat("user '", name, "' exists"));
+    return ParseUser(r[0]);
+  });
+}
+
+absl::StatusOr<User> Store::GetUser(absl::string_view name) {
+  return impl_->Transact<User>("get user", [&](pqxx::work& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_params(
+        "SELECT id, name, is_admin, is_worker FROM users WHERE name = $1", std::string(name));
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", name, "'"));
+    return ParseUser(r[0]);
+  });
+}
+
+absl::StatusOr<std::string> Store::IssueToken(int64_t user_id) {
+  const std::string token = RandomToken();
+  const std::string digest = Sha256(token);
+  return impl_->Transact<std::string>(
+      "issue token", [&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+        if (txn.exec_params("SELECT 1 FROM users WHERE id = $1", user_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("no user with id ", user_id));
+        }
+        txn.exec_params0(
+            "INSERT INTO api_tokens (user_id, token_sha256, prefix) VALUES ($1, $2, $3)", user_id,
+            pqxx::binarystring(digest.data(), digest.size()), token.substr(0, 8));
+        return token;
+      });
+}
+
+absl::StatusOr<User> Store::Authenticate(absl::string_view token) {
+  if (token.empty() || token.size() > 256) {
+    return absl::UnauthenticatedError("missing or malformed API token");
+  }
+  const std::string digest = Sha256(token);
+  return impl_->Transact<User>("authenticate", [&](pqxx::work& txn) -> absl::StatusOr<User> {
+    pqxx::result r = txn.exec_params(
+        "SELECT u.id, u.name, u.is_admin, u.is_worker FROM api_tokens t "
+        "JOIN users u ON u.id = t.user_id WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL",
+        pqxx::binarystring(digest.data(), digest.size()));
+    if (r.empty()) return absl::UnauthenticatedError("invalid or revoked API token");
+    return ParseUser(r[0]);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Searches.
+
+namespace {
+
+absl::StatusOr<TrialCounts> QueryCounts(pqxx::work& txn, int64_t search_id) {
+  TrialCounts c;
+  pqxx::result r = txn.exec_params(
+      "SELECT state, count(*) FROM trials WHERE search_id = $1 GROUP BY state", search_id);
+  for (const pqxx::row& row : r) {
+    HWNAS_ASSIGN_OR_RETURN(TrialState state, ParseTrialState(row[0].as<std::string>()));
+    const int64_t n = row[1].as<int64_t>();
+    c.total += n;
+    switch (state) {
+      case TrialState::kPending:
+        c.pending += n;
+        break;
+      case TrialState::kLeased:
+      case TrialState::kRunning:
+        c.running += n;
+        break;
+      case TrialState::kSucceeded:
+        c.succeeded += n;
+        break;
+      case TrialState::kFailed:
+        c.failed += n;
+        break;
+      case TrialState::kInfeasible:
+        c.infeasible += n;
+        break;
+      case TrialState::kEarlyStopped:
+        c.early_stopped += n;
+        break;
+      case TrialState::kCancelled:
+        c.cancelled += n;
+        break;
+      case TrialState::kUnspecified:
+        break;
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<SearchRecord> QuerySearch(pqxx::work& txn, int64_t search_id) {
+  pqxx::result r = txn.exec_params(absl::StrCat("SELECT ", kSearchColumns,
+                                                " FROM searches s JOIN users u ON u.id = "
+                                                "s.owner_id WHERE s.id = $1"),
+                                   search_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(r[0]));
+  HWNAS_ASSIGN_OR_RETURN(s.counts, QueryCounts(txn, search_id));
+  pqxx::result best = txn.exec_params(
+      absl::StrCat("SELECT ", kTrialColumns,
+                   " FROM trials t WHERE t.search_id = $1 AND t.reward IS NOT NULL AND t.state "
+                   "IN ('SUCCEEDED', 'EARLY_STOPPED') ORDER BY t.reward DESC, t.number LIMIT 1"),
+      search_id);
+  if (!best.empty()) {
+    HWNAS_ASSIGN_OR_RETURN(s.best_trial, ParseTrial(best[0]));
+  }
+  return s;
+}
+
+// Locks a search row and checks it exists.
+absl::StatusOr<SearchState> LockSearch(pqxx::work& txn, int64_t search_id) {
+  pqxx::result r =
+      txn.exec_params("SELECT state FROM searches WHERE id = $1 FOR UPDATE", search_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+  return ParseSearchState(r[0][0].as<std::string>());
+}
+
+}  // namespace
+
+absl::StatusOr<SearchRecord> Store::CreateSearch(const NewSearch& s) {
+  if (s.name.empty()) return absl::InvalidArgumentError("search name is empty");
+  HWNAS_RETURN_IF_ERROR(CheckName("search name", s.name));
+  HWNAS_RETURN_IF_ERROR(CheckName("search space", s.space));
+  HWNAS_RETURN_IF_ERROR(CheckName("idempotency key", s.idempotency_key));
+  if (s.budget <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget must be a positive number of trials, got ", s.budget));
+  }
+  if (!(s.weight > 0) || !std::isfinite(s.weight)) {
+    return absl::InvalidArgumentError(absl::StrCat("weight must be positive, got ", s.weight));
+  }
+  if (s.spec_yaml.size() > static_cast<size_t>(kMaxSpecBytes)) {
+    return absl::InvalidArgumentError("spec is larger than 1 MiB");
+  }
+  return impl_->Transact<SearchRecord>(
+      "create search", [&](pqxx::work& txn) -> absl::StatusOr<SearchRecord> {
+        if (!s.idempotency_key.empty()) {
+          pqxx::result existing = txn.exec_params(
+              "SELECT id FROM searches WHERE owner_id = $1 AND idempotency_key = $2", s.owner_id,
+              s.idempotency_key);
+          if (!existing.empty()) return QuerySearch(txn, existing[0][0].as<int64_t>());
+        }
+        if (txn.exec_params("SELECT 1 FROM users WHERE id = $1", s.owner_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("owner ", s.owner_id, " does not exist"));
+        }
+        const int64_t id =
+            txn.exec_params1(
+                   "INSERT INTO searches (name, owner_id, spec_yaml, space, budget, weight, "
+                   "idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')) RETURNING id",
+                   s.name, s.owner_id, s.spec_yaml, s.space, s.budget, s.weight,
+                   s.idempotency_key)[0]
+                .as<int64_t>();
+        txn.exec_params0(
+            "INSERT INTO events (search_id, kind, payload) VALUES ($1, 'search_created', "
+            "jsonb_build_object('budget', $2::bigint))",
+            id, s.budget);
+        return QuerySearch(txn, id);
+      });
+}
+
+absl::StatusOr<SearchRecord> Store::GetSearch(int64_t search_id) {
+  return impl_->Transact<SearchRecord>(
+      "get search", [&](pqxx::work& txn) { return QuerySearch(txn, search_id); });
+}
+
+absl::StatusOr<Page<SearchRecord>> Store::ListSearches(const SearchQuery& q) {
+  HWNAS_ASSIGN_OR_RETURN(int offset, ParsePageToken(q.page_token));
+  const int limit = std::clamp(q.page_size <= 0 ? 50 : q.page_size, 1, 1000);
+  return impl_->Transact<Page<SearchRecord>>(
+      "list searches", [&](pqxx::work& txn) -> absl::StatusOr<Page<SearchRecord>> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kSearchColumns,
+                         " FROM searches s JOIN users u ON u.id = s.owner_id "
+                         "WHERE ($1 = '' OR s.owner_id = NULLIF($1, '')::bigint) "
+                         "AND ($2 = '' OR s.state = $2) ORDER BY s.id DESC LIMIT $3 OFFSET $4"),
+            q.owner_id ? absl::StrCat(*q.owner_id) : "",
+            q.state ? std::string(SearchStateName(*q.state)) : "", limit + 1, offset);
+        Page<SearchRecord> page;
+        for (const pqxx::row& row : r) {
+          if (static_cast<int>(page.items.size()) == limit) {
+            page.next_page_token = absl::StrCat(offset + limit);
+            break;
+          }
+          HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(row));
+          HWNAS_ASSIGN_OR_RETURN(s.counts, QueryCounts(txn, s.id));
+          page.items.push_back(std::move(s));
+        }
+        return page;
+      });
+}
+
+absl::StatusOr<SearchRecord> Store::FinishSearch(int64_t search_id, SearchState state,
+                                                 absl::string_view error) {
+  if (state != SearchState::kCompleted && state != SearchState::kCancelled &&
+      state != SearchState::kFailed) {
+    return absl::InvalidArgumentError("a search can only finish as COMPLETED, CANCELLED or FAILED");
+  }
+  return impl_->Transact<SearchRecord>(
+      "finish search", [&](pqxx::work& txn) -> absl::StatusOr<SearchRecord> {
+        HWNAS_ASSIGN_OR_RETURN(SearchState current, LockSearch(txn, search_id));
+        if (current != SearchState::kRunning) return QuerySearch(txn, search_id);
+        txn.exec_params0(
+            "UPDATE searches SET state = $2, error = $3, finished_at = now() WHERE id = $1",
+            search_id, std::string(SearchStateName(state)), std::string(error));
+        if (state != SearchState::kCompleted) {
+          txn.exec_params0(
+              "UPDATE trials SET state = 'CANCELLED', finished_at = now() "
+              "WHERE search_id = $1 AND state = 'PENDING'",
+              search_id);
+        }
+        txn.exec_params0(
+            "INSERT INTO events (search_id, kind, payload) VALUES ($1, 'search_finished', "
+            "jsonb_build_object('state', $2::text))",
+            search_id, std::string(SearchStateName(state)));
+        return QuerySearch(txn, search_id);
+      });
+}
+
+absl::StatusOr<std::vector<SearchRecord>> Store::RunningSearches() {
+  return impl_->Transact<std::vector<SearchRecord>>(
+      "running searches", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<SearchRecord>> {
+        pqxx::result r = txn.exec(absl::StrCat(
+            "SELECT ", kSearchColumns,
+            " FROM searches s JOIN users u ON u.id = s.owner_id WHERE s.state = 'RUNNING' "
+            "ORDER BY s.id"));
+        std::vector<SearchRecord> out;
+        for (const pqxx::row& row : r) {
+          HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(row));
+          HWNAS_ASSIGN_OR_RETURN(s.counts, QueryCounts(txn, s.id));
+          out.push_back(std::move(s));
+        }
+        return out;
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Trials.
+
+namespace {
+
+absl::StatusOr<TrialRecord> QueryTrialById(pqxx::work& txn, int64_t id) {
+  pqxx::result r =
+      txn.exec_params(absl::StrCat("SELECT ", kTrialColumns, " FROM trials t WHERE t.id = $1"), id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("trial id ", id, " does not exist"));
+  return ParseTrial(r[0]);
+}
+
+// Locks the trial a lease belongs to and checks the caller holds it.
+struct LeasedTrial {
+  int64_t id = 0;
+  int64_t search_id = 0;
+  TrialState state = TrialState::kUnspecified;
+  int attempts = 0;
+};
+
+absl::StatusOr<LeasedTrial> LockLease(pqxx::work& txn, absl::string_view lease_id,
+                                      absl::string_view worker_id) {
+  if (lease_id.empty()) return absl::InvalidArgumentError("lease_id is empty");
+  pqxx::result r = txn.exec_params(
+      "SELECT id, search_id, state, attempts, COALESCE(worker_id, '') FROM trials "
+      "WHERE lease_id = $1 FOR UPDATE",
+      std::string(lease_id));
+  if (r.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("lease ", lease_id,
+                     " is not held: it expired and the trial went to another worker, "
+                     "or it never existed"));
+  }
+  if (r[0][4].as<std::string>() != worker_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("lease ", lease_id, " is held by another worker"));
+  }
+  LeasedTrial t;
+  t.id = r[0][0].as<int64_t>();
+  t.search_id = r[0][1].as<int64_t>();
+  HWNAS_ASSIGN_OR_RETURN(t.state, ParseTrialState(r[0][2].as<std::string>()));
+  t.attempts = r[0][3].as<int>();
+  return t;
+}
+
+absl::Status LeaseLost(absl::string_view lease_id) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "lease ", lease_id, " is no longer held: it expired and the trial was requeued"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(int64_t search_id,
+                                                          const std::vector<NewTrial>& trials) {
+  int finished = 0;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const NewTrial& t = trials[i];
+    HWNAS_RETURN_IF_ERROR(ValidateArchitecture(t.architecture));
+    HWNAS_RETURN_IF_ERROR(ValidateReward(t.reward));
+    if (t.result) HWNAS_RETURN_IF_ERROR(ValidateTrialResult(*t.result));
+    if (t.state != TrialState::kPending && t.state != TrialState::kInfeasible &&
+        t.state != TrialState::kSucceeded && t.state != TrialState::kFailed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a new trial starts PENDING, INFEASIBLE, SUCCEEDED or FAILED, not ",
+                       TrialStateName(t.state)));
+    }
+    if (t.state != TrialState::kPending) ++finished;
+  }
+  if (trials.empty()) return std::vector<TrialRecord>{};
+  return impl_->Transact<std::vector<TrialRecord>>(
+      "add trials", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<TrialRecord>> {
+        HWNAS_ASSIGN_OR_RETURN(SearchState state, LockSearch(txn, search_id));
+        if (state != SearchState::kRunning) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "search ", search_id, " is ", SearchStateName(state), "; no trials can be added"));
+        }
+        // The row lock taken above serializes numbering: gap-free under
+        // concurrency, and a rollback returns the numbers with the rows.
+        pqxx::row r = txn.exec_params1(
+            "UPDATE searches SET next_trial_number = next_trial_number + $2, "
+            "next_finish_seq = next_finish_seq + $3 WHERE id = $1 "
+            "RETURNING next_trial_number - $2, next_finish_seq - $3",
+            search_id, static_cast<int64_t>(trials.size()), finished);
+        int64_t number = r[0].as<int64_t>();
+        int64_t finish_seq = r[1].as<int64_t>();
+        std::vector<TrialRecord> out;
+        for (const NewTrial& t : trials) {
+          const bool done = t.state != TrialState::kPending;
+          const int64_t id =
+              txn.exec_params1(
+                     "INSERT INTO trials (search_id, number, space, space_version, tokens, "
+                     "readable, canonical_hash, state, finish_seq, finished_at) VALUES ($1, $2, "
+                     "$3, $4, $5::int[], $6, $7, $8, NULLIF($9, '')::bigint, CASE WHEN $10 THEN "
+                     "now() END) RETURNING id",
+                     search_id, number++, t.architecture.space, t.architecture.space_version,
+                     TokensLiteral(t.architecture.tokens), t.architecture.readable,
+                     static_cast<int64_t>(t.canonical_hash), std::string(TrialStateName(t.state)),
+                     done ? absl::StrCat(finish_seq++) : "", done)[0]
+                  .as<int64_t>();
+          if (t.result || t.reward || !t.failure_reason.empty()) {
+            StoreResult(txn, id, t.result.value_or(TrialResult{}), t.reward, t.failure_reason);
+          }
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, QueryTrialById(txn, id));
+          out.push_back(std::move(rec));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::optional<Lease>> Store::LeaseTrial(const LeaseRequest& req) {
+  if (req.worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
+  if (req.ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease ttl must be > 0");
+  const double ttl_seconds = absl::ToDoubleSeconds(req.ttl);
+  return impl_->Transact<std::optional<Lease>>(
+      "lease trial", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<Lease>> {
+        for (int64_t search_id : req.search_ids) {
+          // SKIP LOCKED: a trial another worker is leasing right now is
+          // skipped instead of waited for, so no two leases share a trial.
+          pqxx::result next = txn.exec_params(
+              "SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
+              "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED",
+              search_id);
+          if (next.empty()) continue;
+          pqxx::result r = txn.exec_params(
+              absl::StrCat(
+                  "UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
+                  "worker_id = $2, lease_expires_at = now() + make_interval(secs => $3), "
+                  "attempts = attempts + 1, started_at = COALESCE(started_at, now()) "
+                  "WHERE t.id = $1 RETURNING ",
+                  kTrialColumns),
+              next[0][0].as<int64_t>(), req.worker_id, ttl_seconds);
+          Lease lease;
+          HWNAS_ASSIGN_OR_RETURN(lease.trial, ParseTrial(r[0]));
+          lease.lease_id = lease.trial.lease_id;
+          lease.expires_at = *lease.trial.lease_expires_at;
+          return std::optional<Lease>(std::move(lease));
+        }
+        return std::optional<Lease>();
+      });
+}
+
+absl::StatusOr<LeaseStatus> Store::RenewLease(absl::string_view lease_id,
+                                              absl::string_view worker_id, absl::Duration ttl,
+                                              const std::optional<EpochMetrics>& metrics) {
+  if (metrics) HWNAS_RETURN_IF_ERROR(ValidateEpochMetrics(*metrics));
+  if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease ttl must be > 0");
+  return impl_->Transact<
+      LeaseStatus>("renew lease", [&](pqxx::work& txn) -> absl::StatusOr<LeaseStatus> {
+    HWNAS_ASSIGN_OR_RETURN(LeasedTrial t, LockLease(txn, lease_id, worker_id));
+    if (t.state != TrialState::kLeased && t.state != TrialState::kRunning) {
+      return LeaseLost(lease_id);
+    }
+    LeaseStatus status;
+    const std::string search_state =
+        txn.exec_params1("SELECT state FROM searches WHERE id = $1", t.search_id)[0]
+            .as<std::string>();
+    status.search_cancelled = search_state == "CANCELLED" || search_state == "FAILED";
+    if (metrics) {
+      for (const auto& [name, value] : metrics->values) {
+        txn.exec_params0(
+            "INSERT INTO trial_metrics (trial_id, epoch, name, value) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (trial_id, epoch, name) DO UPDATE SET value = EXCLUDED.value",
+            t.id, metrics->epoch, name, value);
+      }
+    }
+    pqxx::row r = txn.exec_params1(
+        "UPDATE trials SET lease_expires_at = now() + make_interval(secs => $2), "
+        "state = CASE WHEN $3 THEN 'RUNNING' ELSE state END WHERE id = $1 RETURNING " HWNAS_MICROS(
+            "lease_expires_at"),
+        t.id, absl::ToDoubleSeconds(ttl), metrics.has_value());
+    status.expires_at = MicrosToTime(r[0]);
+    return status;
+  });
+}
+
+absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
+                                                   absl::string_view worker_id,
+                                                   const TrialResult& result,
+                                                   TrialState final_state,
+                                                   std::optional<double> reward) {
+  HWNAS_RETURN_IF_ERROR(ValidateTrialResult(result));
+  HWNAS_RETURN_IF_ERROR(ValidateReward(reward));
+  if (final_state != TrialState::kSucceeded && final_state != TrialState::kEarlyStopped) {
+    return absl::InvalidArgumentError("a completed trial is SUCCEEDED or EARLY_STOPPED");
+  }
+  return impl_->Transact<ReportOutcome>(
+      "complete trial", [&](pqxx::work& txn) -> absl::StatusOr<ReportOutcome> {
+        HWNAS_ASSIGN_OR_RETURN(LeasedTrial t, LockLease(txn, lease_id, worker_id));
+        ReportOutcome out;
+        if (IsTerminal(t.state)) {
+          // Exactly once: the first report on this lease stands.
+          out.duplicate = true;
+          HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
+          return out;
+        }
+        if (t.state != TrialState::kLeased && t.state != TrialState::kRunning) {
+          return LeaseLost(lease_id);
+        }
+        StoreResult(txn, t.id, result, reward, "");
+        txn.exec_params0(
+            "UPDATE trials SET state = $2, finished_at = now(), lease_expires_at = NULL, "
+            "finish_seq = $3 WHERE id = $1",
+            t.id, std::string(TrialStateName(final_state)), NextFinishSeq(txn, t.search_id));
+        HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
+        return out;
+      });
+}
+
+absl::StatusOr<ReportOutcome> Store::FailTrial(absl::string_view lease_id,
+                                               absl::string_view worker_id,
+                                               absl::string_view reason, bool retryable,
+                                               int max_attempts,
+                                               const std::optional<TrialResult>& partial,
+                                               bool infeasible, std::optional<double> reward) {
+  if (partial) HWNAS_RETURN_IF_ERROR(ValidateTrialResult(*partial));
+  HWNAS_RETURN_IF_ERROR(ValidateReward(reward));
+  if (reason.size() > 4096) return absl::InvalidArgumentError("failure reason is over 4096 bytes");
+  return impl_->Transact<ReportOutcome>(
+      "fail trial", [&](pqxx::work& txn) -> absl::StatusOr<ReportOutcome> {
+        HWNAS_ASSIGN_OR_RETURN(LeasedTrial t, LockLease(txn, lease_id, worker_id));
+        ReportOutcome out;
+        if (IsTerminal(t.state) || t.state == TrialState::kPending) {
+          // Already reported on this lease (finished, or requeued and not yet
+          // leased again).
+          out.duplicate = true;
+          out.requeued = t.state == TrialState::kPending;
+          HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
+          return out;
+        }
+        if (retryable && !infeasible && t.attempts < max_attempts) {
+          txn.exec_params0(
+              "UPDATE trials SET state = 'PENDING', lease_expires_at = NULL, failure_reason = $2 "
+              "WHERE id = $1",
+              t.id, std::string(reason));
+          out.requeued = true;
+        } else {
+          if (partial || reward)
+            StoreResult(txn, t.id, partial.value_or(TrialResult{}), reward, reason);
+          txn.exec_params0(
+              "UPDATE trials SET state = $2, failure_reason = $3, finished_at = now(), "
+              "lease_expires_at = NULL, finish_seq = $4 WHERE id = $1",
+              t.id, infeasible ? "INFEASIBLE" : "FAILED", std::string(reason),
+              NextFinishSeq(txn, t.search_id));
+        }
+        HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<TrialRecord>> Store::RequeueExpiredLeases(int max_attempts) {
+  return impl_->Transact<std::vector<TrialRecord>>(
+      "requeue expired leases", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<TrialRecord>> {
+        pqxx::result expired = txn.exec(
+            "SELECT t.id, t.search_id, t.attempts, COALESCE(t.worker_id, ''), s.state "
+            "FROM trials t JOIN searches s ON s.id = t.search_id "
+            "WHERE t.state IN ('LEASED', 'RUNNING') AND t.lease_expires_at < now() "
+            "ORDER BY t.id LIMIT 1000 FOR UPDATE OF t SKIP LOCKED");
+        std::vector<TrialRecord> out;
+        for (const pqxx::row& row : expired) {
+          const int64_t id = row[0].as<int64_t>();
+          const int64_t search_id = row[1].as<int64_t>();
+          const std::string reason = absl::StrCat(
+              "lease expired: worker ", row[3].as<std::string>(), " stopped sending heartbeats");
+          if (row[4].as<std::string>() != "RUNNING") {
+            txn.exec_params0(
+                "UPDATE trials SET state = 'CANCELLED', lease_expires_at = NULL, "
+                "finished_at = now() WHERE id = $1",
+                id);
+          } else if (row[2].as<int>() >= max_attempts) {
+            txn.exec_params0(
+                "UPDATE trials SET state = 'FAILED', failure_reason = $2, lease_expires_at = NULL, "
+                "finished_at = now(), finish_seq = $3 WHERE id = $1",
+                id, absl::StrCat(reason, " (attempt limit reached)"),
+                NextFinishSeq(txn, search_id));
+          } else {
+            txn.exec_params0(
+                "UPDATE trials SET state = 'PENDING', failure_reason = $2, lease_expires_at = NULL "
+                "WHERE id = $1",
+                id, reason);
+          }
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, QueryTrialById(txn, id));
+          out.push_back(std::move(rec));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<TrialRecord> Store::GetTrial(int64_t search_id, int64_t number, bool with_epochs) {
+  return impl_->Transact<TrialRecord>(
+      "get trial", [&](pqxx::work& txn) -> absl::StatusOr<TrialRecord> {
+        pqxx::result r =
+            txn.exec_params(absl::StrCat("SELECT ", kTrialColumns,
+                                         " FROM trials t WHERE t.search_id = $1 AND t.number = $2"),
+                            search_id, number);
+        if (r.empty()) {
+          if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", search_id).empty()) {
+            return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+          }
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " has no trial ", number));
+        }
+        HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(r[0]));
+        if (with_epochs) {
+          pqxx::result m = txn.exec_params(
+              "SELECT epoch, name, value FROM trial_metrics WHERE trial_id = $1 "
+              "ORDER BY epoch, name",
+              t.id);
+          for (const pqxx::row& row : m) {
+            const int epoch = row[0].as<int>();
+            if (t.epochs.empty() || t.epochs.back().epoch != epoch) {
+              t.epochs.push_back(EpochMetrics{epoch, {}});
+            }
+            t.epochs.back().values[row[1].as<std::string>()] = row[2].as<double>();
+          }
+        }
+        return t;
+      });
+}
+
+absl::StatusOr<Page<TrialRecord>> Store::ListTrials(const TrialQuery& q) {
+  HWNAS_ASSIGN_OR_RETURN(int offset, ParsePageToken(q.page_token));
+  const int limit = std::clamp(q.page_size <= 0 ? 100 : q.page_size, 1, 1000);
+  std::string order;
+  switch (q.order) {
+    case TrialOrder::kNumber:
+      order = "t.number";
+      break;
+    case TrialOrder::kRewardDesc:
+      order = "t.reward DESC NULLS LAST, t.number";
+      break;
+    case TrialOrder::kAccuracyDesc:
+      order = "t.accuracy DESC NULLS LAST, t.number";
+      break;
+    case TrialOrder::kLatencyAsc:
+      order = "t.latency_median_ms ASC NULLS LAST, t.number";
+      break;
+  }
+  return impl_->Transact<Page<TrialRecord>>(
+      "list trials", [&](pqxx::work& txn) -> absl::StatusOr<Page<TrialRecord>> {
+        if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", q.search_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("search ", q.search_id, " does not exist"));
+        }
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kTrialColumns,
+                         " FROM trials t WHERE t.search_id = $1 AND ($2 = '' OR t.state = $2) "
+                         "ORDER BY ",
+                         order, " LIMIT $3 OFFSET $4"),
+            q.search_id, q.state ? std::string(TrialStateName(*q.state)) : "", limit + 1, offset);
+        Page<TrialRecord> page;
+        for (const pqxx::row& row : r) {
+          if (static_cast<int>(page.items.size()) == limit) {
+            page.next_page_token = absl::StrCat(offset + limit);
+            break;
+          }
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(row));
+          page.items.push_back(std::move(t));
+        }
+        return page;
+      });
+}
+
+absl::StatusOr<TrialCounts> Store::CountTrials(int64_t search_id) {
+  return impl_->Transact<TrialCounts>("count trials",
+                                      [&](pqxx::work& txn) { return QueryCounts(txn, search_id); });
+}
+
+absl::StatusOr<std::vector<TrialRecord>> Store::FinishedTrialsSince(int64_t search_id,
+                                                                    int64_t after) {
+  return impl_->Transact<std::vector<TrialRecord>>(
+      "finished trials", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<TrialRecord>> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kTrialColumns,
+                         " FROM trials t WHERE t.search_id = $1 AND t.finish_seq > $2 "
+                         "ORDER BY t.finish_seq"),
+            search_id, after);
+        std::vector<TrialRecord> out;
+        for (const pqxx::row& row : r) {
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(row));
+          out.push_back(std::move(t));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<int64_t> Store::LastFinishSequence(int64_t search_id) {
+  return impl_->Transact<int64_t>(
+      "last finish sequence", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+        pqxx::result r =
+            txn.exec_params("SELECT next_finish_seq - 1 FROM searches WHERE id = $1", search_id);
+        if (r.empty())
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+        return r[0][0].as<int64_t>();
+      });
+}
+
+absl::StatusOr<std::optional<TrialRecord>> Store::FindFinishedByHash(int64_t search_id,
+                                                                     uint64_t hash) {
+  return impl_->Transact<std::optional<TrialRecord>>(
+      "find by hash", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<TrialRecord>> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kTrialColumns,
+                         " FROM trials t WHERE t.search_id = $1 AND t.canonical_hash = $2 AND "
+                         "t.state IN ('SUCCEEDED', 'INFEASIBLE') ORDER BY t.number LIMIT 1"),
+            search_id, static_cast<int64_t>(hash));
+        if (r.empty()) return std::optional<TrialRecord>();
+        HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(r[0]));
+        return std::optional<TrialRecord>(std::move(t));
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints.
+
+absl::Status Store::SaveCheckpoint(int64_t search_id, const Checkpoint& c) {
+  return impl_
+      ->Transact<int>(
+          "save checkpoint",
+          [&](pqxx::work& txn) -> absl::StatusOr<int> {
+            HWNAS_RETURN_IF_ERROR(LockSearch(txn, search_id).status());
+            txn.exec_params0(
+                "INSERT INTO controller_checkpoints (search_id, sequence, state, observed_through) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (search_id, sequence) DO UPDATE SET "
+                "state = EXCLUDED.state, observed_through = EXCLUDED.observed_through, "
+                "created_at = now()",
+                search_id, c.sequence, pqxx::binarystring(c.state.data(), c.state.size()),
+                c.observed_through);
+            // Keep the last few: enough to fall back on, without growing forever.
+            txn.exec_params0(
+                "DELETE FROM controller_checkpoints WHERE search_id = $1 AND sequence < $2",
+                search_id, c.sequence - 2);
+            return 0;
+          })
+      .status();
+}
+
+absl::StatusOr<std::optional<Checkpoint>> Store::LoadLatestCheckpoint(int64_t search_id) {
+  return impl_->Transact<std::optional<Checkpoint>>(
+      "load checkpoint", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<Checkpoint>> {
+        pqxx::result r = txn.exec_params(
+            "SELECT sequence, state, observed_through FROM controller_checkpoints "
+            "WHERE search_id = $1 ORDER BY sequence DESC LIMIT 1",
+            search_id);
+        if (r.empty()) return std::optional<Checkpoint>();
+        Checkpoint c;
+        c.sequence = r[0][0].as<int64_t>();
+        c.state = pqxx::binarystring(r[0][1]).str();
+        c.observed_through = r[0][2].as<int64_t>();
+        return std::optional<Checkpoint>(std::move(c));
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Workers.
+
+absl::StatusOr<WorkerRecord> Store::UpsertWorker(const WorkerRecord& w) {
+  if (w.name.empty()) return absl::InvalidArgumentError("worker name is empty");
+  HWNAS_RETURN_IF_ERROR(CheckName("worker name", w.name));
+  for (const std::vector<std::string>* list : {&w.datasets, &w.search_spaces, &w.evaluators}) {
+    if (list->size() > 64) return absl::InvalidArgumentError("a capability list has over 64 items");
+    for (const std::string& item : *list) HWNAS_RETURN_IF_ERROR(CheckName("capability", item));
+  }
+  for (const std::string* field : {&w.device_kind, &w.device_tag, &w.version, &w.hostname}) {
+    HWNAS_RETURN_IF_ERROR(CheckName("worker field", *field));
+  }
+  const std::string sep(1, kArraySeparator);
+  const std::string new_id = absl::StrCat("w-", RandomToken().substr(4, 12));
+  return impl_->Transact<WorkerRecord>(
+      "upsert worker", [&](pqxx::work& txn) -> absl::StatusOr<WorkerRecord> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat(
+                "INSERT INTO workers AS w (id, name, device_kind, device_tag, threads, gpu, "
+                "datasets, search_spaces, evaluators, version, hostname) VALUES ($1, $2, $3, $4, "
+                "$5, $6, string_to_array(NULLIF($7, ''), $12), string_to_array(NULLIF($8, ''), "
+                "$12), string_to_array(NULLIF($9, ''), $12), $10, $11) "
+                "ON CONFLICT (name) DO UPDATE SET device_kind = EXCLUDED.device_kind, "
+                "device_tag = EXCLUDED.device_tag, threads = EXCLUDED.threads, gpu = "
+                "EXCLUDED.gpu, datasets = EXCLUDED.datasets, search_spaces = "
+                "EXCLUDED.search_spaces, evaluators = EXCLUDED.evaluators, version = "
+                "EXCLUDED.version, hostname = EXCLUDED.hostname, last_heartbeat = now() "
+                "RETURNING ",
+                kWorkerColumns),
+            new_id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu,
+            absl::StrJoin(w.datasets, sep), absl::StrJoin(w.search_spaces, sep),
+            absl::StrJoin(w.evaluators, sep), w.version, w.hostname, sep);
+        return ParseWorker(r[0]);
+      });
+}
+
+absl::StatusOr<WorkerRecord> Store::GetWorker(absl::string_view worker_id) {
+  return impl_->Transact<WorkerRecord>(
+      "get worker", [&](pqxx::work& txn) -> absl::StatusOr<WorkerRecord> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kWorkerColumns, " FROM workers w WHERE w.id = $1"),
+            std::string(worker_id));
+        if (r.empty())
+          return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is unknown"));
+        return ParseWorker(r[0]);
+      });
+}
+
+absl::Status Store::TouchWorker(absl::string_view worker_id) {
+  return impl_
+      ->Transact<int>(
+          "touch worker",
+          [&](pqxx::work& txn) -> absl::StatusOr<int> {
+            pqxx::result r = txn.exec_params(
+                "UPDATE workers SET last_heartbeat = now() WHERE id = $1 RETURNING 1",
+                std::string(worker_id));
+            if (r.empty()) {
+              return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is unknown"));
+            }
+            return 0;
+          })
+      .status();
+}
+
+absl::StatusOr<std::vector<WorkerRecord>> Store::ListWorkers(absl::Duration alive_within) {
+  return impl_->Transact<std::vector<WorkerRecord>>(
+      "list workers", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<WorkerRecord>> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kWorkerColumns,
+                         " FROM workers w WHERE w.last_heartbeat > now() - make_interval(secs "
+                         "=> $1) ORDER BY w.name"),
+            absl::ToDoubleSeconds(alive_within));
+        std::vector<WorkerRecord> out;
+        for (const pqxx::row& row : r) out.push_back(ParseWorker(row));
+        return out;
+      });
+}
+
+// ---------------------------------------------------------------------------
+// Events.
+
+absl::Status Store::AppendEvent(int64_t search_id, std::optional<int64_t> trial_number,
+                                absl::string_view kind, absl::string_view payload_json) {
+  if (kind.empty()) return absl::InvalidArgumentError("event kind is empty");
+  HWNAS_RETURN_IF_ERROR(CheckName("event kind", kind));
+  if (!nlohmann::json::accept(payload_json.begin(), payload_json.end())) {
+    return absl::InvalidArgumentError("event payload is not valid JSON");
+  }
+  return impl_
+      ->Transact<int>("append event",
+                      [&](pqxx::work& txn) -> absl::StatusOr<int> {
+                        txn.exec_params0(
+                            "INSERT INTO events (search_id, trial_number, kind, payload) VALUES "
+                            "($1, NULLIF($2, '')::bigint, $3, $4::jsonb)",
+                            search_id, trial_number ? absl::StrCat(*trial_number) : "",
+                            std::string(kind), std::string(payload_json));
+                        return 0;
+                      })
+      .status();
+}
+
+absl::StatusOr<std::vector<Event>> Store::ListEvents(int64_t search_id, int64_t after_id,
+                                                     int limit) {
+  return impl_->Transact<std::vector<Event>>("list events",
+                                             [&](pqxx::work& txn)
+                                                 -> absl::StatusOr<std::vector<Event>> {
+                                               pqxx::result r = txn.exec_params(
+            "SELECT id, search_id, trial_number, kind, payload::text, " HWNAS_MICROS(
+                "created_at") " FROM events WHERE search_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            search_id, after_id, std::clamp(limit, 1, 10000));
+                                               std::vector<Event> out;
+                                               for (const pqxx::row& row : r) {
+                                                 Event e;
+                                                 e.id = row[0].as<int64_t>();
+                                                 e.search_id = row[1].as<int64_t>();
+                                                 if (!row[2].is_null())
+                                                   e.trial_number = row[2].as<int64_t>();
+                                                 e.kind = row[3].as<std::string>();
+                                                 e.payload_json = row[4].as<std::string>();
+                                                 e.created_at = MicrosToTime(row[5]);
+                                                 out.push_back(std::move(e));
+                                               }
+                                               return out;
+                                             });
+}
+
+}  // namespace hwnas::db

@@ -1,0 +1,592 @@
+// The store against a real PostgreSQL cluster (started by the test
+// environment on a free loopback port).
+#include "db/store.h"
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/subprocess.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/postgres_env.h"
+#include "tests/testing/status_matchers.h"
+
+namespace hwnas::db {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs SQL through psql: tests check raw rows without linking libpqxx.
+std::string Psql(const std::string& conn, const std::string& sql) {
+  absl::StatusOr<CommandResult> r =
+      RunCommand({"psql", conn, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql});
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return "";
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  return std::string(absl::StripAsciiWhitespace(r->output));
+}
+
+Architecture Arch(std::vector<int> tokens) {
+  Architecture a;
+  a.space = "nb201";
+  a.space_version = 1;
+  a.readable = absl::StrCat("arch-", absl::StrJoin(tokens, "-"));
+  a.tokens = std::move(tokens);
+  return a;
+}
+
+NewTrial Pending(std::vector<int> tokens) {
+  NewTrial t;
+  t.canonical_hash = std::hash<std::string>()(absl::StrJoin(tokens, ","));
+  t.architecture = Arch(std::move(tokens));
+  return t;
+}
+
+TrialResult SampleResult(double accuracy) {
+  TrialResult r;
+  r.accuracy = accuracy;
+  r.loss = 0.5;
+  r.latency = LatencyMeasurement{1.5, 1.9, 50, 1, "x86_64 cpu"};
+  r.costs = HardwareCosts{1000, 200000, 4096, 1200};
+  r.estimates["latency_ms@cortex-m7"] = 12.5;
+  r.train_seconds = 3.25;
+  r.epochs = 2;
+  return r;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    conn_ = testing::PostgresEnvironment::Get()->NewDatabase();
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(StoreOptions{.connection_string = conn_, .pool_size = 8});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    ASSERT_OK(store_->Migrate());
+    absl::StatusOr<User> user = store_->CreateUser("alice", false);
+    ASSERT_TRUE(user.ok()) << user.status();
+    alice_ = *user;
+  }
+
+  int64_t NewSearchId(int64_t budget = 100, std::string name = "s") {
+    NewSearch s;
+    s.name = std::move(name);
+    s.owner_id = alice_.id;
+    s.spec_yaml = "name: s\n";
+    s.space = "nb201";
+    s.budget = budget;
+    absl::StatusOr<SearchRecord> rec = store_->CreateSearch(s);
+    EXPECT_TRUE(rec.ok()) << rec.status();
+    return rec.ok() ? rec->id : 0;
+  }
+
+  Lease MustLease(int64_t search_id, const std::string& worker,
+                  absl::Duration ttl = absl::Seconds(30)) {
+    absl::StatusOr<std::optional<Lease>> lease =
+        store_->LeaseTrial(LeaseRequest{worker, {search_id}, ttl});
+    EXPECT_TRUE(lease.ok()) << lease.status();
+    EXPECT_TRUE(lease.ok() && lease->has_value());
+    return lease.ok() && lease->has_value() ? **lease : Lease{};
+  }
+
+  std::string conn_;
+  std::unique_ptr<Store> store_;
+  User alice_;
+};
+
+TEST_F(StoreTest, MigratesFromEmptyAndReapplyingIsANoOp) {
+  absl::StatusOr<int> version = store_->SchemaVersion();
+  ASSERT_OK(version);
+  EXPECT_EQ(*version, Store::LatestSchemaVersion());
+  EXPECT_GE(Store::LatestSchemaVersion(), 2);
+  const std::string before = Psql(conn_, "SELECT count(*) FROM schema_migrations");
+  ASSERT_OK(store_->Migrate());
+  ASSERT_OK(store_->Migrate());
+  EXPECT_EQ(Psql(conn_, "SELECT count(*) FROM schema_migrations"), before);
+  // The alice row written in SetUp survives re-migration.
+  EXPECT_EQ(Psql(conn_, "SELECT name FROM users"), "alice");
+
+  // A fresh database starts at version 0.
+  const std::string empty = testing::PostgresEnvironment::Get()->NewDatabase();
+  absl::StatusOr<std::unique_ptr<Store>> fresh = Store::Open({.connection_string = empty});
+  ASSERT_OK(fresh);
+  EXPECT_EQ(*(*fresh)->SchemaVersion(), 0);
+}
+
+TEST_F(StoreTest, RefusesADatabaseNewerThanTheBinary) {
+  Psql(conn_, "INSERT INTO schema_migrations (version, name) VALUES (999, 'from_the_future')");
+  absl::Status s = store_->Migrate();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("version 999"));
+}
+
+TEST_F(StoreTest, BadConnectionStringIsUnavailableWithoutThePassword) {
+  absl::StatusOr<std::unique_ptr<Store>> bad =
+      Store::Open({.connection_string = "postgresql://hwnas:sekrit@127.0.0.1:1/none"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::Not(HasSubstr("sekrit")));
+}
+
+TEST_F(StoreTest, ConcurrentInsertionsGetGapFreeNumbers) {
+  const int64_t search = NewSearchId(100000);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<std::vector<TrialRecord>> added =
+            store_->AddTrials(search, {Pending({t, i % 5, 1, 2, 3, 4})});
+        if (!added.ok() || added->size() != 1) ++errors;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  // Numbers are exactly 1..4000.
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT count(*), count(DISTINCT number), min(number), "
+                                     "max(number) FROM trials WHERE search_id = ",
+                                     search)),
+            "4000|4000|1|4000");
+}
+
+TEST_F(StoreTest, ConcurrentLeasesHandOutEachTrialOnce) {
+  const int64_t search = NewSearchId(100000);
+  std::vector<NewTrial> batch;
+  for (int i = 0; i < 2000; ++i) batch.push_back(Pending({i % 5, (i / 5) % 5, 0, 1, 2, 3}));
+  ASSERT_OK(store_->AddTrials(search, batch));
+  constexpr int kThreads = 8;
+  std::vector<std::vector<int64_t>> leased(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (true) {
+        absl::StatusOr<std::optional<Lease>> lease =
+            store_->LeaseTrial({absl::StrCat("worker-", t), {search}, absl::Seconds(60)});
+        if (!lease.ok()) {
+          ++errors;
+          continue;
+        }
+        if (!lease->has_value()) break;
+        leased[t].push_back((*lease)->trial.number);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::multiset<int64_t> all;
+  for (const auto& v : leased) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), 2000u);
+  EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), 2000u);
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), 2000);
+  absl::StatusOr<TrialCounts> counts = store_->CountTrials(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->running, 2000);
+  EXPECT_EQ(counts->pending, 0);
+}
+
+TEST_F(StoreTest, CompletionIsExactlyOnce) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));
+  Lease lease = MustLease(search, "w1");
+  EXPECT_EQ(lease.trial.state, TrialState::kLeased);
+  EXPECT_EQ(lease.trial.attempts, 1);
+
+  absl::StatusOr<LeaseStatus> renewed = store_->RenewLease(
+      lease.lease_id, "w1", absl::Seconds(30), EpochMetrics{1, {{"val_accuracy", 0.5}}});
+  ASSERT_OK(renewed);
+  EXPECT_FALSE(renewed->search_cancelled);
+
+  absl::StatusOr<ReportOutcome> first =
+      store_->CompleteTrial(lease.lease_id, "w1", SampleResult(0.9), TrialState::kSucceeded, 0.8);
+  ASSERT_OK(first);
+  EXPECT_FALSE(first->duplicate);
+  EXPECT_EQ(first->trial.state, TrialState::kSucceeded);
+  ASSERT_TRUE(first->trial.result.has_value());
+  EXPECT_EQ(*first->trial.result, SampleResult(0.9));
+  EXPECT_EQ(first->trial.reward, 0.8);
+
+  // A retried report with other numbers changes nothing and returns the first.
+  absl::StatusOr<ReportOutcome> again =
+      store_->CompleteTrial(lease.lease_id, "w1", SampleResult(0.1), TrialState::kSucceeded, 0.1);
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_DOUBLE_EQ(again->trial.result->accuracy, 0.9);
+  EXPECT_EQ(again->trial.reward, 0.8);
+  // So does a failure report on the same lease.
+  absl::StatusOr<ReportOutcome> fail = store_->FailTrial(lease.lease_id, "w1", "late", false, 3);
+  ASSERT_OK(fail);
+  EXPECT_TRUE(fail->duplicate);
+  EXPECT_EQ(fail->trial.state, TrialState::kSucceeded);
+
+  // Another worker cannot report on this lease.
+  absl::StatusOr<ReportOutcome> other =
+      store_->CompleteTrial(lease.lease_id, "w2", SampleResult(0.2), TrialState::kSucceeded, 0.2);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied);
+
+  absl::StatusOr<TrialRecord> stored = store_->GetTrial(search, 1, /*with_epochs=*/true);
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->epochs.size(), 1u);
+  EXPECT_DOUBLE_EQ(stored->epochs[0].values.at("val_accuracy"), 0.5);
+  EXPECT_EQ(*store_->LastFinishSequence(search), 1);
+}
+
+TEST_F(StoreTest, ExpiredLeasesAreRequeuedAndLateReportsRefused) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({0, 0, 0, 0, 0, 1})}));
+  Lease first = MustLease(search, "w1", absl::Milliseconds(200));
+  absl::SleepFor(absl::Milliseconds(400));
+
+  absl::StatusOr<std::vector<TrialRecord>> requeued = store_->RequeueExpiredLeases(2);
+  ASSERT_OK(requeued);
+  ASSERT_EQ(requeued->size(), 1u);
+  EXPECT_EQ((*requeued)[0].state, TrialState::kPending);
+  EXPECT_THAT((*requeued)[0].failure_reason, HasSubstr("lease expired"));
+
+  // The late worker is refused, whatever it reports.
+  absl::StatusOr<ReportOutcome> late =
+      store_->CompleteTrial(first.lease_id, "w1", SampleResult(0.7), TrialState::kSucceeded, 0.7);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<LeaseStatus> heartbeat =
+      store_->RenewLease(first.lease_id, "w1", absl::Seconds(5), std::nullopt);
+  EXPECT_EQ(heartbeat.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // The second lease is attempt 2; when it expires too the trial fails.
+  Lease second = MustLease(search, "w2", absl::Milliseconds(200));
+  EXPECT_EQ(second.trial.attempts, 2);
+  EXPECT_NE(second.lease_id, first.lease_id);
+  absl::SleepFor(absl::Milliseconds(400));
+  requeued = store_->RequeueExpiredLeases(2);
+  ASSERT_OK(requeued);
+  ASSERT_EQ(requeued->size(), 1u);
+  EXPECT_EQ((*requeued)[0].state, TrialState::kFailed);
+  EXPECT_THAT((*requeued)[0].failure_reason, HasSubstr("attempt limit"));
+  absl::StatusOr<std::optional<Lease>> none =
+      store_->LeaseTrial({"w3", {search}, absl::Seconds(5)});
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(StoreTest, RetryableFailuresGoBackToTheQueueUntilTheLimit) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1})}));
+  Lease a = MustLease(search, "w1");
+  absl::StatusOr<ReportOutcome> r = store_->FailTrial(a.lease_id, "w1", "out of memory", true, 2);
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->requeued);
+  EXPECT_EQ(r->trial.state, TrialState::kPending);
+  // A retried report of the same failure is a duplicate.
+  r = store_->FailTrial(a.lease_id, "w1", "out of memory", true, 2);
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->duplicate);
+
+  Lease b = MustLease(search, "w2");
+  r = store_->FailTrial(b.lease_id, "w2", "out of memory again", true, 2);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->requeued);
+  EXPECT_EQ(r->trial.state, TrialState::kFailed);
+  EXPECT_EQ(r->trial.failure_reason, "out of memory again");
+  EXPECT_EQ(r->trial.attempts, 2);
+
+  // Non-retryable failures fail at once; infeasible ones keep their costs.
+  ASSERT_OK(store_->AddTrials(search, {Pending({2, 2, 2, 2, 2, 2})}));
+  Lease c = MustLease(search, "w1");
+  TrialResult costs;
+  costs.costs.peak_activation_bytes = 999999;
+  r = store_->FailTrial(c.lease_id, "w1", "peak memory over SRAM", true, 3, costs, true);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->trial.state, TrialState::kInfeasible);
+  ASSERT_TRUE(r->trial.result.has_value());
+  EXPECT_EQ(r->trial.result->costs.peak_activation_bytes, 999999);
+}
+
+TEST_F(StoreTest, BadInputIsRejectedAndChangesNothing) {
+  const int64_t search = NewSearchId();
+  const std::string rows_before = Psql(conn_, "SELECT count(*) FROM trials");
+
+  EXPECT_EQ(store_->GetSearch(987654).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AddTrials(987654, {Pending({1, 2, 3, 4, 0, 1})}).status().code(),
+            absl::StatusCode::kNotFound);
+
+  std::vector<int> too_long(kMaxTokens + 1, 1);
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {Pending(too_long)});
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(added.status().message()), HasSubstr("1025 tokens"));
+  // One bad trial in a batch rejects the whole batch.
+  added = store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1}), Pending({})});
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Psql(conn_, "SELECT count(*) FROM trials"), rows_before);
+
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));
+  Lease lease = MustLease(search, "w1");
+  TrialResult nan = SampleResult(std::numeric_limits<double>::quiet_NaN());
+  absl::StatusOr<ReportOutcome> r =
+      store_->CompleteTrial(lease.lease_id, "w1", nan, TrialState::kSucceeded, 0.5);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("accuracy"));
+  TrialResult huge = SampleResult(0.5);
+  huge.costs.macs = 4000000000000000000;
+  r = store_->CompleteTrial(lease.lease_id, "w1", huge, TrialState::kSucceeded, 0.5);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("macs"));
+  r = store_->CompleteTrial(lease.lease_id, "w1", SampleResult(0.5), TrialState::kSucceeded,
+                            std::numeric_limits<double>::infinity());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<LeaseStatus> hb = store_->RenewLease(
+      lease.lease_id, "w1", absl::Seconds(5),
+      EpochMetrics{1, {{"val_accuracy", std::numeric_limits<double>::quiet_NaN()}}});
+  EXPECT_EQ(hb.status().code(), absl::StatusCode::kInvalidArgument);
+
+  // Nothing of the above reached the trial.
+  absl::StatusOr<TrialRecord> t = store_->GetTrial(search, 1, true);
+  ASSERT_OK(t);
+  EXPECT_EQ(t->state, TrialState::kLeased);
+  EXPECT_FALSE(t->result.has_value());
+  EXPECT_TRUE(t->epochs.empty());
+
+  NewSearch zero;
+  zero.name = "zero";
+  zero.owner_id = alice_.id;
+  zero.space = "nb201";
+  zero.budget = 0;
+  EXPECT_EQ(store_->CreateSearch(zero).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListTrials({.search_id = search, .page_token = "x"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, CancellingASearchCancelsPendingTrialsAndTellsRunningOnes) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1}), Pending({2, 2, 2, 2, 2, 2})}));
+  Lease running = MustLease(search, "w1");
+  absl::StatusOr<SearchRecord> cancelled = store_->FinishSearch(search, SearchState::kCancelled);
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(cancelled->state, SearchState::kCancelled);
+  EXPECT_EQ(cancelled->counts.cancelled, 1);
+  EXPECT_EQ(cancelled->counts.running, 1);
+  absl::StatusOr<LeaseStatus> hb =
+      store_->RenewLease(running.lease_id, "w1", absl::Seconds(5), std::nullopt);
+  ASSERT_OK(hb);
+  EXPECT_TRUE(hb->search_cancelled);
+  // Finishing again is a no-op; adding trials is refused.
+  ASSERT_OK(store_->FinishSearch(search, SearchState::kCompleted));
+  EXPECT_EQ(store_->GetSearch(search)->state, SearchState::kCancelled);
+  EXPECT_EQ(store_->AddTrials(search, {Pending({0, 1, 2, 3, 4, 0})}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, FinishedTrialsAreStoredUpFrontWithFinishSequence) {
+  const int64_t search = NewSearchId();
+  NewTrial infeasible = Pending({3, 3, 3, 3, 3, 3});
+  infeasible.state = TrialState::kInfeasible;
+  infeasible.result = TrialResult{};
+  infeasible.result->costs.flash_bytes = 5000000;
+  infeasible.failure_reason = "flash 5000000 B over the 1048576 B of cortex-m7";
+  infeasible.reward = 0;
+  absl::StatusOr<std::vector<TrialRecord>> added =
+      store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1}), infeasible});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[1].state, TrialState::kInfeasible);
+  EXPECT_EQ((*added)[1].result->costs.flash_bytes, 5000000);
+  absl::StatusOr<std::vector<TrialRecord>> since = store_->FinishedTrialsSince(search, 0);
+  ASSERT_OK(since);
+  ASSERT_EQ(since->size(), 1u);
+  EXPECT_EQ((*since)[0].number, 2);
+  absl::StatusOr<std::optional<TrialRecord>> found =
+      store_->FindFinishedByHash(search, infeasible.canonical_hash);
+  ASSERT_OK(found);
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->number, 2);
+}
+
+TEST_F(StoreTest, ListsPageAndFilter) {
+  const int64_t search = NewSearchId();
+  std::vector<NewTrial> batch;
+  for (int i = 0; i < 25; ++i) batch.push_back(Pending({i % 5, i / 5, 0, 0, 0, 1}));
+  ASSERT_OK(store_->AddTrials(search, batch));
+  for (int i = 0; i < 3; ++i) {
+    Lease l = MustLease(search, "w1");
+    ASSERT_OK(store_->CompleteTrial(l.lease_id, "w1", SampleResult(0.5 + 0.1 * i),
+                                    TrialState::kSucceeded, 0.5 + 0.1 * i));
+  }
+  absl::StatusOr<Page<TrialRecord>> page =
+      store_->ListTrials({.search_id = search, .page_size = 10});
+  ASSERT_OK(page);
+  EXPECT_EQ(page->items.size(), 10u);
+  EXPECT_EQ(page->items.front().number, 1);
+  page = store_->ListTrials(
+      {.search_id = search, .page_size = 10, .page_token = page->next_page_token});
+  ASSERT_OK(page);
+  EXPECT_EQ(page->items.front().number, 11);
+  page = store_->ListTrials(
+      {.search_id = search, .state = TrialState::kSucceeded, .order = TrialOrder::kRewardDesc});
+  ASSERT_OK(page);
+  ASSERT_EQ(page->items.size(), 3u);
+  EXPECT_EQ(page->items[0].number, 3);
+  EXPECT_TRUE(page->next_page_token.empty());
+
+  absl::StatusOr<SearchRecord> s = store_->GetSearch(search);
+  ASSERT_OK(s);
+  EXPECT_EQ(s->counts.succeeded, 3);
+  EXPECT_EQ(s->counts.pending, 22);
+  ASSERT_TRUE(s->best_trial.has_value());
+  EXPECT_EQ(s->best_trial->number, 3);
+
+  absl::StatusOr<User> bob = store_->CreateUser("bob", false);
+  ASSERT_OK(bob);
+  NewSearch theirs{
+      .name = "bobs", .owner_id = bob->id, .spec_yaml = "x", .space = "nb201", .budget = 5};
+  ASSERT_OK(store_->CreateSearch(theirs));
+  absl::StatusOr<Page<SearchRecord>> mine = store_->ListSearches({.owner_id = alice_.id});
+  ASSERT_OK(mine);
+  ASSERT_EQ(mine->items.size(), 1u);
+  EXPECT_EQ(mine->items[0].owner, "alice");
+  absl::StatusOr<Page<SearchRecord>> all = store_->ListSearches({});
+  ASSERT_OK(all);
+  EXPECT_EQ(all->items.size(), 2u);
+  EXPECT_EQ(all->items[0].name, "bobs");  // Newest first.
+}
+
+TEST_F(StoreTest, IdempotentSubmission) {
+  NewSearch s{.name = "once",
+              .owner_id = alice_.id,
+              .spec_yaml = "x",
+              .space = "nb201",
+              .budget = 5,
+              .idempotency_key = "key-1"};
+  absl::StatusOr<SearchRecord> a = store_->CreateSearch(s);
+  absl::StatusOr<SearchRecord> b = store_->CreateSearch(s);
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  EXPECT_EQ(a->id, b->id);
+}
+
+TEST_F(StoreTest, TokensAreStoredHashedAndAuthenticate) {
+  absl::StatusOr<std::string> token = store_->IssueToken(alice_.id);
+  ASSERT_OK(token);
+  EXPECT_THAT(*token, ::testing::StartsWith("hwn_"));
+  absl::StatusOr<User> who = store_->Authenticate(*token);
+  ASSERT_OK(who);
+  EXPECT_EQ(who->name, "alice");
+  EXPECT_EQ(store_->Authenticate("hwn_wrong").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(store_->Authenticate("").status().code(), absl::StatusCode::kUnauthenticated);
+  // The plaintext is nowhere in the table.
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT count(*) FROM api_tokens WHERE "
+                                     "encode(token_sha256, 'escape') LIKE '%",
+                                     token->substr(4), "%' OR prefix = '", *token, "'")),
+            "0");
+  EXPECT_EQ(store_->CreateUser("alice", true).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateUser("bad name;--", true).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, CheckpointsKeepTheLatest) {
+  const int64_t search = NewSearchId();
+  std::string bytes("\0\1\2binary\xff", 10);
+  for (int seq = 1; seq <= 5; ++seq) {
+    ASSERT_OK(
+        store_->SaveCheckpoint(search, Checkpoint{seq, bytes + std::to_string(seq), seq * 10}));
+  }
+  absl::StatusOr<std::optional<Checkpoint>> latest = store_->LoadLatestCheckpoint(search);
+  ASSERT_OK(latest);
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->sequence, 5);
+  EXPECT_EQ((*latest)->state, bytes + "5");
+  EXPECT_EQ((*latest)->observed_through, 50);
+  EXPECT_EQ(Psql(conn_, "SELECT count(*) FROM controller_checkpoints"), "3");
+  EXPECT_EQ(store_->SaveCheckpoint(424242, Checkpoint{1, "x", 0}).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, WorkersRegisterByName) {
+  WorkerRecord w;
+  w.name = "host-a/1";
+  w.device_kind = "cpu";
+  w.threads = 2;
+  w.datasets = {"fashion-mnist", "ecg5000"};
+  w.search_spaces = {"nb201", "mnasnet"};
+  w.evaluators = {"train", "table"};
+  absl::StatusOr<WorkerRecord> first = store_->UpsertWorker(w);
+  ASSERT_OK(first);
+  w.threads = 4;
+  absl::StatusOr<WorkerRecord> second = store_->UpsertWorker(w);
+  ASSERT_OK(second);
+  EXPECT_EQ(first->id, second->id);
+  EXPECT_EQ(second->threads, 4);
+  EXPECT_EQ(second->datasets, w.datasets);
+  ASSERT_OK(store_->TouchWorker(first->id));
+  absl::StatusOr<std::vector<WorkerRecord>> alive = store_->ListWorkers(absl::Minutes(1));
+  ASSERT_OK(alive);
+  EXPECT_EQ(alive->size(), 1u);
+  EXPECT_EQ(store_->TouchWorker("w-nobody").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, EventsAppendAndList) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AppendEvent(search, 3, "trial_finished", R"({"reward": 0.5})"));
+  EXPECT_EQ(store_->AppendEvent(search, std::nullopt, "x", "{not json").code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<Event>> events = store_->ListEvents(search, 0, 100);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 2u);  // search_created + ours.
+  EXPECT_EQ((*events)[1].kind, "trial_finished");
+  EXPECT_EQ((*events)[1].trial_number, 3);
+}
+
+TEST_F(StoreTest, DashboardViewsShowEveryMetric) {
+  const int64_t search = NewSearchId(10, "dash");
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1}), Pending({2, 2, 2, 2, 2, 2}),
+                                       Pending({3, 3, 3, 3, 3, 3})}));
+  // Trial 1: accurate and slow; trial 2: worse and slower (dominated).
+  TrialResult fast = SampleResult(0.9);
+  TrialResult slow = SampleResult(0.8);
+  slow.latency->median_ms = 9;
+  slow.costs.peak_activation_bytes = 9999;
+  Lease a = MustLease(search, "w1");
+  ASSERT_OK(store_->CompleteTrial(a.lease_id, "w1", fast, TrialState::kSucceeded, 0.9));
+  Lease b = MustLease(search, "w1");
+  ASSERT_OK(store_->CompleteTrial(b.lease_id, "w1", slow, TrialState::kSucceeded, 0.8));
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT trial_number, state, accuracy, latency_median_ms, "
+                                     "params, flash_bytes, estimates->>'latency_ms@cortex-m7' "
+                                     "FROM v_trials WHERE search_id = ",
+                                     search, " AND trial_number = 1")),
+            "1|SUCCEEDED|0.9|1.5|1000|1200|12.5");
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT finished, succeeded, pending, best_reward FROM "
+                                     "v_search_progress WHERE search_id = ",
+                                     search)),
+            "2|2|1|0.9");
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT string_agg(trial_number::text, ',') FROM v_pareto "
+                                     "WHERE search_id = ",
+                                     search)),
+            "1");
+}
+
+// Runs last in its binary (after the suites above): it stops the cluster.
+TEST_F(StoreTest, ZZConnectionLossIsUnavailableAndTheStoreReconnects) {
+  const int64_t search = NewSearchId();
+  db::LocalPostgres& pg = testing::PostgresEnvironment::Get()->postgres();
+  ASSERT_OK(pg.Kill());
+  absl::StatusOr<SearchRecord> down = store_->GetSearch(search);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
+  ASSERT_OK(pg.Start());
+  // The next call reconnects (maybe after one more failure on a stale
+  // pooled connection).
+  absl::StatusOr<SearchRecord> up = store_->GetSearch(search);
+  if (!up.ok()) up = store_->GetSearch(search);
+  ASSERT_OK(up);
+  EXPECT_EQ(up->id, search);
+}
+
+}  // namespace
+}  // namespace hwnas::db
