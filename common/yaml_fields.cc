@@ -30,7 +30,7 @@ absl::StatusOr<YamlSection> YamlSection::Parse(absl::string_view text) {
 }
 
 bool YamlSection::Has(absl::string_view key) const {
-  if (!node_.IsMap()) return false;
+  if (!present() || !node_.IsMap()) return false;
   YAML::Node child = node_[std::string(key)];
   return child.IsDefined() && !child.IsNull();
 }
@@ -66,29 +66,33 @@ absl::Status YamlSection::CheckKeys(const std::vector<std::string>& allowed) con
 
 absl::StatusOr<YamlSection> YamlSection::Child(absl::string_view key) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
-  YAML::Node child = present() ? node_[std::string(key)] : YAML::Node();
+  // An absent key yields an invalid yaml-cpp node that throws on most uses;
+  // a null node stands for "absent" instead.
+  YAML::Node child = Has(key) ? node_[std::string(key)] : YAML::Node();
   YamlSection section(child, PathOf(key));
   if (absl::Status s = section.CheckIsMap(); !s.ok()) return s;
   return section;
 }
 
-absl::StatusOr<YAML::Node> YamlSection::Scalar(absl::string_view key) const {
+absl::StatusOr<std::optional<YAML::Node>> YamlSection::Scalar(absl::string_view key) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
-  if (!Has(key)) return YAML::Node();
+  // Note: a default-constructed YAML::Node is a *defined* null node, so
+  // absence is signalled with nullopt rather than an empty node.
+  if (!Has(key)) return std::optional<YAML::Node>();
   YAML::Node child = node_[std::string(key)];
   if (!child.IsScalar()) return FieldError(PathOf(key), "must be a single value");
-  return child;
+  return std::optional<YAML::Node>(child);
 }
 
 absl::StatusOr<std::string> YamlSection::String(absl::string_view key,
                                                 std::optional<std::string> def) const {
-  absl::StatusOr<YAML::Node> n = Scalar(key);
+  absl::StatusOr<std::optional<YAML::Node>> n = Scalar(key);
   if (!n.ok()) return n.status();
-  if (!n->IsDefined()) {
+  if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     return *def;
   }
-  return n->as<std::string>();
+  return (**n).as<std::string>();
 }
 
 absl::StatusOr<std::string> YamlSection::Enum(absl::string_view key,
@@ -105,14 +109,14 @@ absl::StatusOr<std::string> YamlSection::Enum(absl::string_view key,
 
 absl::StatusOr<int64_t> YamlSection::Int(absl::string_view key, std::optional<int64_t> def,
                                          int64_t min, int64_t max) const {
-  absl::StatusOr<YAML::Node> n = Scalar(key);
+  absl::StatusOr<std::optional<YAML::Node>> n = Scalar(key);
   if (!n.ok()) return n.status();
   int64_t value = 0;
-  if (!n->IsDefined()) {
+  if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     value = *def;
-  } else if (!absl::SimpleAtoi(n->Scalar(), &value)) {
-    return FieldError(PathOf(key), absl::StrCat("must be an integer, got '", n->Scalar(), "'"));
+  } else if (!absl::SimpleAtoi((**n).Scalar(), &value)) {
+    return FieldError(PathOf(key), absl::StrCat("must be an integer, got '", (**n).Scalar(), "'"));
   }
   if (value < min || value > max) {
     return FieldError(PathOf(key),
@@ -123,15 +127,15 @@ absl::StatusOr<int64_t> YamlSection::Int(absl::string_view key, std::optional<in
 
 absl::StatusOr<double> YamlSection::Double(absl::string_view key, std::optional<double> def,
                                            double min, double max) const {
-  absl::StatusOr<YAML::Node> n = Scalar(key);
+  absl::StatusOr<std::optional<YAML::Node>> n = Scalar(key);
   if (!n.ok()) return n.status();
   double value = 0;
-  if (!n->IsDefined()) {
+  if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     value = *def;
-  } else if (!absl::SimpleAtod(n->Scalar(), &value) || !std::isfinite(value)) {
+  } else if (!absl::SimpleAtod((**n).Scalar(), &value) || !std::isfinite(value)) {
     return FieldError(PathOf(key),
-                      absl::StrCat("must be a finite number, got '", n->Scalar(), "'"));
+                      absl::StrCat("must be a finite number, got '", (**n).Scalar(), "'"));
   }
   if (value < min || value > max) {
     return FieldError(PathOf(key),
@@ -141,13 +145,13 @@ absl::StatusOr<double> YamlSection::Double(absl::string_view key, std::optional<
 }
 
 absl::StatusOr<bool> YamlSection::Bool(absl::string_view key, std::optional<bool> def) const {
-  absl::StatusOr<YAML::Node> n = Scalar(key);
+  absl::StatusOr<std::optional<YAML::Node>> n = Scalar(key);
   if (!n.ok()) return n.status();
-  if (!n->IsDefined()) {
+  if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     return *def;
   }
-  const std::string& s = n->Scalar();
+  const std::string& s = (**n).Scalar();
   if (s == "true" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "no" || s == "off") return false;
   return FieldError(PathOf(key), absl::StrCat("must be true or false, got '", s, "'"));

@@ -59,7 +59,8 @@ class YamlSection {
       absl::string_view key, std::optional<std::vector<std::string>> def) const;
 
  private:
-  absl::StatusOr<YAML::Node> Scalar(absl::string_view key) const;
+  // The scalar at `key`; nullopt when the key is absent or null.
+  absl::StatusOr<std::optional<YAML::Node>> Scalar(absl::string_view key) const;
 
   YAML::Node node_;
   std::string path_;
