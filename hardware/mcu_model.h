@@ -15,15 +15,21 @@
 //     float32: {conv: 2.5, depthwise: 3.5, linear: 2.0, recurrent: 2.5}
 //     int8:    {conv: 0.9, depthwise: 1.8, linear: 1.1, recurrent: 1.5}
 //     int4:    {...}               # optional; absent: the int8 numbers
-//   cycles_per_element:            # ops without weights, per output element
+//   cycles_per_element:            # ops without weights (optional section)
 //     elementwise: 1.0             #   add, multiply, unfused BN/ReLU, pooling
-//     nonlinear: 15.0              #   sigmoid, tanh, ELU, hard-swish
+//                                  #   (default 1)
+//     nonlinear: 15.0              #   sigmoid, tanh, ELU, hard-swish (default 10)
 //   memory_cycles_per_byte: 0.25   # activations read + written, weights read
-//   op_overhead_cycles: 1500       # per kernel call
+//                                  # (default 0)
+//   op_overhead_cycles: 1500       # per kernel call (default 0)
 //   active_power_mw: 30            # optional: energy = power * latency
+// Required: name, clock_mhz, sram_kb, flash_kb, cycles_per_mac.float32 and
+// .int8 (all four kinds each). Unknown keys are errors.
 //
 // Per-op cycles = MACs * cycles_per_mac[precision][kind]
-//               + elements * cycles_per_element (ops without weights)
+//               + elements * cycles_per_element (ops without weights; the
+//                 output elements, times the window for pooling, or the
+//                 input elements for global pooling)
 //               + memory_cycles_per_byte * (input + output + weight bytes)
 //               + op_overhead_cycles.
 // Precision is the op's weight width (32 -> float32, 16 or 8 -> int8,
