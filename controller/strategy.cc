@@ -1,0 +1,129 @@
+#include "controller/strategy.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "controller/evolution.h"
+#include "controller/mnasnet_controller.h"
+#include "controller/random_search.h"
+
+namespace hwnas::controller {
+namespace {
+
+absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+bool IsController(absl::string_view name) {
+  return name == "mnasnet-ppo" || name == "mnasnet-reinforce";
+}
+
+}  // namespace
+
+std::vector<std::string> StrategyNames() {
+  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce"};
+}
+
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
+  HWNAS_RETURN_IF_ERROR(strategy.CheckIsMap());
+  StrategyOptions o;
+  HWNAS_ASSIGN_OR_RETURN(
+      o.name, strategy.Enum("name", {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce"},
+                            "evolution"));
+  std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
+  if (o.name == "evolution") {
+    keys.insert(keys.end(), {"population", "tournament", "mutations"});
+  } else if (IsController(o.name)) {
+    keys.insert(keys.end(),
+                {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
+                 "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
+                 "infeasible_reward", "init_range", "warm_start_epochs"});
+    if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
+  }
+  HWNAS_RETURN_IF_ERROR(strategy.CheckKeys(keys));
+  if (strategy.Has("seed")) {
+    HWNAS_ASSIGN_OR_RETURN(int64_t seed, strategy.Int("seed", 0, 0, INT64_MAX));
+    o.seed = static_cast<uint64_t>(seed);
+  }
+  HWNAS_ASSIGN_OR_RETURN(o.warm_start_from, strategy.String("warm_start_from", ""));
+  EvolutionOptions& e = o.evolution;
+  HWNAS_ASSIGN_OR_RETURN(e.population, strategy.Int("population", e.population, 2, 100000));
+  HWNAS_ASSIGN_OR_RETURN(e.tournament, strategy.Int("tournament", e.tournament, 1, 100000));
+  HWNAS_ASSIGN_OR_RETURN(e.mutations, strategy.Int("mutations", e.mutations, 1, 1000));
+  ControllerOptions& c = o.controller;
+  c.algorithm = o.name == "mnasnet-reinforce" ? PolicyGradient::kReinforce : PolicyGradient::kPpo;
+  HWNAS_ASSIGN_OR_RETURN(c.hidden_size, strategy.Int("hidden_size", c.hidden_size, 1, 4096));
+  HWNAS_ASSIGN_OR_RETURN(c.layers, strategy.Int("layers", c.layers, 1, 8));
+  HWNAS_ASSIGN_OR_RETURN(c.learning_rate,
+                         strategy.Double("learning_rate", c.learning_rate, 1e-8, 10));
+  HWNAS_ASSIGN_OR_RETURN(c.temperature, strategy.Double("temperature", c.temperature, 1e-3, 1e3));
+  HWNAS_ASSIGN_OR_RETURN(c.tanh_constant,
+                         strategy.Double("tanh_constant", c.tanh_constant, 0, 1e3));
+  HWNAS_ASSIGN_OR_RETURN(c.entropy_weight,
+                         strategy.Double("entropy_weight", c.entropy_weight, 0, 10));
+  HWNAS_ASSIGN_OR_RETURN(c.baseline_decay,
+                         strategy.Double("baseline_decay", c.baseline_decay, 0, 0.99999));
+  HWNAS_ASSIGN_OR_RETURN(c.batch_size, strategy.Int("batch_size", c.batch_size, 1, 4096));
+  HWNAS_ASSIGN_OR_RETURN(c.ppo_epochs, strategy.Int("ppo_epochs", c.ppo_epochs, 1, 100));
+  HWNAS_ASSIGN_OR_RETURN(c.ppo_clip, strategy.Double("ppo_clip", c.ppo_clip, 1e-3, 1));
+  HWNAS_ASSIGN_OR_RETURN(c.normalize_advantages,
+                         strategy.Bool("normalize_advantages", c.normalize_advantages));
+  HWNAS_ASSIGN_OR_RETURN(c.infeasible_reward,
+                         strategy.Double("infeasible_reward", c.infeasible_reward, -1e6, 1e6));
+  HWNAS_ASSIGN_OR_RETURN(c.init_range, strategy.Double("init_range", c.init_range, 1e-6, 10));
+  HWNAS_ASSIGN_OR_RETURN(c.warm_start_epochs,
+                         strategy.Int("warm_start_epochs", c.warm_start_epochs, 0, 100));
+  HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(o));
+  return o;
+}
+
+absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
+  std::vector<std::string> names = StrategyNames();
+  if (std::find(names.begin(), names.end(), o.name) == names.end()) {
+    return FieldError("strategy.name",
+                      absl::StrCat("unknown strategy '", o.name,
+                                   "' (expected one of: ", absl::StrJoin(names, ", "), ")"));
+  }
+  const EvolutionOptions& e = o.evolution;
+  if (e.population < 2) return FieldError("strategy.population", "must be at least 2");
+  if (e.tournament < 1) return FieldError("strategy.tournament", "must be at least 1");
+  if (e.mutations < 1) return FieldError("strategy.mutations", "must be at least 1");
+  const ControllerOptions& c = o.controller;
+  if (c.hidden_size < 1) return FieldError("strategy.hidden_size", "must be positive");
+  if (c.layers < 1) return FieldError("strategy.layers", "must be positive");
+  if (!(c.learning_rate > 0)) return FieldError("strategy.learning_rate", "must be positive");
+  if (!(c.temperature > 0)) return FieldError("strategy.temperature", "must be positive");
+  if (!(c.tanh_constant >= 0)) return FieldError("strategy.tanh_constant", "must be >= 0");
+  if (!(c.entropy_weight >= 0)) return FieldError("strategy.entropy_weight", "must be >= 0");
+  if (!(c.baseline_decay >= 0 && c.baseline_decay < 1)) {
+    return FieldError("strategy.baseline_decay", "must be in [0, 1)");
+  }
+  if (c.batch_size < 1) return FieldError("strategy.batch_size", "must be positive");
+  if (c.ppo_epochs < 1) return FieldError("strategy.ppo_epochs", "must be positive");
+  if (!(c.ppo_clip > 0 && c.ppo_clip <= 1))
+    return FieldError("strategy.ppo_clip", "must be in (0, 1]");
+  if (!(c.init_range > 0)) return FieldError("strategy.init_range", "must be positive");
+  if (c.warm_start_epochs < 0) return FieldError("strategy.warm_start_epochs", "must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
+                                                       const space::SearchSpace& space,
+                                                       uint64_t seed) {
+  HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(options));
+  if (space.decisions().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("space ", space.name(), " has no decisions"));
+  }
+  if (options.name == "random") return std::make_unique<RandomSearch>(space, seed);
+  if (options.name == "evolution") {
+    return std::make_unique<Evolution>(options.evolution, space, seed);
+  }
+  ControllerOptions c = options.controller;
+  c.algorithm =
+      options.name == "mnasnet-reinforce" ? PolicyGradient::kReinforce : PolicyGradient::kPpo;
+  HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<MnasNetController> controller,
+                         MnasNetController::Create(c, space, seed));
+  return std::unique_ptr<Strategy>(std::move(controller));
+}
+
+}  // namespace hwnas::controller

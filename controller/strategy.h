@@ -1,0 +1,230 @@
+// The search-strategy interface: strategies turn observed rewards into new
+// proposals. Plain C++ (no gRPC, SQL or torch types), so a strategy can be
+// unit-tested and benchmarked offline and checkpointed by the server.
+//
+// Most callers want controller::Search (search.h), which wraps a strategy
+// with the reward, the Pareto front, the trial budget and the cache that
+// answers repeated proposals from earlier results.
+#ifndef HWNAS_CONTROLLER_STRATEGY_H_
+#define HWNAS_CONTROLLER_STRATEGY_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "common/trial.h"
+#include "common/yaml_fields.h"
+#include "space/search_space.h"
+
+namespace hwnas::controller {
+
+// A proposal id no strategy hands out: marks observations of trials a
+// strategy did not propose (warm start, trials proposed after the last
+// checkpoint of a crashed server).
+inline constexpr uint64_t kNoProposal = 0;
+
+// One architecture to evaluate. `id` is unique and increasing within the
+// strategy (1, 2, ...); the strategy keeps what it needs to learn from the
+// proposal later (e.g. the LSTM's log-probability at sampling time) under it,
+// and that bookkeeping is part of Save().
+struct Proposal {
+  uint64_t id = kNoProposal;
+  Architecture architecture;
+};
+
+// A finished trial as a strategy sees it.
+struct Observation {
+  uint64_t proposal_id = kNoProposal;
+  Architecture architecture;
+  // kSucceeded or kEarlyStopped: `reward` is meaningful. kInfeasible: over a
+  // hard limit, never trained. kFailed / kCancelled: no usable metrics.
+  TrialState state = TrialState::kSucceeded;
+  TrialResult result;
+  double reward = 0;  // From the search's RewardFunction.
+
+  bool HasReward() const {
+    return state == TrialState::kSucceeded || state == TrialState::kEarlyStopped;
+  }
+};
+
+// Single-threaded: a Strategy is not thread-safe; the owner serializes calls.
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+
+  virtual absl::string_view name() const = 0;
+
+  // Returns up to n new proposals (fewer only when the strategy can offer no
+  // more, e.g. random search after exhausting the space). A strategy may
+  // repeat an architecture; Search answers repeats from earlier results.
+  virtual absl::StatusOr<std::vector<Proposal>> Propose(int n) = 0;
+
+  // Takes finished trials in any order, including failed, infeasible and
+  // early-stopped ones and ones the strategy did not propose (kNoProposal or
+  // an id it does not know). Each proposal id should be observed once.
+  virtual absl::Status Observe(absl::Span<const Observation> observations) = 0;
+
+  // Seeds the strategy with finished trials of an earlier search over the
+  // same space (evolution: first population; controller: pre-training).
+  virtual absl::Status WarmStart(absl::Span<const Observation> earlier) = 0;
+
+  // The full state, random generators and pending proposals included: a
+  // strategy restored from these bytes continues exactly as this one would.
+  virtual absl::StatusOr<std::string> Save() const = 0;
+  // Replaces the state; the strategy must have been made with the same
+  // options and space. Fails (leaving the state unchanged) on foreign or
+  // corrupt bytes.
+  virtual absl::Status Restore(absl::string_view bytes) = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Options of the spec's `strategy:` section.
+
+struct EvolutionOptions {
+  int population = 30;  // Aging population size.
+  int tournament = 10;  // Tournament sample size (with replacement).
+  int mutations = 1;    // Decisions changed per child (each to a different choice).
+
+  EvolutionOptions& set_population(int v) {
+    population = v;
+    return *this;
+  }
+  EvolutionOptions& set_tournament(int v) {
+    tournament = v;
+    return *this;
+  }
+  EvolutionOptions& set_mutations(int v) {
+    mutations = v;
+    return *this;
+  }
+};
+
+enum class PolicyGradient { kPpo, kReinforce };
+
+// The MnasNet/ENAS LSTM controller. Defaults from the papers (NASNet/MnasNet
+// PPO learning rate 3.5e-4, ENAS sampling temperature 5, tanh constant 2.5,
+// entropy weight 1e-4, baseline decay 0.99; hidden size 100).
+struct ControllerOptions {
+  PolicyGradient algorithm = PolicyGradient::kPpo;
+  int hidden_size = 100;
+  int layers = 1;
+  double learning_rate = 3.5e-4;
+  double temperature = 5.0;
+  double tanh_constant = 2.5;  // 0 disables the tanh squashing.
+  double entropy_weight = 1e-4;
+  double baseline_decay = 0.99;  // EMA of the reward (per sample).
+  int batch_size = 8;            // Finished results per policy update.
+  int ppo_epochs = 4;            // Passes over each batch (PPO only).
+  double ppo_clip = 0.2;         // Ratio clip epsilon (PPO only).
+  // Divide advantages by the running standard deviation of rewards: keeps
+  // the step size independent of the reward's scale (accuracy differences of
+  // a few tenths of a point are tiny policy-gradient signals otherwise).
+  bool normalize_advantages = true;
+  double infeasible_reward = 0;  // Reward of INFEASIBLE trials.
+  double init_range = 0.1;       // Parameters start uniform in [-r, r].
+  int warm_start_epochs = 1;     // Passes over warm-start trials.
+
+  ControllerOptions& set_algorithm(PolicyGradient v) {
+    algorithm = v;
+    return *this;
+  }
+  ControllerOptions& set_hidden_size(int v) {
+    hidden_size = v;
+    return *this;
+  }
+  ControllerOptions& set_layers(int v) {
+    layers = v;
+    return *this;
+  }
+  ControllerOptions& set_learning_rate(double v) {
+    learning_rate = v;
+    return *this;
+  }
+  ControllerOptions& set_temperature(double v) {
+    temperature = v;
+    return *this;
+  }
+  ControllerOptions& set_tanh_constant(double v) {
+    tanh_constant = v;
+    return *this;
+  }
+  ControllerOptions& set_entropy_weight(double v) {
+    entropy_weight = v;
+    return *this;
+  }
+  ControllerOptions& set_baseline_decay(double v) {
+    baseline_decay = v;
+    return *this;
+  }
+  ControllerOptions& set_batch_size(int v) {
+    batch_size = v;
+    return *this;
+  }
+  ControllerOptions& set_ppo_epochs(int v) {
+    ppo_epochs = v;
+    return *this;
+  }
+  ControllerOptions& set_ppo_clip(double v) {
+    ppo_clip = v;
+    return *this;
+  }
+  ControllerOptions& set_normalize_advantages(bool v) {
+    normalize_advantages = v;
+    return *this;
+  }
+  ControllerOptions& set_infeasible_reward(double v) {
+    infeasible_reward = v;
+    return *this;
+  }
+};
+
+struct StrategyOptions {
+  // random | evolution | mnasnet-ppo | mnasnet-reinforce
+  std::string name = "evolution";
+  EvolutionOptions evolution;
+  ControllerOptions controller;
+  // Name or id of an earlier search whose finished trials seed this one
+  // (resolved by the server, which then calls Strategy::WarmStart). Empty: none.
+  std::string warm_start_from;
+  // Explicit seed; unset: the server picks one and stores it with the search.
+  std::optional<uint64_t> seed;
+
+  StrategyOptions& set_name(std::string v) {
+    name = std::move(v);
+    return *this;
+  }
+  StrategyOptions& set_evolution(EvolutionOptions v) {
+    evolution = v;
+    return *this;
+  }
+  StrategyOptions& set_controller(ControllerOptions v) {
+    controller = v;
+    return *this;
+  }
+};
+
+// Names MakeStrategy accepts.
+std::vector<std::string> StrategyNames();
+
+// Parses `strategy:`, e.g.
+//   strategy: {name: evolution, population: 30, tournament: 10, mutations: 1}
+//   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
+// Keys that do not belong to the named strategy are rejected.
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
+absl::Status ValidateStrategyOptions(const StrategyOptions& options);
+
+// Makes the named strategy. `space` must outlive it. Equal (options, space,
+// seed) give strategies that propose identical sequences.
+absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
+                                                       const space::SearchSpace& space,
+                                                       uint64_t seed);
+
+}  // namespace hwnas::controller
+
+#endif  // HWNAS_CONTROLLER_STRATEGY_H_

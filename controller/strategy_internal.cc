@@ -1,0 +1,102 @@
+#include "controller/strategy_internal.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "common/status_macros.h"
+
+namespace hwnas::controller::internal {
+namespace {
+
+constexpr uint64_t kMixedRadixLimit = uint64_t{1} << 63;
+// Spaces up to this size are enumerated when rejection sampling stalls.
+constexpr uint64_t kEnumerateLimit = uint64_t{1} << 22;
+constexpr int kRejectionTries = 256;
+
+std::vector<int> DecodeIndex(const space::SearchSpace& space, uint64_t index) {
+  const auto& ds = space.decisions();
+  std::vector<int> tokens(ds.size());
+  for (size_t i = ds.size(); i-- > 0;) {
+    const uint64_t k = ds[i].choices.size();
+    tokens[i] = static_cast<int>(index % k);
+    index /= k;
+  }
+  return tokens;
+}
+
+}  // namespace
+
+uint64_t ExactKey(const space::SearchSpace& space, absl::Span<const int> tokens) {
+  const auto& ds = space.decisions();
+  if (space.Cardinality() < kMixedRadixLimit && tokens.size() == ds.size()) {
+    uint64_t key = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      key = key * ds[i].choices.size() + static_cast<uint64_t>(tokens[i]);
+    }
+    return key;
+  }
+  uint64_t h = 1469598103934665603ull;
+  for (int t : tokens) {
+    for (int shift = 0; shift < 32; shift += 8) {
+      h ^= (static_cast<uint32_t>(t) >> shift) & 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
+std::vector<int> UniformTokens(const space::SearchSpace& space, Rng& rng) {
+  const auto& ds = space.decisions();
+  std::vector<int> tokens(ds.size());
+  for (size_t i = 0; i < ds.size(); ++i) {
+    tokens[i] = static_cast<int>(rng.Uniform(ds[i].choices.size()));
+  }
+  return tokens;
+}
+
+std::optional<std::vector<int>> SampleUnseen(const space::SearchSpace& space, Rng& rng,
+                                             const absl::flat_hash_set<uint64_t>& seen) {
+  const uint64_t cardinality = space.Cardinality();
+  if (seen.size() >= cardinality) return std::nullopt;
+  for (int attempt = 0; attempt < kRejectionTries; ++attempt) {
+    std::vector<int> tokens = UniformTokens(space, rng);
+    if (!seen.contains(ExactKey(space, tokens)) && space.Validate(tokens).ok()) return tokens;
+  }
+  if (cardinality > kEnumerateLimit) return std::nullopt;
+  // Dense: list what is left and pick uniformly among it.
+  std::vector<uint64_t> left;
+  for (uint64_t index = 0; index < cardinality; ++index) {
+    if (seen.contains(index)) continue;
+    if (space.Validate(DecodeIndex(space, index)).ok()) left.push_back(index);
+  }
+  if (left.empty()) return std::nullopt;
+  return DecodeIndex(space, left[rng.Uniform(left.size())]);
+}
+
+void WriteKeys(ByteWriter& w, const absl::flat_hash_set<uint64_t>& keys) {
+  std::vector<uint64_t> sorted(keys.begin(), keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  w.U64(sorted.size());
+  for (uint64_t k : sorted) w.U64(k);
+}
+
+absl::Status ReadKeys(ByteReader& r, absl::flat_hash_set<uint64_t>& keys) {
+  keys.clear();
+  HWNAS_ASSIGN_OR_RETURN(uint64_t n, r.U64());
+  for (uint64_t i = 0; i < n; ++i) {
+    HWNAS_ASSIGN_OR_RETURN(uint64_t k, r.U64());
+    keys.insert(k);
+  }
+  return absl::OkStatus();
+}
+
+Architecture MakeArch(const space::SearchSpace& space, std::vector<int> tokens) {
+  Architecture a;
+  a.space = std::string(space.name());
+  a.space_version = space.version();
+  a.readable = space.Readable(tokens);
+  a.tokens = std::move(tokens);
+  return a;
+}
+
+}  // namespace hwnas::controller::internal

@@ -1,0 +1,112 @@
+#include "controller/spec.h"
+
+#include "gtest/gtest.h"
+
+namespace hwnas::controller {
+namespace {
+
+absl::StatusOr<ControllerSpec> Parse(absl::string_view yaml, absl::string_view space = "") {
+  absl::StatusOr<YamlSection> doc = YamlSection::Parse(yaml);
+  if (!doc.ok()) return doc.status();
+  return ParseControllerSpec(*doc, space);
+}
+
+std::string Error(absl::string_view yaml, absl::string_view space = "") {
+  absl::StatusOr<ControllerSpec> s = Parse(yaml, space);
+  EXPECT_FALSE(s.ok());
+  return s.ok() ? "" : std::string(s.status().message());
+}
+
+TEST(SpecTest, ParsesAFullSpecAndIgnoresOtherSections) {
+  absl::StatusOr<ControllerSpec> spec = Parse(R"(
+name: nb201-raspi4
+space: {name: nb201, channels: 16}
+data: {dataset: fashion_mnist}
+training: {epochs: 1}
+hardware: {threads: 1}
+objectives:
+  reward: penalty
+  constraints:
+    - {metric: latency_ms, target: 15.72, lambda: 1}
+strategy:
+  name: mnasnet-ppo
+  hidden_size: 64
+  learning_rate: 0.005
+  batch_size: 16
+  ppo_epochs: 3
+  seed: 42
+  warm_start_from: previous-search
+budget: {trials: 200}
+evaluator: {kind: table, dataset: cifar100, device: lat_pixel3}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->objectives.form, RewardForm::kPenalty);
+  EXPECT_EQ(spec->objectives.constraints[0].target, 15.72);
+  EXPECT_EQ(spec->strategy.name, "mnasnet-ppo");
+  EXPECT_EQ(spec->strategy.controller.hidden_size, 64);
+  EXPECT_EQ(spec->strategy.controller.learning_rate, 0.005);
+  EXPECT_EQ(spec->strategy.controller.batch_size, 16);
+  EXPECT_EQ(spec->strategy.controller.ppo_epochs, 3);
+  EXPECT_EQ(spec->strategy.controller.temperature, 5.0);  // Paper default.
+  EXPECT_EQ(spec->strategy.seed, 42u);
+  EXPECT_EQ(spec->strategy.warm_start_from, "previous-search");
+  EXPECT_EQ(spec->budget.trials, 200);
+  EXPECT_EQ(spec->evaluator.kind, EvaluatorKind::kTable);
+  EXPECT_EQ(spec->evaluator.dataset, Nb201Dataset::kCifar100);
+  EXPECT_EQ(spec->evaluator.device, "pixel3");
+  SearchOptions o = MakeSearchOptions(*spec);
+  EXPECT_EQ(o.dedup, DedupKey::kExact);
+  EXPECT_EQ(o.budget, 200);
+}
+
+TEST(SpecTest, Defaults) {
+  absl::StatusOr<ControllerSpec> spec = Parse("name: x\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->strategy.name, "evolution");
+  EXPECT_EQ(spec->strategy.evolution.population, 30);
+  EXPECT_EQ(spec->strategy.evolution.tournament, 10);
+  EXPECT_EQ(spec->budget.trials, 100);
+  EXPECT_EQ(spec->evaluator.kind, EvaluatorKind::kTrain);
+  EXPECT_TRUE(spec->objectives.constraints.empty());
+  EXPECT_EQ(MakeSearchOptions(*spec).dedup, DedupKey::kCanonical);
+}
+
+TEST(SpecTest, BadValuesGiveClearErrors) {
+  EXPECT_EQ(Error("evaluator: {kind: table, device: raspberry}"),
+            "evaluator.device: unknown NAS-Bench-201 device column 'raspberry' (expected one of: "
+            "1080ti_1, 1080ti_256, 1080ti_32, 2080ti_1, 2080ti_256, 2080ti_32, essential_ph_1, "
+            "eyeriss, fpga, gold_6226, gold_6240, pixel2, pixel3, raspi4, samsung_a50, "
+            "samsung_s7, silver_4114, silver_4210r, titan_rtx_1, titan_rtx_256, titan_rtx_32, "
+            "titanx_1, titanx_256, titanx_32, titanxp_1, titanxp_256, titanxp_32)");
+  EXPECT_NE(Error("evaluator: {kind: table, dataset: mnist}")
+                .find("evaluator.dataset: unknown value 'mnist'"),
+            std::string::npos);
+  EXPECT_NE(Error("evaluator: {kind: train, device: raspi4}").find("evaluator.device: unknown key"),
+            std::string::npos);
+  EXPECT_NE(Error("evaluator: {kind: table}", "mnasnet").find("nb201 space only"),
+            std::string::npos);
+  EXPECT_EQ(Error("budget: {trials: -5}"), "budget.trials: must be between 1 and 10000000, got -5");
+  EXPECT_NE(Error("strategy: {name: hill-climbing}").find("strategy.name: unknown value"),
+            std::string::npos);
+  // Keys of another strategy are rejected, not silently ignored.
+  EXPECT_NE(
+      Error("strategy: {name: random, population: 10}").find("strategy.population: unknown key"),
+      std::string::npos);
+  EXPECT_NE(Error("strategy: {name: mnasnet-reinforce, ppo_clip: 0.1}")
+                .find("strategy.ppo_clip: unknown key"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, learning_rate: -1}")
+                .find("strategy.learning_rate: must be between"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: evolution, population: 1}").find("strategy.population"),
+            std::string::npos);
+  EXPECT_EQ(Error("objectives: {constraints: [{metric: latncy, target: 3}]}")
+                .rfind("objectives.constraints[0].metric: unknown metric 'latncy'", 0),
+            0u);
+  EXPECT_EQ(Error("objectives: {constraints: [{metric: latency_ms, target: -3}]}"),
+            "objectives.constraints[0].target: must be a positive number, got -3");
+  EXPECT_NE(Error("strategy: [1, 2]").find("strategy: must be a mapping"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hwnas::controller

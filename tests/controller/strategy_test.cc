@@ -1,0 +1,409 @@
+#include "controller/strategy.h"
+
+#include <set>
+
+#include "controller/evolution.h"
+#include "controller/mnasnet_controller.h"
+#include "controller/random_search.h"
+#include "controller/search.h"
+#include "controller/spec.h"
+#include "gtest/gtest.h"
+#include "space/nb201_space.h"
+#include "tests/controller/test_util.h"
+#include "tests/controller/toy_space.h"
+
+namespace hwnas::controller {
+namespace {
+
+using testing::Drive;
+using testing::SyntheticResult;
+using testing::ToySpace;
+
+space::Nb201Space& Nb201() {
+  static space::Nb201Space* space = new space::Nb201Space({}, space::DataShape{{3, 32, 32}, 10});
+  return *space;
+}
+
+SearchOptions Options(absl::string_view strategy) {
+  SearchOptions o;
+  o.strategy.name = std::string(strategy);
+  o.strategy.controller.batch_size = 4;
+  o.strategy.controller.learning_rate = 0.01;
+  o.strategy.evolution.population = 8;
+  o.strategy.evolution.tournament = 3;
+  o.reward.add_constraint(Constraint::Soft("latency_ms", 8));
+  o.dedup = DedupKey::kExact;
+  return o;
+}
+
+std::unique_ptr<Search> MakeSearch(absl::string_view strategy, uint64_t seed,
+                                   const space::SearchSpace& space = Nb201()) {
+  absl::StatusOr<std::unique_ptr<Search>> s = Search::Create(Options(strategy), space, seed);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *std::move(s);
+}
+
+class EveryStrategyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryStrategyTest, SameSeedSameProposals) {
+  auto a = MakeSearch(GetParam(), 7);
+  auto b = MakeSearch(GetParam(), 7);
+  auto c = MakeSearch(GetParam(), 8);
+  const auto pa = Drive(*a, 10, 3);
+  EXPECT_EQ(pa.size(), 30u);
+  EXPECT_EQ(pa, Drive(*b, 10, 3));
+  EXPECT_NE(pa, Drive(*c, 10, 3));
+}
+
+TEST_P(EveryStrategyTest, SaveRestoreMidSearchContinuesIdentically) {
+  auto original = MakeSearch(GetParam(), 11);
+  Drive(*original, 5, 3);
+  // Leave proposals pending across the checkpoint, as a live server would.
+  absl::StatusOr<std::vector<Proposal>> pending = original->Propose(2);
+  ASSERT_TRUE(pending.ok());
+  absl::StatusOr<std::string> bytes = original->Save();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+
+  auto restored = MakeSearch(GetParam(), 999);  // Seed is overwritten by Restore.
+  ASSERT_TRUE(restored->Restore(*bytes).ok());
+  EXPECT_EQ(*restored->Save(), *bytes);
+  EXPECT_EQ(restored->pending(), 2);
+
+  for (Search* s : {original.get(), restored.get()}) {
+    std::vector<FinishedTrial> done;
+    for (const Proposal& p : *pending) {
+      done.push_back(
+          {p.id, p.architecture, TrialState::kSucceeded, SyntheticResult(p.architecture.tokens)});
+    }
+    ASSERT_TRUE(s->Observe(done).ok());
+  }
+  EXPECT_EQ(Drive(*original, 8, 3), Drive(*restored, 8, 3));
+  EXPECT_EQ(*original->Save(), *restored->Save());
+}
+
+TEST_P(EveryStrategyTest, RejectsForeignAndCorruptCheckpoints) {
+  auto s = MakeSearch(GetParam(), 1);
+  Drive(*s, 2, 2);
+  std::string bytes = *s->Save();
+  auto other = MakeSearch(GetParam(), 1);
+  EXPECT_FALSE(other->Restore(bytes.substr(0, bytes.size() / 2)).ok());
+  EXPECT_FALSE(other->Restore("garbage").ok());
+  const std::string foreign_name = GetParam() == "random" ? "evolution" : "random";
+  auto foreign = MakeSearch(foreign_name, 1);
+  absl::Status st = foreign->Restore(bytes);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(GetParam()), std::string::npos) << st;
+  // A failed restore leaves the search usable.
+  EXPECT_EQ(Drive(*other, 1, 2).size(), 2u);
+}
+
+TEST_P(EveryStrategyTest, HandlesFailedInfeasibleAndUnknownResults) {
+  auto s = MakeSearch(GetParam(), 3);
+  for (int round = 0; round < 6; ++round) {
+    absl::StatusOr<std::vector<Proposal>> props = s->Propose(4);
+    ASSERT_TRUE(props.ok());
+    ASSERT_EQ(props->size(), 4u);
+    std::vector<FinishedTrial> done;
+    for (size_t i = 0; i < props->size(); ++i) {
+      const Proposal& p = (*props)[i];
+      FinishedTrial t{p.id, p.architecture, TrialState::kSucceeded,
+                      SyntheticResult(p.architecture.tokens)};
+      if (i == 0) t.state = TrialState::kFailed;
+      if (i == 1) t.state = TrialState::kInfeasible;
+      if (i == 2) t.state = TrialState::kEarlyStopped;
+      done.push_back(t);
+    }
+    // A trial the strategy never proposed (e.g. after a server crash).
+    FinishedTrial foreign{kNoProposal, *Nb201().MakeArchitecture({3, 3, 3, 3, 3, round % 5}),
+                          TrialState::kSucceeded, SyntheticResult({3, 3, 3, 3, 3, round % 5})};
+    done.push_back(foreign);
+    ASSERT_TRUE(s->Observe(done).ok());
+  }
+  EXPECT_EQ(s->pending(), 0);
+  EXPECT_GT(s->evaluated(), 24);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, EveryStrategyTest,
+                         ::testing::Values("random", "evolution", "mnasnet-ppo",
+                                           "mnasnet-reinforce"));
+
+// A strategy that proposes a fixed script and records what it observes.
+class ScriptedStrategy : public Strategy {
+ public:
+  ScriptedStrategy(const space::SearchSpace& space, std::vector<std::vector<int>> script)
+      : space_(space), script_(std::move(script)) {}
+  absl::string_view name() const override { return "scripted"; }
+  absl::StatusOr<std::vector<Proposal>> Propose(int n) override {
+    std::vector<Proposal> out;
+    while (static_cast<int>(out.size()) < n && next_ < script_.size()) {
+      out.push_back(Proposal{next_ + 1, *space_.MakeArchitecture(script_[next_])});
+      ++next_;
+    }
+    return out;
+  }
+  absl::Status Observe(absl::Span<const Observation> obs) override {
+    observed.insert(observed.end(), obs.begin(), obs.end());
+    return absl::OkStatus();
+  }
+  absl::Status WarmStart(absl::Span<const Observation>) override { return absl::OkStatus(); }
+  absl::StatusOr<std::string> Save() const override { return std::to_string(next_); }
+  absl::Status Restore(absl::string_view b) override {
+    next_ = std::stoul(std::string(b));
+    return absl::OkStatus();
+  }
+  std::vector<Observation> observed;
+
+ private:
+  const space::SearchSpace& space_;
+  std::vector<std::vector<int>> script_;
+  size_t next_ = 0;
+};
+
+TEST(SearchTest, RepeatsAreAnsweredFromEarlierResults) {
+  const std::vector<int> a = {3, 3, 3, 3, 3, 3}, b = {2, 2, 2, 2, 2, 2}, c = {1, 1, 1, 1, 1, 1};
+  auto strategy =
+      std::make_unique<ScriptedStrategy>(Nb201(), std::vector<std::vector<int>>{a, b, a, c, b, a});
+  ScriptedStrategy* raw = strategy.get();
+  SearchOptions o = Options("scripted");
+  o.budget = 10;
+  auto search = *Search::Create(o, Nb201(), std::move(strategy));
+
+  // a, b are new; the second a waits for the first (still pending); c is new.
+  absl::StatusOr<std::vector<Proposal>> first = search->Propose(3);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].architecture.tokens, a);
+  EXPECT_EQ((*first)[1].architecture.tokens, b);
+  EXPECT_EQ((*first)[2].architecture.tokens, c);
+  EXPECT_EQ(search->pending(), 3);
+
+  // a finishes: both a's proposals (ids 1 and 3) are answered with one result.
+  TrialResult ra = SyntheticResult(a);
+  ASSERT_TRUE(search->Observe({{1, (*first)[0].architecture, TrialState::kSucceeded, ra}}).ok());
+  ASSERT_EQ(raw->observed.size(), 2u);
+  EXPECT_EQ(raw->observed[0].proposal_id, 1u);
+  EXPECT_EQ(raw->observed[1].proposal_id, 3u);
+  EXPECT_EQ(raw->observed[1].result, ra);
+  EXPECT_EQ(search->evaluated(), 1);
+
+  // Reporting the same trial twice changes nothing.
+  ASSERT_TRUE(search->Observe({{1, (*first)[0].architecture, TrialState::kSucceeded, ra}}).ok());
+  EXPECT_EQ(raw->observed.size(), 2u);
+  EXPECT_EQ(search->evaluated(), 1);
+
+  // The rest of the script (b, a) repeats: answered at once (a) or queued
+  // behind the pending b; no new trial is handed out.
+  absl::StatusOr<std::vector<Proposal>> second = search->Propose(2);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+  ASSERT_EQ(raw->observed.size(), 3u);
+  EXPECT_EQ(raw->observed[2].proposal_id, 6u);
+  EXPECT_DOUBLE_EQ(raw->observed[2].reward, raw->observed[0].reward);
+
+  ASSERT_TRUE(
+      search->Observe({{2, (*first)[1].architecture, TrialState::kSucceeded, SyntheticResult(b)}})
+          .ok());
+  ASSERT_EQ(raw->observed.size(), 5u);
+  EXPECT_EQ(raw->observed[4].proposal_id, 5u);
+  EXPECT_EQ(search->evaluated(), 2);
+  EXPECT_EQ(search->history().size(), 2u);
+}
+
+TEST(SearchTest, CanonicalDedupTreatsEquivalentCellsAsOne) {
+  // Edge 0->1 feeds nothing when node 1 has no outgoing edge: both cells are
+  // the same network (one conv 0->3), so canonical dedup evaluates one.
+  const std::vector<int> a = {0, 0, 0, 3, 0, 0}, b = {2, 0, 0, 3, 0, 0};
+  for (DedupKey dedup : {DedupKey::kCanonical, DedupKey::kExact}) {
+    SearchOptions o = Options("scripted");
+    o.dedup = dedup;
+    auto search = *Search::Create(
+        o, Nb201(),
+        std::make_unique<ScriptedStrategy>(Nb201(), std::vector<std::vector<int>>{a, b}));
+    absl::StatusOr<std::vector<Proposal>> props = search->Propose(2);
+    ASSERT_TRUE(props.ok());
+    EXPECT_EQ(props->size(), dedup == DedupKey::kCanonical ? 1u : 2u);
+  }
+}
+
+TEST(SearchTest, BudgetCountsDistinctArchitectures) {
+  SearchOptions o = Options("random");
+  o.budget = 10;
+  auto search = *Search::Create(o, Nb201(), 5);
+  EXPECT_EQ(Drive(*search, 10, 4).size(), 10u);
+  EXPECT_TRUE(search->BudgetExhausted());
+  EXPECT_TRUE(search->Propose(4)->empty());
+  EXPECT_EQ(search->evaluated(), 10);
+}
+
+TEST(SearchTest, HardLimitsMakeTrialsInfeasible) {
+  SearchOptions o = Options("evolution");
+  o.reward.add_hard_limit({"latency_ms", 6});
+  auto search = *Search::Create(o, Nb201(), 5);
+  Drive(*search, 10, 4);
+  int infeasible = 0;
+  for (const ScoredTrial& s : search->history()) {
+    const bool over = s.result.latency->median_ms > 6;
+    EXPECT_EQ(s.state == TrialState::kInfeasible, over);
+    EXPECT_EQ(s.feasible, !over);
+    infeasible += over;
+  }
+  EXPECT_GT(infeasible, 0);
+  ASSERT_NE(search->best(), nullptr);
+  EXPECT_LE(search->best()->result.latency->median_ms, 6);
+  for (const ParetoPoint& p : search->pareto_front().points()) EXPECT_LE(p.costs[0], 6);
+}
+
+TEST(SearchTest, ObserveIsAllOrNothing) {
+  auto search = MakeSearch("random", 1);
+  absl::StatusOr<std::vector<Proposal>> props = search->Propose(2);
+  ASSERT_TRUE(props.ok());
+  TrialResult bad = SyntheticResult((*props)[1].architecture.tokens);
+  bad.accuracy = 1.5;
+  absl::StatusOr<std::vector<ScoredTrial>> r =
+      search->Observe({{(*props)[0].id, (*props)[0].architecture, TrialState::kSucceeded,
+                        SyntheticResult((*props)[0].architecture.tokens)},
+                       {(*props)[1].id, (*props)[1].architecture, TrialState::kSucceeded, bad}});
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(search->evaluated(), 0);
+  EXPECT_EQ(search->pending(), 2);
+}
+
+TEST(RandomSearchTest, NeverRepeatsAndExhaustsTheSpace) {
+  ToySpace space(3, 3);  // 27 architectures.
+  RandomSearch random(space, 4);
+  std::set<std::vector<int>> seen;
+  absl::StatusOr<std::vector<Proposal>> props = random.Propose(40);
+  ASSERT_TRUE(props.ok());
+  EXPECT_EQ(props->size(), 27u);
+  for (const Proposal& p : *props) EXPECT_TRUE(seen.insert(p.architecture.tokens).second);
+  EXPECT_TRUE(random.Propose(1)->empty());
+}
+
+TEST(EvolutionTest, MutatesTournamentWinnersAndAges) {
+  ToySpace space(6, 4);
+  EvolutionOptions eo;
+  eo.population = 5;
+  eo.tournament = 5;
+  eo.mutations = 1;
+  Evolution evo(eo, space, 2);
+  auto reward = [](const std::vector<int>& t) {
+    double r = 0;
+    for (int x : t) r += x;
+    return r;
+  };
+  std::set<std::vector<int>> seen;
+  for (int step = 0; step < 40; ++step) {
+    absl::StatusOr<std::vector<Proposal>> p = evo.Propose(1);
+    ASSERT_TRUE(p.ok());
+    ASSERT_EQ(p->size(), 1u);
+    const std::vector<int>& tokens = (*p)[0].architecture.tokens;
+    EXPECT_TRUE(seen.insert(tokens).second);
+    if (step >= eo.population) {
+      // One decision away from some member of the population.
+      bool near = false;
+      for (const Evolution::Member& m : evo.population()) {
+        int diff = 0;
+        for (size_t i = 0; i < tokens.size(); ++i) diff += tokens[i] != m.tokens[i];
+        near = near || diff == 1;
+      }
+      EXPECT_TRUE(near);
+    }
+    Observation o;
+    o.proposal_id = (*p)[0].id;
+    o.architecture = (*p)[0].architecture;
+    o.reward = reward(tokens);
+    ASSERT_TRUE(evo.Observe({o}).ok());
+    EXPECT_LE(evo.population().size(), 5u);
+  }
+  // Climbing the sum: the last population is far above a random one (mean 9).
+  double mean = 0;
+  for (const Evolution::Member& m : evo.population()) mean += m.reward;
+  EXPECT_GT(mean / evo.population().size(), 13);
+}
+
+TEST(EvolutionTest, WarmStartSeedsThePopulation) {
+  ToySpace space(4, 4);
+  EvolutionOptions eo;
+  eo.population = 3;
+  Evolution evo(eo, space, 2);
+  std::vector<Observation> earlier;
+  for (int i = 0; i < 6; ++i) {
+    Observation o;
+    o.architecture = *space.MakeArchitecture({i % 4, 0, 0, i / 4});
+    o.reward = i;
+    earlier.push_back(o);
+  }
+  ASSERT_TRUE(evo.WarmStart(earlier).ok());
+  ASSERT_EQ(evo.population().size(), 3u);
+  for (const Evolution::Member& m : evo.population()) EXPECT_GE(m.reward, 3);
+  // The first proposal is already a child, not a random architecture.
+  absl::StatusOr<std::vector<Proposal>> p = evo.Propose(1);
+  ASSERT_TRUE(p.ok());
+  bool near = false;
+  for (const Evolution::Member& m : evo.population()) {
+    int diff = 0;
+    for (size_t i = 0; i < 4; ++i) diff += (*p)[0].architecture.tokens[i] != m.tokens[i];
+    near = near || diff == 1;
+  }
+  EXPECT_TRUE(near);
+}
+
+TEST(ControllerTest, OutOfOrderResultsMakeTheSameUpdate) {
+  ToySpace space(6, 4);
+  ControllerOptions co;
+  co.batch_size = 4;
+  co.learning_rate = 0.05;
+  auto a = *MnasNetController::Create(co, space, 9);
+  auto b = *MnasNetController::Create(co, space, 9);
+  std::vector<Proposal> pa = *a->Propose(4);
+  std::vector<Proposal> pb = *b->Propose(4);
+  ASSERT_EQ(pa.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(pa[i].architecture, pb[i].architecture);
+  auto obs = [](const Proposal& p) {
+    Observation o;
+    o.proposal_id = p.id;
+    o.architecture = p.architecture;
+    o.reward = 0.1 * p.architecture.tokens[0];
+    return o;
+  };
+  // a: in order, one at a time. b: reversed, in two calls.
+  for (const Proposal& p : pa) ASSERT_TRUE(a->Observe({obs(p)}).ok());
+  ASSERT_TRUE(b->Observe({obs(pb[3]), obs(pb[1])}).ok());
+  EXPECT_EQ(b->updates(), 0);
+  EXPECT_EQ(b->buffered(), 2);
+  ASSERT_TRUE(b->Observe({obs(pb[2]), obs(pb[0])}).ok());
+  EXPECT_EQ(a->updates(), 1);
+  EXPECT_EQ(b->updates(), 1);
+  EXPECT_EQ(*a->Save(), *b->Save());
+}
+
+TEST(ControllerTest, FailedResultsAreDroppedAndDoNotBlockBatches) {
+  ToySpace space(6, 4);
+  ControllerOptions co;
+  co.batch_size = 3;
+  auto c = *MnasNetController::Create(co, space, 1);
+  std::vector<Proposal> p = *c->Propose(5);
+  std::vector<Observation> obs;
+  for (size_t i = 0; i < p.size(); ++i) {
+    Observation o;
+    o.proposal_id = p[i].id;
+    o.architecture = p[i].architecture;
+    o.state = i < 2 ? TrialState::kFailed : TrialState::kSucceeded;
+    o.reward = 0.5;
+    obs.push_back(o);
+  }
+  ASSERT_TRUE(c->Observe(obs).ok());
+  EXPECT_EQ(c->updates(), 1);  // Three successes make the batch.
+  EXPECT_EQ(c->buffered(), 0);
+}
+
+TEST(ControllerTest, ProbabilitiesStartNearUniform) {
+  ToySpace space(6, 4);
+  auto c = *MnasNetController::Create(ControllerOptions(), space, 1);
+  const double p = *c->SequenceProbability(std::vector<int>{0, 1, 2, 3, 0, 1});
+  EXPECT_NEAR(p, 1.0 / 4096, 0.3 / 4096);
+  EXPECT_FALSE(c->SequenceProbability(std::vector<int>{0, 1}).ok());
+}
+
+}  // namespace
+}  // namespace hwnas::controller
