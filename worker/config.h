@@ -1,0 +1,171 @@
+// The worker's sections of a search spec (`data:`, `training:`, `hardware:`)
+// as typed, validated structs, and the data shape a data config produces
+// without loading any data. Torch-free: the server and the CLI link this
+// (target hwnas_worker_config) without LibTorch.
+//
+// A full spec file is accepted: these parsers read their own sections only
+// and ignore the other top-level sections (`name`, `space`, `objectives`,
+// `strategy`, `budget`, `evaluator`), but reject unknown keys inside theirs.
+#ifndef HWNAS_WORKER_CONFIG_H_
+#define HWNAS_WORKER_CONFIG_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/yaml_fields.h"
+#include "space/search_space.h"
+
+namespace hwnas::worker {
+
+enum class DatasetKind {
+  kIdx,  // Gzipped (or plain) IDX image/label pairs: Fashion-MNIST, MNIST.
+  kUcr,  // UCR archive text: label then samples, whitespace separated.
+  kEeg,  // EDF+ recordings with T0/T1/T2 annotations (PhysioNet EEGMMIDB).
+};
+
+enum class Normalization {
+  kNone,
+  kChannel,  // Per channel, with mean/std of the training split.
+  kSample,   // Per sample and channel (z-score of each window).
+};
+
+enum class EegLayout {
+  kSeries,  // {channels, time}: 1-D convolutions / recurrent cells.
+  kImage,   // {1, channels, time}: EEGNet-style 2-D convolutions.
+};
+
+// The spec's `data:` section.
+struct DataConfig {
+  // `dataset`: fashion_mnist | mnist | idx | ecg5000 | ucr | eegmmidb.
+  std::string dataset;
+  DatasetKind kind = DatasetKind::kIdx;
+  // `path`: directory (idx, eeg) or file (ucr). Relative paths are resolved
+  // against the shared data directory. Empty: the data set's default.
+  std::string path;
+
+  // Split sizes. 0 = everything available in that split.
+  int64_t train_subset = 0;
+  int64_t val_subset = 0;
+  int64_t test_subset = 0;
+  double val_fraction = 0.1;   // Of the training pool, held out for validation.
+  double test_fraction = 0.2;  // Of a single-file pool (ucr, eeg), held out for test.
+  uint64_t seed = 0;           // Drives the splits and the subsets.
+  Normalization normalize = Normalization::kChannel;
+
+  // The data shape: {C, H, W} (idx), {1, length} (ucr), {C, T} or
+  // {1, C, T} (eeg). Checked against the files when they are loaded.
+  space::Shape input_shape;
+  int num_classes = 0;
+
+  // idx: file names inside `path`.
+  std::string train_images = "train-images-idx3-ubyte.gz";
+  std::string train_labels = "train-labels-idx1-ubyte.gz";
+  std::string test_images = "t10k-images-idx3-ubyte.gz";
+  std::string test_labels = "t10k-labels-idx1-ubyte.gz";
+
+  // eeg.
+  std::string subject = "S001";
+  std::vector<int64_t> runs = {4, 8, 12};
+  std::vector<std::string> events = {"T1", "T2"};     // Class i = events[i].
+  std::vector<std::string> channels;                  // Empty: every EEG channel.
+  int eeg_channel_count = 64;                         // When `channels` is empty.
+  double tmin = 0;                                    // Window start after onset (s).
+  double tmax = 4;                                    // Window end after onset (s).
+  double sample_rate = 160;                           // Expected rate of the files (Hz).
+  std::optional<std::pair<double, double>> bandpass;  // Hz, zero-phase.
+  int decimate = 1;
+  EegLayout layout = EegLayout::kSeries;
+};
+
+enum class OptimizerKind { kSgd, kAdam };
+enum class LrSchedule { kCosine, kStep, kConstant };
+enum class EvalSplit { kVal, kTest };
+
+// The spec's `training:` section.
+struct TrainingOptions {
+  OptimizerKind optimizer = OptimizerKind::kSgd;
+  double lr = 0.05;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0;
+  LrSchedule schedule = LrSchedule::kCosine;
+  int step_epochs = 1;  // kStep: multiply the rate by `gamma` every this many epochs.
+  double gamma = 0.1;
+  int epochs = 1;
+  int batch_size = 64;
+  int eval_batch_size = 256;
+  int threads = 1;                         // torch::set_num_threads for training.
+  double time_limit_s = 0;                 // Wall-clock limit of one trial; 0 = none.
+  double grad_clip = 0;                    // Max global gradient norm; 0 = off.
+  uint64_t seed = 0;                       // Weights, batch order, dropout.
+  EvalSplit eval_split = EvalSplit::kVal;  // The split the result's accuracy is on.
+};
+
+// One estimation target of the spec's `hardware.targets` list.
+struct TargetConfig {
+  std::string name;         // Estimate keys are "<metric>@<name>".
+  std::string mcu_profile;  // Path to an MCU profile file, or empty.
+  std::string lut;          // Path to a latency lookup table (JSON), or empty.
+};
+
+// The spec's `hardware:` section.
+struct HardwareOptions {
+  // Width activations are stored at on device, for costs and estimates. The
+  // space's `activation_bits` sets it in the plan; this overrides it (both
+  // set and different is an error).
+  std::optional<int> activation_bits;
+  bool measure_latency = true;
+  int latency_min_runs = 30;   // `latency_runs`: at least this many timed runs...
+  int latency_max_runs = 500;  // ...and at most this many, until the median is stable.
+  int latency_warmup = 10;
+  int latency_threads = 1;
+  double latency_budget_s = 5;  // Stop adding runs after this long.
+  std::vector<TargetConfig> targets;
+};
+
+// The worker's view of a spec: its three sections plus the `space:` section
+// (kept as YAML; the space registry validates it).
+struct WorkerSpec {
+  std::string name;
+  YamlSection space{YAML::Node(), "space"};
+  DataConfig data;
+  TrainingOptions training;
+  HardwareOptions hardware;
+};
+
+absl::StatusOr<DataConfig> ParseDataConfig(const YamlSection& data);
+absl::StatusOr<TrainingOptions> ParseTrainingOptions(const YamlSection& training);
+absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& hardware);
+
+// Parses the worker's sections of a whole spec document. `base_dir` resolves
+// relative target file paths (the spec file's directory; "" = as given).
+absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text,
+                                           absl::string_view base_dir = "");
+// Reads and parses a spec file; errors name the file.
+absl::StatusOr<WorkerSpec> LoadWorkerSpec(const std::string& path);
+
+// The input shape and class count of a data config, without touching files.
+space::DataShape DataShapeFor(const DataConfig& config);
+
+// Creates the spec's search space for its data shape.
+absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const WorkerSpec& spec);
+
+// The shared data directory: `flag_value` if not empty, else
+// $HWNAS_SHARED_DATA, else an error that says how to set it.
+absl::StatusOr<std::string> ResolveSharedDataDir(absl::string_view flag_value);
+
+// Where a data config's files are: `config.path` (relative ones under
+// `shared_dir`), else the data set's default location. Fashion-MNIST and
+// MNIST default to Debian's /usr/share/datasets directories and need no
+// shared directory.
+absl::StatusOr<std::string> ResolveDataPath(const DataConfig& config, absl::string_view shared_dir);
+
+}  // namespace hwnas::worker
+
+#endif  // HWNAS_WORKER_CONFIG_H_

@@ -1,0 +1,18 @@
+// Internal to worker/: the training entry point that also measures the
+// latency of the trained network before it is freed. Torch-free header.
+#ifndef HWNAS_WORKER_TRAINER_INTERNAL_H_
+#define HWNAS_WORKER_TRAINER_INTERNAL_H_
+
+#include "worker/trial_runner.h"
+
+namespace hwnas::worker::internal {
+
+// TrainAndEvaluate, then (when `latency` is not null and training did not
+// fail) MeasureLatency on the trained, quantization-frozen network.
+TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
+                                  const TrainingOptions& options, const LatencyOptions* latency,
+                                  const ProgressCallback& progress);
+
+}  // namespace hwnas::worker::internal
+
+#endif  // HWNAS_WORKER_TRAINER_INTERNAL_H_

@@ -1,0 +1,141 @@
+// Runs one trial: build the network of an architecture, train it on real data,
+// evaluate it on the held-out split, measure its latency and compute its
+// hardware costs and estimates. No gRPC: the standalone `hwnas-worker
+// evaluate` command and the server's worker loop both call TrialRunner.
+// The header is torch-free; LibTorch stays inside the implementation.
+#ifndef HWNAS_WORKER_TRIAL_RUNNER_H_
+#define HWNAS_WORKER_TRIAL_RUNNER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/trial.h"
+#include "space/network_plan.h"
+#include "space/search_space.h"
+#include "worker/config.h"
+#include "worker/datasets.h"
+
+namespace hwnas::worker {
+
+// The answer of a progress callback after each epoch.
+enum class ProgressDecision { kContinue, kStop };
+
+// Called after every epoch with "train_loss", "train_accuracy",
+// "val_accuracy", "val_loss" (when there is a validation split), "lr",
+// "epoch_seconds", "samples_per_s". Returning kStop ends training (early
+// stopping or cancellation): the trial then ends as kEarlyStopped with the
+// network evaluated as it is.
+using ProgressCallback = std::function<ProgressDecision(const EpochMetrics&)>;
+
+struct TrialOutcome {
+  // kSucceeded, kEarlyStopped (the callback said stop) or kFailed
+  // (result.error says why: NaN loss, wall-clock limit, a LibTorch error...).
+  TrialState state = TrialState::kFailed;
+  TrialResult result;
+  std::vector<EpochMetrics> history;
+};
+
+// Latency measurement settings (from HardwareOptions).
+struct LatencyOptions {
+  int warmup = 10;
+  int min_runs = 30;
+  int max_runs = 500;
+  int threads = 1;
+  double budget_s = 5;
+  // Stop adding runs once the median's robust standard error is below this
+  // fraction of the median.
+  double target_rel_error = 0.005;
+};
+LatencyOptions LatencyOptionsFrom(const HardwareOptions& hardware);
+
+// Trains a freshly built network for `plan` and evaluates it. Fills
+// accuracy, loss, train_seconds, epochs and error (not latency, costs or
+// estimates). Deterministic for options.seed with options.threads == 1.
+TrialOutcome TrainAndEvaluate(const space::NetworkPlan& plan, const DataSplits& data,
+                              const TrainingOptions& options, const ProgressCallback& progress);
+
+// Latency of an untrained network for `plan`: batch 1, eval mode, no grad,
+// torch::set_num_threads(options.threads), warm-up, then timed runs until the
+// median is stable (or max_runs / budget_s). Reports median, p90, runs,
+// threads and the device ("<arch> cpu: <model name>").
+absl::StatusOr<LatencyMeasurement> MeasureLatency(const space::NetworkPlan& plan,
+                                                  const LatencyOptions& options);
+
+// A human-readable description of this machine's CPU, used as the device.
+std::string HostDeviceName();
+
+// The spec's estimation targets, loaded: MCU profiles and lookup tables.
+class TargetSet {
+ public:
+  // Loads each target's profile (by name on `profile_search_path`, default
+  // hardware::DefaultProfileSearchPath(), or by path) or lookup table.
+  static absl::StatusOr<TargetSet> Load(const HardwareOptions& hardware,
+                                        std::vector<std::string> profile_search_path = {});
+  TargetSet(TargetSet&&) noexcept;
+  TargetSet& operator=(TargetSet&&) noexcept;
+  ~TargetSet();
+
+  // Static costs (params, MACs, peak activation, flash) and, per target,
+  // "latency_ms@<name>", "energy_mj@<name>" (MCU profiles with a power
+  // figure) and "feasible@<name>" (1 or 0: fits the MCU's SRAM and flash).
+  // `plan.activation_bits` should already carry hardware.activation_bits.
+  absl::StatusOr<TrialResult> Estimate(const space::NetworkPlan& plan) const;
+  // A per-target summary line each (feasibility reasons), for describe.
+  absl::StatusOr<std::vector<std::string>> Summaries(const space::NetworkPlan& plan) const;
+
+ private:
+  struct Impl;
+  explicit TargetSet(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// hardware.activation_bits, when set, replaces the plan's.
+space::NetworkPlan ApplyHardwareOptions(space::NetworkPlan plan, const HardwareOptions& hardware);
+
+struct RunnerOptions {
+  std::string shared_data_dir;  // See ResolveDataPath; may be empty.
+  // Profile search path for `mcu_profile` names (default: hardware's).
+  std::vector<std::string> profile_search_path;
+};
+
+// Owns what a worker reuses across trials of one spec: the search space, the
+// loaded data splits and the estimation targets. Not thread-safe: one trial
+// at a time (LibTorch's thread count is process-global anyway).
+class TrialRunner {
+ public:
+  // Parses nothing: `spec` is already validated. Loads the data (seconds for
+  // Fashion-MNIST) and every target's profile or lookup table.
+  static absl::StatusOr<std::unique_ptr<TrialRunner>> Create(WorkerSpec spec,
+                                                             RunnerOptions options);
+  ~TrialRunner();
+
+  // Validates and lowers the tokens, then RunPlan.
+  TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress);
+  // Costs, estimates, training, evaluation and latency for a lowered plan.
+  TrialOutcome RunPlan(const space::NetworkPlan& plan, const ProgressCallback& progress);
+
+  // Costs and per-target estimates without training (describe, feasibility).
+  absl::StatusOr<TrialResult> StaticResult(const space::NetworkPlan& plan) const;
+
+  const WorkerSpec& spec() const { return spec_; }
+  const space::SearchSpace& space() const { return *space_; }
+  const DataSplits& data() const { return *data_; }
+
+ private:
+  TrialRunner(WorkerSpec spec, std::unique_ptr<space::SearchSpace> space,
+              std::unique_ptr<DataSplits> data, TargetSet targets);
+
+  WorkerSpec spec_;
+  std::unique_ptr<space::SearchSpace> space_;
+  std::unique_ptr<DataSplits> data_;
+  TargetSet targets_;
+};
+
+}  // namespace hwnas::worker
+
+#endif  // HWNAS_WORKER_TRIAL_RUNNER_H_

@@ -1,0 +1,251 @@
+// hwnas-worker: evaluate, describe and calibrate architectures of a search
+// spec on this machine. Flags are parsed here only; the work is in
+// worker/commands.h.
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "worker/commands.h"
+
+namespace {
+
+using hwnas::worker::kExitUsage;
+
+constexpr char kUsage[] =
+    R"(hwnas-worker: train, measure and describe architectures of a search spec.
+
+usage: hwnas-worker <command> [flags]
+
+commands:
+  evaluate   train one architecture on the spec's data, evaluate it, measure its
+             latency and hardware costs, and print the result
+  describe   print an architecture's layers, shapes and static costs (no training)
+  calibrate  build a per-op latency lookup table for a space on this machine
+
+Run 'hwnas-worker <command> --help' for the flags of a command.
+Data: Fashion-MNIST is read from /usr/share/datasets/fashion-mnist (Debian package
+dataset-fashion-mnist); ECG5000 and EEGMMIDB from the shared data directory given
+by --data-dir or $HWNAS_SHARED_DATA.
+)";
+
+constexpr char kEvaluateHelp[] =
+    R"(usage: hwnas-worker evaluate --spec SPEC.yaml --arch ARCH [flags]
+
+Trains ARCH with the spec's training section on its data section, evaluates it on
+the held-out split, measures latency (hardware section) and prints the result.
+A progress line per epoch goes to stderr.
+
+flags:
+  --spec PATH        search spec (YAML) with space, data, training, hardware sections
+  --arch ARCH        token list ("3,1,0,2,4,3") or the space's readable form
+                     (NAS-Bench-201 arch string, MnasNet block strings, ...)
+  --json             print the result as JSON instead of a table
+  --data-dir DIR     shared data directory (default: $HWNAS_SHARED_DATA)
+  --epochs N         override training.epochs
+  --threads N        override training.threads
+  --seed N           override training.seed
+  --quiet            no progress output
+  --log-level LEVEL  trace, debug, info, warn (default), error, off
+
+exit codes: 0 success, 1 the trial failed (NaN loss, time limit, ...),
+            2 bad flags, 3 bad spec, architecture or data
+)";
+
+constexpr char kDescribeHelp[] =
+    R"(usage: hwnas-worker describe --spec SPEC.yaml --arch ARCH [--json]
+
+Prints the architecture's layers with output shapes, parameters, MACs, flash and
+live activation memory, the totals, and each hardware target's estimate and
+feasibility. Needs no data and no training.
+
+flags:
+  --spec PATH   search spec (YAML)
+  --arch ARCH   token list or the space's readable form
+  --json        JSON output
+)";
+
+constexpr char kCalibrateHelp[] =
+    R"(usage: hwnas-worker calibrate --spec SPEC.yaml --out LUT.json [flags]
+
+Measures, on this machine, every op type x shape the spec's space can produce
+(batch 1, eval mode) and writes a latency lookup table (hardware/latency_lut.h
+format). Then predicts and measures random architectures as a check.
+
+flags:
+  --spec PATH     search spec (YAML); its space and data sections define the shapes
+  --out PATH      where to write the table (JSON)
+  --threads N     threads for the measurements (default 1; stored in the table)
+  --samples N     random architectures to collect op shapes from, for spaces too
+                  large to enumerate (default 5000)
+  --check N       random architectures for the predictor check (default 20, 0 = none)
+  --seed N        sampling seed (default 0)
+  --quiet         no progress output
+)";
+
+// Flags of one command: --name value, --name=value, or --switch.
+class Flags {
+ public:
+  Flags(std::vector<std::string> switches, std::vector<std::string> valued)
+      : switches_(std::move(switches)), valued_(std::move(valued)) {}
+
+  bool Parse(int argc, char** argv, int first, std::string* error) {
+    for (int i = first; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (!absl::StartsWith(arg, "--")) {
+        *error = absl::StrCat("unexpected argument '", arg, "'");
+        return false;
+      }
+      std::string name = arg.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool has_value = eq != std::string::npos;
+      if (has_value) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      if (Contains(switches_, name)) {
+        if (has_value) {
+          *error = absl::StrCat("--", name, " takes no value");
+          return false;
+        }
+        values_[name] = "true";
+      } else if (Contains(valued_, name)) {
+        if (!has_value) {
+          if (i + 1 >= argc) {
+            *error = absl::StrCat("--", name, " needs a value");
+            return false;
+          }
+          value = argv[++i];
+        }
+        values_[name] = value;
+      } else {
+        *error = absl::StrCat("unknown flag --", name);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string Get(const std::string& name) const {
+    auto it = values_.find(name);
+    return it == values_.end() ? "" : it->second;
+  }
+  // Reads a positive integer flag; false with an error when malformed.
+  bool Int(const std::string& name, std::optional<int64_t>* out, std::string* error) const {
+    if (!Has(name)) return true;
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(Get(name), &v) || v < 0) {
+      *error = absl::StrCat("--", name, " must be a non-negative integer, got '", Get(name), "'");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+ private:
+  static bool Contains(const std::vector<std::string>& v, const std::string& s) {
+    for (const std::string& x : v) {
+      if (x == s) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> switches_, valued_;
+  std::map<std::string, std::string> values_;
+};
+
+int Usage(const char* help, const std::string& error) {
+  std::cerr << "error: " << error << "\n\n" << help;
+  return kExitUsage;
+}
+
+bool Require(const Flags& flags, const std::vector<std::string>& names, std::string* error) {
+  for (const std::string& n : names) {
+    if (!flags.Has(n) || flags.Get(n).empty()) {
+      *error = absl::StrCat("--", n, " is required");
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  const char* help = command == "evaluate"    ? kEvaluateHelp
+                     : command == "describe"  ? kDescribeHelp
+                     : command == "calibrate" ? kCalibrateHelp
+                                              : nullptr;
+  if (help == nullptr) {
+    std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
+    return kExitUsage;
+  }
+  Flags flags({"help", "json", "quiet"}, {"spec", "arch", "data-dir", "epochs", "threads", "seed",
+                                          "log-level", "out", "samples", "check"});
+  std::string error;
+  if (!flags.Parse(argc, argv, 2, &error)) return Usage(help, error);
+  if (flags.Has("help")) {
+    std::cout << help;
+    return 0;
+  }
+  const std::string level = flags.Has("log-level") ? flags.Get("log-level") : "warn";
+  if (absl::Status s = hwnas::InitLogging(level); !s.ok()) {
+    return Usage(help, std::string(s.message()));
+  }
+  std::optional<int64_t> epochs, threads, seed, samples, check;
+  if (!flags.Int("epochs", &epochs, &error) || !flags.Int("threads", &threads, &error) ||
+      !flags.Int("seed", &seed, &error) || !flags.Int("samples", &samples, &error) ||
+      !flags.Int("check", &check, &error)) {
+    return Usage(help, error);
+  }
+  if ((epochs && *epochs < 1) || (threads && *threads < 1)) {
+    return Usage(help, "--epochs and --threads must be at least 1");
+  }
+
+  if (command == "evaluate") {
+    if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
+    hwnas::worker::EvaluateOptions o;
+    o.spec_path = flags.Get("spec");
+    o.arch = flags.Get("arch");
+    o.data_dir = flags.Get("data-dir");
+    o.json = flags.Has("json");
+    o.progress = !flags.Has("quiet");
+    if (epochs) o.epochs = static_cast<int>(*epochs);
+    if (threads) o.threads = static_cast<int>(*threads);
+    if (seed) o.seed = static_cast<uint64_t>(*seed);
+    return hwnas::worker::RunEvaluate(o, std::cout, std::cerr);
+  }
+  if (command == "describe") {
+    if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
+    hwnas::worker::DescribeOptions o;
+    o.spec_path = flags.Get("spec");
+    o.arch = flags.Get("arch");
+    o.json = flags.Has("json");
+    return hwnas::worker::RunDescribe(o, std::cout, std::cerr);
+  }
+  if (!Require(flags, {"spec", "out"}, &error)) return Usage(help, error);
+  hwnas::worker::CalibrateCommandOptions o;
+  o.spec_path = flags.Get("spec");
+  o.out_path = flags.Get("out");
+  if (threads) o.threads = static_cast<int>(*threads);
+  if (samples) o.samples = static_cast<int>(*samples);
+  if (check) o.check = static_cast<int>(*check);
+  if (seed) o.seed = static_cast<uint64_t>(*seed);
+  o.progress = !flags.Has("quiet");
+  return hwnas::worker::RunCalibrate(o, std::cout, std::cerr);
+}
