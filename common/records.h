@@ -20,6 +20,7 @@ struct TrialRecord {
   int64_t number = 0;  // 1, 2, ... per search.
   Architecture architecture;
   uint64_t canonical_hash = 0;
+  uint64_t proposal_id = 0;  // The strategy's proposal id (0: none).
   TrialState state = TrialState::kPending;
   int attempts = 0;
   std::string worker_id;  // Holder of the current or last lease.
@@ -32,6 +33,7 @@ struct TrialRecord {
   absl::Time created_at = absl::UnixEpoch();
   std::optional<absl::Time> started_at;
   std::optional<absl::Time> finished_at;
+  int64_t finish_seq = 0;  // Order of finishing within the search (0: not finished).
 };
 
 struct TrialCounts {
@@ -58,6 +60,7 @@ struct SearchRecord {
   std::string space;
   int64_t budget = 0;
   double weight = 1;
+  uint64_t seed = 0;  // The strategy's seed.
   TrialCounts counts;
   std::optional<TrialRecord> best_trial;
   std::string error;

@@ -33,11 +33,11 @@ constexpr char kTrialColumns[] =
     "t.latency_threads, t.latency_device, t.params, t.macs, t.peak_activation_bytes, "
     "t.flash_bytes, t.estimates::text, t.train_seconds, t.epochs, t.error, t.reward, "
     "t.failure_reason, " HWNAS_MICROS("t.created_at") ", " HWNAS_MICROS(
-        "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq";
+        "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq, t.proposal_id";
 
 constexpr char kSearchColumns[] =
     "s.id, s.name, s.owner_id, u.name, s.state, s.spec_yaml, s.space, s.budget, s.weight, "
-    "s.error, " HWNAS_MICROS("s.created_at") ", " HWNAS_MICROS("s.finished_at");
+    "s.error, " HWNAS_MICROS("s.created_at") ", " HWNAS_MICROS("s.finished_at") ", s.seed";
 
 constexpr char kWorkerColumns[] =
     "w.id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu, "
@@ -202,6 +202,8 @@ absl::StatusOr<TrialRecord> ParseTrial(const pqxx::row& r) {
   t.created_at = MicrosToTime(r[30]);
   t.started_at = OptTime(r[31]);
   t.finished_at = OptTime(r[32]);
+  t.finish_seq = r[33].is_null() ? 0 : r[33].as<int64_t>();
+  t.proposal_id = static_cast<uint64_t>(r[34].as<int64_t>());
   return t;
 }
 
@@ -219,6 +221,7 @@ absl::StatusOr<SearchRecord> ParseSearch(const pqxx::row& r) {
   s.error = r[9].as<std::string>();
   s.created_at = MicrosToTime(r[10]);
   s.finished_at = OptTime(r[11]);
+  s.seed = static_cast<uint64_t>(r[12].as<int64_t>());
   return s;
 }
 
@@ -271,6 +274,20 @@ void StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
                    has_latency ? r.latency->device : "", r.costs.params, r.costs.macs,
                    r.costs.peak_activation_bytes, r.costs.flash_bytes, estimates.dump(),
                    r.train_seconds, r.epochs, r.error, Opt(reward), std::string(failure_reason));
+}
+
+// Saves a checkpoint and prunes all but the last three of the search.
+void InsertCheckpoint(pqxx::work& txn, int64_t search_id, const Checkpoint& c) {
+  txn.exec_params0(
+      "INSERT INTO controller_checkpoints (search_id, sequence, state, observed_through) "
+      "VALUES ($1, $2, $3, $4) ON CONFLICT (search_id, sequence) DO UPDATE SET "
+      "state = EXCLUDED.state, observed_through = EXCLUDED.observed_through, "
+      "created_at = now()",
+      search_id, c.sequence, pqxx::binarystring(c.state.data(), c.state.size()),
+      c.observed_through);
+  // Keep the last few: enough to fall back on, without growing forever.
+  txn.exec_params0("DELETE FROM controller_checkpoints WHERE search_id = $1 AND sequence < $2",
+                   search_id, c.sequence - 2);
 }
 
 // Takes the next finish sequence number of a search (row-locked).
@@ -627,9 +644,10 @@ absl::StatusOr<SearchRecord> Store::CreateSearch(const NewSearch& s) {
         const int64_t id =
             txn.exec_params1(
                    "INSERT INTO searches (name, owner_id, spec_yaml, space, budget, weight, "
-                   "idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')) RETURNING id",
-                   s.name, s.owner_id, s.spec_yaml, s.space, s.budget, s.weight,
-                   s.idempotency_key)[0]
+                   "idempotency_key, seed) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) "
+                   "RETURNING id",
+                   s.name, s.owner_id, s.spec_yaml, s.space, s.budget, s.weight, s.idempotency_key,
+                   static_cast<int64_t>(s.seed))[0]
                 .as<int64_t>();
         txn.exec_params0(
             "INSERT INTO events (search_id, kind, payload) VALUES ($1, 'search_created', "
@@ -766,8 +784,9 @@ absl::Status LeaseLost(absl::string_view lease_id) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(int64_t search_id,
-                                                          const std::vector<NewTrial>& trials) {
+absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(
+    int64_t search_id, const std::vector<NewTrial>& trials,
+    const std::optional<Checkpoint>& checkpoint) {
   int finished = 0;
   for (size_t i = 0; i < trials.size(); ++i) {
     const NewTrial& t = trials[i];
@@ -782,7 +801,7 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(int64_t search_id,
     }
     if (t.state != TrialState::kPending) ++finished;
   }
-  if (trials.empty()) return std::vector<TrialRecord>{};
+  if (trials.empty() && !checkpoint) return std::vector<TrialRecord>{};
   return impl_->Transact<std::vector<TrialRecord>>(
       "add trials", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<TrialRecord>> {
         HWNAS_ASSIGN_OR_RETURN(SearchState state, LockSearch(txn, search_id));
@@ -805,13 +824,14 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(int64_t search_id,
           const int64_t id =
               txn.exec_params1(
                      "INSERT INTO trials (search_id, number, space, space_version, tokens, "
-                     "readable, canonical_hash, state, finish_seq, finished_at) VALUES ($1, $2, "
-                     "$3, $4, $5::int[], $6, $7, $8, NULLIF($9, '')::bigint, CASE WHEN $10 THEN "
-                     "now() END) RETURNING id",
+                     "readable, canonical_hash, state, finish_seq, finished_at, proposal_id) "
+                     "VALUES ($1, $2, $3, $4, $5::int[], $6, $7, $8, NULLIF($9, '')::bigint, "
+                     "CASE WHEN $10 THEN now() END, $11) RETURNING id",
                      search_id, number++, t.architecture.space, t.architecture.space_version,
                      TokensLiteral(t.architecture.tokens), t.architecture.readable,
                      static_cast<int64_t>(t.canonical_hash), std::string(TrialStateName(t.state)),
-                     done ? absl::StrCat(finish_seq++) : "", done)[0]
+                     done ? absl::StrCat(finish_seq++) : "", done,
+                     static_cast<int64_t>(t.proposal_id))[0]
                   .as<int64_t>();
           if (t.result || t.reward || !t.failure_reason.empty()) {
             StoreResult(txn, id, t.result.value_or(TrialResult{}), t.reward, t.failure_reason);
@@ -819,6 +839,7 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(int64_t search_id,
           HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, QueryTrialById(txn, id));
           out.push_back(std::move(rec));
         }
+        if (checkpoint) InsertCheckpoint(txn, search_id, *checkpoint);
         return out;
       });
 }
@@ -1032,6 +1053,36 @@ absl::StatusOr<TrialRecord> Store::GetTrial(int64_t search_id, int64_t number, b
       });
 }
 
+absl::StatusOr<TrialRecord> Store::GetTrialByLease(absl::string_view lease_id) {
+  if (lease_id.empty()) return absl::InvalidArgumentError("lease_id is empty");
+  return impl_->Transact<TrialRecord>(
+      "trial by lease", [&](pqxx::work& txn) -> absl::StatusOr<TrialRecord> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kTrialColumns, " FROM trials t WHERE t.lease_id = $1"),
+            std::string(lease_id));
+        if (r.empty()) {
+          return absl::NotFoundError(absl::StrCat("lease ", lease_id, " is unknown"));
+        }
+        return ParseTrial(r[0]);
+      });
+}
+
+absl::StatusOr<std::map<int64_t, std::map<int, double>>> Store::FinishedCurves(
+    int64_t search_id, absl::string_view metric) {
+  using Curves = std::map<int64_t, std::map<int, double>>;
+  return impl_->Transact<Curves>("finished curves", [&](pqxx::work& txn) -> absl::StatusOr<Curves> {
+    pqxx::result r = txn.exec_params(
+        "SELECT t.number, m.epoch, m.value FROM trial_metrics m JOIN trials t ON t.id = m.trial_id "
+        "WHERE t.search_id = $1 AND m.name = $2 AND t.finish_seq IS NOT NULL",
+        search_id, std::string(metric));
+    Curves curves;
+    for (const pqxx::row& row : r) {
+      curves[row[0].as<int64_t>()][row[1].as<int>()] = row[2].as<double>();
+    }
+    return curves;
+  });
+}
+
 absl::StatusOr<Page<TrialRecord>> Store::ListTrials(const TrialQuery& q) {
   HWNAS_ASSIGN_OR_RETURN(int offset, ParsePageToken(q.page_token));
   const int limit = std::clamp(q.page_size <= 0 ? 100 : q.page_size, 1, 1000);
@@ -1128,23 +1179,12 @@ absl::StatusOr<std::optional<TrialRecord>> Store::FindFinishedByHash(int64_t sea
 
 absl::Status Store::SaveCheckpoint(int64_t search_id, const Checkpoint& c) {
   return impl_
-      ->Transact<int>(
-          "save checkpoint",
-          [&](pqxx::work& txn) -> absl::StatusOr<int> {
-            HWNAS_RETURN_IF_ERROR(LockSearch(txn, search_id).status());
-            txn.exec_params0(
-                "INSERT INTO controller_checkpoints (search_id, sequence, state, observed_through) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (search_id, sequence) DO UPDATE SET "
-                "state = EXCLUDED.state, observed_through = EXCLUDED.observed_through, "
-                "created_at = now()",
-                search_id, c.sequence, pqxx::binarystring(c.state.data(), c.state.size()),
-                c.observed_through);
-            // Keep the last few: enough to fall back on, without growing forever.
-            txn.exec_params0(
-                "DELETE FROM controller_checkpoints WHERE search_id = $1 AND sequence < $2",
-                search_id, c.sequence - 2);
-            return 0;
-          })
+      ->Transact<int>("save checkpoint",
+                      [&](pqxx::work& txn) -> absl::StatusOr<int> {
+                        HWNAS_RETURN_IF_ERROR(LockSearch(txn, search_id).status());
+                        InsertCheckpoint(txn, search_id, c);
+                        return 0;
+                      })
       .status();
 }
 

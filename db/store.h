@@ -21,6 +21,7 @@
 #define HWNAS_DB_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,7 @@ struct NewSearch {
   std::string space;
   int64_t budget = 0;
   double weight = 1;
+  uint64_t seed = 0;
   // Non-empty: a second CreateSearch by the same owner with the same key
   // returns the first search instead of creating another.
   std::string idempotency_key;
@@ -64,6 +66,7 @@ struct NewSearch {
 struct NewTrial {
   Architecture architecture;
   uint64_t canonical_hash = 0;
+  uint64_t proposal_id = 0;
   // PENDING normally; INFEASIBLE (over a hard limit) or SUCCEEDED (a repeat
   // answered from an earlier result) are stored as finished right away.
   TrialState state = TrialState::kPending;
@@ -174,9 +177,12 @@ class Store {
   absl::StatusOr<std::vector<SearchRecord>> RunningSearches();
 
   // --- Trials -----------------------------------------------------------------
-  // Appends trials with the next numbers of the search (gap-free).
-  absl::StatusOr<std::vector<TrialRecord>> AddTrials(int64_t search_id,
-                                                     const std::vector<NewTrial>& trials);
+  // Appends trials with the next numbers of the search (gap-free). With a
+  // checkpoint, saves it in the same transaction: the proposals and the
+  // strategy state that made them are stored together or not at all.
+  absl::StatusOr<std::vector<TrialRecord>> AddTrials(
+      int64_t search_id, const std::vector<NewTrial>& trials,
+      const std::optional<Checkpoint>& checkpoint = std::nullopt);
   // Leases the lowest-numbered pending trial of the first listed search that
   // has one (SKIP LOCKED: concurrent callers never get the same trial).
   // nullopt when none of the searches has a pending trial.
@@ -203,6 +209,12 @@ class Store {
   // are used). Returns the trials it changed.
   absl::StatusOr<std::vector<TrialRecord>> RequeueExpiredLeases(int max_attempts);
   absl::StatusOr<TrialRecord> GetTrial(int64_t search_id, int64_t number, bool with_epochs);
+  // The trial a lease belongs to (current or finished); NOT_FOUND if none.
+  absl::StatusOr<TrialRecord> GetTrialByLease(absl::string_view lease_id);
+  // Per-epoch values of one metric for the search's finished trials (any
+  // terminal state but CANCELLED): trial number -> (epoch -> value).
+  absl::StatusOr<std::map<int64_t, std::map<int, double>>> FinishedCurves(int64_t search_id,
+                                                                          absl::string_view metric);
   absl::StatusOr<Page<TrialRecord>> ListTrials(const TrialQuery& query);
   absl::StatusOr<TrialCounts> CountTrials(int64_t search_id);
   // Finished trials (any terminal state but CANCELLED) with a finish sequence

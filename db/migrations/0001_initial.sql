@@ -37,6 +37,8 @@ CREATE TABLE searches (
   -- plus the results with a higher finish_seq.
   next_finish_seq    BIGINT NOT NULL DEFAULT 1,
   idempotency_key    TEXT,
+  -- Seed of the search's strategy, so a restarted server rebuilds it exactly.
+  seed               BIGINT NOT NULL DEFAULT 0,
   error              TEXT NOT NULL DEFAULT '',
   created_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
   finished_at        TIMESTAMPTZ,
@@ -54,6 +56,8 @@ CREATE TABLE trials (
   tokens                 INT[] NOT NULL,
   readable               TEXT NOT NULL,
   canonical_hash         BIGINT NOT NULL,
+  -- The strategy's id for the proposal this trial came from (0: none).
+  proposal_id            BIGINT NOT NULL DEFAULT 0,
   state                  TEXT NOT NULL DEFAULT 'PENDING'
                          CHECK (state IN ('PENDING', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED',
                                           'INFEASIBLE', 'EARLY_STOPPED', 'CANCELLED')),

@@ -571,6 +571,57 @@ TEST_F(StoreTest, DashboardViewsShowEveryMetric) {
             "1");
 }
 
+TEST_F(StoreTest, ProposalsAndTheirCheckpointCommitTogether) {
+  NewSearch s{.name = "seeded",
+              .owner_id = alice_.id,
+              .spec_yaml = "x",
+              .space = "nb201",
+              .budget = 5,
+              .seed = 12345678901234ull};
+  absl::StatusOr<SearchRecord> search = store_->CreateSearch(s);
+  ASSERT_OK(search);
+  EXPECT_EQ(search->seed, 12345678901234ull);
+  NewTrial t = Pending({1, 2, 3, 4, 0, 1});
+  t.proposal_id = 7;
+  absl::StatusOr<std::vector<TrialRecord>> added =
+      store_->AddTrials(search->id, {t}, Checkpoint{1, "state-after-7", 0});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].proposal_id, 7u);
+  absl::StatusOr<std::optional<Checkpoint>> cp = store_->LoadLatestCheckpoint(search->id);
+  ASSERT_OK(cp);
+  ASSERT_TRUE(cp->has_value());
+  EXPECT_EQ((*cp)->state, "state-after-7");
+  // A batch that fails validation stores neither trials nor checkpoint.
+  EXPECT_FALSE(store_->AddTrials(search->id, {Pending({})}, Checkpoint{2, "bad", 0}).ok());
+  EXPECT_EQ((*store_->LoadLatestCheckpoint(search->id))->sequence, 1);
+}
+
+TEST_F(StoreTest, LooksUpTrialsByLeaseAndCollectsCurves) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1}), Pending({2, 2, 2, 2, 2, 2})}));
+  Lease a = MustLease(search, "w1");
+  absl::StatusOr<TrialRecord> byLease = store_->GetTrialByLease(a.lease_id);
+  ASSERT_OK(byLease);
+  EXPECT_EQ(byLease->number, 1);
+  EXPECT_EQ(store_->GetTrialByLease("nope").status().code(), absl::StatusCode::kNotFound);
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    ASSERT_OK(store_->RenewLease(a.lease_id, "w1", absl::Seconds(30),
+                                 EpochMetrics{epoch, {{"val_accuracy", 0.1 * epoch}}}));
+  }
+  Lease b = MustLease(search, "w1");
+  ASSERT_OK(store_->RenewLease(b.lease_id, "w1", absl::Seconds(30),
+                               EpochMetrics{1, {{"val_accuracy", 0.9}}}));
+  ASSERT_OK(
+      store_->CompleteTrial(a.lease_id, "w1", SampleResult(0.2), TrialState::kSucceeded, 0.2));
+  // Only finished trials have curves; b is still running.
+  absl::StatusOr<std::map<int64_t, std::map<int, double>>> curves =
+      store_->FinishedCurves(search, "val_accuracy");
+  ASSERT_OK(curves);
+  ASSERT_EQ(curves->size(), 1u);
+  EXPECT_DOUBLE_EQ(curves->at(1).at(2), 0.2);
+  EXPECT_EQ(store_->GetTrial(search, 1, false)->finish_seq, 1);
+}
+
 // Runs last in its binary (after the suites above): it stops the cluster.
 TEST_F(StoreTest, ZZConnectionLossIsUnavailableAndTheStoreReconnects) {
   const int64_t search = NewSearchId();
