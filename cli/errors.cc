@@ -1,0 +1,113 @@
+#include "cli/errors.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+
+namespace hwnas::cli {
+namespace {
+
+constexpr absl::string_view kKindPayload = "type.hwnas.dev/cli.error_kind";
+constexpr absl::string_view kUsage = "usage";
+constexpr absl::string_view kLocalIo = "local_io";
+
+absl::Status WithKind(absl::Status status, absl::string_view kind) {
+  status.SetPayload(kKindPayload, absl::Cord(kind));
+  return status;
+}
+
+bool HasKind(const absl::Status& status, absl::string_view kind) {
+  auto payload = status.GetPayload(kKindPayload);
+  return payload.has_value() && *payload == kind;
+}
+
+}  // namespace
+
+absl::Status UsageError(absl::string_view message) {
+  return WithKind(absl::InvalidArgumentError(message), kUsage);
+}
+
+bool IsUsageError(const absl::Status& status) { return HasKind(status, kUsage); }
+
+absl::Status LocalIoError(absl::string_view message) {
+  return WithKind(absl::FailedPreconditionError(message), kLocalIo);
+}
+
+bool IsLocalIoError(const absl::Status& status) { return HasKind(status, kLocalIo); }
+
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view server,
+                            absl::string_view rpc) {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  const std::string& detail = status.error_message();
+  std::string message;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      message = absl::StrCat("cannot reach the server at ", server, ": ", detail,
+                             " (is hwnas-server running there? set --server, HWNAS_SERVER or "
+                             "`server:` in the config file)");
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      message = absl::StrCat("the server at ", server, " did not answer ", rpc,
+                             " before the deadline (raise it with --timeout): ", detail);
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      message = absl::StrCat("the server at ", server, " did not accept the credentials: ", detail,
+                             " (set a valid API token with --token, HWNAS_TOKEN or `token:` in "
+                             "the config file)");
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      message = absl::StrCat("permission denied: ", detail,
+                             " (users see and cancel only their own searches unless admin)");
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      message = detail;
+      break;
+    default:
+      message = absl::StrCat(rpc, " failed on the server at ", server, ": ", detail);
+      break;
+  }
+  return absl::Status(code, message);
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  if (IsUsageError(status)) return kExitUsage;
+  if (IsLocalIoError(status)) return kExitLocalIo;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return kExitInvalid;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return kExitAuth;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnreachable;
+    case absl::StatusCode::kCancelled:
+      return kExitInterrupted;
+    default:
+      return kExitServerError;
+  }
+}
+
+std::string ExitCodeHelp() {
+  return "Exit codes:\n"
+         "  0    success\n"
+         "  1    usage error (bad command, flag or value; nothing was sent)\n"
+         "  2    not found, or the server rejected the input (e.g. a spec error)\n"
+         "  3    authentication or permission error\n"
+         "  4    server unreachable, or no answer before the deadline\n"
+         "  5    watched search ended FAILED or CANCELLED\n"
+         "  6    local file error (spec, config, report output)\n"
+         "  7    other server error\n"
+         "  130  interrupted (Ctrl-C)\n";
+}
+
+}  // namespace hwnas::cli

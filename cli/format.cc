@@ -1,0 +1,567 @@
+#include "cli/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/errors.h"
+#include "cli/terminal_plot.h"
+
+namespace hwnas::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kTableArchWidth = 60;
+
+bool IsBytesMetric(absl::string_view metric) {
+  return absl::StrContains(metric, "bytes") || absl::StartsWith(metric, "sram") ||
+         absl::StartsWith(metric, "flash");
+}
+
+bool IsCountMetric(absl::string_view metric) {
+  return absl::StartsWith(metric, "params") || absl::StartsWith(metric, "macs");
+}
+
+std::string Humanize(double v, const char* const* suffixes, int n, double base) {
+  int i = 0;
+  double a = std::fabs(v);
+  while (a >= base && i + 1 < n) {
+    a /= base;
+    v /= base;
+    ++i;
+  }
+  if (i == 0) return absl::StrFormat("%.0f%s", v, suffixes[0]);
+  return absl::StrFormat(a >= 100 ? "%.0f%s" : (a >= 10 ? "%.1f%s" : "%.2f%s"), v, suffixes[i]);
+}
+
+std::string Truncate(absl::string_view s, size_t width) {
+  if (s.size() <= width) return std::string(s);
+  return absl::StrCat(s.substr(0, width - 3), "...");
+}
+
+bool LooksNumeric(absl::string_view cell) {
+  if (cell.empty() || cell == "-") return true;
+  char c = cell[0];
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.';
+}
+
+json OptionalTime(const std::optional<absl::Time>& t) {
+  if (!t) return nullptr;
+  return FormatTimeRfc3339(*t);
+}
+
+std::optional<double> TrialMetric(const TrialRecord& t, absl::string_view metric) {
+  if (metric == "reward") return t.reward;
+  if (!t.result) return std::nullopt;
+  return MetricValue(*t.result, metric);
+}
+
+std::string RewardCell(const TrialRecord& t) { return FormatMetric("reward", t.reward); }
+
+std::vector<std::string> EstimateKeys(const std::vector<TrialRecord>& trials) {
+  std::set<std::string> keys;
+  for (const TrialRecord& t : trials) {
+    if (!t.result) continue;
+    for (const auto& [k, v] : t.result->estimates) keys.insert(k);
+  }
+  return {keys.begin(), keys.end()};
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "csv") return OutputFormat::kCsv;
+  return UsageError(
+      absl::StrCat("unknown output format '", name, "' (expected table, json or csv)"));
+}
+
+std::string FormatMetric(absl::string_view metric, std::optional<double> value) {
+  if (!value) return "-";
+  double v = *value;
+  if (!std::isfinite(v)) return absl::StrCat(v);
+  if (IsBytesMetric(metric)) {
+    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    return Humanize(v, kUnits, 5, 1024);
+  }
+  if (IsCountMetric(metric)) {
+    static const char* const kUnits[] = {"", "k", "M", "G", "T"};
+    return Humanize(v, kUnits, 5, 1000);
+  }
+  if (metric == "accuracy" || metric == "reward" || metric == "loss" ||
+      absl::StrContains(metric, "accuracy")) {
+    return absl::StrFormat("%.4f", v);
+  }
+  if (metric == "train_seconds") return absl::StrFormat("%.1f", v);
+  return absl::StrFormat(std::fabs(v) >= 1000 ? "%.0f" : "%.2f", v);
+}
+
+std::string FormatRaw(double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    return absl::StrFormat("%.0f", value);
+  }
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::string s = absl::StrFormat("%.*g", precision, value);
+    double back = 0;
+    if (absl::SimpleAtod(s, &back) && back == value) return s;
+  }
+  return absl::StrFormat("%.17g", value);
+}
+
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+std::string FormatTimeRfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+std::string FormatElapsed(absl::Duration d) {
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  int64_t s = absl::ToInt64Seconds(d);
+  if (s < 60) return absl::StrFormat("%ds", s);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, (s % 86400) / 3600);
+}
+
+std::string CsvField(absl::string_view field) {
+  if (field.find_first_of(",\"\r\n") == absl::string_view::npos) return std::string(field);
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string TextTable::Render() const {
+  const size_t n = header_.size();
+  std::vector<size_t> width(n, 0);
+  std::vector<bool> numeric(n, true);
+  for (size_t c = 0; c < n; ++c) width[c] = header_[c].size();
+  for (const auto& row : rows_) {
+    for (size_t c = 0; c < n && c < row.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+      if (!LooksNumeric(row[c])) numeric[c] = false;
+    }
+  }
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < n; ++c) {
+      const std::string cell = c < row.size() ? row[c] : "";
+      const std::string pad(width[c] - cell.size(), ' ');
+      if (c > 0) line += "  ";
+      if (numeric[c]) {
+        absl::StrAppend(&line, pad, cell);
+      } else {
+        absl::StrAppend(&line, cell, pad);
+      }
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    absl::StrAppend(&out, line, "\n");
+  };
+  emit(header_);
+  for (const auto& row : rows_) emit(row);
+  return out;
+}
+
+int64_t FinishedTrials(const SearchRecord& s) { return s.counts.finished(); }
+
+json SearchToJson(const SearchRecord& s) {
+  json j;
+  j["id"] = s.id;
+  j["name"] = s.name;
+  j["owner"] = s.owner;
+  j["state"] = std::string(SearchStateName(s.state));
+  j["space"] = s.space;
+  j["budget"] = s.budget;
+  j["weight"] = s.weight;
+  j["trials"] = {{"total", s.counts.total},           {"finished", s.counts.finished()},
+                 {"pending", s.counts.pending},       {"running", s.counts.running},
+                 {"succeeded", s.counts.succeeded},   {"failed", s.counts.failed},
+                 {"infeasible", s.counts.infeasible}, {"early_stopped", s.counts.early_stopped}};
+  j["best_trial"] = s.best_trial ? TrialToJson(*s.best_trial) : json(nullptr);
+  j["error"] = s.error;
+  j["created_at"] = FormatTimeRfc3339(s.created_at);
+  j["finished_at"] = OptionalTime(s.finished_at);
+  j["spec_yaml"] = s.spec_yaml;
+  return j;
+}
+
+json TrialToJson(const TrialRecord& t) {
+  json j;
+  j["search_id"] = t.search_id;
+  j["number"] = t.number;
+  j["state"] = std::string(TrialStateName(t.state));
+  j["attempts"] = t.attempts;
+  j["worker_id"] = t.worker_id;
+  j["reward"] = t.reward ? json(*t.reward) : json(nullptr);
+  j["architecture"] = {{"space", t.architecture.space},
+                       {"space_version", t.architecture.space_version},
+                       {"tokens", t.architecture.tokens},
+                       {"readable", t.architecture.readable}};
+  if (t.result) {
+    const TrialResult& r = *t.result;
+    json result;
+    result["accuracy"] = r.accuracy;
+    result["loss"] = r.loss;
+    if (r.latency) {
+      result["latency"] = {{"median_ms", r.latency->median_ms},
+                           {"p90_ms", r.latency->p90_ms},
+                           {"runs", r.latency->runs},
+                           {"threads", r.latency->threads},
+                           {"device", r.latency->device}};
+    } else {
+      result["latency"] = nullptr;
+    }
+    result["costs"] = {{"params", r.costs.params},
+                       {"macs", r.costs.macs},
+                       {"peak_activation_bytes", r.costs.peak_activation_bytes},
+                       {"flash_bytes", r.costs.flash_bytes}};
+    result["estimates"] = json::object();
+    for (const auto& [k, v] : r.estimates) result["estimates"][k] = v;
+    result["train_seconds"] = r.train_seconds;
+    result["epochs"] = r.epochs;
+    result["error"] = r.error;
+    j["result"] = std::move(result);
+  } else {
+    j["result"] = nullptr;
+  }
+  json epochs = json::array();
+  for (const EpochMetrics& e : t.epochs) {
+    json values = json::object();
+    for (const auto& [k, v] : e.values) values[k] = v;
+    epochs.push_back({{"epoch", e.epoch}, {"values", values}});
+  }
+  j["epochs"] = std::move(epochs);
+  j["failure_reason"] = t.failure_reason;
+  j["created_at"] = FormatTimeRfc3339(t.created_at);
+  j["started_at"] = OptionalTime(t.started_at);
+  j["finished_at"] = OptionalTime(t.finished_at);
+  return j;
+}
+
+std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: {
+      json j = json::array();
+      for (const SearchRecord& s : searches) j.push_back(SearchToJson(s));
+      return j.dump(2) + "\n";
+    }
+    case OutputFormat::kCsv: {
+      std::string out =
+          "id,name,owner,state,space,budget,finished,running,pending,succeeded,failed,infeasible,"
+          "early_stopped,best_trial,best_reward,best_accuracy,created_at,finished_at\n";
+      for (const SearchRecord& s : searches) {
+        const TrialRecord* best = s.best_trial ? &*s.best_trial : nullptr;
+        std::vector<std::string> row = {
+            absl::StrCat(s.id),
+            CsvField(s.name),
+            CsvField(s.owner),
+            std::string(SearchStateName(s.state)),
+            CsvField(s.space),
+            absl::StrCat(s.budget),
+            absl::StrCat(s.counts.finished()),
+            absl::StrCat(s.counts.running),
+            absl::StrCat(s.counts.pending),
+            absl::StrCat(s.counts.succeeded),
+            absl::StrCat(s.counts.failed),
+            absl::StrCat(s.counts.infeasible),
+            absl::StrCat(s.counts.early_stopped),
+            best ? absl::StrCat(best->number) : "",
+            best && best->reward ? FormatRaw(*best->reward) : "",
+            best && best->result ? FormatRaw(best->result->accuracy) : "",
+            FormatTimeRfc3339(s.created_at),
+            s.finished_at ? FormatTimeRfc3339(*s.finished_at) : ""};
+        absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
+      }
+      return out;
+    }
+    case OutputFormat::kTable:
+      break;
+  }
+  if (searches.empty()) return "No searches.\n";
+  TextTable table({"ID", "NAME", "OWNER", "STATE", "SPACE", "PROGRESS", "RUNNING", "FAILED",
+                   "INFEASIBLE", "BEST", "CREATED"});
+  for (const SearchRecord& s : searches) {
+    std::optional<double> best;
+    if (s.best_trial) best = s.best_trial->reward;
+    table.AddRow({absl::StrCat(s.id), Truncate(s.name, 32), s.owner,
+                  std::string(SearchStateName(s.state)), s.space,
+                  absl::StrCat(s.counts.finished(), "/", s.budget), absl::StrCat(s.counts.running),
+                  absl::StrCat(s.counts.failed), absl::StrCat(s.counts.infeasible),
+                  FormatMetric("reward", best), FormatUtc(s.created_at)});
+  }
+  return table.Render();
+}
+
+std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
+  if (format != OutputFormat::kTable) return FormatSearchList({s}, format);
+  std::string out;
+  absl::StrAppend(&out, "Search:      ", s.id,
+                  s.name.empty() ? "" : absl::StrCat(" (", s.name, ")"), "\n");
+  absl::StrAppend(&out, "Owner:       ", s.owner, "\n");
+  absl::StrAppend(&out, "State:       ", SearchStateName(s.state), "\n");
+  if (!s.error.empty()) absl::StrAppend(&out, "Error:       ", s.error, "\n");
+  absl::StrAppend(&out, "Space:       ", s.space, "\n");
+  absl::StrAppend(&out, "Budget:      ", s.budget, " trials (weight ", FormatRaw(s.weight), ")\n");
+  absl::StrAppend(&out, "Progress:    ", s.counts.finished(), "/", s.budget,
+                  " finished: ", s.counts.succeeded, " succeeded, ", s.counts.failed, " failed, ",
+                  s.counts.infeasible, " infeasible, ", s.counts.early_stopped, " early stopped; ",
+                  s.counts.running, " running, ", s.counts.pending, " pending\n");
+  absl::StrAppend(&out, "Created:     ", FormatUtc(s.created_at), "\n");
+  if (s.finished_at) {
+    absl::StrAppend(&out, "Finished:    ", FormatUtc(*s.finished_at), " (after ",
+                    FormatElapsed(*s.finished_at - s.created_at), ")\n");
+  }
+  if (s.best_trial) {
+    const TrialRecord& b = *s.best_trial;
+    absl::StrAppend(&out, "Best trial:  ", b.number, "  reward ", FormatMetric("reward", b.reward));
+    if (b.result) {
+      absl::StrAppend(&out, "  accuracy ", FormatMetric("accuracy", b.result->accuracy));
+      for (absl::string_view m : {"latency_ms", "params", "peak_memory_bytes", "flash_bytes"}) {
+        if (auto v = MetricValue(*b.result, m)) {
+          absl::StrAppend(&out, "  ", m, " ", FormatMetric(m, v));
+        }
+      }
+    }
+    absl::StrAppend(&out, "\n");
+    if (!b.architecture.readable.empty()) {
+      absl::StrAppend(&out, "             ", b.architecture.readable, "\n");
+    }
+  } else {
+    absl::StrAppend(&out, "Best trial:  none yet\n");
+  }
+  return out;
+}
+
+std::vector<std::string> TrialMetricColumns(const std::vector<TrialRecord>& trials,
+                                            const std::vector<std::string>& extra) {
+  std::vector<std::string> candidates = {"latency_ms", "params", "macs", "peak_memory_bytes",
+                                         "flash_bytes"};
+  for (const std::string& m : extra) {
+    if (m != "accuracy" && m != "reward" &&
+        std::find(candidates.begin(), candidates.end(), m) == candidates.end()) {
+      candidates.push_back(m);
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& m : candidates) {
+    bool any = std::any_of(trials.begin(), trials.end(), [&](const TrialRecord& t) {
+      return t.result && MetricValue(*t.result, m).has_value();
+    });
+    if (any) out.push_back(m);
+  }
+  return out;
+}
+
+std::string FormatTrialList(const std::vector<TrialRecord>& trials,
+                            const std::vector<std::string>& metrics, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: {
+      json j = json::array();
+      for (const TrialRecord& t : trials) j.push_back(TrialToJson(t));
+      return j.dump(2) + "\n";
+    }
+    case OutputFormat::kCsv: {
+      std::vector<std::string> columns = {"number", "state",    "attempts",
+                                          "reward", "accuracy", "loss"};
+      std::vector<std::string> metric_columns = {"latency_ms", "latency_p90_ms",    "params",
+                                                 "macs",       "peak_memory_bytes", "flash_bytes"};
+      for (const std::string& m : metrics) {
+        if (std::find(metric_columns.begin(), metric_columns.end(), m) == metric_columns.end() &&
+            m != "accuracy" && m != "reward" && m != "loss") {
+          metric_columns.push_back(m);
+        }
+      }
+      for (const std::string& k : EstimateKeys(trials)) {
+        if (std::find(metric_columns.begin(), metric_columns.end(), k) == metric_columns.end()) {
+          metric_columns.push_back(k);
+        }
+      }
+      columns.insert(columns.end(), metric_columns.begin(), metric_columns.end());
+      for (const char* c :
+           {"train_seconds", "epochs", "space", "architecture", "tokens", "failure_reason"}) {
+        columns.push_back(c);
+      }
+      std::string out;
+      std::vector<std::string> header;
+      for (const std::string& c : columns) header.push_back(CsvField(c));
+      absl::StrAppend(&out, absl::StrJoin(header, ","), "\n");
+      for (const TrialRecord& t : trials) {
+        std::vector<std::string> row = {
+            absl::StrCat(t.number), std::string(TrialStateName(t.state)), absl::StrCat(t.attempts),
+            t.reward ? FormatRaw(*t.reward) : ""};
+        auto metric = [&](absl::string_view m) {
+          std::optional<double> v = TrialMetric(t, m);
+          return v ? FormatRaw(*v) : std::string();
+        };
+        row.push_back(metric("accuracy"));
+        row.push_back(metric("loss"));
+        for (const std::string& m : metric_columns) row.push_back(metric(m));
+        row.push_back(t.result ? FormatRaw(t.result->train_seconds) : "");
+        row.push_back(t.result ? absl::StrCat(t.result->epochs) : "");
+        row.push_back(CsvField(t.architecture.space));
+        row.push_back(CsvField(t.architecture.readable));
+        row.push_back(CsvField(absl::StrJoin(t.architecture.tokens, " ")));
+        row.push_back(CsvField(t.failure_reason));
+        absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
+      }
+      return out;
+    }
+    case OutputFormat::kTable:
+      break;
+  }
+  if (trials.empty()) return "No trials.\n";
+  std::vector<std::string> header = {"#", "STATE", "REWARD", "ACCURACY"};
+  for (const std::string& m : metrics) header.push_back(absl::AsciiStrToUpper(m));
+  header.push_back("ARCHITECTURE");
+  TextTable table(header);
+  for (const TrialRecord& t : trials) {
+    std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state)),
+                                    RewardCell(t),
+                                    FormatMetric("accuracy", TrialMetric(t, "accuracy"))};
+    for (const std::string& m : metrics) row.push_back(FormatMetric(m, TrialMetric(t, m)));
+    std::string arch = t.architecture.readable;
+    if (arch.empty() && !t.failure_reason.empty()) arch = absl::StrCat("(", t.failure_reason, ")");
+    row.push_back(Truncate(arch, kTableArchWidth));
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
+  if (format == OutputFormat::kJson) return TrialToJson(t).dump(2) + "\n";
+  if (format == OutputFormat::kCsv) {
+    // One row per epoch: the curve, which is what a spreadsheet wants.
+    std::set<std::string> keys;
+    for (const EpochMetrics& e : t.epochs) {
+      for (const auto& [k, v] : e.values) keys.insert(k);
+    }
+    std::vector<std::string> header = {"search_id", "number", "epoch"};
+    for (const std::string& k : keys) header.push_back(CsvField(k));
+    std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+    for (const EpochMetrics& e : t.epochs) {
+      std::vector<std::string> row = {absl::StrCat(t.search_id), absl::StrCat(t.number),
+                                      absl::StrCat(e.epoch)};
+      for (const std::string& k : keys) {
+        auto it = e.values.find(k);
+        row.push_back(it == e.values.end() ? "" : FormatRaw(it->second));
+      }
+      absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
+    }
+    return out;
+  }
+  std::string out;
+  absl::StrAppend(&out, "Trial:         ", t.number, " of search ", t.search_id, "\n");
+  absl::StrAppend(&out, "State:         ", TrialStateName(t.state), " (attempts ", t.attempts,
+                  t.worker_id.empty() ? "" : absl::StrCat(", worker ", t.worker_id), ")\n");
+  if (!t.failure_reason.empty()) absl::StrAppend(&out, "Reason:        ", t.failure_reason, "\n");
+  absl::StrAppend(&out, "Space:         ", t.architecture.space, " v", t.architecture.space_version,
+                  "\n");
+  absl::StrAppend(&out, "Architecture:  ", t.architecture.readable, "\n");
+  absl::StrAppend(&out, "Tokens:        ", absl::StrJoin(t.architecture.tokens, " "), "\n");
+  absl::StrAppend(&out, "Reward:        ", FormatMetric("reward", t.reward), "\n");
+  if (t.result) {
+    const TrialResult& r = *t.result;
+    absl::StrAppend(&out, "Accuracy:      ", FormatMetric("accuracy", r.accuracy), "\n");
+    absl::StrAppend(&out, "Loss:          ", FormatMetric("loss", r.loss), "\n");
+    if (r.latency) {
+      absl::StrAppend(&out, "Latency:       median ",
+                      FormatMetric("latency_ms", r.latency->median_ms), " ms, p90 ",
+                      FormatMetric("latency_ms", r.latency->p90_ms), " ms (", r.latency->runs,
+                      " runs, ", r.latency->threads, " threads, ", r.latency->device, ")\n");
+    }
+    absl::StrAppend(&out, "Params:        ", FormatMetric("params", r.costs.params), " (",
+                    r.costs.params, ")\n");
+    absl::StrAppend(&out, "MACs:          ", FormatMetric("macs", r.costs.macs), " (", r.costs.macs,
+                    ")\n");
+    absl::StrAppend(
+        &out, "Peak memory:   ", FormatMetric("peak_memory_bytes", r.costs.peak_activation_bytes),
+        " (", r.costs.peak_activation_bytes, " bytes)\n");
+    absl::StrAppend(&out, "Flash:         ", FormatMetric("flash_bytes", r.costs.flash_bytes), " (",
+                    r.costs.flash_bytes, " bytes)\n");
+    for (const auto& [k, v] : r.estimates) {
+      absl::StrAppend(&out, "Estimate:      ", k, " = ", FormatMetric(k, v), "\n");
+    }
+    absl::StrAppend(&out, "Training:      ", r.epochs, " epochs in ",
+                    FormatMetric("train_seconds", r.train_seconds), " s\n");
+    if (!r.error.empty()) absl::StrAppend(&out, "Error:         ", r.error, "\n");
+  }
+  absl::StrAppend(&out, "Created:       ", FormatUtc(t.created_at), "\n");
+  if (t.started_at) absl::StrAppend(&out, "Started:       ", FormatUtc(*t.started_at), "\n");
+  if (t.finished_at) absl::StrAppend(&out, "Finished:      ", FormatUtc(*t.finished_at), "\n");
+  if (t.epochs.empty()) {
+    absl::StrAppend(&out, "\nNo per-epoch metrics.\n");
+    return out;
+  }
+  std::set<std::string> keys;
+  for (const EpochMetrics& e : t.epochs) {
+    for (const auto& [k, v] : e.values) keys.insert(k);
+  }
+  std::vector<std::string> header = {"EPOCH"};
+  for (const std::string& k : keys) header.push_back(absl::AsciiStrToUpper(k));
+  TextTable table(header);
+  for (const EpochMetrics& e : t.epochs) {
+    std::vector<std::string> row = {absl::StrCat(e.epoch)};
+    for (const std::string& k : keys) {
+      auto it = e.values.find(k);
+      row.push_back(it == e.values.end() ? "-" : FormatRaw(std::round(it->second * 1e4) / 1e4));
+    }
+    table.AddRow(std::move(row));
+  }
+  absl::StrAppend(&out, "\nPer-epoch metrics:\n", table.Render());
+  // The curve of the headline metric.
+  std::string curve_key = keys.count("val_accuracy") ? "val_accuracy" : *keys.begin();
+  std::vector<PlotPoint> points;
+  for (const EpochMetrics& e : t.epochs) {
+    auto it = e.values.find(curve_key);
+    if (it != e.values.end()) points.push_back({static_cast<double>(e.epoch), it->second, '*'});
+  }
+  if (points.size() >= 2) {
+    TerminalPlotOptions options;
+    options.width = 40;
+    options.height = 8;
+    options.x_label = "epoch";
+    options.y_label = curve_key;
+    absl::StrAppend(&out, "\n", RenderScatter(points, options));
+  }
+  return out;
+}
+
+std::string FormatPareto(const ParetoFront& front, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    json j;
+    j["metrics"] = front.metrics;
+    j["hypervolume"] = front.hypervolume;
+    j["trials"] = json::array();
+    for (const TrialRecord& t : front.trials) j["trials"].push_back(TrialToJson(t));
+    return j.dump(2) + "\n";
+  }
+  std::vector<TrialRecord> sorted = front.trials;
+  const std::string first = front.metrics.empty() ? "latency_ms" : front.metrics[0];
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const TrialRecord& a, const TrialRecord& b) {
+    std::optional<double> va = TrialMetric(a, first), vb = TrialMetric(b, first);
+    if (va && vb) return *va < *vb;
+    return va.has_value() && !vb.has_value();
+  });
+  if (format == OutputFormat::kCsv) return FormatTrialList(sorted, front.metrics, format);
+  std::string out =
+      absl::StrCat("Pareto front over accuracy and ", absl::StrJoin(front.metrics, ", "), ": ",
+                   sorted.size(), " trials, hypervolume ", FormatRaw(front.hypervolume), "\n\n");
+  absl::StrAppend(&out, FormatTrialList(sorted, front.metrics, format));
+  return out;
+}
+
+}  // namespace hwnas::cli
