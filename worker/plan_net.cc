@@ -237,11 +237,16 @@ torch::Tensor PlanNetImpl::Run(size_t i, const Node& n, std::vector<torch::Tenso
 
 torch::Tensor PlanNetImpl::forward(torch::Tensor x) {
   const space::Shape& in = plan_.input_shape();
-  TORCH_CHECK(x.dim() == static_cast<int64_t>(in.size()) + 1, "input has ", x.dim(),
-              " dimensions, the network expects a batch of ", space::ShapeToString(in));
-  for (size_t d = 0; d < in.size(); ++d) {
-    TORCH_CHECK(x.size(d + 1) == in[d], "input ", x.sizes(), " does not match the network's ",
-                space::ShapeToString(in));
+  bool same = x.dim() == static_cast<int64_t>(in.size()) + 1;
+  for (size_t d = 0; same && d < in.size(); ++d) same = x.size(d + 1) == in[d];
+  if (!same) {
+    // A data layout with the same samples in another shape (EEG {C, T} for a
+    // plan that starts from {1, C, T}) is reshaped; anything else is an error.
+    TORCH_CHECK(x.dim() >= 1 && x.numel() == x.size(0) * space::NumElements(in), "input ",
+                x.sizes(), " does not match the network's ", space::ShapeToString(in));
+    std::vector<int64_t> shape = {x.size(0)};
+    shape.insert(shape.end(), in.begin(), in.end());
+    x = x.reshape(shape);
   }
   std::vector<torch::Tensor> values(nodes_.size());
   values[0] = x;

@@ -26,7 +26,9 @@ class PlanNetImpl : public torch::nn::Module {
   // BuildPlanNet for a Status instead of an exception on bad plans.
   explicit PlanNetImpl(space::NetworkPlan plan);
 
-  // x: {N, ...input_shape}. Returns the output op's value, {N, classes}.
+  // x: {N, ...input_shape}, or {N, ...} with as many elements per sample
+  // (reshaped: EEG {C, T} data for a plan on {1, C, T}). Returns the output
+  // op's value, {N, classes}.
   torch::Tensor forward(torch::Tensor x);
 
   // Replaces fake-quantized weights by their quantized values and stops
