@@ -113,14 +113,57 @@ struct MnasNetController::Impl {
     return logits;
   }
 
-  void Step(torch::Tensor& x, std::vector<torch::Tensor>& hs,
-            std::vector<torch::Tensor>& cs) const {
-    for (int l = 0; l < options.layers; ++l) {
+  // Layer 0's input projection W_ih x + b_ih + b_hh for each step. The input
+  // of step i is the start embedding (i = 0) or the embedding of the token
+  // chosen at step i-1, so the projection takes only choices_{i-1} distinct
+  // values: for large batches, projecting those few rows once and gathering
+  // them replaces a [batch, H] x [H, 4H] product per step (the dominant cost
+  // without a fast BLAS); for small batches the direct product is cheaper.
+  struct InputProjection {
+    bool tables = false;
+    torch::Tensor bias;
+    std::vector<torch::Tensor> rows;  // Per step, when `tables`.
+  };
+
+  InputProjection ProjectInputs(int64_t n) const {
+    InputProjection p;
+    p.bias = b_ih[0] + b_hh[0];
+    int64_t rows = 1;
+    for (const torch::Tensor& e : embed) rows += e.size(0);
+    p.tables = n * static_cast<int64_t>(choices.size()) > rows;
+    if (p.tables) {
+      p.rows.push_back(torch::addmm(p.bias, start, w_ih[0].t()));
+      for (const torch::Tensor& e : embed) p.rows.push_back(torch::addmm(p.bias, e, w_ih[0].t()));
+    }
+    return p;
+  }
+
+  torch::Tensor Input(const InputProjection& p, size_t i, int64_t n,
+                      const torch::Tensor& prev) const {
+    if (p.tables) {
+      return i == 0 ? p.rows[0].expand({n, p.rows[0].size(1)}) : p.rows[i].index_select(0, prev);
+    }
+    const torch::Tensor x =
+        i == 0 ? start.expand({n, start.size(1)}) : embed[i - 1].index_select(0, prev);
+    return torch::addmm(p.bias, x, w_ih[0].t());
+  }
+
+  // One step of the stacked LSTM. `in0` holds layer 0's input projection
+  // (W_ih x + b_ih + b_hh); returns the top layer's output.
+  torch::Tensor Step(const torch::Tensor& in0, std::vector<torch::Tensor>& hs,
+                     std::vector<torch::Tensor>& cs) const {
+    torch::Tensor gates = in0 + torch::matmul(hs[0], w_hh[0].t());
+    std::vector<torch::Tensor> g = gates.chunk(4, 1);  // i, f, g, o as in torch::lstm_cell.
+    cs[0] = torch::sigmoid(g[1]) * cs[0] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
+    hs[0] = torch::sigmoid(g[3]) * torch::tanh(cs[0]);
+    torch::Tensor x = hs[0];
+    for (int l = 1; l < options.layers; ++l) {
       auto hc = torch::lstm_cell(x, {hs[l], cs[l]}, w_ih[l], w_hh[l], b_ih[l], b_hh[l]);
       hs[l] = std::get<0>(hc);
       cs[l] = std::get<1>(hc);
       x = hs[l];
     }
+    return x;
   }
 
   // Samples n sequences; returns tokens and their log-probabilities.
@@ -129,11 +172,12 @@ struct MnasNetController::Impl {
     const int64_t h = options.hidden_size;
     tokens.assign(n, std::vector<int>(choices.size()));
     logps.assign(n, 0.0);
-    torch::Tensor x = start.expand({n, h});
+    const InputProjection proj = ProjectInputs(n);
     std::vector<torch::Tensor> hs(options.layers, torch::zeros({n, h}));
     std::vector<torch::Tensor> cs(options.layers, torch::zeros({n, h}));
+    torch::Tensor prev;
     for (size_t i = 0; i < choices.size(); ++i) {
-      Step(x, hs, cs);
+      torch::Tensor x = Step(Input(proj, i, n, prev), hs, cs);
       torch::Tensor logp = torch::log_softmax(Logits(i, x), 1).to(torch::kFloat64).contiguous();
       auto acc = logp.accessor<double, 2>();
       std::vector<int64_t> picked(n);
@@ -149,9 +193,7 @@ struct MnasNetController::Impl {
         picked[b] = k;
         logps[b] += acc[b][k];
       }
-      if (i + 1 < choices.size()) {
-        x = embed[i].index_select(0, torch::tensor(picked, torch::kInt64));
-      }
+      prev = torch::tensor(picked, torch::kInt64);
     }
   }
 
@@ -160,20 +202,21 @@ struct MnasNetController::Impl {
       const std::vector<std::vector<int>>& seqs) const {
     const int64_t n = static_cast<int64_t>(seqs.size());
     const int64_t h = options.hidden_size;
-    torch::Tensor x = start.expand({n, h});
+    const InputProjection proj = ProjectInputs(n);
     std::vector<torch::Tensor> hs(options.layers, torch::zeros({n, h}));
     std::vector<torch::Tensor> cs(options.layers, torch::zeros({n, h}));
     torch::Tensor logp_sum = torch::zeros({n});
     torch::Tensor entropy = torch::zeros({n});
+    torch::Tensor prev;
     for (size_t i = 0; i < choices.size(); ++i) {
-      Step(x, hs, cs);
+      torch::Tensor x = Step(Input(proj, i, n, prev), hs, cs);
       torch::Tensor logp = torch::log_softmax(Logits(i, x), 1);
       std::vector<int64_t> col(n);
       for (int64_t b = 0; b < n; ++b) col[b] = seqs[b][i];
       torch::Tensor idx = torch::tensor(col, torch::kInt64);
       logp_sum = logp_sum + logp.gather(1, idx.unsqueeze(1)).squeeze(1);
       entropy = entropy - (logp.exp() * logp).sum(1);
-      if (i + 1 < choices.size()) x = embed[i].index_select(0, idx);
+      prev = idx;
     }
     return {logp_sum, entropy};
   }

@@ -1,0 +1,93 @@
+// The strategies benchmark: runs search strategies against the NAS-Bench-201
+// table for a device and latency target, many seeds, and summarizes regret,
+// hit rate, hypervolume ratio and wall time per proposal; plus the
+// controller-overhead measurement. Used by hwnas-bench-strategies.
+#ifndef HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
+#define HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "controller/nb201_table.h"
+#include "controller/reward.h"
+#include "controller/strategy.h"
+
+namespace hwnas::bench {
+
+// One device + latency target.
+struct Setting {
+  std::string device;    // Table column, e.g. "raspi4".
+  double quantile = 0;   // Target as a quantile of the device's latencies (if > 0)...
+  double target_ms = 0;  // ...or in milliseconds. Resolved by ResolveTarget.
+  std::string Label() const;
+};
+
+// Linear-interpolated quantile (numpy's default), as the reference figures use.
+double Quantile(std::vector<double> values, double q);
+
+// A strategy under test: its label in tables and its options.
+struct Contender {
+  std::string label;
+  controller::StrategyOptions options;
+};
+
+struct BenchOptions {
+  controller::Nb201Dataset dataset = controller::Nb201Dataset::kCifar10;
+  // Reward: penalty (lambda, as the reference evolution's fitness) or
+  // MnasNet's product with a hard or soft constraint.
+  controller::RewardForm form = controller::RewardForm::kPenalty;
+  bool hard = true;     // MnasNet form: hard (alpha 0, beta -1) or soft.
+  double lambda = 1.0;  // Penalty form, accuracy as a fraction.
+  std::vector<int> budgets = {100, 200, 500};
+  int seeds = 100;
+  int first_seed = 0;
+  int workers = 1;  // Trials in flight (proposals per Propose call).
+  int threads = 1;  // Runs in parallel.
+};
+
+// Per (setting, contender): per-seed curves and summary at each budget.
+struct ContenderResult {
+  std::string label;
+  // curves[seed][t] = regret (accuracy points) after t+1 distinct trials.
+  std::vector<std::vector<double>> curves;
+  std::vector<std::vector<double>> hv_ratio;  // [seed][budget index]
+  double seconds_in_strategy = 0;             // Propose + Observe, all seeds.
+  long proposals = 0;
+};
+
+struct SettingResult {
+  Setting setting;           // target_ms resolved.
+  double best_feasible = 0;  // Percent.
+  int feasible_count = 0;
+  std::vector<ContenderResult> contenders;
+};
+
+absl::StatusOr<SettingResult> RunSetting(const controller::Nb201Table& table, Setting setting,
+                                         const std::vector<Contender>& contenders,
+                                         const BenchOptions& options);
+
+// Markdown table: median / mean regret, hit rate and HV ratio at each budget,
+// wall time per proposal.
+std::string FormatTable(const std::vector<SettingResult>& results, const BenchOptions& options);
+// CSV rows: setting,strategy,seed,trial,regret.
+std::string FormatCsv(const std::vector<SettingResult>& results);
+// SVG: one panel per setting, median regret vs trials per strategy.
+std::string FormatSvg(const std::vector<SettingResult>& results);
+
+// Controller overhead: propose + learn time per architecture at a batch size.
+struct OverheadResult {
+  std::string algorithm;
+  int batch_size = 0;
+  int architectures = 0;
+  double propose_ms_per_arch = 0;
+  double learn_ms_per_arch = 0;
+};
+absl::StatusOr<std::vector<OverheadResult>> MeasureControllerOverhead(
+    const controller::Nb201Table& table, const controller::ControllerOptions& base,
+    const std::vector<int>& batch_sizes, int architectures);
+std::string FormatOverhead(const std::vector<OverheadResult>& results);
+
+}  // namespace hwnas::bench
+
+#endif  // HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
