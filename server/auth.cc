@@ -1,0 +1,37 @@
+#include "server/auth.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+
+namespace hwnas::server {
+
+Authenticator::Authenticator(db::Store* store, absl::Duration cache_ttl)
+    : store_(store), ttl_(cache_ttl) {}
+
+absl::StatusOr<User> Authenticator::Authenticate(absl::string_view authorization) {
+  if (authorization.empty()) {
+    return absl::UnauthenticatedError(
+        "no API token: send the metadata 'authorization: Bearer <token>' (hwnas --token or "
+        "HWNAS_TOKEN)");
+  }
+  absl::string_view token = authorization;
+  if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
+    return absl::UnauthenticatedError("the authorization metadata must read 'Bearer <token>'");
+  }
+  token = absl::StripAsciiWhitespace(token);
+  const std::string key(token);
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.expires > now) return it->second.user;
+  }
+  absl::StatusOr<User> user = store_->Authenticate(token);
+  if (!user.ok()) return user.status();
+  absl::MutexLock lock(&mu_);
+  if (cache_.size() > 10000) cache_.clear();  // Bounded: tokens are few in practice.
+  cache_[key] = Entry{*user, now + ttl_};
+  return user;
+}
+
+}  // namespace hwnas::server

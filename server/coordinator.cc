@@ -1,0 +1,637 @@
+#include "server/coordinator.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "controller/pareto.h"
+#include "server/search_runtime.h"
+#include "spdlog/spdlog.h"
+
+namespace hwnas::server {
+namespace {
+
+uint64_t TrialSeed(uint64_t search_seed, int64_t number) {
+  // SplitMix64 of (seed, number): independent, reproducible per trial.
+  uint64_t z = search_seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(number + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+scheduler::WorkerProfile ProfileOf(const WorkerRecord& w) {
+  scheduler::WorkerProfile p;
+  p.device_tag = w.device_tag;
+  p.gpu = w.gpu;
+  p.datasets = w.datasets;
+  p.search_spaces = w.search_spaces;
+  p.evaluators = w.evaluators;
+  return p;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(db::Store* store, Executor* executor, Metrics* metrics,
+                         CoordinatorOptions options)
+    : store_(store), executor_(executor), metrics_(metrics), options_(std::move(options)) {}
+
+Coordinator::~Coordinator() { Stop(); }
+
+absl::Status Coordinator::Start() {
+  HWNAS_ASSIGN_OR_RETURN(std::vector<SearchRecord> running, store_->RunningSearches());
+  for (const SearchRecord& record : running) {
+    absl::Status loaded = LoadRuntime(record);
+    if (!loaded.ok()) {
+      spdlog::error("event=search_unloadable search={} error=\"{}\"", record.id, loaded.ToString());
+      if (loaded.code() == absl::StatusCode::kInvalidArgument) {
+        (void)store_->FinishSearch(record.id, SearchState::kFailed,
+                                   absl::StrCat("cannot resume: ", loaded.message()));
+      } else {
+        return loaded;  // The store is unreachable: do not start half-way.
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+    maintenance_running_ = true;
+  }
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  spdlog::info("event=coordinator_started searches={}", running.size());
+  return absl::OkStatus();
+}
+
+void Coordinator::Stop() {
+  std::vector<Waiter> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !maintenance_running_) return;
+    stopping_ = true;
+    waiters.swap(waiters_);
+  }
+  if (maintenance_.joinable()) maintenance_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    maintenance_running_ = false;
+  }
+  for (Waiter& w : waiters) w.done(std::optional<Assignment>());
+}
+
+absl::Status Coordinator::LoadRuntime(const SearchRecord& record) {
+  HWNAS_ASSIGN_OR_RETURN(std::shared_ptr<SearchRuntime> runtime,
+                         SearchRuntime::Create(record, options_.profile_search_path));
+  HWNAS_RETURN_IF_ERROR(runtime->Restore(*store_));
+  if (runtime->spec().early_stopping.enabled) {
+    HWNAS_ASSIGN_OR_RETURN(
+        auto curves, store_->FinishedCurves(record.id, runtime->spec().early_stopping_metric));
+    runtime->SetFinishedCurves(std::map<int64_t, scheduler::Curve>(curves.begin(), curves.end()));
+  }
+  runtime->pending = record.counts.pending;
+  runtime->running = record.counts.running;
+  runtime->granted = record.counts.total - record.counts.pending;
+  absl::MutexLock lock(&mu_);
+  runtimes_[record.id] = std::move(runtime);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<SearchRuntime>> Coordinator::Runtime(int64_t search_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = runtimes_.find(search_id);
+  if (it == runtimes_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is not running"));
+  }
+  return it->second;
+}
+
+std::vector<std::shared_ptr<SearchRuntime>> Coordinator::Runtimes() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<SearchRuntime>> out;
+  for (const auto& [id, r] : runtimes_) out.push_back(r);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// SearchService.
+
+absl::StatusOr<SearchRecord> Coordinator::Visible(const User& user, int64_t search_id) {
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord search, store_->GetSearch(search_id));
+  if (search.owner_id != user.id && !user.is_admin) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("search ", search_id, " belongs to another user"));
+  }
+  return search;
+}
+
+absl::StatusOr<SearchRecord> Coordinator::Submit(const User& user, const std::string& spec_yaml,
+                                                 const std::string& idempotency_key) {
+  if (user.is_worker && !user.is_admin) {
+    return absl::PermissionDeniedError("worker tokens cannot submit searches");
+  }
+  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(spec_yaml));
+  db::NewSearch search;
+  search.name = spec.name;
+  search.owner_id = user.id;
+  search.spec_yaml = spec_yaml;
+  search.space = spec.space_name;
+  search.budget = spec.controller.budget.trials;
+  search.weight = spec.weight;
+  search.idempotency_key = idempotency_key;
+  search.seed = spec.controller.strategy.seed.value_or(std::random_device{}());
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord record, store_->CreateSearch(search));
+  {
+    absl::MutexLock lock(&mu_);
+    if (runtimes_.contains(record.id) || record.state != SearchState::kRunning) return record;
+  }
+  if (absl::Status loaded = LoadRuntime(record); !loaded.ok()) {
+    (void)store_->FinishSearch(record.id, SearchState::kFailed, loaded.message());
+    return loaded;
+  }
+  spdlog::info("event=search_submitted search={} owner={} space={} budget={}", record.id, user.name,
+               record.space, record.budget);
+  HWNAS_ASSIGN_OR_RETURN(std::shared_ptr<SearchRuntime> runtime, Runtime(record.id));
+  Refill(runtime);
+  return store_->GetSearch(record.id);
+}
+
+absl::StatusOr<SearchRecord> Coordinator::GetSearch(const User& user, int64_t search_id) {
+  return Visible(user, search_id);
+}
+
+absl::StatusOr<db::Page<SearchRecord>> Coordinator::ListSearches(const User& user,
+                                                                 db::SearchQuery query,
+                                                                 bool all_owners) {
+  if (!(all_owners && user.is_admin)) query.owner_id = user.id;
+  return store_->ListSearches(query);
+}
+
+absl::StatusOr<SearchRecord> Coordinator::Cancel(const User& user, int64_t search_id) {
+  HWNAS_RETURN_IF_ERROR(Visible(user, search_id).status());
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord record,
+                         store_->FinishSearch(search_id, SearchState::kCancelled));
+  absl::MutexLock lock(&mu_);
+  if (auto it = runtimes_.find(search_id); it != runtimes_.end()) {
+    it->second->finished = true;
+    runtimes_.erase(it);
+  }
+  metrics_->ForgetSearch(search_id);
+  spdlog::info("event=search_cancelled search={} by={}", search_id, user.name);
+  return record;
+}
+
+absl::StatusOr<db::Page<TrialRecord>> Coordinator::ListTrials(const User& user,
+                                                              db::TrialQuery query) {
+  HWNAS_RETURN_IF_ERROR(Visible(user, query.search_id).status());
+  return store_->ListTrials(query);
+}
+
+absl::StatusOr<TrialRecord> Coordinator::GetTrial(const User& user, int64_t search_id,
+                                                  int64_t number) {
+  HWNAS_RETURN_IF_ERROR(Visible(user, search_id).status());
+  return store_->GetTrial(search_id, number, /*with_epochs=*/true);
+}
+
+absl::StatusOr<Coordinator::ParetoAnswer> Coordinator::ParetoFront(
+    const User& user, int64_t search_id, std::vector<std::string> metrics) {
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord search, Visible(user, search_id));
+  if (metrics.empty()) {
+    absl::StatusOr<SearchSpec> spec = ParseSearchSpec(search.spec_yaml);
+    metrics = spec.ok() ? spec->controller.objectives.EffectiveParetoMetrics()
+                        : std::vector<std::string>{"latency_ms"};
+  }
+  for (const std::string& m : metrics) {
+    if (!IsKnownMetricName(m)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown metric '", m, "'"));
+    }
+  }
+  controller::ParetoFront front(metrics);
+  std::vector<double> worst(metrics.size(), 0);
+  std::map<uint64_t, TrialRecord> by_number;
+  db::TrialQuery query{.search_id = search_id, .state = TrialState::kSucceeded, .page_size = 1000};
+  while (true) {
+    HWNAS_ASSIGN_OR_RETURN(db::Page<TrialRecord> page, store_->ListTrials(query));
+    for (TrialRecord& t : page.items) {
+      if (!t.result) continue;
+      absl::StatusOr<bool> added =
+          front.AddResult(static_cast<uint64_t>(t.number), t.architecture, *t.result);
+      if (!added.ok()) continue;  // Lacks one of the metrics (e.g. not measured).
+      for (size_t i = 0; i < metrics.size(); ++i) {
+        worst[i] = std::max(worst[i], MetricValue(*t.result, metrics[i]).value_or(0));
+      }
+      by_number[static_cast<uint64_t>(t.number)] = std::move(t);
+    }
+    if (page.next_page_token.empty()) break;
+    query.page_token = page.next_page_token;
+  }
+  ParetoAnswer answer;
+  answer.metrics = metrics;
+  // Reference point: zero accuracy and 10% beyond the worst cost seen, so
+  // every front point contributes.
+  for (double& w : worst) w = w * 1.1 + 1e-9;
+  answer.hypervolume = front.Hypervolume(0.0, worst);
+  for (const controller::ParetoPoint& p : front.points()) {
+    answer.trials.push_back(by_number.at(p.trial_id));
+  }
+  return answer;
+}
+
+absl::StatusOr<std::vector<TrialRecord>> Coordinator::FinishedSince(int64_t search_id,
+                                                                    int64_t after) {
+  return store_->FinishedTrialsSince(search_id, after);
+}
+
+// ---------------------------------------------------------------------------
+// WorkerService.
+
+absl::StatusOr<WorkerRecord> Coordinator::RegisterWorker(const WorkerRecord& worker) {
+  HWNAS_ASSIGN_OR_RETURN(WorkerRecord stored, store_->UpsertWorker(worker));
+  absl::MutexLock lock(&mu_);
+  workers_[stored.id] = WorkerState{ProfileOf(stored), absl::Now()};
+  spdlog::info("event=worker_registered worker={} name={} spaces={} evaluators={}", stored.id,
+               stored.name, stored.search_spaces.size(), stored.evaluators.size());
+  return stored;
+}
+
+void Coordinator::Touch(const std::string& worker_id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = workers_.find(worker_id); it != workers_.end()) it->second.last_seen = absl::Now();
+}
+
+int64_t Coordinator::CapableWorkers(const scheduler::Requirements& req) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time alive_since = absl::Now() - options_.worker_alive;
+  int64_t n = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w.last_seen >= alive_since && scheduler::CanRun(w.profile, req)) ++n;
+  }
+  return n;
+}
+
+void Coordinator::Acquire(const std::string& worker_id, absl::Time deadline,
+                          std::function<void(absl::StatusOr<std::optional<Assignment>>)> done) {
+  executor_->Post([this, worker_id, deadline, done = std::move(done)]() mutable {
+    absl::StatusOr<std::optional<Assignment>> got = TryLease(worker_id);
+    if (!got.ok() || got->has_value() || absl::Now() >= deadline) {
+      done(std::move(got));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      done(std::optional<Assignment>());
+      return;
+    }
+    // Parked until work appears (TryWaiters) or the deadline passes.
+    waiters_.push_back(Waiter{worker_id, deadline, std::move(done)});
+  });
+}
+
+absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::string& worker_id) {
+  scheduler::WorkerProfile profile;
+  std::vector<scheduler::SearchDemand> demands;
+  std::map<int64_t, std::shared_ptr<SearchRuntime>> by_id;
+  {
+    absl::MutexLock lock(&mu_);
+    auto w = workers_.find(worker_id);
+    if (w == workers_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("worker ", worker_id, " is not registered (call RegisterWorker first)"));
+    }
+    w->second.last_seen = absl::Now();
+    profile = w->second.profile;
+    for (const auto& [id, r] : runtimes_) {
+      scheduler::SearchDemand d;
+      d.search_id = id;
+      d.owner = "";
+      d.weight = r->spec().weight;
+      d.pending = r->pending;
+      d.running = r->running;
+      d.granted = r->granted;
+      d.requirements = r->spec().requirements;
+      demands.push_back(std::move(d));
+      by_id[id] = r;
+    }
+  }
+  std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
+  if (order.empty()) return std::optional<Assignment>();
+  absl::StatusOr<std::optional<db::Lease>> lease;
+  {
+    StoreTimer timer(metrics_, "lease");
+    lease = store_->LeaseTrial(db::LeaseRequest{worker_id, order, options_.lease_ttl});
+  }
+  if (!lease.ok()) return lease.status();
+  if (!lease->has_value()) {
+    // The counters were stale: every listed search's queue is empty.
+    for (int64_t id : order) {
+      by_id[id]->pending = 0;
+      ScheduleRefill(by_id[id]);
+    }
+    return std::optional<Assignment>();
+  }
+  db::Lease& l = **lease;
+  std::shared_ptr<SearchRuntime> runtime = by_id[l.trial.search_id];
+  runtime->granted++;
+  runtime->running++;
+  if (runtime->pending > 0) runtime->pending--;
+  metrics_->trials_started++;
+  {
+    absl::MutexLock lock(&mu_);
+    leases_[l.lease_id] = l.trial.search_id;
+  }
+  ScheduleRefill(runtime);
+  Assignment a;
+  a.lease_id = l.lease_id;
+  a.lease_expires_at = l.expires_at;
+  a.search_id = l.trial.search_id;
+  a.trial_number = l.trial.number;
+  a.architecture = l.trial.architecture;
+  a.spec_yaml = runtime->spec().yaml;
+  a.attempt = l.trial.attempts;
+  a.seed = TrialSeed(runtime->seed(), l.trial.number);
+  return std::optional<Assignment>(std::move(a));
+}
+
+void Coordinator::TryWaiters() {
+  std::vector<Waiter> waiters;
+  bool any_pending = false;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, r] : runtimes_) any_pending = any_pending || r->pending > 0;
+    waiters.swap(waiters_);
+  }
+  const absl::Time now = absl::Now();
+  std::vector<Waiter> still_parked;
+  for (Waiter& w : waiters) {
+    if (!any_pending && now < w.deadline) {
+      // Nothing to lease anywhere: stay parked without touching the store.
+      still_parked.push_back(std::move(w));
+      continue;
+    }
+    if (now >= w.deadline) {
+      executor_->Post([done = std::move(w.done)] { done(std::optional<Assignment>()); });
+      continue;
+    }
+    // Re-enters the queue through Acquire: leases if work is there, parks
+    // again otherwise.
+    Acquire(w.worker_id, w.deadline, std::move(w.done));
+  }
+  if (!still_parked.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (Waiter& w : still_parked) waiters_.push_back(std::move(w));
+  }
+}
+
+absl::StatusOr<ProgressAnswer> Coordinator::ReportProgress(
+    const std::string& worker_id, const std::string& lease_id,
+    const std::optional<EpochMetrics>& metrics) {
+  Touch(worker_id);
+  absl::StatusOr<db::LeaseStatus> status;
+  {
+    StoreTimer timer(metrics_, "renew");
+    status = store_->RenewLease(lease_id, worker_id, options_.lease_ttl, metrics);
+  }
+  if (!status.ok()) return status.status();
+  ProgressAnswer answer;
+  answer.lease_expires_at = status->expires_at;
+  if (status->search_cancelled) {
+    answer.action = ProgressAction::kCancelled;
+    return answer;
+  }
+  if (metrics) {
+    int64_t search_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = leases_.find(lease_id); it != leases_.end()) search_id = it->second;
+    }
+    absl::StatusOr<TrialRecord> trial;
+    if (search_id == 0) {
+      trial = store_->GetTrialByLease(lease_id);
+      if (trial.ok()) search_id = trial->search_id;
+    }
+    absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(search_id);
+    if (runtime.ok()) {
+      if (!trial.ok()) trial = store_->GetTrialByLease(lease_id);
+      if (trial.ok() && (*runtime)->ShouldStop(trial->number, *metrics)) {
+        answer.action = ProgressAction::kStopEarly;
+        spdlog::info("event=early_stop search={} trial={} epoch={}", search_id, trial->number,
+                     metrics->epoch);
+      }
+    }
+  }
+  return answer;
+}
+
+absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& worker_id,
+                                                            const std::string& lease_id,
+                                                            const TrialResult& result,
+                                                            bool early_stopped) {
+  Touch(worker_id);
+  HWNAS_RETURN_IF_ERROR(ValidateTrialResult(result));
+  HWNAS_ASSIGN_OR_RETURN(TrialRecord trial, store_->GetTrialByLease(lease_id));
+  if (trial.worker_id != worker_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("lease ", lease_id, " is held by another worker"));
+  }
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(trial.search_id);
+  Verdict verdict;
+  verdict.state = early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded;
+  if (runtime.ok()) verdict = (*runtime)->Judge(trial, result, early_stopped);
+  absl::StatusOr<db::ReportOutcome> outcome;
+  {
+    StoreTimer timer(metrics_, "complete");
+    if (verdict.state == TrialState::kSucceeded || verdict.state == TrialState::kEarlyStopped) {
+      outcome = store_->CompleteTrial(lease_id, worker_id, result, verdict.state, verdict.reward);
+    } else {
+      outcome = store_->FailTrial(lease_id, worker_id, verdict.note, /*retryable=*/false,
+                                  options_.max_attempts, result,
+                                  verdict.state == TrialState::kInfeasible, verdict.reward);
+    }
+  }
+  if (!outcome.ok()) return outcome;
+  if (outcome->duplicate) {
+    metrics_->reports_duplicate++;
+    return outcome;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    leases_.erase(lease_id);
+  }
+  metrics_->trials_finished++;
+  if (outcome->trial.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+  if (outcome->trial.state == TrialState::kFailed) metrics_->trials_failed++;
+  if (runtime.ok()) {
+    if ((*runtime)->running > 0) (*runtime)->running--;
+    AfterFinish(*runtime, {outcome->trial});
+  }
+  return outcome;
+}
+
+absl::StatusOr<db::ReportOutcome> Coordinator::ReportFailure(
+    const std::string& worker_id, const std::string& lease_id, const std::string& reason,
+    bool retryable, const std::optional<TrialResult>& partial, bool infeasible) {
+  Touch(worker_id);
+  absl::StatusOr<db::ReportOutcome> outcome;
+  {
+    StoreTimer timer(metrics_, "fail");
+    outcome = store_->FailTrial(lease_id, worker_id, reason, retryable, options_.max_attempts,
+                                partial, infeasible);
+  }
+  if (!outcome.ok() || outcome->duplicate) return outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    leases_.erase(lease_id);
+  }
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(outcome->trial.search_id);
+  if (outcome->requeued) {
+    if (runtime.ok()) {
+      (*runtime)->pending++;
+      if ((*runtime)->running > 0) (*runtime)->running--;
+    }
+    TryWaiters();
+    return outcome;
+  }
+  metrics_->trials_finished++;
+  (outcome->trial.state == TrialState::kInfeasible ? metrics_->trials_infeasible
+                                                   : metrics_->trials_failed)++;
+  if (runtime.ok()) {
+    if ((*runtime)->running > 0) (*runtime)->running--;
+    AfterFinish(*runtime, {outcome->trial});
+  }
+  return outcome;
+}
+
+// ---------------------------------------------------------------------------
+// Queues and completion.
+
+void Coordinator::AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
+                              const std::vector<TrialRecord>& finished) {
+  runtime->Observe(finished);
+  ScheduleRefill(runtime);
+}
+
+void Coordinator::ScheduleRefill(std::shared_ptr<SearchRuntime> runtime) {
+  if (runtime->refill_scheduled.exchange(true)) return;
+  executor_->Post([this, runtime = std::move(runtime)] {
+    runtime->refill_scheduled = false;
+    Refill(runtime);
+  });
+}
+
+void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
+  if (runtime->finished || runtime->needs_reload) return;
+  absl::StatusOr<TrialCounts> counts;
+  {
+    StoreTimer timer(metrics_, "count");
+    counts = store_->CountTrials(runtime->id());
+  }
+  if (!counts.ok()) return;  // Store down: the maintenance loop retries.
+  runtime->pending = counts->pending;
+  runtime->running = counts->running;
+  metrics_->SetQueueDepth(runtime->id(), counts->pending, counts->running);
+  const int64_t budget_left =
+      runtime->budget() - counts->finished() - counts->pending - counts->running;
+  const int64_t desired =
+      scheduler::DesiredQueueDepth(CapableWorkers(runtime->spec().requirements), counts->running,
+                                   runtime->max_ahead(), budget_left);
+  const int64_t want = std::min(desired - counts->pending, budget_left);
+  if (want > 0 && !runtime->exhausted()) {
+    absl::StatusOr<std::vector<TrialRecord>> added;
+    {
+      StoreTimer timer(metrics_, "propose");
+      added = runtime->ProposeAndStore(*store_, static_cast<int>(want));
+    }
+    if (!added.ok()) {
+      spdlog::warn("event=propose_failed search={} error=\"{}\"", runtime->id(),
+                   added.status().ToString());
+      return;
+    }
+    int64_t new_pending = 0;
+    for (const TrialRecord& t : *added) {
+      if (t.state == TrialState::kPending) ++new_pending;
+      if (t.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+    }
+    runtime->pending += new_pending;
+    if (new_pending > 0) TryWaiters();
+    if (added->size() > static_cast<size_t>(new_pending)) {
+      // Infeasible-at-proposal trials finished already: propose their
+      // replacements on the next round.
+      ScheduleRefill(runtime);
+    }
+    if (!added->empty()) return;
+  }
+  MaybeComplete(runtime);
+}
+
+void Coordinator::MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime) {
+  absl::StatusOr<TrialCounts> counts = store_->CountTrials(runtime->id());
+  if (!counts.ok() || counts->pending + counts->running > 0) return;
+  if (counts->finished() < runtime->budget() && !runtime->exhausted()) return;
+  absl::StatusOr<SearchRecord> done = store_->FinishSearch(runtime->id(), SearchState::kCompleted);
+  if (!done.ok()) return;
+  runtime->finished = true;
+  {
+    absl::MutexLock lock(&mu_);
+    runtimes_.erase(runtime->id());
+  }
+  metrics_->ForgetSearch(runtime->id());
+  spdlog::info("event=search_completed search={} finished={} best_reward={}", runtime->id(),
+               counts->finished(),
+               done->best_trial && done->best_trial->reward ? *done->best_trial->reward : 0.0);
+}
+
+void Coordinator::MaintenanceRound() {
+  absl::StatusOr<std::vector<TrialRecord>> changed;
+  {
+    StoreTimer timer(metrics_, "requeue");
+    changed = store_->RequeueExpiredLeases(options_.max_attempts);
+  }
+  if (changed.ok() && !changed->empty()) {
+    std::map<int64_t, std::vector<TrialRecord>> finished_by_search;
+    for (const TrialRecord& t : *changed) {
+      metrics_->lease_expiries++;
+      {
+        absl::MutexLock lock(&mu_);
+        leases_.erase(t.lease_id);
+      }
+      spdlog::warn("event=lease_expired search={} trial={} worker={} now={}", t.search_id, t.number,
+                   t.worker_id, std::string(TrialStateName(t.state)));
+      if (IsTerminal(t.state)) finished_by_search[t.search_id].push_back(t);
+    }
+    for (auto& [id, trials] : finished_by_search) {
+      if (absl::StatusOr<std::shared_ptr<SearchRuntime>> r = Runtime(id); r.ok()) {
+        metrics_->trials_finished += static_cast<int64_t>(trials.size());
+        metrics_->trials_failed += static_cast<int64_t>(trials.size());
+        (*r)->Observe(trials);
+      }
+    }
+  }
+  // Searches whose memory disagrees with the store are rebuilt from it.
+  for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) {
+    if (!r->needs_reload) continue;
+    absl::StatusOr<SearchRecord> record = store_->GetSearch(r->id());
+    if (record.ok() && LoadRuntime(*record).ok()) {
+      spdlog::info("event=search_reloaded search={}", r->id());
+    }
+  }
+  for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) Refill(r);
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time alive_since = absl::Now() - options_.worker_alive;
+    int64_t alive = 0;
+    for (const auto& [id, w] : workers_) alive += w.last_seen >= alive_since ? 1 : 0;
+    metrics_->SetWorkersAlive(alive);
+  }
+  TryWaiters();
+}
+
+void Coordinator::MaintenanceLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.maintenance_interval);
+      if (stopping_) return;
+    }
+    MaintenanceRound();
+  }
+}
+
+}  // namespace hwnas::server

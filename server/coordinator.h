@@ -1,0 +1,169 @@
+// The search server's logic, on domain structs only (no gRPC types): search
+// lifecycle, leasing through the scheduling policy, results into the store,
+// rewards and strategies, early stopping, crash recovery. The gRPC services
+// (services.h) are thin adapters over this class.
+//
+// Thread-safe. Each running search's strategy is single-threaded and guarded
+// by that search's mutex; the store does its own locking.
+#ifndef HWNAS_SERVER_COORDINATOR_H_
+#define HWNAS_SERVER_COORDINATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/records.h"
+#include "db/store.h"
+#include "scheduler/policy.h"
+#include "server/executor.h"
+#include "server/metrics.h"
+
+namespace hwnas::server {
+
+class SearchRuntime;
+
+struct CoordinatorOptions {
+  absl::Duration lease_ttl = absl::Seconds(30);
+  int max_attempts = 3;  // Per trial, counting retryable failures and lost leases.
+  scheduler::PolicyOptions policy;
+  // Directories with MCU profiles for hardware targets named in specs.
+  std::vector<std::string> profile_search_path;
+  // How often expired leases are requeued and queues topped up.
+  absl::Duration maintenance_interval = absl::Milliseconds(500);
+  // A worker not heard from for this long no longer counts as capable.
+  absl::Duration worker_alive = absl::Seconds(60);
+};
+
+// Everything a worker needs for one trial.
+struct Assignment {
+  std::string lease_id;
+  absl::Time lease_expires_at;
+  int64_t search_id = 0;
+  int64_t trial_number = 0;
+  Architecture architecture;
+  std::string spec_yaml;
+  int attempt = 0;
+  uint64_t seed = 0;
+};
+
+enum class ProgressAction { kContinue, kStopEarly, kCancelled };
+
+struct ProgressAnswer {
+  ProgressAction action = ProgressAction::kContinue;
+  absl::Time lease_expires_at;
+};
+
+class Coordinator {
+ public:
+  Coordinator(db::Store* store, Executor* executor, Metrics* metrics, CoordinatorOptions options);
+  ~Coordinator();
+
+  // Rebuilds every RUNNING search from the store (strategy checkpoint plus
+  // the results since), then starts the maintenance loop. Searches whose
+  // spec no longer parses are marked FAILED with the reason.
+  absl::Status Start();
+  // Stops the maintenance loop and answers parked long-polls (no trial).
+  void Stop();
+
+  // --- SearchService ----------------------------------------------------------
+  absl::StatusOr<SearchRecord> Submit(const User& user, const std::string& spec_yaml,
+                                      const std::string& idempotency_key);
+  // NOT_FOUND for searches the user may not see (another owner's, unless admin).
+  absl::StatusOr<SearchRecord> GetSearch(const User& user, int64_t search_id);
+  absl::StatusOr<db::Page<SearchRecord>> ListSearches(const User& user, db::SearchQuery query,
+                                                      bool all_owners);
+  absl::StatusOr<SearchRecord> Cancel(const User& user, int64_t search_id);
+  absl::StatusOr<db::Page<TrialRecord>> ListTrials(const User& user, db::TrialQuery query);
+  absl::StatusOr<TrialRecord> GetTrial(const User& user, int64_t search_id, int64_t number);
+  struct ParetoAnswer {
+    std::vector<TrialRecord> trials;
+    std::vector<std::string> metrics;
+    double hypervolume = 0;
+  };
+  absl::StatusOr<ParetoAnswer> ParetoFront(const User& user, int64_t search_id,
+                                           std::vector<std::string> metrics);
+  // Finished trials with a finish sequence above `after` (WatchSearch).
+  absl::StatusOr<std::vector<TrialRecord>> FinishedSince(int64_t search_id, int64_t after);
+
+  // --- WorkerService ----------------------------------------------------------
+  absl::StatusOr<WorkerRecord> RegisterWorker(const WorkerRecord& worker);
+  // Calls `done` exactly once, on an executor thread: with an assignment,
+  // with nullopt when none came before `deadline`, or with an error.
+  void Acquire(const std::string& worker_id, absl::Time deadline,
+               std::function<void(absl::StatusOr<std::optional<Assignment>>)> done);
+  absl::StatusOr<ProgressAnswer> ReportProgress(const std::string& worker_id,
+                                                const std::string& lease_id,
+                                                const std::optional<EpochMetrics>& metrics);
+  absl::StatusOr<db::ReportOutcome> ReportResult(const std::string& worker_id,
+                                                 const std::string& lease_id,
+                                                 const TrialResult& result, bool early_stopped);
+  absl::StatusOr<db::ReportOutcome> ReportFailure(const std::string& worker_id,
+                                                  const std::string& lease_id,
+                                                  const std::string& reason, bool retryable,
+                                                  const std::optional<TrialResult>& partial,
+                                                  bool infeasible);
+
+  // One round of maintenance: requeue expired leases, resynchronize queue
+  // counters, top up queues, finish searches that are done. Also run by the
+  // background loop; public so tests can drive it.
+  void MaintenanceRound();
+
+  const CoordinatorOptions& options() const { return options_; }
+
+ private:
+  struct Waiter {
+    std::string worker_id;
+    absl::Time deadline;
+    std::function<void(absl::StatusOr<std::optional<Assignment>>)> done;
+  };
+  struct WorkerState {
+    scheduler::WorkerProfile profile;
+    absl::Time last_seen;
+  };
+
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> Runtime(int64_t search_id);
+  std::vector<std::shared_ptr<SearchRuntime>> Runtimes();
+  absl::StatusOr<SearchRecord> Visible(const User& user, int64_t search_id);
+  absl::Status LoadRuntime(const SearchRecord& record);
+  absl::StatusOr<std::optional<Assignment>> TryLease(const std::string& worker_id);
+  void TryWaiters();
+  void Refill(const std::shared_ptr<SearchRuntime>& runtime);
+  void ScheduleRefill(std::shared_ptr<SearchRuntime> runtime);
+  // Observes newly finished trials in the strategy, then refills or finishes.
+  void AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
+                   const std::vector<TrialRecord>& finished);
+  void MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime);
+  int64_t CapableWorkers(const scheduler::Requirements& req);
+  void Touch(const std::string& worker_id);
+  void MaintenanceLoop();
+
+  db::Store* const store_;
+  Executor* const executor_;
+  Metrics* const metrics_;
+  const CoordinatorOptions options_;
+
+  absl::Mutex mu_;
+  std::map<int64_t, std::shared_ptr<SearchRuntime>> runtimes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
+  // lease id -> search id, to route reports without a database read.
+  absl::flat_hash_map<std::string, int64_t> leases_ ABSL_GUARDED_BY(mu_);
+  std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool maintenance_running_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread maintenance_;
+};
+
+}  // namespace hwnas::server
+
+#endif  // HWNAS_SERVER_COORDINATOR_H_

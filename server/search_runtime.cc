@@ -1,0 +1,200 @@
+#include "server/search_runtime.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace hwnas::server {
+
+absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
+    const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
+  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(record.spec_yaml));
+  HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
+  std::optional<worker::TargetSet> targets;
+  if (spec.worker) {
+    HWNAS_ASSIGN_OR_RETURN(targets,
+                           worker::TargetSet::Load(spec.worker->hardware, profile_search_path));
+  }
+  auto runtime = std::shared_ptr<SearchRuntime>(
+      new SearchRuntime(record, std::move(spec), std::move(space), std::move(targets)));
+  controller::SearchOptions options = controller::MakeSearchOptions(runtime->spec_.controller);
+  options.budget = record.budget;
+  HWNAS_ASSIGN_OR_RETURN(runtime->search_,
+                         controller::Search::Create(options, *runtime->space_, record.seed));
+  return runtime;
+}
+
+SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
+                             std::unique_ptr<space::SearchSpace> space,
+                             std::optional<worker::TargetSet> targets)
+    : id_(record.id),
+      spec_(std::move(spec)),
+      budget_(record.budget),
+      seed_(record.seed),
+      max_ahead_(absl::StartsWith(spec_.controller.strategy.name, "mnasnet")
+                     ? spec_.controller.strategy.controller.batch_size
+                     : 0),
+      space_(std::move(space)),
+      targets_(std::move(targets)) {}
+
+absl::Status SearchRuntime::Restore(db::Store& store) {
+  HWNAS_ASSIGN_OR_RETURN(std::optional<db::Checkpoint> checkpoint, store.LoadLatestCheckpoint(id_));
+  absl::MutexLock lock(&mu_);
+  if (checkpoint) {
+    HWNAS_RETURN_IF_ERROR(search_->Restore(checkpoint->state));
+    checkpoint_sequence_ = checkpoint->sequence;
+    observed_through_ = checkpoint->observed_through;
+  }
+  HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> since,
+                         store.FinishedTrialsSince(id_, observed_through_));
+  ObserveLocked(since);
+  spdlog::info("event=search_restored search={} checkpoint={} reobserved={}", id_,
+               checkpoint_sequence_, since.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<db::Checkpoint> SearchRuntime::CheckpointLocked() {
+  HWNAS_ASSIGN_OR_RETURN(std::string bytes, search_->Save());
+  return db::Checkpoint{++checkpoint_sequence_, std::move(bytes), observed_through_};
+}
+
+std::pair<std::optional<TrialResult>, std::string> SearchRuntime::StaticCheck(
+    const Architecture& arch) {
+  if (!targets_ || !spec_.worker) return {std::nullopt, ""};
+  absl::StatusOr<space::NetworkPlan> plan = space_->Lower(arch.tokens);
+  if (!plan.ok()) return {std::nullopt, ""};
+  absl::StatusOr<TrialResult> estimate =
+      targets_->Estimate(worker::ApplyHardwareOptions(*std::move(plan), spec_.worker->hardware));
+  if (!estimate.ok()) return {std::nullopt, ""};
+  // A device the network does not fit (SRAM or flash) is a hard limit.
+  for (const auto& [key, value] : estimate->estimates) {
+    if (absl::StartsWith(key, "feasible@") && value == 0) {
+      return {*estimate, absl::StrCat("does not fit ", key.substr(9), " (SRAM or flash)")};
+    }
+  }
+  if (std::optional<std::string> violation =
+          search_->reward_function().HardLimitViolation(*estimate)) {
+    return {*estimate, *violation};
+  }
+  return {*estimate, ""};
+}
+
+absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Store& store, int n) {
+  absl::MutexLock lock(&mu_);
+  if (n <= 0) return std::vector<TrialRecord>{};
+  HWNAS_ASSIGN_OR_RETURN(std::vector<controller::Proposal> proposals, search_->Propose(n));
+  if (proposals.empty()) {
+    exhausted_ = true;
+    return std::vector<TrialRecord>{};
+  }
+  std::vector<db::NewTrial> trials;
+  for (controller::Proposal& p : proposals) {
+    db::NewTrial t;
+    t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
+    t.proposal_id = p.id;
+    auto [costs, violation] = StaticCheck(p.architecture);
+    if (!violation.empty()) {
+      t.state = TrialState::kInfeasible;
+      t.result = costs;
+      t.failure_reason = violation;
+    }
+    t.architecture = std::move(p.architecture);
+    trials.push_back(std::move(t));
+  }
+  HWNAS_ASSIGN_OR_RETURN(db::Checkpoint checkpoint, CheckpointLocked());
+  absl::StatusOr<std::vector<TrialRecord>> stored = store.AddTrials(id_, trials, checkpoint);
+  if (!stored.ok()) {
+    // The strategy now believes in proposals the store does not have; only a
+    // rebuild from the store (as after a crash) makes the two agree again.
+    needs_reload = true;
+    return stored.status();
+  }
+  // Trials infeasible up front are finished already: teach the strategy now.
+  std::vector<TrialRecord> done;
+  for (const TrialRecord& t : *stored) {
+    if (IsTerminal(t.state)) done.push_back(t);
+  }
+  ObserveLocked(done);
+  return stored;
+}
+
+Verdict SearchRuntime::Judge(const TrialRecord& trial, const TrialResult& result,
+                             bool early_stopped) {
+  absl::MutexLock lock(&mu_);
+  controller::FinishedTrial f{trial.proposal_id, trial.architecture,
+                              early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded,
+                              result};
+  absl::StatusOr<controller::ScoredTrial> scored = search_->Score(f);
+  Verdict v;
+  if (!scored.ok()) {
+    v.state = TrialState::kFailed;
+    v.note = absl::StrCat("cannot compute the reward: ", scored.status().message());
+    return v;
+  }
+  v.state = scored->state;
+  if (scored->state == TrialState::kInfeasible) {
+    v.note = scored->note;
+  } else {
+    v.reward = scored->reward;
+  }
+  return v;
+}
+
+void SearchRuntime::Observe(const std::vector<TrialRecord>& finished) {
+  absl::MutexLock lock(&mu_);
+  ObserveLocked(finished);
+}
+
+void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
+  std::vector<controller::FinishedTrial> batch;
+  for (const TrialRecord& t : finished) {
+    if (t.finish_seq <= observed_through_ || observed_above_.contains(t.finish_seq)) continue;
+    if (t.state != TrialState::kCancelled) {
+      batch.push_back(controller::FinishedTrial{t.proposal_id, t.architecture, t.state,
+                                                t.result.value_or(TrialResult{})});
+    }
+    observed_above_.insert(t.finish_seq);
+    auto it = running_curves_.find(t.number);
+    if (it != running_curves_.end()) {
+      finished_curves_[t.number] = std::move(it->second);
+      running_curves_.erase(it);
+    }
+  }
+  while (observed_above_.contains(observed_through_ + 1)) {
+    observed_above_.erase(observed_through_ + 1);
+    ++observed_through_;
+  }
+  if (batch.empty()) return;
+  absl::StatusOr<std::vector<controller::ScoredTrial>> scored = search_->Observe(batch);
+  if (!scored.ok()) {
+    // Observing one at a time keeps a single malformed result from hiding
+    // the others from the strategy.
+    for (const controller::FinishedTrial& f : batch) {
+      absl::StatusOr<std::vector<controller::ScoredTrial>> one = search_->Observe({f});
+      if (!one.ok()) {
+        spdlog::warn("event=observe_failed search={} error=\"{}\"", id_, one.status().ToString());
+      }
+    }
+  }
+}
+
+bool SearchRuntime::ShouldStop(int64_t trial_number, const EpochMetrics& metrics) {
+  absl::MutexLock lock(&mu_);
+  auto value = metrics.values.find(spec_.early_stopping_metric);
+  if (value != metrics.values.end()) running_curves_[trial_number][metrics.epoch] = value->second;
+  if (!spec_.early_stopping.enabled) return false;
+  auto curve = running_curves_.find(trial_number);
+  if (curve == running_curves_.end()) return false;
+  std::vector<scheduler::Curve> finished;
+  finished.reserve(finished_curves_.size());
+  for (const auto& [n, c] : finished_curves_) finished.push_back(c);
+  return scheduler::ShouldStopEarly(spec_.early_stopping, curve->second, finished);
+}
+
+void SearchRuntime::SetFinishedCurves(std::map<int64_t, scheduler::Curve> curves) {
+  absl::MutexLock lock(&mu_);
+  finished_curves_ = std::move(curves);
+}
+
+}  // namespace hwnas::server

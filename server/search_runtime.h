@@ -1,0 +1,115 @@
+// One running search in the server's memory: its parsed spec, search space,
+// strategy (controller::Search) and the estimation targets used to decide
+// feasibility before training. Rebuilt from the store after a restart.
+#ifndef HWNAS_SERVER_SEARCH_RUNTIME_H_
+#define HWNAS_SERVER_SEARCH_RUNTIME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/records.h"
+#include "controller/search.h"
+#include "db/store.h"
+#include "scheduler/early_stopping.h"
+#include "server/search_spec.h"
+#include "space/search_space.h"
+#include "worker/trial_runner.h"
+
+namespace hwnas::server {
+
+// A trial's reward and final state, as decided by the search's objectives.
+struct Verdict {
+  TrialState state = TrialState::kSucceeded;
+  std::optional<double> reward;
+  std::string note;  // Why INFEASIBLE or FAILED.
+};
+
+class SearchRuntime {
+ public:
+  static absl::StatusOr<std::shared_ptr<SearchRuntime>> Create(
+      const SearchRecord& record, const std::vector<std::string>& profile_search_path);
+
+  int64_t id() const { return id_; }
+  const SearchSpec& spec() const { return spec_; }
+  int64_t budget() const { return budget_; }
+  uint64_t seed() const { return seed_; }
+  // Most proposals to keep ahead of feedback (0: no cap): a policy-gradient
+  // controller's batch size.
+  int64_t max_ahead() const { return max_ahead_; }
+
+  // Restores the strategy from the latest checkpoint and re-observes every
+  // trial that finished after it. Call once, before use.
+  absl::Status Restore(db::Store& store) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Proposes up to `n` architectures and stores them (pending, or INFEASIBLE
+  // when static costs break a hard limit) together with a checkpoint of the
+  // strategy. Returns the stored trials.
+  absl::StatusOr<std::vector<TrialRecord>> ProposeAndStore(db::Store& store, int n)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The verdict on a reported result (pure: changes nothing).
+  Verdict Judge(const TrialRecord& trial, const TrialResult& result, bool early_stopped)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Feeds finished trials to the strategy (repeats are ignored).
+  void Observe(const std::vector<TrialRecord>& finished) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether the strategy could propose more (false once the space or the
+  // strategy is exhausted).
+  bool exhausted() const { return exhausted_; }
+
+  // Early stopping: curves of finished trials, and the running ones' so far.
+  bool ShouldStop(int64_t trial_number, const EpochMetrics& metrics) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetFinishedCurves(std::map<int64_t, scheduler::Curve> curves) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Approximate queue counters for the scheduler; the store is the authority
+  // and the maintenance loop resynchronizes them.
+  std::atomic<int64_t> pending{0};
+  std::atomic<int64_t> running{0};
+  std::atomic<int64_t> granted{0};
+  std::atomic<bool> refill_scheduled{false};
+  std::atomic<bool> finished{false};
+  // Set when memory and store disagree (a failed write): the coordinator
+  // rebuilds this search from the store.
+  std::atomic<bool> needs_reload{false};
+
+ private:
+  SearchRuntime(const SearchRecord& record, SearchSpec spec,
+                std::unique_ptr<space::SearchSpace> space,
+                std::optional<worker::TargetSet> targets);
+  absl::StatusOr<db::Checkpoint> CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ObserveLocked(const std::vector<TrialRecord>& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Static costs and estimates of an architecture, and the hard limit it
+  // breaks (if any), before training.
+  std::pair<std::optional<TrialResult>, std::string> StaticCheck(const Architecture& arch);
+
+  const int64_t id_;
+  const SearchSpec spec_;
+  const int64_t budget_;
+  const uint64_t seed_;
+  const int64_t max_ahead_;
+  const std::unique_ptr<space::SearchSpace> space_;
+  const std::optional<worker::TargetSet> targets_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<controller::Search> search_ ABSL_GUARDED_BY(mu_);
+  int64_t checkpoint_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Finish sequences observed: every one up to observed_through_, plus those
+  // above it that arrived out of order.
+  int64_t observed_through_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<int64_t> observed_above_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, scheduler::Curve> finished_curves_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, scheduler::Curve> running_curves_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> exhausted_{false};
+};
+
+}  // namespace hwnas::server
+
+#endif  // HWNAS_SERVER_SEARCH_RUNTIME_H_

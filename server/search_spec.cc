@@ -1,0 +1,75 @@
+#include "server/search_spec.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "space/registry.h"
+
+namespace hwnas::server {
+namespace {
+
+// NAS-Bench-201 was trained on 32x32 colour images with 10 classes (CIFAR-10);
+// the table evaluator needs no data section.
+const space::DataShape kTableShape{{3, 32, 32}, 10};
+
+}  // namespace
+
+absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml) {
+  if (yaml.size() > (1 << 20)) return absl::InvalidArgumentError("spec is larger than 1 MiB");
+  HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(yaml));
+  if (!root.present() || !root.node().IsMap()) {
+    return absl::InvalidArgumentError("spec: must be a YAML mapping with name, space, ... keys");
+  }
+  HWNAS_RETURN_IF_ERROR(
+      root.CheckKeys({"name", "description", "space", "data", "training", "hardware", "objectives",
+                      "strategy", "budget", "evaluator", "early_stopping", "scheduling"}));
+  SearchSpec spec;
+  spec.yaml = std::string(yaml);
+  spec.root = root;
+  HWNAS_ASSIGN_OR_RETURN(spec.name, root.String("name", std::nullopt));
+  if (spec.name.empty() || spec.name.size() > 128) {
+    return absl::InvalidArgumentError("name: must be 1 to 128 characters");
+  }
+  HWNAS_ASSIGN_OR_RETURN(YamlSection space, root.Child("space"));
+  if (!space.present()) return absl::InvalidArgumentError("space: is required");
+  HWNAS_ASSIGN_OR_RETURN(spec.space_name, space.String("name", std::nullopt));
+  HWNAS_ASSIGN_OR_RETURN(spec.controller, controller::ParseControllerSpec(root, spec.space_name));
+
+  if (spec.controller.evaluator.kind == controller::EvaluatorKind::kTrain) {
+    HWNAS_ASSIGN_OR_RETURN(worker::WorkerSpec worker, worker::ParseWorkerSpec(yaml));
+    spec.data_shape = worker::DataShapeFor(worker.data);
+    spec.requirements.evaluator = "train";
+    spec.requirements.dataset = worker.data.dataset;
+    spec.worker = std::move(worker);
+  } else {
+    spec.data_shape = kTableShape;
+    spec.requirements.evaluator = "table";
+    spec.requirements.dataset = kTableDataset;
+  }
+  spec.requirements.space = spec.space_name;
+
+  HWNAS_ASSIGN_OR_RETURN(YamlSection scheduling, root.Child("scheduling"));
+  HWNAS_RETURN_IF_ERROR(scheduling.CheckKeys({"weight", "device_tag", "gpu"}));
+  HWNAS_ASSIGN_OR_RETURN(spec.weight, scheduling.Double("weight", 1.0, 1e-3, 1e3));
+  HWNAS_ASSIGN_OR_RETURN(spec.requirements.device_tag, scheduling.String("device_tag", ""));
+  HWNAS_ASSIGN_OR_RETURN(spec.requirements.needs_gpu, scheduling.Bool("gpu", false));
+
+  HWNAS_ASSIGN_OR_RETURN(YamlSection stopping, root.Child("early_stopping"));
+  HWNAS_RETURN_IF_ERROR(stopping.CheckKeys({"rule", "min_trials", "grace_epochs", "metric"}));
+  HWNAS_ASSIGN_OR_RETURN(std::string rule, stopping.Enum("rule", {"none", "median"}, "none"));
+  spec.early_stopping.enabled = rule == "median";
+  HWNAS_ASSIGN_OR_RETURN(spec.early_stopping.min_trials, stopping.Int("min_trials", 5, 1, 100000));
+  HWNAS_ASSIGN_OR_RETURN(spec.early_stopping.grace_epochs,
+                         stopping.Int("grace_epochs", 1, 0, 100000));
+  HWNAS_ASSIGN_OR_RETURN(spec.early_stopping_metric, stopping.String("metric", "val_accuracy"));
+
+  // Building the space validates the `space:` section against the data.
+  HWNAS_RETURN_IF_ERROR(MakeSpace(spec).status());
+  return spec;
+}
+
+absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const SearchSpec& spec) {
+  HWNAS_ASSIGN_OR_RETURN(YamlSection space, spec.root.Child("space"));
+  return space::MakeSearchSpace(space, spec.data_shape);
+}
+
+}  // namespace hwnas::server

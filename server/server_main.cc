@@ -1,0 +1,241 @@
+// hwnas-server: the search server and its admin commands. Flags live here
+// only; they become ServerOptions.
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "db/store.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(hwnas-server: the hwnas search server.
+
+Usage:
+  hwnas-server serve [flags]               Serve SearchService and WorkerService.
+  hwnas-server migrate                     Apply pending schema migrations and exit.
+  hwnas-server admin create-user NAME [--admin] [--worker]
+                                           Create a user and print their API token (once).
+  hwnas-server admin issue-token NAME      Print a new API token for an existing user.
+
+Common flags:
+  --database URI      PostgreSQL connection string (or set HWNAS_DATABASE, which keeps
+                      the password out of the process list), e.g.
+                      postgresql://hwnas:PASSWORD@127.0.0.1:5432/hwnas
+  --log-level LEVEL   trace, debug, info (default), warn, error
+
+serve flags:
+  --listen ADDR       gRPC address (default 127.0.0.1:7470; port 0 picks a free port)
+  --metrics ADDR      Prometheus /metrics and /healthz address (default 127.0.0.1:9470;
+                      "" to disable)
+  --lease-ttl SECS    Seconds a worker keeps a trial without a heartbeat (default 30)
+  --max-attempts N    Attempts per trial before it fails for good (default 3)
+  --max-running-per-owner N
+                      Most trials one user may have running at once (default 0: no limit)
+  --threads N         Handler threads (default 16)
+  --tls-cert FILE --tls-key FILE
+                      Serve TLS with this PEM certificate chain and key
+  --profile-path DIRS MCU profile directories, colon-separated (default:
+                      $HWNAS_PROFILE_PATH, then the profiles shipped with hwnas)
+  --no-migrate        Refuse to start on an older schema instead of migrating
+  --port-file FILE    Write the bound gRPC port to FILE once listening (for scripts)
+
+Examples:
+  export HWNAS_DATABASE=postgresql://hwnas:secret@127.0.0.1:5432/hwnas
+  hwnas-server admin create-user alice
+  hwnas-server admin create-user fleet --worker
+  hwnas-server serve --listen 0.0.0.0:7470 --tls-cert server.pem --tls-key server.key
+)";
+
+// Parsed "--flag value", "--flag=value" and bare "--switch" arguments.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+};
+
+const std::set<std::string> kSwitches = {"admin", "worker", "no-migrate", "help"};
+
+bool Parse(int argc, char** argv, Args* args, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h") a = "--help";
+    if (a.rfind("--", 0) != 0) {
+      args->positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2);
+    std::string value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (kSwitches.contains(name)) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      *error = absl::StrCat("flag --", name, " needs a value");
+      return false;
+    }
+    args->flags[name] = value;
+  }
+  return true;
+}
+
+std::string Flag(const Args& args, const std::string& name, const std::string& def) {
+  auto it = args.flags.find(name);
+  return it == args.flags.end() ? def : it->second;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "hwnas-server: " << message << "\n";
+  return 1;
+}
+
+std::string DatabaseFrom(const Args& args) {
+  std::string db = Flag(args, "database", "");
+  if (db.empty()) {
+    if (const char* env = std::getenv("HWNAS_DATABASE"); env != nullptr) db = env;
+  }
+  return db;
+}
+
+int Admin(const Args& args) {
+  if (args.positional.size() < 3) return Fail("admin needs a command and a user name (see --help)");
+  const std::string& command = args.positional[1];
+  const std::string& name = args.positional[2];
+  const std::string database = DatabaseFrom(args);
+  if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
+  absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
+      hwnas::db::Store::Open({.connection_string = database, .pool_size = 1});
+  if (!store.ok()) return Fail(std::string(store.status().message()));
+  if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
+  absl::StatusOr<hwnas::User> user;
+  if (command == "create-user") {
+    user = (*store)->CreateUser(name, Flag(args, "admin", "") == "true",
+                                Flag(args, "worker", "") == "true");
+  } else if (command == "issue-token") {
+    user = (*store)->GetUser(name);
+  } else {
+    return Fail(absl::StrCat("unknown admin command '", command,
+                             "' (expected create-user or issue-token)"));
+  }
+  if (!user.ok()) return Fail(std::string(user.status().message()));
+  absl::StatusOr<std::string> token = (*store)->IssueToken(user->id);
+  if (!token.ok()) return Fail(std::string(token.status().message()));
+  std::cerr << "API token for " << user->name << (user->is_admin ? " (admin)" : "")
+            << (user->is_worker ? " (worker)" : "")
+            << ". It is shown once and stored only as a hash:\n";
+  std::cout << *token << "\n";
+  return 0;
+}
+
+bool ParseInt(const Args& args, const std::string& name, int def, int min, int* out,
+              std::string* error) {
+  std::string v = Flag(args, name, "");
+  if (v.empty()) {
+    *out = def;
+    return true;
+  }
+  if (!absl::SimpleAtoi(v, out) || *out < min) {
+    *error = absl::StrCat("--", name, " must be an integer >= ", min, ", got '", v, "'");
+    return false;
+  }
+  return true;
+}
+
+int Serve(const Args& args) {
+  hwnas::server::ServerOptions options;
+  options.listen_address = Flag(args, "listen", options.listen_address);
+  options.metrics_address = Flag(args, "metrics", "127.0.0.1:9470");
+  options.database = DatabaseFrom(args);
+  if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
+  options.tls_cert_file = Flag(args, "tls-cert", "");
+  options.tls_key_file = Flag(args, "tls-key", "");
+  options.migrate = Flag(args, "no-migrate", "") != "true";
+  std::string error;
+  int ttl = 0;
+  int max_running = 0;
+  if (!ParseInt(args, "lease-ttl", 30, 1, &ttl, &error) ||
+      !ParseInt(args, "max-attempts", 3, 1, &options.coordinator.max_attempts, &error) ||
+      !ParseInt(args, "threads", 16, 1, &options.threads, &error) ||
+      !ParseInt(args, "max-running-per-owner", 0, 0, &max_running, &error)) {
+    return Fail(error);
+  }
+  options.coordinator.lease_ttl = absl::Seconds(ttl);
+  options.coordinator.policy.max_running_per_owner = max_running;
+  if (std::string path = Flag(args, "profile-path", ""); !path.empty()) {
+    options.coordinator.profile_search_path = absl::StrSplit(path, ':', absl::SkipEmpty());
+  }
+
+  // Signals are taken by a dedicated thread (sigwait) so shutdown runs in
+  // ordinary code, not in a signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<hwnas::server::HwnasServer>> server =
+      hwnas::server::HwnasServer::Start(options);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";
+  if (std::string port_file = Flag(args, "port-file", ""); !port_file.empty()) {
+    FILE* f = std::fopen((port_file + ".tmp").c_str(), "w");
+    if (f == nullptr) return Fail(absl::StrCat("cannot write ", port_file));
+    std::fprintf(f, "%d\n", (*server)->port());
+    std::fclose(f);
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  hwnas::server::HwnasServer* raw = server->get();
+  std::thread waiter([raw, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("event=signal signal={}", sig);
+    raw->Shutdown(absl::Seconds(5));
+  });
+  raw->Wait();
+  waiter.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  std::string error;
+  if (!Parse(argc, argv, &args, &error)) return Fail(error);
+  if (args.positional.empty() || Flag(args, "help", "") == "true") {
+    std::cout << kUsage;
+    return args.positional.empty() && Flag(args, "help", "") != "true" ? 1 : 0;
+  }
+  if (absl::Status s = hwnas::InitLogging(Flag(args, "log-level", "info")); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  const std::string& command = args.positional[0];
+  if (command == "serve") return Serve(args);
+  if (command == "admin") return Admin(args);
+  if (command == "migrate") {
+    const std::string database = DatabaseFrom(args);
+    if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
+    absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
+        hwnas::db::Store::Open({.connection_string = database, .pool_size = 1});
+    if (!store.ok()) return Fail(std::string(store.status().message()));
+    if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
+    std::cerr << "hwnas-server: schema at version " << hwnas::db::Store::LatestSchemaVersion()
+              << "\n";
+    return 0;
+  }
+  return Fail(absl::StrCat("unknown command '", command, "' (see hwnas-server --help)"));
+}

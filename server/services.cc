@@ -1,0 +1,467 @@
+#include "server/services.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "proto/convert.h"
+#include "spdlog/spdlog.h"
+
+namespace hwnas::server {
+namespace {
+
+using hwnas::proto::FromProto;
+using hwnas::proto::ToProto;
+
+std::string AuthorizationOf(const grpc::CallbackServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+absl::Status RequireWorker(const User& user) {
+  if (user.is_worker || user.is_admin) return absl::OkStatus();
+  return absl::PermissionDeniedError("WorkerService needs a worker token (this is a user token)");
+}
+
+db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
+  switch (order) {
+    case hwnas::v1::TRIAL_ORDER_REWARD_DESC:
+      return db::TrialOrder::kRewardDesc;
+    case hwnas::v1::TRIAL_ORDER_ACCURACY_DESC:
+      return db::TrialOrder::kAccuracyDesc;
+    case hwnas::v1::TRIAL_ORDER_LATENCY_ASC:
+      return db::TrialOrder::kLatencyAsc;
+    default:
+      return db::TrialOrder::kNumber;
+  }
+}
+
+// Streams a search's progress: a snapshot first, then trial events as the
+// store shows them, then SEARCH_FINISHED. Polls the store (cheap indexed
+// reads) only while someone is watching, so the hot paths write no events.
+// One write is in flight at a time; polls run on the executor.
+class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
+ public:
+  WatchReactor(Coordinator* coordinator, Executor* executor, User user, int64_t search_id)
+      : state_(std::make_shared<State>()) {
+    state_->coordinator = coordinator;
+    state_->executor = executor;
+    state_->user = std::move(user);
+    state_->search_id = search_id;
+    state_->reactor = this;
+    std::shared_ptr<State> state = state_;
+    executor->Post([state] { Poll(state); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&state_->mu);
+    state_->writing = false;
+    if (state_->finished) return;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->finished) return;
+    state_->cancelled = true;
+    if (!state_->writing) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  // No lock here: FinishLocked already detached the reactor from the state,
+  // and gRPC may run OnDone on the thread that called Finish.
+  void OnDone() override { delete this; }
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    WatchReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+    Coordinator* coordinator = nullptr;
+    Executor* executor = nullptr;
+    User user;
+    int64_t search_id = 0;
+    std::deque<hwnas::v1::SearchEvent> outbox ABSL_GUARDED_BY(mu);
+    bool writing ABSL_GUARDED_BY(mu) = false;
+    bool finishing ABSL_GUARDED_BY(mu) = false;  // SEARCH_FINISHED queued.
+    bool finished ABSL_GUARDED_BY(mu) = false;   // Finish() called.
+    bool cancelled ABSL_GUARDED_BY(mu) = false;
+    bool snapshot_sent = false;      // Poll thread only.
+    int64_t last_finish_seq = 0;     // Poll thread only.
+    int64_t last_running = -1;       // Poll thread only.
+    hwnas::v1::SearchEvent current;  // Write buffer, guarded by `writing`.
+  };
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
+    if (state_->finished) return;
+    state_->finished = true;
+    state_->reactor = nullptr;  // Polls still queued will see this and stop.
+    Finish(status);
+  }
+
+  // Starts the next queued write, or finishes, or schedules the next poll.
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
+    if (state_->finished || state_->writing) return;
+    if (state_->cancelled) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      return;
+    }
+    if (!state_->outbox.empty()) {
+      state_->current = std::move(state_->outbox.front());
+      state_->outbox.pop_front();
+      state_->writing = true;
+      StartWrite(&state_->current);
+      return;
+    }
+    if (state_->finishing) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    std::shared_ptr<State> state = state_;
+    state_->executor->PostAfter(absl::Milliseconds(300), [state] { Poll(state); });
+  }
+
+  static void Poll(const std::shared_ptr<State>& state) {
+    {
+      absl::MutexLock lock(&state->mu);
+      if (state->reactor == nullptr || state->finished) return;
+    }
+    std::deque<hwnas::v1::SearchEvent> events;
+    absl::StatusOr<SearchRecord> search =
+        state->coordinator->GetSearch(state->user, state->search_id);
+    grpc::Status error = grpc::Status::OK;
+    bool over = false;
+    if (!search.ok()) {
+      error = ToGrpc(search.status());
+    } else {
+      hwnas::v1::Search snapshot = ToProto(*search);
+      snapshot.clear_spec_yaml();
+      if (!state->snapshot_sent) {
+        hwnas::v1::SearchEvent e;
+        e.set_kind(hwnas::v1::SearchEvent::KIND_SNAPSHOT);
+        *e.mutable_search() = snapshot;
+        events.push_back(std::move(e));
+        state->snapshot_sent = true;
+        // Start from what already finished: the snapshot has those counts.
+        absl::StatusOr<std::vector<TrialRecord>> done =
+            state->coordinator->FinishedSince(state->search_id, 0);
+        if (done.ok() && !done->empty()) state->last_finish_seq = done->back().finish_seq;
+      } else {
+        absl::StatusOr<std::vector<TrialRecord>> done =
+            state->coordinator->FinishedSince(state->search_id, state->last_finish_seq);
+        if (done.ok()) {
+          for (const TrialRecord& t : *done) {
+            hwnas::v1::SearchEvent e;
+            e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED);
+            *e.mutable_search() = snapshot;
+            *e.mutable_trial() = ToProto(t);
+            events.push_back(std::move(e));
+            state->last_finish_seq = t.finish_seq;
+          }
+        }
+        if (search->counts.running != state->last_running && events.empty()) {
+          hwnas::v1::SearchEvent e;
+          e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_STARTED);
+          *e.mutable_search() = snapshot;
+          events.push_back(std::move(e));
+        }
+      }
+      state->last_running = search->counts.running;
+      if (search->state != SearchState::kRunning) {
+        hwnas::v1::SearchEvent e;
+        e.set_kind(hwnas::v1::SearchEvent::KIND_SEARCH_FINISHED);
+        *e.mutable_search() = snapshot;
+        events.push_back(std::move(e));
+        over = true;
+      }
+    }
+    absl::MutexLock lock(&state->mu);
+    WatchReactor* reactor = state->reactor;
+    if (reactor == nullptr || state->finished) return;
+    if (!error.ok()) {
+      reactor->FinishLocked(error);
+      return;
+    }
+    for (auto& e : events) state->outbox.push_back(std::move(e));
+    state->finishing = state->finishing || over;
+    reactor->WriteNextLocked();
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+template <typename Body>
+grpc::ServerUnaryReactor* SearchServiceImpl::Handle(grpc::CallbackServerContext* ctx, Body body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  executor_->Post([this, ctx, reactor, body = std::move(body)]() mutable {
+    absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
+    absl::Status status = user.ok() ? body(*user) : user.status();
+    if (!status.ok()) metrics_->rpc_errors++;
+    reactor->Finish(ToGrpc(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::SubmitSearch(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::SubmitSearchRequest* request,
+    hwnas::v1::SubmitSearchResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    absl::StatusOr<SearchRecord> s =
+        coordinator_->Submit(user, request->spec_yaml(), request->idempotency_key());
+    if (!s.ok()) return s.status();
+    *response->mutable_search() = ToProto(*s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::GetSearch(grpc::CallbackServerContext* ctx,
+                                                       const hwnas::v1::GetSearchRequest* request,
+                                                       hwnas::v1::Search* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    absl::StatusOr<SearchRecord> s = coordinator_->GetSearch(user, request->search_id());
+    if (!s.ok()) return s.status();
+    *response = ToProto(*s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::ListSearches(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ListSearchesRequest* request,
+    hwnas::v1::ListSearchesResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    db::SearchQuery q;
+    q.page_size = request->page_size();
+    q.page_token = request->page_token();
+    if (request->state() != hwnas::v1::SEARCH_STATE_UNSPECIFIED) {
+      q.state = FromProto(request->state());
+    }
+    absl::StatusOr<db::Page<SearchRecord>> page =
+        coordinator_->ListSearches(user, q, request->all_owners());
+    if (!page.ok()) return page.status();
+    for (const SearchRecord& s : page->items) {
+      hwnas::v1::Search* p = response->add_searches();
+      *p = ToProto(s);
+      p->clear_spec_yaml();  // Lists stay small; GetSearch has the spec.
+    }
+    response->set_next_page_token(page->next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::CancelSearch(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::CancelSearchRequest* request,
+    hwnas::v1::Search* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    absl::StatusOr<SearchRecord> s = coordinator_->Cancel(user, request->search_id());
+    if (!s.ok()) return s.status();
+    *response = ToProto(*s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::ListTrials(grpc::CallbackServerContext* ctx,
+                                                        const hwnas::v1::ListTrialsRequest* request,
+                                                        hwnas::v1::ListTrialsResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    db::TrialQuery q;
+    q.search_id = request->search_id();
+    q.page_size = request->page_size();
+    q.page_token = request->page_token();
+    if (request->state() != hwnas::v1::TRIAL_STATE_UNSPECIFIED) {
+      q.state = FromProto(request->state());
+    }
+    q.order = OrderFromProto(request->order());
+    absl::StatusOr<db::Page<TrialRecord>> page = coordinator_->ListTrials(user, q);
+    if (!page.ok()) return page.status();
+    for (const TrialRecord& t : page->items) *response->add_trials() = ToProto(t);
+    response->set_next_page_token(page->next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::GetTrial(grpc::CallbackServerContext* ctx,
+                                                      const hwnas::v1::GetTrialRequest* request,
+                                                      hwnas::v1::Trial* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    absl::StatusOr<TrialRecord> t =
+        coordinator_->GetTrial(user, request->search_id(), request->number());
+    if (!t.ok()) return t.status();
+    *response = ToProto(*t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::GetParetoFront(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::GetParetoFrontRequest* request,
+    hwnas::v1::GetParetoFrontResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    std::vector<std::string> metrics(request->metrics().begin(), request->metrics().end());
+    absl::StatusOr<Coordinator::ParetoAnswer> front =
+        coordinator_->ParetoFront(user, request->search_id(), std::move(metrics));
+    if (!front.ok()) return front.status();
+    for (const TrialRecord& t : front->trials) *response->add_trials() = ToProto(t);
+    for (const std::string& m : front->metrics) response->add_metrics(m);
+    response->set_hypervolume(front->hypervolume);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<hwnas::v1::SearchEvent>* SearchServiceImpl::WatchSearch(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::WatchSearchRequest* request) {
+  absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
+  if (!user.ok()) {
+    // A reactor that finishes at once with the error.
+    class Refused : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
+     public:
+      explicit Refused(grpc::Status s) { Finish(std::move(s)); }
+      void OnDone() override { delete this; }
+    };
+    metrics_->rpc_errors++;
+    return new Refused(ToGrpc(user.status()));
+  }
+  return new WatchReactor(coordinator_, executor_, *user, request->search_id());
+}
+
+// ---------------------------------------------------------------------------
+
+template <typename Body>
+grpc::ServerUnaryReactor* WorkerServiceImpl::Handle(grpc::CallbackServerContext* ctx, Body body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  executor_->Post([this, ctx, reactor, body = std::move(body)]() mutable {
+    absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
+    absl::Status status = user.ok() ? RequireWorker(*user) : user.status();
+    if (status.ok()) status = body(*user);
+    if (!status.ok()) metrics_->rpc_errors++;
+    reactor->Finish(ToGrpc(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::RegisterWorkerRequest* request,
+    hwnas::v1::RegisterWorkerResponse* response) {
+  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+    WorkerRecord w = hwnas::proto::CapabilitiesFromProto(request->capabilities());
+    w.name = request->name();
+    absl::StatusOr<WorkerRecord> stored = coordinator_->RegisterWorker(w);
+    if (!stored.ok()) return stored.status();
+    response->set_worker_id(stored->id);
+    *response->mutable_lease_ttl() = ToProto(coordinator_->options().lease_ttl);
+    *response->mutable_heartbeat_interval() = ToProto(coordinator_->options().lease_ttl / 4);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::AcquireTrialRequest* request,
+    hwnas::v1::AcquireTrialResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  executor_->Post([this, ctx, reactor, request, response] {
+    absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
+    absl::Status status = user.ok() ? RequireWorker(*user) : user.status();
+    if (!status.ok()) {
+      metrics_->rpc_errors++;
+      reactor->Finish(ToGrpc(status));
+      return;
+    }
+    // Long-poll: answer a little before the client's deadline so the empty
+    // answer arrives rather than a DEADLINE_EXCEEDED.
+    absl::Duration wait = request->has_wait() ? FromProto(request->wait()) : absl::Seconds(10);
+    wait = std::clamp(wait, absl::ZeroDuration(), absl::Seconds(60));
+    absl::Time deadline = absl::Now() + wait;
+    const absl::Time client_deadline = absl::FromChrono(ctx->deadline());
+    if (client_deadline < deadline + absl::Milliseconds(200)) {
+      deadline = client_deadline - absl::Milliseconds(200);
+    }
+    coordinator_->Acquire(request->worker_id(), deadline,
+                          [reactor, response](absl::StatusOr<std::optional<Assignment>> got) {
+                            if (!got.ok()) {
+                              reactor->Finish(ToGrpc(got.status()));
+                              return;
+                            }
+                            if (got->has_value()) {
+                              const Assignment& a = **got;
+                              response->set_lease_id(a.lease_id);
+                              *response->mutable_lease_expires_at() = ToProto(a.lease_expires_at);
+                              hwnas::v1::TrialAssignment* p = response->mutable_assignment();
+                              p->set_search_id(a.search_id);
+                              p->set_trial_number(a.trial_number);
+                              *p->mutable_architecture() = ToProto(a.architecture);
+                              p->set_spec_yaml(a.spec_yaml);
+                              p->set_attempt(a.attempt);
+                              p->set_seed(static_cast<int64_t>(a.seed));
+                            }
+                            reactor->Finish(grpc::Status::OK);
+                          });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportProgress(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ReportProgressRequest* request,
+    hwnas::v1::ReportProgressResponse* response) {
+  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+    std::optional<EpochMetrics> metrics;
+    if (request->has_metrics()) metrics = FromProto(request->metrics());
+    absl::StatusOr<ProgressAnswer> answer =
+        coordinator_->ReportProgress(request->worker_id(), request->lease_id(), metrics);
+    if (!answer.ok()) return answer.status();
+    switch (answer->action) {
+      case ProgressAction::kContinue:
+        response->set_action(hwnas::v1::ReportProgressResponse::ACTION_CONTINUE);
+        break;
+      case ProgressAction::kStopEarly:
+        response->set_action(hwnas::v1::ReportProgressResponse::ACTION_STOP_EARLY);
+        break;
+      case ProgressAction::kCancelled:
+        response->set_action(hwnas::v1::ReportProgressResponse::ACTION_CANCELLED);
+        break;
+    }
+    *response->mutable_lease_expires_at() = ToProto(answer->lease_expires_at);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ReportResultRequest* request,
+    hwnas::v1::ReportResultResponse* response) {
+  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+    absl::StatusOr<db::ReportOutcome> outcome =
+        coordinator_->ReportResult(request->worker_id(), request->lease_id(),
+                                   FromProto(request->result()), request->early_stopped());
+    if (!outcome.ok()) return outcome.status();
+    *response->mutable_trial() = ToProto(outcome->trial);
+    response->set_duplicate(outcome->duplicate);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportFailure(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ReportFailureRequest* request,
+    hwnas::v1::ReportFailureResponse* response) {
+  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+    std::optional<TrialResult> partial;
+    if (request->has_partial()) partial = FromProto(request->partial());
+    absl::StatusOr<db::ReportOutcome> outcome =
+        coordinator_->ReportFailure(request->worker_id(), request->lease_id(), request->reason(),
+                                    request->retryable(), partial, request->infeasible());
+    if (!outcome.ok()) return outcome.status();
+    *response->mutable_trial() = ToProto(outcome->trial);
+    response->set_requeued(outcome->requeued);
+    response->set_duplicate(outcome->duplicate);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace hwnas::server
