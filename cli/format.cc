@@ -433,8 +433,9 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
                                     RewardCell(t),
                                     FormatMetric("accuracy", TrialMetric(t, "accuracy"))};
     for (const std::string& m : metrics) row.push_back(FormatMetric(m, TrialMetric(t, m)));
+    // Why a trial failed matters more than its architecture: show it first.
     std::string arch = t.architecture.readable;
-    if (arch.empty() && !t.failure_reason.empty()) arch = absl::StrCat("(", t.failure_reason, ")");
+    if (!t.failure_reason.empty()) arch = absl::StrCat("(", t.failure_reason, ") ", arch);
     row.push_back(Truncate(arch, kTableArchWidth));
     table.AddRow(std::move(row));
   }

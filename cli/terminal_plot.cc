@@ -100,9 +100,10 @@ std::string RenderScatter(const std::vector<PlotPoint>& points,
     if (at + text.size() > ticks.size()) ticks.resize(at + text.size(), ' ');
     ticks.replace(at, text.size(), text);
   };
+  // Column c of the grid sits under ticks[c + 1] (ticks[0] is under the '+').
   const std::string left = Tick(xlo), mid = Tick((xlo + xhi) / 2), right = Tick(xhi);
-  place(0, left);
-  if (w >= 24) place(w / 2 - static_cast<int>(mid.size()) / 2, mid);
+  place(1, left);
+  if (w >= 24) place(1 + (w - 1) / 2 - static_cast<int>(mid.size()) / 2, mid);
   place(w + 1 - static_cast<int>(right.size()), right);
   while (!ticks.empty() && ticks.back() == ' ') ticks.pop_back();
   absl::StrAppend(&out, std::string(kAxisWidth, ' '), ticks, "\n");

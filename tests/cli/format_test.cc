@@ -1,0 +1,256 @@
+// Table, JSON and CSV output of searches and trials.
+#include "cli/format.h"
+
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/cli/test_data.h"
+
+namespace hwnas::cli {
+namespace {
+
+using nlohmann::json;
+using testing::MakeSearch;
+using testing::MakeTrials;
+
+std::vector<std::string> Lines(const std::string& s) {
+  return absl::StrSplit(s, '\n', absl::SkipEmpty());
+}
+
+// Splits one CSV line (RFC 4180 quoting).
+std::vector<std::string> CsvRow(absl::string_view line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        out.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        out.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+TEST(FormatMetric, HumanUnits) {
+  EXPECT_EQ(FormatMetric("accuracy", 0.85321), "0.8532");
+  EXPECT_EQ(FormatMetric("reward", std::nullopt), "-");
+  EXPECT_EQ(FormatMetric("latency_ms", 12.345), "12.35");
+  EXPECT_EQ(FormatMetric("flash_bytes", 512), "512B");
+  EXPECT_EQ(FormatMetric("flash_bytes", 320000), "312KiB");
+  EXPECT_EQ(FormatMetric("peak_memory_bytes", 65536), "64.0KiB");
+  EXPECT_EQ(FormatMetric("params", 1234567), "1.23M");
+  EXPECT_EQ(FormatMetric("macs", 999), "999");
+  EXPECT_EQ(FormatMetric("latency_ms@cortex-m7", 100), "100.00");
+}
+
+TEST(FormatRaw, ShortestRoundTrip) {
+  EXPECT_EQ(FormatRaw(0.1), "0.1");
+  EXPECT_EQ(FormatRaw(1234567), "1234567");
+  EXPECT_EQ(FormatRaw(0.88), "0.88");
+  EXPECT_EQ(FormatRaw(1.0 / 3), "0.3333333333333333");
+}
+
+TEST(FormatTimes, UtcAndDurations) {
+  EXPECT_EQ(FormatUtc(testing::T0()), "2024-05-01 12:00:00Z");
+  EXPECT_EQ(FormatTimeRfc3339(testing::T0()), "2024-05-01T12:00:00Z");
+  EXPECT_EQ(FormatElapsed(absl::Seconds(37)), "37s");
+  EXPECT_EQ(FormatElapsed(absl::Seconds(252)), "4m12s");
+  EXPECT_EQ(FormatElapsed(absl::Seconds(3720)), "1h02m");
+  EXPECT_EQ(FormatElapsed(absl::Hours(76)), "3d04h");
+}
+
+TEST(CsvField, QuotesOnlyWhenNeeded) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
+}
+
+TEST(TextTable, AlignsColumns) {
+  TextTable t({"ID", "NAME", "SCORE"});
+  t.AddRow({"1", "alpha", "0.5"});
+  t.AddRow({"12", "b", "10.25"});
+  EXPECT_EQ(t.Render(),
+            "ID  NAME   SCORE\n"
+            " 1  alpha    0.5\n"
+            "12  b      10.25\n");
+}
+
+TEST(FormatTrialList, JsonParsesBackWithStoredValues) {
+  const auto trials = MakeTrials();
+  json j = json::parse(FormatTrialList(trials, {"latency_ms"}, OutputFormat::kJson));
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 5u);
+  EXPECT_EQ(j[1]["number"], 2);
+  EXPECT_EQ(j[1]["state"], "SUCCEEDED");
+  EXPECT_DOUBLE_EQ(j[1]["reward"].get<double>(), 0.88);
+  EXPECT_DOUBLE_EQ(j[1]["result"]["accuracy"].get<double>(), 0.90);
+  EXPECT_DOUBLE_EQ(j[1]["result"]["latency"]["median_ms"].get<double>(), 20.0);
+  EXPECT_EQ(j[1]["result"]["costs"]["flash_bytes"], 600000);
+  EXPECT_EQ(j[1]["result"]["costs"]["params"], 200000);
+  EXPECT_DOUBLE_EQ(j[1]["result"]["estimates"]["latency_ms@cortex-m7"].get<double>(), 200.0);
+  EXPECT_EQ(j[1]["architecture"]["tokens"], json({2, 1, 2}));
+  EXPECT_EQ(j[1]["architecture"]["space"], "mnasnet");
+  EXPECT_EQ(j[1]["created_at"], "2024-05-01T12:00:02Z");
+  EXPECT_EQ(j[1]["epochs"][1]["values"]["val_accuracy"], 0.90);
+  EXPECT_TRUE(j[4]["reward"].is_null());
+  EXPECT_TRUE(j[4]["result"].is_null());
+  EXPECT_EQ(j[4]["failure_reason"], "worker lost: out of memory");
+  EXPECT_EQ(j[3]["state"], "INFEASIBLE");
+}
+
+TEST(FormatTrialList, CsvHeaderAndRows) {
+  const auto trials = MakeTrials();
+  auto lines = Lines(FormatTrialList(trials, {"latency_ms"}, OutputFormat::kCsv));
+  ASSERT_EQ(lines.size(), 6u);
+  std::vector<std::string> header = CsvRow(lines[0]);
+  const std::vector<std::string> expected = {"number",
+                                             "state",
+                                             "attempts",
+                                             "reward",
+                                             "accuracy",
+                                             "loss",
+                                             "latency_ms",
+                                             "latency_p90_ms",
+                                             "params",
+                                             "macs",
+                                             "peak_memory_bytes",
+                                             "flash_bytes",
+                                             "latency_ms@cortex-m7",
+                                             "train_seconds",
+                                             "epochs",
+                                             "space",
+                                             "architecture",
+                                             "tokens",
+                                             "failure_reason"};
+  EXPECT_EQ(header, expected);
+  auto col = [&](absl::string_view name) {
+    return std::find(header.begin(), header.end(), name) - header.begin();
+  };
+  std::vector<std::string> row2 = CsvRow(lines[2]);
+  ASSERT_EQ(row2.size(), header.size());
+  EXPECT_EQ(row2[col("number")], "2");
+  EXPECT_EQ(row2[col("state")], "SUCCEEDED");
+  EXPECT_EQ(row2[col("reward")], "0.88");
+  EXPECT_EQ(row2[col("accuracy")], "0.9");
+  EXPECT_EQ(row2[col("flash_bytes")], "600000");
+  EXPECT_EQ(row2[col("latency_ms@cortex-m7")], "200");
+  EXPECT_EQ(row2[col("tokens")], "2 1 2");
+  EXPECT_EQ(row2[col("architecture")], "r1_k3_s11_e1_i32_o16 r2_k3_s22_e6_i16_o24_se0.25");
+  std::vector<std::string> row5 = CsvRow(lines[5]);
+  ASSERT_EQ(row5.size(), header.size());
+  EXPECT_EQ(row5[col("reward")], "");
+  EXPECT_EQ(row5[col("accuracy")], "");
+  EXPECT_EQ(row5[col("failure_reason")], "worker lost: out of memory");
+}
+
+TEST(FormatTrialList, TableShowsChosenMetrics) {
+  const auto trials = MakeTrials();
+  std::vector<std::string> metrics = TrialMetricColumns(trials, {"latency_ms@cortex-m7"});
+  EXPECT_EQ(metrics, (std::vector<std::string>{"latency_ms", "params", "macs", "peak_memory_bytes",
+                                               "flash_bytes", "latency_ms@cortex-m7"}));
+  std::string table = FormatTrialList(trials, {"latency_ms", "flash_bytes"}, OutputFormat::kTable);
+  auto lines = Lines(table);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0].substr(0, 7), "#  STAT");
+  EXPECT_NE(lines[0].find("LATENCY_MS"), std::string::npos);
+  EXPECT_NE(lines[0].find("FLASH_BYTES"), std::string::npos);
+  EXPECT_NE(lines[2].find("SUCCEEDED"), std::string::npos);
+  EXPECT_NE(lines[2].find("0.8800"), std::string::npos);
+  EXPECT_NE(lines[2].find("586KiB"), std::string::npos);
+  EXPECT_NE(lines[5].find("FAILED"), std::string::npos);
+  EXPECT_NE(lines[5].find("(worker lost: out of memory)"), std::string::npos);
+  EXPECT_EQ(FormatTrialList({}, {}, OutputFormat::kTable), "No trials.\n");
+}
+
+TEST(FormatSearchList, AllFormats) {
+  SearchRecord s = MakeSearch();
+  json j = json::parse(FormatSearchList({s}, OutputFormat::kJson));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["id"], 7);
+  EXPECT_EQ(j[0]["name"], "fmnist-mcu");
+  EXPECT_EQ(j[0]["state"], "RUNNING");
+  EXPECT_EQ(j[0]["trials"]["finished"], 5);
+  EXPECT_EQ(j[0]["trials"]["running"], 2);
+  EXPECT_EQ(j[0]["best_trial"]["number"], 2);
+  EXPECT_TRUE(j[0]["finished_at"].is_null());
+
+  auto csv = Lines(FormatSearchList({s}, OutputFormat::kCsv));
+  ASSERT_EQ(csv.size(), 2u);
+  auto header = CsvRow(csv[0]);
+  auto row = CsvRow(csv[1]);
+  ASSERT_EQ(header.size(), row.size());
+  EXPECT_EQ(header[0], "id");
+  EXPECT_EQ(row[0], "7");
+  auto at = [&](absl::string_view name) {
+    return row[std::find(header.begin(), header.end(), name) - header.begin()];
+  };
+  EXPECT_EQ(at("finished"), "5");
+  EXPECT_EQ(at("best_reward"), "0.88");
+  EXPECT_EQ(at("created_at"), "2024-05-01T12:00:00Z");
+
+  auto table = Lines(FormatSearchList({s}, OutputFormat::kTable));
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_NE(table[1].find("5/10"), std::string::npos);
+  EXPECT_NE(table[1].find("fmnist-mcu"), std::string::npos);
+  EXPECT_NE(table[1].find("2024-05-01 12:00:00Z"), std::string::npos);
+  EXPECT_EQ(FormatSearchList({}, OutputFormat::kTable), "No searches.\n");
+}
+
+TEST(FormatSearchDetail, TableNamesBestTrial) {
+  std::string out = FormatSearchDetail(MakeSearch(), OutputFormat::kTable);
+  EXPECT_NE(out.find("Search:      7 (fmnist-mcu)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Progress:    5/10 finished: 3 succeeded, 1 failed, 1 infeasible"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Best trial:  2  reward 0.8800  accuracy 0.9000"), std::string::npos) << out;
+}
+
+TEST(FormatTrialDetail, IncludesEpochCurve) {
+  TrialRecord t = MakeTrials()[1];
+  std::string table = FormatTrialDetail(t, OutputFormat::kTable);
+  EXPECT_NE(table.find("Trial:         2 of search 7"), std::string::npos) << table;
+  EXPECT_NE(table.find("Latency:       median 20.00 ms, p90 22.00 ms"), std::string::npos);
+  EXPECT_NE(table.find("EPOCH  TRAIN_LOSS  VAL_ACCURACY"), std::string::npos) << table;
+  EXPECT_NE(table.find("val_accuracy"), std::string::npos);  // The curve's y label.
+  auto csv = Lines(FormatTrialDetail(t, OutputFormat::kCsv));
+  ASSERT_EQ(csv.size(), 3u);
+  EXPECT_EQ(csv[0], "search_id,number,epoch,train_loss,val_accuracy");
+  EXPECT_EQ(csv[2], "7,2,2,0.5,0.9");
+  json j = json::parse(FormatTrialDetail(t, OutputFormat::kJson));
+  EXPECT_EQ(j["epochs"].size(), 2u);
+}
+
+TEST(FormatPareto, SortedByFirstMetric) {
+  ParetoFront front;
+  auto trials = MakeTrials();
+  front.trials = {trials[1], trials[0]};
+  front.metrics = {"latency_ms"};
+  front.hypervolume = 0.42;
+  json j = json::parse(FormatPareto(front, OutputFormat::kJson));
+  EXPECT_EQ(j["metrics"], json({"latency_ms"}));
+  EXPECT_DOUBLE_EQ(j["hypervolume"].get<double>(), 0.42);
+  EXPECT_EQ(j["trials"].size(), 2u);
+  auto csv = Lines(FormatPareto(front, OutputFormat::kCsv));
+  ASSERT_EQ(csv.size(), 3u);
+  EXPECT_EQ(CsvRow(csv[1])[0], "1");  // latency 10 before latency 20.
+  EXPECT_EQ(CsvRow(csv[2])[0], "2");
+  std::string table = FormatPareto(front, OutputFormat::kTable);
+  EXPECT_NE(table.find("Pareto front over accuracy and latency_ms: 2 trials, hypervolume 0.42"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace hwnas::cli
