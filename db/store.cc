@@ -586,13 +586,9 @@ absl::StatusOr<TrialCounts> QueryCounts(pqxx::work& txn, int64_t search_id) {
   return c;
 }
 
-absl::StatusOr<SearchRecord> QuerySearch(pqxx::work& txn, int64_t search_id) {
-  pqxx::result r = txn.exec_params(absl::StrCat("SELECT ", kSearchColumns,
-                                                " FROM searches s JOIN users u ON u.id = "
-                                                "s.owner_id WHERE s.id = $1"),
-                                   search_id);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
-  HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(r[0]));
+// Fills a search's trial counts and best trial.
+absl::Status AddSearchSummary(pqxx::work& txn, SearchRecord& s) {
+  const int64_t search_id = s.id;
   HWNAS_ASSIGN_OR_RETURN(s.counts, QueryCounts(txn, search_id));
   pqxx::result best = txn.exec_params(
       absl::StrCat("SELECT ", kTrialColumns,
@@ -602,6 +598,17 @@ absl::StatusOr<SearchRecord> QuerySearch(pqxx::work& txn, int64_t search_id) {
   if (!best.empty()) {
     HWNAS_ASSIGN_OR_RETURN(s.best_trial, ParseTrial(best[0]));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SearchRecord> QuerySearch(pqxx::work& txn, int64_t search_id) {
+  pqxx::result r = txn.exec_params(absl::StrCat("SELECT ", kSearchColumns,
+                                                " FROM searches s JOIN users u ON u.id = "
+                                                "s.owner_id WHERE s.id = $1"),
+                                   search_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(r[0]));
+  HWNAS_RETURN_IF_ERROR(AddSearchSummary(txn, s));
   return s;
 }
 
@@ -681,7 +688,7 @@ absl::StatusOr<Page<SearchRecord>> Store::ListSearches(const SearchQuery& q) {
             break;
           }
           HWNAS_ASSIGN_OR_RETURN(SearchRecord s, ParseSearch(row));
-          HWNAS_ASSIGN_OR_RETURN(s.counts, QueryCounts(txn, s.id));
+          HWNAS_RETURN_IF_ERROR(AddSearchSummary(txn, s));
           page.items.push_back(std::move(s));
         }
         return page;

@@ -1,11 +1,15 @@
 // hwnas-worker: evaluate, describe and calibrate architectures of a search
 // spec on this machine. Flags are parsed here only; the work is in
 // worker/commands.h.
+#include <signal.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -13,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "worker/commands.h"
+#include "worker/serve.h"
 
 namespace {
 
@@ -28,6 +33,7 @@ commands:
              latency and hardware costs, and print the result
   describe   print an architecture's layers, shapes and static costs (no training)
   calibrate  build a per-op latency lookup table for a space on this machine
+  serve      join a search server's worker fleet and run the trials it hands out
 
 Run 'hwnas-worker <command> --help' for the flags of a command.
 Data: Fashion-MNIST is read from /usr/share/datasets/fashion-mnist (Debian package
@@ -87,6 +93,34 @@ flags:
   --check N       random architectures for the predictor check (default 20, 0 = none)
   --seed N        sampling seed (default 0)
   --quiet         no progress output
+)";
+
+constexpr char kServeHelp[] =
+    R"(usage: hwnas-worker serve --server HOST:PORT [flags]
+
+Registers with the server (capabilities: search spaces, evaluators, the data sets
+found on this machine), then loops: long-poll for a trial, train it (or answer it
+from the NAS-Bench-201 table for `evaluator: table` searches) while sending
+heartbeats with per-epoch metrics, and report the result. Reports are retried
+until the server takes them (a retry never counts twice). When the server is
+down the worker waits and reconnects. SIGTERM or SIGINT hands a running trial
+back to the queue and exits.
+
+Flags:
+  --server ADDR     server address (default 127.0.0.1:7470)
+  --token TOKEN     worker API token (default: $HWNAS_TOKEN); create one with
+                    `hwnas-server admin create-user NAME --worker`
+  --ca FILE         use TLS, trusting this CA certificate bundle
+  --name NAME       stable worker name (default HOST/PID)
+  --device-tag TAG  device tag for searches that must measure on this device
+  --threads N       LibTorch threads per trial (default 1)
+  --data-dir DIR    shared data directory (default: $HWNAS_SHARED_DATA)
+  --table FILE      NAS-Bench-201 table (default DIR/nb201/nb201_acc_latency.csv)
+  --max-trials N    exit after N trials (default: run until stopped)
+  --log-level L     trace, debug, info (default), warn, error
+
+Example:
+  HWNAS_TOKEN=hwn_... hwnas-worker serve --server 10.0.0.5:7470 --threads 2
 )";
 
 // Flags of one command: --name value, --name=value, or --switch.
@@ -175,6 +209,46 @@ bool Require(const Flags& flags, const std::vector<std::string>& names, std::str
   return true;
 }
 
+// Runs the worker loop until SIGTERM/SIGINT (taken by a sigwait thread, so
+// the shutdown path is ordinary code).
+int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) {
+  hwnas::worker::ServeOptions o;
+  if (flags.Has("server")) o.server = flags.Get("server");
+  o.token = flags.Get("token");
+  if (o.token.empty()) {
+    if (const char* env = std::getenv("HWNAS_TOKEN"); env != nullptr) o.token = env;
+  }
+  o.ca_file = flags.Get("ca");
+  o.name = flags.Get("name");
+  o.device_tag = flags.Get("device-tag");
+  o.shared_data_dir = flags.Get("data-dir");
+  o.table_path = flags.Get("table");
+  if (threads) o.threads = static_cast<int>(*threads);
+  std::optional<int64_t> max_trials;
+  std::string error;
+  if (!flags.Int("max-trials", &max_trials, &error)) return Usage(help, error);
+  if (max_trials) o.max_trials = static_cast<int>(*max_trials);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  static std::atomic<bool> stop{false};
+  std::thread waiter([signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    stop = true;
+  });
+  waiter.detach();
+  absl::Status s = hwnas::worker::Serve(o, &stop);
+  if (!s.ok()) {
+    std::cerr << "hwnas-worker serve: " << s.message() << "\n";
+    return s.code() == absl::StatusCode::kUnauthenticated ? kExitUsage : 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,20 +264,23 @@ int main(int argc, char** argv) {
   const char* help = command == "evaluate"    ? kEvaluateHelp
                      : command == "describe"  ? kDescribeHelp
                      : command == "calibrate" ? kCalibrateHelp
+                     : command == "serve"     ? kServeHelp
                                               : nullptr;
   if (help == nullptr) {
     std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   }
   Flags flags({"help", "json", "quiet"}, {"spec", "arch", "data-dir", "epochs", "threads", "seed",
-                                          "log-level", "out", "samples", "check"});
+                                          "log-level", "out", "samples", "check", "server", "token",
+                                          "ca", "name", "device-tag", "table", "max-trials"});
   std::string error;
   if (!flags.Parse(argc, argv, 2, &error)) return Usage(help, error);
   if (flags.Has("help")) {
     std::cout << help;
     return 0;
   }
-  const std::string level = flags.Has("log-level") ? flags.Get("log-level") : "warn";
+  const std::string level =
+      flags.Has("log-level") ? flags.Get("log-level") : (command == "serve" ? "info" : "warn");
   if (absl::Status s = hwnas::InitLogging(level); !s.ok()) {
     return Usage(help, std::string(s.message()));
   }
@@ -217,6 +294,7 @@ int main(int argc, char** argv) {
     return Usage(help, "--epochs and --threads must be at least 1");
   }
 
+  if (command == "serve") return Serve(flags, threads, help);
   if (command == "evaluate") {
     if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
     hwnas::worker::EvaluateOptions o;

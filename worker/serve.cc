@@ -1,0 +1,445 @@
+#include "worker/serve.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "controller/nb201_table.h"
+#include "controller/spec.h"
+#include "hwnas/v1/worker_service.grpc.pb.h"
+#include "proto/convert.h"
+#include "space/registry.h"
+#include "spdlog/spdlog.h"
+#include "worker/config.h"
+#include "worker/trial_runner.h"
+
+namespace hwnas::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using hwnas::proto::FromProto;
+using hwnas::proto::ToProto;
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+bool Retryable(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded ||
+         s.code() == absl::StatusCode::kAborted ||
+         s.code() == absl::StatusCode::kResourceExhausted ||
+         s.code() == absl::StatusCode::kInternal;
+}
+
+// Exponential backoff between retries: 100 ms doubling to 5 s.
+class Backoff {
+ public:
+  absl::Duration Next() {
+    absl::Duration d = delay_;
+    delay_ = std::min(delay_ * 2, absl::Seconds(5));
+    return d;
+  }
+  void Reset() { delay_ = absl::Milliseconds(100); }
+
+ private:
+  absl::Duration delay_ = absl::Milliseconds(100);
+};
+
+// Sleeps up to `d`, waking early when `stop` is set.
+void SleepUnlessStopped(absl::Duration d, const std::atomic<bool>* stop) {
+  const absl::Time until = absl::Now() + d;
+  while (!stop->load() && absl::Now() < until) {
+    absl::SleepFor(std::min(absl::Milliseconds(50), until - absl::Now()));
+  }
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+class Session {
+ public:
+  Session(const ServeOptions& options, const std::atomic<bool>* stop)
+      : options_(options), stop_(stop) {}
+
+  absl::Status Run();
+
+ private:
+  void Prepare(grpc::ClientContext* ctx, absl::Duration timeout) const {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    if (!options_.token.empty()) {
+      ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+    }
+  }
+  absl::Status Connect();
+  absl::Status Register();
+  hwnas::v1::WorkerCapabilities Capabilities() const;
+  void RunTrial(const hwnas::v1::AcquireTrialResponse& lease);
+  absl::StatusOr<TrialResult> RunTable(const hwnas::v1::TrialAssignment& a);
+  // Trains through the TrialRunner; sets `*disposition` to how it ended.
+  enum class Ending { kReport, kFailed, kHandBack, kDrop };
+  TrialOutcome RunTraining(const std::string& lease_id, const hwnas::v1::TrialAssignment& a,
+                           Ending* ending, std::string* failure);
+  // Heartbeat / progress; returns the server's action or an error.
+  absl::StatusOr<hwnas::v1::ReportProgressResponse::Action> Progress(
+      const std::string& lease_id, const std::optional<EpochMetrics>& metrics);
+  void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped);
+  void ReportFailure(const std::string& lease_id, const std::string& reason, bool retryable,
+                     const std::optional<TrialResult>& partial);
+  // Retries `call` on transient errors until it succeeds, fails for good or
+  // `patience` runs out.
+  template <typename Call>
+  absl::Status WithRetries(absl::string_view what, absl::Duration patience, Call call);
+
+  const ServeOptions& options_;
+  const std::atomic<bool>* stop_;
+  std::string shared_dir_;
+  std::string table_path_;
+  std::unique_ptr<hwnas::v1::WorkerService::Stub> stub_;
+  std::string worker_id_;
+  absl::Duration heartbeat_ = absl::Seconds(5);
+  // Reused across trials of the same spec (loading data takes seconds).
+  std::string runner_spec_;
+  std::unique_ptr<TrialRunner> runner_;
+  std::string table_loaded_path_;
+  std::shared_ptr<const controller::Nb201Table> table_;
+  int trials_done_ = 0;
+};
+
+absl::Status Session::Connect() {
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options_.ca_file.empty()) {
+    std::ifstream in(options_.ca_file);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read CA file ", options_.ca_file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ss.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  stub_ =
+      hwnas::v1::WorkerService::NewStub(grpc::CreateCustomChannel(options_.server, creds, args));
+  return absl::OkStatus();
+}
+
+hwnas::v1::WorkerCapabilities Session::Capabilities() const {
+  hwnas::v1::WorkerCapabilities c;
+  c.set_device_kind("cpu");
+  c.set_device_tag(options_.device_tag);
+  c.set_threads(options_.threads);
+  c.set_gpu(false);
+  c.set_hostname(Hostname());
+  c.set_version("0.1.0");
+  for (const std::string& s : space::SearchSpaceNames()) c.add_search_spaces(s);
+  c.add_evaluators("train");
+  // Data sets this machine has; specs that name others go to other workers.
+  if (fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    c.add_datasets("fashion_mnist");
+  }
+  if (fs::exists("/usr/share/datasets/mnist")) c.add_datasets("mnist");
+  // Generic formats read from a path in the spec.
+  c.add_datasets("idx");
+  c.add_datasets("ucr");
+  if (!shared_dir_.empty()) {
+    if (fs::exists(fs::path(shared_dir_) / "ecg5000" / "ECG5000_TRAIN.txt")) {
+      c.add_datasets("ecg5000");
+    }
+    if (fs::exists(fs::path(shared_dir_) / "eegmmidb_S001")) c.add_datasets("eegmmidb");
+  }
+  if (!table_path_.empty() && fs::exists(table_path_)) {
+    c.add_evaluators("table");
+    c.add_datasets("nb201-table");
+  }
+  return c;
+}
+
+template <typename Call>
+absl::Status Session::WithRetries(absl::string_view what, absl::Duration patience, Call call) {
+  const absl::Time give_up = absl::Now() + patience;
+  Backoff backoff;
+  while (true) {
+    absl::Status s = call();
+    if (s.ok() || !Retryable(s)) return s;
+    if (absl::Now() >= give_up) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          what, ": still failing after ", absl::FormatDuration(patience), ": ", s.message()));
+    }
+    spdlog::warn("event=rpc_retry call={} error=\"{}\"", std::string(what), s.ToString());
+    absl::SleepFor(backoff.Next());
+  }
+}
+
+absl::Status Session::Register() {
+  hwnas::v1::RegisterWorkerRequest req;
+  req.set_name(options_.name.empty() ? absl::StrCat(Hostname(), "/", getpid()) : options_.name);
+  *req.mutable_capabilities() = Capabilities();
+  Backoff backoff;
+  while (!stop_->load()) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    hwnas::v1::RegisterWorkerResponse resp;
+    absl::Status s = FromGrpc(stub_->RegisterWorker(&ctx, req, &resp));
+    if (s.ok()) {
+      worker_id_ = resp.worker_id();
+      if (resp.has_heartbeat_interval()) {
+        heartbeat_ = std::max(absl::Milliseconds(200), FromProto(resp.heartbeat_interval()));
+      }
+      spdlog::info("event=worker_registered worker={} server={} evaluators={} datasets={}",
+                   worker_id_, options_.server, req.capabilities().evaluators_size(),
+                   req.capabilities().datasets_size());
+      return absl::OkStatus();
+    }
+    if (!Retryable(s)) return s;  // A bad token will not get better.
+    spdlog::warn("event=register_retry server={} error=\"{}\"", options_.server, s.ToString());
+    SleepUnlessStopped(backoff.Next(), stop_);
+  }
+  return absl::CancelledError("stopped before registering");
+}
+
+absl::Status Session::Run() {
+  absl::StatusOr<std::string> shared = ResolveSharedDataDir(options_.shared_data_dir);
+  shared_dir_ = shared.ok() ? *shared : "";
+  table_path_ = options_.table_path;
+  if (table_path_.empty() && !shared_dir_.empty()) {
+    table_path_ = (fs::path(shared_dir_) / "nb201" / "nb201_acc_latency.csv").string();
+  }
+  HWNAS_RETURN_IF_ERROR(Connect());
+  absl::Status registered = Register();
+  if (!registered.ok()) return stop_->load() ? absl::OkStatus() : registered;
+  Backoff backoff;
+  while (!stop_->load()) {
+    if (options_.max_trials > 0 && trials_done_ >= options_.max_trials) break;
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.acquire_wait + absl::Seconds(5));
+    hwnas::v1::AcquireTrialRequest req;
+    req.set_worker_id(worker_id_);
+    *req.mutable_wait() = ToProto(options_.acquire_wait);
+    hwnas::v1::AcquireTrialResponse resp;
+    absl::Status s = FromGrpc(stub_->AcquireTrial(&ctx, req, &resp));
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kFailedPrecondition &&
+          absl::StrContains(s.message(), "not registered")) {
+        // The server restarted and forgot us: register again.
+        HWNAS_RETURN_IF_ERROR(Register());
+        continue;
+      }
+      if (!Retryable(s)) return s;
+      spdlog::warn("event=acquire_retry error=\"{}\"", s.ToString());
+      SleepUnlessStopped(backoff.Next(), stop_);
+      continue;
+    }
+    backoff.Reset();
+    if (resp.lease_id().empty()) continue;  // Long-poll ended without work.
+    RunTrial(resp);
+    ++trials_done_;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<hwnas::v1::ReportProgressResponse::Action> Session::Progress(
+    const std::string& lease_id, const std::optional<EpochMetrics>& metrics) {
+  hwnas::v1::ReportProgressRequest req;
+  req.set_worker_id(worker_id_);
+  req.set_lease_id(lease_id);
+  if (metrics) *req.mutable_metrics() = ToProto(*metrics);
+  hwnas::v1::ReportProgressResponse resp;
+  absl::Status s = WithRetries("ReportProgress", absl::Seconds(20), [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    return FromGrpc(stub_->ReportProgress(&ctx, req, &resp));
+  });
+  if (!s.ok()) return s;
+  return resp.action();
+}
+
+void Session::ReportResult(const std::string& lease_id, const TrialResult& result,
+                           bool early_stopped) {
+  hwnas::v1::ReportResultRequest req;
+  req.set_worker_id(worker_id_);
+  req.set_lease_id(lease_id);
+  *req.mutable_result() = ToProto(result);
+  req.set_early_stopped(early_stopped);
+  hwnas::v1::ReportResultResponse resp;
+  absl::Status s = WithRetries("ReportResult", options_.report_patience, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    return FromGrpc(stub_->ReportResult(&ctx, req, &resp));
+  });
+  if (s.ok()) {
+    spdlog::info("event=trial_reported search={} trial={} state={} accuracy={:.4f} duplicate={}",
+                 resp.trial().search_id(), resp.trial().number(),
+                 hwnas::v1::TrialState_Name(resp.trial().state()), result.accuracy,
+                 resp.duplicate());
+  } else {
+    spdlog::error("event=report_failed lease={} error=\"{}\"", lease_id, s.ToString());
+  }
+}
+
+void Session::ReportFailure(const std::string& lease_id, const std::string& reason, bool retryable,
+                            const std::optional<TrialResult>& partial) {
+  hwnas::v1::ReportFailureRequest req;
+  req.set_worker_id(worker_id_);
+  req.set_lease_id(lease_id);
+  req.set_reason(reason.substr(0, 4000));
+  req.set_retryable(retryable);
+  if (partial) *req.mutable_partial() = ToProto(*partial);
+  hwnas::v1::ReportFailureResponse resp;
+  absl::Status s = WithRetries("ReportFailure", options_.report_patience, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    return FromGrpc(stub_->ReportFailure(&ctx, req, &resp));
+  });
+  if (!s.ok()) {
+    spdlog::error("event=report_failed lease={} error=\"{}\"", lease_id, s.ToString());
+  } else {
+    spdlog::info("event=trial_failure_reported trial={} requeued={} reason=\"{}\"",
+                 resp.trial().number(), resp.requeued(), reason);
+  }
+}
+
+absl::StatusOr<TrialResult> Session::RunTable(const hwnas::v1::TrialAssignment& a) {
+  HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(a.spec_yaml()));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection section, root.Child("evaluator"));
+  HWNAS_ASSIGN_OR_RETURN(controller::EvaluatorOptions ev,
+                         controller::ParseEvaluatorOptions(section));
+  const std::string path =
+      !ev.path.empty() ? controller::ResolveNb201TablePath(ev.path) : table_path_;
+  if (!table_ || table_loaded_path_ != path) {
+    HWNAS_ASSIGN_OR_RETURN(table_, controller::Nb201Table::Load(path));
+    table_loaded_path_ = path;
+  }
+  HWNAS_ASSIGN_OR_RETURN(controller::TableEvaluator evaluator,
+                         controller::TableEvaluator::Create(table_, ev.dataset, ev.device));
+  return evaluator.Evaluate(FromProto(a.architecture()));
+}
+
+TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::TrialAssignment& a,
+                                  Ending* ending, std::string* failure) {
+  TrialOutcome outcome;
+  *ending = Ending::kFailed;
+  if (runner_spec_ != a.spec_yaml() || !runner_) {
+    runner_.reset();
+    absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(a.spec_yaml());
+    if (!spec.ok()) {
+      *failure = absl::StrCat("spec: ", spec.status().message());
+      return outcome;
+    }
+    spec->training.threads = std::max(1, options_.threads);
+    absl::StatusOr<std::unique_ptr<TrialRunner>> runner = TrialRunner::Create(
+        *std::move(spec), RunnerOptions{shared_dir_, options_.profile_search_path});
+    if (!runner.ok()) {
+      *failure = std::string(runner.status().message());
+      return outcome;
+    }
+    runner_ = *std::move(runner);
+    runner_spec_ = a.spec_yaml();
+  }
+
+  // Heartbeats run beside training; epoch reports go through the callback.
+  std::atomic<bool> stop_early{false}, cancelled{false}, lease_lost{false}, done{false};
+  auto react = [&](const absl::StatusOr<hwnas::v1::ReportProgressResponse::Action>& action) {
+    if (!action.ok()) {
+      if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
+          action.status().code() == absl::StatusCode::kPermissionDenied) {
+        lease_lost = true;
+      }
+      return;
+    }
+    if (*action == hwnas::v1::ReportProgressResponse::ACTION_STOP_EARLY) stop_early = true;
+    if (*action == hwnas::v1::ReportProgressResponse::ACTION_CANCELLED) cancelled = true;
+  };
+  std::thread heartbeat([&] {
+    while (!done.load()) {
+      const absl::Time next = absl::Now() + heartbeat_;
+      while (!done.load() && absl::Now() < next) absl::SleepFor(absl::Milliseconds(20));
+      if (done.load()) break;
+      react(Progress(lease_id, std::nullopt));
+    }
+  });
+  ProgressCallback progress = [&](const EpochMetrics& m) {
+    react(Progress(lease_id, m));
+    const bool stop = stop_early || cancelled || lease_lost || stop_->load();
+    return stop ? ProgressDecision::kStop : ProgressDecision::kContinue;
+  };
+  outcome = runner_->Run(FromProto(a.architecture()), progress);
+  done = true;
+  heartbeat.join();
+
+  if (lease_lost || cancelled) {
+    *ending = Ending::kDrop;
+  } else if (stop_->load() && !(outcome.state == TrialState::kSucceeded)) {
+    *ending = Ending::kHandBack;
+  } else if (outcome.state == TrialState::kFailed) {
+    *failure = outcome.result.error;
+    *ending = Ending::kFailed;
+  } else {
+    *ending = Ending::kReport;
+  }
+  return outcome;
+}
+
+void Session::RunTrial(const hwnas::v1::AcquireTrialResponse& lease) {
+  const hwnas::v1::TrialAssignment& a = lease.assignment();
+  spdlog::info("event=trial_started search={} trial={} attempt={} arch=\"{}\"", a.search_id(),
+               a.trial_number(), a.attempt(), a.architecture().readable());
+  absl::StatusOr<YamlSection> root = YamlSection::Parse(a.spec_yaml());
+  bool table = false;
+  if (root.ok()) {
+    absl::StatusOr<YamlSection> ev = root->Child("evaluator");
+    if (ev.ok()) {
+      absl::StatusOr<std::string> kind = ev->String("kind", "train");
+      table = kind.ok() && *kind == "table";
+    }
+  }
+  if (table) {
+    absl::StatusOr<TrialResult> result = RunTable(a);
+    if (result.ok()) {
+      ReportResult(lease.lease_id(), *result, false);
+    } else {
+      ReportFailure(lease.lease_id(), std::string(result.status().message()), false, std::nullopt);
+    }
+    return;
+  }
+  Ending ending;
+  std::string failure;
+  TrialOutcome outcome = RunTraining(lease.lease_id(), a, &ending, &failure);
+  switch (ending) {
+    case Ending::kReport:
+      ReportResult(lease.lease_id(), outcome.result, outcome.state == TrialState::kEarlyStopped);
+      break;
+    case Ending::kFailed:
+      ReportFailure(lease.lease_id(), failure, false, outcome.result);
+      break;
+    case Ending::kHandBack:
+      ReportFailure(lease.lease_id(), "worker shutting down", /*retryable=*/true, std::nullopt);
+      break;
+    case Ending::kDrop:
+      spdlog::info("event=trial_dropped trial={} reason=cancelled_or_lease_lost", a.trial_number());
+      break;
+  }
+}
+
+}  // namespace
+
+absl::Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
+  Session session(options, stop);
+  return session.Run();
+}
+
+}  // namespace hwnas::worker
