@@ -252,28 +252,50 @@ User ParseUser(const pqxx::row& r) {
   return u;
 }
 
-// Writes a result's columns; $1 is the trial id, parameters $2..$18.
-constexpr char kStoreResultSql[] =
-    "UPDATE trials SET accuracy = $2, loss = $3, latency_median_ms = NULLIF($4, '')::float8, "
+// The result columns, set from parameters $2..$18 ($1 is the trial id).
+constexpr char kResultAssignments[] =
+    "accuracy = $2, loss = $3, latency_median_ms = NULLIF($4, '')::float8, "
     "latency_p90_ms = NULLIF($5, '')::float8, latency_runs = NULLIF($6, '')::int, "
     "latency_threads = NULLIF($7, '')::int, latency_device = NULLIF($8, ''), params = $9, "
     "macs = $10, peak_activation_bytes = $11, flash_bytes = $12, estimates = $13::jsonb, "
     "train_seconds = $14, epochs = $15, error = NULLIF($16, ''), "
-    "reward = NULLIF($17, '')::float8, failure_reason = $18 WHERE id = $1";
+    "reward = NULLIF($17, '')::float8, "
+    // An earlier attempt's failure stays on record unless a new reason is given.
+    "failure_reason = CASE WHEN $18 = '' THEN failure_reason ELSE $18 END";
 
-void StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
-                 const std::optional<double>& reward, absl::string_view failure_reason) {
+// How a result ends its trial: the final state and finish sequence.
+struct FinishAs {
+  TrialState state;
+  int64_t finish_seq;
+};
+
+// Writes a result's columns; with `finish`, also ends the trial in that state
+// with that finish sequence, in the same statement. Returns the trial row.
+pqxx::row StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
+                      const std::optional<double>& reward, absl::string_view failure_reason,
+                      const std::optional<FinishAs>& finish = std::nullopt) {
   nlohmann::json estimates = nlohmann::json::object();
   for (const auto& [k, v] : r.estimates) estimates[k] = v;
   const bool has_latency = r.latency.has_value();
-  txn.exec_params0(kStoreResultSql, trial_id, r.accuracy, r.loss,
-                   has_latency ? absl::StrCat(r.latency->median_ms) : "",
-                   has_latency ? absl::StrCat(r.latency->p90_ms) : "",
-                   has_latency ? absl::StrCat(r.latency->runs) : "",
-                   has_latency ? absl::StrCat(r.latency->threads) : "",
-                   has_latency ? r.latency->device : "", r.costs.params, r.costs.macs,
-                   r.costs.peak_activation_bytes, r.costs.flash_bytes, estimates.dump(),
-                   r.train_seconds, r.epochs, r.error, Opt(reward), std::string(failure_reason));
+  // One statement either way: the finishing columns change only when
+  // $19 (the final state) is set.
+  static const std::string sql = absl::StrCat(
+      "UPDATE trials t SET ", kResultAssignments,
+      ", state = CASE WHEN $19::text = '' THEN state ELSE $19::text END, "
+      "finished_at = CASE WHEN $19::text = '' THEN finished_at ELSE now() END, "
+      "lease_expires_at = CASE WHEN $19::text = '' THEN lease_expires_at ELSE NULL END, "
+      "finish_seq = CASE WHEN $20::bigint = 0 THEN finish_seq ELSE $20::bigint END "
+      "WHERE id = $1 RETURNING ",
+      kTrialColumns);
+  return txn.exec_params1(
+      sql, trial_id, r.accuracy, r.loss, has_latency ? absl::StrCat(r.latency->median_ms) : "",
+      has_latency ? absl::StrCat(r.latency->p90_ms) : "",
+      has_latency ? absl::StrCat(r.latency->runs) : "",
+      has_latency ? absl::StrCat(r.latency->threads) : "", has_latency ? r.latency->device : "",
+      r.costs.params, r.costs.macs, r.costs.peak_activation_bytes, r.costs.flash_bytes,
+      estimates.dump(), r.train_seconds, r.epochs, r.error, Opt(reward),
+      std::string(failure_reason), finish ? std::string(TrialStateName(finish->state)) : "",
+      finish ? finish->finish_seq : int64_t{0});
 }
 
 // Saves a checkpoint and prunes all but the last three of the search.
@@ -828,22 +850,22 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(
         std::vector<TrialRecord> out;
         for (const NewTrial& t : trials) {
           const bool done = t.state != TrialState::kPending;
-          const int64_t id =
-              txn.exec_params1(
-                     "INSERT INTO trials (search_id, number, space, space_version, tokens, "
-                     "readable, canonical_hash, state, finish_seq, finished_at, proposal_id) "
-                     "VALUES ($1, $2, $3, $4, $5::int[], $6, $7, $8, NULLIF($9, '')::bigint, "
-                     "CASE WHEN $10 THEN now() END, $11) RETURNING id",
-                     search_id, number++, t.architecture.space, t.architecture.space_version,
-                     TokensLiteral(t.architecture.tokens), t.architecture.readable,
-                     static_cast<int64_t>(t.canonical_hash), std::string(TrialStateName(t.state)),
-                     done ? absl::StrCat(finish_seq++) : "", done,
-                     static_cast<int64_t>(t.proposal_id))[0]
-                  .as<int64_t>();
+          pqxx::row inserted = txn.exec_params1(
+              absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, "
+                           "tokens, readable, canonical_hash, state, finish_seq, finished_at, "
+                           "proposal_id) VALUES ($1, $2, $3, $4, $5::int[], $6, $7, $8, "
+                           "NULLIF($9, '')::bigint, CASE WHEN $10 THEN now() END, $11) RETURNING ",
+                           kTrialColumns),
+              search_id, number++, t.architecture.space, t.architecture.space_version,
+              TokensLiteral(t.architecture.tokens), t.architecture.readable,
+              static_cast<int64_t>(t.canonical_hash), std::string(TrialStateName(t.state)),
+              done ? absl::StrCat(finish_seq++) : "", done, static_cast<int64_t>(t.proposal_id));
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, ParseTrial(inserted));
           if (t.result || t.reward || !t.failure_reason.empty()) {
-            StoreResult(txn, id, t.result.value_or(TrialResult{}), t.reward, t.failure_reason);
+            HWNAS_ASSIGN_OR_RETURN(
+                rec, ParseTrial(StoreResult(txn, rec.id, t.result.value_or(TrialResult{}), t.reward,
+                                            t.failure_reason)));
           }
-          HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, QueryTrialById(txn, id));
           out.push_back(std::move(rec));
         }
         if (checkpoint) InsertCheckpoint(txn, search_id, *checkpoint);
@@ -860,19 +882,16 @@ absl::StatusOr<std::optional<Lease>> Store::LeaseTrial(const LeaseRequest& req) 
         for (int64_t search_id : req.search_ids) {
           // SKIP LOCKED: a trial another worker is leasing right now is
           // skipped instead of waited for, so no two leases share a trial.
-          pqxx::result next = txn.exec_params(
-              "SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
-              "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED",
-              search_id);
-          if (next.empty()) continue;
           pqxx::result r = txn.exec_params(
               absl::StrCat(
                   "UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
                   "worker_id = $2, lease_expires_at = now() + make_interval(secs => $3), "
                   "attempts = attempts + 1, started_at = COALESCE(started_at, now()) "
-                  "WHERE t.id = $1 RETURNING ",
+                  "WHERE t.id = (SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
+                  "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
                   kTrialColumns),
-              next[0][0].as<int64_t>(), req.worker_id, ttl_seconds);
+              search_id, req.worker_id, ttl_seconds);
+          if (r.empty()) continue;
           Lease lease;
           HWNAS_ASSIGN_OR_RETURN(lease.trial, ParseTrial(r[0]));
           lease.lease_id = lease.trial.lease_id;
@@ -940,12 +959,9 @@ absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
         if (t.state != TrialState::kLeased && t.state != TrialState::kRunning) {
           return LeaseLost(lease_id);
         }
-        StoreResult(txn, t.id, result, reward, "");
-        txn.exec_params0(
-            "UPDATE trials SET state = $2, finished_at = now(), lease_expires_at = NULL, "
-            "finish_seq = $3 WHERE id = $1",
-            t.id, std::string(TrialStateName(final_state)), NextFinishSeq(txn, t.search_id));
-        HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
+        pqxx::row row = StoreResult(txn, t.id, result, reward, "",
+                                    FinishAs{final_state, NextFinishSeq(txn, t.search_id)});
+        HWNAS_ASSIGN_OR_RETURN(out.trial, ParseTrial(row));
         return out;
       });
 }

@@ -89,6 +89,7 @@ absl::Status Coordinator::LoadRuntime(const SearchRecord& record) {
   }
   runtime->pending = record.counts.pending;
   runtime->running = record.counts.running;
+  runtime->finished_count = record.counts.finished();
   runtime->granted = record.counts.total - record.counts.pending;
   absl::MutexLock lock(&mu_);
   runtimes_[record.id] = std::move(runtime);
@@ -335,7 +336,7 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
   metrics_->trials_started++;
   {
     absl::MutexLock lock(&mu_);
-    leases_[l.lease_id] = l.trial.search_id;
+    leases_[l.lease_id] = l.trial;
   }
   ScheduleRefill(runtime);
   Assignment a;
@@ -397,23 +398,13 @@ absl::StatusOr<ProgressAnswer> Coordinator::ReportProgress(
     return answer;
   }
   if (metrics) {
-    int64_t search_id = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      if (auto it = leases_.find(lease_id); it != leases_.end()) search_id = it->second;
-    }
-    absl::StatusOr<TrialRecord> trial;
-    if (search_id == 0) {
-      trial = store_->GetTrialByLease(lease_id);
-      if (trial.ok()) search_id = trial->search_id;
-    }
-    absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(search_id);
-    if (runtime.ok()) {
-      if (!trial.ok()) trial = store_->GetTrialByLease(lease_id);
-      if (trial.ok() && (*runtime)->ShouldStop(trial->number, *metrics)) {
+    std::optional<TrialRecord> trial = LeasedTrial(lease_id);
+    if (trial) {
+      absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(trial->search_id);
+      if (runtime.ok() && (*runtime)->ShouldStop(trial->number, *metrics)) {
         answer.action = ProgressAction::kStopEarly;
-        spdlog::info("event=early_stop search={} trial={} epoch={}", search_id, trial->number,
-                     metrics->epoch);
+        spdlog::info("event=early_stop search={} trial={} epoch={}", trial->search_id,
+                     trial->number, metrics->epoch);
       }
     }
   }
@@ -426,7 +417,9 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
                                                             bool early_stopped) {
   Touch(worker_id);
   HWNAS_RETURN_IF_ERROR(ValidateTrialResult(result));
-  HWNAS_ASSIGN_OR_RETURN(TrialRecord trial, store_->GetTrialByLease(lease_id));
+  std::optional<TrialRecord> leased = LeasedTrial(lease_id);
+  if (!leased) return absl::NotFoundError(absl::StrCat("lease ", lease_id, " is unknown"));
+  const TrialRecord& trial = *leased;
   if (trial.worker_id != worker_id) {
     return absl::PermissionDeniedError(
         absl::StrCat("lease ", lease_id, " is held by another worker"));
@@ -460,6 +453,7 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
   if (outcome->trial.state == TrialState::kFailed) metrics_->trials_failed++;
   if (runtime.ok()) {
     if ((*runtime)->running > 0) (*runtime)->running--;
+    (*runtime)->finished_count++;
     AfterFinish(*runtime, {outcome->trial});
   }
   return outcome;
@@ -494,6 +488,7 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportFailure(
                                                    : metrics_->trials_failed)++;
   if (runtime.ok()) {
     if ((*runtime)->running > 0) (*runtime)->running--;
+    (*runtime)->finished_count++;
     AfterFinish(*runtime, {outcome->trial});
   }
   return outcome;
@@ -516,23 +511,40 @@ void Coordinator::ScheduleRefill(std::shared_ptr<SearchRuntime> runtime) {
   });
 }
 
-void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
-  if (runtime->finished || runtime->needs_reload) return;
+std::optional<TrialRecord> Coordinator::LeasedTrial(const std::string& lease_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = leases_.find(lease_id); it != leases_.end()) return it->second;
+  }
+  absl::StatusOr<TrialRecord> trial = store_->GetTrialByLease(lease_id);
+  if (!trial.ok()) return std::nullopt;
+  return *std::move(trial);
+}
+
+void Coordinator::Resync(const std::shared_ptr<SearchRuntime>& runtime) {
   absl::StatusOr<TrialCounts> counts;
   {
     StoreTimer timer(metrics_, "count");
     counts = store_->CountTrials(runtime->id());
   }
-  if (!counts.ok()) return;  // Store down: the maintenance loop retries.
+  if (!counts.ok()) return;
   runtime->pending = counts->pending;
   runtime->running = counts->running;
+  runtime->finished_count = counts->finished();
   metrics_->SetQueueDepth(runtime->id(), counts->pending, counts->running);
-  const int64_t budget_left =
-      runtime->budget() - counts->finished() - counts->pending - counts->running;
-  const int64_t desired =
-      scheduler::DesiredQueueDepth(CapableWorkers(runtime->spec().requirements), counts->running,
-                                   runtime->max_ahead(), budget_left);
-  const int64_t want = std::min(desired - counts->pending, budget_left);
+}
+
+void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
+  if (runtime->finished || runtime->needs_reload) return;
+  const int64_t pending = runtime->pending;
+  const int64_t running = runtime->running;
+  const int64_t budget_left = runtime->budget() - runtime->finished_count - pending - running;
+  const int64_t desired = scheduler::DesiredQueueDepth(CapableWorkers(runtime->spec().requirements),
+                                                       running, runtime->max_ahead(), budget_left);
+  if (pending > 0 && pending * 2 > desired) return;  // Still half full.
+  // The strategy itself never proposes beyond the budget (it counts its
+  // pending proposals), so stale counters cannot overshoot it.
+  const int64_t want = std::min(desired - pending, budget_left);
   if (want > 0 && !runtime->exhausted()) {
     absl::StatusOr<std::vector<TrialRecord>> added;
     {
@@ -546,8 +558,12 @@ void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
     }
     int64_t new_pending = 0;
     for (const TrialRecord& t : *added) {
-      if (t.state == TrialState::kPending) ++new_pending;
-      if (t.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+      if (t.state == TrialState::kPending) {
+        ++new_pending;
+      } else {
+        runtime->finished_count++;
+        if (t.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+      }
     }
     runtime->pending += new_pending;
     if (new_pending > 0) TryWaiters();
@@ -558,7 +574,7 @@ void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
     }
     if (!added->empty()) return;
   }
-  MaybeComplete(runtime);
+  if (pending + running == 0) MaybeComplete(runtime);
 }
 
 void Coordinator::MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime) {
@@ -601,6 +617,7 @@ void Coordinator::MaintenanceRound() {
         metrics_->trials_finished += static_cast<int64_t>(trials.size());
         metrics_->trials_failed += static_cast<int64_t>(trials.size());
         (*r)->Observe(trials);
+        ScheduleRefill(*r);
       }
     }
   }
@@ -612,7 +629,10 @@ void Coordinator::MaintenanceRound() {
       spdlog::info("event=search_reloaded search={}", r->id());
     }
   }
-  for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) Refill(r);
+  for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) {
+    Resync(r);
+    Refill(r);
+  }
   {
     absl::MutexLock lock(&mu_);
     const absl::Time alive_since = absl::Now() - options_.worker_alive;

@@ -138,7 +138,13 @@ class Coordinator {
   absl::Status LoadRuntime(const SearchRecord& record);
   absl::StatusOr<std::optional<Assignment>> TryLease(const std::string& worker_id);
   void TryWaiters();
+  // Tops up the search's queue when it has drained to half its desired
+  // depth (so proposals and their checkpoint come in batches), or finishes
+  // the search when nothing is left to do. Uses the in-memory counters.
   void Refill(const std::shared_ptr<SearchRuntime>& runtime);
+  // Sets the in-memory counters from the store.
+  void Resync(const std::shared_ptr<SearchRuntime>& runtime);
+  std::optional<TrialRecord> LeasedTrial(const std::string& lease_id);
   void ScheduleRefill(std::shared_ptr<SearchRuntime> runtime);
   // Observes newly finished trials in the strategy, then refills or finishes.
   void AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
@@ -156,8 +162,9 @@ class Coordinator {
   absl::Mutex mu_;
   std::map<int64_t, std::shared_ptr<SearchRuntime>> runtimes_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
-  // lease id -> search id, to route reports without a database read.
-  absl::flat_hash_map<std::string, int64_t> leases_ ABSL_GUARDED_BY(mu_);
+  // Leases handed out by this process, to route reports and progress
+  // without a database read. After a restart, reports fall back to the store.
+  absl::flat_hash_map<std::string, TrialRecord> leases_ ABSL_GUARDED_BY(mu_);
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool maintenance_running_ ABSL_GUARDED_BY(mu_) = false;

@@ -73,6 +73,7 @@ class SearchRuntime {
   // and the maintenance loop resynchronizes them.
   std::atomic<int64_t> pending{0};
   std::atomic<int64_t> running{0};
+  std::atomic<int64_t> finished_count{0};  // Terminal trials but CANCELLED.
   std::atomic<int64_t> granted{0};
   std::atomic<bool> refill_scheduled{false};
   std::atomic<bool> finished{false};

@@ -1,6 +1,9 @@
 #include "server/search_spec.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "space/registry.h"
 
@@ -32,6 +35,13 @@ absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection space, root.Child("space"));
   if (!space.present()) return absl::InvalidArgumentError("space: is required");
   HWNAS_ASSIGN_OR_RETURN(spec.space_name, space.String("name", std::nullopt));
+  // Checked first: every other section's meaning depends on the space.
+  const std::vector<std::string> spaces = space::SearchSpaceNames();
+  if (std::find(spaces.begin(), spaces.end(), spec.space_name) == spaces.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("space.name: unknown search space '", spec.space_name,
+                     "' (expected one of: ", absl::StrJoin(spaces, ", "), ")"));
+  }
   HWNAS_ASSIGN_OR_RETURN(spec.controller, controller::ParseControllerSpec(root, spec.space_name));
 
   if (spec.controller.evaluator.kind == controller::EvaluatorKind::kTrain) {

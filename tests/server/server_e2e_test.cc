@@ -1,0 +1,603 @@
+// The distributed system end to end: a private PostgreSQL cluster, the real
+// hwnas-server binary and real hwnas-worker processes on loopback, real data
+// (the NAS-Bench-201 table, Fashion-MNIST). Faults are real too: kill -9 of
+// workers and of the server, and a PostgreSQL crash and restart.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/subprocess.h"
+#include "controller/nb201_table.h"
+#include "db/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hwnas/v1/search_service.grpc.pb.h"
+#include "hwnas/v1/worker_service.grpc.pb.h"
+#include "proto/convert.h"
+#include "tests/testing/postgres_env.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_paths.h"
+
+namespace hwnas {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string BinaryDir() {
+  const char* dir = std::getenv("HWNAS_BINARY_DIR");
+  return dir != nullptr ? dir : "build";
+}
+
+std::string TableSpec(const std::string& name, int budget, double weight = 1) {
+  return absl::StrCat(R"(
+name: )",
+                      name, R"(
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+objectives:
+  reward: penalty
+  constraints: [{metric: latency_ms, target: 15.72, lambda: 100}]
+strategy: {name: evolution, population: 20, tournament: 5}
+budget: {trials: )",
+                      budget, R"(}
+scheduling: {weight: )",
+                      weight, "}\n");
+}
+
+// A small MnasNet-space search on a Fashion-MNIST subset: each trial trains
+// for real, in about a second or two on one core.
+std::string TrainSpec(int budget, int train_subset, int epochs) {
+  return absl::StrCat(R"(
+name: fashion-tiny
+space:
+  name: mnasnet
+  blocks: 2
+  filters: [8, 16]
+  layers: [1, 1]
+  strides: [1, 2]
+  stem_filters: 8
+  head_filters: 0
+  dropout: 0
+data: {dataset: fashion_mnist, train_subset: )",
+                      train_subset, R"(, val_subset: 256, test_subset: 256}
+training: {optimizer: adam, lr: 0.005, epochs: )",
+                      epochs, R"(, batch_size: 64, threads: 1}
+hardware: {measure_latency: true, latency_runs: 10}
+strategy: {name: random}
+budget: {trials: )",
+                      budget, "}\n");
+}
+
+// One test's system: a fresh database, the server as a child process, and
+// worker processes.
+class Cluster {
+ public:
+  Cluster() : database_(testing::PostgresEnvironment::Get()->NewDatabase()) {
+    char tmpl[] = "/tmp/hwnas-e2e-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    absl::StatusOr<std::unique_ptr<db::Store>> store =
+        db::Store::Open({.connection_string = database_});
+    EXPECT_OK(store);
+    store_ = *std::move(store);
+    EXPECT_OK(store_->Migrate());
+    alice_token_ = CreateUser("alice", "");
+    bob_token_ = CreateUser("bob", "");
+    worker_token_ = CreateUser("fleet", "--worker");
+    absl::StatusOr<int> port = PickFreePort();
+    EXPECT_OK(port);
+    port_ = *port;
+  }
+
+  ~Cluster() {
+    workers_.clear();  // SIGKILL and reap.
+    if (server_) server_->Stop(absl::Seconds(5));
+  }
+
+  std::string CreateUser(const std::string& name, const std::string& flag) {
+    std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
+                                     "admin",
+                                     "create-user",
+                                     name,
+                                     "--database",
+                                     database_,
+                                     "--log-level",
+                                     "warn"};
+    if (!flag.empty()) argv.push_back(flag);
+    absl::StatusOr<CommandResult> r = RunCommand(argv);
+    EXPECT_OK(r);
+    EXPECT_EQ(r->exit_code, 0) << r->output;
+    // The token is the output's last line (stderr explains it first).
+    std::string out(absl::StripTrailingAsciiWhitespace(r->output));
+    return out.substr(out.rfind('\n') + 1);
+  }
+
+  void StartServer(int lease_ttl_s = 5) {
+    const std::string port_file = absl::StrCat(dir_, "/port");
+    std::remove(port_file.c_str());
+    absl::StatusOr<ChildProcess> server = ChildProcess::Start(
+        {.argv = {BinaryDir() + "/server/hwnas-server", "serve", "--listen",
+                  absl::StrCat("127.0.0.1:", port_), "--metrics", "", "--lease-ttl",
+                  absl::StrCat(lease_ttl_s), "--port-file", port_file},
+         .env = {"HWNAS_DATABASE=" + database_},
+         .log_path = absl::StrCat(dir_, "/server.log")});
+    ASSERT_OK(server);
+    server_ = std::make_unique<ChildProcess>(*std::move(server));
+    for (int i = 0; i < 300 && !std::ifstream(port_file); ++i)
+      absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(std::ifstream(port_file).good()) << "server did not start: " << Log("server.log");
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
+    search_ = hwnas::v1::SearchService::NewStub(channel_);
+    worker_ = hwnas::v1::WorkerService::NewStub(channel_);
+  }
+
+  void KillServer() {
+    server_->Signal(SIGKILL);
+    server_->Wait(absl::Seconds(10));
+    server_.reset();
+  }
+
+  int StartWorker(const std::string& name) {
+    absl::StatusOr<ChildProcess> w = ChildProcess::Start(
+        {.argv = {BinaryDir() + "/worker/hwnas-worker", "serve", "--server",
+                  absl::StrCat("127.0.0.1:", port_), "--name", name, "--data-dir",
+                  testing::SharedDataDir(), "--log-level", "info"},
+         .env = {"HWNAS_TOKEN=" + worker_token_},
+         .log_path = absl::StrCat(dir_, "/", name, ".log")});
+    EXPECT_OK(w);
+    workers_.push_back(std::make_unique<ChildProcess>(*std::move(w)));
+    worker_names_.push_back(name);
+    return static_cast<int>(workers_.size()) - 1;
+  }
+
+  ChildProcess& worker(int i) { return *workers_[i]; }
+
+  std::string Log(const std::string& file) const {
+    std::ifstream in(absl::StrCat(dir_, "/", file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  void Auth(grpc::ClientContext* ctx, const std::string& token) const {
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  }
+
+  absl::StatusOr<hwnas::v1::Search> Submit(const std::string& yaml, const std::string& token = "") {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token.empty() ? alice_token_ : token);
+    hwnas::v1::SubmitSearchRequest req;
+    req.set_spec_yaml(yaml);
+    hwnas::v1::SubmitSearchResponse resp;
+    grpc::Status s = search_->SubmitSearch(&ctx, req, &resp);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    }
+    return resp.search();
+  }
+
+  // Search state from the store (works while the server is down).
+  SearchRecord Search(int64_t id) {
+    absl::StatusOr<SearchRecord> s = store_->GetSearch(id);
+    EXPECT_OK(s);
+    return s.ok() ? *s : SearchRecord{};
+  }
+
+  // Polls the store until `done(search)` or the timeout.
+  bool WaitFor(int64_t id, const std::function<bool(const SearchRecord&)>& done,
+               absl::Duration timeout) {
+    const absl::Time until = absl::Now() + timeout;
+    while (absl::Now() < until) {
+      absl::StatusOr<SearchRecord> s = store_->GetSearch(id);
+      if (s.ok() && done(*s)) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
+  std::vector<TrialRecord> Trials(int64_t id) {
+    std::vector<TrialRecord> all;
+    db::TrialQuery q{.search_id = id, .page_size = 1000};
+    while (true) {
+      absl::StatusOr<db::Page<TrialRecord>> page = store_->ListTrials(q);
+      EXPECT_OK(page);
+      if (!page.ok()) break;
+      all.insert(all.end(), page->items.begin(), page->items.end());
+      if (page->next_page_token.empty()) break;
+      q.page_token = page->next_page_token;
+    }
+    return all;
+  }
+
+  // (search, trial) -> accuracy, from every worker's "trial_reported" log line.
+  std::map<std::pair<int64_t, int64_t>, double> ReportedAccuracies() const {
+    static const std::regex kLine(
+        R"(event=trial_reported search=(\d+) trial=(\d+) state=\S+ accuracy=([0-9.]+))");
+    std::map<std::pair<int64_t, int64_t>, double> out;
+    for (const std::string& name : worker_names_) {
+      std::string log = Log(name + ".log");
+      for (std::sregex_iterator it(log.begin(), log.end(), kLine), end; it != end; ++it) {
+        out[{std::stoll((*it)[1]), std::stoll((*it)[2])}] = std::stod((*it)[3]);
+      }
+    }
+    return out;
+  }
+
+  db::Store& store() { return *store_; }
+  hwnas::v1::SearchService::Stub& search() { return *search_; }
+  hwnas::v1::WorkerService::Stub& worker_stub() { return *worker_; }
+  const std::string& alice() const { return alice_token_; }
+  const std::string& bob() const { return bob_token_; }
+  const std::string& fleet() const { return worker_token_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string database_;
+  std::string dir_;
+  std::unique_ptr<db::Store> store_;
+  std::string alice_token_, bob_token_, worker_token_;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> server_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<std::string> worker_names_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<hwnas::v1::SearchService::Stub> search_;
+  std::unique_ptr<hwnas::v1::WorkerService::Stub> worker_;
+};
+
+bool Completed(const SearchRecord& s) { return s.state == SearchState::kCompleted; }
+
+// Every trial finished exactly once: numbers 1..budget, each token list
+// once, every trial in a terminal state, and nothing beyond the budget.
+void ExpectExactlyTheBudget(const std::vector<TrialRecord>& trials, int budget) {
+  ASSERT_EQ(static_cast<int>(trials.size()), budget);
+  std::set<int64_t> numbers;
+  std::set<std::vector<int>> archs;
+  for (const TrialRecord& t : trials) {
+    numbers.insert(t.number);
+    archs.insert(t.architecture.tokens);
+    EXPECT_TRUE(IsTerminal(t.state)) << "trial " << t.number << " is " << TrialStateName(t.state);
+    EXPECT_NE(t.state, TrialState::kCancelled);
+  }
+  EXPECT_EQ(static_cast<int>(numbers.size()), budget);
+  EXPECT_EQ(*numbers.begin(), 1);
+  EXPECT_EQ(*numbers.rbegin(), budget);
+  EXPECT_EQ(static_cast<int>(archs.size()), budget) << "an architecture was evaluated twice";
+}
+
+// Results in the store equal the NAS-Bench-201 table's values for each
+// trial's architecture (what the table workers reported).
+void ExpectTableValues(const std::vector<TrialRecord>& trials) {
+  absl::StatusOr<std::shared_ptr<const controller::Nb201Table>> table =
+      controller::Nb201Table::Load(testing::SharedDataDir() + "/nb201/nb201_acc_latency.csv");
+  ASSERT_OK(table);
+  absl::StatusOr<controller::TableEvaluator> eval =
+      controller::TableEvaluator::Create(*table, controller::Nb201Dataset::kCifar10, "raspi4");
+  ASSERT_OK(eval);
+  for (const TrialRecord& t : trials) {
+    ASSERT_TRUE(t.result.has_value()) << "trial " << t.number;
+    absl::StatusOr<TrialResult> expected = eval->Evaluate(t.architecture);
+    ASSERT_OK(expected);
+    EXPECT_DOUBLE_EQ(t.result->accuracy, expected->accuracy) << "trial " << t.number;
+    ASSERT_TRUE(t.result->latency.has_value());
+    EXPECT_DOUBLE_EQ(t.result->latency->median_ms, expected->latency->median_ms);
+  }
+}
+
+TEST(ServerE2ETest, TableSearchWithEightWorkersStoresWhatWorkersReported) {
+  Cluster c;
+  c.StartServer();
+  for (int i = 0; i < 8; ++i) c.StartWorker(absl::StrCat("table", i));
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("table500", 500));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3)))
+      << "finished " << c.Search(s->id()).counts.finished() << "\n"
+      << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 500);
+  ExpectTableValues(trials);
+  // Each worker's own log of what it reported agrees with the store.
+  std::map<std::pair<int64_t, int64_t>, double> reported = c.ReportedAccuracies();
+  int matched = 0;
+  for (const TrialRecord& t : trials) {
+    auto it = reported.find({t.search_id, t.number});
+    if (it == reported.end()) continue;
+    EXPECT_NEAR(it->second, t.result->accuracy, 1e-4) << "trial " << t.number;
+    ++matched;
+  }
+  EXPECT_EQ(matched, 500);
+  // Work was spread over the fleet.
+  std::set<std::string> workers;
+  for (const TrialRecord& t : trials) workers.insert(t.worker_id);
+  EXPECT_GE(workers.size(), 4u);
+  // The best trial is the highest reward.
+  SearchRecord done = c.Search(s->id());
+  ASSERT_TRUE(done.best_trial.has_value());
+  for (const TrialRecord& t : trials) EXPECT_LE(t.reward.value_or(-1e9), *done.best_trial->reward);
+}
+
+TEST(ServerE2ETest, RealTrainingSearchWithThreeWorkers) {
+  Cluster c;
+  c.StartServer();
+  for (int i = 0; i < 3; ++i) c.StartWorker(absl::StrCat("train", i));
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TrainSpec(4, 2000, 2));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(5)))
+      << c.Log("server.log") << c.Log("train0.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 4);
+  std::map<std::pair<int64_t, int64_t>, double> reported = c.ReportedAccuracies();
+  double best = 0;
+  for (const TrialRecord& t : trials) {
+    if (t.state != TrialState::kSucceeded) continue;
+    ASSERT_TRUE(t.result.has_value());
+    // Trained on real data: above the 10% of chance.
+    EXPECT_GT(t.result->accuracy, 0.2) << "trial " << t.number;
+    best = std::max(best, t.result->accuracy);
+    EXPECT_GT(t.result->costs.params, 0);
+    ASSERT_TRUE(t.result->latency.has_value());
+    EXPECT_GT(t.result->latency->median_ms, 0);
+    EXPECT_NEAR(reported.at({t.search_id, t.number}), t.result->accuracy, 1e-4);
+    absl::StatusOr<TrialRecord> full = c.store().GetTrial(s->id(), t.number, true);
+    ASSERT_OK(full);
+    EXPECT_FALSE(full->epochs.empty()) << "no per-epoch metrics were recorded";
+  }
+  EXPECT_GT(best, 0.5) << "no architecture learned Fashion-MNIST";
+}
+
+TEST(ServerE2ETest, WorkerKilledMidTrialIsRequeuedAndFinishedByAnother) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/2);
+  int first = c.StartWorker("doomed");
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TrainSpec(2, 6000, 3));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.running > 0; }, absl::Minutes(2)));
+  absl::SleepFor(absl::Milliseconds(500));
+  c.worker(first).Signal(SIGKILL);
+  c.worker(first).Wait(absl::Seconds(10));
+  c.StartWorker("rescuer");
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(5))) << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 2);
+  int retried = 0;
+  for (const TrialRecord& t : trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.failure_reason;
+    if (t.attempts >= 2) {
+      ++retried;
+      EXPECT_THAT(t.failure_reason, HasSubstr("lease expired"));
+    }
+  }
+  EXPECT_GE(retried, 1) << "no trial was taken over from the killed worker";
+}
+
+TEST(ServerE2ETest, ServerKilledMidSearchResumesFromTheStore) {
+  Cluster c;
+  c.StartServer();
+  for (int i = 0; i < 4; ++i) c.StartWorker(absl::StrCat("w", i));
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("crashy", 400));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.finished() >= 60; }, absl::Minutes(2)));
+  c.KillServer();
+  const int64_t at_kill = c.Search(s->id()).counts.finished();
+  EXPECT_LT(at_kill, 400) << "the search finished before the kill; nothing was tested";
+  absl::SleepFor(absl::Seconds(1));
+  c.StartServer();
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3))) << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 400);
+  ExpectTableValues(trials);
+  EXPECT_THAT(c.Log("server.log"), HasSubstr("event=search_restored"));
+}
+
+TEST(ServerE2ETest, PostgresRestartMidSearchIsRiddenOut) {
+  Cluster c;
+  c.StartServer();
+  for (int i = 0; i < 4; ++i) c.StartWorker(absl::StrCat("w", i));
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("pg-restart", 400));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.finished() >= 60; }, absl::Minutes(2)));
+  db::LocalPostgres& pg = testing::PostgresEnvironment::Get()->postgres();
+  ASSERT_OK(pg.Kill());
+  // While the database is down, the API says UNAVAILABLE.
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.alice());
+    hwnas::v1::GetSearchRequest req;
+    req.set_search_id(s->id());
+    hwnas::v1::Search resp;
+    grpc::Status st = c.search().GetSearch(&ctx, req, &resp);
+    // A cached token still authenticates; the store read then fails.
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  }
+  absl::SleepFor(absl::Seconds(2));
+  ASSERT_OK(pg.Start());
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3))) << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 400);
+  ExpectTableValues(trials);
+}
+
+TEST(ServerE2ETest, FairShareFollowsWeights) {
+  Cluster c;
+  c.StartServer();
+  absl::StatusOr<hwnas::v1::Search> light = c.Submit(TableSpec("light", 5000, 1));
+  absl::StatusOr<hwnas::v1::Search> heavy = c.Submit(TableSpec("heavy", 5000, 3));
+  ASSERT_OK(light);
+  ASSERT_OK(heavy);
+  for (int i = 0; i < 4; ++i) c.StartWorker(absl::StrCat("w", i));
+  ASSERT_TRUE(c.WaitFor(
+      heavy->id(), [](const SearchRecord& r) { return r.counts.finished() >= 600; },
+      absl::Minutes(3)));
+  const double a = static_cast<double>(c.Search(light->id()).counts.finished());
+  const double b = static_cast<double>(c.Search(heavy->id()).counts.finished());
+  ASSERT_GT(a, 0);
+  EXPECT_NEAR(b / a, 3.0, 0.6) << "light " << a << " heavy " << b;
+}
+
+// Worker-side protocol calls through the real service, as a worker makes them.
+class WorkerCalls {
+ public:
+  WorkerCalls(Cluster& c, std::string token) : c_(c), token_(std::move(token)) {}
+
+  grpc::Status Register(const std::string& name, std::string* id) {
+    grpc::ClientContext ctx;
+    c_.Auth(&ctx, token_);
+    hwnas::v1::RegisterWorkerRequest req;
+    req.set_name(name);
+    req.mutable_capabilities()->add_search_spaces("nb201");
+    req.mutable_capabilities()->add_evaluators("table");
+    req.mutable_capabilities()->add_datasets("nb201-table");
+    hwnas::v1::RegisterWorkerResponse resp;
+    grpc::Status s = c_.worker_stub().RegisterWorker(&ctx, req, &resp);
+    *id = resp.worker_id();
+    return s;
+  }
+
+  grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp) {
+    grpc::ClientContext ctx;
+    c_.Auth(&ctx, token_);
+    hwnas::v1::AcquireTrialRequest req;
+    req.set_worker_id(id);
+    req.mutable_wait()->set_seconds(5);
+    return c_.worker_stub().AcquireTrial(&ctx, req, resp);
+  }
+
+  grpc::Status Report(const std::string& id, const std::string& lease, double accuracy) {
+    grpc::ClientContext ctx;
+    c_.Auth(&ctx, token_);
+    hwnas::v1::ReportResultRequest req;
+    req.set_worker_id(id);
+    req.set_lease_id(lease);
+    req.mutable_result()->set_accuracy(accuracy);
+    req.mutable_result()->mutable_latency()->set_median_ms(10);
+    hwnas::v1::ReportResultResponse resp;
+    return c_.worker_stub().ReportResult(&ctx, req, &resp);
+  }
+
+ private:
+  Cluster& c_;
+  std::string token_;
+};
+
+TEST(ServerE2ETest, AuthenticationAndAuthorization) {
+  Cluster c;
+  c.StartServer();
+  // No token and a wrong token.
+  for (const std::string& token : {std::string(), std::string("hwn_not_a_real_token")}) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    hwnas::v1::ListSearchesRequest req;
+    hwnas::v1::ListSearchesResponse resp;
+    grpc::Status s = c.search().ListSearches(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  }
+  // Alice's search is hers: Bob can neither read nor cancel it, nor see it listed.
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("private", 50));
+  ASSERT_OK(s);
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.bob());
+    hwnas::v1::GetSearchRequest req;
+    req.set_search_id(s->id());
+    hwnas::v1::Search resp;
+    EXPECT_EQ(c.search().GetSearch(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.bob());
+    hwnas::v1::CancelSearchRequest req;
+    req.set_search_id(s->id());
+    hwnas::v1::Search resp;
+    EXPECT_EQ(c.search().CancelSearch(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(c.Search(s->id()).state, SearchState::kRunning);
+  }
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.bob());
+    hwnas::v1::ListSearchesRequest req;
+    req.set_all_owners(true);  // Not an admin: ignored.
+    hwnas::v1::ListSearchesResponse resp;
+    ASSERT_TRUE(c.search().ListSearches(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.searches_size(), 0);
+  }
+  // User tokens cannot act as workers; worker tokens cannot submit.
+  WorkerCalls as_user(c, c.alice());
+  std::string id;
+  EXPECT_EQ(as_user.Register("sneaky", &id).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(c.Submit(TableSpec("by-worker", 5), c.fleet()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // A worker can only report on leases it holds.
+  WorkerCalls fleet(c, c.fleet());
+  std::string w1, w2;
+  ASSERT_TRUE(fleet.Register("w1", &w1).ok());
+  ASSERT_TRUE(fleet.Register("w2", &w2).ok());
+  hwnas::v1::AcquireTrialResponse lease;
+  ASSERT_TRUE(fleet.Acquire(w1, &lease).ok());
+  ASSERT_FALSE(lease.lease_id().empty());
+  EXPECT_EQ(fleet.Report(w2, lease.lease_id(), 0.5).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(fleet.Report(w1, "no-such-lease", 0.5).error_code(), grpc::StatusCode::OK);
+  EXPECT_TRUE(fleet.Report(w1, lease.lease_id(), 0.5).ok());
+}
+
+TEST(ServerE2ETest, BadInputIsRejectedClearlyAndNothingIsStored) {
+  Cluster c;
+  c.StartServer();
+  struct Case {
+    std::string yaml;
+    std::string message;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"name: [broken", "malformed YAML"},
+           {"name: x\nspace: {name: resnet}\nevaluator: {kind: table}\n",
+            "space.name: unknown search space 'resnet'"},
+           {TableSpec("zero", 0), "budget.trials"},
+           {TableSpec("typo", 5) + "stratgy: {name: random}\n", "stratgy: unknown key"},
+       }) {
+    absl::StatusOr<hwnas::v1::Search> s = c.Submit(k.yaml);
+    ASSERT_FALSE(s.ok()) << k.yaml;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr(k.message));
+  }
+  absl::StatusOr<db::Page<SearchRecord>> all = c.store().ListSearches({});
+  ASSERT_OK(all);
+  EXPECT_TRUE(all->items.empty());
+
+  // NaN metrics in a report are refused and leave the trial as it was.
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("nan", 5));
+  ASSERT_OK(s);
+  WorkerCalls fleet(c, c.fleet());
+  std::string w;
+  ASSERT_TRUE(fleet.Register("w", &w).ok());
+  hwnas::v1::AcquireTrialResponse lease;
+  ASSERT_TRUE(fleet.Acquire(w, &lease).ok());
+  ASSERT_FALSE(lease.lease_id().empty());
+  grpc::Status bad = fleet.Report(w, lease.lease_id(), std::nan(""));
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("accuracy"));
+  absl::StatusOr<TrialRecord> t =
+      c.store().GetTrial(s->id(), lease.assignment().trial_number(), false);
+  ASSERT_OK(t);
+  EXPECT_EQ(t->state, TrialState::kLeased);
+  EXPECT_FALSE(t->result.has_value());
+}
+
+}  // namespace
+}  // namespace hwnas
