@@ -26,6 +26,13 @@ struct CalibrateOptions {
   int samples = 5000;
   uint64_t seed = 0;
   LatencyOptions latency;  // Per entry (threads are recorded in the table).
+  // In-context timing: this many random architectures are run whole with
+  // every op timed (`profile_runs` passes each); an entry is the median time
+  // of its op inside those networks, which includes the cache and memory
+  // state of a real forward pass. Ops no profiled network used are measured
+  // alone. 0 = measure every op alone.
+  int profile_archs = 200;
+  int profile_runs = 15;
   // Called after each measured entry: (done, total, key).
   std::function<void(int, int, const std::string&)> progress;
 };
@@ -35,9 +42,8 @@ std::vector<hardware::LutOp> CollectSpaceOps(const space::SearchSpace& space,
                                              const CalibrateOptions& options,
                                              int* architectures_seen);
 
-// Measures every op of the space: each entry is the latency of a network
-// holding just that op, minus the latency of an empty network (the table's
-// base_ms, the per-forward overhead counted once per network).
+// Measures every op of the space (see CalibrateOptions::profile_archs). The
+// table's base_ms is the executor's per-forward cost outside the ops.
 absl::StatusOr<hardware::LatencyLut> CalibrateLut(const space::SearchSpace& space,
                                                   const CalibrateOptions& options);
 

@@ -1,6 +1,7 @@
 #include "worker/commands.h"
 
 #include <algorithm>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -231,6 +232,7 @@ int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std:
   if (!space.ok()) return Fail(err, space.status());
   CalibrateOptions c;
   c.samples = options.samples;
+  c.profile_archs = options.profile_archs;
   c.seed = options.seed;
   c.latency = LatencyOptionsFrom(spec->hardware);
   c.latency.threads = options.threads;
@@ -266,6 +268,16 @@ int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std:
     absl::StatusOr<LutCheck> check =
         CheckLut(**space, *lut, options.check, options.seed + 1, full, progress);
     if (!check.ok()) return Fail(err, check.status(), kExitTrialFailed);
+    if (!options.check_out.empty()) {
+      std::ofstream csv(options.check_out);
+      csv << "arch,predicted_ms,measured_ms\n";
+      for (const LutCheck::Sample& s : check->samples) {
+        csv << '"' << s.arch << "\"," << s.predicted_ms << "," << s.measured_ms << "\n";
+      }
+      if (!csv)
+        return Fail(err, absl::InternalError(absl::StrCat(options.check_out, ": cannot write")),
+                    kExitTrialFailed);
+    }
     out << absl::StrFormat(
         "predictor check on %d random architectures: %.0f%% within +-10%%, %.0f%% within "
         "+-20%%, mean |error| %.1f%%, Spearman %.3f\n",

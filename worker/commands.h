@@ -44,8 +44,10 @@ struct CalibrateCommandOptions {
   std::string spec_path;
   std::string out_path;
   int threads = 1;
-  int samples = 5000;  // Random architectures to collect op shapes from.
-  int check = 20;      // Random architectures to check the table on (0 = none).
+  int samples = 5000;       // Random architectures to collect op shapes from.
+  int check = 20;           // Random architectures to check the table on (0 = none).
+  std::string check_out;    // Optional CSV of the check: arch, predicted_ms, measured_ms.
+  int profile_archs = 200;  // Whole networks profiled per op (0 = ops alone).
   uint64_t seed = 0;
   bool progress = true;
 };

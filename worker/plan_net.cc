@@ -1,5 +1,7 @@
 #include "worker/plan_net.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <stdexcept>
@@ -7,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "worker/op_profile.h"
 
 namespace hwnas::worker {
 
@@ -251,10 +254,69 @@ torch::Tensor PlanNetImpl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> values(nodes_.size());
   values[0] = x;
   for (size_t i = 1; i < nodes_.size(); ++i) {
-    values[i] = Run(i, nodes_[i], values, x);
+    if (op_ms_ != nullptr) {
+      const auto t0 = std::chrono::steady_clock::now();
+      values[i] = Run(i, nodes_[i], values, x);
+      (*op_ms_)[i] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      values[i] = Run(i, nodes_[i], values, x);
+    }
     for (int j : release_after_[i]) values[j] = torch::Tensor();
   }
   return values[plan_.output];
+}
+
+absl::StatusOr<OpProfile> ProfileOps(const space::NetworkPlan& plan, int warmup, int runs,
+                                     int threads) {
+  try {
+    absl::StatusOr<PlanNet> built = BuildPlanNet(plan);
+    if (!built.ok()) return built.status();
+    PlanNet net = *std::move(built);
+    torch::NoGradGuard no_grad;
+    net->eval();
+    net->FreezeQuantization();
+    const int previous_threads = torch::get_num_threads();
+    torch::set_num_threads(threads);
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), plan.input_shape().begin(), plan.input_shape().end());
+    torch::Tensor x = torch::randn(shape);
+    for (int i = 0; i < warmup; ++i) net->forward(x);
+    const size_t n = plan.ops.size();
+    std::vector<std::vector<double>> per_op(n);
+    std::vector<double> totals, overheads, times(n);
+    for (int r = 0; r < runs; ++r) {
+      std::fill(times.begin(), times.end(), 0.0);
+      net->set_op_timer(&times);
+      const auto t0 = std::chrono::steady_clock::now();
+      net->forward(x);
+      const double total =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      net->set_op_timer(nullptr);
+      double sum = 0;
+      for (size_t i = 0; i < n; ++i) {
+        per_op[i].push_back(times[i]);
+        sum += times[i];
+      }
+      totals.push_back(total);
+      overheads.push_back(std::max(0.0, total - sum));
+    }
+    torch::set_num_threads(previous_threads);
+    auto median = [](std::vector<double> v) {
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      const size_t m = v.size();
+      return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    };
+    OpProfile p;
+    p.op_ms.resize(n);
+    for (size_t i = 0; i < n; ++i) p.op_ms[i] = median(per_op[i]);
+    p.total_ms = median(totals);
+    p.overhead_ms = median(overheads);
+    return p;
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("profiling failed: ", ExceptionMessage(e)));
+  }
 }
 
 absl::StatusOr<PlanNet> BuildPlanNet(const space::NetworkPlan& plan) {

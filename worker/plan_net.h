@@ -37,6 +37,10 @@ class PlanNetImpl : public torch::nn::Module {
   void FreezeQuantization();
 
   const space::NetworkPlan& plan() const { return plan_; }
+
+  // When set, forward adds each op's wall time (ms) to (*op_ms)[i]; the
+  // vector must have one slot per plan op. nullptr turns timing off.
+  void set_op_timer(std::vector<double>* op_ms) { op_ms_ = op_ms; }
   int64_t NumParameters() const;
 
  private:
@@ -56,6 +60,7 @@ class PlanNetImpl : public torch::nn::Module {
   std::vector<Node> nodes_;
   std::vector<std::vector<int>> release_after_;  // Values no longer needed after op i.
   bool quant_frozen_ = false;
+  std::vector<double>* op_ms_ = nullptr;
 };
 TORCH_MODULE(PlanNet);
 

@@ -93,6 +93,10 @@ flags:
   --check N       random architectures for the predictor check (default 20, 0 = none)
   --seed N        sampling seed (default 0)
   --quiet         no progress output
+  --check-out CSV write the check's predicted and measured latencies per architecture
+  --profile-archs N  random whole networks run with every op timed; an entry is
+                  its op's median time inside them (default 200; 0 = time each
+                  op alone)
 )";
 
 constexpr char kServeHelp[] =
@@ -270,9 +274,10 @@ int main(int argc, char** argv) {
     std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   }
-  Flags flags({"help", "json", "quiet"}, {"spec", "arch", "data-dir", "epochs", "threads", "seed",
-                                          "log-level", "out", "samples", "check", "server", "token",
-                                          "ca", "name", "device-tag", "table", "max-trials"});
+  Flags flags({"help", "json", "quiet"},
+              {"spec", "arch", "data-dir", "epochs", "threads", "seed", "log-level", "out",
+               "samples", "check", "check-out", "profile-archs", "server", "token", "ca", "name",
+               "device-tag", "table", "max-trials"});
   std::string error;
   if (!flags.Parse(argc, argv, 2, &error)) return Usage(help, error);
   if (flags.Has("help")) {
@@ -284,10 +289,10 @@ int main(int argc, char** argv) {
   if (absl::Status s = hwnas::InitLogging(level); !s.ok()) {
     return Usage(help, std::string(s.message()));
   }
-  std::optional<int64_t> epochs, threads, seed, samples, check;
+  std::optional<int64_t> epochs, threads, seed, samples, check, profile_archs;
   if (!flags.Int("epochs", &epochs, &error) || !flags.Int("threads", &threads, &error) ||
       !flags.Int("seed", &seed, &error) || !flags.Int("samples", &samples, &error) ||
-      !flags.Int("check", &check, &error)) {
+      !flags.Int("check", &check, &error) || !flags.Int("profile-archs", &profile_archs, &error)) {
     return Usage(help, error);
   }
   if ((epochs && *epochs < 1) || (threads && *threads < 1)) {
@@ -327,3 +332,5 @@ int main(int argc, char** argv) {
   o.progress = !flags.Has("quiet");
   return hwnas::worker::RunCalibrate(o, std::cout, std::cerr);
 }
+  o.check_out = flags.Get("check-out");
+  if (profile_archs) o.profile_archs = static_cast<int>(*profile_archs);
