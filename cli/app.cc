@@ -12,25 +12,32 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/errors.h"
+#include "cli/export.h"
+#include "cli/local.h"
 #include "common/status_macros.h"
 
 namespace hwnas::cli {
 namespace {
 
 using Runner = absl::StatusOr<int> (*)(const ParsedArgs&, CliContext&, Client&);
+// Commands that make their own connection (`local`).
+using StandaloneRunner = absl::StatusOr<int> (*)(const ParsedArgs&, CliContext&);
 
 struct Entry {
   const CommandSpec* spec;
-  Runner run;
+  Runner run = nullptr;
+  StandaloneRunner run_standalone = nullptr;
 };
 
 const std::vector<Entry>& Table() {
   static const auto* table = [] {
     const auto& commands = Commands();
     const Runner runners[] = {RunSubmit, RunList,   RunStatus, RunCancel, RunWatch,
-                              RunTrials, RunPareto, RunTrial,  RunReport};
+                              RunTrials, RunPareto, RunTrial,  RunReport, RunExportCommand};
+    constexpr size_t kConnected = sizeof(runners) / sizeof(runners[0]);
     auto* t = new std::vector<Entry>();
-    for (size_t i = 0; i < commands.size(); ++i) t->push_back({&commands[i], runners[i]});
+    for (size_t i = 0; i < kConnected; ++i) t->push_back({&commands[i], runners[i]});
+    t->push_back({&commands[kConnected], nullptr, RunLocal});
     return t;
   }();
   return *table;
@@ -196,6 +203,8 @@ const std::vector<CommandSpec>& Commands() {
        "section (pareto_metrics, else constraint and hard-limit metrics).",
        "  hwnas report 12 -o report.html\n"
        "  hwnas report 12 --svg front.svg --plot pareto:flash_bytes\n"},
+      ExportCommandSpec(),
+      LocalCommandSpec(),
   };
   return *commands;
 }
@@ -220,7 +229,7 @@ std::string MainHelp() {
       "\nConnection and identity: flags, then HWNAS_SERVER / HWNAS_TOKEN / HWNAS_TLS_CA,\n"
       "then the config file ($HWNAS_CONFIG, $XDG_CONFIG_HOME/hwnas/config.yaml or\n"
       "~/.config/hwnas/config.yaml):\n"
-      "  server: hwnas.lab.example.org:50051\n"
+      "  server: hwnas.lab.example.org:7470\n"
       "  token: <your API token>\n"
       "  tls: {ca: /etc/hwnas/ca.pem}\n\n",
       ExitCodeHelp(), "\nRun 'hwnas COMMAND --help' for a command's flags and examples.\n");
@@ -302,6 +311,7 @@ int RunCli(const std::vector<std::string>& args, CliContext& ctx) {
     return kExitOk;
   }
   absl::StatusOr<int> result = [&]() -> absl::StatusOr<int> {
+    if (entry->run_standalone != nullptr) return entry->run_standalone(*parsed, ctx);
     HWNAS_ASSIGN_OR_RETURN(ConnectionConfig connection, ConnectionFromArgs(*parsed, ctx.env));
     HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ctx.connect(connection));
     return entry->run(*parsed, ctx, *client);

@@ -16,7 +16,7 @@
 
 namespace hwnas::cli {
 
-inline constexpr absl::string_view kDefaultServer = "localhost:50051";
+inline constexpr absl::string_view kDefaultServer = "127.0.0.1:7470";
 
 // Reads one environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(absl::string_view name)>;

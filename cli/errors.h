@@ -34,7 +34,7 @@ bool IsLocalIoError(const absl::Status& status);
 
 // Turns a failed gRPC call into an absl::Status with the same canonical code
 // and a message a user can act on, e.g. "cannot reach the server at
-// localhost:50051: failed to connect to all addresses". `rpc` names the call
+// 127.0.0.1:7470: failed to connect to all addresses". `rpc` names the call
 // ("ListSearches"); `server` is the address the CLI dialed.
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view server,
                             absl::string_view rpc);

@@ -307,6 +307,9 @@ std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFo
 }
 
 std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
+  // JSON: one object (`hwnas status 12 -o json | jq .trials.finished`);
+  // CSV: the list's header and one row.
+  if (format == OutputFormat::kJson) return SearchToJson(s).dump(2) + "\n";
   if (format != OutputFormat::kTable) return FormatSearchList({s}, format);
   std::string out;
   absl::StrAppend(&out, "Search:      ", s.id,

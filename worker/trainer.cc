@@ -265,7 +265,8 @@ namespace internal {
 
 TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
                                   const TrainingOptions& o, const LatencyOptions* latency,
-                                  const ProgressCallback& progress) {
+                                  const ProgressCallback& progress,
+                                  const TrainedNetHook& on_trained) {
   TrialOutcome out;
   const auto start = Clock::now();
   const int previous_threads = torch::get_num_threads();
@@ -312,6 +313,7 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
     } else if (latency != nullptr) {
       out.result.latency = TimeModule(net, plan.input_shape(), *latency);
     }
+    if (on_trained && out.state != TrialState::kFailed) on_trained(net);
   } catch (const std::exception& e) {
     out.state = TrialState::kFailed;
     out.result.error = absl::StrCat("LibTorch error: ", ExceptionMessage(e));

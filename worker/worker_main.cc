@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "worker/commands.h"
+#include "worker/export.h"
 #include "worker/serve.h"
 
 namespace {
@@ -34,6 +35,7 @@ commands:
   describe   print an architecture's layers, shapes and static costs (no training)
   calibrate  build a per-op latency lookup table for a space on this machine
   serve      join a search server's worker fleet and run the trials it hands out
+  export     train an architecture fully and save it as a TorchScript module
 
 Run 'hwnas-worker <command> --help' for the flags of a command.
 Data: Fashion-MNIST is read from /usr/share/datasets/fashion-mnist (Debian package
@@ -265,6 +267,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (command == "export") return hwnas::worker::ExportMain(argc, argv);
   const char* help = command == "evaluate"    ? kEvaluateHelp
                      : command == "describe"  ? kDescribeHelp
                      : command == "calibrate" ? kCalibrateHelp

@@ -105,7 +105,7 @@ TEST(ResolveConnection, FlagsBeatEnvBeatFileBeatDefaults) {
   ConnectionFlags none;
   auto defaults = ResolveConnection(none, FakeEnv({}), std::nullopt);
   ASSERT_TRUE(defaults.ok());
-  EXPECT_EQ(defaults->server, "localhost:50051");
+  EXPECT_EQ(defaults->server, "127.0.0.1:7470");
   EXPECT_EQ(defaults->server_source, "default");
   EXPECT_EQ(defaults->token, "");
   EXPECT_FALSE(defaults->tls);

@@ -415,7 +415,7 @@ TEST_F(CliAgainstFakeServer, ListStatusCancelInEveryFormat) {
   EXPECT_EQ(Run({"status", "7"}), kExitOk);
   EXPECT_NE(out_.str().find("State:       COMPLETED"), std::string::npos);
   EXPECT_EQ(Run({"status", "7", "-o", "json"}), kExitOk);
-  EXPECT_EQ(nlohmann::json::parse(out_.str())[0]["trials"]["succeeded"], 8);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["trials"]["succeeded"], 8);
   EXPECT_EQ(Run({"status", "42"}), kExitInvalid);
   EXPECT_EQ(err_.str(), "hwnas: error: search 42: no such search\n");
   EXPECT_EQ(Run({"status", "8"}), kExitAuth);

@@ -1,0 +1,176 @@
+// `hwnas local` as a user runs it: the real binary starts PostgreSQL, the
+// server and workers, runs a search to the end and prints the results; a
+// run interrupted with SIGINT shuts down cleanly and the next run resumes the
+// same search, which ends with exactly its budget of finished trials.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/subprocess.h"
+#include "db/local_postgres.h"
+#include "db/store.h"
+#include "gtest/gtest.h"
+#include "tests/cli/processes.h"
+#include "tests/testing/test_paths.h"
+
+namespace hwnas::cli {
+namespace {
+
+using testing::BinaryPath;
+using testing::kTinyFashionSpec;
+using testing::ReadWholeFile;
+using testing::WaitFor;
+
+struct LocalRun {
+  ChildProcess process;
+  std::string log;
+};
+
+LocalRun StartLocal(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv = {BinaryPath("cli/hwnas"), "local"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto child = ChildProcess::Start(
+      {.argv = argv,
+       .env = {absl::StrCat("HWNAS_SHARED_DATA=", hwnas::testing::SharedDataDir())},
+       .log_path = log});
+  EXPECT_TRUE(child.ok()) << child.status();
+  return {*std::move(child), log};
+}
+
+// The exit code of a finished run (fails the test on timeout).
+int Finish(LocalRun& run, absl::Duration timeout) {
+  std::optional<int> code = run.process.Wait(timeout);
+  EXPECT_TRUE(code.has_value()) << "hwnas local did not finish; output:\n"
+                                << ReadWholeFile(run.log);
+  if (!code) return run.process.Stop(absl::Seconds(30));
+  return *code;
+}
+
+bool PostgresStopped(const std::string& state) {
+  return !std::filesystem::exists(absl::StrCat(state, "/postgres/pgdata/postmaster.pid"));
+}
+
+TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
+  const std::string state = testing::NewTempDir("hwnas-local-nb201");
+  const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
+  LocalRun run =
+      StartLocal({spec, "--workers", "2", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
+  ASSERT_EQ(Finish(run, absl::Minutes(4)), 0) << ReadWholeFile(run.log);
+  const std::string out = ReadWholeFile(run.log);
+  EXPECT_TRUE(absl::StrContains(out, "submitted search 1")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "1000/1000")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "Pareto front of search 1")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "* Pareto front")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "Best architecture (trial")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "|nor_conv") || absl::StrContains(out, "|skip_connect") ||
+              absl::StrContains(out, "|avg_pool"))
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, "stopping PostgreSQL")) << out;
+  EXPECT_TRUE(PostgresStopped(state));
+
+  // Secrets are private; the client config points at the server it ran.
+  struct stat st {};
+  ASSERT_EQ(stat(absl::StrCat(state, "/tokens.yaml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(absl::StrCat(state, "/config.yaml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(
+      absl::StrContains(ReadWholeFile(absl::StrCat(state, "/config.yaml")), "server: 127.0.0.1:"));
+
+  // A second run with --resume finds the finished search in the same
+  // database and prints its results without running anything.
+  LocalRun again = StartLocal({spec, "--workers", "1", "--state-dir", state, "--resume"},
+                              absl::StrCat(state, "-run2.log"));
+  ASSERT_EQ(Finish(again, absl::Minutes(2)), 0) << ReadWholeFile(again.log);
+  const std::string out2 = ReadWholeFile(again.log);
+  EXPECT_TRUE(absl::StrContains(out2, "showing search 1 (1000/1000 trials done)")) << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "Pareto front of search 1")) << out2;
+  EXPECT_FALSE(absl::StrContains(out2, "submitted search")) << out2;
+}
+
+TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
+  const std::string state = testing::NewTempDir("hwnas-local-fashion");
+  const std::string spec = absl::StrCat(state, "-tiny.yaml");
+  std::ofstream(spec) << kTinyFashionSpec;
+
+  LocalRun first =
+      StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
+  // Interrupt once the first trial has finished, mid-search.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string out = ReadWholeFile(first.log);
+        return absl::StrContains(out, " SUCCEEDED") || absl::StrContains(out, " INFEASIBLE");
+      },
+      absl::Minutes(3)))
+      << ReadWholeFile(first.log);
+  first.process.Signal(SIGINT);
+  ASSERT_EQ(Finish(first, absl::Minutes(1)), 130) << ReadWholeFile(first.log);
+  const std::string out1 = ReadWholeFile(first.log);
+  EXPECT_TRUE(absl::StrContains(out1, "submitted search 1")) << out1;
+  EXPECT_TRUE(absl::StrContains(out1, "run the same command again to resume search 1")) << out1;
+  EXPECT_FALSE(absl::StrContains(out1, "Pareto front of search")) << out1;
+  EXPECT_TRUE(PostgresStopped(state));
+
+  LocalRun second =
+      StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run2.log"));
+  ASSERT_EQ(Finish(second, absl::Minutes(3)), 0) << ReadWholeFile(second.log);
+  const std::string out2 = ReadWholeFile(second.log);
+  EXPECT_TRUE(absl::StrContains(out2, "resuming search 1 (")) << out2;
+  EXPECT_FALSE(absl::StrContains(out2, "submitted search")) << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "Pareto front of search 1")) << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "Best architecture (trial")) << out2;
+  EXPECT_TRUE(PostgresStopped(state));
+
+  // The store: one search, COMPLETED, exactly its budget of finished trials,
+  // each number once.
+  db::LocalPostgres::Options options;
+  options.dir = absl::StrCat(state, "/postgres");
+  db::LocalPostgres postgres(options);
+  ASSERT_TRUE(postgres.Start().ok());
+  auto store = db::Store::Open({.connection_string = postgres.ConnectionString(), .pool_size = 1});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto search = (*store)->GetSearch(1);
+  ASSERT_TRUE(search.ok()) << search.status();
+  EXPECT_EQ(search->state, SearchState::kCompleted);
+  EXPECT_EQ(search->counts.finished(), 4);
+  EXPECT_FALSE((*store)->GetSearch(2).ok());
+  db::TrialQuery query;
+  query.search_id = 1;
+  auto trials = (*store)->ListTrials(query);
+  ASSERT_TRUE(trials.ok()) << trials.status();
+  std::set<int64_t> numbers;
+  int finished = 0;
+  for (const TrialRecord& t : trials->items) {
+    EXPECT_TRUE(numbers.insert(t.number).second) << "trial " << t.number << " twice";
+    if (t.state == TrialState::kSucceeded || t.state == TrialState::kInfeasible ||
+        t.state == TrialState::kFailed || t.state == TrialState::kEarlyStopped) {
+      ++finished;
+    }
+  }
+  EXPECT_EQ(finished, 4);
+}
+
+TEST(HwnasLocal, BadSpecIsRejectedAndEverythingStops) {
+  const std::string state = testing::NewTempDir("hwnas-local-bad");
+  const std::string spec = absl::StrCat(state, "-bad.yaml");
+  std::ofstream(spec)
+      << "name: bad\nspace: {name: nb201}\nevaluator: {kind: table}\nbudget: {trials: 0}\n";
+  LocalRun run =
+      StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run.log"));
+  EXPECT_EQ(Finish(run, absl::Minutes(2)), 2) << ReadWholeFile(run.log);
+  const std::string out = ReadWholeFile(run.log);
+  EXPECT_TRUE(absl::StrContains(out, "budget.trials")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "stopping the server")) << out;
+  EXPECT_TRUE(PostgresStopped(state));
+}
+
+}  // namespace
+}  // namespace hwnas::cli

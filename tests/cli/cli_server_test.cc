@@ -1,0 +1,482 @@
+// The `hwnas` commands against a real hwnas-server and real table workers on
+// a private PostgreSQL: submit, watch, ls, status, trials (JSON checked
+// against the store), pareto, trial, cancel, the auth errors a user sees, and
+// the HTML report rendered by headless Chromium.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "cli/app.h"
+#include "cli/errors.h"
+#include "cli/format.h"
+#include "common/subprocess.h"
+#include "db/store.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/cli/processes.h"
+#include "tests/testing/postgres_env.h"
+#include "tests/testing/test_paths.h"
+
+namespace hwnas::cli {
+namespace {
+
+using json = nlohmann::json;
+using testing::ReadWholeFile;
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// nb201 answered from the table: no training, a few seconds per search.
+std::string TableSpec(absl::string_view name, int64_t trials) {
+  return absl::StrCat("name: ", name, R"(
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+objectives:
+  reward: penalty
+  constraints:
+    - {metric: latency_ms, target: 15.72, lambda: 100}
+  pareto_metrics: [latency_ms]
+strategy: {name: random, seed: 7}
+budget: {trials: )",
+                      trials, "}\n");
+}
+
+class CliAgainstRealServer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::NewTempDir("hwnas-cli-server"));
+    const std::string database = hwnas::testing::PostgresEnvironment::Get()->NewDatabase();
+    auto store = db::Store::Open({.connection_string = database, .pool_size = 2});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = store->release();
+    ASSERT_TRUE(store_->Migrate().ok());
+    tokens_ = new std::map<std::string, std::string>();
+    for (const auto& [name, worker] :
+         {std::pair<const char*, bool>{"alice", false}, {"bob", false}, {"fleet", true}}) {
+      auto user = store_->CreateUser(name, /*is_admin=*/false, worker);
+      ASSERT_TRUE(user.ok()) << user.status();
+      auto token = store_->IssueToken(user->id);
+      ASSERT_TRUE(token.ok()) << token.status();
+      (*tokens_)[name] = *token;
+    }
+    auto server = testing::StartServer(database, *dir_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = new testing::ServerProcess(*std::move(server));
+    auto workers = testing::StartWorkers(server_->address(), (*tokens_)["fleet"], 2, *dir_);
+    ASSERT_TRUE(workers.ok()) << workers.status();
+    workers_ = new std::vector<ChildProcess>(*std::move(workers));
+  }
+
+  static void TearDownTestSuite() {
+    if (workers_ != nullptr) {
+      for (ChildProcess& w : *workers_) w.Stop(absl::Seconds(10));
+      delete workers_;
+    }
+    if (server_ != nullptr) {
+      server_->process.Stop(absl::Seconds(10));
+      delete server_;
+    }
+    delete store_;
+    delete tokens_;
+  }
+
+  void SetUp() override {
+    if (server_ == nullptr || workers_ == nullptr) GTEST_SKIP() << "the suite did not start";
+  }
+
+  // Runs `hwnas ARGS` in-process with HWNAS_SERVER and HWNAS_TOKEN set (no
+  // token when `token` is empty) and no config file.
+  static CliRun Run(const std::vector<std::string>& args, const std::string& token) {
+    std::ostringstream out, err;
+    CliContext ctx = DefaultContext();
+    ctx.out = &out;
+    ctx.err = &err;
+    const std::string address = server_->address();
+    ctx.env = [address, token](absl::string_view name) -> std::optional<std::string> {
+      if (name == "HWNAS_SERVER") return address;
+      if (name == "HWNAS_TOKEN" && !token.empty()) return token;
+      if (name == "HWNAS_WORKER_BIN") return testing::BinaryPath("worker/hwnas-worker");
+      if (name == "HWNAS_SHARED_DATA") return hwnas::testing::SharedDataDir();
+      return std::nullopt;
+    };
+    CliRun run;
+    run.code = RunCli(args, ctx);
+    run.out = out.str();
+    run.err = err.str();
+    return run;
+  }
+  static CliRun AsAlice(const std::vector<std::string>& args) {
+    return Run(args, (*tokens_)["alice"]);
+  }
+
+  static std::string WriteSpec(absl::string_view name, const std::string& yaml) {
+    const std::string path = absl::StrCat(*dir_, "/", name, ".yaml");
+    std::ofstream(path) << yaml;
+    return path;
+  }
+
+  // Submits and watches a small table search to its end (once per suite).
+  static int64_t CompletedSearch() {
+    static int64_t id = [] {
+      CliRun run =
+          AsAlice({"submit", "-f", WriteSpec("done", TableSpec("cli-done", 40)), "--watch"});
+      EXPECT_EQ(run.code, kExitOk) << run.err;
+      int64_t parsed = 0;
+      std::string first = run.out.substr(0, run.out.find('\n'));
+      EXPECT_TRUE(absl::SimpleAtoi(first, &parsed)) << run.out;
+      EXPECT_TRUE(absl::StrContains(run.out, "SUCCEEDED")) << run.out;
+      return parsed;
+    }();
+    return id;
+  }
+
+  static std::vector<TrialRecord> StoredTrials(int64_t id) {
+    std::vector<TrialRecord> all;
+    db::TrialQuery query;
+    query.search_id = id;
+    for (;;) {
+      auto page = store_->ListTrials(query);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return all;
+      all.insert(all.end(), page->items.begin(), page->items.end());
+      if (page->next_page_token.empty()) return all;
+      query.page_token = page->next_page_token;
+    }
+  }
+
+  static std::string* dir_;
+  static db::Store* store_;
+  static std::map<std::string, std::string>* tokens_;
+  static testing::ServerProcess* server_;
+  static std::vector<ChildProcess>* workers_;
+};
+
+std::string* CliAgainstRealServer::dir_ = nullptr;
+db::Store* CliAgainstRealServer::store_ = nullptr;
+std::map<std::string, std::string>* CliAgainstRealServer::tokens_ = nullptr;
+testing::ServerProcess* CliAgainstRealServer::server_ = nullptr;
+std::vector<ChildProcess>* CliAgainstRealServer::workers_ = nullptr;
+
+TEST_F(CliAgainstRealServer, SubmitWatchListStatus) {
+  const int64_t id = CompletedSearch();
+  ASSERT_GT(id, 0);
+
+  CliRun ls = AsAlice({"ls", "-o", "json"});
+  ASSERT_EQ(ls.code, kExitOk) << ls.err;
+  json searches = json::parse(ls.out);
+  bool found = false;
+  for (const json& s : searches) {
+    if (s["id"] == id) {
+      found = true;
+      EXPECT_EQ(s["state"], "COMPLETED");
+      EXPECT_EQ(s["owner"], "alice");
+    }
+  }
+  EXPECT_TRUE(found) << ls.out;
+  CliRun table = AsAlice({"ls"});
+  EXPECT_TRUE(absl::StrContains(table.out, "cli-done")) << table.out;
+
+  CliRun status = AsAlice({"status", absl::StrCat(id), "-o", "json"});
+  ASSERT_EQ(status.code, kExitOk) << status.err;
+  json s = json::parse(status.out);
+  auto stored = store_->GetSearch(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(s["state"], "COMPLETED");
+  EXPECT_EQ(s["budget"], 40);
+  EXPECT_EQ(s["trials"]["finished"], 40);
+  EXPECT_EQ(s["trials"]["succeeded"], stored->counts.succeeded);
+  ASSERT_TRUE(stored->best_trial.has_value());
+  EXPECT_EQ(s["best_trial"]["number"], stored->best_trial->number);
+}
+
+TEST_F(CliAgainstRealServer, TrialsJsonMatchesTheStore) {
+  const int64_t id = CompletedSearch();
+  CliRun run = AsAlice({"trials", absl::StrCat(id), "-o", "json"});
+  ASSERT_EQ(run.code, kExitOk) << run.err;
+  json trials = json::parse(run.out);
+  std::vector<TrialRecord> stored = StoredTrials(id);
+  ASSERT_EQ(trials.size(), stored.size());
+  ASSERT_EQ(stored.size(), 40u);
+  std::map<int64_t, const TrialRecord*> by_number;
+  for (const TrialRecord& t : stored) by_number[t.number] = &t;
+  for (const json& t : trials) {
+    const TrialRecord* s = by_number.at(t["number"].get<int64_t>());
+    EXPECT_EQ(t["state"], std::string(TrialStateName(s->state)));
+    EXPECT_EQ(t["architecture"]["tokens"].get<std::vector<int>>(), s->architecture.tokens);
+    ASSERT_TRUE(s->result.has_value());
+    EXPECT_DOUBLE_EQ(t["result"]["accuracy"].get<double>(), s->result->accuracy);
+    ASSERT_TRUE(s->result->latency.has_value());
+    EXPECT_DOUBLE_EQ(t["result"]["latency"]["median_ms"].get<double>(),
+                     s->result->latency->median_ms);
+    ASSERT_TRUE(s->reward.has_value());
+    EXPECT_DOUBLE_EQ(t["reward"].get<double>(), *s->reward);
+  }
+
+  // --top and --sort reward: the best rewards, best first.
+  CliRun top =
+      AsAlice({"trials", absl::StrCat(id), "--top", "5", "--sort", "reward", "-o", "json"});
+  ASSERT_EQ(top.code, kExitOk) << top.err;
+  json best = json::parse(top.out);
+  ASSERT_EQ(best.size(), 5u);
+  double max_reward = -1e300;
+  for (const TrialRecord& t : stored) max_reward = std::max(max_reward, t.reward.value_or(-1e300));
+  EXPECT_DOUBLE_EQ(best[0]["reward"].get<double>(), max_reward);
+  for (size_t i = 1; i < best.size(); ++i) {
+    EXPECT_GE(best[i - 1]["reward"].get<double>(), best[i]["reward"].get<double>());
+  }
+
+  // One trial in full.
+  const int64_t n = best[0]["number"].get<int64_t>();
+  CliRun one = AsAlice({"trial", absl::StrCat(id), absl::StrCat(n), "-o", "json"});
+  ASSERT_EQ(one.code, kExitOk) << one.err;
+  EXPECT_EQ(json::parse(one.out)["number"], n);
+  CliRun missing = AsAlice({"trial", absl::StrCat(id), "999"});
+  EXPECT_EQ(missing.code, kExitInvalid);
+  EXPECT_TRUE(absl::StrContains(missing.err, "trial 999 of search")) << missing.err;
+}
+
+TEST_F(CliAgainstRealServer, ParetoFrontIsNonDominated) {
+  const int64_t id = CompletedSearch();
+  CliRun run = AsAlice({"pareto", absl::StrCat(id), "-o", "json"});
+  ASSERT_EQ(run.code, kExitOk) << run.err;
+  json front = json::parse(run.out);
+  ASSERT_TRUE(front.contains("trials")) << run.out;
+  ASSERT_FALSE(front["trials"].empty());
+  std::vector<TrialRecord> stored = StoredTrials(id);
+  for (const json& f : front["trials"]) {
+    const double acc = f["result"]["accuracy"].get<double>();
+    const double lat = f["result"]["latency"]["median_ms"].get<double>();
+    for (const TrialRecord& t : stored) {
+      if (t.state != TrialState::kSucceeded) continue;
+      const bool dominates = t.result->accuracy >= acc && t.result->latency->median_ms <= lat &&
+                             (t.result->accuracy > acc || t.result->latency->median_ms < lat);
+      EXPECT_FALSE(dominates) << "trial " << t.number << " dominates front trial " << f["number"];
+    }
+  }
+  CliRun table = AsAlice({"pareto", absl::StrCat(id)});
+  ASSERT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_TRUE(absl::StrContains(table.out, "* Pareto front")) << table.out;
+}
+
+TEST_F(CliAgainstRealServer, CancelStopsASearch) {
+  CliRun submit = AsAlice({"submit", "-f", WriteSpec("big", TableSpec("cli-big", 1000000))});
+  ASSERT_EQ(submit.code, kExitOk) << submit.err;
+  const std::string id = std::string(absl::StripAsciiWhitespace(submit.out));
+  CliRun cancel = AsAlice({"cancel", id});
+  ASSERT_EQ(cancel.code, kExitOk) << cancel.err;
+  EXPECT_EQ(cancel.out, absl::StrCat("search ", id, " cancelled\n"));
+  CliRun status = AsAlice({"status", id, "-o", "json"});
+  ASSERT_EQ(status.code, kExitOk) << status.err;
+  json s = json::parse(status.out);
+  EXPECT_EQ(s["state"], "CANCELLED");
+  EXPECT_LT(s["trials"]["finished"].get<int64_t>(), 1000000);
+  // Cancelling again changes nothing.
+  CliRun again = AsAlice({"cancel", id, "-o", "json"});
+  EXPECT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_EQ(json::parse(again.out)["state"], "CANCELLED");
+  // Watching a cancelled search ends at once with exit code 5.
+  CliRun watch = AsAlice({"watch", id});
+  EXPECT_EQ(watch.code, kExitSearchNotCompleted) << watch.err;
+}
+
+TEST_F(CliAgainstRealServer, SpecErrorsNameTheField) {
+  std::string bad = TableSpec("cli-bad", 0);
+  CliRun run = AsAlice({"submit", "-f", WriteSpec("bad", bad)});
+  EXPECT_EQ(run.code, kExitInvalid);
+  EXPECT_TRUE(absl::StrContains(run.err, "budget.trials")) << run.err;
+}
+
+TEST_F(CliAgainstRealServer, AuthErrorsAreClearAndNonZero) {
+  const int64_t id = CompletedSearch();
+  CliRun none = Run({"ls"}, "");
+  EXPECT_EQ(none.code, kExitAuth);
+  EXPECT_TRUE(absl::StrContains(none.err, "did not accept the credentials")) << none.err;
+  EXPECT_TRUE(absl::StrContains(none.err, "--token, HWNAS_TOKEN")) << none.err;
+
+  CliRun wrong = Run({"status", absl::StrCat(id)}, "hwn_not_a_real_token");
+  EXPECT_EQ(wrong.code, kExitAuth);
+  EXPECT_TRUE(absl::StrContains(wrong.err, "did not accept the credentials")) << wrong.err;
+
+  // Bob may not see or cancel Alice's search.
+  CliRun peek = Run({"status", absl::StrCat(id)}, (*tokens_)["bob"]);
+  EXPECT_NE(peek.code, kExitOk);
+  EXPECT_TRUE(peek.code == kExitAuth || peek.code == kExitInvalid) << peek.code;
+  EXPECT_TRUE(absl::StrContains(peek.err, "permission denied") ||
+              absl::StrContains(peek.err, absl::StrCat("search ", id)))
+      << peek.err;
+  CliRun cancel = Run({"cancel", absl::StrCat(id)}, (*tokens_)["bob"]);
+  EXPECT_NE(cancel.code, kExitOk);
+  CliRun trials = Run({"trials", absl::StrCat(id)}, (*tokens_)["bob"]);
+  EXPECT_NE(trials.code, kExitOk);
+  EXPECT_TRUE(trials.out.empty()) << trials.out;
+  // Bob's own list does not show it.
+  CliRun ls = Run({"ls", "-o", "json"}, (*tokens_)["bob"]);
+  ASSERT_EQ(ls.code, kExitOk) << ls.err;
+  EXPECT_TRUE(json::parse(ls.out).empty()) << ls.out;
+  // A worker token sees no user's searches.
+  CliRun worker = Run({"status", absl::StrCat(id)}, (*tokens_)["fleet"]);
+  EXPECT_NE(worker.code, kExitOk) << worker.out;
+
+  // The real binary maps the same error to the same exit code.
+  auto binary =
+      RunCommand({"env", "-u", "HWNAS_TOKEN", "-u", "HWNAS_CONFIG", "XDG_CONFIG_HOME=/nonexistent",
+                  testing::BinaryPath("cli/hwnas"), "--server", server_->address(), "ls"},
+                 absl::Seconds(60));
+  ASSERT_TRUE(binary.ok()) << binary.status();
+  EXPECT_EQ(binary->exit_code, kExitAuth) << binary->output;
+  EXPECT_TRUE(absl::StrContains(binary->output, "hwnas: error: the server at")) << binary->output;
+}
+
+// export: the files of a trial, then a trained TorchScript module that
+// Python's torch.jit.load runs with the outputs the C++ network gave.
+TEST_F(CliAgainstRealServer, ExportWritesTheTrialAndATorchScriptModelPythonLoads) {
+  std::string spec = testing::kTinyFashionSpec;
+  spec.replace(spec.find("trials: 4"), 9, "trials: 2");
+  CliRun submit = AsAlice({"submit", "-f", WriteSpec("tiny", spec), "--watch"});
+  ASSERT_EQ(submit.code, kExitOk) << submit.err << submit.out;
+  int64_t id = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(submit.out.substr(0, submit.out.find('\n')), &id));
+  const std::vector<TrialRecord> stored = StoredTrials(id);
+  ASSERT_EQ(stored.size(), 2u);
+  const TrialRecord& trial = stored[0];
+
+  const std::string plain = absl::StrCat(*dir_, "/export-plain");
+  CliRun files = AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", plain});
+  ASSERT_EQ(files.code, kExitOk) << files.err;
+  json arch = json::parse(ReadWholeFile(absl::StrCat(plain, "/architecture.json")));
+  EXPECT_EQ(arch["tokens"].get<std::vector<int>>(), trial.architecture.tokens);
+  EXPECT_EQ(arch["readable"], trial.architecture.readable);
+  EXPECT_EQ(arch["space"], "mnasnet");
+  json metrics = json::parse(ReadWholeFile(absl::StrCat(plain, "/metrics.json")));
+  EXPECT_EQ(metrics["number"], 1);
+  EXPECT_EQ(metrics["state"], std::string(TrialStateName(trial.state)));
+  EXPECT_EQ(ReadWholeFile(absl::StrCat(plain, "/spec.yaml")), spec);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(absl::StrCat(plain, "/architecture.txt")),
+                                trial.architecture.readable));
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(plain, "/model.pt")));
+
+  const std::string trained = absl::StrCat(*dir_, "/export-trained");
+  CliRun run = AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", trained,
+                        "--train-epochs", "1", "--spec-data"});
+  ASSERT_EQ(run.code, kExitOk) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(trained, "/model.pt\n"));
+  EXPECT_TRUE(absl::StrContains(run.err, "epoch 1/1")) << run.err;
+  json summary = json::parse(ReadWholeFile(absl::StrCat(trained, "/model.json")));
+  EXPECT_LE(summary["check_max_abs_diff"].get<double>(), 1e-4);
+  EXPECT_GT(summary["check_samples"].get<int>(), 0);
+  EXPECT_EQ(summary["architecture"]["tokens"].get<std::vector<int>>(), trial.architecture.tokens);
+
+  // Python PyTorch loads the module and reproduces the C++ network's logits.
+  const std::string check = absl::StrCat(R"(
+import json, sys, torch
+d = sys.argv[1]
+s = json.load(open(d + '/model.json'))
+extra = {'architecture.json': '', 'plan.txt': ''}
+m = torch.jit.load(d + '/model.pt', _extra_files=extra)
+m.eval()
+assert json.loads(extra['architecture.json'])['tokens'] == s['architecture']['tokens']
+x = torch.tensor(s['check_input']).reshape([1] + s['architecture']['input_shape'])
+with torch.no_grad():
+    y = m(x)
+assert list(y.shape) == [1, 10], y.shape
+diff = (y[0] - torch.tensor(s['check_output'])).abs().max().item()
+assert diff <= 1e-4, diff
+print('python-ok', diff)
+)");
+  // Debian's interpreter (python3-torch), not a python3 shim earlier on PATH.
+  const std::string python3 =
+      std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  auto python = RunCommand({python3, "-c", check, trained}, absl::Seconds(120));
+  ASSERT_TRUE(python.ok()) << python.status();
+  EXPECT_EQ(python->exit_code, 0) << python->output;
+  EXPECT_TRUE(absl::StrContains(python->output, "python-ok")) << python->output;
+}
+
+// The report in a real browser: headless Chromium renders the page (DOM and
+// screenshot); the DOM holds the plots and every stored trial's numbers.
+TEST_F(CliAgainstRealServer, HtmlReportRendersInHeadlessChromium) {
+  std::string chromium;
+  for (const char* candidate : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (std::filesystem::exists(candidate)) chromium = candidate;
+  }
+  if (chromium.empty()) {
+    GTEST_SKIP() << "chromium is not installed (scripts/setup installs Debian's `chromium`)";
+  }
+  const int64_t id = CompletedSearch();
+  const std::string html = absl::StrCat(*dir_, "/report.html");
+  CliRun run = AsAlice({"report", absl::StrCat(id), "-o", html});
+  ASSERT_EQ(run.code, kExitOk) << run.err;
+
+  const std::vector<std::string> common = {chromium,
+                                           "--headless",
+                                           "--no-sandbox",
+                                           "--disable-gpu",
+                                           "--no-first-run",
+                                           "--disable-dev-shm-usage",
+                                           "--window-size=1280,2400",
+                                           absl::StrCat("--user-data-dir=", *dir_, "/chromium")};
+  std::vector<std::string> dump = common;
+  dump.push_back("--dump-dom");
+  dump.push_back(absl::StrCat("file://", html));
+  auto dom = RunCommand(dump, absl::Seconds(120));
+  ASSERT_TRUE(dom.ok()) << dom.status();
+  ASSERT_EQ(dom->exit_code, 0) << dom->output.substr(0, 2000);
+  const std::string& page = dom->output;
+  // The plots: a Pareto front per cost metric and the reward plot, as SVG.
+  EXPECT_TRUE(absl::StrContains(page, "id=\"pareto-latency_ms\"")) << page.substr(0, 2000);
+  EXPECT_TRUE(absl::StrContains(page, "id=\"reward-plot\""));
+  size_t svgs = 0;
+  for (size_t at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1)) {
+    ++svgs;
+  }
+  EXPECT_GE(svgs, 2u);
+  // The trial table: one row per stored trial, with its stored accuracy and
+  // reward as the report formats them.
+  EXPECT_TRUE(absl::StrContains(page, "<table class=\"trials\">"));
+  for (const TrialRecord& t : StoredTrials(id)) {
+    const std::string row =
+        absl::StrCat("<td class=\"num\">", t.number, "</td><td class=\"state\">",
+                     TrialStateName(t.state), "</td><td>", FormatMetric("reward", t.reward),
+                     "</td><td>", FormatMetric("accuracy", t.result->accuracy), "</td>");
+    EXPECT_TRUE(absl::StrContains(page, row)) << "missing row: " << row;
+  }
+
+  std::vector<std::string> shot = common;
+  const std::string png = absl::StrCat(*dir_, "/report.png");
+  shot.push_back(absl::StrCat("--screenshot=", png));
+  shot.push_back(absl::StrCat("file://", html));
+  auto screenshot = RunCommand(shot, absl::Seconds(120));
+  ASSERT_TRUE(screenshot.ok()) << screenshot.status();
+  ASSERT_EQ(screenshot->exit_code, 0) << screenshot->output.substr(0, 2000);
+  const std::string bytes = ReadWholeFile(png);
+  ASSERT_GT(bytes.size(), 24u);
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+  // Width and height from the IHDR chunk: the requested window.
+  auto be32 = [&](size_t at) {
+    return (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) << 24) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 16) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 2])) << 8) |
+           static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 3]));
+  };
+  EXPECT_EQ(be32(16), 1280u);
+  EXPECT_EQ(be32(20), 2400u);
+  // A blank 1280x2400 page compresses to a few KB; plots, text and a table
+  // of 40 rows do not.
+  EXPECT_GT(bytes.size(), 40u * 1024) << "the screenshot looks empty";
+}
+
+}  // namespace
+}  // namespace hwnas::cli
