@@ -9,6 +9,8 @@
 // raw float32/int64 files; the Python script rebuilds the same network from
 // the plan and runs the same loop. Prints per-run samples/s and a Markdown
 // table of medians and ratios (worker / Python).
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -74,6 +76,14 @@ std::string Capture(const std::string& cmd, int* code) {
   return out;
 }
 
+// CPU time of this process: on a shared machine, work per CPU second is far
+// steadier than wall-clock throughput.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -123,8 +133,9 @@ int main(int argc, char** argv) {
   std::cout << absl::StrFormat("threads=%d reps=%d device=%s\n", threads, reps,
                                hwnas::worker::HostDeviceName());
   std::string table =
-      "| architecture | params | batch | worker samples/s | PyTorch samples/s | ratio |\n"
-      "|---|---:|---:|---:|---:|---:|\n";
+      "| architecture | params | batch | worker samples/s | PyTorch samples/s | ratio | "
+      "worker samples/CPU-s | PyTorch samples/CPU-s | CPU ratio |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (size_t c = 0; c < cases.size(); ++c) {
     absl::StatusOr<WorkerSpec> spec = hwnas::worker::LoadWorkerSpec(cases[c].spec);
     if (!spec.ok()) {
@@ -167,21 +178,25 @@ int main(int argc, char** argv) {
         absl::StrFormat("%s %s %s.plan.json %s --batch-size %d --threads %d --lr %g --momentum %g",
                         interpreter, python, prefix, prefix, spec->training.batch_size, threads,
                         spec->training.lr, spec->training.momentum);
-    std::vector<double> cpp, py;
+    std::vector<double> cpp, py, cpp_cpu, py_cpu;
     int64_t params = 0;
     for (int r = 0; r < reps; ++r) {
       // Alternate which side goes first.
       for (int side = 0; side < 2; ++side) {
         const bool run_cpp = (side == 0) == (r % 2 == 0);
         if (run_cpp) {
+          const double cpu0 = CpuSeconds();
           auto out = hwnas::worker::TrainAndEvaluate(*plan, *data, spec->training, nullptr);
+          const double cpu = CpuSeconds() - cpu0;
           if (out.history.empty()) {
             std::cerr << "worker training failed: " << out.result.error << "\n";
             return 1;
           }
           cpp.push_back(out.history[0].values.at("samples_per_s"));
-          std::cout << absl::StrFormat("  %-52s rep %d worker  %9.1f samples/s\n", cases[c].label,
-                                       r, cpp.back());
+          cpp_cpu.push_back(static_cast<double>(data->train.size()) / cpu);
+          std::cout << absl::StrFormat(
+              "  %-52s rep %d worker  %9.1f samples/s wall, %9.1f per CPU second\n", cases[c].label,
+              r, cpp.back(), cpp_cpu.back());
         } else {
           int code = 0;
           const std::string line = Capture(py_cmd, &code);
@@ -191,8 +206,10 @@ int main(int argc, char** argv) {
             return 1;
           }
           py.push_back(j["samples_per_s"].get<double>());
-          std::cout << absl::StrFormat("  %-52s rep %d pytorch %9.1f samples/s\n", cases[c].label,
-                                       r, py.back());
+          py_cpu.push_back(j["samples_per_cpu_s"].get<double>());
+          std::cout << absl::StrFormat(
+              "  %-52s rep %d pytorch %9.1f samples/s wall, %9.1f per CPU second\n", cases[c].label,
+              r, py.back(), py_cpu.back());
         }
       }
     }
@@ -201,9 +218,10 @@ int main(int argc, char** argv) {
       auto r = costs->Estimate(*plan);
       if (r.ok()) params = r->costs.params;
     }
-    table += absl::StrFormat("| %s | %d | %d | %.0f | %.0f | %.2f |\n", cases[c].label, params,
-                             spec->training.batch_size, Median(cpp), Median(py),
-                             Median(cpp) / Median(py));
+    table += absl::StrFormat("| %s | %d | %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n",
+                             cases[c].label, params, spec->training.batch_size, Median(cpp),
+                             Median(py), Median(cpp) / Median(py), Median(cpp_cpu), Median(py_cpu),
+                             Median(cpp_cpu) / Median(py_cpu));
   }
   std::cout << "\n" << table;
   return 0;

@@ -6,7 +6,7 @@ op by op with the same functional calls as the worker's LibTorch builder
 (worker/plan_net.cc), then trains it for one epoch on the same data with the
 same loop: per batch index_select, forward, cross entropy, loss.item() (the
 worker's NaN check), backward, SGD step, accuracy count. Prints one JSON line:
-{"samples_per_s": ..., "seconds": ..., "loss": ...}.
+{"samples_per_s": ..., "samples_per_cpu_s": ..., "seconds": ..., "loss": ...}.
 
 usage: train_plan.py PLAN.json DATA_PREFIX --batch-size 64 --threads 1 --lr 0.05
 DATA_PREFIX.x.f32 holds float32 samples, DATA_PREFIX.y.i64 int64 labels.
@@ -190,6 +190,7 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     net.train()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     perm = torch.randperm(n, generator=gen)
     loss_sum = 0.0
     correct = 0
@@ -212,7 +213,9 @@ def main():
         with torch.no_grad():
             correct += logits.argmax(1).eq(y).sum().item()
     seconds = time.perf_counter() - start
-    print(json.dumps({"samples_per_s": n / seconds, "seconds": seconds, "loss": loss_sum / n,
+    cpu_seconds = time.process_time() - cpu_start
+    print(json.dumps({"samples_per_s": n / seconds, "seconds": seconds,
+                      "samples_per_cpu_s": n / cpu_seconds, "loss": loss_sum / n,
                       "accuracy": correct / n}))
 
 
