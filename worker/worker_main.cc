@@ -93,12 +93,12 @@ flags:
   --samples N     random architectures to collect op shapes from, for spaces too
                   large to enumerate (default 5000)
   --check N       random architectures for the predictor check (default 20, 0 = none)
-  --seed N        sampling seed (default 0)
-  --quiet         no progress output
   --check-out CSV write the check's predicted and measured latencies per architecture
   --profile-archs N  random whole networks run with every op timed; an entry is
                   its op's median time inside them (default 200; 0 = time each
                   op alone)
+  --seed N        sampling seed (default 0)
+  --quiet         no progress output
 )";
 
 constexpr char kServeHelp[] =
@@ -332,8 +332,8 @@ int main(int argc, char** argv) {
   if (samples) o.samples = static_cast<int>(*samples);
   if (check) o.check = static_cast<int>(*check);
   if (seed) o.seed = static_cast<uint64_t>(*seed);
+  o.check_out = flags.Get("check-out");
+  if (profile_archs) o.profile_archs = static_cast<int>(*profile_archs);
   o.progress = !flags.Has("quiet");
   return hwnas::worker::RunCalibrate(o, std::cout, std::cerr);
 }
-  o.check_out = flags.Get("check-out");
-  if (profile_archs) o.profile_archs = static_cast<int>(*profile_archs);
