@@ -292,6 +292,22 @@ TEST_F(CliAgainstRealServer, CancelStopsASearch) {
   EXPECT_EQ(watch.code, kExitSearchNotCompleted) << watch.err;
 }
 
+// Every example the README points at is a spec the server accepts.
+TEST_F(CliAgainstRealServer, TheServerAcceptsEveryExample) {
+  const std::string examples = absl::StrCat(hwnas::testing::SourceDir(), "/examples");
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(examples)) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++seen;
+    CliRun submit = AsAlice({"submit", "-f", entry.path().string()});
+    ASSERT_EQ(submit.code, kExitOk) << entry.path() << ": " << submit.err;
+    const std::string id = std::string(absl::StripAsciiWhitespace(submit.out));
+    CliRun cancel = AsAlice({"cancel", id});
+    EXPECT_EQ(cancel.code, kExitOk) << cancel.err;
+  }
+  EXPECT_GE(seen, 4);
+}
+
 TEST_F(CliAgainstRealServer, SpecErrorsNameTheField) {
   std::string bad = TableSpec("cli-bad", 0);
   CliRun run = AsAlice({"submit", "-f", WriteSpec("bad", bad)});
