@@ -1066,6 +1066,14 @@ int Main(int argc, char** argv) {
             h.workers, h.finished_store, h.finished_client);
       }
     }
+    for (const OptunaRun& o : optuna_runs) {
+      if (o.failed_processes > 0) {
+        std::cout << absl::StrFormat("note, Optuna %d processes: %d did not finish cleanly\n",
+                                     o.workers, o.failed_processes);
+      }
+      if (!o.error.empty())
+        std::cout << "Optuna " << o.workers << " processes: " << o.error << "\n";
+    }
     for (const HwnasRun& h : hwnas_runs) PrintStoreCosts(h);
     nlohmann::json hj = nlohmann::json::array();
     for (const HwnasRun& h : hwnas_runs) hj.push_back(ToJson(h));
