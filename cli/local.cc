@@ -79,6 +79,29 @@ std::string TailOfFile(const std::string& path, size_t lines) {
   return out;
 }
 
+// A node as text with one layout: maps and sequences in flow form, scalars
+// length-prefixed so no scalar can imitate structure.
+std::string CanonicalYaml(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      std::string out = "{";
+      for (const auto& kv : node) {
+        absl::StrAppend(&out, CanonicalYaml(kv.first), ":", CanonicalYaml(kv.second), ",");
+      }
+      return out + "}";
+    }
+    case YAML::NodeType::Sequence: {
+      std::string out = "[";
+      for (const auto& item : node) absl::StrAppend(&out, CanonicalYaml(item), ",");
+      return out + "]";
+    }
+    case YAML::NodeType::Scalar:
+      return absl::StrCat(node.Scalar().size(), "'", node.Scalar());
+    default:
+      return "~";
+  }
+}
+
 struct Tokens {
   std::string admin;
   std::string worker;
@@ -174,7 +197,9 @@ class LocalSystem {
 
   void Shutdown() {
     if (!workers.empty()) {
-      err_ << "stopping " << workers.size() << " worker(s)...\n" << std::flush;
+      err_ << "stopping " << workers.size()
+           << " worker(s) (a running trial is handed back at its next epoch boundary)...\n"
+           << std::flush;
       for (ChildProcess& w : workers) w.Signal(SIGTERM);
       for (ChildProcess& w : workers) {
         if (!w.Wait(absl::Seconds(30))) w.Stop(absl::Seconds(1));
@@ -353,8 +378,16 @@ std::optional<std::string> FindSharedDataDir(const EnvLookup& env) {
 }
 
 std::string SpecHash(absl::string_view spec_yaml) {
+  // Hash the YAML as parsed, in one canonical form, so comments, layout and
+  // flow vs block style do not make a different spec; text that does not
+  // parse is hashed as it is (the server will reject it anyway).
+  std::string canonical(spec_yaml);
+  try {
+    canonical = CanonicalYaml(YAML::Load(canonical));
+  } catch (const YAML::Exception&) {
+  }
   uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : spec_yaml) {
+  for (unsigned char c : canonical) {
     h ^= c;
     h *= 1099511628211ULL;
   }
@@ -390,6 +423,13 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   fs::create_directories(absl::StrCat(state_dir, "/logs"), ec);
   if (ec) return LocalIoError(absl::StrCat("cannot create ", state_dir, ": ", ec.message()));
   chmod(state_dir.c_str(), 0711);
+  const std::string hash = SpecHash(spec);
+  const std::optional<int64_t> previous = LastSearchFor(state_dir, hash);
+  if (args.Has("resume") && !previous) {
+    return absl::NotFoundError(absl::StrCat("--resume: no search of ", spec_path,
+                                            " (or a spec with the same contents) in ", state_dir,
+                                            "; run without --resume"));
+  }
   // LocalPostgres logs through spdlog; keep its info lines off the terminal.
   HWNAS_RETURN_IF_ERROR(InitLogging("warn"));
 
@@ -469,8 +509,6 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   // The same unfinished search for the same spec, else a new one. The
   // idempotency key is derived from the spec (and the search it follows), so
   // a submit whose answer was lost never starts a second search.
-  const std::string hash = SpecHash(spec);
-  std::optional<int64_t> previous = LastSearchFor(state_dir, hash);
   std::optional<SearchRecord> search;
   if (previous) {
     absl::StatusOr<SearchRecord> found = client->GetSearch(*previous);
@@ -482,9 +520,9 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
     }
   }
   if (!search) {
-    if (args.Has("resume") && previous) {
+    if (args.Has("resume")) {
       return absl::NotFoundError(absl::StrCat("search ", *previous, " of ", spec_path,
-                                              " is not in the state directory's database"));
+                                              " is not in the database of ", state_dir));
     }
     const std::string key = previous ? absl::StrCat("local-", hash, "-after-", *previous)
                                      : absl::StrCat("local-", hash);
@@ -509,8 +547,14 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
     Monitor monitor(ctx.interrupted, system);
     CliContext watch_ctx = ctx;
     watch_ctx.interrupted = monitor.stop_flag();
+    // WatchUntilDone's "keeps running on the server" note does not apply here.
+    std::ostringstream watch_err;
+    watch_ctx.err = &watch_err;
     absl::StatusOr<int> watched = WatchUntilDone(search->id, watch_ctx, *client);
     monitor.Join();
+    if (watched.ok() || watched.status().code() != absl::StatusCode::kCancelled) {
+      err << watch_err.str();
+    }
     if (!watched.ok()) {
       if (std::string problem = monitor.problem(); !problem.empty()) {
         return absl::InternalError(problem);

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/local.h"
 #include "common/subprocess.h"
 #include "db/local_postgres.h"
 #include "db/store.h"
@@ -56,6 +59,53 @@ int Finish(LocalRun& run, absl::Duration timeout) {
 
 bool PostgresStopped(const std::string& state) {
   return !std::filesystem::exists(absl::StrCat(state, "/postgres/pgdata/postmaster.pid"));
+}
+
+TEST(SpecHash, IgnoresCommentsAndLayoutButNotValues) {
+  const std::string base = "name: a\nbudget: {trials: 4}\n";
+  EXPECT_EQ(SpecHash(base),
+            SpecHash("# my search\nname:   a   # the name\nbudget:\n  trials: 4\n"));
+  EXPECT_NE(SpecHash(base), SpecHash("name: a\nbudget: {trials: 5}\n"));
+  EXPECT_EQ(SpecHash(base).size(), 16u);
+  // Text that is not YAML still hashes (the server rejects it later).
+  EXPECT_NE(SpecHash("{unclosed"), SpecHash("{unclosed2"));
+}
+
+TEST(FindHwnasProgram, OverrideThenNextToTheBinaryThenPath) {
+  auto env_with = [](std::map<std::string, std::string> vars) -> EnvLookup {
+    return [vars](absl::string_view name) -> std::optional<std::string> {
+      auto it = vars.find(std::string(name));
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    };
+  };
+  const std::string worker = BinaryPath("worker/hwnas-worker");
+  auto found = FindHwnasProgram("hwnas-worker", env_with({{"HWNAS_WORKER_BIN", worker}}));
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, worker);
+  auto bad = FindHwnasProgram("hwnas-server", env_with({{"HWNAS_SERVER_BIN", "/nonexistent/x"}}));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "$HWNAS_SERVER_BIN is /nonexistent/x"));
+  // This test binary is not next to the programs, and PATH has none.
+  auto missing = FindHwnasProgram("hwnas-server", env_with({{"PATH", "/nonexistent"}}));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "set $HWNAS_SERVER_BIN"))
+      << missing.status();
+  auto on_path = FindHwnasProgram(
+      "hwnas-server", env_with({{"PATH", absl::StrCat("/nonexistent:", BinaryPath("server"))}}));
+  ASSERT_TRUE(on_path.ok()) << on_path.status();
+  EXPECT_EQ(*on_path, BinaryPath("server/hwnas-server"));
+}
+
+TEST(HwnasLocal, ResumeWithoutAnEarlierSearchStartsNothing) {
+  const std::string state = testing::NewTempDir("hwnas-local-resume");
+  const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
+  LocalRun run =
+      StartLocal({spec, "--state-dir", state, "--resume"}, absl::StrCat(state, "-run.log"));
+  EXPECT_EQ(Finish(run, absl::Seconds(30)), 2);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(run.log), "--resume: no search of"))
+      << ReadWholeFile(run.log);
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(state, "/postgres")));
 }
 
 TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
