@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/bytes_internal.h"
@@ -61,6 +62,7 @@ struct MnasNetController::Impl {
   int64_t adam_step = 0;
 
   uint64_t next_id = 1;
+  absl::flat_hash_set<uint64_t> seen;  // ExactKey of proposed and observed architectures.
   std::map<uint64_t, Pending> pending;
   std::vector<Sample> buffer;
   double baseline = 0;
@@ -332,6 +334,7 @@ struct MnasNetController::Impl {
         w.F32s(c.data_ptr<float>(), static_cast<size_t>(c.numel()));
       }
     }
+    internal::WriteKeys(w, seen);
     w.U64(pending.size());
     for (const auto& [id, p] : pending) {
       w.U64(id);
@@ -377,6 +380,8 @@ struct MnasNetController::Impl {
         values.push_back(v);
       }
     }
+    absl::flat_hash_set<uint64_t> new_seen;
+    HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, new_seen));
     std::map<uint64_t, Pending> new_pending;
     HWNAS_ASSIGN_OR_RETURN(uint64_t np, r.U64());
     for (uint64_t i = 0; i < np; ++i) {
@@ -415,6 +420,7 @@ struct MnasNetController::Impl {
     reward_count = new_reward_count;
     updates = new_updates;
     adam_step = new_adam_step;
+    seen = std::move(new_seen);
     pending = std::move(new_pending);
     buffer = std::move(new_buffer);
     return absl::OkStatus();
@@ -452,17 +458,51 @@ absl::string_view MnasNetController::name() const {
 absl::StatusOr<std::vector<Proposal>> MnasNetController::Propose(int n) {
   std::vector<Proposal> out;
   if (n <= 0) return out;
+  Impl& m = *impl_;
+  auto emit = [&](std::vector<int> tokens, double logp) {
+    const uint64_t id = m.next_id++;
+    m.seen.insert(internal::ExactKey(m.space, tokens));
+    m.pending[id] = Pending{tokens, logp};
+    out.push_back(Proposal{id, internal::MakeArch(m.space, std::move(tokens))});
+  };
   try {
     std::vector<std::vector<int>> tokens;
     std::vector<double> logps;
-    // The policy only covers per-token ranges: resample space-specific invalid ones.
-    for (int attempt = 0; attempt < 100 && static_cast<int>(out.size()) < n; ++attempt) {
-      impl_->SampleBatch(n - static_cast<int>(out.size()), tokens, logps);
-      for (size_t b = 0; b < tokens.size(); ++b) {
-        if (!impl_->space.Validate(tokens[b]).ok()) continue;
-        const uint64_t id = impl_->next_id++;
-        impl_->pending[id] = Pending{tokens[b], logps[b]};
-        out.push_back(Proposal{id, internal::MakeArch(impl_->space, std::move(tokens[b]))});
+    const int rounds = m.options.avoid_repeats ? 2 : 100;
+    std::vector<std::pair<std::vector<int>, double>> repeats;
+    for (int round = 0; round < rounds && static_cast<int>(out.size()) < n; ++round) {
+      const int want = n - static_cast<int>(out.size());
+      m.SampleBatch(m.options.avoid_repeats ? std::max(2 * want, 8) : want, tokens, logps);
+      for (size_t b = 0; b < tokens.size() && static_cast<int>(out.size()) < n; ++b) {
+        // The policy only covers per-token ranges: space-specific invalid
+        // sequences are resampled.
+        if (!m.space.Validate(tokens[b]).ok()) continue;
+        if (m.options.avoid_repeats && m.seen.contains(internal::ExactKey(m.space, tokens[b]))) {
+          if (repeats.size() < static_cast<size_t>(n)) repeats.emplace_back(tokens[b], logps[b]);
+          continue;
+        }
+        emit(std::move(tokens[b]), logps[b]);
+      }
+    }
+    // The policy has (nearly) converged on architectures already evaluated:
+    // explore next to them, changing random decisions of a sampled repeat
+    // until the result is new, and record its log-probability under the
+    // policy, so cost per proposal stays bounded.
+    const auto& ds = m.space.decisions();
+    for (size_t r = 0; r < repeats.size() && static_cast<int>(out.size()) < n; ++r) {
+      std::vector<int> t = repeats[r].first;
+      bool found = false;
+      for (int attempt = 0; attempt < 64 && !found; ++attempt) {
+        const size_t d = m.rng.Uniform(ds.size());
+        if (ds[d].choices.size() < 2) continue;
+        t[d] = static_cast<int>((t[d] + 1 + m.rng.Uniform(ds[d].choices.size() - 1)) %
+                                ds[d].choices.size());
+        found = !m.seen.contains(internal::ExactKey(m.space, t)) && m.space.Validate(t).ok();
+      }
+      if (found) {
+        emit(t, m.LogProb(t));
+      } else {
+        emit(std::move(repeats[r].first), repeats[r].second);  // Answered from the cache.
       }
     }
   } catch (const std::exception& e) {
@@ -474,6 +514,9 @@ absl::StatusOr<std::vector<Proposal>> MnasNetController::Propose(int n) {
 absl::Status MnasNetController::Observe(absl::Span<const Observation> observations) {
   try {
     for (const Observation& o : observations) {
+      if (impl_->space.Validate(o.architecture.tokens).ok()) {
+        impl_->seen.insert(internal::ExactKey(impl_->space, o.architecture.tokens));
+      }
       std::vector<int> tokens;
       double old_logp = 0;
       if (auto it = impl_->pending.find(o.proposal_id);
@@ -501,7 +544,9 @@ absl::Status MnasNetController::WarmStart(absl::Span<const Observation> earlier)
     for (int epoch = 0; epoch < impl_->options.warm_start_epochs; ++epoch) {
       for (const Observation& o : earlier) {
         std::optional<double> reward = impl_->RewardOf(o);
-        if (!reward || !impl_->space.Validate(o.architecture.tokens).ok()) continue;
+        if (!impl_->space.Validate(o.architecture.tokens).ok()) continue;
+        impl_->seen.insert(internal::ExactKey(impl_->space, o.architecture.tokens));
+        if (!reward) continue;
         impl_->Learn(Sample{kNoProposal, o.architecture.tokens,
                             impl_->LogProb(o.architecture.tokens), *reward});
       }

@@ -37,7 +37,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
     keys.insert(keys.end(),
                 {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
                  "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
-                 "infeasible_reward", "init_range", "warm_start_epochs"});
+                 "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   }
   HWNAS_RETURN_IF_ERROR(strategy.CheckKeys(keys));
@@ -73,6 +73,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.init_range, strategy.Double("init_range", c.init_range, 1e-6, 10));
   HWNAS_ASSIGN_OR_RETURN(c.warm_start_epochs,
                          strategy.Int("warm_start_epochs", c.warm_start_epochs, 0, 100));
+  HWNAS_ASSIGN_OR_RETURN(c.avoid_repeats, strategy.Bool("avoid_repeats", c.avoid_repeats));
   HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(o));
   return o;
 }

@@ -129,6 +129,13 @@ struct ControllerOptions {
   double infeasible_reward = 0;  // Reward of INFEASIBLE trials.
   double init_range = 0.1;       // Parameters start uniform in [-r, r].
   int warm_start_epochs = 1;     // Passes over warm-start trials.
+  // Resample (2 rounds of max(2n, 8) candidates) instead of proposing an
+  // architecture this controller already proposed or observed; when none is
+  // new, change random decisions of a sampled repeat until it is new (its
+  // log-probability under the policy recorded as usual). A converged policy
+  // otherwise spends most of its proposals on repeats (answered from the
+  // cache, but each one still a sampling and a share of an update).
+  bool avoid_repeats = true;
 
   ControllerOptions& set_algorithm(PolicyGradient v) {
     algorithm = v;
@@ -176,6 +183,10 @@ struct ControllerOptions {
   }
   ControllerOptions& set_normalize_advantages(bool v) {
     normalize_advantages = v;
+    return *this;
+  }
+  ControllerOptions& set_avoid_repeats(bool v) {
+    avoid_repeats = v;
     return *this;
   }
   ControllerOptions& set_infeasible_reward(double v) {
