@@ -40,6 +40,15 @@ constexpr char kAdminUser[] = "local-admin";
 constexpr char kWorkerUser[] = "local-worker";
 constexpr absl::string_view kDefaultStateDir = ".hwnas-local";
 
+// False only when running as root and the `postgres` user (which runs the
+// cluster then) cannot enter `dir`.
+bool PostgresCanReach(const std::string& dir) {
+  if (geteuid() != 0) return true;
+  absl::StatusOr<CommandResult> probe =
+      RunCommand({"runuser", "-u", "postgres", "--", "test", "-x", dir}, absl::Seconds(10));
+  return !probe.ok() || probe->exit_code == 0;
+}
+
 bool IsExecutable(const std::string& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec) && access(path.c_str(), X_OK) == 0;
@@ -330,7 +339,8 @@ CommandSpec LocalCommandSpec() {
       "Logs: DIR/logs/server.log, DIR/logs/worker-N.log. hwnas-server and\n"
       "hwnas-worker are found next to this program (or $HWNAS_SERVER_BIN,\n"
       "$HWNAS_WORKER_BIN, PATH). As root, PostgreSQL runs as the `postgres` user,\n"
-      "which must be able to reach DIR (not under /root: use --state-dir /var/tmp/...).",
+      "which must be able to enter DIR: as root in a private directory such as\n"
+      "/root/..., the default becomes /var/tmp/hwnas-local/<dir>-<hash>.",
       "  hwnas local examples/fashion-mnist-mcu.yaml\n"
       "  hwnas local examples/nb201-table.yaml --workers 4\n"
       "  hwnas local spec.yaml --state-dir /var/tmp/hwnas --keep-running\n"};
@@ -407,11 +417,22 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   if (auto n = args.Get("threads")) {
     HWNAS_ASSIGN_OR_RETURN(threads, ParsePositiveInt(*n, "--threads"));
   }
-  std::string state_dir =
-      args.Get("state-dir")
-          .value_or(ctx.env("HWNAS_LOCAL_DIR").value_or(std::string(kDefaultStateDir)));
+  std::optional<std::string> chosen_dir = args.Get("state-dir");
+  if (!chosen_dir) chosen_dir = ctx.env("HWNAS_LOCAL_DIR");
   std::error_code ec;
-  state_dir = fs::absolute(state_dir, ec).lexically_normal().string();
+  std::string state_dir =
+      fs::absolute(chosen_dir.value_or(std::string(kDefaultStateDir)), ec).lexically_normal();
+  if (const std::string cwd = fs::current_path(ec).string();
+      !chosen_dir && !PostgresCanReach(cwd)) {
+    // As root in a private directory (e.g. /root/hwnas) the default would
+    // fail: use a per-checkout directory the postgres user can enter.
+    state_dir = absl::StrCat("/var/tmp/hwnas-local/", fs::path(cwd).filename().string(), "-",
+                             SpecHash(cwd).substr(0, 8));
+    err << "hwnas local: the postgres user cannot enter " << cwd << "; using " << state_dir
+        << " (choose with --state-dir or $HWNAS_LOCAL_DIR)\n";
+    fs::create_directories("/var/tmp/hwnas-local", ec);
+    chmod("/var/tmp/hwnas-local", 0711);
+  }
   while (state_dir.size() > 1 && state_dir.back() == '/') state_dir.pop_back();
   std::optional<std::string> data_dir = args.Get("data-dir");
   if (!data_dir) data_dir = FindSharedDataDir(ctx.env);

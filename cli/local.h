@@ -4,7 +4,8 @@
 // the same unfinished search resumed), watched, and its results printed;
 // everything is stopped on the way out, also on Ctrl-C.
 //
-// State directory layout (default ./.hwnas-local):
+// State directory layout (default ./.hwnas-local; as root where the postgres
+// user cannot enter the current directory, /var/tmp/hwnas-local/<dir>-<hash>):
 //   postgres/       the cluster (owned by `postgres` when run as root)
 //   tokens.yaml     the admin and worker API tokens (0600)
 //   config.yaml     a client config for `hwnas --config DIR/config.yaml ...` (0600)
