@@ -312,14 +312,29 @@ void InsertCheckpoint(pqxx::work& txn, int64_t search_id, const Checkpoint& c) {
                    search_id, c.sequence - 2);
 }
 
-// Takes the next finish sequence number of a search (row-locked).
-int64_t NextFinishSeq(pqxx::work& txn, int64_t search_id) {
+// Takes the next `n` finish sequence numbers of a search and returns the
+// first. The counter row stays locked until commit, so callers take it as
+// their last statement but one: completions of a search queue on it only
+// for the moment of their commit.
+int64_t TakeFinishSeqs(pqxx::work& txn, int64_t search_id, int64_t n = 1) {
   return txn
       .exec_params1(
-          "UPDATE searches SET next_finish_seq = next_finish_seq + 1 WHERE id = $1 "
-          "RETURNING next_finish_seq - 1",
-          search_id)[0]
+          "UPDATE search_finish_counters SET next_finish_seq = next_finish_seq + $2 "
+          "WHERE search_id = $1 RETURNING next_finish_seq - $2",
+          search_id, n)[0]
       .as<int64_t>();
+}
+
+// Gives a finished trial its finish sequence: the last writes of a
+// completion, so the counter lock is held only until the commit right after.
+int64_t AssignFinishSeq(pqxx::work& txn, int64_t trial_id, int64_t search_id) {
+  const int64_t seq = TakeFinishSeqs(txn, search_id);
+  txn.exec_params0("UPDATE trials SET finish_seq = $2 WHERE id = $1", trial_id, seq);
+  return seq;
+}
+
+void SetFinishSeq(pqxx::work& txn, TrialRecord* trial) {
+  trial->finish_seq = AssignFinishSeq(txn, trial->id, trial->search_id);
 }
 
 }  // namespace
@@ -678,6 +693,7 @@ absl::StatusOr<SearchRecord> Store::CreateSearch(const NewSearch& s) {
                    s.name, s.owner_id, s.spec_yaml, s.space, s.budget, s.weight, s.idempotency_key,
                    static_cast<int64_t>(s.seed))[0]
                 .as<int64_t>();
+        txn.exec_params0("INSERT INTO search_finish_counters (search_id) VALUES ($1)", id);
         txn.exec_params0(
             "INSERT INTO events (search_id, kind, payload) VALUES ($1, 'search_created', "
             "jsonb_build_object('budget', $2::bigint))",
@@ -840,13 +856,13 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(
         }
         // The row lock taken above serializes numbering: gap-free under
         // concurrency, and a rollback returns the numbers with the rows.
-        pqxx::row r = txn.exec_params1(
-            "UPDATE searches SET next_trial_number = next_trial_number + $2, "
-            "next_finish_seq = next_finish_seq + $3 WHERE id = $1 "
-            "RETURNING next_trial_number - $2, next_finish_seq - $3",
-            search_id, static_cast<int64_t>(trials.size()), finished);
-        int64_t number = r[0].as<int64_t>();
-        int64_t finish_seq = r[1].as<int64_t>();
+        int64_t number =
+            txn.exec_params1(
+                   "UPDATE searches SET next_trial_number = next_trial_number + $2 WHERE id = $1 "
+                   "RETURNING next_trial_number - $2",
+                   search_id, static_cast<int64_t>(trials.size()))[0]
+                .as<int64_t>();
+        int64_t finish_seq = finished > 0 ? TakeFinishSeqs(txn, search_id, finished) : 0;
         std::vector<TrialRecord> out;
         for (const NewTrial& t : trials) {
           const bool done = t.state != TrialState::kPending;
@@ -959,9 +975,9 @@ absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
         if (t.state != TrialState::kLeased && t.state != TrialState::kRunning) {
           return LeaseLost(lease_id);
         }
-        pqxx::row row = StoreResult(txn, t.id, result, reward, "",
-                                    FinishAs{final_state, NextFinishSeq(txn, t.search_id)});
+        pqxx::row row = StoreResult(txn, t.id, result, reward, "", FinishAs{final_state, 0});
         HWNAS_ASSIGN_OR_RETURN(out.trial, ParseTrial(row));
+        SetFinishSeq(txn, &out.trial);
         return out;
       });
 }
@@ -998,9 +1014,9 @@ absl::StatusOr<ReportOutcome> Store::FailTrial(absl::string_view lease_id,
             StoreResult(txn, t.id, partial.value_or(TrialResult{}), reward, reason);
           txn.exec_params0(
               "UPDATE trials SET state = $2, failure_reason = $3, finished_at = now(), "
-              "lease_expires_at = NULL, finish_seq = $4 WHERE id = $1",
-              t.id, infeasible ? "INFEASIBLE" : "FAILED", std::string(reason),
-              NextFinishSeq(txn, t.search_id));
+              "lease_expires_at = NULL WHERE id = $1",
+              t.id, infeasible ? "INFEASIBLE" : "FAILED", std::string(reason));
+          AssignFinishSeq(txn, t.id, t.search_id);
         }
         HWNAS_ASSIGN_OR_RETURN(out.trial, QueryTrialById(txn, t.id));
         return out;
@@ -1029,9 +1045,9 @@ absl::StatusOr<std::vector<TrialRecord>> Store::RequeueExpiredLeases(int max_att
           } else if (row[2].as<int>() >= max_attempts) {
             txn.exec_params0(
                 "UPDATE trials SET state = 'FAILED', failure_reason = $2, lease_expires_at = NULL, "
-                "finished_at = now(), finish_seq = $3 WHERE id = $1",
-                id, absl::StrCat(reason, " (attempt limit reached)"),
-                NextFinishSeq(txn, search_id));
+                "finished_at = now() WHERE id = $1",
+                id, absl::StrCat(reason, " (attempt limit reached)"));
+            AssignFinishSeq(txn, id, search_id);
           } else {
             txn.exec_params0(
                 "UPDATE trials SET state = 'PENDING', failure_reason = $2, lease_expires_at = NULL "
@@ -1174,8 +1190,9 @@ absl::StatusOr<std::vector<TrialRecord>> Store::FinishedTrialsSince(int64_t sear
 absl::StatusOr<int64_t> Store::LastFinishSequence(int64_t search_id) {
   return impl_->Transact<int64_t>(
       "last finish sequence", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-        pqxx::result r =
-            txn.exec_params("SELECT next_finish_seq - 1 FROM searches WHERE id = $1", search_id);
+        pqxx::result r = txn.exec_params(
+            "SELECT next_finish_seq - 1 FROM search_finish_counters WHERE search_id = $1",
+            search_id);
         if (r.empty())
           return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
         return r[0][0].as<int64_t>();

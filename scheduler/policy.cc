@@ -77,9 +77,11 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
 int64_t DesiredQueueDepth(int64_t capable_workers, int64_t in_flight, int64_t max_ahead,
                           int64_t budget_left) {
   // Workers that could take a trial now, plus slack for those finishing
-  // while the server proposes; at least one so a search is never stuck.
+  // while the server proposes. The slack (at least 4, half the fleet for
+  // large fleets) also makes proposals, and the strategy checkpoint stored
+  // with them, come in batches rather than one per trial.
   const int64_t idle = std::max<int64_t>(0, capable_workers - in_flight);
-  int64_t depth = std::max<int64_t>(1, idle + std::max<int64_t>(1, capable_workers / 4));
+  int64_t depth = idle + std::max<int64_t>(4, capable_workers / 2);
   if (max_ahead > 0) depth = std::min(depth, std::max<int64_t>(1, max_ahead - in_flight));
   return std::clamp<int64_t>(depth, 0, std::max<int64_t>(0, budget_left));
 }

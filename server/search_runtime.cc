@@ -81,28 +81,34 @@ std::pair<std::optional<TrialResult>, std::string> SearchRuntime::StaticCheck(
 }
 
 absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Store& store, int n) {
-  absl::MutexLock lock(&mu_);
   if (n <= 0) return std::vector<TrialRecord>{};
-  HWNAS_ASSIGN_OR_RETURN(std::vector<controller::Proposal> proposals, search_->Propose(n));
-  if (proposals.empty()) {
-    exhausted_ = true;
-    return std::vector<TrialRecord>{};
-  }
+  absl::MutexLock propose_lock(&propose_mu_);
   std::vector<db::NewTrial> trials;
-  for (controller::Proposal& p : proposals) {
-    db::NewTrial t;
-    t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
-    t.proposal_id = p.id;
-    auto [costs, violation] = StaticCheck(p.architecture);
-    if (!violation.empty()) {
-      t.state = TrialState::kInfeasible;
-      t.result = costs;
-      t.failure_reason = violation;
+  db::Checkpoint checkpoint;
+  {
+    absl::MutexLock lock(&mu_);
+    HWNAS_ASSIGN_OR_RETURN(std::vector<controller::Proposal> proposals, search_->Propose(n));
+    if (proposals.empty()) {
+      exhausted_ = true;
+      return std::vector<TrialRecord>{};
     }
-    t.architecture = std::move(p.architecture);
-    trials.push_back(std::move(t));
+    for (controller::Proposal& p : proposals) {
+      db::NewTrial t;
+      t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
+      t.proposal_id = p.id;
+      auto [costs, violation] = StaticCheck(p.architecture);
+      if (!violation.empty()) {
+        t.state = TrialState::kInfeasible;
+        t.result = costs;
+        t.failure_reason = violation;
+      }
+      t.architecture = std::move(p.architecture);
+      trials.push_back(std::move(t));
+    }
+    HWNAS_ASSIGN_OR_RETURN(checkpoint, CheckpointLocked());
   }
-  HWNAS_ASSIGN_OR_RETURN(db::Checkpoint checkpoint, CheckpointLocked());
+  // The write runs without mu_: reports of this search are judged and
+  // observed meanwhile. The checkpoint above already knows these proposals.
   absl::StatusOr<std::vector<TrialRecord>> stored = store.AddTrials(id_, trials, checkpoint);
   if (!stored.ok()) {
     // The strategy now believes in proposals the store does not have; only a
@@ -115,7 +121,7 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
   for (const TrialRecord& t : *stored) {
     if (IsTerminal(t.state)) done.push_back(t);
   }
-  ObserveLocked(done);
+  if (!done.empty()) Observe(done);
   return stored;
 }
 

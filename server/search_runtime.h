@@ -99,6 +99,9 @@ class SearchRuntime {
   const std::unique_ptr<space::SearchSpace> space_;
   const std::optional<worker::TargetSet> targets_;
 
+  // Serializes ProposeAndStore calls (so checkpoints are stored in order)
+  // without holding mu_ across the database write.
+  absl::Mutex propose_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   std::unique_ptr<controller::Search> search_ ABSL_GUARDED_BY(mu_);
   int64_t checkpoint_sequence_ ABSL_GUARDED_BY(mu_) = 0;
