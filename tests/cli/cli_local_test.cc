@@ -32,6 +32,12 @@ using testing::kTinyFashionSpec;
 using testing::ReadWholeFile;
 using testing::WaitFor;
 
+// Removes a test's state directory and its logs when the test passed.
+struct CleanUp {
+  std::string state;
+  ~CleanUp() { testing::RemoveUnlessFailed(state); }
+};
+
 struct LocalRun {
   ChildProcess process;
   std::string log;
@@ -99,6 +105,7 @@ TEST(FindHwnasProgram, OverrideThenNextToTheBinaryThenPath) {
 
 TEST(HwnasLocal, ResumeWithoutAnEarlierSearchStartsNothing) {
   const std::string state = testing::NewTempDir("hwnas-local-resume");
+  CleanUp clean_up{state};
   const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
   LocalRun run =
       StartLocal({spec, "--state-dir", state, "--resume"}, absl::StrCat(state, "-run.log"));
@@ -110,6 +117,7 @@ TEST(HwnasLocal, ResumeWithoutAnEarlierSearchStartsNothing) {
 
 TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
   const std::string state = testing::NewTempDir("hwnas-local-nb201");
+  CleanUp clean_up{state};
   const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
   LocalRun run =
       StartLocal({spec, "--workers", "2", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
@@ -148,6 +156,7 @@ TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
 
 TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
   const std::string state = testing::NewTempDir("hwnas-local-fashion");
+  CleanUp clean_up{state};
   const std::string spec = absl::StrCat(state, "-tiny.yaml");
   std::ofstream(spec) << kTinyFashionSpec;
 
@@ -210,6 +219,7 @@ TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
 
 TEST(HwnasLocal, BadSpecIsRejectedAndEverythingStops) {
   const std::string state = testing::NewTempDir("hwnas-local-bad");
+  CleanUp clean_up{state};
   const std::string spec = absl::StrCat(state, "-bad.yaml");
   std::ofstream(spec)
       << "name: bad\nspace: {name: nb201}\nevaluator: {kind: table}\nbudget: {trials: 0}\n";

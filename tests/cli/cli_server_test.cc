@@ -91,6 +91,11 @@ class CliAgainstRealServer : public ::testing::Test {
     }
     delete store_;
     delete tokens_;
+    if (dir_ != nullptr && !::testing::UnitTest::GetInstance()->Failed()) {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir_, ec);
+    }
+    delete dir_;
   }
 
   void SetUp() override {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 #include "tests/testing/test_paths.h"
 
 namespace hwnas::cli::testing {
@@ -27,6 +28,17 @@ std::string NewTempDir(absl::string_view prefix) {
                                          std::filesystem::perms::group_exec |
                                          std::filesystem::perms::others_exec);
   return made;
+}
+
+void RemoveUnlessFailed(const std::string& path) {
+  if (path.empty() || ::testing::Test::HasFailure()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  const std::string stem = p.filename().string();
+  for (const auto& entry : fs::directory_iterator(p.parent_path(), ec)) {
+    if (entry.path().filename().string().rfind(stem, 0) == 0) fs::remove_all(entry.path(), ec);
+  }
 }
 
 std::string ReadWholeFile(const std::string& path) {

@@ -58,6 +58,10 @@ std::string BinaryPath(absl::string_view relative);
 // A fresh directory under /tmp (reachable by the postgres user when root).
 std::string NewTempDir(absl::string_view prefix);
 
+// Removes `path` and the files next to it whose names start with it (logs,
+// specs) when the current test passed; kept for debugging when it failed.
+void RemoveUnlessFailed(const std::string& path);
+
 // The whole file, or "" when it cannot be read.
 std::string ReadWholeFile(const std::string& path);
 
