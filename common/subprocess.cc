@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +134,10 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(Options options) {
   }
   if (pid == 0) {
     setpgid(0, 0);
+    // Children end with their parent: a killed `hwnas local` or test must
+    // not leave servers and workers behind. SIGTERM lets workers hand back
+    // their trial. (The signal follows the forking thread's exit.)
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (log_fd >= 0) {
       dup2(log_fd, STDOUT_FILENO);
       dup2(log_fd, STDERR_FILENO);

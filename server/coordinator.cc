@@ -625,9 +625,16 @@ void Coordinator::MaintenanceRound() {
   for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) {
     if (!r->needs_reload) continue;
     absl::StatusOr<SearchRecord> record = store_->GetSearch(r->id());
-    if (record.ok() && LoadRuntime(*record).ok()) {
-      spdlog::info("event=search_reloaded search={}", r->id());
+    if (!record.ok()) continue;
+    if (record->state != SearchState::kRunning) {
+      // Finished or cancelled meanwhile (a proposal raced the cancel): drop
+      // it instead of bringing it back.
+      r->finished = true;
+      absl::MutexLock lock(&mu_);
+      runtimes_.erase(r->id());
+      continue;
     }
+    if (LoadRuntime(*record).ok()) spdlog::info("event=search_reloaded search={}", r->id());
   }
   for (const std::shared_ptr<SearchRuntime>& r : Runtimes()) {
     Resync(r);

@@ -201,12 +201,23 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+namespace {
+
+// SearchService is for people and dashboards: worker identities may not use it.
+absl::Status RequireUser(const User& user) {
+  if (!user.is_worker || user.is_admin) return absl::OkStatus();
+  return absl::PermissionDeniedError("SearchService needs a user token (this is a worker token)");
+}
+
+}  // namespace
+
 template <typename Body>
 grpc::ServerUnaryReactor* SearchServiceImpl::Handle(grpc::CallbackServerContext* ctx, Body body) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   executor_->Post([this, ctx, reactor, body = std::move(body)]() mutable {
     absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
-    absl::Status status = user.ok() ? body(*user) : user.status();
+    absl::Status status = user.ok() ? RequireUser(*user) : user.status();
+    if (status.ok()) status = body(*user);
     if (!status.ok()) metrics_->rpc_errors++;
     reactor->Finish(ToGrpc(status));
   });
@@ -320,6 +331,9 @@ grpc::ServerUnaryReactor* SearchServiceImpl::GetParetoFront(
 grpc::ServerWriteReactor<hwnas::v1::SearchEvent>* SearchServiceImpl::WatchSearch(
     grpc::CallbackServerContext* ctx, const hwnas::v1::WatchSearchRequest* request) {
   absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
+  if (user.ok()) {
+    if (absl::Status s = RequireUser(*user); !s.ok()) user = s;
+  }
   if (!user.ok()) {
     // A reactor that finishes at once with the error.
     class Refused : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {

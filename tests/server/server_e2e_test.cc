@@ -543,6 +543,14 @@ TEST(ServerE2ETest, AuthenticationAndAuthorization) {
   EXPECT_EQ(as_user.Register("sneaky", &id).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(c.Submit(TableSpec("by-worker", 5), c.fleet()).status().code(),
             absl::StatusCode::kPermissionDenied);
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.fleet());
+    hwnas::v1::ListSearchesRequest req;
+    hwnas::v1::ListSearchesResponse resp;
+    EXPECT_EQ(c.search().ListSearches(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
   // A worker can only report on leases it holds.
   WorkerCalls fleet(c, c.fleet());
   std::string w1, w2;
