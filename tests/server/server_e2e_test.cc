@@ -122,22 +122,47 @@ class Cluster {
     return out.substr(out.rfind('\n') + 1);
   }
 
-  void StartServer(int lease_ttl_s = 5) {
+  // With `tls`, serves TLS with a fresh self-signed certificate for
+  // 127.0.0.1 (made with openssl) and the test's channels trust it.
+  void StartServer(int lease_ttl_s = 5, bool tls = false) {
     const std::string port_file = absl::StrCat(dir_, "/port");
     std::remove(port_file.c_str());
-    absl::StatusOr<ChildProcess> server = ChildProcess::Start(
-        {.argv = {BinaryDir() + "/server/hwnas-server", "serve", "--listen",
-                  absl::StrCat("127.0.0.1:", port_), "--metrics", "", "--lease-ttl",
-                  absl::StrCat(lease_ttl_s), "--port-file", port_file},
-         .env = {"HWNAS_DATABASE=" + database_},
-         .log_path = absl::StrCat(dir_, "/server.log")});
+    std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
+                                     "serve",
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", port_),
+                                     "--metrics",
+                                     "",
+                                     "--lease-ttl",
+                                     absl::StrCat(lease_ttl_s),
+                                     "--port-file",
+                                     port_file};
+    if (tls) {
+      absl::StatusOr<CommandResult> made =
+          RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                      dir_ + "/key.pem", "-out", dir_ + "/cert.pem", "-days", "1", "-subj",
+                      "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"});
+      ASSERT_OK(made);
+      ASSERT_EQ(made->exit_code, 0) << made->output;
+      argv.insert(argv.end(), {"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});
+    }
+    absl::StatusOr<ChildProcess> server =
+        ChildProcess::Start({.argv = argv,
+                             .env = {"HWNAS_DATABASE=" + database_},
+                             .log_path = absl::StrCat(dir_, "/server.log")});
     ASSERT_OK(server);
     server_ = std::make_unique<ChildProcess>(*std::move(server));
     for (int i = 0; i < 300 && !std::ifstream(port_file); ++i)
       absl::SleepFor(absl::Milliseconds(50));
     ASSERT_TRUE(std::ifstream(port_file).good()) << "server did not start: " << Log("server.log");
-    channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (tls) {
+      std::ifstream in(dir_ + "/cert.pem");
+      std::stringstream pem;
+      pem << in.rdbuf();
+      creds = grpc::SslCredentials(grpc::SslCredentialsOptions{.pem_root_certs = pem.str()});
+    }
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), creds);
     search_ = hwnas::v1::SearchService::NewStub(channel_);
     worker_ = hwnas::v1::WorkerService::NewStub(channel_);
   }
@@ -147,6 +172,8 @@ class Cluster {
     server_->Wait(absl::Seconds(10));
     server_.reset();
   }
+
+  int port() const { return port_; }
 
   int StartWorker(const std::string& name) {
     absl::StatusOr<ChildProcess> w = ChildProcess::Start(
@@ -430,6 +457,24 @@ TEST(ServerE2ETest, PostgresRestartMidSearchIsRiddenOut) {
   std::vector<TrialRecord> trials = c.Trials(s->id());
   ExpectExactlyTheBudget(trials, 400);
   ExpectTableValues(trials);
+}
+
+TEST(ServerE2ETest, TlsListenerServesTrustingClientsOnly) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/5, /*tls=*/true);
+  // A client trusting the server's certificate gets through.
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("over-tls", 5));
+  ASSERT_OK(s);
+  // A plaintext client does not.
+  auto plain = hwnas::v1::SearchService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", c.port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + c.alice());
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  hwnas::v1::GetSearchRequest req;
+  req.set_search_id(s->id());
+  hwnas::v1::Search resp;
+  EXPECT_FALSE(plain->GetSearch(&ctx, req, &resp).ok());
 }
 
 TEST(ServerE2ETest, FairShareFollowsWeights) {
