@@ -241,6 +241,10 @@ absl::StatusOr<std::vector<TrialRecord>> Coordinator::FinishedSince(int64_t sear
   return store_->FinishedTrialsSince(search_id, after);
 }
 
+absl::StatusOr<int64_t> Coordinator::LastFinishSequence(int64_t search_id) {
+  return store_->LastFinishSequence(search_id);
+}
+
 // ---------------------------------------------------------------------------
 // WorkerService.
 

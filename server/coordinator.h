@@ -95,6 +95,8 @@ class Coordinator {
                                            std::vector<std::string> metrics);
   // Finished trials with a finish sequence above `after` (WatchSearch).
   absl::StatusOr<std::vector<TrialRecord>> FinishedSince(int64_t search_id, int64_t after);
+  // The highest finish sequence so far (0 if nothing finished).
+  absl::StatusOr<int64_t> LastFinishSequence(int64_t search_id);
 
   // --- WorkerService ----------------------------------------------------------
   absl::StatusOr<WorkerRecord> RegisterWorker(const WorkerRecord& worker);

@@ -146,10 +146,9 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         *e.mutable_search() = snapshot;
         events.push_back(std::move(e));
         state->snapshot_sent = true;
-        // Start from what already finished: the snapshot has those counts.
-        absl::StatusOr<std::vector<TrialRecord>> done =
-            state->coordinator->FinishedSince(state->search_id, 0);
-        if (done.ok() && !done->empty()) state->last_finish_seq = done->back().finish_seq;
+        // Start after what already finished: the snapshot has those counts.
+        absl::StatusOr<int64_t> last = state->coordinator->LastFinishSequence(state->search_id);
+        if (last.ok()) state->last_finish_seq = *last;
       } else {
         absl::StatusOr<std::vector<TrialRecord>> done =
             state->coordinator->FinishedSince(state->search_id, state->last_finish_seq);
