@@ -407,3 +407,68 @@ TEST(ControllerTest, ProbabilitiesStartNearUniform) {
 
 }  // namespace
 }  // namespace hwnas::controller
+
+namespace hwnas::controller {
+namespace {
+
+TEST(ControllerTest, WarmStartPretrainsOnEarlierTrials) {
+  ToySpace space(6, 4);
+  ControllerOptions co;
+  co.batch_size = 4;
+  co.learning_rate = 0.02;
+  co.warm_start_epochs = 20;
+  auto c = *MnasNetController::Create(co, space, 3);
+  const std::vector<int> good = {2, 2, 2, 2, 2, 2};
+  const double before = *c->SequenceProbability(good);
+  std::vector<Observation> earlier;
+  for (int i = 0; i < 8; ++i) {
+    Observation o;
+    o.architecture =
+        *space.MakeArchitecture(i == 0 ? good : std::vector<int>{i % 4, 0, 1, 3, i % 2, 0});
+    o.reward = i == 0 ? 0.9 : 0.3;
+    earlier.push_back(o);
+  }
+  ASSERT_TRUE(c->WarmStart(earlier).ok());
+  EXPECT_EQ(c->updates(), 40);
+  EXPECT_GT(*c->SequenceProbability(good), 5 * before);
+  // Warm-start architectures are known: they are not proposed again.
+  absl::StatusOr<std::vector<Proposal>> proposals = c->Propose(16);
+  ASSERT_TRUE(proposals.ok());
+  for (const Proposal& p : *proposals) {
+    for (const Observation& o : earlier) EXPECT_NE(p.architecture.tokens, o.architecture.tokens);
+  }
+}
+
+TEST(SearchTest, WarmStartScoresEarlierTrialsWithThisSearchsReward) {
+  SearchOptions o = Options("evolution");
+  o.strategy.evolution.population = 4;
+  auto search = *Search::Create(o, Nb201(), 1);
+  std::vector<FinishedTrial> earlier;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<int> t = {i % 5, 3, 3, 1, 2, 3};
+    earlier.push_back(
+        {kNoProposal, *Nb201().MakeArchitecture(t), TrialState::kSucceeded, SyntheticResult(t)});
+  }
+  ASSERT_TRUE(search->WarmStart(earlier).ok());
+  auto& evo = static_cast<Evolution&>(search->strategy());
+  ASSERT_EQ(evo.population().size(), 4u);
+  for (const Evolution::Member& m : evo.population()) {
+    EXPECT_DOUBLE_EQ(m.reward, *search->reward_function().Reward(SyntheticResult(m.tokens)));
+  }
+  EXPECT_EQ(search->evaluated(), 0);  // Not counted against this search's budget.
+}
+
+TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
+  StrategyOptions o;
+  o.name = "hill-climbing";
+  absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.name: unknown strategy 'hill-climbing'"),
+            std::string::npos);
+  o.name = "mnasnet-ppo";
+  o.controller.ppo_clip = 0;
+  EXPECT_FALSE(MakeStrategy(o, Nb201(), 1).ok());
+}
+
+}  // namespace
+}  // namespace hwnas::controller
