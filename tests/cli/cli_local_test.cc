@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cli/local.h"
 #include "common/subprocess.h"
 #include "db/local_postgres.h"
@@ -158,7 +159,11 @@ TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
   const std::string state = testing::NewTempDir("hwnas-local-fashion");
   CleanUp clean_up{state};
   const std::string spec = absl::StrCat(state, "-tiny.yaml");
-  std::ofstream(spec) << kTinyFashionSpec;
+  // Trials of a few seconds each, so the interrupt below lands mid-search
+  // even on an idle machine (with the 256-image spec all four trials can
+  // finish within one progress poll).
+  std::ofstream(spec) << absl::StrReplaceAll(
+      kTinyFashionSpec, {{"train_subset: 256", "train_subset: 4000"}, {"epochs: 1", "epochs: 2"}});
 
   LocalRun first =
       StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
