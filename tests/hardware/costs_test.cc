@@ -4,6 +4,7 @@
 #include "space/eegnet_space.h"
 #include "space/mnasnet_space.h"
 #include "space/temporal_space.h"
+#include "tests/hardware/small_cnn.h"
 
 namespace hwnas::hardware {
 namespace {
@@ -12,23 +13,6 @@ using space::Activation;
 using space::DataShape;
 using space::NetworkPlan;
 using space::PlanBuilder;
-
-// input {1,8,8} -> conv 3x3 (4, no bias) -> BN -> ReLU -> GAP -> flatten
-// -> linear(3, bias).
-NetworkPlan SmallCnn(int weight_bits, int activation_bits) {
-  PlanBuilder b({1, 8, 8});
-  b.set_weight_bits(weight_bits);
-  b.set_activation_bits(activation_bits);
-  int x = b.Conv(b.input(), 4, 3, 1);
-  x = b.BatchNorm(x);
-  x = b.Act(x, Activation::kRelu);
-  x = b.GlobalAvgPool(x);
-  x = b.Flatten(x);
-  x = b.Linear(x, 3, true);
-  absl::StatusOr<NetworkPlan> plan = std::move(b).Finish(x);
-  EXPECT_TRUE(plan.ok()) << plan.status();
-  return *std::move(plan);
-}
 
 TEST(CostsTest, SmallCnnByHand) {
   absl::StatusOr<CostReport> r = ComputeCosts(SmallCnn(32, 32));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/hardware/small_cnn.h"
 
 namespace hwnas::hardware {
 namespace {
@@ -11,19 +12,6 @@ namespace {
 using space::Activation;
 using space::NetworkPlan;
 using space::PlanBuilder;
-
-// conv 3x3 (4) -> BN -> ReLU -> GAP -> flatten -> linear(3) on {1, 8, 8}.
-NetworkPlan SmallCnn(int weight_bits) {
-  PlanBuilder b({1, 8, 8});
-  b.set_weight_bits(weight_bits);
-  int x = b.Conv(b.input(), 4, 3, 1);
-  x = b.BatchNorm(x);
-  x = b.Act(x, Activation::kRelu);
-  x = b.GlobalAvgPool(x);
-  x = b.Flatten(x);
-  x = b.Linear(x, 3, true);
-  return *std::move(b).Finish(x);
-}
 
 std::vector<std::string> Keys(const NetworkPlan& plan) {
   std::vector<std::string> keys;

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "space/mnasnet_space.h"
 #include "space/temporal_space.h"
+#include "tests/hardware/small_cnn.h"
 
 namespace hwnas::hardware {
 namespace {
@@ -15,21 +16,6 @@ namespace {
 using space::Activation;
 using space::NetworkPlan;
 using space::PlanBuilder;
-
-// Same network as costs_test's SmallCnn: conv 3x3 (4) -> BN -> ReLU -> GAP
-// -> flatten -> linear(3) on {1, 8, 8}.
-NetworkPlan SmallCnn(int weight_bits, int activation_bits) {
-  PlanBuilder b({1, 8, 8});
-  b.set_weight_bits(weight_bits);
-  b.set_activation_bits(activation_bits);
-  int x = b.Conv(b.input(), 4, 3, 1);
-  x = b.BatchNorm(x);
-  x = b.Act(x, Activation::kRelu);
-  x = b.GlobalAvgPool(x);
-  x = b.Flatten(x);
-  x = b.Linear(x, 3, true);
-  return *std::move(b).Finish(x);
-}
 
 constexpr absl::string_view kToyProfile = R"(
 name: toy
