@@ -17,16 +17,16 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
 
 }  // namespace hwnas::testing
 
-#define ASSERT_OK(expr)                                                \
-  do {                                                                 \
+#define ASSERT_OK(expr)                                               \
+  do {                                                                \
     const absl::Status hwnas_s_ = ::hwnas::testing::StatusOf((expr)); \
-    ASSERT_TRUE(hwnas_s_.ok()) << hwnas_s_;                            \
+    ASSERT_TRUE(hwnas_s_.ok()) << hwnas_s_;                           \
   } while (false)
 
-#define EXPECT_OK(expr)                                                \
-  do {                                                                 \
+#define EXPECT_OK(expr)                                               \
+  do {                                                                \
     const absl::Status hwnas_s_ = ::hwnas::testing::StatusOf((expr)); \
-    EXPECT_TRUE(hwnas_s_.ok()) << hwnas_s_;                            \
+    EXPECT_TRUE(hwnas_s_.ok()) << hwnas_s_;                           \
   } while (false)
 
 #endif  // HWNAS_TESTS_TESTING_STATUS_MATCHERS_H_
