@@ -306,7 +306,7 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
     for (const auto& [id, r] : runtimes_) {
       scheduler::SearchDemand d;
       d.search_id = id;
-      d.owner = "";
+      d.owner = r->owner();
       d.weight = r->spec().weight;
       d.pending = r->pending;
       d.running = r->running;

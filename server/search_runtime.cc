@@ -29,6 +29,7 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
                              std::unique_ptr<space::SearchSpace> space,
                              std::optional<worker::TargetSet> targets)
     : id_(record.id),
+      owner_(record.owner),
       spec_(std::move(spec)),
       budget_(record.budget),
       seed_(record.seed),

@@ -37,6 +37,8 @@ class SearchRuntime {
       const SearchRecord& record, const std::vector<std::string>& profile_search_path);
 
   int64_t id() const { return id_; }
+  // Owner's user name, for the per-owner running limit.
+  const std::string& owner() const { return owner_; }
   const SearchSpec& spec() const { return spec_; }
   int64_t budget() const { return budget_; }
   uint64_t seed() const { return seed_; }
@@ -92,6 +94,7 @@ class SearchRuntime {
   std::pair<std::optional<TrialResult>, std::string> StaticCheck(const Architecture& arch);
 
   const int64_t id_;
+  const std::string owner_;
   const SearchSpec spec_;
   const int64_t budget_;
   const uint64_t seed_;

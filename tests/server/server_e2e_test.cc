@@ -124,7 +124,8 @@ class Cluster {
 
   // With `tls`, serves TLS with a fresh self-signed certificate for
   // 127.0.0.1 (made with openssl) and the test's channels trust it.
-  void StartServer(int lease_ttl_s = 5, bool tls = false) {
+  void StartServer(int lease_ttl_s = 5, bool tls = false,
+                   const std::vector<std::string>& extra_flags = {}) {
     const std::string port_file = absl::StrCat(dir_, "/port");
     std::remove(port_file.c_str());
     std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
@@ -137,6 +138,7 @@ class Cluster {
                                      absl::StrCat(lease_ttl_s),
                                      "--port-file",
                                      port_file};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
     if (tls) {
       absl::StatusOr<CommandResult> made =
           RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
@@ -515,12 +517,13 @@ class WorkerCalls {
     return s;
   }
 
-  grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp) {
+  grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp,
+                       int wait_s = 5) {
     grpc::ClientContext ctx;
     c_.Auth(&ctx, token_);
     hwnas::v1::AcquireTrialRequest req;
     req.set_worker_id(id);
-    req.mutable_wait()->set_seconds(5);
+    req.mutable_wait()->set_seconds(wait_s);
     return c_.worker_stub().AcquireTrial(&ctx, req, resp);
   }
 
@@ -610,6 +613,33 @@ TEST(ServerE2ETest, AuthenticationAndAuthorization) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(fleet.Report(w1, "no-such-lease", 0.5).error_code(), grpc::StatusCode::OK);
   EXPECT_TRUE(fleet.Report(w1, lease.lease_id(), 0.5).ok());
+}
+
+TEST(ServerE2ETest, PerOwnerRunningLimitHoldsBackFurtherLeases) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/30, /*tls=*/false, {"--max-running-per-owner", "1"});
+  absl::StatusOr<hwnas::v1::Search> mine = c.Submit(TableSpec("alice-limited", 20));
+  ASSERT_OK(mine);
+  WorkerCalls fleet(c, c.fleet());
+  std::string w1, w2, w3;
+  ASSERT_TRUE(fleet.Register("w1", &w1).ok());
+  ASSERT_TRUE(fleet.Register("w2", &w2).ok());
+  ASSERT_TRUE(fleet.Register("w3", &w3).ok());
+  hwnas::v1::AcquireTrialResponse a, b, third;
+  ASSERT_TRUE(fleet.Acquire(w1, &a).ok());
+  ASSERT_EQ(a.assignment().search_id(), mine->id());
+  // Bob's search is another owner's: his limit is untouched by Alice's trial.
+  absl::StatusOr<hwnas::v1::Search> his = c.Submit(TableSpec("bob-limited", 20), c.bob());
+  ASSERT_OK(his);
+  ASSERT_TRUE(fleet.Acquire(w2, &b).ok());
+  EXPECT_EQ(b.assignment().search_id(), his->id());
+  // Both owners have one trial running: the third worker waits empty-handed.
+  ASSERT_TRUE(fleet.Acquire(w3, &third, /*wait_s=*/2).ok());
+  EXPECT_TRUE(third.lease_id().empty());
+  // Once Alice's trial is reported, her next trial is leased.
+  ASSERT_TRUE(fleet.Report(w1, a.lease_id(), 0.5).ok());
+  ASSERT_TRUE(fleet.Acquire(w3, &third).ok());
+  EXPECT_EQ(third.assignment().search_id(), mine->id());
 }
 
 TEST(ServerE2ETest, BadInputIsRejectedClearlyAndNothingIsStored) {
