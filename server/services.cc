@@ -20,6 +20,12 @@ std::string AuthorizationOf(const grpc::CallbackServerContext* ctx) {
   return std::string(it->second.data(), it->second.size());
 }
 
+// SearchService is for people and dashboards: worker identities may not use it.
+absl::Status RequireUser(const User& user) {
+  if (!user.is_worker || user.is_admin) return absl::OkStatus();
+  return absl::PermissionDeniedError("SearchService needs a user token (this is a worker token)");
+}
+
 absl::Status RequireWorker(const User& user) {
   if (user.is_worker || user.is_admin) return absl::OkStatus();
   return absl::PermissionDeniedError("WorkerService needs a worker token (this is a user token)");
@@ -202,25 +208,29 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 namespace {
 
-// SearchService is for people and dashboards: worker identities may not use it.
-absl::Status RequireUser(const User& user) {
-  if (!user.is_worker || user.is_admin) return absl::OkStatus();
-  return absl::PermissionDeniedError("SearchService needs a user token (this is a worker token)");
+// Authenticates the call, checks the identity may use the service
+// (`allowed`), then runs `body(user)` on the executor and finishes the call
+// with its status.
+template <typename Body>
+grpc::ServerUnaryReactor* HandleUnary(grpc::CallbackServerContext* ctx, Executor* executor,
+                                      Authenticator* auth, Metrics* metrics,
+                                      absl::Status (*allowed)(const User&), Body body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  executor->Post([ctx, reactor, auth, metrics, allowed, body = std::move(body)]() mutable {
+    absl::StatusOr<User> user = auth->Authenticate(AuthorizationOf(ctx));
+    absl::Status status = user.ok() ? allowed(*user) : user.status();
+    if (status.ok()) status = body(*user);
+    if (!status.ok()) metrics->rpc_errors++;
+    reactor->Finish(ToGrpc(status));
+  });
+  return reactor;
 }
 
 }  // namespace
 
 template <typename Body>
 grpc::ServerUnaryReactor* SearchServiceImpl::Handle(grpc::CallbackServerContext* ctx, Body body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  executor_->Post([this, ctx, reactor, body = std::move(body)]() mutable {
-    absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
-    absl::Status status = user.ok() ? RequireUser(*user) : user.status();
-    if (status.ok()) status = body(*user);
-    if (!status.ok()) metrics_->rpc_errors++;
-    reactor->Finish(ToGrpc(status));
-  });
-  return reactor;
+  return HandleUnary(ctx, executor_, auth_, metrics_, &RequireUser, std::move(body));
 }
 
 grpc::ServerUnaryReactor* SearchServiceImpl::SubmitSearch(
@@ -350,15 +360,7 @@ grpc::ServerWriteReactor<hwnas::v1::SearchEvent>* SearchServiceImpl::WatchSearch
 
 template <typename Body>
 grpc::ServerUnaryReactor* WorkerServiceImpl::Handle(grpc::CallbackServerContext* ctx, Body body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  executor_->Post([this, ctx, reactor, body = std::move(body)]() mutable {
-    absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
-    absl::Status status = user.ok() ? RequireWorker(*user) : user.status();
-    if (status.ok()) status = body(*user);
-    if (!status.ok()) metrics_->rpc_errors++;
-    reactor->Finish(ToGrpc(status));
-  });
-  return reactor;
+  return HandleUnary(ctx, executor_, auth_, metrics_, &RequireWorker, std::move(body));
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
