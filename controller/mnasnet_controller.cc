@@ -228,20 +228,32 @@ struct MnasNetController::Impl {
     return Evaluate({tokens}).first.item<double>();
   }
 
+  // Adam over raw buffers: one loop per parameter instead of seven tensor
+  // ops each, which at batch size 1 cost more in dispatch than the update.
   void AdamStep() {
-    torch::NoGradGuard no_grad;
     ++adam_step;
     const double c1 = 1 - std::pow(kAdamBeta1, static_cast<double>(adam_step));
     const double c2 = 1 - std::pow(kAdamBeta2, static_cast<double>(adam_step));
+    const float step = static_cast<float>(options.learning_rate / c1);
+    const float inv_c2 = static_cast<float>(1 / c2);
+    const float b1 = static_cast<float>(kAdamBeta1), b2 = static_cast<float>(kAdamBeta2);
+    const float eps = static_cast<float>(kAdamEps);
     for (size_t k = 0; k < params.size(); ++k) {
       torch::Tensor& p = params[k];
       if (!p.grad().defined()) continue;
-      const torch::Tensor g = p.grad();
-      adam_m[k].mul_(kAdamBeta1).add_(g, 1 - kAdamBeta1);
-      adam_v[k].mul_(kAdamBeta2).addcmul_(g, g, 1 - kAdamBeta2);
-      torch::Tensor denom = (adam_v[k] / c2).sqrt_().add_(kAdamEps);
-      p.addcdiv_(adam_m[k], denom, -options.learning_rate / c1);
-      p.mutable_grad().zero_();
+      torch::Tensor& grad = p.mutable_grad();
+      if (!grad.is_contiguous()) grad = grad.contiguous();
+      float* w = p.data_ptr<float>();
+      float* g = grad.data_ptr<float>();
+      float* m = adam_m[k].data_ptr<float>();
+      float* v = adam_v[k].data_ptr<float>();
+      const int64_t n = p.numel();
+      for (int64_t i = 0; i < n; ++i) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        w[i] -= step * m[i] / (std::sqrt(v[i] * inv_c2) + eps);
+        g[i] = 0;
+      }
     }
   }
 

@@ -128,7 +128,7 @@ absl::StatusOr<double> PredictLatencyMs(const space::NetworkPlan& plan, const La
     }
     total += it->second.median_ms;
   }
-  return total;
+  return lut.scale * total;
 }
 
 std::vector<std::string> MissingLutKeys(const space::NetworkPlan& plan, const LatencyLut& lut) {
@@ -146,6 +146,7 @@ std::string LutToJson(const LatencyLut& lut) {
   j["device"] = lut.device;
   j["threads"] = lut.threads;
   j["base_ms"] = lut.base_ms;
+  j["scale"] = lut.scale;
   nlohmann::ordered_json entries = nlohmann::ordered_json::object();
   for (const auto& [key, e] : lut.entries) {
     entries[key] = {{"median_ms", e.median_ms}, {"p90_ms", e.p90_ms}, {"runs", e.runs}};
@@ -186,6 +187,13 @@ absl::StatusOr<LatencyLut> LutFromJson(absl::string_view text, absl::string_view
       return Malformed(source, "base_ms", "must be a non-negative number");
     }
     lut.base_ms = j["base_ms"].get<double>();
+  }
+  if (j.contains("scale")) {
+    if (!j["scale"].is_number() || !std::isfinite(j["scale"].get<double>()) ||
+        j["scale"].get<double>() <= 0) {
+      return Malformed(source, "scale", "must be a positive number");
+    }
+    lut.scale = j["scale"].get<double>();
   }
   if (!j.contains("entries") || !j["entries"].is_object()) {
     return Malformed(source, "entries", "must be an object of \"<key>\": {\"median_ms\": ...}");

@@ -1,6 +1,7 @@
 // Per-op latency lookup tables (FBNet-style): one measured latency per op
 // type x shape x attributes, built on the target device; a network's predicted
-// latency is the table's base overhead plus the sum over its ops.
+// latency is the table's base overhead plus the sum over its ops, times the
+// table's scale.
 //
 // This header is torch-free. The worker's `calibrate` command measures the
 // entries: for each plan of interest it calls CollectLutOps(plan), builds the
@@ -34,6 +35,7 @@
 //     "device": "x86_64 cpu (AMD EPYC 7B13)",   // free text
 //     "threads": 1,
 //     "base_ms": 0.012,      // per-network overhead (optional, default 0)
+//     "scale": 0.95,         // whole-network correction (optional, default 1)
 //     "entries": {
 //       "<key>": {"median_ms": 0.031, "p90_ms": 0.034, "runs": 200},
 //       ...
@@ -67,6 +69,11 @@ struct LatencyLut {
   std::string device;
   int threads = 1;
   double base_ms = 0;
+  // Multiplies base + sum of ops. Ops timed one by one inside a network add
+  // up to slightly more than the network takes as a whole (timer reads, no
+  // overlap at the op boundaries); calibrate fits this factor on whole
+  // networks measured the way the worker measures.
+  double scale = 1;
   std::map<std::string, LutEntry> entries;
 
   friend bool operator==(const LatencyLut&, const LatencyLut&) = default;
@@ -86,7 +93,7 @@ struct LutOp {
 // Distinct keys of a plan, in first-use order (the input op is skipped).
 std::vector<LutOp> CollectLutOps(const space::NetworkPlan& plan);
 
-// Sum over the plan's ops plus base_ms. NotFound names the first missing key
+// scale x (sum over the plan's ops + base_ms). NotFound names the first missing key
 // and the op that needs it; no fallback, because a silent guess would skew
 // the search.
 absl::StatusOr<double> PredictLatencyMs(const space::NetworkPlan& plan, const LatencyLut& lut);

@@ -169,6 +169,7 @@ absl::StatusOr<hardware::LatencyLut> CalibrateLut(const space::SearchSpace& spac
   // In-context samples per key from whole random networks.
   std::map<std::string, std::vector<double>> in_context;
   std::vector<double> overheads;
+  std::vector<space::NetworkPlan> fit_plans;
   std::mt19937_64 rng(options.seed ^ 0x9e3779b97f4a7c15ULL);
   for (int a = 0; a < options.profile_archs; ++a) {
     HWNAS_ASSIGN_OR_RETURN(std::vector<int> tokens, RandomTokens(space, rng));
@@ -183,6 +184,7 @@ absl::StatusOr<hardware::LatencyLut> CalibrateLut(const space::SearchSpace& spac
       if (!key.empty()) in_context[key].push_back(profile.op_ms[i]);
     }
     overheads.push_back(profile.overhead_ms);
+    if (a < options.fit_archs) fit_plans.push_back(std::move(plan));
     if (options.progress && (a + 1) % 25 == 0) {
       options.progress(a + 1, options.profile_archs, "(profiled whole networks)");
     }
@@ -219,8 +221,19 @@ absl::StatusOr<hardware::LatencyLut> CalibrateLut(const space::SearchSpace& spac
       options.progress(static_cast<int>(i) + 1, static_cast<int>(ops.size()), ops[i].key);
     }
   }
-  spdlog::info("event=calibrate_done entries={} in_context={} alone={} base_ms={:.5f}",
-               lut.entries.size(), lut.entries.size() - alone, alone, lut.base_ms);
+  std::vector<double> ratios;
+  for (size_t i = 0; i < fit_plans.size(); ++i) {
+    HWNAS_ASSIGN_OR_RETURN(double predicted, hardware::PredictLatencyMs(fit_plans[i], lut));
+    HWNAS_ASSIGN_OR_RETURN(LatencyMeasurement m, MeasureLatency(fit_plans[i], options.latency));
+    if (predicted > 0) ratios.push_back(m.median_ms / predicted);
+    if (options.progress) {
+      options.progress(static_cast<int>(i) + 1, static_cast<int>(fit_plans.size()),
+                       "(whole networks for the scale)");
+    }
+  }
+  if (!ratios.empty()) lut.scale = Median(ratios);
+  spdlog::info("event=calibrate_done entries={} in_context={} alone={} base_ms={:.5f} scale={:.4f}",
+               lut.entries.size(), lut.entries.size() - alone, alone, lut.base_ms, lut.scale);
   return lut;
 }
 

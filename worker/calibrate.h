@@ -33,6 +33,10 @@ struct CalibrateOptions {
   // alone. 0 = measure every op alone.
   int profile_archs = 200;
   int profile_runs = 15;
+  // The first this-many profiled networks are also measured whole, as the
+  // worker measures latency, to fit the table's scale (median of measured /
+  // predicted). 0 = scale 1.
+  int fit_archs = 30;
   // Called after each measured entry: (done, total, key).
   std::function<void(int, int, const std::string&)> progress;
 };
@@ -43,7 +47,8 @@ std::vector<hardware::LutOp> CollectSpaceOps(const space::SearchSpace& space,
                                              int* architectures_seen);
 
 // Measures every op of the space (see CalibrateOptions::profile_archs). The
-// table's base_ms is the executor's per-forward cost outside the ops.
+// table's base_ms is the executor's per-forward cost outside the ops; its
+// scale is fitted on whole networks (CalibrateOptions::fit_archs).
 absl::StatusOr<hardware::LatencyLut> CalibrateLut(const space::SearchSpace& space,
                                                   const CalibrateOptions& options);
 

@@ -133,7 +133,10 @@ TrialState Train(PlanNet& net, const TensorData& train, const TensorData& val,
       torch::Tensor y = train.y.index_select(0, idx);
       lr = LearningRate(o, epoch, step, total_steps);
       SetLearningRate(*optimizer, lr);
-      optimizer->zero_grad();
+      // Drop the gradients instead of zeroing them: backward then hands each
+      // parameter a fresh gradient tensor rather than adding into a zeroed one
+      // (what PyTorch 2's zero_grad does by default).
+      for (torch::Tensor& p : net->parameters()) p.mutable_grad() = torch::Tensor();
       torch::Tensor logits = net->forward(x);
       torch::Tensor loss = torch::cross_entropy_loss(logits, y);
       const double loss_value = loss.item<double>();

@@ -4,6 +4,7 @@
 //   worker_train_bench --python bench/worker/train_plan.py
 //       --mnasnet-spec bench/worker/specs/mnasnet_fashion.yaml
 //       --temporal-spec bench/worker/specs/temporal_ecg.yaml [--reps 3] [--threads 1]
+//       [--only mnasnet-M]   (run only the architectures whose label contains this)
 //
 // For each architecture the plan is dumped as JSON and the training split as
 // raw float32/int64 files; the Python script rebuilds the same network from
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
   const std::string tmp = Flag(argc, argv, "tmp", "/tmp");
   const int reps = std::atoi(Flag(argc, argv, "reps", "3").c_str());
   const int threads = std::atoi(Flag(argc, argv, "threads", "1").c_str());
+  const std::string only = Flag(argc, argv, "only", "");
 
   // Three MnasNet sizes (4 blocks; per block op, kernel, se, skip, width, layers)
   // and one temporal network.
@@ -137,6 +140,7 @@ int main(int argc, char** argv) {
       "worker samples/CPU-s | PyTorch samples/CPU-s | CPU ratio |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (size_t c = 0; c < cases.size(); ++c) {
+    if (!absl::StrContains(cases[c].label, only)) continue;
     absl::StatusOr<WorkerSpec> spec = hwnas::worker::LoadWorkerSpec(cases[c].spec);
     if (!spec.ok()) {
       std::cerr << spec.status() << "\n";

@@ -79,6 +79,11 @@ TEST(LatencyLutTest, PredictsTheSumOverOps) {
   ASSERT_TRUE(ms.ok()) << ms.status();
   // 0.5 base + 2 * 0.25 + 2 * 0.125.
   EXPECT_DOUBLE_EQ(*ms, 1.25);
+  // The scale multiplies the whole sum, base included.
+  lut.scale = 0.8;
+  ms = PredictLatencyMs(*plan, lut);
+  ASSERT_TRUE(ms.ok()) << ms.status();
+  EXPECT_DOUBLE_EQ(*ms, 1.0);
 }
 
 TEST(LatencyLutTest, SavesAndLoadsJson) {
@@ -86,6 +91,7 @@ TEST(LatencyLutTest, SavesAndLoadsJson) {
   lut.device = "x86_64 cpu";
   lut.threads = 2;
   lut.base_ms = 0.01;
+  lut.scale = 0.9375;
   lut.entries["relu in=4x8x8"] = {0.125, 0.25, 50};
   lut.entries["linear in=4 out=3 bias=1"] = {0.0625, 0.07, 50};
   const std::string path = absl::StrCat(::testing::TempDir(), "/lut.json");
@@ -101,6 +107,7 @@ TEST(LatencyLutTest, SavesAndLoadsJson) {
       "min.json");
   ASSERT_TRUE(minimal.ok()) << minimal.status();
   EXPECT_EQ(minimal->threads, 1);
+  EXPECT_EQ(minimal->scale, 1);
   EXPECT_EQ(minimal->entries.at("relu in=4").median_ms, 1);
 }
 
@@ -128,6 +135,9 @@ TEST(LatencyLutTest, MalformedTablesNameTheField) {
             std::string::npos);
   EXPECT_NE(error(R"({"format": "hwnas-latency-lut", "version": 1, "threads": 0, "entries": {}})")
                 .find("t.json: threads: must be a positive integer"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"format": "hwnas-latency-lut", "version": 1, "scale": 0, "entries": {}})")
+                .find("t.json: scale: must be a positive number"),
             std::string::npos);
   absl::StatusOr<LatencyLut> missing = LoadLut("/nonexistent/lut.json");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);

@@ -67,6 +67,9 @@ TEST(CalibrateTest, TableCoversTheSpaceAndPredictsNetworks) {
   EXPECT_GT(progress_calls, 0);
   EXPECT_EQ(lut->threads, 1);
   EXPECT_GT(lut->base_ms, 0);
+  // Fitted on the 10 profiled networks measured whole: near 1, never wild.
+  EXPECT_GT(lut->scale, 0.5);
+  EXPECT_LT(lut->scale, 2.0);
   for (const auto& [key, e] : lut->entries) {
     EXPECT_GE(e.median_ms, 0) << key;
     EXPECT_GT(e.runs, 0) << key;
@@ -91,12 +94,13 @@ TEST(CalibrateTest, OpsTimedAloneGiveTheSameKeys) {
   in_context.latency = alone.latency = Quick();
   in_context.profile_archs = 5;
   in_context.profile_runs = 2;
-  alone.profile_archs = 0;
+  alone.profile_archs = 0;  // Nothing profiled, so nothing to fit the scale on.
   absl::StatusOr<hardware::LatencyLut> a = CalibrateLut(*space, in_context);
   absl::StatusOr<hardware::LatencyLut> b = CalibrateLut(*space, alone);
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->entries.size(), b->entries.size());
   for (const auto& [key, e] : a->entries) EXPECT_TRUE(b->entries.count(key)) << key;
+  EXPECT_EQ(b->scale, 1);
   absl::StatusOr<double> ms = hardware::PredictLatencyMs(*space->Lower({3, 3, 3, 3, 3, 3}), *b);
   ASSERT_TRUE(ms.ok()) << ms.status();
   EXPECT_GT(*ms, 0);
