@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/bytes_internal.h"
+#include "controller/lstm_policy.h"
 #include "controller/rng.h"
 #include "controller/strategy_internal.h"
 
@@ -51,13 +52,8 @@ struct MnasNetController::Impl {
   std::vector<int64_t> choices;  // Per decision.
   Rng rng;
 
-  // Parameters: start embedding, LSTM layers, per-decision token embeddings
-  // (input of step i+1) and per-decision softmax heads.
-  torch::Tensor start;                                // [1, H]
-  std::vector<torch::Tensor> w_ih, w_hh, b_ih, b_hh;  // Per layer.
-  std::vector<torch::Tensor> embed;                   // [choices_i, H], i < D - 1
-  std::vector<torch::Tensor> head;                    // [choices_i, H]
-  std::vector<torch::Tensor> params;                  // All of the above.
+  internal::LstmPolicy policy;
+  std::vector<torch::Tensor> params, grads;  // policy.Parameters() / Gradients().
   std::vector<torch::Tensor> adam_m, adam_v;
   int64_t adam_step = 0;
 
@@ -71,161 +67,51 @@ struct MnasNetController::Impl {
   int64_t updates = 0;
 
   Impl(ControllerOptions o, const space::SearchSpace& s, uint64_t seed)
-      : options(o), space(s), rng(seed) {
-    for (const space::Decision& d : space.decisions()) {
-      choices.push_back(static_cast<int64_t>(d.choices.size()));
-    }
+      : options(o), space(s), rng(seed), policy(Shape(o, s)) {
+    choices = policy.shape().choices;
   }
 
-  torch::Tensor NewParam(std::vector<int64_t> shape) {
-    torch::Tensor t = torch::empty(shape, torch::kFloat32);
-    float* p = t.data_ptr<float>();
-    const double r = options.init_range;
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      p[i] = static_cast<float>((2 * rng.UniformDouble() - 1) * r);
+  static internal::LstmPolicyShape Shape(const ControllerOptions& o, const space::SearchSpace& s) {
+    internal::LstmPolicyShape shape;
+    shape.hidden = o.hidden_size;
+    shape.layers = o.layers;
+    shape.temperature = o.temperature;
+    shape.tanh_constant = o.tanh_constant;
+    for (const space::Decision& d : s.decisions()) {
+      shape.choices.push_back(static_cast<int64_t>(d.choices.size()));
     }
-    t.set_requires_grad(true);
-    params.push_back(t);
-    return t;
+    return shape;
   }
 
+  // Uniform in [-init_range, init_range], parameter by parameter in the
+  // policy's fixed order (so a seed gives the same network).
   void Build() {
-    const int64_t h = options.hidden_size;
-    start = NewParam({1, h});
-    for (int l = 0; l < options.layers; ++l) {
-      w_ih.push_back(NewParam({4 * h, h}));
-      w_hh.push_back(NewParam({4 * h, h}));
-      b_ih.push_back(NewParam({4 * h}));
-      b_hh.push_back(NewParam({4 * h}));
+    params = policy.Parameters();
+    grads = policy.Gradients();
+    const double r = options.init_range;
+    for (torch::Tensor& t : params) {
+      float* p = t.data_ptr<float>();
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        p[i] = static_cast<float>((2 * rng.UniformDouble() - 1) * r);
+      }
+      adam_m.push_back(torch::zeros_like(t));
+      adam_v.push_back(torch::zeros_like(t));
     }
-    for (size_t i = 0; i < choices.size(); ++i) {
-      if (i + 1 < choices.size()) embed.push_back(NewParam({choices[i], h}));
-      head.push_back(NewParam({choices[i], h}));
-    }
-    for (const torch::Tensor& p : params) {
-      adam_m.push_back(torch::zeros_like(p));
-      adam_v.push_back(torch::zeros_like(p));
-    }
-  }
-
-  // Logits of decision i given the top layer's output.
-  torch::Tensor Logits(size_t i, const torch::Tensor& out) const {
-    torch::Tensor logits = torch::matmul(out, head[i].t()) / options.temperature;
-    if (options.tanh_constant > 0) logits = options.tanh_constant * torch::tanh(logits);
-    return logits;
-  }
-
-  // Layer 0's input projection W_ih x + b_ih + b_hh for each step. The input
-  // of step i is the start embedding (i = 0) or the embedding of the token
-  // chosen at step i-1, so the projection takes only choices_{i-1} distinct
-  // values: for large batches, projecting those few rows once and gathering
-  // them replaces a [batch, H] x [H, 4H] product per step (the dominant cost
-  // without a fast BLAS); for small batches the direct product is cheaper.
-  struct InputProjection {
-    bool tables = false;
-    torch::Tensor bias;
-    std::vector<torch::Tensor> rows;  // Per step, when `tables`.
-  };
-
-  InputProjection ProjectInputs(int64_t n) const {
-    InputProjection p;
-    p.bias = b_ih[0] + b_hh[0];
-    int64_t rows = 1;
-    for (const torch::Tensor& e : embed) rows += e.size(0);
-    p.tables = n * static_cast<int64_t>(choices.size()) > rows;
-    if (p.tables) {
-      p.rows.push_back(torch::addmm(p.bias, start, w_ih[0].t()));
-      for (const torch::Tensor& e : embed) p.rows.push_back(torch::addmm(p.bias, e, w_ih[0].t()));
-    }
-    return p;
-  }
-
-  torch::Tensor Input(const InputProjection& p, size_t i, int64_t n,
-                      const torch::Tensor& prev) const {
-    if (p.tables) {
-      return i == 0 ? p.rows[0].expand({n, p.rows[0].size(1)}) : p.rows[i].index_select(0, prev);
-    }
-    const torch::Tensor x =
-        i == 0 ? start.expand({n, start.size(1)}) : embed[i - 1].index_select(0, prev);
-    return torch::addmm(p.bias, x, w_ih[0].t());
-  }
-
-  // One step of the stacked LSTM. `in0` holds layer 0's input projection
-  // (W_ih x + b_ih + b_hh); returns the top layer's output.
-  torch::Tensor Step(const torch::Tensor& in0, std::vector<torch::Tensor>& hs,
-                     std::vector<torch::Tensor>& cs) const {
-    torch::Tensor gates = in0 + torch::matmul(hs[0], w_hh[0].t());
-    std::vector<torch::Tensor> g = gates.chunk(4, 1);  // i, f, g, o as in torch::lstm_cell.
-    cs[0] = torch::sigmoid(g[1]) * cs[0] + torch::sigmoid(g[0]) * torch::tanh(g[2]);
-    hs[0] = torch::sigmoid(g[3]) * torch::tanh(cs[0]);
-    torch::Tensor x = hs[0];
-    for (int l = 1; l < options.layers; ++l) {
-      auto hc = torch::lstm_cell(x, {hs[l], cs[l]}, w_ih[l], w_hh[l], b_ih[l], b_hh[l]);
-      hs[l] = std::get<0>(hc);
-      cs[l] = std::get<1>(hc);
-      x = hs[l];
-    }
-    return x;
   }
 
   // Samples n sequences; returns tokens and their log-probabilities.
   void SampleBatch(int n, std::vector<std::vector<int>>& tokens, std::vector<double>& logps) {
-    torch::NoGradGuard no_grad;
-    const int64_t h = options.hidden_size;
     tokens.assign(n, std::vector<int>(choices.size()));
-    logps.assign(n, 0.0);
-    const InputProjection proj = ProjectInputs(n);
-    std::vector<torch::Tensor> hs(options.layers, torch::zeros({n, h}));
-    std::vector<torch::Tensor> cs(options.layers, torch::zeros({n, h}));
-    torch::Tensor prev;
-    for (size_t i = 0; i < choices.size(); ++i) {
-      torch::Tensor x = Step(Input(proj, i, n, prev), hs, cs);
-      torch::Tensor logp = torch::log_softmax(Logits(i, x), 1).to(torch::kFloat64).contiguous();
-      auto acc = logp.accessor<double, 2>();
-      std::vector<int64_t> picked(n);
-      for (int b = 0; b < n; ++b) {
-        const double u = rng.UniformDouble();
-        double cum = 0;
-        int k = 0;
-        for (; k + 1 < choices[i]; ++k) {
-          cum += std::exp(acc[b][k]);
-          if (u < cum) break;
-        }
-        tokens[b][i] = k;
-        picked[b] = k;
-        logps[b] += acc[b][k];
-      }
-      prev = torch::tensor(picked, torch::kInt64);
-    }
-  }
-
-  // Log-probabilities and entropies of given sequences (with autograd).
-  std::pair<torch::Tensor, torch::Tensor> Evaluate(
-      const std::vector<std::vector<int>>& seqs) const {
-    const int64_t n = static_cast<int64_t>(seqs.size());
-    const int64_t h = options.hidden_size;
-    const InputProjection proj = ProjectInputs(n);
-    std::vector<torch::Tensor> hs(options.layers, torch::zeros({n, h}));
-    std::vector<torch::Tensor> cs(options.layers, torch::zeros({n, h}));
-    torch::Tensor logp_sum = torch::zeros({n});
-    torch::Tensor entropy = torch::zeros({n});
-    torch::Tensor prev;
-    for (size_t i = 0; i < choices.size(); ++i) {
-      torch::Tensor x = Step(Input(proj, i, n, prev), hs, cs);
-      torch::Tensor logp = torch::log_softmax(Logits(i, x), 1);
-      std::vector<int64_t> col(n);
-      for (int64_t b = 0; b < n; ++b) col[b] = seqs[b][i];
-      torch::Tensor idx = torch::tensor(col, torch::kInt64);
-      logp_sum = logp_sum + logp.gather(1, idx.unsqueeze(1)).squeeze(1);
-      entropy = entropy - (logp.exp() * logp).sum(1);
-      prev = idx;
-    }
-    return {logp_sum, entropy};
+    std::vector<double> entropy;
+    policy.Forward(
+        tokens, [this] { return rng.UniformDouble(); }, logps, entropy, nullptr);
   }
 
   double LogProb(const std::vector<int>& tokens) const {
-    torch::NoGradGuard no_grad;
-    return Evaluate({tokens}).first.item<double>();
+    std::vector<std::vector<int>> seqs = {tokens};
+    std::vector<double> logp, entropy;
+    policy.Forward(seqs, nullptr, logp, entropy, nullptr);
+    return logp[0];
   }
 
   // Adam over raw buffers: one loop per parameter instead of seven tensor
@@ -239,15 +125,11 @@ struct MnasNetController::Impl {
     const float b1 = static_cast<float>(kAdamBeta1), b2 = static_cast<float>(kAdamBeta2);
     const float eps = static_cast<float>(kAdamEps);
     for (size_t k = 0; k < params.size(); ++k) {
-      torch::Tensor& p = params[k];
-      if (!p.grad().defined()) continue;
-      torch::Tensor& grad = p.mutable_grad();
-      if (!grad.is_contiguous()) grad = grad.contiguous();
-      float* w = p.data_ptr<float>();
-      float* g = grad.data_ptr<float>();
+      float* w = params[k].data_ptr<float>();
+      float* g = grads[k].data_ptr<float>();
       float* m = adam_m[k].data_ptr<float>();
       float* v = adam_v[k].data_ptr<float>();
-      const int64_t n = p.numel();
+      const int64_t n = params[k].numel();
       for (int64_t i = 0; i < n; ++i) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
@@ -291,21 +173,33 @@ struct MnasNetController::Impl {
       seqs.push_back(s.tokens);
       old.push_back(s.old_logp);
     }
-    torch::Tensor adv = torch::tensor(adv_values, torch::kFloat64).to(torch::kFloat32);
-    torch::Tensor old_logp = torch::tensor(old, torch::kFloat64).to(torch::kFloat32);
-    const int epochs = options.algorithm == PolicyGradient::kPpo ? options.ppo_epochs : 1;
+    const double n = static_cast<double>(seqs.size());
+    const bool ppo = options.algorithm == PolicyGradient::kPpo;
+    const int epochs = ppo ? options.ppo_epochs : 1;
+    // loss = -mean_b objective_b - entropy_weight * mean_b entropy_b, with
+    // objective_b = min(r A, clip(r) A) (PPO; r = exp(logp - old_logp)) or
+    // logp A (REINFORCE); Backward takes its derivatives per sequence.
+    const std::vector<double> dentropy(seqs.size(), -options.entropy_weight / n);
+    std::vector<double> dlogp(seqs.size());
+    std::vector<double> logp, entropy;
+    internal::LstmPolicy::Trace trace;
     for (int e = 0; e < epochs; ++e) {
-      auto [logp, entropy] = Evaluate(seqs);
-      torch::Tensor objective;
-      if (options.algorithm == PolicyGradient::kPpo) {
-        torch::Tensor ratio = torch::exp(logp - old_logp);
-        torch::Tensor clipped = torch::clamp(ratio, 1 - options.ppo_clip, 1 + options.ppo_clip);
-        objective = torch::min(ratio * adv, clipped * adv).mean();
-      } else {
-        objective = (logp * adv).mean();
+      policy.Forward(seqs, nullptr, logp, entropy, &trace);
+      for (size_t b = 0; b < seqs.size(); ++b) {
+        const double a = adv_values[b];
+        double dobj = a;
+        if (ppo) {
+          // The unclipped term is the minimum, or the clip is inactive:
+          // d(r A)/dlogp = r A. Otherwise the clipped constant wins: 0.
+          const double r = std::exp(logp[b] - old[b]);
+          const double lo = 1 - options.ppo_clip, hi = 1 + options.ppo_clip;
+          const double clipped = std::clamp(r, lo, hi);
+          dobj = (r * a <= clipped * a || (r >= lo && r <= hi)) ? r * a : 0.0;
+        }
+        dlogp[b] = -dobj / n;
       }
-      torch::Tensor loss = -objective - options.entropy_weight * entropy.mean();
-      loss.backward();
+      policy.ZeroGradients();
+      policy.Backward(trace, seqs, dlogp, dentropy);
       AdamStep();
     }
     ++updates;
@@ -422,9 +316,7 @@ struct MnasNetController::Impl {
     for (std::vector<torch::Tensor>* group : {&params, &adam_m, &adam_v}) {
       for (torch::Tensor& t : *group) t.copy_(values[k++]);
     }
-    for (torch::Tensor& p : params) {
-      if (p.grad().defined()) p.mutable_grad().zero_();
-    }
+    policy.ZeroGradients();
     rng = new_rng;
     next_id = new_next_id;
     baseline = new_baseline;
