@@ -243,14 +243,18 @@ absl::Status Search::WarmStart(absl::Span<const FinishedTrial> earlier) {
   return strategy_->WarmStart(obs);
 }
 
-absl::StatusOr<std::string> Search::Save() const {
+absl::StatusOr<std::string> Search::Save(bool with_history) const {
   internal::ByteWriter w;
   internal::WriteHeader(w, kTag, kFormat);
   w.Str(strategy_->name());
   HWNAS_ASSIGN_OR_RETURN(std::string strategy_bytes, strategy_->Save());
   w.Str(strategy_bytes);
-  w.U64(history_.size());
-  for (const ScoredTrial& s : history_) WriteScored(w, s);
+  if (with_history) {
+    w.U64(history_.size());
+    for (const ScoredTrial& s : history_) WriteScored(w, s);
+  } else {
+    w.U64(0);
+  }
   w.U64(pending_.size());
   for (const auto& [id, key] : pending_) {
     w.U64(id);
@@ -264,6 +268,22 @@ absl::StatusOr<std::string> Search::Save() const {
   }
   internal::WriteKeys(w, observed_ids_);
   return std::move(w).Take();
+}
+
+absl::Status Search::RestoreHistory(absl::Span<const FinishedTrial> observed,
+                                    absl::Span<const FinishedTrial> later) {
+  auto record = [&](const FinishedTrial& t) {
+    if (t.state == TrialState::kCancelled) return;
+    absl::StatusOr<ScoredTrial> s = Score(t);
+    if (!s.ok()) return;
+    const uint64_t key = Key(s->architecture.tokens);
+    if (!finished_.contains(key)) Record(*std::move(s), key);
+  };
+  for (const FinishedTrial& t : observed) record(t);
+  for (const FinishedTrial& t : later) {
+    if (t.proposal_id != kNoProposal && observed_ids_.contains(t.proposal_id)) record(t);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Search::Restore(absl::string_view bytes) {

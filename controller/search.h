@@ -7,7 +7,8 @@
 //   scored = search->Observe(finished);      // results, any order; store rewards
 //   bytes = search->Save();                  // store as the controller checkpoint
 //   ... after a crash: Create(...) again, Restore(bytes), then Observe() every
-//   trial that finished after that checkpoint was taken.
+//   trial that finished after that checkpoint was taken. (Save(false) and
+//   RestoreHistory(): the same with a checkpoint that leaves out the history.)
 //
 // Repeats: an architecture the strategy proposes again is not evaluated
 // again. If it already finished, the strategy is answered at once from the
@@ -122,8 +123,21 @@ class Search {
   // Reward and feasibility of one result, without changing anything.
   absl::StatusOr<ScoredTrial> Score(const FinishedTrial& trial) const;
 
-  absl::StatusOr<std::string> Save() const;
+  // `with_history` false leaves out the finished trials (history, cache,
+  // Pareto front): for a caller that keeps them itself, such as the server's
+  // trials table, so the checkpoint does not grow with the search. Such a
+  // caller restores with Restore() and then RestoreHistory().
+  absl::StatusOr<std::string> Save(bool with_history = true) const;
   absl::Status Restore(absl::string_view bytes);
+  // After Restore(): rebuilds the history (cache, Pareto front, budget count)
+  // from finished trials kept by the caller, in finish order, without feeding
+  // the strategy again. Records every trial of `observed` (the strategy had
+  // seen them when the checkpoint was saved) and those of `later` whose
+  // proposal the checkpoint had already observed; the rest of `later` is for
+  // Observe(). Architectures already recorded and CANCELLED trials are
+  // skipped, as are trials that do not score (Observe() rejected them too).
+  absl::Status RestoreHistory(absl::Span<const FinishedTrial> observed,
+                              absl::Span<const FinishedTrial> later);
 
   const SearchOptions& options() const { return options_; }
   const RewardFunction& reward_function() const { return reward_; }

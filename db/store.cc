@@ -2,7 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <pqxx/pqxx>
 #include <random>
 #include <utility>
@@ -298,6 +300,86 @@ pqxx::row StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
       finish ? finish->finish_seq : int64_t{0});
 }
 
+// Hot-path statements, prepared once per connection (parsed and planned
+// once instead of on every call).
+constexpr char kLeaseTrialStmt[] = "hwnas_lease_trial";
+constexpr char kCompleteBatchStmt[] = "hwnas_complete_batch";
+constexpr char kTakeFinishSeqsStmt[] = "hwnas_take_finish_seqs";
+constexpr char kLockBatchStmt[] = "hwnas_lock_batch";
+constexpr char kLeaseBatchStmt[] = "hwnas_lease_batch";
+constexpr char kInsertTrialsStmt[] = "hwnas_insert_trials";
+
+void PrepareStatements(pqxx::connection& c) {
+  // SKIP LOCKED: a trial another worker is leasing right now is skipped
+  // instead of waited for, so no two leases share a trial.
+  c.prepare(
+      kLeaseTrialStmt,
+      absl::StrCat("UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
+                   "worker_id = $2, lease_expires_at = now() + make_interval(secs => $3), "
+                   "attempts = attempts + 1, started_at = COALESCE(started_at, now()) "
+                   "WHERE t.id = (SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
+                   "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
+                   kTrialColumns));
+  // Up to n = cardinality($2) pending trials of search $1, lowest numbers
+  // first, leased to the workers of $2 in order (SKIP LOCKED as above).
+  c.prepare(
+      kLeaseBatchStmt,
+      absl::StrCat(
+          "WITH w AS (SELECT wid, ord FROM unnest($2::text[]) WITH ORDINALITY AS w(wid, ord)), "
+          "p AS (SELECT id, row_number() OVER (ORDER BY number) AS ord FROM (SELECT id, "
+          "number FROM trials WHERE search_id = $1 AND state = 'PENDING' ORDER BY number "
+          "LIMIT cardinality($2::text[]) FOR UPDATE SKIP LOCKED) q) "
+          "UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
+          "worker_id = w.wid, lease_expires_at = now() + make_interval(secs => $3), "
+          "attempts = t.attempts + 1, started_at = COALESCE(t.started_at, now()) "
+          "FROM p JOIN w ON w.ord = p.ord WHERE t.id = p.id RETURNING ",
+          kTrialColumns, ", w.ord"));
+  // New trials of search $1 from a JSON array of rows, in one statement.
+  c.prepare(
+      kInsertTrialsStmt,
+      absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, tokens, "
+                   "readable, canonical_hash, state, finish_seq, finished_at, proposal_id) "
+                   "SELECT $1, x.number, x.space, x.space_version, x.tokens::int[], x.readable, "
+                   "x.canonical_hash, x.state, x.finish_seq, CASE WHEN x.done THEN now() END, "
+                   "x.proposal_id FROM jsonb_to_recordset($2::jsonb) AS x(number bigint, space "
+                   "text, space_version int, tokens text, readable text, canonical_hash bigint, "
+                   "state text, finish_seq bigint, done boolean, proposal_id bigint) "
+                   "ORDER BY x.number RETURNING ",
+                   kTrialColumns));
+  // Many completions in two statements. The first locks the trials whose
+  // lease is current and held by the reporting worker ($1: a JSON array of
+  // {i, lease_id, worker_id}); the caller answers the others one by one.
+  c.prepare(kLockBatchStmt,
+            "SELECT x.i, t.id, t.search_id FROM jsonb_to_recordset($1::jsonb) AS x(i int, "
+            "lease_id text, worker_id text) JOIN trials t ON t.lease_id = x.lease_id "
+            "AND t.worker_id = x.worker_id WHERE t.state IN ('LEASED', 'RUNNING') "
+            "ORDER BY t.id, x.i FOR UPDATE OF t");
+  // The second writes the results, final states and finish sequences of the
+  // locked trials ($1: a JSON array of {id, finish_seq, state, result...}).
+  // Each row is written once, so no foreign-key re-check runs on it.
+  c.prepare(
+      kCompleteBatchStmt,
+      absl::StrCat("UPDATE trials t SET accuracy = x.accuracy, loss = x.loss, "
+                   "latency_median_ms = x.latency_median_ms, latency_p90_ms = x.latency_p90_ms, "
+                   "latency_runs = x.latency_runs, latency_threads = x.latency_threads, "
+                   "latency_device = NULLIF(x.latency_device, ''), params = x.params, "
+                   "macs = x.macs, peak_activation_bytes = x.peak_activation_bytes, "
+                   "flash_bytes = x.flash_bytes, estimates = x.estimates, "
+                   "train_seconds = x.train_seconds, epochs = x.epochs, "
+                   "error = NULLIF(x.error, ''), reward = x.reward, state = x.state, "
+                   "finish_seq = x.finish_seq, finished_at = now(), lease_expires_at = NULL "
+                   "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, finish_seq bigint, "
+                   "state text, accuracy float8, loss float8, latency_median_ms float8, "
+                   "latency_p90_ms float8, latency_runs int, latency_threads int, "
+                   "latency_device text, params bigint, macs bigint, peak_activation_bytes bigint, "
+                   "flash_bytes bigint, estimates jsonb, train_seconds float8, epochs int, "
+                   "error text, reward float8) WHERE t.id = x.id RETURNING ",
+                   kTrialColumns));
+  c.prepare(kTakeFinishSeqsStmt,
+            "UPDATE search_finish_counters SET next_finish_seq = next_finish_seq + $2 "
+            "WHERE search_id = $1 RETURNING next_finish_seq - $2");
+}
+
 // Saves a checkpoint and prunes all but the last three of the search.
 void InsertCheckpoint(pqxx::work& txn, int64_t search_id, const Checkpoint& c) {
   txn.exec_params0(
@@ -317,12 +399,7 @@ void InsertCheckpoint(pqxx::work& txn, int64_t search_id, const Checkpoint& c) {
 // their last statement but one: completions of a search queue on it only
 // for the moment of their commit.
 int64_t TakeFinishSeqs(pqxx::work& txn, int64_t search_id, int64_t n = 1) {
-  return txn
-      .exec_params1(
-          "UPDATE search_finish_counters SET next_finish_seq = next_finish_seq + $2 "
-          "WHERE search_id = $1 RETURNING next_finish_seq - $2",
-          search_id, n)[0]
-      .as<int64_t>();
+  return txn.exec_prepared1(kTakeFinishSeqsStmt, search_id, n)[0].as<int64_t>();
 }
 
 // Gives a finished trial its finish sequence: the last writes of a
@@ -349,14 +426,16 @@ class Store::Impl {
   // Runs `body(txn)` in a transaction. Commits when it returns OK; rolls back
   // otherwise, so a validation error changes nothing. Retries serialization
   // failures and deadlocks; maps libpqxx exceptions to Status.
-  template <typename T, typename Body>
+  // `Txn` pqxx::nontransaction runs each statement in its own implicit
+  // transaction (no BEGIN/COMMIT round trips): for single-statement bodies.
+  template <typename T, typename Txn = pqxx::work, typename Body>
   absl::StatusOr<T> Transact(absl::string_view what, Body&& body) {
     for (int attempt = 1;; ++attempt) {
       absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Acquire();
       if (!conn.ok()) return conn.status();
       bool reusable = true;
       try {
-        pqxx::work txn(**conn);
+        Txn txn(**conn);
         absl::StatusOr<T> result = body(txn);
         if (result.ok()) txn.commit();
         Release(*std::move(conn));
@@ -427,7 +506,9 @@ class Store::Impl {
       ++open_;
     }
     try {
-      return std::make_unique<pqxx::connection>(options_.connection_string);
+      auto c = std::make_unique<pqxx::connection>(options_.connection_string);
+      PrepareStatements(*c);
+      return c;
     } catch (const std::exception& e) {
       absl::MutexLock lock(&mu_);
       --open_;
@@ -652,7 +733,7 @@ absl::StatusOr<SearchRecord> QuerySearch(pqxx::work& txn, int64_t search_id) {
 // Locks a search row and checks it exists.
 absl::StatusOr<SearchState> LockSearch(pqxx::work& txn, int64_t search_id) {
   pqxx::result r =
-      txn.exec_params("SELECT state FROM searches WHERE id = $1 FOR UPDATE", search_id);
+      txn.exec_params("SELECT state FROM searches WHERE id = $1 FOR NO KEY UPDATE", search_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
   return ParseSearchState(r[0][0].as<std::string>());
 }
@@ -863,26 +944,45 @@ absl::StatusOr<std::vector<TrialRecord>> Store::AddTrials(
                    search_id, static_cast<int64_t>(trials.size()))[0]
                 .as<int64_t>();
         int64_t finish_seq = finished > 0 ? TakeFinishSeqs(txn, search_id, finished) : 0;
-        std::vector<TrialRecord> out;
+        // All rows in one statement (a round trip per proposal batch, not
+        // per trial); results of trials finished up front are written after.
+        nlohmann::json rows = nlohmann::json::array();
         for (const NewTrial& t : trials) {
           const bool done = t.state != TrialState::kPending;
-          pqxx::row inserted = txn.exec_params1(
-              absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, "
-                           "tokens, readable, canonical_hash, state, finish_seq, finished_at, "
-                           "proposal_id) VALUES ($1, $2, $3, $4, $5::int[], $6, $7, $8, "
-                           "NULLIF($9, '')::bigint, CASE WHEN $10 THEN now() END, $11) RETURNING ",
-                           kTrialColumns),
-              search_id, number++, t.architecture.space, t.architecture.space_version,
-              TokensLiteral(t.architecture.tokens), t.architecture.readable,
-              static_cast<int64_t>(t.canonical_hash), std::string(TrialStateName(t.state)),
-              done ? absl::StrCat(finish_seq++) : "", done, static_cast<int64_t>(t.proposal_id));
-          HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, ParseTrial(inserted));
+          nlohmann::json x = {{"number", number++},
+                              {"space", t.architecture.space},
+                              {"space_version", t.architecture.space_version},
+                              {"tokens", TokensLiteral(t.architecture.tokens)},
+                              {"readable", t.architecture.readable},
+                              {"canonical_hash", static_cast<int64_t>(t.canonical_hash)},
+                              {"state", std::string(TrialStateName(t.state))},
+                              {"done", done},
+                              {"proposal_id", static_cast<int64_t>(t.proposal_id)}};
+          if (done) x["finish_seq"] = finish_seq++;
+          rows.push_back(std::move(x));
+        }
+        std::vector<TrialRecord> out;
+        if (!trials.empty()) {
+          pqxx::result inserted = txn.exec_prepared(
+              kInsertTrialsStmt, search_id,
+              rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+          for (const pqxx::row& row : inserted) {
+            HWNAS_ASSIGN_OR_RETURN(TrialRecord rec, ParseTrial(row));
+            out.push_back(std::move(rec));
+          }
+          std::sort(out.begin(), out.end(),
+                    [](const TrialRecord& a, const TrialRecord& b) { return a.number < b.number; });
+          if (out.size() != trials.size()) {
+            return absl::InternalError("add trials: not every trial was inserted");
+          }
+        }
+        for (size_t i = 0; i < trials.size(); ++i) {
+          const NewTrial& t = trials[i];
           if (t.result || t.reward || !t.failure_reason.empty()) {
             HWNAS_ASSIGN_OR_RETURN(
-                rec, ParseTrial(StoreResult(txn, rec.id, t.result.value_or(TrialResult{}), t.reward,
-                                            t.failure_reason)));
+                out[i], ParseTrial(StoreResult(txn, out[i].id, t.result.value_or(TrialResult{}),
+                                               t.reward, t.failure_reason)));
           }
-          out.push_back(std::move(rec));
         }
         if (checkpoint) InsertCheckpoint(txn, search_id, *checkpoint);
         return out;
@@ -893,20 +993,13 @@ absl::StatusOr<std::optional<Lease>> Store::LeaseTrial(const LeaseRequest& req) 
   if (req.worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
   if (req.ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease ttl must be > 0");
   const double ttl_seconds = absl::ToDoubleSeconds(req.ttl);
-  return impl_->Transact<std::optional<Lease>>(
-      "lease trial", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<Lease>> {
+  // One statement per search, each its own implicit transaction: a lease is
+  // one round trip.
+  return impl_->Transact<std::optional<Lease>, pqxx::nontransaction>(
+      "lease trial", [&](pqxx::nontransaction& txn) -> absl::StatusOr<std::optional<Lease>> {
         for (int64_t search_id : req.search_ids) {
-          // SKIP LOCKED: a trial another worker is leasing right now is
-          // skipped instead of waited for, so no two leases share a trial.
-          pqxx::result r = txn.exec_params(
-              absl::StrCat(
-                  "UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
-                  "worker_id = $2, lease_expires_at = now() + make_interval(secs => $3), "
-                  "attempts = attempts + 1, started_at = COALESCE(started_at, now()) "
-                  "WHERE t.id = (SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
-                  "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
-                  kTrialColumns),
-              search_id, req.worker_id, ttl_seconds);
+          pqxx::result r =
+              txn.exec_prepared(kLeaseTrialStmt, search_id, req.worker_id, ttl_seconds);
           if (r.empty()) continue;
           Lease lease;
           HWNAS_ASSIGN_OR_RETURN(lease.trial, ParseTrial(r[0]));
@@ -915,6 +1008,58 @@ absl::StatusOr<std::optional<Lease>> Store::LeaseTrial(const LeaseRequest& req) 
           return std::optional<Lease>(std::move(lease));
         }
         return std::optional<Lease>();
+      });
+}
+
+absl::StatusOr<std::vector<std::optional<Lease>>> Store::LeaseTrials(
+    const std::vector<std::string>& worker_ids, const std::vector<int64_t>& search_ids,
+    absl::Duration ttl) {
+  using Leases = std::vector<std::optional<Lease>>;
+  for (const std::string& w : worker_ids) {
+    if (w.empty()) return absl::InvalidArgumentError("worker_id is empty");
+  }
+  if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease ttl must be > 0");
+  const double ttl_seconds = absl::ToDoubleSeconds(ttl);
+  return impl_->Transact<Leases, pqxx::nontransaction>(
+      "lease trials", [&](pqxx::nontransaction& txn) -> absl::StatusOr<Leases> {
+        Leases out(worker_ids.size());
+        std::vector<size_t> unserved(worker_ids.size());
+        for (size_t i = 0; i < unserved.size(); ++i) unserved[i] = i;
+        for (int64_t search_id : search_ids) {
+          if (unserved.empty()) break;
+          std::string array = "{";
+          for (size_t k = 0; k < unserved.size(); ++k) {
+            if (k > 0) array += ',';
+            array += '"';
+            for (char ch : worker_ids[unserved[k]]) {
+              if (ch == '"' || ch == '\\') array += '\\';
+              array += ch;
+            }
+            array += '"';
+          }
+          array += '}';
+          pqxx::result r = txn.exec_prepared(kLeaseBatchStmt, search_id, array, ttl_seconds);
+          std::vector<bool> served(unserved.size(), false);
+          for (const pqxx::row& row : r) {
+            // 1-based position in `array`, after the trial's columns.
+            const int64_t ord = row[static_cast<int>(row.size()) - 1].as<int64_t>();
+            if (ord < 1 || ord > static_cast<int64_t>(unserved.size())) {
+              return absl::InternalError("batched lease answered an unknown worker");
+            }
+            Lease lease;
+            HWNAS_ASSIGN_OR_RETURN(lease.trial, ParseTrial(row));
+            lease.lease_id = lease.trial.lease_id;
+            lease.expires_at = *lease.trial.lease_expires_at;
+            out[unserved[ord - 1]] = std::move(lease);
+            served[ord - 1] = true;
+          }
+          std::vector<size_t> left;
+          for (size_t k = 0; k < unserved.size(); ++k) {
+            if (!served[k]) left.push_back(unserved[k]);
+          }
+          unserved = std::move(left);
+        }
+        return out;
       });
 }
 
@@ -980,6 +1125,123 @@ absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
         SetFinishSeq(txn, &out.trial);
         return out;
       });
+}
+
+std::vector<absl::StatusOr<ReportOutcome>> Store::CompleteTrials(
+    const std::vector<Completion>& batch) {
+  std::vector<absl::StatusOr<ReportOutcome>> out(batch.size(), absl::InternalError("not answered"));
+  nlohmann::json leases = nlohmann::json::array();
+  std::vector<nlohmann::json> rows(batch.size());  // Result columns per entry.
+  std::vector<bool> valid(batch.size(), false);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Completion& c = batch[i];
+    absl::Status ok = ValidateTrialResult(c.result);
+    if (ok.ok()) ok = ValidateReward(c.reward);
+    if (ok.ok() && c.lease_id.empty()) ok = absl::InvalidArgumentError("lease_id is empty");
+    if (ok.ok() && c.final_state != TrialState::kSucceeded &&
+        c.final_state != TrialState::kEarlyStopped) {
+      ok = absl::InvalidArgumentError("a completed trial is SUCCEEDED or EARLY_STOPPED");
+    }
+    if (!ok.ok()) {
+      out[i] = ok;
+      continue;
+    }
+    valid[i] = true;
+    leases.push_back(
+        {{"i", static_cast<int64_t>(i)}, {"lease_id", c.lease_id}, {"worker_id", c.worker_id}});
+    const TrialResult& r = c.result;
+    nlohmann::json estimates = nlohmann::json::object();
+    for (const auto& [k, v] : r.estimates) estimates[k] = v;
+    nlohmann::json x = {{"state", std::string(TrialStateName(c.final_state))},
+                        {"accuracy", r.accuracy},
+                        {"loss", r.loss},
+                        {"params", r.costs.params},
+                        {"macs", r.costs.macs},
+                        {"peak_activation_bytes", r.costs.peak_activation_bytes},
+                        {"flash_bytes", r.costs.flash_bytes},
+                        {"estimates", std::move(estimates)},
+                        {"train_seconds", r.train_seconds},
+                        {"epochs", r.epochs},
+                        {"error", r.error}};
+    if (r.latency) {
+      x["latency_median_ms"] = r.latency->median_ms;
+      x["latency_p90_ms"] = r.latency->p90_ms;
+      x["latency_runs"] = r.latency->runs;
+      x["latency_threads"] = r.latency->threads;
+      x["latency_device"] = r.latency->device;
+    }
+    if (c.reward) x["reward"] = *c.reward;
+    rows[i] = std::move(x);
+  }
+  // Answers the entries the batch did not finish (duplicates, lost or
+  // foreign leases) exactly as a single report would be answered.
+  auto answer_alone = [&](size_t i) {
+    const Completion& c = batch[i];
+    out[i] = CompleteTrial(c.lease_id, c.worker_id, c.result, c.final_state, c.reward);
+  };
+  if (leases.empty()) return out;
+  const std::string lease_payload = leases.dump();
+  using Finished = std::map<int64_t, TrialRecord>;  // Batch index -> trial.
+  absl::StatusOr<Finished> finished = impl_->Transact<Finished>(
+      "complete trials", [&](pqxx::work& txn) -> absl::StatusOr<Finished> {
+        pqxx::result locked = txn.exec_prepared(kLockBatchStmt, lease_payload);
+        std::map<int64_t, int64_t> index_of;                // trial id -> batch index
+        std::map<int64_t, std::vector<int64_t>> by_search;  // search -> batch indexes
+        for (const pqxx::row& row : locked) {
+          const int64_t i = row[0].as<int64_t>();
+          const int64_t id = row[1].as<int64_t>();
+          if (index_of.contains(id)) continue;  // The same lease twice in one batch.
+          index_of[id] = i;
+          by_search[row[2].as<int64_t>()].push_back(i);
+        }
+        Finished done;
+        if (index_of.empty()) return done;
+        std::map<int64_t, int64_t> id_of;  // batch index -> trial id
+        for (const auto& [id, i] : index_of) id_of[i] = id;
+        // Finish sequences per search, in batch order: one counter update
+        // per search and batch.
+        nlohmann::json updates = nlohmann::json::array();
+        for (auto& [search_id, indexes] : by_search) {
+          std::sort(indexes.begin(), indexes.end());
+          int64_t seq = TakeFinishSeqs(txn, search_id, static_cast<int64_t>(indexes.size()));
+          for (int64_t i : indexes) {
+            nlohmann::json x = rows[i];
+            x["id"] = id_of[i];
+            x["finish_seq"] = seq++;
+            updates.push_back(std::move(x));
+          }
+        }
+        pqxx::result written = txn.exec_prepared(
+            kCompleteBatchStmt,
+            updates.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        for (const pqxx::row& row : written) {
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(row));
+          done[index_of.at(t.id)] = std::move(t);
+        }
+        return done;
+      });
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!valid[i]) continue;
+    if (!finished.ok()) {
+      // The store is gone: every report fails alike and the workers retry.
+      // Anything else (a conflict that would not clear): one at a time.
+      if (absl::IsUnavailable(finished.status())) {
+        out[i] = finished.status();
+      } else {
+        answer_alone(i);
+      }
+      continue;
+    }
+    auto it = finished->find(static_cast<int64_t>(i));
+    if (it == finished->end()) {
+      answer_alone(i);
+      continue;
+    }
+    ReportOutcome o;
+    o.trial = std::move(it->second);
+    out[i] = std::move(o);
+  }
+  return out;
 }
 
 absl::StatusOr<ReportOutcome> Store::FailTrial(absl::string_view lease_id,

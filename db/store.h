@@ -88,6 +88,15 @@ struct LeaseRequest {
   absl::Duration ttl = absl::Seconds(30);
 };
 
+// One report of a completed trial, for Store::CompleteTrials.
+struct Completion {
+  std::string lease_id;
+  std::string worker_id;
+  TrialResult result;
+  TrialState final_state = TrialState::kSucceeded;
+  std::optional<double> reward;
+};
+
 struct ReportOutcome {
   TrialRecord trial;
   bool duplicate = false;  // The same lease had already reported.
@@ -187,6 +196,13 @@ class Store {
   // has one (SKIP LOCKED: concurrent callers never get the same trial).
   // nullopt when none of the searches has a pending trial.
   absl::StatusOr<std::optional<Lease>> LeaseTrial(const LeaseRequest& request);
+  // Batched leasing: one lease per listed worker where trials are pending,
+  // taken from the listed searches in order (each a single statement for all
+  // workers still unserved). Answer i belongs to worker_ids[i]; nullopt when
+  // no trial was left for that worker.
+  absl::StatusOr<std::vector<std::optional<Lease>>> LeaseTrials(
+      const std::vector<std::string>& worker_ids, const std::vector<int64_t>& search_ids,
+      absl::Duration ttl);
   // Heartbeat: extends the lease; with metrics, records one epoch and marks
   // the trial RUNNING. FAILED_PRECONDITION if the lease is no longer held.
   absl::StatusOr<LeaseStatus> RenewLease(absl::string_view lease_id, absl::string_view worker_id,
@@ -197,6 +213,12 @@ class Store {
                                               absl::string_view worker_id,
                                               const TrialResult& result, TrialState final_state,
                                               std::optional<double> reward);
+  // Group commit: completes many leases (of any searches) in one
+  // transaction of a few statements, giving each search's trials consecutive
+  // finish sequences in the order of `batch`. Each answer is what
+  // CompleteTrial would have answered for that entry alone (reports that are
+  // duplicates, lost leases or another worker's are answered one by one).
+  std::vector<absl::StatusOr<ReportOutcome>> CompleteTrials(const std::vector<Completion>& batch);
   // A failure on the lease. Retryable failures with attempts left go back to
   // PENDING; otherwise the trial is FAILED (or INFEASIBLE) with the reason.
   absl::StatusOr<ReportOutcome> FailTrial(absl::string_view lease_id, absl::string_view worker_id,

@@ -318,11 +318,7 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
   }
   std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
   if (order.empty()) return std::optional<Assignment>();
-  absl::StatusOr<std::optional<db::Lease>> lease;
-  {
-    StoreTimer timer(metrics_, "lease");
-    lease = store_->LeaseTrial(db::LeaseRequest{worker_id, order, options_.lease_ttl});
-  }
+  absl::StatusOr<std::optional<db::Lease>> lease = LeaseBatched(worker_id, order);
   if (!lease.ok()) return lease.status();
   if (!lease->has_value()) {
     // The counters were stale: every listed search's queue is empty.
@@ -436,7 +432,8 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
   {
     StoreTimer timer(metrics_, "complete");
     if (verdict.state == TrialState::kSucceeded || verdict.state == TrialState::kEarlyStopped) {
-      outcome = store_->CompleteTrial(lease_id, worker_id, result, verdict.state, verdict.reward);
+      outcome = CompleteBatched(
+          db::Completion{lease_id, worker_id, result, verdict.state, verdict.reward});
     } else {
       outcome = store_->FailTrial(lease_id, worker_id, verdict.note, /*retryable=*/false,
                                   options_.max_attempts, result,
@@ -461,6 +458,87 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
     AfterFinish(*runtime, {outcome->trial});
   }
   return outcome;
+}
+
+absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::string& worker_id,
+                                                                   std::vector<int64_t> order) {
+  constexpr size_t kMaxBatch = 256;
+  QueuedLease mine{worker_id, std::move(order), std::nullopt};
+  absl::MutexLock lock(&lease_mu_);
+  lease_queue_.push_back(&mine);
+  std::pair<Coordinator*, QueuedLease*> waiting{this, &mine};
+  while (true) {
+    // Answered by another caller's batch, or free to run one.
+    lease_mu_.Await(absl::Condition(
+        +[](std::pair<Coordinator*, QueuedLease*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return p->second->answer.has_value() || !p->first->lease_in_flight_;
+        },
+        &waiting));
+    if (mine.answer) return *std::move(mine.answer);
+    lease_in_flight_ = true;
+    const size_t n = std::min(lease_queue_.size(), kMaxBatch);
+    std::vector<QueuedLease*> batch(lease_queue_.begin(), lease_queue_.begin() + n);
+    lease_queue_.erase(lease_queue_.begin(), lease_queue_.begin() + n);
+    lease_mu_.Unlock();
+    std::map<std::vector<int64_t>, std::vector<QueuedLease*>> groups;
+    for (QueuedLease* q : batch) groups[q->order].push_back(q);
+    std::vector<std::pair<QueuedLease*, absl::StatusOr<std::optional<db::Lease>>>> answers;
+    for (auto& [search_ids, queued] : groups) {
+      std::vector<std::string> workers;
+      for (QueuedLease* q : queued) workers.push_back(q->worker_id);
+      absl::StatusOr<std::vector<std::optional<db::Lease>>> got;
+      {
+        StoreTimer timer(metrics_, "lease");
+        got = store_->LeaseTrials(workers, search_ids, options_.lease_ttl);
+      }
+      for (size_t i = 0; i < queued.size(); ++i) {
+        if (got.ok()) {
+          answers.emplace_back(queued[i], std::move((*got)[i]));
+        } else {
+          answers.emplace_back(queued[i], got.status());
+        }
+      }
+    }
+    lease_mu_.Lock();
+    for (auto& [q, answer] : answers) q->answer = std::move(answer);
+    lease_in_flight_ = false;
+  }
+}
+
+absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion completion) {
+  constexpr size_t kMaxBatch = 512;
+  QueuedCompletion mine{std::move(completion), std::nullopt};
+  absl::MutexLock lock(&batch_mu_);
+  batch_queue_.push_back(&mine);
+  std::pair<Coordinator*, QueuedCompletion*> waiting{this, &mine};
+  while (true) {
+    // Answered by another writer's batch, or free to write one.
+    batch_mu_.Await(absl::Condition(
+        +[](std::pair<Coordinator*, QueuedCompletion*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return p->second->answer.has_value() || !p->first->batch_in_flight_;
+        },
+        &waiting));
+    if (mine.answer) return *std::move(mine.answer);
+    // This caller writes the queue (its own report is in it, not answered).
+    batch_in_flight_ = true;
+    std::vector<QueuedCompletion*> batch;
+    const size_t n = std::min(batch_queue_.size(), kMaxBatch);
+    batch.assign(batch_queue_.begin(), batch_queue_.begin() + n);
+    batch_queue_.erase(batch_queue_.begin(), batch_queue_.begin() + n);
+    std::vector<db::Completion> completions;
+    completions.reserve(batch.size());
+    for (QueuedCompletion* q : batch) completions.push_back(q->completion);
+    batch_mu_.Unlock();
+    std::vector<absl::StatusOr<db::ReportOutcome>> answers;
+    {
+      StoreTimer timer(metrics_, "complete_batch");
+      answers = store_->CompleteTrials(completions);
+    }
+    metrics_->completion_batches++;
+    batch_mu_.Lock();
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(answers[i]);
+    batch_in_flight_ = false;
+  }
 }
 
 absl::StatusOr<db::ReportOutcome> Coordinator::ReportFailure(
@@ -540,6 +618,19 @@ void Coordinator::Resync(const std::shared_ptr<SearchRuntime>& runtime) {
 
 void Coordinator::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
   if (runtime->finished || runtime->needs_reload) return;
+  // One refill per search at a time: callers never queue up behind a slow
+  // proposal (each holding a handler thread); the running one goes again.
+  // (The request is raised before the check so that it cannot fall between
+  // the running one's last look and its end.)
+  runtime->refill_again = true;
+  if (runtime->refilling.exchange(true)) return;
+  runtime->refill_again = false;
+  RefillOnce(runtime);
+  runtime->refilling = false;
+  if (runtime->refill_again.exchange(false)) ScheduleRefill(runtime);
+}
+
+void Coordinator::RefillOnce(const std::shared_ptr<SearchRuntime>& runtime) {
   const int64_t pending = runtime->pending;
   const int64_t running = runtime->running;
   const int64_t budget_left = runtime->budget() - runtime->finished_count - pending - running;

@@ -144,6 +144,7 @@ class Coordinator {
   // depth (so proposals and their checkpoint come in batches), or finishes
   // the search when nothing is left to do. Uses the in-memory counters.
   void Refill(const std::shared_ptr<SearchRuntime>& runtime);
+  void RefillOnce(const std::shared_ptr<SearchRuntime>& runtime);
   // Sets the in-memory counters from the store.
   void Resync(const std::shared_ptr<SearchRuntime>& runtime);
   std::optional<TrialRecord> LeasedTrial(const std::string& lease_id);
@@ -152,6 +153,15 @@ class Coordinator {
   void AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
                    const std::vector<TrialRecord>& finished);
   void MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime);
+  // Group commit of completions: concurrent reports are stored together in
+  // one transaction (Store::CompleteTrials). The first caller to find no
+  // batch in flight writes everything queued, itself included; the others
+  // wait for their answer. Acknowledged only after the commit.
+  absl::StatusOr<db::ReportOutcome> CompleteBatched(db::Completion completion);
+  // Leases in batches the same way: concurrent requests with the same
+  // search order are served by one statement (Store::LeaseTrials).
+  absl::StatusOr<std::optional<db::Lease>> LeaseBatched(const std::string& worker_id,
+                                                        std::vector<int64_t> order);
   int64_t CapableWorkers(const scheduler::Requirements& req);
   void Touch(const std::string& worker_id);
   void MaintenanceLoop();
@@ -171,6 +181,23 @@ class Coordinator {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool maintenance_running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread maintenance_;
+
+  struct QueuedCompletion {
+    db::Completion completion;
+    std::optional<absl::StatusOr<db::ReportOutcome>> answer;
+  };
+  absl::Mutex batch_mu_;
+  std::vector<QueuedCompletion*> batch_queue_ ABSL_GUARDED_BY(batch_mu_);
+  bool batch_in_flight_ ABSL_GUARDED_BY(batch_mu_) = false;
+
+  struct QueuedLease {
+    std::string worker_id;
+    std::vector<int64_t> order;
+    std::optional<absl::StatusOr<std::optional<db::Lease>>> answer;
+  };
+  absl::Mutex lease_mu_;
+  std::vector<QueuedLease*> lease_queue_ ABSL_GUARDED_BY(lease_mu_);
+  bool lease_in_flight_ ABSL_GUARDED_BY(lease_mu_) = false;
 };
 
 }  // namespace hwnas::server

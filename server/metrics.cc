@@ -58,6 +58,9 @@ std::string Metrics::Render() const {
           lease_expiries);
   Counter(&out, "hwnas_reports_duplicate_total", "Repeated reports answered from the store.",
           reports_duplicate);
+  Counter(&out, "hwnas_completion_batches_total",
+          "Transactions that stored completed trials (each for one or more reports).",
+          completion_batches);
   Counter(&out, "hwnas_rpc_errors_total", "RPCs answered with an error.", rpc_errors);
   absl::StrAppend(&out,
                   "# HELP hwnas_workers_alive Workers heard from recently.\n"

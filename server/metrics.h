@@ -26,6 +26,7 @@ class Metrics {
   std::atomic<int64_t> trials_infeasible{0};
   std::atomic<int64_t> lease_expiries{0};
   std::atomic<int64_t> reports_duplicate{0};
+  std::atomic<int64_t> completion_batches{0};  // Group commits of completions.
   std::atomic<int64_t> rpc_errors{0};
 
   // Time spent in one store call, by operation.

@@ -47,8 +47,28 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
     checkpoint_sequence_ = checkpoint->sequence;
     observed_through_ = checkpoint->observed_through;
   }
-  HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> since,
-                         store.FinishedTrialsSince(id_, observed_through_));
+  // The checkpoint leaves out the finished trials (the trials table has
+  // them): the history is rebuilt from the store, and what finished after
+  // the checkpoint is observed again.
+  HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> finished,
+                         store.FinishedTrialsSince(id_, checkpoint ? 0 : observed_through_));
+  std::vector<TrialRecord> since;
+  if (checkpoint) {
+    std::vector<controller::FinishedTrial> before, after;
+    for (TrialRecord& t : finished) {
+      controller::FinishedTrial f{t.proposal_id, t.architecture, t.state,
+                                  t.result.value_or(TrialResult{})};
+      if (t.finish_seq <= observed_through_) {
+        before.push_back(std::move(f));
+      } else {
+        after.push_back(std::move(f));
+        since.push_back(std::move(t));
+      }
+    }
+    HWNAS_RETURN_IF_ERROR(search_->RestoreHistory(before, after));
+  } else {
+    since = std::move(finished);
+  }
   ObserveLocked(since);
   spdlog::info("event=search_restored search={} checkpoint={} reobserved={}", id_,
                checkpoint_sequence_, since.size());
@@ -56,7 +76,9 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
 }
 
 absl::StatusOr<db::Checkpoint> SearchRuntime::CheckpointLocked() {
-  HWNAS_ASSIGN_OR_RETURN(std::string bytes, search_->Save());
+  // Without the history: O(proposals in flight + strategy state), not
+  // O(finished trials); Restore() rebuilds the history from the store.
+  HWNAS_ASSIGN_OR_RETURN(std::string bytes, search_->Save(/*with_history=*/false));
   return db::Checkpoint{++checkpoint_sequence_, std::move(bytes), observed_through_};
 }
 

@@ -78,6 +78,10 @@ class SearchRuntime {
   std::atomic<int64_t> finished_count{0};  // Terminal trials but CANCELLED.
   std::atomic<int64_t> granted{0};
   std::atomic<bool> refill_scheduled{false};
+  // A Refill is running (proposals are serialized per search): a second one
+  // does not wait for it, it asks it to run once more instead.
+  std::atomic<bool> refilling{false};
+  std::atomic<bool> refill_again{false};
   std::atomic<bool> finished{false};
   // Set when memory and store disagree (a failed write): the coordinator
   // rebuilds this search from the store.

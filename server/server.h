@@ -16,14 +16,14 @@ namespace hwnas::server {
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:7470";  // Port 0 picks a free one.
   std::string database;                           // libpq connection string.
-  int db_pool_size = 8;
+  int db_pool_size = 16;                          // --db-pool-size
   // Empty: no metrics endpoint. Port 0 picks a free one.
   std::string metrics_address = "127.0.0.1:0";
   // TLS for the gRPC listener: both set, or neither (plain text).
   std::string tls_cert_file;
   std::string tls_key_file;
   bool migrate = true;  // Apply pending migrations at start-up.
-  int threads = 16;     // Executor threads for handlers.
+  int threads = 64;     // Executor threads for handlers (they block on the store).
   CoordinatorOptions coordinator;
 };
 

@@ -44,7 +44,8 @@ serve flags:
   --max-attempts N    Attempts per trial before it fails for good (default 3)
   --max-running-per-owner N
                       Most trials one user may have running at once (default 0: no limit)
-  --threads N         Handler threads (default 16)
+  --threads N         Handler threads (default 64; they block on the store)
+  --db-pool-size N    PostgreSQL connections of the store (default 16)
   --tls-cert FILE --tls-key FILE
                       Serve TLS with this PEM certificate chain and key
   --profile-path DIRS MCU profile directories, colon-separated (default:
@@ -169,7 +170,8 @@ int Serve(const Args& args) {
   int max_running = 0;
   if (!ParseInt(args, "lease-ttl", 30, 1, &ttl, &error) ||
       !ParseInt(args, "max-attempts", 3, 1, &options.coordinator.max_attempts, &error) ||
-      !ParseInt(args, "threads", 16, 1, &options.threads, &error) ||
+      !ParseInt(args, "threads", 64, 1, &options.threads, &error) ||
+      !ParseInt(args, "db-pool-size", 16, 1, &options.db_pool_size, &error) ||
       !ParseInt(args, "max-running-per-owner", 0, 0, &max_running, &error)) {
     return Fail(error);
   }

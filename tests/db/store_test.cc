@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/subprocess.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -196,6 +197,69 @@ TEST_F(StoreTest, ConcurrentLeasesHandOutEachTrialOnce) {
   EXPECT_EQ(counts->pending, 0);
 }
 
+TEST_F(StoreTest, BatchedLeasesServeWorkersInOrderOfTheirSearches) {
+  const int64_t s1 = NewSearchId(100, "one");
+  const int64_t s2 = NewSearchId(100, "two");
+  ASSERT_OK(store_->AddTrials(s1, {Pending({0, 0, 0, 0, 0, 1}), Pending({0, 0, 0, 0, 0, 2})}));
+  ASSERT_OK(store_->AddTrials(s2, {Pending({0, 0, 0, 0, 1, 1})}));
+  absl::StatusOr<std::vector<std::optional<Lease>>> got =
+      store_->LeaseTrials({"w1", "w\"2", "w3", "w4"}, {s1, s2}, absl::Seconds(30));
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 4u);
+  // The first search's trials go first, lowest numbers first, in worker order.
+  ASSERT_TRUE((*got)[0].has_value());
+  EXPECT_EQ((*got)[0]->trial.search_id, s1);
+  EXPECT_EQ((*got)[0]->trial.number, 1);
+  EXPECT_EQ((*got)[0]->trial.worker_id, "w1");
+  ASSERT_TRUE((*got)[1].has_value());
+  EXPECT_EQ((*got)[1]->trial.number, 2);
+  EXPECT_EQ((*got)[1]->trial.worker_id, "w\"2");
+  ASSERT_TRUE((*got)[2].has_value());
+  EXPECT_EQ((*got)[2]->trial.search_id, s2);
+  EXPECT_EQ((*got)[2]->trial.worker_id, "w3");
+  EXPECT_EQ((*got)[2]->trial.state, TrialState::kLeased);
+  EXPECT_EQ((*got)[2]->trial.attempts, 1);
+  EXPECT_FALSE((*got)[3].has_value());
+  EXPECT_NE((*got)[0]->lease_id, (*got)[1]->lease_id);
+  // Leased trials report like any other.
+  ASSERT_OK(store_->CompleteTrial((*got)[1]->lease_id, "w\"2", SampleResult(0.5),
+                                  TrialState::kSucceeded, 0.5));
+  absl::StatusOr<std::vector<std::optional<Lease>>> none =
+      store_->LeaseTrials({"w5"}, {s1, s2}, absl::Seconds(30));
+  ASSERT_OK(none);
+  EXPECT_FALSE((*none)[0].has_value());
+
+  // Concurrent batches never hand out a trial twice.
+  const int64_t s3 = NewSearchId(1000, "three");
+  std::vector<NewTrial> many;
+  for (int i = 0; i < 200; ++i) many.push_back(Pending({i / 25, i % 25 / 5, i % 5, 1, 2, 3}));
+  ASSERT_OK(store_->AddTrials(s3, many));
+  std::vector<std::thread> threads;
+  absl::Mutex mu;
+  std::set<int64_t> numbers;
+  int leased = 0;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        std::vector<std::string> workers;
+        for (int k = 0; k < 7; ++k) workers.push_back(absl::StrCat("t", t, "-", k));
+        absl::StatusOr<std::vector<std::optional<Lease>>> r =
+            store_->LeaseTrials(workers, {s3}, absl::Seconds(30));
+        ASSERT_OK(r);
+        absl::MutexLock lock(&mu);
+        for (const std::optional<Lease>& l : *r) {
+          if (!l) continue;
+          ++leased;
+          EXPECT_TRUE(numbers.insert(l->trial.number).second) << l->trial.number;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(leased, 200);
+  EXPECT_EQ(numbers.size(), 200u);
+}
+
 TEST_F(StoreTest, CompletionIsExactlyOnce) {
   const int64_t search = NewSearchId();
   ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));
@@ -240,6 +304,74 @@ TEST_F(StoreTest, CompletionIsExactlyOnce) {
   ASSERT_EQ(stored->epochs.size(), 1u);
   EXPECT_DOUBLE_EQ(stored->epochs[0].values.at("val_accuracy"), 0.5);
   EXPECT_EQ(*store_->LastFinishSequence(search), 1);
+}
+
+TEST_F(StoreTest, BatchedCompletionsAnswerEachReportAsAloneWouldBe) {
+  const int64_t s1 = NewSearchId(100, "one");
+  const int64_t s2 = NewSearchId(100, "two");
+  ASSERT_OK(store_->AddTrials(
+      s1, {Pending({0, 0, 0, 0, 0, 1}), Pending({0, 0, 0, 0, 0, 2}), Pending({0, 0, 0, 0, 0, 3})}));
+  ASSERT_OK(store_->AddTrials(s2, {Pending({0, 0, 0, 0, 1, 1}), Pending({0, 0, 0, 0, 1, 2})}));
+  Lease a = MustLease(s1, "w1");
+  Lease b = MustLease(s1, "w2");
+  Lease c = MustLease(s2, "w3");
+  Lease d = MustLease(s2, "w4");
+  Lease done = MustLease(s1, "w5");
+  ASSERT_OK(
+      store_->CompleteTrial(done.lease_id, "w5", SampleResult(0.4), TrialState::kSucceeded, 0.4));
+  TrialResult no_latency = SampleResult(0.6);
+  no_latency.latency.reset();
+  no_latency.error = "quote \" backslash \\ done";
+  TrialResult nan = SampleResult(0.5);
+  nan.accuracy = std::nan("");
+  std::vector<Completion> batch = {
+      {b.lease_id, "w2", SampleResult(0.7), TrialState::kSucceeded, 0.7},
+      {c.lease_id, "w3", no_latency, TrialState::kEarlyStopped, std::nullopt},
+      {a.lease_id, "w1", SampleResult(0.9), TrialState::kSucceeded, 0.9},
+      {d.lease_id, "intruder", SampleResult(0.1), TrialState::kSucceeded, 0.1},  // Not its lease.
+      {done.lease_id, "w5", SampleResult(0.2), TrialState::kSucceeded, 0.2},     // Duplicate.
+      {"no-such-lease", "w1", SampleResult(0.3), TrialState::kSucceeded, 0.3},
+      {b.lease_id, "w2", SampleResult(0.8), TrialState::kSucceeded, 0.8},  // Same lease twice.
+      {d.lease_id, "w4", nan, TrialState::kSucceeded, 0.5},
+  };
+  std::vector<absl::StatusOr<ReportOutcome>> out = store_->CompleteTrials(batch);
+  ASSERT_EQ(out.size(), batch.size());
+  // Finish sequences per search in batch order, after what finished before.
+  ASSERT_OK(out[0]);
+  EXPECT_FALSE(out[0]->duplicate);
+  EXPECT_EQ(out[0]->trial.number, 2);
+  EXPECT_EQ(out[0]->trial.finish_seq, 2);
+  EXPECT_EQ(*out[0]->trial.result, SampleResult(0.7));
+  EXPECT_EQ(out[0]->trial.reward, 0.7);
+  ASSERT_OK(out[2]);
+  EXPECT_EQ(out[2]->trial.number, 1);
+  EXPECT_EQ(out[2]->trial.finish_seq, 3);
+  EXPECT_EQ(out[2]->trial.state, TrialState::kSucceeded);
+  ASSERT_OK(out[1]);
+  EXPECT_EQ(out[1]->trial.search_id, s2);
+  EXPECT_EQ(out[1]->trial.finish_seq, 1);
+  EXPECT_EQ(out[1]->trial.state, TrialState::kEarlyStopped);
+  EXPECT_EQ(*out[1]->trial.result, no_latency);
+  EXPECT_FALSE(out[1]->trial.reward.has_value());
+  EXPECT_EQ(out[3].status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_OK(out[4]);
+  EXPECT_TRUE(out[4]->duplicate);
+  EXPECT_DOUBLE_EQ(out[4]->trial.result->accuracy, 0.4);
+  EXPECT_EQ(out[5].status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK(out[6]);
+  EXPECT_TRUE(out[6]->duplicate);
+  EXPECT_DOUBLE_EQ(out[6]->trial.result->accuracy, 0.7);
+  EXPECT_EQ(out[7].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store_->LastFinishSequence(s1), 3);
+  EXPECT_EQ(*store_->LastFinishSequence(s2), 1);
+  absl::StatusOr<TrialRecord> still = store_->GetTrial(s2, 2, false);
+  ASSERT_OK(still);
+  EXPECT_EQ(still->state, TrialState::kLeased);
+  absl::StatusOr<std::vector<TrialRecord>> order = store_->FinishedTrialsSince(s1, 0);
+  ASSERT_OK(order);
+  ASSERT_EQ(order->size(), 3u);
+  EXPECT_EQ((*order)[1].number, 2);
+  EXPECT_EQ((*order)[2].number, 1);
 }
 
 TEST_F(StoreTest, ExpiredLeasesAreRequeuedAndLateReportsRefused) {
