@@ -82,6 +82,9 @@ struct OverheadResult {
   int architectures = 0;
   double propose_ms_per_arch = 0;
   double learn_ms_per_arch = 0;
+  // CPU time of the measuring thread (the controller runs on one thread):
+  // what the work costs on one core, whatever else shares the machine.
+  double cpu_ms_per_arch = 0;
 };
 absl::StatusOr<std::vector<OverheadResult>> MeasureControllerOverhead(
     const controller::Nb201Table& table, const controller::ControllerOptions& base,
