@@ -19,6 +19,25 @@ float Tanh(float x) {
 
 torch::Tensor Zeros(std::vector<int64_t> shape) { return torch::zeros(shape, torch::kFloat32); }
 
+// The saved order: start, per layer w_ih, w_hh, b_ih, b_hh, then per
+// decision embed (all but the last) and head.
+std::vector<torch::Tensor> InSavedOrder(const torch::Tensor& start,
+                                        const std::vector<torch::Tensor>& w_ih,
+                                        const std::vector<torch::Tensor>& w_hh,
+                                        const std::vector<torch::Tensor>& b_ih,
+                                        const std::vector<torch::Tensor>& b_hh,
+                                        const std::vector<torch::Tensor>& embed,
+                                        const std::vector<torch::Tensor>& head) {
+  std::vector<torch::Tensor> out = {start};
+  for (size_t l = 0; l < w_ih.size(); ++l)
+    out.insert(out.end(), {w_ih[l], w_hh[l], b_ih[l], b_hh[l]});
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (i < embed.size()) out.push_back(embed[i]);
+    out.push_back(head[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 LstmPolicy::LstmPolicy(LstmPolicyShape shape) : shape_(std::move(shape)) {
@@ -47,27 +66,11 @@ LstmPolicy::LstmPolicy(LstmPolicyShape shape) : shape_(std::move(shape)) {
 }
 
 std::vector<torch::Tensor> LstmPolicy::Parameters() const {
-  std::vector<torch::Tensor> out = {start};
-  for (int l = 0; l < shape_.layers; ++l) {
-    out.insert(out.end(), {w_ih[l], w_hh[l], b_ih[l], b_hh[l]});
-  }
-  for (size_t i = 0; i < head.size(); ++i) {
-    if (i < embed.size()) out.push_back(embed[i]);
-    out.push_back(head[i]);
-  }
-  return out;
+  return InSavedOrder(start, w_ih, w_hh, b_ih, b_hh, embed, head);
 }
 
 std::vector<torch::Tensor> LstmPolicy::Gradients() const {
-  std::vector<torch::Tensor> out = {g_start_};
-  for (int l = 0; l < shape_.layers; ++l) {
-    out.insert(out.end(), {g_w_ih_[l], g_w_hh_[l], g_b_ih_[l], g_b_hh_[l]});
-  }
-  for (size_t i = 0; i < g_head_.size(); ++i) {
-    if (i < g_embed_.size()) out.push_back(g_embed_[i]);
-    out.push_back(g_head_[i]);
-  }
-  return out;
+  return InSavedOrder(g_start_, g_w_ih_, g_w_hh_, g_b_ih_, g_b_hh_, g_embed_, g_head_);
 }
 
 void LstmPolicy::ZeroGradients() {
