@@ -305,7 +305,6 @@ pqxx::row StoreResult(pqxx::work& txn, int64_t trial_id, const TrialResult& r,
 constexpr char kLeaseTrialStmt[] = "hwnas_lease_trial";
 constexpr char kCompleteBatchStmt[] = "hwnas_complete_batch";
 constexpr char kTakeFinishSeqsStmt[] = "hwnas_take_finish_seqs";
-constexpr char kLockBatchStmt[] = "hwnas_lock_batch";
 constexpr char kLeaseBatchStmt[] = "hwnas_lease_batch";
 constexpr char kInsertTrialsStmt[] = "hwnas_insert_trials";
 
@@ -346,35 +345,43 @@ void PrepareStatements(pqxx::connection& c) {
                    "state text, finish_seq bigint, done boolean, proposal_id bigint) "
                    "ORDER BY x.number RETURNING ",
                    kTrialColumns));
-  // Many completions in two statements. The first locks the trials whose
-  // lease is current and held by the reporting worker ($1: a JSON array of
-  // {i, lease_id, worker_id}); the caller answers the others one by one.
-  c.prepare(kLockBatchStmt,
-            "SELECT x.i, t.id, t.search_id FROM jsonb_to_recordset($1::jsonb) AS x(i int, "
-            "lease_id text, worker_id text) JOIN trials t ON t.lease_id = x.lease_id "
-            "AND t.worker_id = x.worker_id WHERE t.state IN ('LEASED', 'RUNNING') "
-            "ORDER BY t.id, x.i FOR UPDATE OF t");
-  // The second writes the results, final states and finish sequences of the
-  // locked trials ($1: a JSON array of {id, finish_seq, state, result...}).
-  // Each row is written once, so no foreign-key re-check runs on it.
+  // Many completions in one statement (one round trip, its own
+  // transaction). $1: a JSON array of {i, lease_id, worker_id, state,
+  // result columns}. `l` locks the trials whose lease is current and held by
+  // the reporting worker (the caller answers the others one by one); `c`
+  // takes each search's finish sequences once for the whole batch; the
+  // UPDATE writes results, final states and sequences (in batch order within
+  // a search), each row once.
   c.prepare(
       kCompleteBatchStmt,
-      absl::StrCat("UPDATE trials t SET accuracy = x.accuracy, loss = x.loss, "
-                   "latency_median_ms = x.latency_median_ms, latency_p90_ms = x.latency_p90_ms, "
-                   "latency_runs = x.latency_runs, latency_threads = x.latency_threads, "
-                   "latency_device = NULLIF(x.latency_device, ''), params = x.params, "
-                   "macs = x.macs, peak_activation_bytes = x.peak_activation_bytes, "
-                   "flash_bytes = x.flash_bytes, estimates = x.estimates, "
-                   "train_seconds = x.train_seconds, epochs = x.epochs, "
-                   "error = NULLIF(x.error, ''), reward = x.reward, state = x.state, "
-                   "finish_seq = x.finish_seq, finished_at = now(), lease_expires_at = NULL "
-                   "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, finish_seq bigint, "
-                   "state text, accuracy float8, loss float8, latency_median_ms float8, "
-                   "latency_p90_ms float8, latency_runs int, latency_threads int, "
-                   "latency_device text, params bigint, macs bigint, peak_activation_bytes bigint, "
-                   "flash_bytes bigint, estimates jsonb, train_seconds float8, epochs int, "
-                   "error text, reward float8) WHERE t.id = x.id RETURNING ",
-                   kTrialColumns));
+      absl::StrCat(
+          "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(i int, lease_id text, "
+          "worker_id text, state text, accuracy float8, loss float8, latency_median_ms float8, "
+          "latency_p90_ms float8, latency_runs int, latency_threads int, latency_device text, "
+          "params bigint, macs bigint, peak_activation_bytes bigint, flash_bytes bigint, "
+          "estimates jsonb, train_seconds float8, epochs int, error text, reward float8)), "
+          "l AS (SELECT t.id, t.search_id, x.i FROM x JOIN trials t ON t.lease_id = x.lease_id "
+          "AND t.worker_id = x.worker_id WHERE t.state IN ('LEASED', 'RUNNING') "
+          "ORDER BY t.id FOR UPDATE OF t), "
+          // The same lease twice in one batch: the first report stands.
+          "d AS (SELECT DISTINCT ON (id) id, search_id, i FROM l ORDER BY id, i), "
+          "n AS (SELECT search_id, count(*) AS k FROM d GROUP BY search_id), "
+          "c AS (UPDATE search_finish_counters f SET next_finish_seq = f.next_finish_seq + n.k "
+          "FROM n WHERE f.search_id = n.search_id RETURNING f.search_id, "
+          "f.next_finish_seq - n.k AS first), "
+          "s AS (SELECT d.id, d.i, c.first + row_number() OVER (PARTITION BY d.search_id "
+          "ORDER BY d.i) - 1 AS seq FROM d JOIN c ON c.search_id = d.search_id) "
+          "UPDATE trials t SET accuracy = x.accuracy, loss = x.loss, "
+          "latency_median_ms = x.latency_median_ms, latency_p90_ms = x.latency_p90_ms, "
+          "latency_runs = x.latency_runs, latency_threads = x.latency_threads, "
+          "latency_device = NULLIF(x.latency_device, ''), params = x.params, "
+          "macs = x.macs, peak_activation_bytes = x.peak_activation_bytes, "
+          "flash_bytes = x.flash_bytes, estimates = x.estimates, "
+          "train_seconds = x.train_seconds, epochs = x.epochs, "
+          "error = NULLIF(x.error, ''), reward = x.reward, state = x.state, "
+          "finish_seq = s.seq, finished_at = now(), lease_expires_at = NULL "
+          "FROM s JOIN x ON x.i = s.i WHERE t.id = s.id RETURNING ",
+          kTrialColumns, ", s.i"));
   c.prepare(kTakeFinishSeqsStmt,
             "UPDATE search_finish_counters SET next_finish_seq = next_finish_seq + $2 "
             "WHERE search_id = $1 RETURNING next_finish_seq - $2");
@@ -1130,8 +1137,7 @@ absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
 std::vector<absl::StatusOr<ReportOutcome>> Store::CompleteTrials(
     const std::vector<Completion>& batch) {
   std::vector<absl::StatusOr<ReportOutcome>> out(batch.size(), absl::InternalError("not answered"));
-  nlohmann::json leases = nlohmann::json::array();
-  std::vector<nlohmann::json> rows(batch.size());  // Result columns per entry.
+  nlohmann::json reports = nlohmann::json::array();
   std::vector<bool> valid(batch.size(), false);
   for (size_t i = 0; i < batch.size(); ++i) {
     const Completion& c = batch[i];
@@ -1147,12 +1153,13 @@ std::vector<absl::StatusOr<ReportOutcome>> Store::CompleteTrials(
       continue;
     }
     valid[i] = true;
-    leases.push_back(
-        {{"i", static_cast<int64_t>(i)}, {"lease_id", c.lease_id}, {"worker_id", c.worker_id}});
     const TrialResult& r = c.result;
     nlohmann::json estimates = nlohmann::json::object();
     for (const auto& [k, v] : r.estimates) estimates[k] = v;
-    nlohmann::json x = {{"state", std::string(TrialStateName(c.final_state))},
+    nlohmann::json x = {{"i", static_cast<int64_t>(i)},
+                        {"lease_id", c.lease_id},
+                        {"worker_id", c.worker_id},
+                        {"state", std::string(TrialStateName(c.final_state))},
                         {"accuracy", r.accuracy},
                         {"loss", r.loss},
                         {"params", r.costs.params},
@@ -1171,7 +1178,7 @@ std::vector<absl::StatusOr<ReportOutcome>> Store::CompleteTrials(
       x["latency_device"] = r.latency->device;
     }
     if (c.reward) x["reward"] = *c.reward;
-    rows[i] = std::move(x);
+    reports.push_back(std::move(x));
   }
   // Answers the entries the batch did not finish (duplicates, lost or
   // foreign leases) exactly as a single report would be answered.
@@ -1179,44 +1186,17 @@ std::vector<absl::StatusOr<ReportOutcome>> Store::CompleteTrials(
     const Completion& c = batch[i];
     out[i] = CompleteTrial(c.lease_id, c.worker_id, c.result, c.final_state, c.reward);
   };
-  if (leases.empty()) return out;
-  const std::string lease_payload = leases.dump();
+  if (reports.empty()) return out;
+  const std::string payload =
+      reports.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   using Finished = std::map<int64_t, TrialRecord>;  // Batch index -> trial.
-  absl::StatusOr<Finished> finished = impl_->Transact<Finished>(
-      "complete trials", [&](pqxx::work& txn) -> absl::StatusOr<Finished> {
-        pqxx::result locked = txn.exec_prepared(kLockBatchStmt, lease_payload);
-        std::map<int64_t, int64_t> index_of;                // trial id -> batch index
-        std::map<int64_t, std::vector<int64_t>> by_search;  // search -> batch indexes
-        for (const pqxx::row& row : locked) {
-          const int64_t i = row[0].as<int64_t>();
-          const int64_t id = row[1].as<int64_t>();
-          if (index_of.contains(id)) continue;  // The same lease twice in one batch.
-          index_of[id] = i;
-          by_search[row[2].as<int64_t>()].push_back(i);
-        }
+  absl::StatusOr<Finished> finished = impl_->Transact<Finished, pqxx::nontransaction>(
+      "complete trials", [&](pqxx::nontransaction& txn) -> absl::StatusOr<Finished> {
+        pqxx::result written = txn.exec_prepared(kCompleteBatchStmt, payload);
         Finished done;
-        if (index_of.empty()) return done;
-        std::map<int64_t, int64_t> id_of;  // batch index -> trial id
-        for (const auto& [id, i] : index_of) id_of[i] = id;
-        // Finish sequences per search, in batch order: one counter update
-        // per search and batch.
-        nlohmann::json updates = nlohmann::json::array();
-        for (auto& [search_id, indexes] : by_search) {
-          std::sort(indexes.begin(), indexes.end());
-          int64_t seq = TakeFinishSeqs(txn, search_id, static_cast<int64_t>(indexes.size()));
-          for (int64_t i : indexes) {
-            nlohmann::json x = rows[i];
-            x["id"] = id_of[i];
-            x["finish_seq"] = seq++;
-            updates.push_back(std::move(x));
-          }
-        }
-        pqxx::result written = txn.exec_prepared(
-            kCompleteBatchStmt,
-            updates.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         for (const pqxx::row& row : written) {
           HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(row));
-          done[index_of.at(t.id)] = std::move(t);
+          done[row[static_cast<int>(row.size()) - 1].as<int64_t>()] = std::move(t);
         }
         return done;
       });

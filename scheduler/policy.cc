@@ -77,11 +77,15 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
 int64_t DesiredQueueDepth(int64_t capable_workers, int64_t in_flight, int64_t max_ahead,
                           int64_t budget_left) {
   // Workers that could take a trial now, plus slack for those finishing
-  // while the server proposes. The slack (at least 4, half the fleet for
-  // large fleets) also makes proposals, and the strategy checkpoint stored
-  // with them, come in batches rather than one per trial.
+  // while the server proposes. The slack (at least 16, half the fleet for
+  // large fleets) covers the trials a fast fleet finishes during one
+  // proposal round trip (~1,000 trials/s x ~15 ms), so the queue does not run
+  // dry while it is refilled at half depth, and makes proposals, and the
+  // strategy checkpoint stored with them, come in batches of 8 or more
+  // rather than one or two per trial.
+  constexpr int64_t kMinSlack = 16;
   const int64_t idle = std::max<int64_t>(0, capable_workers - in_flight);
-  int64_t depth = idle + std::max<int64_t>(4, capable_workers / 2);
+  int64_t depth = idle + std::max<int64_t>(kMinSlack, capable_workers / 2);
   if (max_ahead > 0) depth = std::min(depth, std::max<int64_t>(1, max_ahead - in_flight));
   return std::clamp<int64_t>(depth, 0, std::max<int64_t>(0, budget_left));
 }

@@ -80,10 +80,10 @@ TEST(RankSearchesTest, WeightsOneAndThreeShareTheFleetOneToThree) {
 }
 
 TEST(DesiredQueueDepthTest, CoversIdleWorkersAndRespectsCaps) {
-  // 8 workers, none busy: 8 idle + 4 slack.
-  EXPECT_EQ(DesiredQueueDepth(8, 0, 0, 1000), 12);
+  // 8 workers, none busy: 8 idle + 16 slack.
+  EXPECT_EQ(DesiredQueueDepth(8, 0, 0, 1000), 24);
   // Busy workers need no queue beyond the slack.
-  EXPECT_EQ(DesiredQueueDepth(8, 8, 0, 1000), 4);
+  EXPECT_EQ(DesiredQueueDepth(8, 8, 0, 1000), 16);
   // Large fleets keep half the fleet as slack.
   EXPECT_EQ(DesiredQueueDepth(64, 64, 0, 1000), 32);
   // A learning strategy is never asked far ahead of its feedback.
@@ -92,7 +92,7 @@ TEST(DesiredQueueDepthTest, CoversIdleWorkersAndRespectsCaps) {
   EXPECT_EQ(DesiredQueueDepth(64, 20, 8, 1000), 1);
   // Never beyond the budget; no workers still keeps some ready.
   EXPECT_EQ(DesiredQueueDepth(8, 0, 0, 3), 3);
-  EXPECT_EQ(DesiredQueueDepth(0, 0, 0, 50), 4);
+  EXPECT_EQ(DesiredQueueDepth(0, 0, 0, 50), 16);
   EXPECT_EQ(DesiredQueueDepth(8, 0, 0, 0), 0);
 }
 
