@@ -352,7 +352,12 @@ TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::
   }
 
   // Heartbeats run beside training; epoch reports go through the callback.
+  // A cancelled search, a lost lease or SIGTERM interrupts training between
+  // two batches (the heartbeat thread watches for them), so the worker
+  // neither trains on for the rest of a long epoch nor keeps a shutdown
+  // waiting; early stopping still ends at an epoch boundary with metrics.
   std::atomic<bool> stop_early{false}, cancelled{false}, lease_lost{false}, done{false};
+  InterruptFlag interrupt{false};
   auto react = [&](const absl::StatusOr<hwnas::v1::ReportProgressResponse::Action>& action) {
     if (!action.ok()) {
       if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
@@ -363,11 +368,15 @@ TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::
     }
     if (*action == hwnas::v1::ReportProgressResponse::ACTION_STOP_EARLY) stop_early = true;
     if (*action == hwnas::v1::ReportProgressResponse::ACTION_CANCELLED) cancelled = true;
+    if (cancelled || lease_lost) interrupt = true;
   };
   std::thread heartbeat([&] {
     while (!done.load()) {
       const absl::Time next = absl::Now() + heartbeat_;
-      while (!done.load() && absl::Now() < next) absl::SleepFor(absl::Milliseconds(20));
+      while (!done.load() && absl::Now() < next) {
+        if (stop_->load()) interrupt = true;
+        absl::SleepFor(absl::Milliseconds(20));
+      }
       if (done.load()) break;
       react(Progress(lease_id, std::nullopt));
     }
@@ -377,7 +386,7 @@ TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::
     const bool stop = stop_early || cancelled || lease_lost || stop_->load();
     return stop ? ProgressDecision::kStop : ProgressDecision::kContinue;
   };
-  outcome = runner_->Run(FromProto(a.architecture()), progress);
+  outcome = runner_->Run(FromProto(a.architecture()), progress, &interrupt);
   done = true;
   heartbeat.join();
 
@@ -385,7 +394,7 @@ TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::
     *ending = Ending::kDrop;
   } else if (stop_->load() && !(outcome.state == TrialState::kSucceeded)) {
     *ending = Ending::kHandBack;
-  } else if (outcome.state == TrialState::kFailed) {
+  } else if (outcome.state == TrialState::kFailed || outcome.state == TrialState::kCancelled) {
     *failure = outcome.result.error;
     *ending = Ending::kFailed;
   } else {

@@ -104,7 +104,8 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(PlanNet& net, const Train
 // Trains `net` in place. Returns the final state; on failure sets `error`.
 TrialState Train(PlanNet& net, const TensorData& train, const TensorData& val,
                  const TrainingOptions& o, const ProgressCallback& progress,
-                 Clock::time_point start, std::vector<EpochMetrics>& history, std::string& error) {
+                 const InterruptFlag* interrupt, Clock::time_point start,
+                 std::vector<EpochMetrics>& history, std::string& error) {
   auto optimizer = MakeOptimizer(net, o);
   const int64_t n = train.size();
   // A final batch of one sample would break batch norm in training mode.
@@ -126,6 +127,11 @@ TrialState Train(PlanNet& net, const TensorData& train, const TensorData& val,
     int64_t correct = 0, seen = 0;
     double lr = o.lr;
     for (int64_t b = 0; b < batches; ++b) {
+      if (interrupt != nullptr && interrupt->load()) {
+        error = absl::StrCat("training interrupted at epoch ", epoch + 1, ", batch ", b + 1, " of ",
+                             batches, " (worker stopping, or the trial was cancelled)");
+        return TrialState::kCancelled;
+      }
       const int64_t lo = b * o.batch_size;
       const int64_t hi = std::min<int64_t>(lo + o.batch_size, n);
       torch::Tensor idx = perm.slice(0, lo, hi);
@@ -269,7 +275,8 @@ namespace internal {
 TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
                                   const TrainingOptions& o, const LatencyOptions* latency,
                                   const ProgressCallback& progress,
-                                  const TrainedNetHook& on_trained) {
+                                  const TrainedNetHook& on_trained,
+                                  const InterruptFlag* interrupt) {
   TrialOutcome out;
   const auto start = Clock::now();
   const int previous_threads = torch::get_num_threads();
@@ -290,10 +297,10 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
       return out;
     }
     std::string error;
-    out.state = Train(net, train, val, o, progress, start, out.history, error);
+    out.state = Train(net, train, val, o, progress, interrupt, start, out.history, error);
     out.result.epochs = static_cast<int>(out.history.size());
     out.result.train_seconds = SecondsSince(start);
-    if (out.state == TrialState::kFailed) {
+    if (out.state == TrialState::kFailed || out.state == TrialState::kCancelled) {
       out.result.error = error;
       torch::set_num_threads(previous_threads);
       return out;
@@ -329,8 +336,9 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
 }  // namespace internal
 
 TrialOutcome TrainAndEvaluate(const space::NetworkPlan& plan, const DataSplits& data,
-                              const TrainingOptions& options, const ProgressCallback& progress) {
-  return internal::TrainEvaluateMeasure(plan, data, options, nullptr, progress);
+                              const TrainingOptions& options, const ProgressCallback& progress,
+                              const InterruptFlag* interrupt) {
+  return internal::TrainEvaluateMeasure(plan, data, options, nullptr, progress, nullptr, interrupt);
 }
 
 absl::StatusOr<LatencyMeasurement> MeasureLatency(const space::NetworkPlan& plan,

@@ -22,7 +22,8 @@ using TrainedNetHook = std::function<void(PlanNet&)>;
 TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
                                   const TrainingOptions& options, const LatencyOptions* latency,
                                   const ProgressCallback& progress,
-                                  const TrainedNetHook& on_trained = nullptr);
+                                  const TrainedNetHook& on_trained = nullptr,
+                                  const InterruptFlag* interrupt = nullptr);
 
 }  // namespace hwnas::worker::internal
 

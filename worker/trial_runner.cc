@@ -135,7 +135,8 @@ absl::StatusOr<TrialResult> TrialRunner::StaticResult(const space::NetworkPlan& 
   return targets_.Estimate(ApplyHardwareOptions(plan, spec_.hardware));
 }
 
-TrialOutcome TrialRunner::Run(const Architecture& arch, const ProgressCallback& progress) {
+TrialOutcome TrialRunner::Run(const Architecture& arch, const ProgressCallback& progress,
+                              const InterruptFlag* interrupt) {
   TrialOutcome out;
   if (arch.space != space_->name() || arch.space_version != space_->version()) {
     out.result.error =
@@ -148,11 +149,11 @@ TrialOutcome TrialRunner::Run(const Architecture& arch, const ProgressCallback& 
     out.result.error = absl::StrCat("invalid architecture: ", plan.status().message());
     return out;
   }
-  return RunPlan(*plan, progress);
+  return RunPlan(*plan, progress, interrupt);
 }
 
-TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input,
-                                  const ProgressCallback& progress) {
+TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const ProgressCallback& progress,
+                                  const InterruptFlag* interrupt) {
   const space::NetworkPlan plan = ApplyHardwareOptions(input, spec_.hardware);
   absl::StatusOr<TrialResult> statics = StaticResult(plan);
   if (!statics.ok()) {
@@ -162,10 +163,11 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input,
   }
   const LatencyOptions latency = LatencyOptionsFrom(spec_.hardware);
   TrialOutcome out = internal::TrainEvaluateMeasure(
-      plan, *data_, spec_.training, spec_.hardware.measure_latency ? &latency : nullptr, progress);
+      plan, *data_, spec_.training, spec_.hardware.measure_latency ? &latency : nullptr, progress,
+      nullptr, interrupt);
   out.result.costs = statics->costs;
   out.result.estimates = statics->estimates;
-  if (out.state != TrialState::kFailed) {
+  if (out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
     if (absl::Status s = ValidateTrialResult(out.result); !s.ok()) {
       out.state = TrialState::kFailed;
       out.result.error = std::string(s.message());

@@ -6,6 +6,7 @@
 #ifndef HWNAS_WORKER_TRIAL_RUNNER_H_
 #define HWNAS_WORKER_TRIAL_RUNNER_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,9 +33,16 @@ enum class ProgressDecision { kContinue, kStop };
 // network evaluated as it is.
 using ProgressCallback = std::function<ProgressDecision(const EpochMetrics&)>;
 
+// Set from another thread to stop training now, between two batches rather
+// than at the end of the epoch: the trial then ends kCancelled with no usable
+// metrics. For a worker that must hand its trial back (SIGTERM) or drop it
+// (search cancelled, lease lost) without waiting for a long epoch.
+using InterruptFlag = std::atomic<bool>;
+
 struct TrialOutcome {
-  // kSucceeded, kEarlyStopped (the callback said stop) or kFailed
-  // (result.error says why: NaN loss, wall-clock limit, a LibTorch error...).
+  // kSucceeded, kEarlyStopped (the callback said stop), kCancelled (the
+  // InterruptFlag was set) or kFailed (result.error says why: NaN loss,
+  // wall-clock limit, a LibTorch error...).
   TrialState state = TrialState::kFailed;
   TrialResult result;
   std::vector<EpochMetrics> history;
@@ -57,7 +65,8 @@ LatencyOptions LatencyOptionsFrom(const HardwareOptions& hardware);
 // accuracy, loss, train_seconds, epochs and error (not latency, costs or
 // estimates). Deterministic for options.seed with options.threads == 1.
 TrialOutcome TrainAndEvaluate(const space::NetworkPlan& plan, const DataSplits& data,
-                              const TrainingOptions& options, const ProgressCallback& progress);
+                              const TrainingOptions& options, const ProgressCallback& progress,
+                              const InterruptFlag* interrupt = nullptr);
 
 // Latency of an untrained network for `plan`: batch 1, eval mode, no grad,
 // torch::set_num_threads(options.threads), warm-up, then timed runs until the
@@ -115,9 +124,11 @@ class TrialRunner {
   ~TrialRunner();
 
   // Validates and lowers the tokens, then RunPlan.
-  TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress);
+  TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress,
+                   const InterruptFlag* interrupt = nullptr);
   // Costs, estimates, training, evaluation and latency for a lowered plan.
-  TrialOutcome RunPlan(const space::NetworkPlan& plan, const ProgressCallback& progress);
+  TrialOutcome RunPlan(const space::NetworkPlan& plan, const ProgressCallback& progress,
+                       const InterruptFlag* interrupt = nullptr);
 
   // Costs and per-target estimates without training (describe, feasibility).
   absl::StatusOr<TrialResult> StaticResult(const space::NetworkPlan& plan) const;

@@ -414,6 +414,36 @@ TEST(ServerE2ETest, WorkerKilledMidTrialIsRequeuedAndFinishedByAnother) {
   EXPECT_GE(retried, 1) << "no trial was taken over from the killed worker";
 }
 
+TEST(ServerE2ETest, WorkerSigtermHandsItsTrialBackMidEpoch) {
+  Cluster c;
+  // A lease far longer than the test: only the worker's hand-back can put
+  // the trial back in the queue in time.
+  c.StartServer(/*lease_ttl_s=*/300);
+  int leaving = c.StartWorker("leaving");
+  // One long trial: 30 epochs over the whole training split.
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TrainSpec(1, 50000, 30));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.running > 0; }, absl::Minutes(2)));
+  absl::SleepFor(absl::Seconds(2));
+  const absl::Time signalled = absl::Now();
+  c.worker(leaving).Signal(SIGTERM);
+  std::optional<int> exit_code = c.worker(leaving).Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit_code.has_value()) << "the worker did not exit after SIGTERM";
+  EXPECT_EQ(*exit_code, 0) << c.Log("leaving.log");
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(30));
+  // It stopped between two batches, not at the end of an epoch, and said so.
+  EXPECT_THAT(c.Log("leaving.log"), HasSubstr("training interrupted at epoch"));
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.pending == 1 && r.counts.running == 0; },
+      absl::Seconds(20)))
+      << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].state, TrialState::kPending);
+  EXPECT_THAT(trials[0].failure_reason, HasSubstr("worker shutting down"));
+}
+
 TEST(ServerE2ETest, ServerKilledMidSearchResumesFromTheStore) {
   Cluster c;
   c.StartServer();

@@ -141,6 +141,32 @@ TEST(TrainTest, CallbackStopsTraining) {
   EXPECT_GT(out.result.accuracy, 0);  // Evaluated as it was when stopped.
 }
 
+TEST(TrainTest, InterruptStopsTrainingBetweenBatches) {
+  WorkerSpec spec = Spec(kNb201Spec);
+  spec.training.epochs = 50;
+  space::NetworkPlan plan = Lower(spec, kNb201Arch);
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec.data, "");
+  ASSERT_TRUE(data.ok());
+  // Set during epoch 1's report, as a worker's heartbeat thread would: the
+  // next batch is never trained, and the trial is not evaluated.
+  InterruptFlag interrupt{false};
+  TrialOutcome out = TrainAndEvaluate(
+      plan, *data, spec.training,
+      [&](const EpochMetrics&) {
+        interrupt = true;
+        return ProgressDecision::kContinue;
+      },
+      &interrupt);
+  EXPECT_EQ(out.state, TrialState::kCancelled);
+  EXPECT_THAT(out.result.error, HasSubstr("training interrupted at epoch 2, batch 1"));
+  EXPECT_EQ(out.result.epochs, 1);
+  EXPECT_EQ(out.result.accuracy, 0);
+  // Already set: nothing is trained.
+  out = TrainAndEvaluate(plan, *data, spec.training, nullptr, &interrupt);
+  EXPECT_EQ(out.state, TrialState::kCancelled);
+  EXPECT_EQ(out.result.epochs, 0);
+}
+
 TEST(TrainTest, WallClockLimitFailsTheTrial) {
   WorkerSpec spec = Spec(kNb201Spec);
   spec.training.epochs = 50;
