@@ -96,7 +96,8 @@ flags:
   --check-out CSV write the check's predicted and measured latencies per architecture
   --profile-archs N  random whole networks run with every op timed; an entry is
                   its op's median time inside them (default 200; 0 = time each
-                  op alone)
+                  op alone). The first 30 of them are also measured whole, as
+                  the worker measures latency, to fit the table's "scale"
   --seed N        sampling seed (default 0)
   --quiet         no progress output
 )";
