@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Search>> Search::Create(SearchOptions options,
                                                        const space::SearchSpace& space,
                                                        uint64_t seed) {
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
-                         MakeStrategy(options.strategy, space, seed));
+                         MakeStrategy(options.strategy, space, seed, &options.reward));
   return Create(std::move(options), space, std::move(strategy));
 }
 

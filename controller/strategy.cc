@@ -6,6 +6,7 @@
 #include "controller/evolution.h"
 #include "controller/mnasnet_controller.h"
 #include "controller/random_search.h"
+#include "controller/surrogate.h"
 
 namespace hwnas::controller {
 namespace {
@@ -21,15 +22,16 @@ bool IsController(absl::string_view name) {
 }  // namespace
 
 std::vector<std::string> StrategyNames() {
-  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce"};
+  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate"};
 }
 
 absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
   HWNAS_RETURN_IF_ERROR(strategy.CheckIsMap());
   StrategyOptions o;
   HWNAS_ASSIGN_OR_RETURN(
-      o.name, strategy.Enum("name", {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce"},
-                            "evolution"));
+      o.name, strategy.Enum(
+                  "name", {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate"},
+                  "evolution"));
   std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
   if (o.name == "evolution") {
     keys.insert(keys.end(), {"population", "tournament", "mutations"});
@@ -39,6 +41,11 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
                  "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
                  "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
+  } else if (o.name == "surrogate") {
+    keys.insert(keys.end(), {"initial", "ensemble", "ridge", "pair_ridge", "interactions",
+                             "canonical_features", "max_features", "exploration", "decompose",
+                             "log_error", "log_costs", "clip_quantile", "cost_clip",
+                             "strict_targets", "enumerate_limit", "pool", "parents", "mutants"});
   }
   HWNAS_RETURN_IF_ERROR(strategy.CheckKeys(keys));
   if (strategy.Has("seed")) {
@@ -74,6 +81,28 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.warm_start_epochs,
                          strategy.Int("warm_start_epochs", c.warm_start_epochs, 0, 100));
   HWNAS_ASSIGN_OR_RETURN(c.avoid_repeats, strategy.Bool("avoid_repeats", c.avoid_repeats));
+  SurrogateOptions& s = o.surrogate;
+  HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
+  HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
+  HWNAS_ASSIGN_OR_RETURN(s.ridge, strategy.Double("ridge", s.ridge, 1e-6, 1e6));
+  HWNAS_ASSIGN_OR_RETURN(s.pair_ridge, strategy.Double("pair_ridge", s.pair_ridge, 1e-6, 1e6));
+  HWNAS_ASSIGN_OR_RETURN(s.interactions, strategy.Bool("interactions", s.interactions));
+  HWNAS_ASSIGN_OR_RETURN(s.canonical_features,
+                         strategy.Bool("canonical_features", s.canonical_features));
+  HWNAS_ASSIGN_OR_RETURN(s.max_features, strategy.Int("max_features", s.max_features, 1, 8192));
+  HWNAS_ASSIGN_OR_RETURN(s.exploration, strategy.Double("exploration", s.exploration, 0, 100));
+  HWNAS_ASSIGN_OR_RETURN(s.decompose, strategy.Bool("decompose", s.decompose));
+  HWNAS_ASSIGN_OR_RETURN(s.log_error, strategy.Bool("log_error", s.log_error));
+  HWNAS_ASSIGN_OR_RETURN(s.log_costs, strategy.Bool("log_costs", s.log_costs));
+  HWNAS_ASSIGN_OR_RETURN(s.cost_clip, strategy.Double("cost_clip", s.cost_clip, 0, 0.49));
+  HWNAS_ASSIGN_OR_RETURN(s.clip_quantile,
+                         strategy.Double("clip_quantile", s.clip_quantile, 0, 0.99));
+  HWNAS_ASSIGN_OR_RETURN(s.strict_targets, strategy.Bool("strict_targets", s.strict_targets));
+  HWNAS_ASSIGN_OR_RETURN(s.enumerate_limit,
+                         strategy.Int("enumerate_limit", s.enumerate_limit, 0, 1 << 22));
+  HWNAS_ASSIGN_OR_RETURN(s.pool, strategy.Int("pool", s.pool, 1, 1000000));
+  HWNAS_ASSIGN_OR_RETURN(s.parents, strategy.Int("parents", s.parents, 0, 100000));
+  HWNAS_ASSIGN_OR_RETURN(s.mutants, strategy.Int("mutants", s.mutants, 0, 100000));
   HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(o));
   return o;
 }
@@ -105,12 +134,31 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
     return FieldError("strategy.ppo_clip", "must be in (0, 1]");
   if (!(c.init_range > 0)) return FieldError("strategy.init_range", "must be positive");
   if (c.warm_start_epochs < 0) return FieldError("strategy.warm_start_epochs", "must be >= 0");
+  const SurrogateOptions& s = o.surrogate;
+  if (s.initial < 2) return FieldError("strategy.initial", "must be at least 2");
+  if (s.ensemble < 1) return FieldError("strategy.ensemble", "must be positive");
+  if (!(s.ridge > 0)) return FieldError("strategy.ridge", "must be positive");
+  if (!(s.pair_ridge > 0)) return FieldError("strategy.pair_ridge", "must be positive");
+  if (s.max_features < 1 || s.max_features > 8192) {
+    return FieldError("strategy.max_features", "must be in [1, 8192]");
+  }
+  if (!(s.exploration >= 0)) return FieldError("strategy.exploration", "must be >= 0");
+  if (!(s.cost_clip >= 0 && s.cost_clip < 0.5)) {
+    return FieldError("strategy.cost_clip", "must be in [0, 0.5)");
+  }
+  if (!(s.clip_quantile >= 0 && s.clip_quantile < 1)) {
+    return FieldError("strategy.clip_quantile", "must be in [0, 1)");
+  }
+  if (s.enumerate_limit < 0) return FieldError("strategy.enumerate_limit", "must be >= 0");
+  if (s.pool < 1) return FieldError("strategy.pool", "must be positive");
+  if (s.parents < 0) return FieldError("strategy.parents", "must be >= 0");
+  if (s.mutants < 0) return FieldError("strategy.mutants", "must be >= 0");
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
                                                        const space::SearchSpace& space,
-                                                       uint64_t seed) {
+                                                       uint64_t seed, const RewardOptions* reward) {
   HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(options));
   if (space.decisions().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("space ", space.name(), " has no decisions"));
@@ -118,6 +166,17 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   if (options.name == "random") return std::make_unique<RandomSearch>(space, seed);
   if (options.name == "evolution") {
     return std::make_unique<Evolution>(options.evolution, space, seed);
+  }
+  if (options.name == "surrogate") {
+    // The one-hot features are the model's minimum.
+    size_t onehot = 0;
+    for (const space::Decision& d : space.decisions()) onehot += d.choices.size();
+    if (onehot > static_cast<size_t>(options.surrogate.max_features)) {
+      return FieldError("strategy.max_features",
+                        absl::StrCat("space ", space.name(), " needs at least ", onehot,
+                                     " (its one-hot token features)"));
+    }
+    return std::make_unique<Surrogate>(options.surrogate, space, seed, reward);
   }
   ControllerOptions c = options.controller;
   c.algorithm =

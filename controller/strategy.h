@@ -24,6 +24,8 @@
 
 namespace hwnas::controller {
 
+struct RewardOptions;  // reward.h
+
 // A proposal id no strategy hands out: marks observations of trials a
 // strategy did not propose (warm start, trials proposed after the last
 // checkpoint of a crashed server).
@@ -195,11 +197,68 @@ struct ControllerOptions {
   }
 };
 
+// The surrogate-guided strategy (surrogate.h): ridge-regression ensembles on
+// one-hot + pairwise token features, Thompson sampling over candidates.
+struct SurrogateOptions {
+  int initial = 10;          // Uniform random proposals before the model is used.
+  int ensemble = 8;          // Ensemble members (posterior samples).
+  double ridge = 1.0;        // Ridge penalty of the one-hot features.
+  double pair_ridge = 1.0;   // Ridge penalty of the pairwise interaction features.
+  bool interactions = true;  // Pairwise features (all pairs when they fit max_features).
+  // Features of the canonical tokens too (spaces with equivalent token lists).
+  bool canonical_features = false;
+  int max_features = 1024;    // Feature budget (model: O(features^2) memory and time per trial).
+  double exploration = 0.15;  // Perturbation scale, in standard deviations of the target.
+  bool decompose = true;      // Model accuracy and each constrained cost separately.
+  bool log_error = false;     // Model accuracy as -log(1 - accuracy).
+  bool log_costs = false;     // Model the log of each cost (else the cost itself).
+  // Accuracy (or reward) targets below this quantile of the observed ones are
+  // raised to it before fitting: the model focuses on the top. 0: no clipping.
+  double clip_quantile = 0.25;
+  // Cost targets are winsorized to their [q, 1 - q] quantiles (measurement
+  // outliers, e.g. near-zero latencies of networks that compute nothing).
+  double cost_clip = 0.0;
+  // Choose only candidates predicted within every constraint's target (as
+  // if each were a hard limit), for searches that count only architectures
+  // within the targets. Needs decompose; the reward still ranks them.
+  bool strict_targets = false;
+  int enumerate_limit = 32768;  // Score every valid architecture of spaces up to this size.
+  int pool = 2000;              // Larger spaces: random candidates per proposal...
+  int parents = 10;             // ...plus mutations of this many best observed trials...
+  int mutants = 100;            // ...this many each (1 or 2 decisions changed).
+
+  SurrogateOptions& set_initial(int v) {
+    initial = v;
+    return *this;
+  }
+  SurrogateOptions& set_ensemble(int v) {
+    ensemble = v;
+    return *this;
+  }
+  SurrogateOptions& set_exploration(double v) {
+    exploration = v;
+    return *this;
+  }
+  SurrogateOptions& set_decompose(bool v) {
+    decompose = v;
+    return *this;
+  }
+  SurrogateOptions& set_enumerate_limit(int v) {
+    enumerate_limit = v;
+    return *this;
+  }
+  SurrogateOptions& set_pool(int v) {
+    pool = v;
+    return *this;
+  }
+};
+
 struct StrategyOptions {
-  // random | evolution | mnasnet-ppo | mnasnet-reinforce
+  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate
   std::string name = "evolution";
   EvolutionOptions evolution;
   ControllerOptions controller;
+  SurrogateOptions surrogate;
   // Name or id of an earlier search whose finished trials seed this one
   // (resolved by the server, which then calls Strategy::WarmStart). Empty: none.
   std::string warm_start_from;
@@ -218,6 +277,10 @@ struct StrategyOptions {
     controller = v;
     return *this;
   }
+  StrategyOptions& set_surrogate(SurrogateOptions v) {
+    surrogate = v;
+    return *this;
+  }
 };
 
 // Names MakeStrategy accepts.
@@ -226,15 +289,19 @@ std::vector<std::string> StrategyNames();
 // Parses `strategy:`, e.g.
 //   strategy: {name: evolution, population: 30, tournament: 10, mutations: 1}
 //   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
+//   strategy: {name: surrogate, initial: 10, ensemble: 8, exploration: 0.5}
 // Keys that do not belong to the named strategy are rejected.
 absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
 absl::Status ValidateStrategyOptions(const StrategyOptions& options);
 
 // Makes the named strategy. `space` must outlive it. Equal (options, space,
-// seed) give strategies that propose identical sequences.
+// seed, reward) give strategies that propose identical sequences. `reward`
+// is the search's reward (Search passes it; nullptr: unknown): the surrogate
+// strategy uses its structure to model accuracy and costs separately.
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
                                                        const space::SearchSpace& space,
-                                                       uint64_t seed);
+                                                       uint64_t seed,
+                                                       const RewardOptions* reward = nullptr);
 
 }  // namespace hwnas::controller
 

@@ -65,11 +65,13 @@ absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
   if (label == "mnasnet-reinforce") {
     return parse("{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8}");
   }
+  if (label == "surrogate") return parse("{name: surrogate}");
   if (label == "mnasnet-ppo-paper") return parse("{name: mnasnet-ppo}");
   if (label == "mnasnet-reinforce-paper") return parse("{name: mnasnet-reinforce}");
   return absl::InvalidArgumentError(
       absl::StrCat("--contenders: unknown builtin '", label,
-                   "' (random, evolution, mnasnet-ppo, mnasnet-reinforce, mnasnet-ppo-paper, "
+                   "' (random, evolution, mnasnet-ppo, mnasnet-reinforce, surrogate, "
+                   "mnasnet-ppo-paper, "
                    "mnasnet-reinforce-paper, or label={strategy section})"));
 }
 

@@ -1,6 +1,11 @@
 #include "controller/spec.h"
 
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testing/test_paths.h"
 
 namespace hwnas::controller {
 namespace {
@@ -71,6 +76,37 @@ TEST(SpecTest, Defaults) {
   EXPECT_EQ(MakeSearchOptions(*spec).dedup, DedupKey::kCanonical);
 }
 
+TEST(SpecTest, ParsesSurrogateOptions) {
+  absl::StatusOr<ControllerSpec> spec = Parse(
+      "strategy: {name: surrogate, initial: 20, ensemble: 4, exploration: 0.1, decompose: false, "
+      "strict_targets: true, pair_ridge: 3, canonical_features: true, pool: 500}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const SurrogateOptions& s = spec->strategy.surrogate;
+  EXPECT_EQ(spec->strategy.name, "surrogate");
+  EXPECT_EQ(s.initial, 20);
+  EXPECT_EQ(s.ensemble, 4);
+  EXPECT_EQ(s.exploration, 0.1);
+  EXPECT_FALSE(s.decompose);
+  EXPECT_TRUE(s.strict_targets);
+  EXPECT_EQ(s.pair_ridge, 3);
+  EXPECT_TRUE(s.canonical_features);
+  EXPECT_EQ(s.pool, 500);
+  EXPECT_EQ(s.mutants, SurrogateOptions{}.mutants);  // Default kept.
+}
+
+TEST(SpecTest, TheSurrogateExampleParses) {
+  std::ifstream f(
+      absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table-surrogate.yaml"));
+  std::stringstream text;
+  text << f.rdbuf();
+  ASSERT_FALSE(text.str().empty());
+  absl::StatusOr<ControllerSpec> spec = Parse(text.str(), "nb201");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->strategy.name, "surrogate");
+  EXPECT_EQ(spec->strategy.surrogate.exploration, 0.15);
+  EXPECT_EQ(spec->evaluator.kind, EvaluatorKind::kTable);
+}
+
 TEST(SpecTest, BadValuesGiveClearErrors) {
   EXPECT_EQ(Error("evaluator: {kind: table, device: raspberry}"),
             "evaluator.device: unknown NAS-Bench-201 device column 'raspberry' (expected one of: "
@@ -99,6 +135,15 @@ TEST(SpecTest, BadValuesGiveClearErrors) {
                 .find("strategy.learning_rate: must be between"),
             std::string::npos);
   EXPECT_NE(Error("strategy: {name: evolution, population: 1}").find("strategy.population"),
+            std::string::npos);
+  EXPECT_NE(
+      Error("strategy: {name: surrogate, population: 10}").find("strategy.population: unknown key"),
+      std::string::npos);
+  EXPECT_NE(Error("strategy: {name: surrogate, ensemble: 0}").find("strategy.ensemble"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: surrogate, exploration: -0.5}").find("strategy.exploration"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: surrogate, decompose: maybe}").find("strategy.decompose"),
             std::string::npos);
   EXPECT_EQ(Error("objectives: {constraints: [{metric: latncy, target: 3}]}")
                 .rfind("objectives.constraints[0].metric: unknown metric 'latncy'", 0),

@@ -125,7 +125,7 @@ TEST_P(EveryStrategyTest, HandlesFailedInfeasibleAndUnknownResults) {
 
 INSTANTIATE_TEST_SUITE_P(All, EveryStrategyTest,
                          ::testing::Values("random", "evolution", "mnasnet-ppo",
-                                           "mnasnet-reinforce"));
+                                           "mnasnet-reinforce", "surrogate"));
 
 // A strategy that proposes a fixed script and records what it observes.
 class ScriptedStrategy : public Strategy {
@@ -468,6 +468,17 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
   o.name = "mnasnet-ppo";
   o.controller.ppo_clip = 0;
   EXPECT_FALSE(MakeStrategy(o, Nb201(), 1).ok());
+  o = StrategyOptions{};
+  o.name = "surrogate";
+  o.surrogate.max_features = 20;  // nb201's one-hot features alone are 30.
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.max_features"), std::string::npos) << s.status();
+  o.surrogate.max_features = 1024;
+  o.surrogate.exploration = -1;
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.exploration"), std::string::npos) << s.status();
 }
 
 }  // namespace
