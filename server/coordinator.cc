@@ -12,6 +12,12 @@
 namespace hwnas::server {
 namespace {
 
+// Batches of completions (or of leases) stored at the same time. Two keep
+// PostgreSQL's two cores busy while the next batch gathers. Completions of
+// one search still commit in finish-sequence order: a batch holds the
+// search's finish counter row from taking its numbers until its commit.
+constexpr int kMaxBatchesInFlight = 2;
+
 uint64_t TrialSeed(uint64_t search_seed, int64_t number) {
   // SplitMix64 of (seed, number): independent, reproducible per trial.
   uint64_t z = search_seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(number + 1);
@@ -463,7 +469,7 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
 absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::string& worker_id,
                                                                    std::vector<int64_t> order) {
   constexpr size_t kMaxBatch = 256;
-  QueuedLease mine{worker_id, std::move(order), std::nullopt};
+  QueuedLease mine{worker_id, std::move(order), std::nullopt, true};
   absl::MutexLock lock(&lease_mu_);
   lease_queue_.push_back(&mine);
   std::pair<Coordinator*, QueuedLease*> waiting{this, &mine};
@@ -471,14 +477,17 @@ absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::st
     // Answered by another caller's batch, or free to run one.
     lease_mu_.Await(absl::Condition(
         +[](std::pair<Coordinator*, QueuedLease*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return p->second->answer.has_value() || !p->first->lease_in_flight_;
+          // Still queued (not in another caller's batch) and a slot free.
+          return p->second->answer.has_value() ||
+                 (p->second->queued && p->first->leases_in_flight_ < kMaxBatchesInFlight);
         },
         &waiting));
     if (mine.answer) return *std::move(mine.answer);
-    lease_in_flight_ = true;
+    ++leases_in_flight_;
     const size_t n = std::min(lease_queue_.size(), kMaxBatch);
     std::vector<QueuedLease*> batch(lease_queue_.begin(), lease_queue_.begin() + n);
     lease_queue_.erase(lease_queue_.begin(), lease_queue_.begin() + n);
+    for (QueuedLease* q : batch) q->queued = false;
     lease_mu_.Unlock();
     std::map<std::vector<int64_t>, std::vector<QueuedLease*>> groups;
     for (QueuedLease* q : batch) groups[q->order].push_back(q);
@@ -501,13 +510,13 @@ absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::st
     }
     lease_mu_.Lock();
     for (auto& [q, answer] : answers) q->answer = std::move(answer);
-    lease_in_flight_ = false;
+    --leases_in_flight_;
   }
 }
 
 absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion completion) {
   constexpr size_t kMaxBatch = 512;
-  QueuedCompletion mine{std::move(completion), std::nullopt};
+  QueuedCompletion mine{std::move(completion), std::nullopt, true};
   absl::MutexLock lock(&batch_mu_);
   batch_queue_.push_back(&mine);
   std::pair<Coordinator*, QueuedCompletion*> waiting{this, &mine};
@@ -515,16 +524,19 @@ absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion co
     // Answered by another writer's batch, or free to write one.
     batch_mu_.Await(absl::Condition(
         +[](std::pair<Coordinator*, QueuedCompletion*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return p->second->answer.has_value() || !p->first->batch_in_flight_;
+          // Still queued (not in another caller's batch) and a slot free.
+          return p->second->answer.has_value() ||
+                 (p->second->queued && p->first->batches_in_flight_ < kMaxBatchesInFlight);
         },
         &waiting));
     if (mine.answer) return *std::move(mine.answer);
     // This caller writes the queue (its own report is in it, not answered).
-    batch_in_flight_ = true;
+    ++batches_in_flight_;
     std::vector<QueuedCompletion*> batch;
     const size_t n = std::min(batch_queue_.size(), kMaxBatch);
     batch.assign(batch_queue_.begin(), batch_queue_.begin() + n);
     batch_queue_.erase(batch_queue_.begin(), batch_queue_.begin() + n);
+    for (QueuedCompletion* q : batch) q->queued = false;
     std::vector<db::Completion> completions;
     completions.reserve(batch.size());
     for (QueuedCompletion* q : batch) completions.push_back(q->completion);
@@ -537,7 +549,7 @@ absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion co
     metrics_->completion_batches++;
     batch_mu_.Lock();
     for (size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(answers[i]);
-    batch_in_flight_ = false;
+    --batches_in_flight_;
   }
 }
 

@@ -154,9 +154,9 @@ class Coordinator {
                    const std::vector<TrialRecord>& finished);
   void MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime);
   // Group commit of completions: concurrent reports are stored together in
-  // one transaction (Store::CompleteTrials). The first caller to find no
-  // batch in flight writes everything queued, itself included; the others
-  // wait for their answer. Acknowledged only after the commit.
+  // one transaction (Store::CompleteTrials). A caller that finds fewer than
+  // two batches in flight writes everything queued, itself included; the
+  // others wait for their answer. Acknowledged only after the commit.
   absl::StatusOr<db::ReportOutcome> CompleteBatched(db::Completion completion);
   // Leases in batches the same way: concurrent requests with the same
   // search order are served by one statement (Store::LeaseTrials).
@@ -185,19 +185,21 @@ class Coordinator {
   struct QueuedCompletion {
     db::Completion completion;
     std::optional<absl::StatusOr<db::ReportOutcome>> answer;
+    bool queued = true;  // Not yet taken into a batch.
   };
   absl::Mutex batch_mu_;
   std::vector<QueuedCompletion*> batch_queue_ ABSL_GUARDED_BY(batch_mu_);
-  bool batch_in_flight_ ABSL_GUARDED_BY(batch_mu_) = false;
+  int batches_in_flight_ ABSL_GUARDED_BY(batch_mu_) = 0;
 
   struct QueuedLease {
     std::string worker_id;
     std::vector<int64_t> order;
     std::optional<absl::StatusOr<std::optional<db::Lease>>> answer;
+    bool queued = true;  // Not yet taken into a batch.
   };
   absl::Mutex lease_mu_;
   std::vector<QueuedLease*> lease_queue_ ABSL_GUARDED_BY(lease_mu_);
-  bool lease_in_flight_ ABSL_GUARDED_BY(lease_mu_) = false;
+  int leases_in_flight_ ABSL_GUARDED_BY(lease_mu_) = 0;
 };
 
 }  // namespace hwnas::server
