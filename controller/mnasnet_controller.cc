@@ -125,10 +125,10 @@ struct MnasNetController::Impl {
     const float b1 = static_cast<float>(kAdamBeta1), b2 = static_cast<float>(kAdamBeta2);
     const float eps = static_cast<float>(kAdamEps);
     for (size_t k = 0; k < params.size(); ++k) {
-      float* w = params[k].data_ptr<float>();
-      float* g = grads[k].data_ptr<float>();
-      float* m = adam_m[k].data_ptr<float>();
-      float* v = adam_v[k].data_ptr<float>();
+      float* __restrict w = params[k].data_ptr<float>();
+      float* __restrict g = grads[k].data_ptr<float>();
+      float* __restrict m = adam_m[k].data_ptr<float>();
+      float* __restrict v = adam_v[k].data_ptr<float>();
       const int64_t n = params[k].numel();
       for (int64_t i = 0; i < n; ++i) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
