@@ -192,6 +192,15 @@ class Cluster {
 
   ChildProcess& worker(int i) { return *workers_[i]; }
 
+  // Waits until search `id` has a trial out, lets it run for `run_for`, then
+  // sends `signal` to worker `i`.
+  void SignalWorkerMidTrial(int64_t id, int i, absl::Duration run_for, int signal) {
+    ASSERT_TRUE(WaitFor(
+        id, [](const SearchRecord& r) { return r.counts.running > 0; }, absl::Minutes(2)));
+    absl::SleepFor(run_for);
+    worker(i).Signal(signal);
+  }
+
   std::string Log(const std::string& file) const {
     std::ifstream in(absl::StrCat(dir_, "/", file));
     std::stringstream ss;
@@ -394,10 +403,7 @@ TEST(ServerE2ETest, WorkerKilledMidTrialIsRequeuedAndFinishedByAnother) {
   int first = c.StartWorker("doomed");
   absl::StatusOr<hwnas::v1::Search> s = c.Submit(TrainSpec(2, 6000, 3));
   ASSERT_OK(s);
-  ASSERT_TRUE(c.WaitFor(
-      s->id(), [](const SearchRecord& r) { return r.counts.running > 0; }, absl::Minutes(2)));
-  absl::SleepFor(absl::Milliseconds(500));
-  c.worker(first).Signal(SIGKILL);
+  c.SignalWorkerMidTrial(s->id(), first, absl::Milliseconds(500), SIGKILL);
   c.worker(first).Wait(absl::Seconds(10));
   c.StartWorker("rescuer");
   ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(5))) << c.Log("server.log");
@@ -423,11 +429,8 @@ TEST(ServerE2ETest, WorkerSigtermHandsItsTrialBackMidEpoch) {
   // One long trial: 30 epochs over the whole training split.
   absl::StatusOr<hwnas::v1::Search> s = c.Submit(TrainSpec(1, 50000, 30));
   ASSERT_OK(s);
-  ASSERT_TRUE(c.WaitFor(
-      s->id(), [](const SearchRecord& r) { return r.counts.running > 0; }, absl::Minutes(2)));
-  absl::SleepFor(absl::Seconds(2));
+  c.SignalWorkerMidTrial(s->id(), leaving, absl::Seconds(2), SIGTERM);
   const absl::Time signalled = absl::Now();
-  c.worker(leaving).Signal(SIGTERM);
   std::optional<int> exit_code = c.worker(leaving).Wait(absl::Seconds(60));
   ASSERT_TRUE(exit_code.has_value()) << "the worker did not exit after SIGTERM";
   EXPECT_EQ(*exit_code, 0) << c.Log("leaving.log");
