@@ -12,12 +12,6 @@
 namespace hwnas::server {
 namespace {
 
-// Batches of completions (or of leases) stored at the same time. Two keep
-// PostgreSQL's two cores busy while the next batch gathers. Completions of
-// one search still commit in finish-sequence order: a batch holds the
-// search's finish counter row from taking its numbers until its commit.
-constexpr int kMaxBatchesInFlight = 2;
-
 uint64_t TrialSeed(uint64_t search_seed, int64_t number) {
   // SplitMix64 of (seed, number): independent, reproducible per trial.
   uint64_t z = search_seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(number + 1);
@@ -468,89 +462,44 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
 
 absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::string& worker_id,
                                                                    std::vector<int64_t> order) {
-  constexpr size_t kMaxBatch = 256;
-  QueuedLease mine{worker_id, std::move(order), std::nullopt, true};
-  absl::MutexLock lock(&lease_mu_);
-  lease_queue_.push_back(&mine);
-  std::pair<Coordinator*, QueuedLease*> waiting{this, &mine};
-  while (true) {
-    // Answered by another caller's batch, or free to run one.
-    lease_mu_.Await(absl::Condition(
-        +[](std::pair<Coordinator*, QueuedLease*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          // Still queued (not in another caller's batch) and a slot free.
-          return p->second->answer.has_value() ||
-                 (p->second->queued && p->first->leases_in_flight_ < kMaxBatchesInFlight);
-        },
-        &waiting));
-    if (mine.answer) return *std::move(mine.answer);
-    ++leases_in_flight_;
-    const size_t n = std::min(lease_queue_.size(), kMaxBatch);
-    std::vector<QueuedLease*> batch(lease_queue_.begin(), lease_queue_.begin() + n);
-    lease_queue_.erase(lease_queue_.begin(), lease_queue_.begin() + n);
-    for (QueuedLease* q : batch) q->queued = false;
-    lease_mu_.Unlock();
-    std::map<std::vector<int64_t>, std::vector<QueuedLease*>> groups;
-    for (QueuedLease* q : batch) groups[q->order].push_back(q);
-    std::vector<std::pair<QueuedLease*, absl::StatusOr<std::optional<db::Lease>>>> answers;
-    for (auto& [search_ids, queued] : groups) {
-      std::vector<std::string> workers;
-      for (QueuedLease* q : queued) workers.push_back(q->worker_id);
-      absl::StatusOr<std::vector<std::optional<db::Lease>>> got;
-      {
-        StoreTimer timer(metrics_, "lease");
-        got = store_->LeaseTrials(workers, search_ids, options_.lease_ttl);
-      }
-      for (size_t i = 0; i < queued.size(); ++i) {
-        if (got.ok()) {
-          answers.emplace_back(queued[i], std::move((*got)[i]));
-        } else {
-          answers.emplace_back(queued[i], got.status());
+  using Answer = absl::StatusOr<std::optional<db::Lease>>;
+  return leases_batch_.Submit(
+      LeaseRequest{worker_id, std::move(order)},
+      [this](const std::vector<const LeaseRequest*>& batch) {
+        // One statement per distinct search order.
+        std::map<std::vector<int64_t>, std::vector<size_t>> groups;
+        for (size_t i = 0; i < batch.size(); ++i) groups[batch[i]->order].push_back(i);
+        std::vector<Answer> answers(batch.size(), Answer(std::nullopt));
+        for (const auto& [search_ids, members] : groups) {
+          std::vector<std::string> workers;
+          for (size_t i : members) workers.push_back(batch[i]->worker_id);
+          absl::StatusOr<std::vector<std::optional<db::Lease>>> got;
+          {
+            StoreTimer timer(metrics_, "lease");
+            got = store_->LeaseTrials(workers, search_ids, options_.lease_ttl);
+          }
+          for (size_t k = 0; k < members.size(); ++k) {
+            answers[members[k]] = got.ok() ? Answer(std::move((*got)[k])) : Answer(got.status());
+          }
         }
-      }
-    }
-    lease_mu_.Lock();
-    for (auto& [q, answer] : answers) q->answer = std::move(answer);
-    --leases_in_flight_;
-  }
+        return answers;
+      });
 }
 
 absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion completion) {
-  constexpr size_t kMaxBatch = 512;
-  QueuedCompletion mine{std::move(completion), std::nullopt, true};
-  absl::MutexLock lock(&batch_mu_);
-  batch_queue_.push_back(&mine);
-  std::pair<Coordinator*, QueuedCompletion*> waiting{this, &mine};
-  while (true) {
-    // Answered by another writer's batch, or free to write one.
-    batch_mu_.Await(absl::Condition(
-        +[](std::pair<Coordinator*, QueuedCompletion*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          // Still queued (not in another caller's batch) and a slot free.
-          return p->second->answer.has_value() ||
-                 (p->second->queued && p->first->batches_in_flight_ < kMaxBatchesInFlight);
-        },
-        &waiting));
-    if (mine.answer) return *std::move(mine.answer);
-    // This caller writes the queue (its own report is in it, not answered).
-    ++batches_in_flight_;
-    std::vector<QueuedCompletion*> batch;
-    const size_t n = std::min(batch_queue_.size(), kMaxBatch);
-    batch.assign(batch_queue_.begin(), batch_queue_.begin() + n);
-    batch_queue_.erase(batch_queue_.begin(), batch_queue_.begin() + n);
-    for (QueuedCompletion* q : batch) q->queued = false;
-    std::vector<db::Completion> completions;
-    completions.reserve(batch.size());
-    for (QueuedCompletion* q : batch) completions.push_back(q->completion);
-    batch_mu_.Unlock();
-    std::vector<absl::StatusOr<db::ReportOutcome>> answers;
-    {
-      StoreTimer timer(metrics_, "complete_batch");
-      answers = store_->CompleteTrials(completions);
-    }
-    metrics_->completion_batches++;
-    batch_mu_.Lock();
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(answers[i]);
-    --batches_in_flight_;
-  }
+  return completions_.Submit(std::move(completion),
+                             [this](const std::vector<const db::Completion*>& batch) {
+                               std::vector<db::Completion> completions;
+                               completions.reserve(batch.size());
+                               for (const db::Completion* c : batch) completions.push_back(*c);
+                               std::vector<absl::StatusOr<db::ReportOutcome>> answers;
+                               {
+                                 StoreTimer timer(metrics_, "complete_batch");
+                                 answers = store_->CompleteTrials(completions);
+                               }
+                               metrics_->completion_batches++;
+                               return answers;
+                             });
 }
 
 absl::StatusOr<db::ReportOutcome> Coordinator::ReportFailure(

@@ -27,6 +27,7 @@
 #include "db/store.h"
 #include "scheduler/policy.h"
 #include "server/executor.h"
+#include "server/group_commit.h"
 #include "server/metrics.h"
 
 namespace hwnas::server {
@@ -153,10 +154,9 @@ class Coordinator {
   void AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
                    const std::vector<TrialRecord>& finished);
   void MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime);
-  // Group commit of completions: concurrent reports are stored together in
-  // one transaction (Store::CompleteTrials). A caller that finds fewer than
-  // two batches in flight writes everything queued, itself included; the
-  // others wait for their answer. Acknowledged only after the commit.
+  // Group commit of completions (GroupCommit): concurrent reports are stored
+  // together in one transaction (Store::CompleteTrials). Acknowledged only
+  // after the commit.
   absl::StatusOr<db::ReportOutcome> CompleteBatched(db::Completion completion);
   // Leases in batches the same way: concurrent requests with the same
   // search order are served by one statement (Store::LeaseTrials).
@@ -182,24 +182,16 @@ class Coordinator {
   bool maintenance_running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread maintenance_;
 
-  struct QueuedCompletion {
-    db::Completion completion;
-    std::optional<absl::StatusOr<db::ReportOutcome>> answer;
-    bool queued = true;  // Not yet taken into a batch.
-  };
-  absl::Mutex batch_mu_;
-  std::vector<QueuedCompletion*> batch_queue_ ABSL_GUARDED_BY(batch_mu_);
-  int batches_in_flight_ ABSL_GUARDED_BY(batch_mu_) = 0;
-
-  struct QueuedLease {
+  // At most two batches of each kind stored at the same time: two keep
+  // PostgreSQL's two cores busy while the next batch gathers. Completions of
+  // one search still commit in finish-sequence order: a batch holds the
+  // search's finish counter row from taking its numbers until its commit.
+  GroupCommit<db::Completion, absl::StatusOr<db::ReportOutcome>> completions_{512, 2};
+  struct LeaseRequest {
     std::string worker_id;
-    std::vector<int64_t> order;
-    std::optional<absl::StatusOr<std::optional<db::Lease>>> answer;
-    bool queued = true;  // Not yet taken into a batch.
+    std::vector<int64_t> order;  // Search ids in the order the scheduler picked.
   };
-  absl::Mutex lease_mu_;
-  std::vector<QueuedLease*> lease_queue_ ABSL_GUARDED_BY(lease_mu_);
-  int leases_in_flight_ ABSL_GUARDED_BY(lease_mu_) = 0;
+  GroupCommit<LeaseRequest, absl::StatusOr<std::optional<db::Lease>>> leases_batch_{256, 2};
 };
 
 }  // namespace hwnas::server
