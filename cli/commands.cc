@@ -33,14 +33,6 @@ absl::StatusOr<std::optional<TrialState>> TrialStateFlag(const ParsedArgs& args)
   return std::optional<TrialState>(*state);
 }
 
-// Adds "search N" context to a NOT_FOUND from the server.
-absl::Status InSearch(absl::Status status, int64_t id) {
-  if (status.code() == absl::StatusCode::kNotFound) {
-    return absl::NotFoundError(absl::StrCat("search ", id, ": ", status.message()));
-  }
-  return status;
-}
-
 std::optional<double> TrialMetric(const TrialRecord& t, absl::string_view metric) {
   if (metric == "reward") return t.reward;
   if (metric == "number") return static_cast<double>(t.number);
@@ -306,13 +298,7 @@ absl::StatusOr<int> RunTrial(const ParsedArgs& args, CliContext& ctx, Client& cl
   HWNAS_ASSIGN_OR_RETURN(int64_t id, SearchId(args));
   HWNAS_ASSIGN_OR_RETURN(int64_t number, ParsePositiveInt(args.positionals.at(1), "trial N"));
   absl::StatusOr<TrialRecord> trial = client.GetTrial(id, number);
-  if (!trial.ok()) {
-    if (trial.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(
-          absl::StrCat("trial ", number, " of search ", id, ": ", trial.status().message()));
-    }
-    return trial.status();
-  }
+  if (!trial.ok()) return InTrial(trial.status(), id, number);
   *ctx.out << FormatTrialDetail(*trial, format);
   return kExitOk;
 }

@@ -34,6 +34,17 @@ absl::Status LocalIoError(absl::string_view message) {
 
 bool IsLocalIoError(const absl::Status& status) { return HasKind(status, kLocalIo); }
 
+absl::Status InSearch(absl::Status status, int64_t search_id) {
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  return absl::NotFoundError(absl::StrCat("search ", search_id, ": ", status.message()));
+}
+
+absl::Status InTrial(absl::Status status, int64_t search_id, int64_t number) {
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  return absl::NotFoundError(
+      absl::StrCat("trial ", number, " of search ", search_id, ": ", status.message()));
+}
+
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view server,
                             absl::string_view rpc) {
   if (status.ok()) return absl::OkStatus();

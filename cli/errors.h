@@ -4,6 +4,7 @@
 #ifndef HWNAS_CLI_ERRORS_H_
 #define HWNAS_CLI_ERRORS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -38,6 +39,11 @@ bool IsLocalIoError(const absl::Status& status);
 // ("ListSearches"); `server` is the address the CLI dialed.
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view server,
                             absl::string_view rpc);
+
+// Add "search N" / "trial T of search N" context to a NOT_FOUND from the
+// server; other statuses pass through unchanged.
+absl::Status InSearch(absl::Status status, int64_t search_id);
+absl::Status InTrial(absl::Status status, int64_t search_id, int64_t number);
 
 // The process exit code for a status (kExitOk for OK).
 int ExitCodeFor(const absl::Status& status);

@@ -88,20 +88,9 @@ absl::StatusOr<int> RunExportCommand(const ParsedArgs& args, CliContext& ctx, Cl
   const std::string dir = args.Get("out").value_or(absl::StrCat("export-", id, "-", number));
 
   absl::StatusOr<SearchRecord> search = client.GetSearch(id);
-  if (!search.ok()) {
-    if (search.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(absl::StrCat("search ", id, ": ", search.status().message()));
-    }
-    return search.status();
-  }
+  if (!search.ok()) return InSearch(search.status(), id);
   absl::StatusOr<TrialRecord> trial = client.GetTrial(id, number);
-  if (!trial.ok()) {
-    if (trial.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(
-          absl::StrCat("trial ", number, " of search ", id, ": ", trial.status().message()));
-    }
-    return trial.status();
-  }
+  if (!trial.ok()) return InTrial(trial.status(), id, number);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return LocalIoError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
