@@ -126,7 +126,7 @@ struct MnasNetController::Impl {
     const float eps = static_cast<float>(kAdamEps);
     for (size_t k = 0; k < params.size(); ++k) {
       float* __restrict w = params[k].data_ptr<float>();
-      float* __restrict g = grads[k].data_ptr<float>();
+      const float* __restrict g = grads[k].data_ptr<float>();
       float* __restrict m = adam_m[k].data_ptr<float>();
       float* __restrict v = adam_v[k].data_ptr<float>();
       const int64_t n = params[k].numel();
@@ -134,7 +134,6 @@ struct MnasNetController::Impl {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
         w[i] -= step * m[i] / (std::sqrt(v[i] * inv_c2) + eps);
-        g[i] = 0;
       }
     }
   }
@@ -198,7 +197,7 @@ struct MnasNetController::Impl {
         }
         dlogp[b] = -dobj / n;
       }
-      policy.ZeroGradients();
+      policy.ZeroGradients();  // The only place gradients are reset.
       policy.Backward(trace, seqs, dlogp, dentropy);
       AdamStep();
     }
@@ -316,7 +315,6 @@ struct MnasNetController::Impl {
     for (std::vector<torch::Tensor>* group : {&params, &adam_m, &adam_v}) {
       for (torch::Tensor& t : *group) t.copy_(values[k++]);
     }
-    policy.ZeroGradients();
     rng = new_rng;
     next_id = new_next_id;
     baseline = new_baseline;
