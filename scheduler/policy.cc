@@ -1,7 +1,9 @@
 #include "scheduler/policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -52,7 +54,8 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
   for (const SearchDemand& s : searches) running_by_owner[s.owner] += s.running;
 
   struct Candidate {
-    double share;  // Leases per unit of weight so far.
+    double running_share;  // Running trials per unit of weight.
+    double grant_share;    // Leases per unit of weight since joining.
     int64_t id;
   };
   std::vector<Candidate> candidates;
@@ -63,15 +66,28 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
       continue;
     }
     if (!CanRun(worker, s.requirements)) continue;
-    candidates.push_back({static_cast<double>(s.granted) / s.weight, s.search_id});
+    candidates.push_back({static_cast<double>(s.running) / s.weight,
+                          static_cast<double>(s.granted) / s.weight, s.search_id});
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.share != b.share ? a.share < b.share : a.id < b.id;
+    return std::tie(a.running_share, a.grant_share, a.id) <
+           std::tie(b.running_share, b.grant_share, b.id);
   });
   std::vector<int64_t> order;
   order.reserve(candidates.size());
   for (const Candidate& c : candidates) order.push_back(c.id);
   return order;
+}
+
+int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others) {
+  double level = -1;
+  for (const SearchDemand& s : others) {
+    if (s.weight <= 0) continue;
+    const double share = static_cast<double>(s.granted) / s.weight;
+    if (level < 0 || share < level) level = share;
+  }
+  if (level < 0 || weight <= 0) return own;
+  return std::max(own, static_cast<int64_t>(std::floor(level * weight)));
 }
 
 int64_t DesiredQueueDepth(int64_t capable_workers, int64_t in_flight, int64_t max_ahead,

@@ -29,7 +29,10 @@ struct SearchDemand {
   double weight = 1;    // Share of the fleet relative to other searches.
   int64_t pending = 0;  // Trials waiting for a worker.
   int64_t running = 0;  // Trials leased or running now.
-  int64_t granted = 0;  // Leases granted since the search started.
+  // Leases granted, counted from the level the fleet's other searches were
+  // at when this one joined (see GrantsOnJoin): the tie-breaker between
+  // searches with the same share of running trials.
+  int64_t granted = 0;
   Requirements requirements;
 };
 
@@ -54,12 +57,24 @@ bool CanRun(const WorkerProfile& worker, const Requirements& req, std::string* w
 
 // Searches `worker` may take a trial from, best first: searches it can run,
 // with pending trials, whose owner is under the running limit, ordered by
-// weighted fair share (fewest leases granted per unit of weight first —
-// stride scheduling — so weights 1 and 3 get trials in about a 1:3 ratio),
-// ties broken by search id.
+// weighted fair share of the fleet: fewest running trials per unit of weight
+// first, so weights 1 and 3 hold about 1:3 of the busy workers; then fewest
+// leases granted per unit of weight (stride scheduling, for fleets too small
+// to split, such as one worker), then search id.
+//
+// The share is of the fleet *now*, not of the trials since each search
+// started: a search that joins late gets its share from then on but is not
+// owed the trials it was not running for (that debt starved every older
+// search until the newcomer caught up).
 std::vector<int64_t> RankSearches(const WorkerProfile& worker,
                                   absl::Span<const SearchDemand> searches,
                                   const PolicyOptions& options);
+
+// The `granted` to give a search (with `weight`) joining `others`: the
+// lowest grants-per-weight among them, scaled to its weight (the stride
+// scheduler's global pass), or `own` if that is higher (a search reloaded
+// after a restart keeps its count).
+int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others);
 
 // How many proposals a search should keep queued (pending) given how many
 // workers can run it and how many of its trials are in flight. The queue

@@ -90,8 +90,16 @@ absl::Status Coordinator::LoadRuntime(const SearchRecord& record) {
   runtime->pending = record.counts.pending;
   runtime->running = record.counts.running;
   runtime->finished_count = record.counts.finished();
-  runtime->granted = record.counts.total - record.counts.pending;
   absl::MutexLock lock(&mu_);
+  // Joins the fair share at the other searches' level (it is not owed the
+  // trials it was not running for).
+  std::vector<scheduler::SearchDemand> others;
+  for (const auto& [id, r] : runtimes_) {
+    if (id == record.id) continue;
+    others.push_back({.search_id = id, .weight = r->spec().weight, .granted = r->granted});
+  }
+  runtime->granted = scheduler::GrantsOnJoin(runtime->spec().weight,
+                                             record.counts.total - record.counts.pending, others);
   runtimes_[record.id] = std::move(runtime);
   return absl::OkStatus();
 }
@@ -702,6 +710,8 @@ void Coordinator::MaintenanceRound() {
     int64_t alive = 0;
     for (const auto& [id, w] : workers_) alive += w.last_seen >= alive_since ? 1 : 0;
     metrics_->SetWorkersAlive(alive);
+    metrics_->SetInMemory(static_cast<int64_t>(runtimes_.size()), SearchRuntime::LiveCount(),
+                          static_cast<int64_t>(leases_.size()));
   }
   TryWaiters();
 }

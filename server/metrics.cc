@@ -66,6 +66,17 @@ std::string Metrics::Render() const {
                   "# HELP hwnas_workers_alive Workers heard from recently.\n"
                   "# TYPE hwnas_workers_alive gauge\nhwnas_workers_alive ",
                   workers_alive_.load(), "\n");
+  absl::StrAppend(&out,
+                  "# HELP hwnas_searches_running Searches the coordinator runs.\n"
+                  "# TYPE hwnas_searches_running gauge\nhwnas_searches_running ",
+                  running_searches_.load(), "\n",
+                  "# HELP hwnas_search_objects Strategy objects alive in memory (should follow "
+                  "hwnas_searches_running).\n"
+                  "# TYPE hwnas_search_objects gauge\nhwnas_search_objects ",
+                  search_objects_.load(), "\n",
+                  "# HELP hwnas_leases_in_memory Leases the coordinator routes from memory.\n"
+                  "# TYPE hwnas_leases_in_memory gauge\nhwnas_leases_in_memory ",
+                  leases_in_memory_.load(), "\n");
   absl::MutexLock lock(&mu_);
   absl::StrAppend(&out,
                   "# HELP hwnas_queue_pending Pending trials per running search.\n"

@@ -34,6 +34,13 @@ class Metrics {
   void SetQueueDepth(int64_t search_id, int64_t pending, int64_t running);
   void ForgetSearch(int64_t search_id);
   void SetWorkersAlive(int64_t n) { workers_alive_ = n; }
+  // What the coordinator keeps in memory, to spot leaks: searches it runs,
+  // strategy objects alive, leases it routes.
+  void SetInMemory(int64_t running_searches, int64_t search_objects, int64_t leases) {
+    running_searches_ = running_searches;
+    search_objects_ = search_objects;
+    leases_in_memory_ = leases;
+  }
 
   // The exposition text (text/plain; version=0.0.4).
   std::string Render() const;
@@ -49,6 +56,9 @@ class Metrics {
   std::map<std::string, Latency> store_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::pair<int64_t, int64_t>> queues_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> workers_alive_{0};
+  std::atomic<int64_t> running_searches_{0};
+  std::atomic<int64_t> search_objects_{0};
+  std::atomic<int64_t> leases_in_memory_{0};
 };
 
 // Measures a store call: `auto t = StoreTimer(metrics, "lease");` records on

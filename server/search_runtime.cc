@@ -6,6 +6,13 @@
 #include "spdlog/spdlog.h"
 
 namespace hwnas::server {
+namespace {
+std::atomic<int64_t> live_runtimes{0};
+}  // namespace
+
+int64_t SearchRuntime::LiveCount() { return live_runtimes.load(); }
+
+SearchRuntime::~SearchRuntime() { live_runtimes--; }
 
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
     const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
@@ -37,7 +44,9 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
                      ? spec_.controller.strategy.controller.batch_size
                      : 0),
       space_(std::move(space)),
-      targets_(std::move(targets)) {}
+      targets_(std::move(targets)) {
+  live_runtimes++;
+}
 
 absl::Status SearchRuntime::Restore(db::Store& store) {
   HWNAS_ASSIGN_OR_RETURN(std::optional<db::Checkpoint> checkpoint, store.LoadLatestCheckpoint(id_));

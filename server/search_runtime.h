@@ -35,6 +35,11 @@ class SearchRuntime {
  public:
   static absl::StatusOr<std::shared_ptr<SearchRuntime>> Create(
       const SearchRecord& record, const std::vector<std::string>& profile_search_path);
+  ~SearchRuntime();
+
+  // SearchRuntime objects alive in this process (a /metrics gauge: it should
+  // follow the running searches, not the searches ever loaded).
+  static int64_t LiveCount();
 
   int64_t id() const { return id_; }
   // Owner's user name, for the per-owner running limit.
