@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -54,8 +53,7 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
   for (const SearchDemand& s : searches) running_by_owner[s.owner] += s.running;
 
   struct Candidate {
-    double running_share;  // Running trials per unit of weight.
-    double grant_share;    // Leases per unit of weight since joining.
+    double share;  // Leases per unit of weight so far.
     int64_t id;
   };
   std::vector<Candidate> candidates;
@@ -66,12 +64,11 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
       continue;
     }
     if (!CanRun(worker, s.requirements)) continue;
-    candidates.push_back({static_cast<double>(s.running) / s.weight,
-                          static_cast<double>(s.granted) / s.weight, s.search_id});
+    candidates.push_back({static_cast<double>(s.granted) / s.weight, s.search_id});
   }
+
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return std::tie(a.running_share, a.grant_share, a.id) <
-           std::tie(b.running_share, b.grant_share, b.id);
+    return a.share != b.share ? a.share < b.share : a.id < b.id;
   });
   std::vector<int64_t> order;
   order.reserve(candidates.size());
@@ -79,15 +76,20 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
   return order;
 }
 
-int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others) {
-  double level = -1;
-  for (const SearchDemand& s : others) {
-    if (s.weight <= 0) continue;
-    const double share = static_cast<double>(s.granted) / s.weight;
-    if (level < 0 || share < level) level = share;
+void CapDebt(absl::Span<SearchDemand> searches, double max_lag) {
+  double furthest = 0;
+  for (const SearchDemand& s : searches) {
+    if (s.pending > 0 && s.weight > 0) {
+      furthest = std::max(furthest, static_cast<double>(s.granted) / s.weight);
+    }
   }
-  if (level < 0 || weight <= 0) return own;
-  return std::max(own, static_cast<int64_t>(std::floor(level * weight)));
+  for (SearchDemand& s : searches) {
+    if (s.pending <= 0 || s.weight <= 0) continue;
+    const double floor_share = furthest - max_lag;
+    if (static_cast<double>(s.granted) / s.weight < floor_share) {
+      s.granted = static_cast<int64_t>(std::ceil(floor_share * s.weight));
+    }
+  }
 }
 
 int64_t DesiredQueueDepth(int64_t capable_workers, int64_t in_flight, int64_t max_ahead,

@@ -29,10 +29,7 @@ struct SearchDemand {
   double weight = 1;    // Share of the fleet relative to other searches.
   int64_t pending = 0;  // Trials waiting for a worker.
   int64_t running = 0;  // Trials leased or running now.
-  // Leases granted, counted from the level the fleet's other searches were
-  // at when this one joined (see GrantsOnJoin): the tie-breaker between
-  // searches with the same share of running trials.
-  int64_t granted = 0;
+  int64_t granted = 0;  // Leases granted since the search started (or restarted).
   Requirements requirements;
 };
 
@@ -49,6 +46,8 @@ struct PolicyOptions {
   // Most trials one owner may have running at once across all their
   // searches; 0: no limit.
   int max_running_per_owner = 0;
+  // Most leases per unit of weight a search can be owed (CapDebt).
+  double max_lag = 32;
 };
 
 // Whether `worker` can run trials of a search with `req`; on false, `why`
@@ -57,24 +56,22 @@ bool CanRun(const WorkerProfile& worker, const Requirements& req, std::string* w
 
 // Searches `worker` may take a trial from, best first: searches it can run,
 // with pending trials, whose owner is under the running limit, ordered by
-// weighted fair share of the fleet: fewest running trials per unit of weight
-// first, so weights 1 and 3 hold about 1:3 of the busy workers; then fewest
-// leases granted per unit of weight (stride scheduling, for fleets too small
-// to split, such as one worker), then search id.
-//
-// The share is of the fleet *now*, not of the trials since each search
-// started: a search that joins late gets its share from then on but is not
-// owed the trials it was not running for (that debt starved every older
-// search until the newcomer caught up).
+// weighted fair share (fewest leases granted per unit of weight first —
+// stride scheduling — so weights 1 and 3 get trials in about a 1:3 ratio;
+// see CapDebt), ties broken by search id.
 std::vector<int64_t> RankSearches(const WorkerProfile& worker,
                                   absl::Span<const SearchDemand> searches,
                                   const PolicyOptions& options);
 
-// The `granted` to give a search (with `weight`) joining `others`: the
-// lowest grants-per-weight among them, scaled to its weight (the stride
-// scheduler's global pass), or `own` if that is higher (a search reloaded
-// after a restart keeps its count).
-int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others);
+// Stride scheduling's global pass: raises `granted` of every search with
+// pending work that is more than `max_lag` leases per unit of weight behind
+// the furthest-ahead such search, to that distance. A search that joins
+// late, or whose queue ran dry for a while, then catches up by at most
+// `max_lag` and shares from there, instead of taking the whole fleet until
+// its count reaches the others' (which stalled every older search). The
+// caller keeps the raised counts (the debt is forgiven for good) and ranks
+// with them.
+void CapDebt(absl::Span<SearchDemand> searches, double max_lag);
 
 // How many proposals a search should keep queued (pending) given how many
 // workers can run it and how many of its trials are in flight. The queue

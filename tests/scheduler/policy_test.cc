@@ -57,8 +57,7 @@ TEST(RankSearchesTest, SkipsSearchesWithoutWorkOrOverTheOwnerLimit) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 0), Demand(2, "a", 1, 0), Demand(3, "b", 1, 5)};
   s[0].pending = 0;
   s[1].running = 2;
-  // Search 3 runs nothing yet, so it comes before search 2.
-  EXPECT_THAT(RankSearches(CpuWorker(), s, {}), ElementsAre(3, 2));
+  EXPECT_THAT(RankSearches(CpuWorker(), s, {}), ElementsAre(2, 3));
   EXPECT_THAT(RankSearches(CpuWorker(), s, {.max_running_per_owner = 2}), ElementsAre(3));
   s[2].requirements.space = "eegnet";
   EXPECT_THAT(RankSearches(CpuWorker(), s, {.max_running_per_owner = 2}), ElementsAre());
@@ -80,70 +79,50 @@ TEST(RankSearchesTest, WeightsOneAndThreeShareTheFleetOneToThree) {
   EXPECT_EQ(taken[2], 300);
 }
 
-TEST(RankSearchesTest, RunningShareComesBeforeGrants) {
-  // Search 2 has had fewer leases but already holds more of the fleet.
-  std::vector<SearchDemand> s = {Demand(1, "a", 1, 100), Demand(2, "b", 1, 10)};
-  s[0].running = 2;
-  s[1].running = 5;
-  EXPECT_THAT(RankSearches(CpuWorker(), s, {}), ElementsAre(1, 2));
-  // Weight 3 may hold three times the running trials before yielding.
-  s[1].weight = 3;
-  EXPECT_THAT(RankSearches(CpuWorker(), s, {}), ElementsAre(2, 1));
-}
-
-TEST(RankSearchesTest, FixedFleetSplitsOneToThreeByRunningTrials) {
-  // 8 workers, every trial takes 4 rounds: the busy workers split 2:6.
-  std::vector<SearchDemand> s = {Demand(1, "a", 1, 0), Demand(2, "b", 3, 0)};
-  std::vector<std::pair<int64_t, int>> busy;  // (search, rounds left)
-  std::map<int64_t, int> finished;
-  for (int round = 0; round < 400; ++round) {
-    for (auto it = busy.begin(); it != busy.end();) {
-      if (--it->second > 0) {
-        ++it;
-        continue;
-      }
-      ++finished[it->first];
-      --s[it->first - 1].running;
-      it = busy.erase(it);
-    }
-    while (busy.size() < 8) {
-      std::vector<int64_t> order = RankSearches(CpuWorker(), s, {});
-      ASSERT_FALSE(order.empty());
-      busy.push_back({order[0], 4});
-      ++s[order[0] - 1].running;
-      ++s[order[0] - 1].granted;
-    }
-  }
-  EXPECT_EQ(s[0].running, 2);
-  EXPECT_EQ(s[1].running, 6);
-  EXPECT_NEAR(static_cast<double>(finished[2]) / finished[1], 3.0, 0.05);
-}
-
-TEST(RankSearchesTest, ALateSearchDoesNotStarveTheOthers) {
-  // One worker; search 1 ran alone for 300 trials, then search 2 joins at
-  // its level and the two alternate instead of search 2 taking the next 300.
-  std::vector<SearchDemand> s = {Demand(1, "a", 1, 300)};
-  SearchDemand late = Demand(2, "b", 1, 0);
-  late.granted = GrantsOnJoin(late.weight, 0, s);
-  EXPECT_EQ(late.granted, 300);
-  s.push_back(late);
+TEST(RankSearchesTest, ALateSearchCatchesUpByTheLagThenShares) {
+  // One worker; search 1 ran alone for 300 trials, then search 2 joins: it
+  // takes the next 32 (max_lag) and then the two alternate, instead of
+  // search 2 taking the next 300.
+  std::vector<SearchDemand> s = {Demand(1, "a", 1, 300), Demand(2, "b", 1, 0)};
   std::map<int64_t, int> taken;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 132; ++i) {
+    CapDebt(absl::MakeSpan(s), 32);
     std::vector<int64_t> order = RankSearches(CpuWorker(), s, {});
     ASSERT_FALSE(order.empty());
+    if (i < 32) {
+      EXPECT_EQ(order[0], 2) << "trial " << i;
+    }
     ++taken[order[0]];
     ++s[order[0] - 1].granted;
   }
   EXPECT_EQ(taken[1], 50);
-  EXPECT_EQ(taken[2], 50);
+  EXPECT_EQ(taken[2], 82);
 }
 
-TEST(GrantsOnJoinTest, ScalesTheLowestLevelToTheWeight) {
-  std::vector<SearchDemand> s = {Demand(1, "a", 1, 40), Demand(2, "b", 2, 60)};
-  EXPECT_EQ(GrantsOnJoin(1, 0, s), 30);  // Lowest: 60 / 2 = 30 per weight.
-  EXPECT_EQ(GrantsOnJoin(3, 0, s), 90);
-  EXPECT_EQ(GrantsOnJoin(1, 45, s), 45);  // A reloaded search keeps its count.
-  EXPECT_EQ(GrantsOnJoin(1, 7, {}), 7);   // Alone.
+TEST(RankSearchesTest, LagIsCountedPerUnitOfWeight) {
+  // Weight 3, 200 grants behind per unit of weight: forgiven down to 10.
+  std::vector<SearchDemand> s = {Demand(1, "a", 1, 600), Demand(2, "b", 3, 0)};
+  std::map<int64_t, int> taken;
+  for (int i = 0; i < 400; ++i) {
+    CapDebt(absl::MakeSpan(s), 10);
+    std::vector<int64_t> order = RankSearches(CpuWorker(), s, {});
+    ++taken[order[0]];
+    ++s[order[0] - 1].granted;
+  }
+  // 30 trials to catch up, then 1:3 over the remaining 370 (92.5 : 277.5).
+  EXPECT_NEAR(taken[1], 92, 1);
+  EXPECT_NEAR(taken[2], 308, 1);
+}
+
+TEST(CapDebtTest, OnlySearchesWithWorkCountAndAreRaised) {
+  std::vector<SearchDemand> s = {Demand(1, "a", 1, 100), Demand(2, "b", 2, 10),
+                                 Demand(3, "c", 1, 500), Demand(4, "d", 1, 90)};
+  s[2].pending = 0;  // Idle: neither sets the level nor is raised.
+  CapDebt(absl::MakeSpan(s), 32);
+  EXPECT_EQ(s[0].granted, 100);  // The furthest ahead.
+  EXPECT_EQ(s[1].granted, 136);  // (100 - 32) per unit of weight x 2.
+  EXPECT_EQ(s[2].granted, 500);
+  EXPECT_EQ(s[3].granted, 90);  // Within the lag.
 }
 
 TEST(DesiredQueueDepthTest, CoversIdleWorkersAndRespectsCaps) {

@@ -531,6 +531,31 @@ TEST(ServerE2ETest, FairShareFollowsWeights) {
   EXPECT_NEAR(b / a, 3.0, 0.6) << "light " << a << " heavy " << b;
 }
 
+TEST(ServerE2ETest, ALateSearchDoesNotStarveTheRunningOne) {
+  // Fair share is of the fleet from now on: a search submitted later is not
+  // owed the trials the first one ran before it came (which once stalled
+  // every older search until the newcomer caught up).
+  Cluster c;
+  c.StartServer();
+  absl::StatusOr<hwnas::v1::Search> early = c.Submit(TableSpec("early", 5000, 1));
+  ASSERT_OK(early);
+  for (int i = 0; i < 4; ++i) c.StartWorker(absl::StrCat("w", i));
+  ASSERT_TRUE(c.WaitFor(
+      early->id(), [](const SearchRecord& r) { return r.counts.finished() >= 400; },
+      absl::Minutes(3)));
+  const int64_t early_before = c.Search(early->id()).counts.finished();
+  absl::StatusOr<hwnas::v1::Search> late = c.Submit(TableSpec("late", 5000, 1));
+  ASSERT_OK(late);
+  ASSERT_TRUE(c.WaitFor(
+      late->id(), [](const SearchRecord& r) { return r.counts.finished() >= 300; },
+      absl::Minutes(3)));
+  const double early_gain =
+      static_cast<double>(c.Search(early->id()).counts.finished() - early_before);
+  const double late_gain = static_cast<double>(c.Search(late->id()).counts.finished());
+  EXPECT_NEAR(early_gain / late_gain, 1.0, 0.35)
+      << "early +" << early_gain << " late +" << late_gain;
+}
+
 // Worker-side protocol calls through the real service, as a worker makes them.
 class WorkerCalls {
  public:
