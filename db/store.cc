@@ -840,9 +840,13 @@ absl::StatusOr<SearchRecord> Store::FinishSearch(int64_t search_id, SearchState 
             "UPDATE searches SET state = $2, error = $3, finished_at = now() WHERE id = $1",
             search_id, std::string(SearchStateName(state)), std::string(error));
         if (state != SearchState::kCompleted) {
+          // Running trials too, at once rather than when their leases lapse:
+          // their workers hear it on the next heartbeat (RenewLease), and a
+          // result reported after this is refused.
           txn.exec_params0(
-              "UPDATE trials SET state = 'CANCELLED', finished_at = now() "
-              "WHERE search_id = $1 AND state = 'PENDING'",
+              "UPDATE trials SET state = 'CANCELLED', finished_at = now(), "
+              "lease_expires_at = NULL "
+              "WHERE search_id = $1 AND state IN ('PENDING', 'LEASED', 'RUNNING')",
               search_id);
         }
         txn.exec_params0(
@@ -1083,10 +1087,16 @@ absl::StatusOr<LeaseStatus> Store::RenewLease(absl::string_view lease_id,
   return impl_->Transact<
       LeaseStatus>("renew lease", [&](pqxx::work& txn) -> absl::StatusOr<LeaseStatus> {
     HWNAS_ASSIGN_OR_RETURN(LeasedTrial t, LockLease(txn, lease_id, worker_id));
+    LeaseStatus status;
+    if (t.state == TrialState::kCancelled) {
+      // Cancelled with its search while the worker ran it: tell it to stop.
+      status.search_cancelled = true;
+      status.expires_at = absl::Now();
+      return status;
+    }
     if (t.state != TrialState::kLeased && t.state != TrialState::kRunning) {
       return LeaseLost(lease_id);
     }
-    LeaseStatus status;
     const std::string search_state =
         txn.exec_params1("SELECT state FROM searches WHERE id = $1", t.search_id)[0]
             .as<std::string>();
@@ -1123,6 +1133,11 @@ absl::StatusOr<ReportOutcome> Store::CompleteTrial(absl::string_view lease_id,
       "complete trial", [&](pqxx::work& txn) -> absl::StatusOr<ReportOutcome> {
         HWNAS_ASSIGN_OR_RETURN(LeasedTrial t, LockLease(txn, lease_id, worker_id));
         ReportOutcome out;
+        if (t.state == TrialState::kCancelled) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("lease ", lease_id,
+                           ": the trial was cancelled with its search; the result is not stored"));
+        }
         if (IsTerminal(t.state)) {
           // Exactly once: the first report on this lease stands.
           out.duplicate = true;

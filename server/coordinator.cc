@@ -175,6 +175,10 @@ absl::StatusOr<SearchRecord> Coordinator::Cancel(const User& user, int64_t searc
     it->second->finished = true;
     runtimes_.erase(it);
   }
+  // Its running trials are cancelled in the store; their workers stop on the
+  // next heartbeat and never report, so their routes go now.
+  absl::erase_if(leases_,
+                 [search_id](const auto& entry) { return entry.second.search_id == search_id; });
   metrics_->ForgetSearch(search_id);
   spdlog::info("event=search_cancelled search={} by={}", search_id, user.name);
   return record;

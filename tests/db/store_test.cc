@@ -504,12 +504,31 @@ TEST_F(StoreTest, CancellingASearchCancelsPendingTrialsAndTellsRunningOnes) {
   absl::StatusOr<SearchRecord> cancelled = store_->FinishSearch(search, SearchState::kCancelled);
   ASSERT_OK(cancelled);
   EXPECT_EQ(cancelled->state, SearchState::kCancelled);
-  EXPECT_EQ(cancelled->counts.cancelled, 1);
-  EXPECT_EQ(cancelled->counts.running, 1);
+  // The running trial is cancelled at once, not when its lease lapses.
+  EXPECT_EQ(cancelled->counts.cancelled, 2);
+  EXPECT_EQ(cancelled->counts.running, 0);
   absl::StatusOr<LeaseStatus> hb =
       store_->RenewLease(running.lease_id, "w1", absl::Seconds(5), std::nullopt);
   ASSERT_OK(hb);
   EXPECT_TRUE(hb->search_cancelled);
+  // Its worker's late result is refused and nothing is stored.
+  TrialResult late;
+  late.accuracy = 0.9;
+  absl::StatusOr<ReportOutcome> report =
+      store_->CompleteTrial(running.lease_id, "w1", late, TrialState::kSucceeded, 0.9);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(report.status().message(), ::testing::HasSubstr("cancelled"));
+  std::vector<absl::StatusOr<ReportOutcome>> batched = store_->CompleteTrials(
+      {Completion{running.lease_id, "w1", late, TrialState::kSucceeded, 0.9}});
+  EXPECT_EQ(batched[0].status().code(), absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<TrialRecord> after = store_->GetTrialByLease(running.lease_id);
+  ASSERT_OK(after);
+  EXPECT_EQ(after->state, TrialState::kCancelled);
+  EXPECT_FALSE(after->result.has_value());
+  // Nothing is left for the lease reaper.
+  absl::StatusOr<std::vector<TrialRecord>> requeued = store_->RequeueExpiredLeases(3);
+  ASSERT_OK(requeued);
+  EXPECT_TRUE(requeued->empty());
   // Finishing again is a no-op; adding trials is refused.
   ASSERT_OK(store_->FinishSearch(search, SearchState::kCompleted));
   EXPECT_EQ(store_->GetSearch(search)->state, SearchState::kCancelled);

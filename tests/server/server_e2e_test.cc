@@ -585,6 +585,16 @@ class WorkerCalls {
     return c_.worker_stub().AcquireTrial(&ctx, req, resp);
   }
 
+  grpc::Status Progress(const std::string& id, const std::string& lease,
+                        hwnas::v1::ReportProgressResponse* resp) {
+    grpc::ClientContext ctx;
+    c_.Auth(&ctx, token_);
+    hwnas::v1::ReportProgressRequest req;
+    req.set_worker_id(id);
+    req.set_lease_id(lease);
+    return c_.worker_stub().ReportProgress(&ctx, req, resp);
+  }
+
   grpc::Status Report(const std::string& id, const std::string& lease, double accuracy) {
     grpc::ClientContext ctx;
     c_.Auth(&ctx, token_);
@@ -671,6 +681,40 @@ TEST(ServerE2ETest, AuthenticationAndAuthorization) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(fleet.Report(w1, "no-such-lease", 0.5).error_code(), grpc::StatusCode::OK);
   EXPECT_TRUE(fleet.Report(w1, lease.lease_id(), 0.5).ok());
+}
+
+TEST(ServerE2ETest, CancellingASearchStopsItsRunningTrialsAtOnce) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/300);
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("to-cancel", 50));
+  ASSERT_OK(s);
+  WorkerCalls fleet(c, c.fleet());
+  std::string w;
+  ASSERT_TRUE(fleet.Register("w", &w).ok());
+  hwnas::v1::AcquireTrialResponse lease;
+  ASSERT_TRUE(fleet.Acquire(w, &lease).ok());
+  ASSERT_FALSE(lease.lease_id().empty());
+  {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.alice());
+    hwnas::v1::CancelSearchRequest req;
+    req.set_search_id(s->id());
+    hwnas::v1::Search resp;
+    ASSERT_TRUE(c.search().CancelSearch(&ctx, req, &resp).ok());
+  }
+  // Not when the 300 s lease lapses: the trial is CANCELLED now, its worker
+  // is told on its next heartbeat, and a result it sends anyway is refused.
+  const SearchRecord after = c.Search(s->id());
+  EXPECT_EQ(after.state, SearchState::kCancelled);
+  EXPECT_EQ(after.counts.running, 0);
+  EXPECT_EQ(after.counts.pending, 0);
+  EXPECT_EQ(after.counts.finished(), 0);
+  hwnas::v1::ReportProgressResponse progress;
+  ASSERT_TRUE(fleet.Progress(w, lease.lease_id(), &progress).ok());
+  EXPECT_EQ(progress.action(), hwnas::v1::ReportProgressResponse::ACTION_CANCELLED);
+  EXPECT_EQ(fleet.Report(w, lease.lease_id(), 0.5).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 0);
 }
 
 TEST(ServerE2ETest, PerOwnerRunningLimitHoldsBackFurtherLeases) {
