@@ -66,7 +66,6 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
     if (!CanRun(worker, s.requirements)) continue;
     candidates.push_back({static_cast<double>(s.granted) / s.weight, s.search_id});
   }
-
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return a.share != b.share ? a.share < b.share : a.id < b.id;
   });
