@@ -3,16 +3,21 @@
 namespace hwnas::controller {
 namespace {
 
-uint64_t SplitMix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+
+uint64_t Mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
 
+uint64_t SplitMix64(uint64_t& x) { return Mix(x += kGolden); }
+
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 }  // namespace
+
+uint64_t SplitMix64At(uint64_t seed, uint64_t n) { return Mix(seed + kGolden * (n + 1)); }
 
 void Rng::Seed(uint64_t seed) {
   uint64_t x = seed;

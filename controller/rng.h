@@ -33,6 +33,11 @@ class Rng {
   State state_{};
 };
 
+// Output number n (from 0) of splitmix64 seeded with `seed`, computed
+// directly: independent, reproducible values keyed by (seed, n), such as a
+// trial's training seed from its search's seed and trial number.
+uint64_t SplitMix64At(uint64_t seed, uint64_t n);
+
 }  // namespace hwnas::controller
 
 #endif  // HWNAS_CONTROLLER_RNG_H_

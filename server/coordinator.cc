@@ -6,19 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/pareto.h"
+#include "controller/rng.h"
 #include "server/search_runtime.h"
 #include "spdlog/spdlog.h"
 
 namespace hwnas::server {
 namespace {
-
-uint64_t TrialSeed(uint64_t search_seed, int64_t number) {
-  // SplitMix64 of (seed, number): independent, reproducible per trial.
-  uint64_t z = search_seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(number + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 scheduler::WorkerProfile ProfileOf(const WorkerRecord& w) {
   scheduler::WorkerProfile p;
@@ -360,7 +353,8 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
   a.architecture = l.trial.architecture;
   a.spec_yaml = runtime->spec().yaml;
   a.attempt = l.trial.attempts;
-  a.seed = TrialSeed(runtime->seed(), l.trial.number);
+  // Independent and reproducible per (search seed, trial number).
+  a.seed = controller::SplitMix64At(runtime->seed(), static_cast<uint64_t>(l.trial.number));
   return std::optional<Assignment>(std::move(a));
 }
 
