@@ -95,6 +95,40 @@ bool Parse(int argc, char** argv, Args* args, std::string* error) {
   return true;
 }
 
+// The flags each command accepts: anything else is an error that names it,
+// rather than a typo (`--lease-tll 5`) silently leaving a default in place.
+const std::map<std::string, std::set<std::string>> kCommandFlags = {
+    {"serve",
+     {"database", "log-level", "help", "listen", "metrics", "lease-ttl", "max-attempts",
+      "max-running-per-owner", "threads", "db-pool-size", "tls-cert", "tls-key", "profile-path",
+      "no-migrate", "port-file"}},
+    {"migrate", {"database", "log-level", "help"}},
+    {"admin", {"database", "log-level", "help", "admin", "worker"}},
+};
+
+// An error naming the first flag `command` does not take, or the switch
+// given a value; empty if all are fine.
+std::string CheckFlags(const Args& args, const std::string& command) {
+  auto known = kCommandFlags.find(command);
+  if (known == kCommandFlags.end()) return "";  // Unknown commands are reported by main.
+  for (const auto& [name, value] : args.flags) {
+    if (!known->second.contains(name)) {
+      return absl::StrCat("unknown flag --", name, " for '", command,
+                          "' (see hwnas-server --help)");
+    }
+    if (kSwitches.contains(name) && value != "true" && value != "false") {
+      return absl::StrCat("--", name, " takes no value, got '", value, "'");
+    }
+  }
+  if (command == "admin" && args.positional.size() > 3) {
+    return absl::StrCat("unexpected argument '", args.positional[3], "' for 'admin'");
+  }
+  if (command != "admin" && args.positional.size() > 1) {
+    return absl::StrCat("unexpected argument '", args.positional[1], "' for '", command, "'");
+  }
+  return "";
+}
+
 std::string Flag(const Args& args, const std::string& name, const std::string& def) {
   auto it = args.flags.find(name);
   return it == args.flags.end() ? def : it->second;
@@ -230,6 +264,7 @@ int main(int argc, char** argv) {
     return Fail(std::string(s.message()));
   }
   const std::string& command = args.positional[0];
+  if (std::string bad = CheckFlags(args, command); !bad.empty()) return Fail(bad);
   if (command == "serve") return Serve(args);
   if (command == "admin") return Admin(args);
   if (command == "migrate") {

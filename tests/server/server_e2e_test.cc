@@ -744,6 +744,31 @@ TEST(ServerE2ETest, PerOwnerRunningLimitHoldsBackFurtherLeases) {
   EXPECT_EQ(third.assignment().search_id(), mine->id());
 }
 
+TEST(ServerCommandLineTest, UnknownFlagsAndStrayArgumentsAreErrorsThatNameThem) {
+  // Checked before anything is opened, so no database is needed.
+  const std::string server = BinaryDir() + "/server/hwnas-server";
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"serve", "--lease-tll", "5"}, "unknown flag --lease-tll for 'serve'"},
+      {{"serve", "--admin"}, "unknown flag --admin for 'serve'"},
+      {{"migrate", "--threads", "4"}, "unknown flag --threads for 'migrate'"},
+      {{"admin", "create-user", "carol", "--worker=yes"}, "--worker takes no value"},
+      {{"admin", "create-user", "carol", "dave"}, "unexpected argument 'dave'"},
+      {{"serve", "now"}, "unexpected argument 'now' for 'serve'"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {server};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<CommandResult> r = RunCommand(argv);
+    ASSERT_OK(r);
+    EXPECT_EQ(r->exit_code, 1) << absl::StrJoin(c.args, " ") << ": " << r->output;
+    EXPECT_THAT(r->output, HasSubstr(c.message)) << absl::StrJoin(c.args, " ");
+  }
+}
+
 TEST(ServerE2ETest, BadInputIsRejectedClearlyAndNothingIsStored) {
   Cluster c;
   c.StartServer();
