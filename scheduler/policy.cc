@@ -75,15 +75,16 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
   return order;
 }
 
-void CapDebt(absl::Span<SearchDemand> searches, double max_lag) {
+void CapDebt(const WorkerProfile& worker, absl::Span<SearchDemand> searches, double max_lag) {
+  auto competing = [&worker](const SearchDemand& s) {
+    return s.pending > 0 && s.weight > 0 && CanRun(worker, s.requirements);
+  };
   double furthest = 0;
   for (const SearchDemand& s : searches) {
-    if (s.pending > 0 && s.weight > 0) {
-      furthest = std::max(furthest, static_cast<double>(s.granted) / s.weight);
-    }
+    if (competing(s)) furthest = std::max(furthest, static_cast<double>(s.granted) / s.weight);
   }
   for (SearchDemand& s : searches) {
-    if (s.pending <= 0 || s.weight <= 0) continue;
+    if (!competing(s)) continue;
     const double floor_share = furthest - max_lag;
     if (static_cast<double>(s.granted) / s.weight < floor_share) {
       s.granted = static_cast<int64_t>(std::ceil(floor_share * s.weight));

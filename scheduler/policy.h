@@ -63,15 +63,16 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
                                   absl::Span<const SearchDemand> searches,
                                   const PolicyOptions& options);
 
-// Stride scheduling's global pass: raises `granted` of every search with
-// pending work that is more than `max_lag` leases per unit of weight behind
-// the furthest-ahead such search, to that distance. A search that joins
-// late, or whose queue ran dry for a while, then catches up by at most
-// `max_lag` and shares from there, instead of taking the whole fleet until
-// its count reaches the others' (which stalled every older search). The
-// caller keeps the raised counts (the debt is forgiven for good) and ranks
-// with them.
-void CapDebt(absl::Span<SearchDemand> searches, double max_lag);
+// Stride scheduling's global pass: among the searches `worker` can run that
+// have pending work, raises `granted` of every one more than `max_lag`
+// leases per unit of weight behind the furthest-ahead one, to that
+// distance (searches on other workers, a GPU-only one say, are not
+// compared). A search that joins late, or whose queue ran dry for a while,
+// then catches up by at most `max_lag` and shares from there, instead of
+// taking the whole fleet until its count reaches the others' (which stalled
+// every older search). The caller keeps the raised counts (the debt is
+// forgiven for good) and ranks with them.
+void CapDebt(const WorkerProfile& worker, absl::Span<SearchDemand> searches, double max_lag);
 
 // How many proposals a search should keep queued (pending) given how many
 // workers can run it and how many of its trials are in flight. The queue

@@ -315,7 +315,7 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
   }
   // Forgiven debt is kept: counts are only ever raised (a lease granted
   // meanwhile may have raised one already).
-  scheduler::CapDebt(absl::MakeSpan(demands), options_.policy.max_lag);
+  scheduler::CapDebt(profile, absl::MakeSpan(demands), options_.policy.max_lag);
   for (const scheduler::SearchDemand& d : demands) {
     std::atomic<int64_t>& granted = by_id[d.search_id]->granted;
     int64_t seen = granted.load();

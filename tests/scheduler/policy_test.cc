@@ -86,7 +86,7 @@ TEST(RankSearchesTest, ALateSearchCatchesUpByTheLagThenShares) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 300), Demand(2, "b", 1, 0)};
   std::map<int64_t, int> taken;
   for (int i = 0; i < 132; ++i) {
-    CapDebt(absl::MakeSpan(s), 32);
+    CapDebt(CpuWorker(), absl::MakeSpan(s), 32);
     std::vector<int64_t> order = RankSearches(CpuWorker(), s, {});
     ASSERT_FALSE(order.empty());
     if (i < 32) {
@@ -104,7 +104,7 @@ TEST(RankSearchesTest, LagIsCountedPerUnitOfWeight) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 600), Demand(2, "b", 3, 0)};
   std::map<int64_t, int> taken;
   for (int i = 0; i < 400; ++i) {
-    CapDebt(absl::MakeSpan(s), 10);
+    CapDebt(CpuWorker(), absl::MakeSpan(s), 10);
     std::vector<int64_t> order = RankSearches(CpuWorker(), s, {});
     ++taken[order[0]];
     ++s[order[0] - 1].granted;
@@ -118,11 +118,21 @@ TEST(CapDebtTest, OnlySearchesWithWorkCountAndAreRaised) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 100), Demand(2, "b", 2, 10),
                                  Demand(3, "c", 1, 500), Demand(4, "d", 1, 90)};
   s[2].pending = 0;  // Idle: neither sets the level nor is raised.
-  CapDebt(absl::MakeSpan(s), 32);
+  CapDebt(CpuWorker(), absl::MakeSpan(s), 32);
   EXPECT_EQ(s[0].granted, 100);  // The furthest ahead.
   EXPECT_EQ(s[1].granted, 136);  // (100 - 32) per unit of weight x 2.
   EXPECT_EQ(s[2].granted, 500);
   EXPECT_EQ(s[3].granted, 90);  // Within the lag.
+}
+
+TEST(CapDebtTest, SearchesThisWorkerCannotRunAreNotCompared) {
+  std::vector<SearchDemand> s = {Demand(1, "a", 1, 1000), Demand(2, "b", 1, 10),
+                                 Demand(3, "c", 1, 50)};
+  s[0].requirements.needs_gpu = true;  // Far ahead, but on other workers.
+  CapDebt(CpuWorker(), absl::MakeSpan(s), 32);
+  EXPECT_EQ(s[0].granted, 1000);
+  EXPECT_EQ(s[1].granted, 18);  // 50 - 32: levelled against search 3 only.
+  EXPECT_EQ(s[2].granted, 50);
 }
 
 TEST(DesiredQueueDepthTest, CoversIdleWorkersAndRespectsCaps) {
