@@ -1,26 +1,19 @@
-// A small subcommand-aware argument parser with per-command --help. Flags
-// may come before or after positionals: `--name value`, `--name=value`,
-// `-n value`; boolean flags take no value (`--watch`); `--` ends flags.
+// The `hwnas` subcommands' arguments: common/flags.h's parser plus the
+// commands' positionals and per-command --help.
 #ifndef HWNAS_CLI_ARGS_H_
 #define HWNAS_CLI_ARGS_H_
 
-#include <map>
-#include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/flags.h"
 
 namespace hwnas::cli {
 
-struct FlagSpec {
-  std::string name;        // Long name without dashes: "server".
-  char short_name = 0;     // 'o' for -o; 0 for none.
-  std::string value_name;  // Empty: a boolean flag.
-  std::string help;
-};
+using FlagSpec = ::hwnas::FlagSpec;
+using ParsedArgs = ::hwnas::ParsedFlags;
 
 struct CommandSpec {
   std::string name;                      // "trials"
@@ -29,16 +22,6 @@ struct CommandSpec {
   std::vector<FlagSpec> flags;           // Command flags (shadow global ones).
   std::string description;               // Paragraph(s) for `hwnas CMD --help`.
   std::string examples;                  // Lines of example invocations.
-};
-
-struct ParsedArgs {
-  std::map<std::string, std::string> values;  // Flags with values (last one wins).
-  std::set<std::string> bools;                // Boolean flags given.
-  std::vector<std::string> positionals;
-  bool help = false;
-
-  bool Has(absl::string_view name) const;
-  std::optional<std::string> Get(absl::string_view name) const;
 };
 
 // Parses the arguments after the command name against the command's flags

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "db/store.h"
 #include "server/server.h"
@@ -61,77 +62,36 @@ Examples:
   hwnas-server serve --listen 0.0.0.0:7470 --tls-cert server.pem --tls-key server.key
 )";
 
-// Parsed "--flag value", "--flag=value" and bare "--switch" arguments.
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
-};
+using Args = hwnas::ParsedFlags;
+using hwnas::FlagSpec;
 
-const std::set<std::string> kSwitches = {"admin", "worker", "no-migrate", "help"};
-
-bool Parse(int argc, char** argv, Args* args, std::string* error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h") a = "--help";
-    if (a.rfind("--", 0) != 0) {
-      args->positional.push_back(a);
-      continue;
-    }
-    std::string name = a.substr(2);
-    std::string value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (kSwitches.contains(name)) {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      *error = absl::StrCat("flag --", name, " needs a value");
-      return false;
-    }
-    args->flags[name] = value;
-  }
-  return true;
-}
-
-// The flags each command accepts: anything else is an error that names it,
-// rather than a typo (`--lease-tll 5`) silently leaving a default in place.
-const std::map<std::string, std::set<std::string>> kCommandFlags = {
+// The flags each command takes (common/flags.h): anything else is an error
+// that names it, rather than a typo (`--lease-tll 5`) silently leaving a
+// default in place. The help text is kUsage.
+const std::vector<FlagSpec> kCommonFlags = {{"database", 0, "URI", ""},
+                                            {"log-level", 0, "LEVEL", ""}};
+const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
     {"serve",
-     {"database", "log-level", "help", "listen", "metrics", "lease-ttl", "max-attempts",
-      "max-running-per-owner", "threads", "db-pool-size", "tls-cert", "tls-key", "profile-path",
-      "no-migrate", "port-file"}},
-    {"migrate", {"database", "log-level", "help"}},
-    {"admin", {"database", "log-level", "help", "admin", "worker"}},
+     {{"listen", 0, "ADDR", ""},
+      {"metrics", 0, "ADDR", ""},
+      {"lease-ttl", 0, "SECS", ""},
+      {"max-attempts", 0, "N", ""},
+      {"max-running-per-owner", 0, "N", ""},
+      {"threads", 0, "N", ""},
+      {"db-pool-size", 0, "N", ""},
+      {"tls-cert", 0, "FILE", ""},
+      {"tls-key", 0, "FILE", ""},
+      {"profile-path", 0, "DIRS", ""},
+      {"no-migrate", 0, "", ""},
+      {"port-file", 0, "FILE", ""}}},
+    {"migrate", {}},
+    {"admin", {{"admin", 0, "", ""}, {"worker", 0, "", ""}}},
 };
-
-// An error naming the first flag `command` does not take, or the switch
-// given a value; empty if all are fine.
-std::string CheckFlags(const Args& args, const std::string& command) {
-  auto known = kCommandFlags.find(command);
-  if (known == kCommandFlags.end()) return "";  // Unknown commands are reported by main.
-  for (const auto& [name, value] : args.flags) {
-    if (!known->second.contains(name)) {
-      return absl::StrCat("unknown flag --", name, " for '", command,
-                          "' (see hwnas-server --help)");
-    }
-    if (kSwitches.contains(name) && value != "true" && value != "false") {
-      return absl::StrCat("--", name, " takes no value, got '", value, "'");
-    }
-  }
-  if (command == "admin" && args.positional.size() > 3) {
-    return absl::StrCat("unexpected argument '", args.positional[3], "' for 'admin'");
-  }
-  if (command != "admin" && args.positional.size() > 1) {
-    return absl::StrCat("unexpected argument '", args.positional[1], "' for '", command, "'");
-  }
-  return "";
-}
+// Positionals after the command: admin's subcommand and user name.
+const std::map<std::string, size_t> kPositionals = {{"serve", 0}, {"migrate", 0}, {"admin", 2}};
 
 std::string Flag(const Args& args, const std::string& name, const std::string& def) {
-  auto it = args.flags.find(name);
-  return it == args.flags.end() ? def : it->second;
+  return args.GetOr(name, def);
 }
 
 int Fail(const std::string& message) {
@@ -148,9 +108,8 @@ std::string DatabaseFrom(const Args& args) {
 }
 
 int Admin(const Args& args) {
-  if (args.positional.size() < 3) return Fail("admin needs a command and a user name (see --help)");
-  const std::string& command = args.positional[1];
-  const std::string& name = args.positional[2];
+  const std::string& command = args.positionals[0];
+  const std::string& name = args.positionals[1];
   const std::string database = DatabaseFrom(args);
   if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
   absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
@@ -159,8 +118,7 @@ int Admin(const Args& args) {
   if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
   absl::StatusOr<hwnas::User> user;
   if (command == "create-user") {
-    user = (*store)->CreateUser(name, Flag(args, "admin", "") == "true",
-                                Flag(args, "worker", "") == "true");
+    user = (*store)->CreateUser(name, args.Has("admin"), args.Has("worker"));
   } else if (command == "issue-token") {
     user = (*store)->GetUser(name);
   } else {
@@ -177,17 +135,15 @@ int Admin(const Args& args) {
   return 0;
 }
 
+// An integer flag of at least `min`, `def` when absent.
 bool ParseInt(const Args& args, const std::string& name, int def, int min, int* out,
               std::string* error) {
-  std::string v = Flag(args, name, "");
-  if (v.empty()) {
-    *out = def;
-    return true;
-  }
-  if (!absl::SimpleAtoi(v, out) || *out < min) {
-    *error = absl::StrCat("--", name, " must be an integer >= ", min, ", got '", v, "'");
+  absl::StatusOr<std::optional<int64_t>> v = args.Int(name, min);
+  if (!v.ok()) {
+    *error = std::string(v.status().message());
     return false;
   }
+  *out = v->has_value() ? static_cast<int>(**v) : def;
   return true;
 }
 
@@ -199,7 +155,7 @@ int Serve(const Args& args) {
   if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
   options.tls_cert_file = Flag(args, "tls-cert", "");
   options.tls_key_file = Flag(args, "tls-key", "");
-  options.migrate = Flag(args, "no-migrate", "") != "true";
+  options.migrate = !args.Has("no-migrate");
   std::string error;
   int ttl = 0;
   int max_running = 0;
@@ -253,22 +209,42 @@ int main(int argc, char** argv) {
   // Debian's Abseil is built with mutex deadlock detection on: it tracks
   // every lock in a graph (a few percent of the server's CPU). The tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  Args args;
-  std::string error;
-  if (!Parse(argc, argv, &args, &error)) return Fail(error);
-  if (args.positional.empty() || Flag(args, "help", "") == "true") {
-    std::cout << kUsage;
-    return args.positional.empty() && Flag(args, "help", "") != "true" ? 1 : 0;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 1;
   }
-  if (absl::Status s = hwnas::InitLogging(Flag(args, "log-level", "info")); !s.ok()) {
+  const std::string command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto flags = kCommandFlags.find(command);
+  if (flags == kCommandFlags.end()) {
+    return Fail(absl::StrCat("unknown command '", command, "' (see hwnas-server --help)"));
+  }
+  absl::StatusOr<Args> args = hwnas::ParseFlags(flags->second, kCommonFlags,
+                                                std::vector<std::string>(argv + 2, argv + argc),
+                                                absl::StrCat("hwnas-server ", command));
+  if (!args.ok()) return Fail(absl::StrCat(args.status().message(), " (see hwnas-server --help)"));
+  if (args->help) {
+    std::cout << kUsage;
+    return 0;
+  }
+  const size_t wanted = kPositionals.at(command);
+  if (args->positionals.size() > wanted) {
+    return Fail(
+        absl::StrCat("unexpected argument '", args->positionals[wanted], "' for '", command, "'"));
+  }
+  if (args->positionals.size() < wanted) {
+    return Fail("admin needs a command and a user name (see --help)");
+  }
+  if (absl::Status s = hwnas::InitLogging(Flag(*args, "log-level", "info")); !s.ok()) {
     return Fail(std::string(s.message()));
   }
-  const std::string& command = args.positional[0];
-  if (std::string bad = CheckFlags(args, command); !bad.empty()) return Fail(bad);
-  if (command == "serve") return Serve(args);
-  if (command == "admin") return Admin(args);
+  if (command == "serve") return Serve(*args);
+  if (command == "admin") return Admin(*args);
   if (command == "migrate") {
-    const std::string database = DatabaseFrom(args);
+    const std::string database = DatabaseFrom(*args);
     if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
     absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
         hwnas::db::Store::Open({.connection_string = database, .pool_size = 1});

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "nlohmann/json.hpp"
 #include "worker/commands.h"
@@ -206,70 +207,49 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
 }
 
 int ExportMain(int argc, char** argv) {
-  ExportOptions o;
-  std::string level = "warn";
   auto usage = [](const std::string& error) {
     std::cerr << "error: " << error << "\n\n" << kExportHelp;
     return kExitUsage;
   };
-  auto int_flag = [](const std::string& name, const std::string& value, int64_t* v) {
-    return absl::SimpleAtoi(value, v) && *v >= 0
-               ? std::string()
-               : absl::StrCat("--", name, " must be a non-negative integer, got '", value, "'");
-  };
-  for (int i = 2; i < argc; ++i) {
-    std::string name = argv[i], value;
-    if (name == "--help" || name == "-h") {
-      std::cout << kExportHelp;
-      return kExitOk;
-    }
-    if (name == "--spec-data") {
-      o.full_data = false;
-      continue;
-    }
-    if (name == "--quiet") {
-      o.progress = false;
-      continue;
-    }
-    if (name.rfind("--", 0) != 0) return usage(absl::StrCat("unexpected argument '", name, "'"));
-    name = name.substr(2);
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return usage(absl::StrCat("--", name, " needs a value"));
-    }
-    int64_t n = 0;
-    std::string error;
-    if (name == "spec") {
-      o.spec_path = value;
-    } else if (name == "arch") {
-      o.arch = value;
-    } else if (name == "out") {
-      o.out_path = value;
-    } else if (name == "summary") {
-      o.summary_path = value;
-    } else if (name == "data-dir") {
-      o.data_dir = value;
-    } else if (name == "log-level") {
-      level = value;
-    } else if (name == "epochs" || name == "threads" || name == "seed") {
-      if (error = int_flag(name, value, &n); !error.empty()) return usage(error);
-      if (name == "epochs") o.epochs = static_cast<int>(n);
-      if (name == "threads") o.threads = static_cast<int>(n);
-      if (name == "seed") o.seed = static_cast<uint64_t>(n);
-    } else {
-      return usage(absl::StrCat("unknown flag --", name));
-    }
+  static const std::vector<FlagSpec> kFlags = {
+      {"spec", 0, "PATH", ""},    {"arch", 0, "ARCH", ""},    {"out", 0, "PATH", ""},
+      {"summary", 0, "PATH", ""}, {"data-dir", 0, "DIR", ""}, {"log-level", 0, "LEVEL", ""},
+      {"epochs", 0, "N", ""},     {"threads", 0, "N", ""},    {"seed", 0, "N", ""},
+      {"spec-data", 0, "", ""},   {"quiet", 0, "", ""}};
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(
+      kFlags, {}, std::vector<std::string>(argv + 2, argv + argc), "hwnas-worker export");
+  if (!flags.ok()) return usage(std::string(flags.status().message()));
+  if (flags->help) {
+    std::cout << kExportHelp;
+    return kExitOk;
+  }
+  if (!flags->positionals.empty()) {
+    return usage(absl::StrCat("unexpected argument '", flags->positionals[0], "'"));
+  }
+  ExportOptions o;
+  o.spec_path = flags->GetOr("spec", "");
+  o.arch = flags->GetOr("arch", "");
+  o.out_path = flags->GetOr("out", "");
+  o.summary_path = flags->GetOr("summary", "");
+  o.data_dir = flags->GetOr("data-dir", "");
+  o.full_data = !flags->Has("spec-data");
+  o.progress = !flags->Has("quiet");
+  for (const char* name : {"epochs", "threads", "seed"}) {
+    absl::StatusOr<std::optional<int64_t>> n = flags->Int(name, 0);
+    if (!n.ok()) return usage(std::string(n.status().message()));
+    if (!n->has_value()) continue;
+    if (absl::string_view(name) == "epochs") o.epochs = static_cast<int>(**n);
+    if (absl::string_view(name) == "threads") o.threads = static_cast<int>(**n);
+    if (absl::string_view(name) == "seed") o.seed = static_cast<uint64_t>(**n);
   }
   for (const auto& [flag, value] : {std::pair<const char*, std::string*>{"spec", &o.spec_path},
                                     {"arch", &o.arch},
                                     {"out", &o.out_path}}) {
     if (value->empty()) return usage(absl::StrCat("--", flag, " is required"));
   }
-  if (absl::Status s = InitLogging(level); !s.ok()) return usage(std::string(s.message()));
+  if (absl::Status s = InitLogging(flags->GetOr("log-level", "warn")); !s.ok()) {
+    return usage(std::string(s.message()));
+  }
   return RunExport(o, std::cout, std::cerr);
 }
 

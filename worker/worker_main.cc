@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "worker/commands.h"
 #include "worker/export.h"
@@ -130,76 +131,56 @@ Example:
   HWNAS_TOKEN=hwn_... hwnas-worker serve --server 10.0.0.5:7470 --threads 2
 )";
 
-// Flags of one command: --name value, --name=value, or --switch.
-class Flags {
- public:
-  Flags(std::vector<std::string> switches, std::vector<std::string> valued)
-      : switches_(std::move(switches)), valued_(std::move(valued)) {}
+using Flags = hwnas::ParsedFlags;
+using hwnas::FlagSpec;
 
-  bool Parse(int argc, char** argv, int first, std::string* error) {
-    for (int i = first; i < argc; ++i) {
-      std::string arg = argv[i];
-      if (!absl::StartsWith(arg, "--")) {
-        *error = absl::StrCat("unexpected argument '", arg, "'");
-        return false;
-      }
-      std::string name = arg.substr(2), value;
-      const size_t eq = name.find('=');
-      const bool has_value = eq != std::string::npos;
-      if (has_value) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      }
-      if (Contains(switches_, name)) {
-        if (has_value) {
-          *error = absl::StrCat("--", name, " takes no value");
-          return false;
-        }
-        values_[name] = "true";
-      } else if (Contains(valued_, name)) {
-        if (!has_value) {
-          if (i + 1 >= argc) {
-            *error = absl::StrCat("--", name, " needs a value");
-            return false;
-          }
-          value = argv[++i];
-        }
-        values_[name] = value;
-      } else {
-        *error = absl::StrCat("unknown flag --", name);
-        return false;
-      }
-    }
-    return true;
-  }
+// The flags each command takes (common/flags.h); the help texts above say
+// what they do. Anything else is an error that names it.
+const std::vector<FlagSpec> kGlobalFlags = {{"log-level", 0, "LEVEL", ""}};
+const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
+    {"evaluate",
+     {{"spec", 0, "PATH", ""},
+      {"arch", 0, "ARCH", ""},
+      {"json", 0, "", ""},
+      {"data-dir", 0, "DIR", ""},
+      {"epochs", 0, "N", ""},
+      {"threads", 0, "N", ""},
+      {"seed", 0, "N", ""},
+      {"quiet", 0, "", ""}}},
+    {"describe", {{"spec", 0, "PATH", ""}, {"arch", 0, "ARCH", ""}, {"json", 0, "", ""}}},
+    {"calibrate",
+     {{"spec", 0, "PATH", ""},
+      {"out", 0, "PATH", ""},
+      {"threads", 0, "N", ""},
+      {"samples", 0, "N", ""},
+      {"check", 0, "N", ""},
+      {"check-out", 0, "CSV", ""},
+      {"profile-archs", 0, "N", ""},
+      {"seed", 0, "N", ""},
+      {"quiet", 0, "", ""}}},
+    {"serve",
+     {{"server", 0, "ADDR", ""},
+      {"token", 0, "TOKEN", ""},
+      {"ca", 0, "FILE", ""},
+      {"name", 0, "NAME", ""},
+      {"device-tag", 0, "TAG", ""},
+      {"threads", 0, "N", ""},
+      {"data-dir", 0, "DIR", ""},
+      {"table", 0, "FILE", ""},
+      {"max-trials", 0, "N", ""}}},
+};
 
-  bool Has(const std::string& name) const { return values_.count(name) > 0; }
-  std::string Get(const std::string& name) const {
-    auto it = values_.find(name);
-    return it == values_.end() ? "" : it->second;
-  }
-  // Reads a positive integer flag; false with an error when malformed.
-  bool Int(const std::string& name, std::optional<int64_t>* out, std::string* error) const {
-    if (!Has(name)) return true;
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(Get(name), &v) || v < 0) {
-      *error = absl::StrCat("--", name, " must be a non-negative integer, got '", Get(name), "'");
-      return false;
-    }
-    *out = v;
-    return true;
-  }
-
- private:
-  static bool Contains(const std::vector<std::string>& v, const std::string& s) {
-    for (const std::string& x : v) {
-      if (x == s) return true;
-    }
+// A non-negative integer flag into `out` (left alone when absent).
+bool Int(const Flags& flags, const std::string& name, std::optional<int64_t>* out,
+         std::string* error) {
+  absl::StatusOr<std::optional<int64_t>> v = flags.Int(name, 0);
+  if (!v.ok()) {
+    *error = std::string(v.status().message());
     return false;
   }
-  std::vector<std::string> switches_, valued_;
-  std::map<std::string, std::string> values_;
-};
+  if (v->has_value()) *out = *v;
+  return true;
+}
 
 int Usage(const char* help, const std::string& error) {
   std::cerr << "error: " << error << "\n\n" << help;
@@ -208,7 +189,7 @@ int Usage(const char* help, const std::string& error) {
 
 bool Require(const Flags& flags, const std::vector<std::string>& names, std::string* error) {
   for (const std::string& n : names) {
-    if (!flags.Has(n) || flags.Get(n).empty()) {
+    if (flags.GetOr(n, "").empty()) {
       *error = absl::StrCat("--", n, " is required");
       return false;
     }
@@ -220,20 +201,20 @@ bool Require(const Flags& flags, const std::vector<std::string>& names, std::str
 // the shutdown path is ordinary code).
 int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) {
   hwnas::worker::ServeOptions o;
-  if (flags.Has("server")) o.server = flags.Get("server");
-  o.token = flags.Get("token");
+  o.server = flags.GetOr("server", o.server);
+  o.token = flags.GetOr("token", "");
   if (o.token.empty()) {
     if (const char* env = std::getenv("HWNAS_TOKEN"); env != nullptr) o.token = env;
   }
-  o.ca_file = flags.Get("ca");
-  o.name = flags.Get("name");
-  o.device_tag = flags.Get("device-tag");
-  o.shared_data_dir = flags.Get("data-dir");
-  o.table_path = flags.Get("table");
+  o.ca_file = flags.GetOr("ca", "");
+  o.name = flags.GetOr("name", "");
+  o.device_tag = flags.GetOr("device-tag", "");
+  o.shared_data_dir = flags.GetOr("data-dir", "");
+  o.table_path = flags.GetOr("table", "");
   if (threads) o.threads = static_cast<int>(*threads);
   std::optional<int64_t> max_trials;
   std::string error;
-  if (!flags.Int("max-trials", &max_trials, &error)) return Usage(help, error);
+  if (!Int(flags, "max-trials", &max_trials, &error)) return Usage(help, error);
   if (max_trials) o.max_trials = static_cast<int>(*max_trials);
 
   sigset_t signals;
@@ -278,25 +259,28 @@ int main(int argc, char** argv) {
     std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   }
-  Flags flags({"help", "json", "quiet"},
-              {"spec", "arch", "data-dir", "epochs", "threads", "seed", "log-level", "out",
-               "samples", "check", "check-out", "profile-archs", "server", "token", "ca", "name",
-               "device-tag", "table", "max-trials"});
-  std::string error;
-  if (!flags.Parse(argc, argv, 2, &error)) return Usage(help, error);
-  if (flags.Has("help")) {
+  absl::StatusOr<Flags> parsed = hwnas::ParseFlags(kCommandFlags.at(command), kGlobalFlags,
+                                                   std::vector<std::string>(argv + 2, argv + argc),
+                                                   absl::StrCat("hwnas-worker ", command));
+  if (!parsed.ok()) return Usage(help, std::string(parsed.status().message()));
+  const Flags& flags = *parsed;
+  if (flags.help) {
     std::cout << help;
     return 0;
   }
-  const std::string level =
-      flags.Has("log-level") ? flags.Get("log-level") : (command == "serve" ? "info" : "warn");
+  if (!flags.positionals.empty()) {
+    return Usage(help, absl::StrCat("unexpected argument '", flags.positionals[0], "'"));
+  }
+  std::string error;
+  const std::string level = flags.GetOr("log-level", command == "serve" ? "info" : "warn");
   if (absl::Status s = hwnas::InitLogging(level); !s.ok()) {
     return Usage(help, std::string(s.message()));
   }
   std::optional<int64_t> epochs, threads, seed, samples, check, profile_archs;
-  if (!flags.Int("epochs", &epochs, &error) || !flags.Int("threads", &threads, &error) ||
-      !flags.Int("seed", &seed, &error) || !flags.Int("samples", &samples, &error) ||
-      !flags.Int("check", &check, &error) || !flags.Int("profile-archs", &profile_archs, &error)) {
+  if (!Int(flags, "epochs", &epochs, &error) || !Int(flags, "threads", &threads, &error) ||
+      !Int(flags, "seed", &seed, &error) || !Int(flags, "samples", &samples, &error) ||
+      !Int(flags, "check", &check, &error) ||
+      !Int(flags, "profile-archs", &profile_archs, &error)) {
     return Usage(help, error);
   }
   if ((epochs && *epochs < 1) || (threads && *threads < 1)) {
@@ -307,9 +291,9 @@ int main(int argc, char** argv) {
   if (command == "evaluate") {
     if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
     hwnas::worker::EvaluateOptions o;
-    o.spec_path = flags.Get("spec");
-    o.arch = flags.Get("arch");
-    o.data_dir = flags.Get("data-dir");
+    o.spec_path = flags.GetOr("spec", "");
+    o.arch = flags.GetOr("arch", "");
+    o.data_dir = flags.GetOr("data-dir", "");
     o.json = flags.Has("json");
     o.progress = !flags.Has("quiet");
     if (epochs) o.epochs = static_cast<int>(*epochs);
@@ -320,20 +304,20 @@ int main(int argc, char** argv) {
   if (command == "describe") {
     if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
     hwnas::worker::DescribeOptions o;
-    o.spec_path = flags.Get("spec");
-    o.arch = flags.Get("arch");
+    o.spec_path = flags.GetOr("spec", "");
+    o.arch = flags.GetOr("arch", "");
     o.json = flags.Has("json");
     return hwnas::worker::RunDescribe(o, std::cout, std::cerr);
   }
   if (!Require(flags, {"spec", "out"}, &error)) return Usage(help, error);
   hwnas::worker::CalibrateCommandOptions o;
-  o.spec_path = flags.Get("spec");
-  o.out_path = flags.Get("out");
+  o.spec_path = flags.GetOr("spec", "");
+  o.out_path = flags.GetOr("out", "");
   if (threads) o.threads = static_cast<int>(*threads);
   if (samples) o.samples = static_cast<int>(*samples);
   if (check) o.check = static_cast<int>(*check);
   if (seed) o.seed = static_cast<uint64_t>(*seed);
-  o.check_out = flags.Get("check-out");
+  o.check_out = flags.GetOr("check-out", "");
   if (profile_archs) o.profile_archs = static_cast<int>(*profile_archs);
   o.progress = !flags.Has("quiet");
   return hwnas::worker::RunCalibrate(o, std::cout, std::cerr);

@@ -752,9 +752,9 @@ TEST(ServerCommandLineTest, UnknownFlagsAndStrayArgumentsAreErrorsThatNameThem) 
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"serve", "--lease-tll", "5"}, "unknown flag --lease-tll for 'serve'"},
-      {{"serve", "--admin"}, "unknown flag --admin for 'serve'"},
-      {{"migrate", "--threads", "4"}, "unknown flag --threads for 'migrate'"},
+      {{"serve", "--lease-tll", "5"}, "unknown flag --lease-tll for 'hwnas-server serve'"},
+      {{"serve", "--admin"}, "unknown flag --admin for 'hwnas-server serve'"},
+      {{"migrate", "--threads", "4"}, "unknown flag --threads for 'hwnas-server migrate'"},
       {{"admin", "create-user", "carol", "--worker=yes"}, "--worker takes no value"},
       {{"admin", "create-user", "carol", "dave"}, "unexpected argument 'dave'"},
       {{"serve", "now"}, "unexpected argument 'now' for 'serve'"},

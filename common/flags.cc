@@ -1,0 +1,132 @@
+#include "common/flags.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace hwnas {
+namespace {
+
+const FlagSpec* Find(const std::vector<FlagSpec>& flags, const std::vector<FlagSpec>& globals,
+                     absl::string_view name, char short_name) {
+  for (const std::vector<FlagSpec>* list : {&flags, &globals}) {
+    for (const FlagSpec& f : *list) {
+      if (short_name != 0 ? f.short_name == short_name : f.name == name) return &f;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool ParsedFlags::Has(absl::string_view name) const {
+  return bools.count(std::string(name)) > 0 || values.count(std::string(name)) > 0;
+}
+
+std::optional<std::string> ParsedFlags::Get(absl::string_view name) const {
+  auto it = values.find(std::string(name));
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string ParsedFlags::GetOr(absl::string_view name, absl::string_view fallback) const {
+  std::optional<std::string> v = Get(name);
+  return v ? *v : std::string(fallback);
+}
+
+absl::StatusOr<std::optional<int64_t>> ParsedFlags::Int(absl::string_view name, int64_t min) const {
+  std::optional<std::string> text = Get(name);
+  if (!text) return std::optional<int64_t>();
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(*text, &v) || v < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be an integer >= ", min, ", got '", *text, "'"));
+  }
+  return std::optional<int64_t>(v);
+}
+
+absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
+                                       const std::vector<FlagSpec>& globals,
+                                       const std::vector<std::string>& args,
+                                       absl::string_view context) {
+  ParsedFlags parsed;
+  bool flags_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (flags_done || arg == "-" || arg.empty() || arg[0] != '-') {
+      parsed.positionals.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+      continue;
+    }
+    if (double number; absl::SimpleAtod(arg, &number)) {  // -5, -0.5: positionals.
+      parsed.positionals.push_back(arg);
+      continue;
+    }
+    const FlagSpec* spec = nullptr;
+    std::optional<std::string> inline_value;
+    std::string shown = arg;
+    if (absl::StartsWith(arg, "--")) {
+      std::string name = arg.substr(2);
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        inline_value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        shown = absl::StrCat("--", name);
+      }
+      spec = Find(flags, globals, name, 0);
+    } else if (arg.size() == 2) {
+      spec = Find(flags, globals, "", arg[1]);
+    } else {
+      // "-ojson" is -o json.
+      spec = Find(flags, globals, "", arg[1]);
+      if (spec != nullptr && !spec->value_name.empty()) {
+        inline_value = arg.substr(2);
+      } else {
+        spec = nullptr;
+      }
+    }
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag ", shown, " for '", context, "'"));
+    }
+    if (spec->value_name.empty()) {
+      if (inline_value && *inline_value != "true" && *inline_value != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", spec->name, " takes no value, got '", *inline_value, "'"));
+      }
+      if (!inline_value || *inline_value == "true") {
+        parsed.bools.insert(spec->name);
+      } else {
+        parsed.bools.erase(spec->name);
+      }
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(shown, " needs a value (", spec->value_name, ")"));
+      }
+      inline_value = args[++i];
+    }
+    parsed.values[spec->name] = *inline_value;
+  }
+  return parsed;
+}
+
+std::string FlagHelpLine(const FlagSpec& flag) {
+  std::string left = flag.short_name
+                         ? absl::StrCat("-", std::string(1, flag.short_name), ", --", flag.name)
+                         : absl::StrCat("    --", flag.name);
+  if (!flag.value_name.empty()) absl::StrAppend(&left, " ", flag.value_name);
+  return absl::StrFormat("  %-28s %s\n", left, flag.help);
+}
+
+}  // namespace hwnas

@@ -1,0 +1,59 @@
+// Command-line flags shared by hwnas, hwnas-server and hwnas-worker. Each
+// command declares the flags it takes; anything else is an error that names
+// it (a typo must not silently leave a default in place).
+//
+// Accepted: `--name value`, `--name=value`, `-n value`, `-nVALUE`; a boolean
+// flag takes no value (`--json`, or `--json=true|false`); `-h`/`--help`
+// sets `help`; `--` ends the flags; a lone `-` and negative numbers are
+// positionals. Flags and positionals may come in any order.
+#ifndef HWNAS_COMMON_FLAGS_H_
+#define HWNAS_COMMON_FLAGS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace hwnas {
+
+struct FlagSpec {
+  std::string name;        // Long name without dashes: "server".
+  char short_name = 0;     // 'o' for -o; 0 for none.
+  std::string value_name;  // Empty: a boolean flag.
+  std::string help;
+};
+
+struct ParsedFlags {
+  std::map<std::string, std::string> values;  // Flags with values (last one wins).
+  std::set<std::string> bools;                // Boolean flags given.
+  std::vector<std::string> positionals;
+  bool help = false;
+
+  bool Has(absl::string_view name) const;
+  std::optional<std::string> Get(absl::string_view name) const;
+  std::string GetOr(absl::string_view name, absl::string_view fallback) const;
+  // An integer flag of at least `min`; nullopt when absent; InvalidArgument
+  // naming the flag and the bad value otherwise.
+  absl::StatusOr<std::optional<int64_t>> Int(absl::string_view name, int64_t min) const;
+};
+
+// Parses `args` against `flags`, then `globals` (a command flag shadows a
+// global one of the same name). Errors are InvalidArgument and name the flag
+// and `context`, the command as the user typed it ("hwnas trials"). With
+// -h/--help the rest is still parsed, but callers usually print help first.
+absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
+                                       const std::vector<FlagSpec>& globals,
+                                       const std::vector<std::string>& args,
+                                       absl::string_view context);
+
+// One help line: "  -o, --output FORMAT          what it does\n".
+std::string FlagHelpLine(const FlagSpec& flag);
+
+}  // namespace hwnas
+
+#endif  // HWNAS_COMMON_FLAGS_H_

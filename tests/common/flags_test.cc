@@ -1,0 +1,59 @@
+#include "common/flags.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace hwnas {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const std::vector<FlagSpec> kFlags = {
+    {"threads", 0, "N", ""}, {"json", 0, "", ""}, {"output", 'o', "FORMAT", ""}};
+const std::vector<FlagSpec> kGlobals = {{"log-level", 0, "LEVEL", ""}, {"json", 'j', "X", ""}};
+
+TEST(ParseFlagsTest, EveryFormAndPositionalsAnywhere) {
+  absl::StatusOr<ParsedFlags> f = ParseFlags(
+      kFlags, kGlobals,
+      {"a", "--threads", "4", "-ojson", "--log-level=debug", "-5", "--json", "--", "--b"},
+      "tool cmd");
+  ASSERT_OK(f);
+  EXPECT_EQ(f->GetOr("threads", ""), "4");
+  EXPECT_EQ(f->GetOr("output", ""), "json");
+  EXPECT_EQ(f->GetOr("log-level", ""), "debug");
+  EXPECT_TRUE(f->Has("json"));  // The command's boolean shadows the global valued flag.
+  EXPECT_THAT(f->positionals, ElementsAre("a", "-5", "--b"));
+  EXPECT_FALSE(f->help);
+  absl::StatusOr<std::optional<int64_t>> threads = f->Int("threads", 1);
+  ASSERT_OK(threads);
+  EXPECT_EQ(**threads, 4);
+  EXPECT_FALSE(f->Int("missing", 0)->has_value());
+  EXPECT_EQ(f->GetOr("missing", "dflt"), "dflt");
+}
+
+TEST(ParseFlagsTest, ErrorsNameTheFlagAndTheCommand) {
+  auto error = [](std::vector<std::string> args) {
+    absl::StatusOr<ParsedFlags> f = ParseFlags(kFlags, kGlobals, args, "tool cmd");
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(f.status().message());
+  };
+  EXPECT_EQ(error({"--thraeds", "4"}), "unknown flag --thraeds for 'tool cmd'");
+  EXPECT_EQ(error({"-x"}), "unknown flag -x for 'tool cmd'");
+  EXPECT_EQ(error({"--threads"}), "--threads needs a value (N)");
+  EXPECT_THAT(error({"--json=yes"}), HasSubstr("--json takes no value"));
+  absl::StatusOr<ParsedFlags> f = ParseFlags(kFlags, kGlobals, {"--threads", "0"}, "tool cmd");
+  ASSERT_OK(f);
+  EXPECT_EQ(f->Int("threads", 1).status().message(), "--threads must be an integer >= 1, got '0'");
+}
+
+TEST(ParseFlagsTest, HelpAndBooleanFalse) {
+  absl::StatusOr<ParsedFlags> f = ParseFlags(kFlags, {}, {"--json", "--json=false", "-h"}, "t");
+  ASSERT_OK(f);
+  EXPECT_TRUE(f->help);
+  EXPECT_FALSE(f->Has("json"));
+}
+
+}  // namespace
+}  // namespace hwnas
