@@ -75,21 +75,13 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
   return order;
 }
 
-void CapDebt(const WorkerProfile& worker, absl::Span<SearchDemand> searches, double max_lag) {
-  auto competing = [&worker](const SearchDemand& s) {
-    return s.pending > 0 && s.weight > 0 && CanRun(worker, s.requirements);
-  };
-  double furthest = 0;
-  for (const SearchDemand& s : searches) {
-    if (competing(s)) furthest = std::max(furthest, static_cast<double>(s.granted) / s.weight);
+int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others) {
+  if (weight <= 0) return own;
+  double level = 0;
+  for (const SearchDemand& s : others) {
+    if (s.weight > 0) level = std::max(level, static_cast<double>(s.granted) / s.weight);
   }
-  for (SearchDemand& s : searches) {
-    if (!competing(s)) continue;
-    const double floor_share = furthest - max_lag;
-    if (static_cast<double>(s.granted) / s.weight < floor_share) {
-      s.granted = static_cast<int64_t>(std::ceil(floor_share * s.weight));
-    }
-  }
+  return std::max(own, static_cast<int64_t>(std::floor(level * weight)));
 }
 
 int64_t DesiredQueueDepth(int64_t capable_workers, int64_t in_flight, int64_t max_ahead,

@@ -46,8 +46,6 @@ struct PolicyOptions {
   // Most trials one owner may have running at once across all their
   // searches; 0: no limit.
   int max_running_per_owner = 0;
-  // Most leases per unit of weight a search can be owed (CapDebt).
-  double max_lag = 32;
 };
 
 // Whether `worker` can run trials of a search with `req`; on false, `why`
@@ -58,21 +56,20 @@ bool CanRun(const WorkerProfile& worker, const Requirements& req, std::string* w
 // with pending trials, whose owner is under the running limit, ordered by
 // weighted fair share (fewest leases granted per unit of weight first —
 // stride scheduling — so weights 1 and 3 get trials in about a 1:3 ratio;
-// see CapDebt), ties broken by search id.
+// see GrantsOnJoin), ties broken by search id.
 std::vector<int64_t> RankSearches(const WorkerProfile& worker,
                                   absl::Span<const SearchDemand> searches,
                                   const PolicyOptions& options);
 
-// Stride scheduling's global pass: among the searches `worker` can run that
-// have pending work, raises `granted` of every one more than `max_lag`
-// leases per unit of weight behind the furthest-ahead one, to that
-// distance (searches on other workers, a GPU-only one say, are not
-// compared). A search that joins late, or whose queue ran dry for a while,
-// then catches up by at most `max_lag` and shares from there, instead of
-// taking the whole fleet until its count reaches the others' (which stalled
-// every older search). The caller keeps the raised counts (the debt is
-// forgiven for good) and ranks with them.
-void CapDebt(const WorkerProfile& worker, absl::Span<SearchDemand> searches, double max_lag);
+// The `granted` count a search of `weight` starts with when it joins the
+// running `others`: the furthest-ahead level among them (leases per unit
+// of weight) times its weight, or `own` if higher (a search reloaded after a
+// restart keeps its count). A newcomer is owed nothing: ranked from zero it
+// would take the whole fleet until its count reached the others', stalling
+// every older search (as it did). Searches behind the furthest-ahead one
+// keep what they are owed, e.g. the trials others ran while their queues
+// were briefly empty, so weights hold over time.
+int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others);
 
 // How many proposals a search should keep queued (pending) given how many
 // workers can run it and how many of its trials are in flight. The queue

@@ -83,8 +83,17 @@ absl::Status Coordinator::LoadRuntime(const SearchRecord& record) {
   runtime->pending = record.counts.pending;
   runtime->running = record.counts.running;
   runtime->finished_count = record.counts.finished();
-  runtime->granted = record.counts.total - record.counts.pending;
   absl::MutexLock lock(&mu_);
+  // Joins the fair share at the furthest-ahead search's level: it is not
+  // owed the trials that ran before it came.
+  std::vector<scheduler::SearchDemand> others;
+  for (const auto& [id, r] : runtimes_) {
+    if (id != record.id) {
+      others.push_back({.search_id = id, .weight = r->spec().weight, .granted = r->granted});
+    }
+  }
+  runtime->granted = scheduler::GrantsOnJoin(runtime->spec().weight,
+                                             record.counts.total - record.counts.pending, others);
   runtimes_[record.id] = std::move(runtime);
   return absl::OkStatus();
 }
@@ -311,15 +320,6 @@ absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::strin
       d.requirements = r->spec().requirements;
       demands.push_back(std::move(d));
       by_id[id] = r;
-    }
-  }
-  // Forgiven debt is kept: counts are only ever raised (a lease granted
-  // meanwhile may have raised one already).
-  scheduler::CapDebt(profile, absl::MakeSpan(demands), options_.policy.max_lag);
-  for (const scheduler::SearchDemand& d : demands) {
-    std::atomic<int64_t>& granted = by_id[d.search_id]->granted;
-    int64_t seen = granted.load();
-    while (d.granted > seen && !granted.compare_exchange_weak(seen, d.granted)) {
     }
   }
   std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
