@@ -29,7 +29,7 @@ struct SearchDemand {
   double weight = 1;    // Share of the fleet relative to other searches.
   int64_t pending = 0;  // Trials waiting for a worker.
   int64_t running = 0;  // Trials leased or running now.
-  int64_t granted = 0;  // Leases granted since the search started (or restarted).
+  int64_t granted = 0;  // Leases granted, counted from its level on joining (GrantsOnJoin).
   Requirements requirements;
 };
 
@@ -62,13 +62,13 @@ std::vector<int64_t> RankSearches(const WorkerProfile& worker,
                                   const PolicyOptions& options);
 
 // The `granted` count a search of `weight` starts with when it joins the
-// running `others`: the furthest-ahead level among them (leases per unit
-// of weight) times its weight, or `own` if higher (a search reloaded after a
-// restart keeps its count). A newcomer is owed nothing: ranked from zero it
-// would take the whole fleet until its count reached the others', stalling
-// every older search (as it did). Searches behind the furthest-ahead one
-// keep what they are owed, e.g. the trials others ran while their queues
-// were briefly empty, so weights hold over time.
+// running `others`: the furthest-ahead level among them (leases per unit of
+// weight) times its weight, or `own` if higher. A newcomer is owed nothing:
+// ranked from zero it would take the whole fleet until its count reached
+// the others', stalling every older search (as it did). Searches behind the
+// furthest-ahead one keep what they are owed, e.g. the trials others ran
+// while their queues were briefly empty, so weights hold over time. (After
+// a server restart every search rejoins this way: debts are forgiven then.)
 int64_t GrantsOnJoin(double weight, int64_t own, absl::Span<const SearchDemand> others);
 
 // How many proposals a search should keep queued (pending) given how many

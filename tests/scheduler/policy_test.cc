@@ -118,7 +118,7 @@ TEST(GrantsOnJoinTest, TheFurthestAheadLevelScaledToTheWeight) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 40), Demand(2, "b", 2, 60)};
   EXPECT_EQ(GrantsOnJoin(1, 0, s), 40);  // Levels 40 and 30 per unit of weight.
   EXPECT_EQ(GrantsOnJoin(3, 0, s), 120);
-  EXPECT_EQ(GrantsOnJoin(1, 45, s), 45);  // A reloaded search keeps its count.
+  EXPECT_EQ(GrantsOnJoin(1, 45, s), 45);  // A reloaded search ahead keeps its count.
   EXPECT_EQ(GrantsOnJoin(1, 7, {}), 7);   // Alone.
 }
 
