@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -90,17 +89,13 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
 // Positionals after the command: admin's subcommand and user name.
 const std::map<std::string, size_t> kPositionals = {{"serve", 0}, {"migrate", 0}, {"admin", 2}};
 
-std::string Flag(const Args& args, const std::string& name, const std::string& def) {
-  return args.GetOr(name, def);
-}
-
 int Fail(const std::string& message) {
   std::cerr << "hwnas-server: " << message << "\n";
   return 1;
 }
 
 std::string DatabaseFrom(const Args& args) {
-  std::string db = Flag(args, "database", "");
+  std::string db = args.GetOr("database", "");
   if (db.empty()) {
     if (const char* env = std::getenv("HWNAS_DATABASE"); env != nullptr) db = env;
   }
@@ -149,12 +144,12 @@ bool ParseInt(const Args& args, const std::string& name, int def, int min, int* 
 
 int Serve(const Args& args) {
   hwnas::server::ServerOptions options;
-  options.listen_address = Flag(args, "listen", options.listen_address);
-  options.metrics_address = Flag(args, "metrics", "127.0.0.1:9470");
+  options.listen_address = args.GetOr("listen", options.listen_address);
+  options.metrics_address = args.GetOr("metrics", "127.0.0.1:9470");
   options.database = DatabaseFrom(args);
   if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
-  options.tls_cert_file = Flag(args, "tls-cert", "");
-  options.tls_key_file = Flag(args, "tls-key", "");
+  options.tls_cert_file = args.GetOr("tls-cert", "");
+  options.tls_key_file = args.GetOr("tls-key", "");
   options.migrate = !args.Has("no-migrate");
   std::string error;
   int ttl = 0;
@@ -168,7 +163,7 @@ int Serve(const Args& args) {
   }
   options.coordinator.lease_ttl = absl::Seconds(ttl);
   options.coordinator.policy.max_running_per_owner = max_running;
-  if (std::string path = Flag(args, "profile-path", ""); !path.empty()) {
+  if (std::string path = args.GetOr("profile-path", ""); !path.empty()) {
     options.coordinator.profile_search_path = absl::StrSplit(path, ':', absl::SkipEmpty());
   }
 
@@ -184,7 +179,7 @@ int Serve(const Args& args) {
       hwnas::server::HwnasServer::Start(options);
   if (!server.ok()) return Fail(std::string(server.status().message()));
   std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";
-  if (std::string port_file = Flag(args, "port-file", ""); !port_file.empty()) {
+  if (std::string port_file = args.GetOr("port-file", ""); !port_file.empty()) {
     FILE* f = std::fopen((port_file + ".tmp").c_str(), "w");
     if (f == nullptr) return Fail(absl::StrCat("cannot write ", port_file));
     std::fprintf(f, "%d\n", (*server)->port());
@@ -238,7 +233,7 @@ int main(int argc, char** argv) {
   if (args->positionals.size() < wanted) {
     return Fail("admin needs a command and a user name (see --help)");
   }
-  if (absl::Status s = hwnas::InitLogging(Flag(*args, "log-level", "info")); !s.ok()) {
+  if (absl::Status s = hwnas::InitLogging(args->GetOr("log-level", "info")); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (command == "serve") return Serve(*args);

@@ -575,6 +575,14 @@ class WorkerCalls {
     return s;
   }
 
+  // Registers as `name` and takes one lease (the cluster has work queued).
+  void RegisterAndLease(const std::string& name, std::string* id,
+                        hwnas::v1::AcquireTrialResponse* lease) {
+    ASSERT_TRUE(Register(name, id).ok());
+    ASSERT_TRUE(Acquire(*id, lease).ok());
+    ASSERT_FALSE(lease->lease_id().empty());
+  }
+
   grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp,
                        int wait_s = 5) {
     grpc::ClientContext ctx;
@@ -690,10 +698,8 @@ TEST(ServerE2ETest, CancellingASearchStopsItsRunningTrialsAtOnce) {
   ASSERT_OK(s);
   WorkerCalls fleet(c, c.fleet());
   std::string w;
-  ASSERT_TRUE(fleet.Register("w", &w).ok());
   hwnas::v1::AcquireTrialResponse lease;
-  ASSERT_TRUE(fleet.Acquire(w, &lease).ok());
-  ASSERT_FALSE(lease.lease_id().empty());
+  ASSERT_NO_FATAL_FAILURE(fleet.RegisterAndLease("w", &w, &lease));
   {
     grpc::ClientContext ctx;
     c.Auth(&ctx, c.alice());
@@ -797,10 +803,8 @@ TEST(ServerE2ETest, BadInputIsRejectedClearlyAndNothingIsStored) {
   ASSERT_OK(s);
   WorkerCalls fleet(c, c.fleet());
   std::string w;
-  ASSERT_TRUE(fleet.Register("w", &w).ok());
   hwnas::v1::AcquireTrialResponse lease;
-  ASSERT_TRUE(fleet.Acquire(w, &lease).ok());
-  ASSERT_FALSE(lease.lease_id().empty());
+  ASSERT_NO_FATAL_FAILURE(fleet.RegisterAndLease("w", &w, &lease));
   grpc::Status bad = fleet.Report(w, lease.lease_id(), std::nan(""));
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(bad.error_message(), HasSubstr("accuracy"));
