@@ -40,6 +40,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "bench/server/load_generator.h"
+#include "common/flags.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
@@ -56,7 +57,7 @@ namespace fs = std::filesystem;
 namespace hwnas::bench {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kUsageHead[] =
     R"(hwnas-bench-server: hwnas-server throughput against Optuna, a scale run,
 and the store costs per finished trial.
 
@@ -72,25 +73,38 @@ Phases (all on by default, in this order):
               AcquireTrial/ReportResult latency, server CPU and memory
 
 Flags:
-  --workers LIST        worker counts (default 1,8,64)
-  --warmup SECS         warm-up before each window (default 3)
-  --seconds SECS        measurement window per count (default 8)
-  --budget N            trials per search (default 15000; nb201 has 15,625 cells and
-                        `random` never repeats one, so searches are chained)
-  --scale-workers N     (default 256)
-  --scale-duration D    e.g. 300s, 5m (default 5m)
-  --skip-throughput, --skip-optuna, --skip-scale
-  --pg-stat-statements  load pg_stat_statements and print the top statements per
-                        finished trial for every window (small overhead)
-  --server-threads N    hwnas-server --threads (default: the server's default)
-  --server-bin PATH     (default: <build>/server/hwnas-server next to this binary)
-  --python PATH         (default /usr/bin/python3, which has Debian's python3-optuna)
-  --optuna-script PATH  (default: the source tree's bench/server/optuna_bench.py)
-  --table PATH          NAS-Bench-201 CSV (default: $HWNAS_SHARED_DATA/nb201/...)
-  --durable             fsync on in PostgreSQL (default off for both systems)
-  --work-dir DIR        (default: a new /tmp/hwnas-bench-server-XXXXXX, removed after)
-  --json FILE           also write every result as JSON
 )";
+
+const std::vector<FlagSpec>& BenchFlags() {
+  static const auto* const flags = new std::vector<FlagSpec>{
+      {"workers", 0, "LIST", "worker counts, comma-separated (default 1,8,64)"},
+      {"warmup", 0, "SECS", "warm-up before each window (default 3)"},
+      {"seconds", 0, "SECS", "measurement window per count (default 8)"},
+      {"budget", 0, "N", "trials per search (default 15000; searches are chained)"},
+      {"scale-workers", 0, "N", "workers of the scale phase (default 256)"},
+      {"scale-duration", 0, "D", "length of the scale phase, e.g. 300s, 5m (default 5m)"},
+      {"skip-throughput", 0, "", "leave out the hwnas throughput phase"},
+      {"skip-optuna", 0, "", "leave out the Optuna phase"},
+      {"skip-scale", 0, "", "leave out the scale phase"},
+      {"pg-stat-statements", 0, "", "print the top statements per trial for every window"},
+      {"server-threads", 0, "N", "hwnas-server --threads (default: the server's default)"},
+      {"server-bin", 0, "PATH", "default: <build>/server/hwnas-server"},
+      {"python", 0, "PATH", "Python with python3-optuna (default /usr/bin/python3)"},
+      {"optuna-script", 0, "PATH", "default: the source tree's bench/server/optuna_bench.py"},
+      {"table", 0, "PATH", "NAS-Bench-201 CSV (default: under $HWNAS_SHARED_DATA)"},
+      {"durable", 0, "", "fsync on in PostgreSQL (default off for both systems)"},
+      {"work-dir", 0, "DIR", "keep files here (default: a temporary one, removed after)"},
+      {"json", 0, "FILE", "also write every result as JSON"},
+  };
+  return *flags;
+}
+
+std::string Usage() {
+  std::string usage = kUsageHead;
+  for (const FlagSpec& flag : BenchFlags()) usage += FlagHelpLine(flag);
+  usage += FlagHelpLine({"help", 'h', "", "print this help"});
+  return usage;
+}
 
 std::atomic<bool> g_interrupted{false};
 
@@ -130,85 +144,62 @@ struct Flags {
   std::string json_out;
 };
 
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+absl::StatusOr<Flags> ParseBenchFlags(int argc, char** argv) {
   Flags f;
-  const std::set<std::string> switches = {"skip-throughput",    "skip-optuna", "skip-scale",
-                                          "pg-stat-statements", "durable",     "help"};
-  std::map<std::string, std::string> v;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h") a = "--help";
-    if (!absl::StartsWith(a, "--")) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", argv[i], "'"));
-    }
-    a = a.substr(2);
-    std::string name = a, value;
-    if (size_t eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-    } else if (switches.contains(name)) {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
-    }
-    v[name] = value;
+  HWNAS_ASSIGN_OR_RETURN(
+      const ParsedFlags parsed,
+      ParseFlags(BenchFlags(), {}, std::vector<std::string>(argv + 1, argv + argc),
+                 "hwnas-bench-server"));
+  if (parsed.help) return absl::CancelledError(Usage());
+  if (!parsed.positionals.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", parsed.positionals.front(), "'"));
   }
-  auto take = [&v](const std::string& name) -> std::optional<std::string> {
-    auto it = v.find(name);
-    if (it == v.end()) return std::nullopt;
-    std::string s = it->second;
-    v.erase(it);
-    return s;
-  };
   auto bad = [](const std::string& name, const std::string& value) {
     return absl::InvalidArgumentError(absl::StrCat("bad value for --", name, ": '", value, "'"));
   };
-  if (take("help")) return absl::CancelledError(kUsage);
-  if (auto s = take("workers")) {
+  if (auto s = parsed.Get("workers")) {
     f.workers.clear();
     for (absl::string_view part : absl::StrSplit(*s, ',', absl::SkipEmpty())) {
       int n = 0;
       if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 4096) return bad("workers", *s);
       f.workers.push_back(n);
     }
+    if (f.workers.empty()) return bad("workers", *s);
   }
-  if (auto s = take("warmup"); s && (!absl::SimpleAtod(*s, &f.warmup_s) || f.warmup_s < 0)) {
+  if (auto s = parsed.Get("warmup"); s && (!absl::SimpleAtod(*s, &f.warmup_s) || f.warmup_s < 0)) {
     return bad("warmup", *s);
   }
-  if (auto s = take("seconds"); s && (!absl::SimpleAtod(*s, &f.seconds) || f.seconds <= 0)) {
+  if (auto s = parsed.Get("seconds"); s && (!absl::SimpleAtod(*s, &f.seconds) || f.seconds <= 0)) {
     return bad("seconds", *s);
   }
-  if (auto s = take("budget");
+  if (auto s = parsed.Get("budget");
       s && (!absl::SimpleAtoi(*s, &f.budget) || f.budget < 1 || f.budget > 15625)) {
     return bad("budget", *s);
   }
-  if (auto s = take("scale-workers");
+  if (auto s = parsed.Get("scale-workers");
       s && (!absl::SimpleAtoi(*s, &f.scale_workers) || f.scale_workers < 1)) {
     return bad("scale-workers", *s);
   }
-  if (auto s = take("scale-duration"); s && (!absl::ParseDuration(*s, &f.scale_duration) ||
-                                             f.scale_duration <= absl::ZeroDuration())) {
+  if (auto s = parsed.Get("scale-duration"); s && (!absl::ParseDuration(*s, &f.scale_duration) ||
+                                                   f.scale_duration <= absl::ZeroDuration())) {
     return bad("scale-duration", *s);
   }
-  if (auto s = take("server-threads");
+  if (auto s = parsed.Get("server-threads");
       s && (!absl::SimpleAtoi(*s, &f.server_threads) || f.server_threads < 1)) {
     return bad("server-threads", *s);
   }
-  f.throughput = !take("skip-throughput");
-  f.optuna = !take("skip-optuna");
-  f.scale = !take("skip-scale");
-  f.pg_stat = take("pg-stat-statements").has_value();
-  f.durable = take("durable").has_value();
-  if (auto s = take("server-bin")) f.server_bin = *s;
-  if (auto s = take("python")) f.python = *s;
-  if (auto s = take("optuna-script")) f.optuna_script = *s;
-  if (auto s = take("table")) f.table = *s;
-  if (auto s = take("work-dir")) f.work_dir = *s;
-  if (auto s = take("json")) f.json_out = *s;
-  if (!v.empty())
-    return absl::InvalidArgumentError(absl::StrCat("unknown flag --", v.begin()->first));
+  f.throughput = !parsed.Has("skip-throughput");
+  f.optuna = !parsed.Has("skip-optuna");
+  f.scale = !parsed.Has("skip-scale");
+  f.pg_stat = parsed.Has("pg-stat-statements");
+  f.durable = parsed.Has("durable");
+  f.server_bin = parsed.GetOr("server-bin", "");
+  f.python = parsed.GetOr("python", f.python);
+  f.optuna_script = parsed.GetOr("optuna-script", f.optuna_script);
+  f.table = parsed.GetOr("table", "");
+  f.work_dir = parsed.GetOr("work-dir", "");
+  f.json_out = parsed.GetOr("json", "");
   if (f.server_bin.empty()) {
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -442,6 +433,8 @@ class Env {
 
     HWNAS_ASSIGN_OR_RETURN(metrics_port_, PickFreePort());
     const std::string port_file = work_dir_ + "/server.port";
+    // A kept --work-dir holds the last run's file: wait for this server's.
+    fs::remove(port_file);
     std::vector<std::string> argv = {flags_.server_bin, "serve",
                                      "--listen",        "127.0.0.1:0",
                                      "--metrics",       absl::StrCat("127.0.0.1:", metrics_port_),
@@ -980,13 +973,14 @@ std::string LoadAverage() {
 }
 
 int Main(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  absl::StatusOr<Flags> flags = ParseBenchFlags(argc, argv);
   if (!flags.ok()) {
     if (flags.status().code() == absl::StatusCode::kCancelled) {
       std::cout << flags.status().message();
       return 0;
     }
-    std::cerr << "hwnas-bench-server: " << flags.status().message() << "\n" << kUsage;
+    std::cerr << "hwnas-bench-server: " << flags.status().message()
+              << "\n(hwnas-bench-server --help lists the flags)\n";
     return 2;
   }
   struct sigaction sa {};
