@@ -50,6 +50,13 @@ struct TrialCounts {
   int64_t finished() const { return succeeded + failed + infeasible + early_stopped; }
 };
 
+// The counts the scheduler works from (see Store::CountQueue).
+struct QueueCounts {
+  int64_t pending = 0;
+  int64_t running = 0;   // LEASED or RUNNING.
+  int64_t finished = 0;  // As TrialCounts::finished().
+};
+
 struct SearchRecord {
   int64_t id = 0;
   std::string name;

@@ -348,7 +348,12 @@ void PrepareStatements(pqxx::connection& c) {
   // Many completions in one statement (one round trip, its own
   // transaction). $1: a JSON array of {i, lease_id, worker_id, state,
   // result columns}. `l` locks the trials whose lease is current and held by
-  // the reporting worker (the caller answers the others one by one); `c`
+  // the reporting worker (the caller answers the others one by one), one
+  // lease id index lookup per report, in lease id order (so two batches lock
+  // in the same order): as a plain join the planner scanned the partial
+  // index of leased trials instead, a bitmap scan that visits every dead
+  // entry left since the last vacuum (15,933 entries and 1,076 heap pages for
+  // one live row after 16k trials: 12.9 ms, against 0.1 ms this way); `c`
   // takes each search's finish sequences once for the whole batch; the
   // UPDATE writes results, final states and sequences (in batch order within
   // a search), each row once.
@@ -360,9 +365,10 @@ void PrepareStatements(pqxx::connection& c) {
           "latency_p90_ms float8, latency_runs int, latency_threads int, latency_device text, "
           "params bigint, macs bigint, peak_activation_bytes bigint, flash_bytes bigint, "
           "estimates jsonb, train_seconds float8, epochs int, error text, reward float8)), "
-          "l AS (SELECT t.id, t.search_id, x.i FROM x JOIN trials t ON t.lease_id = x.lease_id "
-          "AND t.worker_id = x.worker_id WHERE t.state IN ('LEASED', 'RUNNING') "
-          "ORDER BY t.id FOR UPDATE OF t), "
+          "l AS (SELECT t.id, t.search_id, x.i FROM (SELECT i, lease_id, worker_id FROM x "
+          "ORDER BY lease_id) x CROSS JOIN LATERAL (SELECT id, search_id FROM trials t "
+          "WHERE t.lease_id = x.lease_id AND t.worker_id = x.worker_id "
+          "AND t.state IN ('LEASED', 'RUNNING') LIMIT 1 FOR UPDATE) t), "
           // The same lease twice in one batch: the first report stands.
           "d AS (SELECT DISTINCT ON (id) id, search_id, i FROM l ORDER BY id, i), "
           "n AS (SELECT search_id, count(*) AS k FROM d GROUP BY search_id), "
@@ -1424,6 +1430,25 @@ absl::StatusOr<Page<TrialRecord>> Store::ListTrials(const TrialQuery& q) {
 absl::StatusOr<TrialCounts> Store::CountTrials(int64_t search_id) {
   return impl_->Transact<TrialCounts>("count trials",
                                       [&](pqxx::work& txn) { return QueryCounts(txn, search_id); });
+}
+
+absl::StatusOr<QueueCounts> Store::CountQueue(int64_t search_id) {
+  return impl_->Transact<QueueCounts, pqxx::nontransaction>(
+      "count queue", [&](pqxx::nontransaction& txn) -> absl::StatusOr<QueueCounts> {
+        // Each count reads only its own states' index entries, and every
+        // trial that counts as finished took a finish sequence number, so the
+        // counter row answers that without reading the trials at all.
+        pqxx::result r = txn.exec_params(
+            "SELECT (SELECT count(*) FROM trials WHERE search_id = $1 AND state = 'PENDING'), "
+            "(SELECT count(*) FROM trials WHERE search_id = $1 "
+            "AND state IN ('LEASED', 'RUNNING')), "
+            "(SELECT next_finish_seq - 1 FROM search_finish_counters WHERE search_id = $1)",
+            search_id);
+        if (r[0][2].is_null()) {
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+        }
+        return QueueCounts{r[0][0].as<int64_t>(), r[0][1].as<int64_t>(), r[0][2].as<int64_t>()};
+      });
 }
 
 absl::StatusOr<std::vector<TrialRecord>> Store::FinishedTrialsSince(int64_t search_id,

@@ -239,6 +239,10 @@ class Store {
                                                                           absl::string_view metric);
   absl::StatusOr<Page<TrialRecord>> ListTrials(const TrialQuery& query);
   absl::StatusOr<TrialCounts> CountTrials(int64_t search_id);
+  // Only what the scheduler keeps in memory: PENDING, LEASED + RUNNING and
+  // finished (any terminal state but CANCELLED) trials. Unlike CountTrials it
+  // does not read every trial of the search, so it stays cheap at any size.
+  absl::StatusOr<QueueCounts> CountQueue(int64_t search_id);
   // Finished trials (any terminal state but CANCELLED) with a finish sequence
   // above `after`, in finish order: what a restored strategy must re-observe.
   absl::StatusOr<std::vector<TrialRecord>> FinishedTrialsSince(int64_t search_id, int64_t after);

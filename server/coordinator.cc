@@ -572,15 +572,15 @@ std::optional<TrialRecord> Coordinator::LeasedTrial(const std::string& lease_id)
 }
 
 void Coordinator::Resync(const std::shared_ptr<SearchRuntime>& runtime) {
-  absl::StatusOr<TrialCounts> counts;
+  absl::StatusOr<QueueCounts> counts;
   {
     StoreTimer timer(metrics_, "count");
-    counts = store_->CountTrials(runtime->id());
+    counts = store_->CountQueue(runtime->id());
   }
   if (!counts.ok()) return;
   runtime->pending = counts->pending;
   runtime->running = counts->running;
-  runtime->finished_count = counts->finished();
+  runtime->finished_count = counts->finished;
   metrics_->SetQueueDepth(runtime->id(), counts->pending, counts->running);
 }
 

@@ -560,6 +560,47 @@ TEST_F(StoreTest, FinishedTrialsAreStoredUpFrontWithFinishSequence) {
   EXPECT_EQ((*found)->number, 2);
 }
 
+TEST_F(StoreTest, QueueCountsAgreeWithTheFullCounts) {
+  const int64_t search = NewSearchId();
+  NewTrial infeasible = Pending({3, 3, 3, 3, 3, 3});
+  infeasible.state = TrialState::kInfeasible;
+  infeasible.result = TrialResult{};
+  infeasible.reward = 0;
+  ASSERT_OK(store_->AddTrials(search, {Pending({0, 0, 0, 0, 0, 1}), Pending({0, 0, 0, 0, 0, 2}),
+                                       Pending({0, 0, 0, 0, 0, 3}), Pending({0, 0, 0, 0, 0, 4}),
+                                       Pending({0, 0, 0, 0, 0, 5}), Pending({0, 0, 0, 0, 0, 6}),
+                                       Pending({0, 0, 0, 0, 0, 7}), infeasible}));
+  Lease succeeded = MustLease(search, "w1");
+  Lease failed = MustLease(search, "w2");
+  Lease requeued = MustLease(search, "w3");
+  Lease early = MustLease(search, "w4");
+  Lease running = MustLease(search, "w5");
+  MustLease(search, "w6");  // Stays LEASED.
+  ASSERT_OK(store_->CompleteTrial(succeeded.lease_id, "w1", SampleResult(0.7),
+                                  TrialState::kSucceeded, 0.7));
+  ASSERT_OK(store_->FailTrial(failed.lease_id, "w2", "diverged", /*retryable=*/false, 3));
+  ASSERT_OK(store_->FailTrial(requeued.lease_id, "w3", "out of memory", /*retryable=*/true, 3));
+  ASSERT_OK(store_->CompleteTrial(early.lease_id, "w4", SampleResult(0.2),
+                                  TrialState::kEarlyStopped, 0.2));
+  ASSERT_OK(store_->RenewLease(running.lease_id, "w5", absl::Seconds(30),
+                               EpochMetrics{1, {{"val_accuracy", 0.5}}}));
+  // One more search's trials must not be counted.
+  const int64_t other = NewSearchId(100, "other");
+  ASSERT_OK(store_->AddTrials(other, {Pending({0, 0, 0, 0, 1, 1})}));
+
+  absl::StatusOr<TrialCounts> full = store_->CountTrials(search);
+  absl::StatusOr<QueueCounts> queue = store_->CountQueue(search);
+  ASSERT_OK(full);
+  ASSERT_OK(queue);
+  EXPECT_EQ(queue->pending, 2);   // The requeued trial and the seventh.
+  EXPECT_EQ(queue->running, 2);   // One LEASED, one RUNNING.
+  EXPECT_EQ(queue->finished, 4);  // SUCCEEDED, FAILED, EARLY_STOPPED, INFEASIBLE.
+  EXPECT_EQ(queue->pending, full->pending);
+  EXPECT_EQ(queue->running, full->running);
+  EXPECT_EQ(queue->finished, full->finished());
+  EXPECT_EQ(store_->CountQueue(987654).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreTest, ListsPageAndFilter) {
   const int64_t search = NewSearchId();
   std::vector<NewTrial> batch;
