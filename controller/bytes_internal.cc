@@ -13,7 +13,9 @@ absl::Status Truncated() { return absl::DataLossError("checkpoint is truncated o
 }  // namespace
 
 void ByteWriter::U64(uint64_t v) {
-  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char bytes[8];  // Little-endian whatever the host.
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  out_.append(bytes, sizeof bytes);
 }
 
 void ByteWriter::F64(double v) {

@@ -53,6 +53,7 @@ class ByteReader {
   absl::StatusOr<TrialResult> Result();
 
   bool done() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
   // Fails unless every byte was consumed.
   absl::Status ExpectEnd() const;
 

@@ -143,7 +143,7 @@ absl::Status Evolution::Restore(absl::string_view bytes) {
     HWNAS_ASSIGN_OR_RETURN(m.reward, r.F64());
     population.push_back(std::move(m));
   }
-  absl::flat_hash_set<uint64_t> seen;
+  KeySet seen;
   HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, seen));
   HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
   rng_ = rng;

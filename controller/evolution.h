@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "controller/key_set.h"
 #include "controller/rng.h"
 #include "controller/strategy.h"
 
@@ -52,7 +52,7 @@ class Evolution : public Strategy {
   uint64_t next_id_ = 1;
   int random_issued_ = 0;
   std::deque<Member> population_;  // Oldest first.
-  absl::flat_hash_set<uint64_t> seen_;
+  KeySet seen_;
 };
 
 }  // namespace hwnas::controller

@@ -58,7 +58,7 @@ struct MnasNetController::Impl {
   int64_t adam_step = 0;
 
   uint64_t next_id = 1;
-  absl::flat_hash_set<uint64_t> seen;  // ExactKey of proposed and observed architectures.
+  KeySet seen;  // ExactKey of proposed and observed architectures.
   std::map<uint64_t, Pending> pending;
   std::vector<Sample> buffer;
   double baseline = 0;
@@ -285,7 +285,7 @@ struct MnasNetController::Impl {
         values.push_back(v);
       }
     }
-    absl::flat_hash_set<uint64_t> new_seen;
+    KeySet new_seen;
     HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, new_seen));
     std::map<uint64_t, Pending> new_pending;
     HWNAS_ASSIGN_OR_RETURN(uint64_t np, r.U64());

@@ -53,7 +53,7 @@ absl::Status RandomSearch::Restore(absl::string_view bytes) {
   Rng rng;
   HWNAS_RETURN_IF_ERROR(r.RngState(rng));
   HWNAS_ASSIGN_OR_RETURN(uint64_t next_id, r.U64());
-  absl::flat_hash_set<uint64_t> seen;
+  KeySet seen;
   HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, seen));
   HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
   rng_ = rng;

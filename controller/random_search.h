@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "controller/key_set.h"
 #include "controller/rng.h"
 #include "controller/strategy.h"
 
@@ -29,7 +29,7 @@ class RandomSearch : public Strategy {
   const space::SearchSpace& space_;
   Rng rng_;
   uint64_t next_id_ = 1;
-  absl::flat_hash_set<uint64_t> seen_;  // ExactKey of every proposed/observed architecture.
+  KeySet seen_;  // ExactKey of every proposed/observed architecture.
 };
 
 }  // namespace hwnas::controller

@@ -320,7 +320,7 @@ absl::Status Search::Restore(absl::string_view bytes) {
       ids.push_back(id);
     }
   }
-  absl::flat_hash_set<uint64_t> observed;
+  KeySet observed;
   HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, observed));
   HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
   HWNAS_RETURN_IF_ERROR(strategy_->Restore(strategy_bytes));

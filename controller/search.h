@@ -28,11 +28,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/trial.h"
+#include "controller/key_set.h"
 #include "controller/pareto.h"
 #include "controller/reward.h"
 #include "controller/strategy.h"
@@ -172,7 +172,7 @@ class Search {
   absl::flat_hash_map<uint64_t, uint64_t> pending_key_;  // key -> proposal id
   // key -> repeat proposal ids waiting for that key's pending result.
   std::map<uint64_t, std::vector<uint64_t>> waiting_;
-  absl::flat_hash_set<uint64_t> observed_ids_;
+  KeySet observed_ids_;
   int best_ = -1;
 };
 

@@ -55,7 +55,7 @@ std::vector<int> UniformTokens(const space::SearchSpace& space, Rng& rng) {
 }
 
 std::optional<std::vector<int>> SampleUnseen(const space::SearchSpace& space, Rng& rng,
-                                             const absl::flat_hash_set<uint64_t>& seen) {
+                                             const KeySet& seen) {
   const uint64_t cardinality = space.Cardinality();
   if (seen.size() >= cardinality) return std::nullopt;
   for (int attempt = 0; attempt < kRejectionTries; ++attempt) {
@@ -73,16 +73,16 @@ std::optional<std::vector<int>> SampleUnseen(const space::SearchSpace& space, Rn
   return DecodeIndex(space, left[rng.Uniform(left.size())]);
 }
 
-void WriteKeys(ByteWriter& w, const absl::flat_hash_set<uint64_t>& keys) {
-  std::vector<uint64_t> sorted(keys.begin(), keys.end());
-  std::sort(sorted.begin(), sorted.end());
-  w.U64(sorted.size());
-  for (uint64_t k : sorted) w.U64(k);
+void WriteKeys(ByteWriter& w, const KeySet& keys) {
+  w.U64(keys.size());
+  for (uint64_t k : keys) w.U64(k);
 }
 
-absl::Status ReadKeys(ByteReader& r, absl::flat_hash_set<uint64_t>& keys) {
+absl::Status ReadKeys(ByteReader& r, KeySet& keys) {
   keys.clear();
   HWNAS_ASSIGN_OR_RETURN(uint64_t n, r.U64());
+  // Bounded by what the bytes can hold: a corrupt count must not allocate.
+  keys.reserve(std::min<uint64_t>(n, r.remaining() / 8));
   for (uint64_t i = 0; i < n; ++i) {
     HWNAS_ASSIGN_OR_RETURN(uint64_t k, r.U64());
     keys.insert(k);

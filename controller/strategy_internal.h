@@ -6,10 +6,10 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "controller/bytes_internal.h"
+#include "controller/key_set.h"
 #include "controller/rng.h"
 #include "space/search_space.h"
 
@@ -25,11 +25,13 @@ std::vector<int> UniformTokens(const space::SearchSpace& space, Rng& rng);
 // A uniformly random valid token list whose ExactKey is not in `seen`;
 // nullopt when none is left (or none was found in a bounded search of a huge space).
 std::optional<std::vector<int>> SampleUnseen(const space::SearchSpace& space, Rng& rng,
-                                             const absl::flat_hash_set<uint64_t>& seen);
+                                             const KeySet& seen);
 
-// Checkpoint helpers for key sets (written sorted, so equal sets give equal bytes).
-void WriteKeys(ByteWriter& w, const absl::flat_hash_set<uint64_t>& keys);
-absl::Status ReadKeys(ByteReader& r, absl::flat_hash_set<uint64_t>& keys);
+// Checkpoint helpers for key sets, in insertion order (so a restored set
+// saves the same bytes as the original). Older checkpoints wrote the keys
+// sorted; they read back as the same set.
+void WriteKeys(ByteWriter& w, const KeySet& keys);
+absl::Status ReadKeys(ByteReader& r, KeySet& keys);
 
 // Packages tokens as an Architecture of the space (they must be valid).
 Architecture MakeArch(const space::SearchSpace& space, std::vector<int> tokens);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/status_macros.h"
 #include "controller/bytes_internal.h"
 #include "controller/strategy_internal.h"
@@ -536,7 +537,7 @@ absl::Status Surrogate::Restore(absl::string_view bytes) {
     }
     samples.push_back(std::move(s));
   }
-  absl::flat_hash_set<uint64_t> seen;
+  KeySet seen;
   HWNAS_RETURN_IF_ERROR(internal::ReadKeys(r, seen));
   HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
   seed_ = seed;

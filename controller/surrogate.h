@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
+#include "controller/key_set.h"
 #include "controller/reward.h"
 #include "controller/rng.h"
 #include "controller/strategy.h"
@@ -158,7 +158,7 @@ class Surrogate : public Strategy {
   uint64_t next_id_ = 1;
   int random_issued_ = 0;
   std::vector<Sample> samples_;
-  absl::flat_hash_set<uint64_t> seen_;  // Proposed or observed.
+  KeySet seen_;  // Proposed or observed.
   Models models_;
 };
 
