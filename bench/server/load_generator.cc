@@ -116,10 +116,19 @@ absl::Status LoadGenerator::Start(int workers) {
       c->add_evaluators("table");
       c->add_datasets("nb201-table");
       hwnas::v1::RegisterWorkerResponse resp;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-      ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
-      grpc::Status s = w->stub->RegisterWorker(&ctx, req, &resp);
+      grpc::Status s;
+      // Like hwnas-worker, retry a connection that fails at first: hundreds
+      // of channels connecting at once now and then see a transient
+      // UNAVAILABLE (once, "No such file or directory" from a loopback
+      // connect), which is not the server's fault.
+      for (int attempt = 1;; ++attempt) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+        ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
+        s = w->stub->RegisterWorker(&ctx, req, &resp);
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= 5 || stop_) break;
+        absl::SleepFor(absl::Milliseconds(100 * attempt));
+      }
       if (s.ok()) {
         w->worker_id = resp.worker_id();
       } else {
