@@ -47,6 +47,14 @@ absl::StatusOr<std::optional<int64_t>> ParsedFlags::Int(absl::string_view name, 
   return std::optional<int64_t>(v);
 }
 
+absl::Status ParsedFlags::Require(std::initializer_list<absl::string_view> names) const {
+  for (absl::string_view name : names) {
+    if (GetOr(name, "").empty())
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " is required"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
                                        const std::vector<FlagSpec>& globals,
                                        const std::vector<std::string>& args,

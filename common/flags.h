@@ -10,6 +10,7 @@
 #define HWNAS_COMMON_FLAGS_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +41,9 @@ struct ParsedFlags {
   // An integer flag of at least `min`; nullopt when absent; InvalidArgument
   // naming the flag and the bad value otherwise.
   absl::StatusOr<std::optional<int64_t>> Int(absl::string_view name, int64_t min) const;
+  // InvalidArgument "--NAME is required" for the first of `names` that is
+  // absent or empty.
+  absl::Status Require(std::initializer_list<absl::string_view> names) const;
 };
 
 // Parses `args` against `flags`, then `globals` (a command flag shadows a

@@ -234,19 +234,16 @@ int ExportMain(int argc, char** argv) {
   o.data_dir = flags->GetOr("data-dir", "");
   o.full_data = !flags->Has("spec-data");
   o.progress = !flags->Has("quiet");
-  for (const char* name : {"epochs", "threads", "seed"}) {
-    absl::StatusOr<std::optional<int64_t>> n = flags->Int(name, 0);
-    if (!n.ok()) return usage(std::string(n.status().message()));
-    if (!n->has_value()) continue;
-    if (absl::string_view(name) == "epochs") o.epochs = static_cast<int>(**n);
-    if (absl::string_view(name) == "threads") o.threads = static_cast<int>(**n);
-    if (absl::string_view(name) == "seed") o.seed = static_cast<uint64_t>(**n);
+  absl::StatusOr<std::optional<int64_t>> epochs = flags->Int("epochs", 0);
+  absl::StatusOr<std::optional<int64_t>> threads = flags->Int("threads", 0);
+  absl::StatusOr<std::optional<int64_t>> seed = flags->Int("seed", 0);
+  for (const absl::Status& s : {epochs.status(), threads.status(), seed.status(),
+                                flags->Require({"spec", "arch", "out"})}) {
+    if (!s.ok()) return usage(std::string(s.message()));
   }
-  for (const auto& [flag, value] : {std::pair<const char*, std::string*>{"spec", &o.spec_path},
-                                    {"arch", &o.arch},
-                                    {"out", &o.out_path}}) {
-    if (value->empty()) return usage(absl::StrCat("--", flag, " is required"));
-  }
+  if (*epochs) o.epochs = static_cast<int>(**epochs);
+  if (*threads) o.threads = static_cast<int>(**threads);
+  if (*seed) o.seed = static_cast<uint64_t>(**seed);
   if (absl::Status s = InitLogging(flags->GetOr("log-level", "warn")); !s.ok()) {
     return usage(std::string(s.message()));
   }

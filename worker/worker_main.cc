@@ -185,16 +185,6 @@ int Usage(const char* help, const std::string& error) {
   return kExitUsage;
 }
 
-bool Require(const Flags& flags, const std::vector<std::string>& names, std::string* error) {
-  for (const std::string& n : names) {
-    if (flags.GetOr(n, "").empty()) {
-      *error = absl::StrCat("--", n, " is required");
-      return false;
-    }
-  }
-  return true;
-}
-
 // Runs the worker loop until SIGTERM/SIGINT (taken by a sigwait thread, so
 // the shutdown path is ordinary code).
 int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) {
@@ -287,7 +277,9 @@ int main(int argc, char** argv) {
 
   if (command == "serve") return Serve(flags, threads, help);
   if (command == "evaluate") {
-    if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
+    if (absl::Status s = flags.Require({"spec", "arch"}); !s.ok()) {
+      return Usage(help, std::string(s.message()));
+    }
     hwnas::worker::EvaluateOptions o;
     o.spec_path = flags.GetOr("spec", "");
     o.arch = flags.GetOr("arch", "");
@@ -300,14 +292,18 @@ int main(int argc, char** argv) {
     return hwnas::worker::RunEvaluate(o, std::cout, std::cerr);
   }
   if (command == "describe") {
-    if (!Require(flags, {"spec", "arch"}, &error)) return Usage(help, error);
+    if (absl::Status s = flags.Require({"spec", "arch"}); !s.ok()) {
+      return Usage(help, std::string(s.message()));
+    }
     hwnas::worker::DescribeOptions o;
     o.spec_path = flags.GetOr("spec", "");
     o.arch = flags.GetOr("arch", "");
     o.json = flags.Has("json");
     return hwnas::worker::RunDescribe(o, std::cout, std::cerr);
   }
-  if (!Require(flags, {"spec", "out"}, &error)) return Usage(help, error);
+  if (absl::Status s = flags.Require({"spec", "out"}); !s.ok()) {
+    return Usage(help, std::string(s.message()));
+  }
   hwnas::worker::CalibrateCommandOptions o;
   o.spec_path = flags.GetOr("spec", "");
   o.out_path = flags.GetOr("out", "");

@@ -48,6 +48,14 @@ TEST(ParseFlagsTest, ErrorsNameTheFlagAndTheCommand) {
   EXPECT_EQ(f->Int("threads", 1).status().message(), "--threads must be an integer >= 1, got '0'");
 }
 
+TEST(ParseFlagsTest, RequireNamesTheFirstMissingOrEmptyFlag) {
+  absl::StatusOr<ParsedFlags> f = ParseFlags(kFlags, {}, {"--threads", "2", "-o", ""}, "t");
+  ASSERT_OK(f);
+  EXPECT_OK(f->Require({"threads"}));
+  EXPECT_EQ(f->Require({"threads", "output"}).message(), "--output is required");
+  EXPECT_EQ(f->Require({"log-level", "output"}).message(), "--log-level is required");
+}
+
 TEST(ParseFlagsTest, HelpAndBooleanFalse) {
   absl::StatusOr<ParsedFlags> f = ParseFlags(kFlags, {}, {"--json", "--json=false", "-h"}, "t");
   ASSERT_OK(f);
