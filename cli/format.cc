@@ -480,27 +480,50 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
   if (t.result) {
     const TrialResult& r = *t.result;
     absl::StrAppend(&out, "Accuracy:      ", FormatMetric("accuracy", r.accuracy), "\n");
-    absl::StrAppend(&out, "Loss:          ", FormatMetric("loss", r.loss), "\n");
-    if (r.latency) {
-      absl::StrAppend(&out, "Latency:       median ",
-                      FormatMetric("latency_ms", r.latency->median_ms), " ms, p90 ",
-                      FormatMetric("latency_ms", r.latency->p90_ms), " ms (", r.latency->runs,
-                      " runs, ", r.latency->threads, " threads, ", r.latency->device, ")\n");
+    // What was not done for this trial (a table lookup trains nothing and
+    // computes no costs; an infeasible one is never trained) is said so,
+    // not shown as zeros.
+    const bool trained = r.train_seconds > 0;
+    if (trained || r.loss != 0) {
+      absl::StrAppend(&out, "Loss:          ", FormatMetric("loss", r.loss), "\n");
     }
-    absl::StrAppend(&out, "Params:        ", FormatMetric("params", r.costs.params), " (",
-                    r.costs.params, ")\n");
-    absl::StrAppend(&out, "MACs:          ", FormatMetric("macs", r.costs.macs), " (", r.costs.macs,
-                    ")\n");
-    absl::StrAppend(
-        &out, "Peak memory:   ", FormatMetric("peak_memory_bytes", r.costs.peak_activation_bytes),
-        " (", r.costs.peak_activation_bytes, " bytes)\n");
-    absl::StrAppend(&out, "Flash:         ", FormatMetric("flash_bytes", r.costs.flash_bytes), " (",
-                    r.costs.flash_bytes, " bytes)\n");
+    if (r.latency) {
+      absl::StrAppend(
+          &out, "Latency:       median ", FormatMetric("latency_ms", r.latency->median_ms),
+          " ms, p90 ", FormatMetric("latency_ms", r.latency->p90_ms), " ms (",
+          r.latency->runs > 0
+              ? absl::StrCat(r.latency->runs, " runs, ", r.latency->threads, " threads, ")
+              : "looked up, not measured: ",
+          r.latency->device, ")\n");
+    }
+    struct CostLine {
+      const char* label;
+      const char* metric;
+      const char* unit;
+    };
+    bool any_cost = false;
+    for (const CostLine& c :
+         {CostLine{"Params:        ", "params", ""}, CostLine{"MACs:          ", "macs", ""},
+          CostLine{"Peak memory:   ", "peak_memory_bytes", " bytes"},
+          CostLine{"Flash:         ", "flash_bytes", " bytes"}}) {
+      std::optional<double> v = MetricValue(r, c.metric);
+      if (!v) continue;
+      any_cost = true;
+      absl::StrAppend(&out, c.label, FormatMetric(c.metric, v), " (", static_cast<int64_t>(*v),
+                      c.unit, ")\n");
+    }
+    if (!any_cost) absl::StrAppend(&out, "Costs:         not computed for this trial\n");
     for (const auto& [k, v] : r.estimates) {
       absl::StrAppend(&out, "Estimate:      ", k, " = ", FormatMetric(k, v), "\n");
     }
-    absl::StrAppend(&out, "Training:      ", r.epochs, " epochs in ",
-                    FormatMetric("train_seconds", r.train_seconds), " s\n");
+    if (trained) {
+      absl::StrAppend(&out, "Training:      ", r.epochs, " epochs in ",
+                      FormatMetric("train_seconds", r.train_seconds), " s\n");
+    } else if (r.epochs > 0) {
+      absl::StrAppend(&out, "Training:      ", r.epochs, " epochs (looked up, not run)\n");
+    } else {
+      absl::StrAppend(&out, "Training:      not trained\n");
+    }
     if (!r.error.empty()) absl::StrAppend(&out, "Error:         ", r.error, "\n");
   }
   absl::StrAppend(&out, "Created:       ", FormatUtc(t.created_at), "\n");

@@ -106,10 +106,17 @@ std::optional<double> MetricValue(const TrialResult& r, absl::string_view name) 
     if (!r.latency) return std::nullopt;
     return r.latency->p90_ms;
   }
-  if (name == "params") return static_cast<double>(r.costs.params);
-  if (name == "macs") return static_cast<double>(r.costs.macs);
-  if (name == "peak_memory_bytes") return static_cast<double>(r.costs.peak_activation_bytes);
-  if (name == "flash_bytes") return static_cast<double>(r.costs.flash_bytes);
+  // A cost of 0 was not computed (the table evaluator reports none, a trial
+  // may fail first): every network that was built has parameters, MACs,
+  // activations and flash.
+  auto cost = [](int64_t v) -> std::optional<double> {
+    if (v <= 0) return std::nullopt;
+    return static_cast<double>(v);
+  };
+  if (name == "params") return cost(r.costs.params);
+  if (name == "macs") return cost(r.costs.macs);
+  if (name == "peak_memory_bytes") return cost(r.costs.peak_activation_bytes);
+  if (name == "flash_bytes") return cost(r.costs.flash_bytes);
   if (name == "train_seconds") return r.train_seconds;
   if (auto it = r.estimates.find(std::string(name)); it != r.estimates.end()) return it->second;
   return std::nullopt;

@@ -104,7 +104,8 @@ struct EpochMetrics {
 // Looks up a metric of a result by name: "accuracy", "loss", "latency_ms",
 // "latency_p90_ms", "params", "macs", "peak_memory_bytes", "flash_bytes",
 // "train_seconds", or an estimate key such as "latency_ms@cortex-m7".
-// Returns nullopt when the result does not carry that metric.
+// Returns nullopt when the result does not carry that metric; a cost of 0
+// (params, macs, peak_memory_bytes, flash_bytes) counts as not computed.
 std::optional<double> MetricValue(const TrialResult& result, absl::string_view name);
 
 // True for the metric names MetricValue understands (estimate keys are

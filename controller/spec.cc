@@ -37,6 +37,41 @@ absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evalua
   return o;
 }
 
+namespace {
+
+// A table trial reports accuracy and the chosen device column's latency
+// (as latency_ms, latency_p90_ms and the estimate latency_ms@<device>),
+// nothing else: a cost it does not report would read as absent (a failed
+// reward) or zero (a hard limit that never trips), so the spec is refused.
+absl::Status CheckTableMetrics(const RewardOptions& objectives, const EvaluatorOptions& evaluator) {
+  const std::string estimate = absl::StrCat("latency_ms@", evaluator.device);
+  auto check = [&](const std::string& path, const std::string& metric) -> absl::Status {
+    if (metric == "latency_ms" || metric == "latency_p90_ms" || metric == estimate) {
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(path,
+                     ": the table evaluator reports accuracy and latency only (latency_ms, "
+                     "latency_p90_ms or ",
+                     estimate, "), not '", metric, "'"));
+  };
+  for (size_t i = 0; i < objectives.constraints.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.constraints[", i, "].metric"),
+                                objectives.constraints[i].metric));
+  }
+  for (size_t i = 0; i < objectives.hard_limits.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.hard_limits[", i, "].metric"),
+                                objectives.hard_limits[i].metric));
+  }
+  for (size_t i = 0; i < objectives.pareto_metrics.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(
+        check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ControllerSpec> ParseControllerSpec(const YamlSection& root,
                                                    absl::string_view space_name) {
   HWNAS_RETURN_IF_ERROR(root.CheckIsMap());
@@ -55,6 +90,9 @@ absl::StatusOr<ControllerSpec> ParseControllerSpec(const YamlSection& root,
         absl::StrCat("evaluator.kind: the table evaluator answers the nb201 space only, the "
                      "spec's space is '",
                      space_name, "'"));
+  }
+  if (spec.evaluator.kind == EvaluatorKind::kTable) {
+    HWNAS_RETURN_IF_ERROR(CheckTableMetrics(spec.objectives, spec.evaluator));
   }
   return spec;
 }

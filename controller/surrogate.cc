@@ -33,18 +33,25 @@ double Normal(Rng& rng) {
 
 // Writes a predicted value of a metric into a result, so the search's
 // RewardFunction can score predictions exactly as it scores trials.
+// A predicted count cost: at least 1, as a linear model can undershoot for
+// the smallest networks and a cost of 0 reads as not computed (MetricValue).
+int64_t PredictedCount(double v) {
+  if (!(v >= 1)) return 1;  // Also NaN.
+  return v >= 9e18 ? static_cast<int64_t>(9e18) : static_cast<int64_t>(v);
+}
+
 void SetMetric(TrialResult& r, absl::string_view name, double v) {
   if (name == "latency_ms" || name == "latency_p90_ms") {
     if (!r.latency) r.latency = LatencyMeasurement{};
     (name == "latency_ms" ? r.latency->median_ms : r.latency->p90_ms) = v;
   } else if (name == "params") {
-    r.costs.params = static_cast<int64_t>(v);
+    r.costs.params = PredictedCount(v);
   } else if (name == "macs") {
-    r.costs.macs = static_cast<int64_t>(v);
+    r.costs.macs = PredictedCount(v);
   } else if (name == "peak_memory_bytes") {
-    r.costs.peak_activation_bytes = static_cast<int64_t>(v);
+    r.costs.peak_activation_bytes = PredictedCount(v);
   } else if (name == "flash_bytes") {
-    r.costs.flash_bytes = static_cast<int64_t>(v);
+    r.costs.flash_bytes = PredictedCount(v);
   } else if (name == "loss") {
     r.loss = v;
   } else if (name == "train_seconds") {

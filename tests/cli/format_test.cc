@@ -233,6 +233,39 @@ TEST(FormatTrialDetail, IncludesEpochCurve) {
   EXPECT_EQ(j["epochs"].size(), 2u);
 }
 
+TEST(FormatTrialDetail, TableTrialSaysWhatWasNotDone) {
+  // A trial answered from the NAS-Bench-201 table: accuracy and a latency
+  // column, no training, no costs. Zeros would read as measurements.
+  TrialRecord t = MakeTrials()[1];
+  TrialResult r;
+  r.accuracy = 0.9106;
+  r.latency = LatencyMeasurement{12.56, 12.56, 0, 0, "nb201:raspi4"};
+  r.estimates["latency_ms@raspi4"] = 12.56;
+  r.epochs = 200;
+  t.result = r;
+  t.epochs.clear();
+  std::string out = FormatTrialDetail(t, OutputFormat::kTable);
+  EXPECT_NE(out.find("Latency:       median 12.56 ms, p90 12.56 ms (looked up, not measured: "
+                     "nb201:raspi4)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Costs:         not computed for this trial\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Training:      200 epochs (looked up, not run)\n"), std::string::npos) << out;
+  for (const char* absent : {"Params:", "MACs:", "Peak memory:", "Flash:", "Loss:", "runs,"}) {
+    EXPECT_EQ(out.find(absent), std::string::npos) << absent << " in\n" << out;
+  }
+  // The trial list leaves out the cost columns no trial has.
+  EXPECT_EQ(TrialMetricColumns({t}, {}), (std::vector<std::string>{"latency_ms"}));
+
+  // A trained trial keeps every line.
+  std::string trained = FormatTrialDetail(MakeTrials()[1], OutputFormat::kTable);
+  EXPECT_NE(trained.find("Params:        200k (200000)\n"), std::string::npos) << trained;
+  EXPECT_NE(trained.find("Flash:         "), std::string::npos) << trained;
+  EXPECT_NE(trained.find("Training:      "), std::string::npos) << trained;
+  EXPECT_NE(trained.find(" epochs in 12.5 s\n"), std::string::npos) << trained;
+  EXPECT_NE(trained.find("(50 runs, 1 threads, x86_64 cpu)"), std::string::npos) << trained;
+}
+
 TEST(FormatPareto, SortedByFirstMetric) {
   ParetoFront front;
   auto trials = MakeTrials();

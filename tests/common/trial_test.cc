@@ -38,6 +38,11 @@ TEST(MetricValueTest, LooksUpEveryKnownMetric) {
   EXPECT_EQ(MetricValue(r, "flash_bytes"), 40);
   EXPECT_EQ(MetricValue(r, "latency_ms@cortex-m7"), 5);
   EXPECT_EQ(MetricValue(r, "latency_ms@cortex-m4"), std::nullopt);
+  // Costs of 0 were not computed (a table trial, a trial that failed first).
+  r.costs = HardwareCosts{};
+  for (const char* cost : {"params", "macs", "peak_memory_bytes", "flash_bytes"}) {
+    EXPECT_EQ(MetricValue(r, cost), std::nullopt) << cost;
+  }
   EXPECT_TRUE(IsKnownMetricName("energy_mj@cortex-m4"));
   EXPECT_FALSE(IsKnownMetricName("latncy_ms"));
   EXPECT_FALSE(IsKnownMetricName("@x"));

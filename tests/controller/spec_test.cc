@@ -153,5 +153,30 @@ TEST(SpecTest, BadValuesGiveClearErrors) {
   EXPECT_NE(Error("strategy: [1, 2]").find("strategy: must be a mapping"), std::string::npos);
 }
 
+TEST(SpecTest, TableSearchesConstrainOnlyWhatTheTableReports) {
+  // The table gives accuracy and one device column's latency; a cost it
+  // does not report (read as zero) would make the reward meaningless.
+  EXPECT_EQ(Error("evaluator: {kind: table, device: pixel3}\n"
+                  "objectives: {constraints: [{metric: latency_ms, target: 5}, "
+                  "{metric: params, target: 1000000}]}"),
+            "objectives.constraints[1].metric: the table evaluator reports accuracy and latency "
+            "only (latency_ms, latency_p90_ms or latency_ms@pixel3), not 'params'");
+  EXPECT_EQ(Error("evaluator: {kind: table}\n"
+                  "objectives: {hard_limits: [{metric: latency_ms@cortex-m7, max: 30}]}"),
+            "objectives.hard_limits[0].metric: the table evaluator reports accuracy and latency "
+            "only (latency_ms, latency_p90_ms or latency_ms@raspi4), not 'latency_ms@cortex-m7'");
+  EXPECT_NE(Error("evaluator: {kind: table}\nobjectives: {pareto_metrics: [latency_ms, macs]}")
+                .find("objectives.pareto_metrics[1]: the table evaluator"),
+            std::string::npos);
+  // What the table does report is accepted, the device's estimate included.
+  EXPECT_TRUE(Parse("evaluator: {kind: table, device: lat_fpga}\n"
+                    "objectives: {constraints: [{metric: latency_ms@fpga, target: 3}], "
+                    "hard_limits: [{metric: latency_p90_ms, max: 9}], "
+                    "pareto_metrics: [latency_ms]}")
+                  .ok());
+  // A trained search may constrain any cost.
+  EXPECT_TRUE(Parse("objectives: {constraints: [{metric: params, target: 1000000}]}").ok());
+}
+
 }  // namespace
 }  // namespace hwnas::controller
