@@ -41,8 +41,9 @@ namespace {
 
 // A table trial reports accuracy and the chosen device column's latency
 // (as latency_ms, latency_p90_ms and the estimate latency_ms@<device>),
-// nothing else: a cost it does not report would read as absent (a failed
-// reward) or zero (a hard limit that never trips), so the spec is refused.
+// nothing else. A cost it does not report reads as absent: every trial's
+// reward would fail and a hard limit would never trip, so the spec is
+// refused up front.
 absl::Status CheckTableMetrics(const RewardOptions& objectives, const EvaluatorOptions& evaluator) {
   const std::string estimate = absl::StrCat("latency_ms@", evaluator.device);
   auto check = [&](const std::string& path, const std::string& metric) -> absl::Status {

@@ -31,8 +31,6 @@ double Normal(Rng& rng) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
-// Writes a predicted value of a metric into a result, so the search's
-// RewardFunction can score predictions exactly as it scores trials.
 // A predicted count cost: at least 1, as a linear model can undershoot for
 // the smallest networks and a cost of 0 reads as not computed (MetricValue).
 int64_t PredictedCount(double v) {
@@ -40,6 +38,8 @@ int64_t PredictedCount(double v) {
   return v >= 9e18 ? static_cast<int64_t>(9e18) : static_cast<int64_t>(v);
 }
 
+// Writes a predicted value of a metric into a result, so the search's
+// RewardFunction can score predictions exactly as it scores trials.
 void SetMetric(TrialResult& r, absl::string_view name, double v) {
   if (name == "latency_ms" || name == "latency_p90_ms") {
     if (!r.latency) r.latency = LatencyMeasurement{};
