@@ -225,10 +225,12 @@ json TrialToJson(const TrialRecord& t) {
     } else {
       result["latency"] = nullptr;
     }
-    result["costs"] = {{"params", r.costs.params},
-                       {"macs", r.costs.macs},
-                       {"peak_activation_bytes", r.costs.peak_activation_bytes},
-                       {"flash_bytes", r.costs.flash_bytes}};
+    // null: not computed (stored as 0; see MetricValue), like an absent latency.
+    auto cost = [](int64_t v) { return v > 0 ? json(v) : json(nullptr); };
+    result["costs"] = {{"params", cost(r.costs.params)},
+                       {"macs", cost(r.costs.macs)},
+                       {"peak_activation_bytes", cost(r.costs.peak_activation_bytes)},
+                       {"flash_bytes", cost(r.costs.flash_bytes)}};
     result["estimates"] = json::object();
     for (const auto& [k, v] : r.estimates) result["estimates"][k] = v;
     result["train_seconds"] = r.train_seconds;

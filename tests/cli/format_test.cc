@@ -254,8 +254,12 @@ TEST(FormatTrialDetail, TableTrialSaysWhatWasNotDone) {
   for (const char* absent : {"Params:", "MACs:", "Peak memory:", "Flash:", "Loss:", "runs,"}) {
     EXPECT_EQ(out.find(absent), std::string::npos) << absent << " in\n" << out;
   }
-  // The trial list leaves out the cost columns no trial has.
+  // The trial list leaves out the cost columns no trial has; JSON says null.
   EXPECT_EQ(TrialMetricColumns({t}, {}), (std::vector<std::string>{"latency_ms"}));
+  json j = json::parse(FormatTrialDetail(t, OutputFormat::kJson));
+  EXPECT_TRUE(j["result"]["costs"]["params"].is_null()) << j.dump();
+  EXPECT_TRUE(j["result"]["costs"]["flash_bytes"].is_null()) << j.dump();
+  EXPECT_EQ(j["result"]["latency"]["median_ms"], 12.56);
 
   // A trained trial keeps every line.
   std::string trained = FormatTrialDetail(MakeTrials()[1], OutputFormat::kTable);
