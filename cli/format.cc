@@ -225,12 +225,16 @@ json TrialToJson(const TrialRecord& t) {
     } else {
       result["latency"] = nullptr;
     }
-    // null: not computed (stored as 0; see MetricValue), like an absent latency.
-    auto cost = [](int64_t v) { return v > 0 ? json(v) : json(nullptr); };
-    result["costs"] = {{"params", cost(r.costs.params)},
-                       {"macs", cost(r.costs.macs)},
-                       {"peak_activation_bytes", cost(r.costs.peak_activation_bytes)},
-                       {"flash_bytes", cost(r.costs.flash_bytes)}};
+    // null where MetricValue says the cost was not computed, like an absent
+    // latency.
+    auto cost = [&r](absl::string_view metric) {
+      std::optional<double> v = MetricValue(r, metric);
+      return v ? json(static_cast<int64_t>(*v)) : json(nullptr);
+    };
+    result["costs"] = {{"params", cost("params")},
+                       {"macs", cost("macs")},
+                       {"peak_activation_bytes", cost("peak_memory_bytes")},
+                       {"flash_bytes", cost("flash_bytes")}};
     result["estimates"] = json::object();
     for (const auto& [k, v] : r.estimates) result["estimates"][k] = v;
     result["train_seconds"] = r.train_seconds;
