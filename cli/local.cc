@@ -327,9 +327,10 @@ CommandSpec LocalCommandSpec() {
         "shared data for the workers (default $HWNAS_SHARED_DATA, else ../shared/data)"},
        {"resume", 0, "", "only continue or show this spec's last search; never start a new one"},
        {"keep-running", 0, "", "after the results, keep the server up for queries until Ctrl-C"}},
-      "Starts a private PostgreSQL cluster in the state directory (kept between runs),\n"
-      "hwnas-server on a free loopback port and N hwnas-worker processes, submits the\n"
-      "spec, shows the progress bar, then prints the Pareto front and the best\n"
+      "Checks the spec (hwnas-server check-spec), then starts a private PostgreSQL\n"
+      "cluster in the state directory (kept between runs), hwnas-server on a free\n"
+      "loopback port and N hwnas-worker processes, submits the spec, shows the\n"
+      "progress bar, then prints the Pareto front and the best\n"
       "architecture, and stops everything. Ctrl-C stops cleanly too: workers hand\n"
       "their trials back, and running the same command again resumes the same\n"
       "search. A spec whose last search finished starts a new search (unless\n"
@@ -404,6 +405,36 @@ std::string SpecHash(absl::string_view spec_yaml) {
   return absl::StrFormat("%016x", h);
 }
 
+// Checks the spec with `hwnas-server check-spec`, as SubmitSearch would,
+// before PostgreSQL, the server and the workers are started for nothing. The
+// CLI does not link the spec parser (it pulls in LibTorch). The text goes
+// through a private temporary file so that what is checked is what is
+// submitted, also when the spec came from stdin.
+absl::Status CheckSpecFirst(const std::string& server_bin, const std::string& spec_path,
+                            const std::string& spec) {
+  char tmp[] = "/tmp/hwnas-spec-XXXXXX";
+  const int fd = mkstemp(tmp);
+  if (fd < 0) return LocalIoError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  const bool written = write(fd, spec.data(), spec.size()) == static_cast<ssize_t>(spec.size());
+  close(fd);
+  absl::StatusOr<CommandResult> checked;
+  if (written) checked = RunCommand({server_bin, "check-spec", tmp}, absl::Seconds(60));
+  unlink(tmp);
+  if (!written) return LocalIoError(absl::StrCat("cannot write ", tmp));
+  if (!checked.ok()) return checked.status();
+  if (checked->exit_code == 0) return absl::OkStatus();
+  std::string output = std::string(absl::StripTrailingAsciiWhitespace(checked->output));
+  if (checked->exit_code == 2) {
+    // Each error line starts with the file checked; name the user's file.
+    absl::string_view message = output;
+    absl::ConsumePrefix(&message, absl::StrCat(tmp, ": "));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the spec ", spec_path == "-" ? "from stdin" : spec_path, " is not valid:\n  ", message));
+  }
+  return absl::InternalError(
+      absl::StrCat(server_bin, " check-spec failed (exit ", checked->exit_code, "): ", output));
+}
+
 absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   std::ostream& err = *ctx.err;
   const std::string spec_path = args.positionals.at(0);
@@ -438,6 +469,7 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   if (!data_dir) data_dir = FindSharedDataDir(ctx.env);
   HWNAS_ASSIGN_OR_RETURN(std::string server_bin, FindHwnasProgram("hwnas-server", ctx.env));
   HWNAS_ASSIGN_OR_RETURN(std::string worker_bin, FindHwnasProgram("hwnas-worker", ctx.env));
+  HWNAS_RETURN_IF_ERROR(CheckSpecFirst(server_bin, spec_path, spec));
 
   // The state directory is traversable (0711) so that, as root, the postgres
   // user reaches the cluster inside; the secrets in it are 0600 files.

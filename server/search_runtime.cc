@@ -32,6 +32,19 @@ absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
   return runtime;
 }
 
+absl::Status SearchRuntime::CheckSpec(absl::string_view spec_yaml,
+                                      const std::vector<std::string>& profile_search_path) {
+  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(spec_yaml));
+  SearchRecord probe;
+  probe.spec_yaml = std::string(spec_yaml);
+  probe.budget = spec.controller.budget.trials;
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Create(probe, profile_search_path);
+  // Nothing here touches the store: whatever fails is the spec's doing (an
+  // MCU profile it names is missing, say), whatever code the part returned.
+  if (!runtime.ok()) return absl::InvalidArgumentError(runtime.status().message());
+  return absl::OkStatus();
+}
+
 SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
                              std::unique_ptr<space::SearchSpace> space,
                              std::optional<worker::TargetSet> targets)

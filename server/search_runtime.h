@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/records.h"
 #include "controller/search.h"
@@ -35,6 +36,12 @@ class SearchRuntime {
  public:
   static absl::StatusOr<std::shared_ptr<SearchRuntime>> Create(
       const SearchRecord& record, const std::vector<std::string>& profile_search_path);
+  // Checks that a search could be built from `spec_yaml`: the spec parses and
+  // what it names exists (MCU profiles, strategy options for the space).
+  // Submit runs it before storing anything, so a spec that could never run is
+  // refused (InvalidArgument, naming the field) instead of stored as FAILED.
+  static absl::Status CheckSpec(absl::string_view spec_yaml,
+                                const std::vector<std::string>& profile_search_path);
   ~SearchRuntime();
 
   // SearchRuntime objects alive in this process (a /metrics gauge: it should

@@ -2,10 +2,13 @@
 // only; they become ServerOptions.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "db/store.h"
+#include "server/search_runtime.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -30,6 +34,9 @@ Usage:
   hwnas-server admin create-user NAME [--admin] [--worker]
                                            Create a user and print their API token (once).
   hwnas-server admin issue-token NAME      Print a new API token for an existing user.
+  hwnas-server check-spec FILE... [--profile-path DIRS]
+                                           Check search specs as SubmitSearch would,
+                                           without a database; exit 2 if one is invalid.
 
 Common flags:
   --database URI      PostgreSQL connection string (or set HWNAS_DATABASE, which keeps
@@ -85,8 +92,10 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"port-file", 0, "FILE", ""}}},
     {"migrate", {}},
     {"admin", {{"admin", 0, "", ""}, {"worker", 0, "", ""}}},
+    {"check-spec", {{"profile-path", 0, "DIRS", ""}}},
 };
-// Positionals after the command: admin's subcommand and user name.
+// Positionals after the command: admin's subcommand and user name
+// (check-spec takes any number of files).
 const std::map<std::string, size_t> kPositionals = {{"serve", 0}, {"migrate", 0}, {"admin", 2}};
 
 int Fail(const std::string& message) {
@@ -130,6 +139,39 @@ int Admin(const Args& args) {
   return 0;
 }
 
+std::vector<std::string> ProfileSearchPath(const Args& args) {
+  std::vector<std::string> path;
+  if (std::string dirs = args.GetOr("profile-path", ""); !dirs.empty()) {
+    path = absl::StrSplit(dirs, ':', absl::SkipEmpty());
+  }
+  return path;
+}
+
+// Exit 0 when every spec is valid, 2 when one is not, 1 when a file cannot be
+// read. `hwnas local` runs this before it starts anything.
+int CheckSpecs(const Args& args) {
+  const std::vector<std::string> profile_path = ProfileSearchPath(args);
+  int exit_code = 0;
+  for (const std::string& file : args.positionals) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      std::cerr << "hwnas-server: cannot read " << file << "\n";
+      exit_code = std::max(exit_code, 1);
+      continue;
+    }
+    if (absl::Status s = hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path);
+        !s.ok()) {
+      std::cerr << file << ": " << s.message() << "\n";
+      exit_code = 2;
+      continue;
+    }
+    std::cout << file << ": ok\n";
+  }
+  return exit_code;
+}
+
 // An integer flag of at least `min`, `def` when absent.
 bool ParseInt(const Args& args, const std::string& name, int def, int min, int* out,
               std::string* error) {
@@ -163,9 +205,7 @@ int Serve(const Args& args) {
   }
   options.coordinator.lease_ttl = absl::Seconds(ttl);
   options.coordinator.policy.max_running_per_owner = max_running;
-  if (std::string path = args.GetOr("profile-path", ""); !path.empty()) {
-    options.coordinator.profile_search_path = absl::StrSplit(path, ':', absl::SkipEmpty());
-  }
+  options.coordinator.profile_search_path = ProfileSearchPath(args);
 
   // Signals are taken by a dedicated thread (sigwait) so shutdown runs in
   // ordinary code, not in a signal handler.
@@ -224,6 +264,11 @@ int main(int argc, char** argv) {
   if (args->help) {
     std::cout << kUsage;
     return 0;
+  }
+  if (command == "check-spec") {
+    if (args->positionals.empty()) return Fail("check-spec needs a spec file (see --help)");
+    if (absl::Status s = hwnas::InitLogging("warn"); !s.ok()) return Fail(std::string(s.message()));
+    return CheckSpecs(*args);
   }
   const size_t wanted = kPositionals.at(command);
   if (args->positionals.size() > wanted) {

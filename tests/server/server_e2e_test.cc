@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
@@ -750,6 +752,38 @@ TEST(ServerE2ETest, PerOwnerRunningLimitHoldsBackFurtherLeases) {
   EXPECT_EQ(third.assignment().search_id(), mine->id());
 }
 
+TEST(ServerCommandLineTest, CheckSpecAcceptsTheExamplesAndNamesTheBadField) {
+  // No database: the check is what SubmitSearch does before storing.
+  const std::string server = BinaryDir() + "/server/hwnas-server";
+  std::vector<std::string> examples;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(hwnas::testing::SourceDir() + "/examples")) {
+    if (entry.path().extension() == ".yaml") examples.push_back(entry.path().string());
+  }
+  ASSERT_GE(examples.size(), 3u);
+  std::vector<std::string> argv = {server, "check-spec"};
+  argv.insert(argv.end(), examples.begin(), examples.end());
+  absl::StatusOr<CommandResult> r = RunCommand(argv);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  for (const std::string& e : examples) EXPECT_THAT(r->output, HasSubstr(e + ": ok"));
+
+  const std::string bad = ::testing::TempDir() + "/check-spec-bad.yaml";
+  std::ofstream(bad) << absl::StrReplaceAll(
+      TrainSpec(3, 256, 1), {{"hardware: {measure_latency: true, latency_runs: 10}",
+                              "hardware: {targets: [{name: m7, mcu_profile: cortex-m99}]}"}});
+  r = RunCommand({server, "check-spec", examples[0], bad});
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 2) << r->output;
+  EXPECT_THAT(r->output, HasSubstr(examples[0] + ": ok"));
+  EXPECT_THAT(r->output, HasSubstr(bad + ": hardware.targets[0].mcu_profile: no MCU profile "
+                                         "'cortex-m99'"));
+  r = RunCommand({server, "check-spec", bad + ".missing"});
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 1) << r->output;
+  EXPECT_THAT(r->output, HasSubstr("cannot read " + bad + ".missing"));
+}
+
 TEST(ServerCommandLineTest, UnknownFlagsAndStrayArgumentsAreErrorsThatNameThem) {
   // Checked before anything is opened, so no database is needed.
   const std::string server = BinaryDir() + "/server/hwnas-server";
@@ -788,6 +822,12 @@ TEST(ServerE2ETest, BadInputIsRejectedClearlyAndNothingIsStored) {
             "space.name: unknown search space 'resnet'"},
            {TableSpec("zero", 0), "budget.trials"},
            {TableSpec("typo", 5) + "stratgy: {name: random}\n", "stratgy: unknown key"},
+           // Parses, but names an MCU profile the server does not have: it
+           // could never run, so it is refused rather than stored as FAILED.
+           {absl::StrReplaceAll(TrainSpec(3, 256, 1),
+                                {{"hardware: {measure_latency: true, latency_runs: 10}",
+                                  "hardware: {targets: [{name: m7, mcu_profile: cortex-m99}]}"}}),
+            "hardware.targets[0].mcu_profile: no MCU profile 'cortex-m99'"},
        }) {
     absl::StatusOr<hwnas::v1::Search> s = c.Submit(k.yaml);
     ASSERT_FALSE(s.ok()) << k.yaml;
