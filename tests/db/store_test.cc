@@ -761,6 +761,27 @@ TEST_F(StoreTest, DashboardViewsShowEveryMetric) {
                                      "WHERE search_id = ",
                                      search)),
             "1");
+
+  // Trial 3 was answered from a table: costs of 0 were not computed, and the
+  // views show them as NULL, so aggregates leave them out.
+  TrialResult looked_up = SampleResult(0.95);
+  looked_up.costs = HardwareCosts{};
+  looked_up.latency->median_ms = 0.5;
+  Lease c = MustLease(search, "w1");
+  ASSERT_OK(store_->CompleteTrial(c.lease_id, "w1", looked_up, TrialState::kSucceeded, 0.95));
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT params IS NULL, macs IS NULL, peak_activation_bytes "
+                                     "IS NULL, flash_bytes IS NULL, accuracy FROM v_trials WHERE "
+                                     "search_id = ",
+                                     search, " AND trial_number = 3")),
+            "t|t|t|t|0.95");
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT avg(params)::int, count(flash_bytes) FROM v_trials "
+                                     "WHERE search_id = ",
+                                     search)),
+            "1000|2");
+  EXPECT_EQ(Psql(conn_, absl::StrCat("SELECT trial_number, params IS NULL FROM v_pareto "
+                                     "WHERE search_id = ",
+                                     search)),
+            "3|t");
 }
 
 TEST_F(StoreTest, ProposalsAndTheirCheckpointCommitTogether) {
