@@ -16,6 +16,17 @@ SearchRuntime::~SearchRuntime() { live_runtimes--; }
 
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
     const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Build(record, profile_search_path);
+  // Nothing here touches the store: whatever fails is the spec's doing (an
+  // MCU profile it names is missing, say), whatever code the part returned.
+  // As InvalidArgument, Submit refuses the spec, and a restarted server fails
+  // that search alone instead of refusing to start.
+  if (!runtime.ok()) return absl::InvalidArgumentError(runtime.status().message());
+  return runtime;
+}
+
+absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
+    const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
   HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(record.spec_yaml));
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
   std::optional<worker::TargetSet> targets;
@@ -38,11 +49,7 @@ absl::Status SearchRuntime::CheckSpec(absl::string_view spec_yaml,
   SearchRecord probe;
   probe.spec_yaml = std::string(spec_yaml);
   probe.budget = spec.controller.budget.trials;
-  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Create(probe, profile_search_path);
-  // Nothing here touches the store: whatever fails is the spec's doing (an
-  // MCU profile it names is missing, say), whatever code the part returned.
-  if (!runtime.ok()) return absl::InvalidArgumentError(runtime.status().message());
-  return absl::OkStatus();
+  return Create(probe, profile_search_path).status();
 }
 
 SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,

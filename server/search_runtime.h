@@ -34,6 +34,8 @@ struct Verdict {
 
 class SearchRuntime {
  public:
+  // Builds a search's runtime from its record; every error is
+  // InvalidArgument (see CheckSpec).
   static absl::StatusOr<std::shared_ptr<SearchRuntime>> Create(
       const SearchRecord& record, const std::vector<std::string>& profile_search_path);
   // Checks that a search could be built from `spec_yaml`: the spec parses and
@@ -100,6 +102,9 @@ class SearchRuntime {
   std::atomic<bool> needs_reload{false};
 
  private:
+  // Create without the error-code mapping.
+  static absl::StatusOr<std::shared_ptr<SearchRuntime>> Build(
+      const SearchRecord& record, const std::vector<std::string>& profile_search_path);
   SearchRuntime(const SearchRecord& record, SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
                 std::optional<worker::TargetSet> targets);

@@ -469,6 +469,37 @@ TEST(ServerE2ETest, ServerKilledMidSearchResumesFromTheStore) {
   EXPECT_THAT(c.Log("server.log"), HasSubstr("event=search_restored"));
 }
 
+TEST(ServerE2ETest, ASearchThatCannotBeRebuiltFailsAloneAtRestart) {
+  // A profile that exists only on the first server's --profile-path: after a
+  // restart without it, that one search is FAILED with the reason and the
+  // server starts and runs the others.
+  Cluster c;
+  const std::string profiles = c.dir() + "/profiles";
+  std::filesystem::create_directories(profiles);
+  {
+    std::ifstream in(hwnas::testing::SourceDir() + "/hardware/profiles/cortex-m7.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::ofstream(profiles + "/lab-m7.yaml")
+        << absl::StrReplaceAll(text.str(), {{"name: cortex-m7", "name: lab-m7"}});
+  }
+  c.StartServer(5, false, {"--profile-path", profiles});
+  absl::StatusOr<hwnas::v1::Search> lab = c.Submit(absl::StrReplaceAll(
+      TrainSpec(3, 256, 1), {{"hardware: {measure_latency: true, latency_runs: 10}",
+                              "hardware: {targets: [{name: lab, mcu_profile: lab-m7}]}"}}));
+  ASSERT_OK(lab);
+  absl::StatusOr<hwnas::v1::Search> other = c.Submit(TableSpec("other", 20));
+  ASSERT_OK(other);
+  c.KillServer();
+  c.StartServer();
+  SearchRecord failed = c.Search(lab->id());
+  EXPECT_EQ(failed.state, SearchState::kFailed);
+  EXPECT_THAT(failed.error, HasSubstr("cannot resume: hardware.targets[0].mcu_profile: no MCU "
+                                      "profile 'lab-m7'"));
+  c.StartWorker("w0");
+  EXPECT_TRUE(c.WaitFor(other->id(), Completed, absl::Minutes(2))) << c.Log("server.log");
+}
+
 TEST(ServerE2ETest, PostgresRestartMidSearchIsRiddenOut) {
   Cluster c;
   c.StartServer();
