@@ -498,7 +498,9 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
           &out, "Latency:       median ", FormatMetric("latency_ms", r.latency->median_ms),
           " ms, p90 ", FormatMetric("latency_ms", r.latency->p90_ms), " ms (",
           r.latency->runs > 0
-              ? absl::StrCat(r.latency->runs, " runs, ", r.latency->threads, " threads, ")
+              ? absl::StrCat(r.latency->runs, r.latency->runs == 1 ? " run, " : " runs, ",
+                             r.latency->threads,
+                             r.latency->threads == 1 ? " thread, " : " threads, ")
               : "looked up, not measured: ",
           r.latency->device, ")\n");
     }
@@ -522,11 +524,12 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
     for (const auto& [k, v] : r.estimates) {
       absl::StrAppend(&out, "Estimate:      ", k, " = ", FormatMetric(k, v), "\n");
     }
+    const char* epochs = r.epochs == 1 ? " epoch" : " epochs";
     if (trained) {
-      absl::StrAppend(&out, "Training:      ", r.epochs, " epochs in ",
+      absl::StrAppend(&out, "Training:      ", r.epochs, epochs, " in ",
                       FormatMetric("train_seconds", r.train_seconds), " s\n");
     } else if (r.epochs > 0) {
-      absl::StrAppend(&out, "Training:      ", r.epochs, " epochs (looked up, not run)\n");
+      absl::StrAppend(&out, "Training:      ", r.epochs, epochs, " (looked up, not run)\n");
     } else {
       absl::StrAppend(&out, "Training:      not trained\n");
     }

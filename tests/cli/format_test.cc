@@ -267,7 +267,13 @@ TEST(FormatTrialDetail, TableTrialSaysWhatWasNotDone) {
   EXPECT_NE(trained.find("Flash:         "), std::string::npos) << trained;
   EXPECT_NE(trained.find("Training:      "), std::string::npos) << trained;
   EXPECT_NE(trained.find(" epochs in 12.5 s\n"), std::string::npos) << trained;
-  EXPECT_NE(trained.find("(50 runs, 1 threads, x86_64 cpu)"), std::string::npos) << trained;
+  EXPECT_NE(trained.find("(50 runs, 1 thread, x86_64 cpu)"), std::string::npos) << trained;
+
+  // Counts of one are singular.
+  TrialRecord one = MakeTrials()[1];
+  one.result->epochs = 1;
+  EXPECT_NE(FormatTrialDetail(one, OutputFormat::kTable).find("Training:      1 epoch in 12.5 s\n"),
+            std::string::npos);
 }
 
 TEST(FormatPareto, SortedByFirstMetric) {
