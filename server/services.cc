@@ -48,6 +48,39 @@ db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
 // store shows them, then SEARCH_FINISHED. Polls the store (cheap indexed
 // reads) only while someone is watching, so the hot paths write no events.
 // One write is in flight at a time; polls run on the executor.
+// The search as it stood when each of `done` (in finish order) had just
+// finished: `search` was read after them, and stepping back over the later
+// ones takes them out of the counts. Without this a batch of events carried
+// one count, behind or ahead of most of its trials ("trial 184 ... (121/1000)").
+// Trials that finished between the two reads still count (a few ahead at most).
+std::vector<SearchRecord> CountsAsOf(const SearchRecord& search,
+                                     const std::vector<TrialRecord>& done) {
+  std::vector<SearchRecord> as_of(done.size(), search);
+  TrialCounts counts = search.counts;
+  for (size_t i = done.size(); i-- > 0;) {
+    as_of[i].counts = counts;
+    int64_t* outcome = nullptr;
+    switch (done[i].state) {
+      case TrialState::kSucceeded:
+        outcome = &counts.succeeded;
+        break;
+      case TrialState::kFailed:
+        outcome = &counts.failed;
+        break;
+      case TrialState::kInfeasible:
+        outcome = &counts.infeasible;
+        break;
+      case TrialState::kEarlyStopped:
+        outcome = &counts.early_stopped;
+        break;
+      default:
+        break;
+    }
+    if (outcome != nullptr && *outcome > 0) --*outcome;
+  }
+  return as_of;
+}
+
 class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
  public:
   WatchReactor(Coordinator* coordinator, Executor* executor, User user, int64_t search_id)
@@ -137,6 +170,19 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
       if (state->reactor == nullptr || state->finished) return;
     }
     std::deque<hwnas::v1::SearchEvent> events;
+    // The trials finished since the last poll are read before the search, so
+    // the search's counts include every one of them (see CountsAsOf).
+    std::vector<TrialRecord> done;
+    if (state->snapshot_sent) {
+      absl::StatusOr<std::vector<TrialRecord>> since =
+          state->coordinator->FinishedSince(state->search_id, state->last_finish_seq);
+      if (since.ok()) done = *std::move(since);
+    } else {
+      // Events start after what had finished before the snapshot is read: a
+      // trial finishing in between is counted and streamed, never lost.
+      absl::StatusOr<int64_t> last = state->coordinator->LastFinishSequence(state->search_id);
+      if (last.ok()) state->last_finish_seq = *last;
+    }
     absl::StatusOr<SearchRecord> search =
         state->coordinator->GetSearch(state->user, state->search_id);
     grpc::Status error = grpc::Status::OK;
@@ -152,21 +198,16 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         *e.mutable_search() = snapshot;
         events.push_back(std::move(e));
         state->snapshot_sent = true;
-        // Start after what already finished: the snapshot has those counts.
-        absl::StatusOr<int64_t> last = state->coordinator->LastFinishSequence(state->search_id);
-        if (last.ok()) state->last_finish_seq = *last;
       } else {
-        absl::StatusOr<std::vector<TrialRecord>> done =
-            state->coordinator->FinishedSince(state->search_id, state->last_finish_seq);
-        if (done.ok()) {
-          for (const TrialRecord& t : *done) {
-            hwnas::v1::SearchEvent e;
-            e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED);
-            *e.mutable_search() = snapshot;
-            *e.mutable_trial() = ToProto(t);
-            events.push_back(std::move(e));
-            state->last_finish_seq = t.finish_seq;
-          }
+        std::vector<SearchRecord> as_of = CountsAsOf(*search, done);
+        for (size_t i = 0; i < done.size(); ++i) {
+          hwnas::v1::SearchEvent e;
+          e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED);
+          *e.mutable_search() = ToProto(as_of[i]);
+          e.mutable_search()->clear_spec_yaml();
+          *e.mutable_trial() = ToProto(done[i]);
+          events.push_back(std::move(e));
+          state->last_finish_seq = done[i].finish_seq;
         }
         if (search->counts.running != state->last_running && events.empty()) {
           hwnas::v1::SearchEvent e;

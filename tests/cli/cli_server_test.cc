@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/app.h"
 #include "cli/errors.h"
@@ -139,6 +141,7 @@ class CliAgainstRealServer : public ::testing::Test {
       CliRun run =
           AsAlice({"submit", "-f", WriteSpec("done", TableSpec("cli-done", 40)), "--watch"});
       EXPECT_EQ(run.code, kExitOk) << run.err;
+      *watch_output_ = run.out;
       int64_t parsed = 0;
       std::string first = run.out.substr(0, run.out.find('\n'));
       EXPECT_TRUE(absl::SimpleAtoi(first, &parsed)) << run.out;
@@ -163,6 +166,7 @@ class CliAgainstRealServer : public ::testing::Test {
   }
 
   static std::string* dir_;
+  static std::string* watch_output_;  // CompletedSearch's `submit --watch`.
   static db::Store* store_;
   static std::map<std::string, std::string>* tokens_;
   static testing::ServerProcess* server_;
@@ -170,6 +174,7 @@ class CliAgainstRealServer : public ::testing::Test {
 };
 
 std::string* CliAgainstRealServer::dir_ = nullptr;
+std::string* CliAgainstRealServer::watch_output_ = new std::string;
 db::Store* CliAgainstRealServer::store_ = nullptr;
 std::map<std::string, std::string>* CliAgainstRealServer::tokens_ = nullptr;
 testing::ServerProcess* CliAgainstRealServer::server_ = nullptr;
@@ -191,6 +196,27 @@ TEST_F(CliAgainstRealServer, SubmitWatchListStatus) {
     }
   }
   EXPECT_TRUE(found) << ls.out;
+
+  // Every trial is streamed once, and each finished-trial line shows the
+  // progress as of that trial: never behind the lines printed so far, never
+  // going back, ahead only by trials that finished while the server read the
+  // store (a few at most; it used to show 40/40 from trial 13 on), and the
+  // last one at the budget.
+  const std::regex finished_line(R"(^trial \d+ [A-Z_]+.* \((\d+)/40\)$)");
+  int64_t lines = 0, shown = 0;
+  for (absl::string_view line : absl::StrSplit(*watch_output_, '\n')) {
+    std::match_results<absl::string_view::const_iterator> m;
+    if (!std::regex_match(line.begin(), line.end(), m, finished_line)) continue;
+    const int64_t count = std::stoll(m[1].str());
+    ++lines;
+    EXPECT_GE(count, lines) << line << "\n" << *watch_output_;
+    EXPECT_GE(count, shown) << line << "\n" << *watch_output_;
+    EXPECT_LE(count, lines + 8) << line << "\n" << *watch_output_;
+    shown = count;
+  }
+  EXPECT_EQ(lines, 40) << *watch_output_;
+  EXPECT_EQ(shown, 40) << *watch_output_;
+
   CliRun table = AsAlice({"ls"});
   EXPECT_TRUE(absl::StrContains(table.out, "cli-done")) << table.out;
 
