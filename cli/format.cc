@@ -595,7 +595,9 @@ std::string FormatPareto(const ParetoFront& front, OutputFormat format) {
   if (format == OutputFormat::kCsv) return FormatTrialList(sorted, front.metrics, format);
   std::string out =
       absl::StrCat("Pareto front over accuracy and ", absl::StrJoin(front.metrics, ", "), ": ",
-                   sorted.size(), " trials, hypervolume ", FormatRaw(front.hypervolume), "\n\n");
+                   sorted.size(), " trials, hypervolume ",
+                   // Six digits for reading; -o json has the exact value.
+                   absl::StrFormat("%.6g", front.hypervolume), "\n\n");
   absl::StrAppend(&out, FormatTrialList(sorted, front.metrics, format));
   return out;
 }

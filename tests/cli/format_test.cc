@@ -291,8 +291,14 @@ TEST(FormatPareto, SortedByFirstMetric) {
   EXPECT_EQ(CsvRow(csv[1])[0], "1");  // latency 10 before latency 20.
   EXPECT_EQ(CsvRow(csv[2])[0], "2");
   std::string table = FormatPareto(front, OutputFormat::kTable);
-  EXPECT_NE(table.find("Pareto front over accuracy and latency_ms: 2 trials, hypervolume 0.42"),
+  EXPECT_NE(table.find("Pareto front over accuracy and latency_ms: 2 trials, hypervolume 0.42\n"),
             std::string::npos);
+  // The table rounds to six digits; JSON keeps every digit.
+  front.hypervolume = 55.79262472919821;
+  table = FormatPareto(front, OutputFormat::kTable);
+  EXPECT_NE(table.find("2 trials, hypervolume 55.7926\n"), std::string::npos) << table;
+  j = json::parse(FormatPareto(front, OutputFormat::kJson));
+  EXPECT_EQ(j["hypervolume"].get<double>(), 55.79262472919821);
 }
 
 }  // namespace
