@@ -193,6 +193,7 @@ json SearchToJson(const SearchRecord& s) {
                  {"infeasible", s.counts.infeasible}, {"early_stopped", s.counts.early_stopped}};
   j["best_trial"] = s.best_trial ? TrialToJson(*s.best_trial) : json(nullptr);
   j["error"] = s.error;
+  j["waiting"] = s.waiting.empty() ? json(nullptr) : json(s.waiting);
   j["created_at"] = FormatTimeRfc3339(s.created_at);
   j["finished_at"] = OptionalTime(s.finished_at);
   j["spec_yaml"] = s.spec_yaml;
@@ -323,6 +324,7 @@ std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
   absl::StrAppend(&out, "Owner:       ", s.owner, "\n");
   absl::StrAppend(&out, "State:       ", SearchStateName(s.state), "\n");
   if (!s.error.empty()) absl::StrAppend(&out, "Error:       ", s.error, "\n");
+  if (!s.waiting.empty()) absl::StrAppend(&out, "Waiting:     ", s.waiting, "\n");
   absl::StrAppend(&out, "Space:       ", s.space, "\n");
   absl::StrAppend(&out, "Budget:      ", s.budget, " trials (weight ", FormatRaw(s.weight), ")\n");
   absl::StrAppend(&out, "Progress:    ", s.counts.finished(), "/", s.budget,

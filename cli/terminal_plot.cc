@@ -136,6 +136,8 @@ std::string RenderProgressLine(const SearchRecord& s, absl::Time now,
       s.counts.infeasible, "  ", BestPart(s, cost_metrics));
   if (s.state != SearchState::kRunning) {
     absl::StrAppend(&out, "  ", SearchStateName(s.state));
+  } else if (!s.waiting.empty()) {
+    absl::StrAppend(&out, "  waiting: ", s.waiting);
   } else if (auto eta = EstimateRemaining(s, now)) {
     absl::StrAppend(&out, "  ETA ", FormatElapsed(*eta));
   } else {
@@ -152,7 +154,8 @@ std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>
       return absl::StrCat("search ", s.id, " ", SearchStateName(s.state), ": ", s.counts.finished(),
                           "/", s.budget, " finished, ", s.counts.running, " running, ",
                           s.counts.failed, " failed, ", s.counts.infeasible, " infeasible; ",
-                          BestPart(s, cost_metrics));
+                          BestPart(s, cost_metrics),
+                          s.waiting.empty() ? "" : absl::StrCat("; waiting: ", s.waiting));
     case SearchEventKind::kTrialStarted:
       if (!e.trial) break;
       return absl::StrCat(

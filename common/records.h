@@ -71,6 +71,9 @@ struct SearchRecord {
   TrialCounts counts;
   std::optional<TrialRecord> best_trial;
   std::string error;
+  // Set by the server (never stored) on a RUNNING search that no connected
+  // worker can run, saying why, e.g. "worker has no 'table' evaluator".
+  std::string waiting;
   absl::Time created_at = absl::UnixEpoch();
   std::optional<absl::Time> finished_at;
 };

@@ -174,6 +174,7 @@ hwnas::v1::Search ToProto(const SearchRecord& s) {
   *p.mutable_created_at() = ToProto(s.created_at);
   if (s.finished_at) *p.mutable_finished_at() = ToProto(*s.finished_at);
   p.set_error(s.error);
+  p.set_waiting(s.waiting);
   return p;
 }
 
@@ -200,6 +201,7 @@ SearchRecord FromProto(const hwnas::v1::Search& p) {
   s.created_at = FromProto(p.created_at());
   if (p.has_finished_at()) s.finished_at = FromProto(p.finished_at());
   s.error = p.error();
+  s.waiting = p.waiting();
   return s;
 }
 

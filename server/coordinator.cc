@@ -159,7 +159,30 @@ absl::StatusOr<SearchRecord> Coordinator::Submit(const User& user, const std::st
 }
 
 absl::StatusOr<SearchRecord> Coordinator::GetSearch(const User& user, int64_t search_id) {
-  return Visible(user, search_id);
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord search, Visible(user, search_id));
+  if (search.state == SearchState::kRunning) {
+    if (absl::StatusOr<std::shared_ptr<SearchRuntime>> r = Runtime(search_id); r.ok()) {
+      search.waiting = WhyNoWorkerCanRun((*r)->spec().requirements);
+    }
+  }
+  return search;
+}
+
+std::string Coordinator::WhyNoWorkerCanRun(const scheduler::Requirements& requirements) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time alive_since = absl::Now() - options_.worker_alive;
+  int64_t alive = 0;
+  std::string first_refusal;
+  for (const auto& [id, w] : workers_) {
+    if (w.last_seen < alive_since) continue;
+    ++alive;
+    std::string why;
+    if (scheduler::CanRun(w.profile, requirements, &why)) return "";
+    if (first_refusal.empty()) first_refusal = why;
+  }
+  if (alive == 0) return "no worker is connected";
+  return absl::StrCat("no connected worker can run it (", alive, " connected; ", first_refusal,
+                      ")");
 }
 
 absl::StatusOr<db::Page<SearchRecord>> Coordinator::ListSearches(const User& user,

@@ -138,6 +138,10 @@ class Coordinator {
   absl::StatusOr<std::shared_ptr<SearchRuntime>> Runtime(int64_t search_id);
   std::vector<std::shared_ptr<SearchRuntime>> Runtimes();
   absl::StatusOr<SearchRecord> Visible(const User& user, int64_t search_id);
+  // Empty when a live worker can run a search with these requirements, else
+  // why not (SearchRecord::waiting).
+  std::string WhyNoWorkerCanRun(const scheduler::Requirements& requirements)
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status LoadRuntime(const SearchRecord& record);
   absl::StatusOr<std::optional<Assignment>> TryLease(const std::string& worker_id);
   void TryWaiters();

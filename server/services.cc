@@ -132,6 +132,7 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
     bool snapshot_sent = false;      // Poll thread only.
     int64_t last_finish_seq = 0;     // Poll thread only.
     int64_t last_running = -1;       // Poll thread only.
+    std::string last_waiting;        // Poll thread only.
     hwnas::v1::SearchEvent current;  // Write buffer, guarded by `writing`.
   };
 
@@ -209,6 +210,13 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
           events.push_back(std::move(e));
           state->last_finish_seq = done[i].finish_seq;
         }
+        if (search->waiting != state->last_waiting) {
+          // Whether a worker can run it changed: a fresh snapshot says so.
+          hwnas::v1::SearchEvent e;
+          e.set_kind(hwnas::v1::SearchEvent::KIND_SNAPSHOT);
+          *e.mutable_search() = snapshot;
+          events.push_back(std::move(e));
+        }
         if (search->counts.running != state->last_running && events.empty()) {
           hwnas::v1::SearchEvent e;
           e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_STARTED);
@@ -217,6 +225,7 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         }
       }
       state->last_running = search->counts.running;
+      state->last_waiting = search->waiting;
       if (search->state != SearchState::kRunning) {
         hwnas::v1::SearchEvent e;
         e.set_kind(hwnas::v1::SearchEvent::KIND_SEARCH_FINISHED);

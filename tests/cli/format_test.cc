@@ -216,6 +216,19 @@ TEST(FormatSearchDetail, TableNamesBestTrial) {
             std::string::npos)
       << out;
   EXPECT_NE(out.find("Best trial:  2  reward 0.8800  accuracy 0.9000"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Waiting:"), std::string::npos) << out;
+  EXPECT_TRUE(
+      json::parse(FormatSearchDetail(MakeSearch(), OutputFormat::kJson))["waiting"].is_null());
+
+  // A search no connected worker can run says why.
+  SearchRecord stuck = MakeSearch();
+  stuck.waiting = "no worker is connected";
+  out = FormatSearchDetail(stuck, OutputFormat::kTable);
+  EXPECT_NE(out.find("State:       RUNNING\nWaiting:     no worker is connected\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(json::parse(FormatSearchDetail(stuck, OutputFormat::kJson))["waiting"],
+            "no worker is connected");
 }
 
 TEST(FormatTrialDetail, IncludesEpochCurve) {

@@ -75,6 +75,12 @@ TEST(RenderProgressLine, CountsBestAndEta) {
   EXPECT_EQ(RenderProgressLine(s, T0(), {}, 4),
             "[####] 10/10  running 2  failed 1  infeasible 1  best 0.8800 (acc 0.9000)  "
             "COMPLETED");
+  // Waiting for a worker that can run it replaces the ETA.
+  s = MakeSearch();
+  s.waiting = "no worker is connected";
+  EXPECT_EQ(RenderProgressLine(s, T0() + absl::Seconds(100), {}, 4),
+            "[##--] 5/10  running 2  failed 1  infeasible 1  best 0.8800 (acc 0.9000)  "
+            "waiting: no worker is connected");
 }
 
 TEST(EstimateRemaining, ExtrapolatesFinishRate) {
@@ -93,6 +99,11 @@ TEST(RenderEventLine, OneLinePerEventKind) {
   EXPECT_EQ(RenderEventLine(e, {"latency_ms"}),
             "search 7 RUNNING: 5/10 finished, 2 running, 1 failed, 1 infeasible; best 0.8800 "
             "(acc 0.9000, latency_ms 20.00)");
+  e.search.waiting = "no worker is connected";
+  EXPECT_EQ(RenderEventLine(e, {}),
+            "search 7 RUNNING: 5/10 finished, 2 running, 1 failed, 1 infeasible; best 0.8800 "
+            "(acc 0.9000); waiting: no worker is connected");
+  e.search.waiting.clear();
   e.kind = SearchEventKind::kTrialStarted;
   e.trial = trials[2];
   EXPECT_EQ(RenderEventLine(e, {}),

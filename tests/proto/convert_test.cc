@@ -109,9 +109,11 @@ TEST(ConvertTest, SearchRoundTrips) {
   s.counts = TrialCounts{20, 4, 2, 10, 1, 1, 1, 1};
   s.best_trial = FullTrial();
   s.error = "";
+  s.waiting = "no worker is connected";
   s.created_at = absl::FromUnixSeconds(1700000000);
   s.finished_at = absl::FromUnixSeconds(1700000500);
   SearchRecord back = FromProto(ToProto(s));
+  EXPECT_EQ(back.waiting, s.waiting);
   EXPECT_EQ(back.id, s.id);
   EXPECT_EQ(back.name, s.name);
   EXPECT_EQ(back.owner, s.owner);

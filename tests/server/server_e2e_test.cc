@@ -179,11 +179,12 @@ class Cluster {
 
   int port() const { return port_; }
 
-  int StartWorker(const std::string& name) {
+  // `data_dir` empty: the shared data (so the worker has the table).
+  int StartWorker(const std::string& name, const std::string& data_dir = "") {
     absl::StatusOr<ChildProcess> w = ChildProcess::Start(
         {.argv = {BinaryDir() + "/worker/hwnas-worker", "serve", "--server",
                   absl::StrCat("127.0.0.1:", port_), "--name", name, "--data-dir",
-                  testing::SharedDataDir(), "--log-level", "info"},
+                  data_dir.empty() ? testing::SharedDataDir() : data_dir, "--log-level", "info"},
          .env = {"HWNAS_TOKEN=" + worker_token_},
          .log_path = absl::StrCat(dir_, "/", name, ".log")});
     EXPECT_OK(w);
@@ -527,6 +528,38 @@ TEST(ServerE2ETest, PostgresRestartMidSearchIsRiddenOut) {
   std::vector<TrialRecord> trials = c.Trials(s->id());
   ExpectExactlyTheBudget(trials, 400);
   ExpectTableValues(trials);
+}
+
+TEST(ServerE2ETest, ASearchNoWorkerCanRunSaysWhy) {
+  Cluster c;
+  c.StartServer();
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("stuck", 10));
+  ASSERT_OK(s);
+  auto waiting = [&](int64_t id) {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.alice());
+    hwnas::v1::GetSearchRequest req;
+    req.set_search_id(id);
+    hwnas::v1::Search resp;
+    grpc::Status st = c.search().GetSearch(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.waiting();
+  };
+  EXPECT_EQ(waiting(s->id()), "no worker is connected");
+  // A worker without the table (its data directory is empty) cannot run it.
+  c.StartWorker("no-table", c.dir());
+  for (int i = 0; i < 200 && waiting(s->id()) == "no worker is connected"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(waiting(s->id()),
+            "no connected worker can run it (1 connected; worker has no 'table' evaluator)");
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 0);
+  // One that has it runs the search; a search it can run is not waiting.
+  c.StartWorker("with-table");
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(2))) << c.Log("server.log");
+  absl::StatusOr<hwnas::v1::Search> next = c.Submit(TableSpec("runs", 5000));
+  ASSERT_OK(next);
+  EXPECT_EQ(waiting(next->id()), "");
 }
 
 TEST(ServerE2ETest, TlsListenerServesTrustingClientsOnly) {
