@@ -44,10 +44,6 @@ db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
   }
 }
 
-// Streams a search's progress: a snapshot first, then trial events as the
-// store shows them, then SEARCH_FINISHED. Polls the store (cheap indexed
-// reads) only while someone is watching, so the hot paths write no events.
-// One write is in flight at a time; polls run on the executor.
 // The search as it stood when each of `done` (in finish order) had just
 // finished: `search` was read after them, and stepping back over the later
 // ones takes them out of the counts. Without this a batch of events carried
@@ -81,6 +77,10 @@ std::vector<SearchRecord> CountsAsOf(const SearchRecord& search,
   return as_of;
 }
 
+// Streams a search's progress: a snapshot first, then trial events as the
+// store shows them, then SEARCH_FINISHED. Polls the store (cheap indexed
+// reads) only while someone is watching, so the hot paths write no events.
+// One write is in flight at a time; polls run on the executor.
 class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
  public:
   WatchReactor(Coordinator* coordinator, Executor* executor, User user, int64_t search_id)
