@@ -48,6 +48,31 @@ struct TrialCounts {
 
   // Trials that count against the budget: every terminal state but CANCELLED.
   int64_t finished() const { return succeeded + failed + infeasible + early_stopped; }
+
+  // The counter a trial in `state` is counted in (`total` aside); nullptr for
+  // kUnspecified.
+  int64_t* CounterFor(TrialState state) {
+    switch (state) {
+      case TrialState::kPending:
+        return &pending;
+      case TrialState::kLeased:
+      case TrialState::kRunning:
+        return &running;
+      case TrialState::kSucceeded:
+        return &succeeded;
+      case TrialState::kFailed:
+        return &failed;
+      case TrialState::kInfeasible:
+        return &infeasible;
+      case TrialState::kEarlyStopped:
+        return &early_stopped;
+      case TrialState::kCancelled:
+        return &cancelled;
+      case TrialState::kUnspecified:
+        break;
+    }
+    return nullptr;
+  }
 };
 
 // The counts the scheduler works from (see Store::CountQueue).

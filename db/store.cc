@@ -687,32 +687,7 @@ absl::StatusOr<TrialCounts> QueryCounts(pqxx::work& txn, int64_t search_id) {
     HWNAS_ASSIGN_OR_RETURN(TrialState state, ParseTrialState(row[0].as<std::string>()));
     const int64_t n = row[1].as<int64_t>();
     c.total += n;
-    switch (state) {
-      case TrialState::kPending:
-        c.pending += n;
-        break;
-      case TrialState::kLeased:
-      case TrialState::kRunning:
-        c.running += n;
-        break;
-      case TrialState::kSucceeded:
-        c.succeeded += n;
-        break;
-      case TrialState::kFailed:
-        c.failed += n;
-        break;
-      case TrialState::kInfeasible:
-        c.infeasible += n;
-        break;
-      case TrialState::kEarlyStopped:
-        c.early_stopped += n;
-        break;
-      case TrialState::kCancelled:
-        c.cancelled += n;
-        break;
-      case TrialState::kUnspecified:
-        break;
-    }
+    if (int64_t* counter = c.CounterFor(state)) *counter += n;
   }
   return c;
 }

@@ -44,35 +44,16 @@ db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
   }
 }
 
-// The search as it stood when each of `done` (in finish order) had just
-// finished: `search` was read after them, and stepping back over the later
-// ones takes them out of the counts. Without this a batch of events carried
-// one count, behind or ahead of most of its trials ("trial 184 ... (121/1000)").
+// The search's counts as they stood when each of `done` (in finish order)
+// had just finished: `counts` were read after them, and stepping back over the
+// later ones takes them out. Without this a batch of events carried one
+// count, behind or ahead of most of its trials ("trial 184 ... (121/1000)").
 // Trials that finished between the two reads still count (a few ahead at most).
-std::vector<SearchRecord> CountsAsOf(const SearchRecord& search,
-                                     const std::vector<TrialRecord>& done) {
-  std::vector<SearchRecord> as_of(done.size(), search);
-  TrialCounts counts = search.counts;
+std::vector<TrialCounts> CountsAsOf(TrialCounts counts, const std::vector<TrialRecord>& done) {
+  std::vector<TrialCounts> as_of(done.size());
   for (size_t i = done.size(); i-- > 0;) {
-    as_of[i].counts = counts;
-    int64_t* outcome = nullptr;
-    switch (done[i].state) {
-      case TrialState::kSucceeded:
-        outcome = &counts.succeeded;
-        break;
-      case TrialState::kFailed:
-        outcome = &counts.failed;
-        break;
-      case TrialState::kInfeasible:
-        outcome = &counts.infeasible;
-        break;
-      case TrialState::kEarlyStopped:
-        outcome = &counts.early_stopped;
-        break;
-      default:
-        break;
-    }
-    if (outcome != nullptr && *outcome > 0) --*outcome;
+    as_of[i] = counts;
+    if (int64_t* counter = counts.CounterFor(done[i].state); counter && *counter > 0) --*counter;
   }
   return as_of;
 }
@@ -200,12 +181,14 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         events.push_back(std::move(e));
         state->snapshot_sent = true;
       } else {
-        std::vector<SearchRecord> as_of = CountsAsOf(*search, done);
+        const std::vector<TrialCounts> as_of = CountsAsOf(search->counts, done);
+        SearchRecord at = *search;
+        at.spec_yaml.clear();
         for (size_t i = 0; i < done.size(); ++i) {
           hwnas::v1::SearchEvent e;
           e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED);
-          *e.mutable_search() = ToProto(as_of[i]);
-          e.mutable_search()->clear_spec_yaml();
+          at.counts = as_of[i];
+          *e.mutable_search() = ToProto(at);
           *e.mutable_trial() = ToProto(done[i]);
           events.push_back(std::move(e));
           state->last_finish_seq = done[i].finish_seq;
