@@ -131,8 +131,8 @@ absl::StatusOr<SearchRecord> Coordinator::Submit(const User& user, const std::st
   if (user.is_worker && !user.is_admin) {
     return absl::PermissionDeniedError("worker tokens cannot submit searches");
   }
-  HWNAS_RETURN_IF_ERROR(SearchRuntime::CheckSpec(spec_yaml, options_.profile_search_path));
-  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(spec_yaml));
+  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec,
+                         SearchRuntime::CheckSpec(spec_yaml, options_.profile_search_path));
   db::NewSearch search;
   search.name = spec.name;
   search.owner_id = user.id;

@@ -14,20 +14,43 @@ int64_t SearchRuntime::LiveCount() { return live_runtimes.load(); }
 
 SearchRuntime::~SearchRuntime() { live_runtimes--; }
 
+namespace {
+
+// Nothing in building a runtime touches the store: whatever fails is the
+// spec's doing (an MCU profile it names is missing, say), whatever code the
+// part returned. As InvalidArgument, Submit refuses the spec, and a restarted
+// server fails that search alone instead of refusing to start.
+absl::Status SpecError(const absl::Status& status) {
+  return absl::InvalidArgumentError(status.message());
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
     const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
-  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Build(record, profile_search_path);
-  // Nothing here touches the store: whatever fails is the spec's doing (an
-  // MCU profile it names is missing, say), whatever code the part returned.
-  // As InvalidArgument, Submit refuses the spec, and a restarted server fails
-  // that search alone instead of refusing to start.
-  if (!runtime.ok()) return absl::InvalidArgumentError(runtime.status().message());
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(record.spec_yaml);
+  if (!spec.ok()) return SpecError(spec.status());
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime =
+      Build(record, *std::move(spec), profile_search_path);
+  if (!runtime.ok()) return SpecError(runtime.status());
   return runtime;
 }
 
+absl::StatusOr<SearchSpec> SearchRuntime::CheckSpec(
+    absl::string_view spec_yaml, const std::vector<std::string>& profile_search_path) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(spec_yaml);
+  if (!spec.ok()) return SpecError(spec.status());
+  SearchRecord probe;
+  probe.spec_yaml = std::string(spec_yaml);
+  probe.budget = spec->controller.budget.trials;
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Build(probe, *spec, profile_search_path);
+  if (!runtime.ok()) return SpecError(runtime.status());
+  return spec;
+}
+
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
-    const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
-  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(record.spec_yaml));
+    const SearchRecord& record, SearchSpec spec,
+    const std::vector<std::string>& profile_search_path) {
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
   std::optional<worker::TargetSet> targets;
   if (spec.worker) {
@@ -41,15 +64,6 @@ absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
   HWNAS_ASSIGN_OR_RETURN(runtime->search_,
                          controller::Search::Create(options, *runtime->space_, record.seed));
   return runtime;
-}
-
-absl::Status SearchRuntime::CheckSpec(absl::string_view spec_yaml,
-                                      const std::vector<std::string>& profile_search_path) {
-  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec, ParseSearchSpec(spec_yaml));
-  SearchRecord probe;
-  probe.spec_yaml = std::string(spec_yaml);
-  probe.budget = spec.controller.budget.trials;
-  return Create(probe, profile_search_path).status();
 }
 
 SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,

@@ -40,10 +40,11 @@ class SearchRuntime {
       const SearchRecord& record, const std::vector<std::string>& profile_search_path);
   // Checks that a search could be built from `spec_yaml`: the spec parses and
   // what it names exists (MCU profiles, strategy options for the space).
-  // Submit runs it before storing anything, so a spec that could never run is
-  // refused (InvalidArgument, naming the field) instead of stored as FAILED.
-  static absl::Status CheckSpec(absl::string_view spec_yaml,
-                                const std::vector<std::string>& profile_search_path);
+  // Returns the parsed spec. Submit runs it before storing anything, so a
+  // spec that could never run is refused (InvalidArgument, naming the field)
+  // instead of stored as FAILED.
+  static absl::StatusOr<SearchSpec> CheckSpec(absl::string_view spec_yaml,
+                                              const std::vector<std::string>& profile_search_path);
   ~SearchRuntime();
 
   // SearchRuntime objects alive in this process (a /metrics gauge: it should
@@ -102,9 +103,10 @@ class SearchRuntime {
   std::atomic<bool> needs_reload{false};
 
  private:
-  // Create without the error-code mapping.
+  // Create from a parsed spec, without the error-code mapping.
   static absl::StatusOr<std::shared_ptr<SearchRuntime>> Build(
-      const SearchRecord& record, const std::vector<std::string>& profile_search_path);
+      const SearchRecord& record, SearchSpec spec,
+      const std::vector<std::string>& profile_search_path);
   SearchRuntime(const SearchRecord& record, SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
                 std::optional<worker::TargetSet> targets);

@@ -161,7 +161,7 @@ int CheckSpecs(const Args& args) {
       exit_code = std::max(exit_code, 1);
       continue;
     }
-    if (absl::Status s = hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path);
+    if (absl::Status s = hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path).status();
         !s.ok()) {
       std::cerr << file << ": " << s.message() << "\n";
       exit_code = 2;
