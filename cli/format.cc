@@ -194,6 +194,8 @@ json SearchToJson(const SearchRecord& s) {
   j["best_trial"] = s.best_trial ? TrialToJson(*s.best_trial) : json(nullptr);
   j["error"] = s.error;
   j["waiting"] = s.waiting.empty() ? json(nullptr) : json(s.waiting);
+  j["warm_start_search_id"] =
+      s.warm_start_search_id == 0 ? json(nullptr) : json(s.warm_start_search_id);
   j["created_at"] = FormatTimeRfc3339(s.created_at);
   j["finished_at"] = OptionalTime(s.finished_at);
   j["spec_yaml"] = s.spec_yaml;
@@ -326,6 +328,10 @@ std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
   if (!s.error.empty()) absl::StrAppend(&out, "Error:       ", s.error, "\n");
   if (!s.waiting.empty()) absl::StrAppend(&out, "Waiting:     ", s.waiting, "\n");
   absl::StrAppend(&out, "Space:       ", s.space, "\n");
+  if (s.warm_start_search_id != 0) {
+    absl::StrAppend(&out, "Warm start:  from the finished trials of search ",
+                    s.warm_start_search_id, "\n");
+  }
   absl::StrAppend(&out, "Budget:      ", s.budget, " trials (weight ", FormatRaw(s.weight), ")\n");
   absl::StrAppend(&out, "Progress:    ", s.counts.finished(), "/", s.budget,
                   " finished: ", s.counts.succeeded, " succeeded, ", s.counts.failed, " failed, ",

@@ -157,7 +157,9 @@ std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>
                           BestPart(s, cost_metrics),
                           s.waiting.empty() ? "" : absl::StrCat("; waiting: ", s.waiting));
     case SearchEventKind::kTrialStarted:
-      if (!e.trial) break;
+      // The server sends no trial when only the running count changed.
+      if (!e.trial)
+        return absl::StrCat("search ", s.id, ": ", s.counts.running, " running ", progress);
       return absl::StrCat(
           "trial ", e.trial->number, " started",
           e.trial->worker_id.empty() ? "" : absl::StrCat(" on ", e.trial->worker_id), ": ",

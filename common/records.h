@@ -93,6 +93,8 @@ struct SearchRecord {
   int64_t budget = 0;
   double weight = 1;
   uint64_t seed = 0;  // The strategy's seed.
+  // The earlier search whose finished trials seeded the strategy; 0: none.
+  int64_t warm_start_search_id = 0;
   TrialCounts counts;
   std::optional<TrialRecord> best_trial;
   std::string error;

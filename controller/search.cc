@@ -234,13 +234,20 @@ absl::StatusOr<std::vector<ScoredTrial>> Search::Observe(absl::Span<const Finish
   return out;
 }
 
-absl::Status Search::WarmStart(absl::Span<const FinishedTrial> earlier) {
+absl::StatusOr<Search::WarmStartReport> Search::WarmStart(absl::Span<const FinishedTrial> earlier) {
+  WarmStartReport report;
   std::vector<Observation> obs;
   for (const FinishedTrial& t : earlier) {
-    HWNAS_ASSIGN_OR_RETURN(ScoredTrial s, Score(t));
-    obs.push_back(ToObservation(s, kNoProposal));
+    absl::StatusOr<ScoredTrial> s = Score(t);
+    if (!s.ok()) {
+      if (report.skipped++ == 0) report.first_skip_reason = std::string(s.status().message());
+      continue;
+    }
+    obs.push_back(ToObservation(*s, kNoProposal));
   }
-  return strategy_->WarmStart(obs);
+  report.used = static_cast<int64_t>(obs.size());
+  if (!obs.empty()) HWNAS_RETURN_IF_ERROR(strategy_->WarmStart(obs));
+  return report;
 }
 
 absl::StatusOr<std::string> Search::Save(bool with_history) const {

@@ -118,7 +118,15 @@ class Search {
 
   // Seeds the strategy with an earlier search's finished trials (same space).
   // They are scored with this search's reward but not cached or counted.
-  absl::Status WarmStart(absl::Span<const FinishedTrial> earlier);
+  // Trials that do not score here (tokens invalid in this space's
+  // configuration, a metric this reward needs missing) are skipped, not
+  // fatal: the report says how many were used and why the first was not.
+  struct WarmStartReport {
+    int64_t used = 0;
+    int64_t skipped = 0;
+    std::string first_skip_reason;
+  };
+  absl::StatusOr<WarmStartReport> WarmStart(absl::Span<const FinishedTrial> earlier);
 
   // Reward and feasibility of one result, without changing anything.
   absl::StatusOr<ScoredTrial> Score(const FinishedTrial& trial) const;

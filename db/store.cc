@@ -39,7 +39,8 @@ constexpr char kTrialColumns[] =
 
 constexpr char kSearchColumns[] =
     "s.id, s.name, s.owner_id, u.name, s.state, s.spec_yaml, s.space, s.budget, s.weight, "
-    "s.error, " HWNAS_MICROS("s.created_at") ", " HWNAS_MICROS("s.finished_at") ", s.seed";
+    "s.error, " HWNAS_MICROS("s.created_at") ", " HWNAS_MICROS("s.finished_at") ", s.seed, "
+    "COALESCE(s.warm_start_search_id, 0)";
 
 constexpr char kWorkerColumns[] =
     "w.id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu, "
@@ -224,6 +225,7 @@ absl::StatusOr<SearchRecord> ParseSearch(const pqxx::row& r) {
   s.created_at = MicrosToTime(r[10]);
   s.finished_at = OptTime(r[11]);
   s.seed = static_cast<uint64_t>(r[12].as<int64_t>());
+  s.warm_start_search_id = r[13].as<int64_t>();
   return s;
 }
 
@@ -757,10 +759,10 @@ absl::StatusOr<SearchRecord> Store::CreateSearch(const NewSearch& s) {
         const int64_t id =
             txn.exec_params1(
                    "INSERT INTO searches (name, owner_id, spec_yaml, space, budget, weight, "
-                   "idempotency_key, seed) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) "
-                   "RETURNING id",
+                   "idempotency_key, seed, warm_start_search_id) VALUES ($1, $2, $3, $4, $5, "
+                   "$6, NULLIF($7, ''), $8, NULLIF($9, 0)) RETURNING id",
                    s.name, s.owner_id, s.spec_yaml, s.space, s.budget, s.weight, s.idempotency_key,
-                   static_cast<int64_t>(s.seed))[0]
+                   static_cast<int64_t>(s.seed), s.warm_start_search_id)[0]
                 .as<int64_t>();
         txn.exec_params0("INSERT INTO search_finish_counters (search_id) VALUES ($1)", id);
         txn.exec_params0(
@@ -785,9 +787,10 @@ absl::StatusOr<Page<SearchRecord>> Store::ListSearches(const SearchQuery& q) {
             absl::StrCat("SELECT ", kSearchColumns,
                          " FROM searches s JOIN users u ON u.id = s.owner_id "
                          "WHERE ($1 = '' OR s.owner_id = NULLIF($1, '')::bigint) "
-                         "AND ($2 = '' OR s.state = $2) ORDER BY s.id DESC LIMIT $3 OFFSET $4"),
+                         "AND ($2 = '' OR s.state = $2) AND ($5 = '' OR s.name = $5) "
+                         "ORDER BY s.id DESC LIMIT $3 OFFSET $4"),
             q.owner_id ? absl::StrCat(*q.owner_id) : "",
-            q.state ? std::string(SearchStateName(*q.state)) : "", limit + 1, offset);
+            q.state ? std::string(SearchStateName(*q.state)) : "", limit + 1, offset, q.name);
         Page<SearchRecord> page;
         for (const pqxx::row& row : r) {
           if (static_cast<int>(page.items.size()) == limit) {

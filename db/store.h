@@ -61,6 +61,9 @@ struct NewSearch {
   // Non-empty: a second CreateSearch by the same owner with the same key
   // returns the first search instead of creating another.
   std::string idempotency_key;
+  // The earlier search whose finished trials seed this one's strategy
+  // (strategy.warm_start_from, resolved); 0: none.
+  int64_t warm_start_search_id = 0;
 };
 
 struct NewTrial {
@@ -122,6 +125,7 @@ struct TrialQuery {
 struct SearchQuery {
   std::optional<int64_t> owner_id;  // nullopt: every owner.
   std::optional<SearchState> state;
+  std::string name;  // Empty: any name.
   int page_size = 50;
   std::string page_token;
 };

@@ -175,6 +175,7 @@ hwnas::v1::Search ToProto(const SearchRecord& s) {
   if (s.finished_at) *p.mutable_finished_at() = ToProto(*s.finished_at);
   p.set_error(s.error);
   p.set_waiting(s.waiting);
+  p.set_warm_start_search_id(s.warm_start_search_id);
   return p;
 }
 
@@ -202,6 +203,7 @@ SearchRecord FromProto(const hwnas::v1::Search& p) {
   if (p.has_finished_at()) s.finished_at = FromProto(p.finished_at());
   s.error = p.error();
   s.waiting = p.waiting();
+  s.warm_start_search_id = p.warm_start_search_id();
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/pareto.h"
@@ -133,7 +134,13 @@ absl::StatusOr<SearchRecord> Coordinator::Submit(const User& user, const std::st
   }
   HWNAS_ASSIGN_OR_RETURN(SearchSpec spec,
                          SearchRuntime::CheckSpec(spec_yaml, options_.profile_search_path));
+  int64_t warm_start_search_id = 0;
+  if (!spec.controller.strategy.warm_start_from.empty()) {
+    HWNAS_ASSIGN_OR_RETURN(SearchRecord earlier, ResolveWarmStart(user, spec));
+    warm_start_search_id = earlier.id;
+  }
   db::NewSearch search;
+  search.warm_start_search_id = warm_start_search_id;
   search.name = spec.name;
   search.owner_id = user.id;
   search.spec_yaml = spec_yaml;
@@ -156,6 +163,54 @@ absl::StatusOr<SearchRecord> Coordinator::Submit(const User& user, const std::st
   HWNAS_ASSIGN_OR_RETURN(std::shared_ptr<SearchRuntime> runtime, Runtime(record.id));
   Refill(runtime);
   return store_->GetSearch(record.id);
+}
+
+absl::StatusOr<SearchRecord> Coordinator::ResolveWarmStart(const User& user,
+                                                           const SearchSpec& spec) {
+  constexpr absl::string_view kField = "strategy.warm_start_from";
+  const std::string& ref = spec.controller.strategy.warm_start_from;
+  SearchRecord earlier;
+  if (int64_t id = 0; absl::SimpleAtoi(ref, &id)) {
+    absl::StatusOr<SearchRecord> found = Visible(user, id);
+    if (!found.ok()) {
+      if (absl::IsNotFound(found.status()) || absl::IsPermissionDenied(found.status())) {
+        return absl::Status(found.status().code(),
+                            absl::StrCat(kField, ": ", found.status().message()));
+      }
+      return found.status();
+    }
+    earlier = *std::move(found);
+  } else {
+    db::SearchQuery query;
+    query.owner_id = user.id;
+    query.name = ref;
+    query.page_size = 1;
+    HWNAS_ASSIGN_OR_RETURN(db::Page<SearchRecord> page, store_->ListSearches(query));
+    if (page.items.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kField, ": you have no search named '", ref, "'"));
+    }
+    earlier = std::move(page.items.front());
+  }
+  if (earlier.space != spec.space_name) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kField, ": search ", earlier.id, " searched the '", earlier.space,
+                     "' space, this spec the '", spec.space_name, "' space"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> trials,
+                         store_->FinishedTrialsSince(earlier.id, 0));
+  HWNAS_ASSIGN_OR_RETURN(controller::Search::WarmStartReport report,
+                         SearchRuntime::CheckWarmStart(spec, trials, options_.profile_search_path));
+  if (report.used == 0) {
+    if (report.skipped == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kField, ": search ", earlier.id, " has no finished trials yet"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        kField, ": none of the ", report.skipped, " finished trials of search ", earlier.id,
+        " can seed this search (the first: ", report.first_skip_reason, ")"));
+  }
+  return earlier;
 }
 
 absl::StatusOr<SearchRecord> Coordinator::GetSearch(const User& user, int64_t search_id) {

@@ -29,6 +29,7 @@
 #include "server/executor.h"
 #include "server/group_commit.h"
 #include "server/metrics.h"
+#include "server/search_spec.h"
 
 namespace hwnas::server {
 
@@ -80,7 +81,8 @@ class Coordinator {
   // --- SearchService ----------------------------------------------------------
   absl::StatusOr<SearchRecord> Submit(const User& user, const std::string& spec_yaml,
                                       const std::string& idempotency_key);
-  // NOT_FOUND for searches the user may not see (another owner's, unless admin).
+  // PERMISSION_DENIED for searches the user may not see (another owner's,
+  // unless admin).
   absl::StatusOr<SearchRecord> GetSearch(const User& user, int64_t search_id);
   absl::StatusOr<db::Page<SearchRecord>> ListSearches(const User& user, db::SearchQuery query,
                                                       bool all_owners);
@@ -138,6 +140,9 @@ class Coordinator {
   absl::StatusOr<std::shared_ptr<SearchRuntime>> Runtime(int64_t search_id);
   std::vector<std::shared_ptr<SearchRuntime>> Runtimes();
   absl::StatusOr<SearchRecord> Visible(const User& user, int64_t search_id);
+  // The search that strategy.warm_start_from names (an id, or the name of
+  // the user's newest search so named), checked to be able to seed `spec`.
+  absl::StatusOr<SearchRecord> ResolveWarmStart(const User& user, const SearchSpec& spec);
   // Empty when a live worker can run a search with these requirements, else
   // why not (SearchRecord::waiting).
   std::string WhyNoWorkerCanRun(const scheduler::Requirements& requirements)

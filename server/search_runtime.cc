@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +23,16 @@ namespace {
 // server fails that search alone instead of refusing to start.
 absl::Status SpecError(const absl::Status& status) {
   return absl::InvalidArgumentError(status.message());
+}
+
+std::vector<controller::FinishedTrial> ToFinished(absl::Span<const TrialRecord> trials) {
+  std::vector<controller::FinishedTrial> out;
+  for (const TrialRecord& t : trials) {
+    if (t.state == TrialState::kCancelled) continue;
+    out.push_back(
+        {controller::kNoProposal, t.architecture, t.state, t.result.value_or(TrialResult{})});
+  }
+  return out;
 }
 
 }  // namespace
@@ -45,7 +56,81 @@ absl::StatusOr<SearchSpec> SearchRuntime::CheckSpec(
   probe.budget = spec->controller.budget.trials;
   absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Build(probe, *spec, profile_search_path);
   if (!runtime.ok()) return SpecError(runtime.status());
+  if (absl::Status s = (*runtime)->CheckObjectiveMetrics(); !s.ok()) return SpecError(s);
   return spec;
+}
+
+absl::StatusOr<std::set<std::string>> SearchRuntime::MetricsOfTrials() {
+  const controller::EvaluatorOptions& evaluator = spec_.controller.evaluator;
+  if (evaluator.kind == controller::EvaluatorKind::kTable) {
+    return std::set<std::string>{"accuracy", "latency_ms", "latency_p90_ms",
+                                 absl::StrCat("latency_ms@", evaluator.device)};
+  }
+  std::set<std::string> metrics = {"accuracy", "loss", "train_seconds"};
+  if (!spec_.worker) return metrics;
+  if (spec_.worker->hardware.measure_latency) metrics.insert({"latency_ms", "latency_p90_ms"});
+  if (!targets_) return metrics;
+  // Which estimates a target gives does not depend on the architecture.
+  std::vector<controller::Proposal> proposals;
+  {
+    absl::MutexLock lock(&mu_);
+    HWNAS_ASSIGN_OR_RETURN(proposals, search_->Propose(1));
+  }
+  if (proposals.empty()) return metrics;
+  HWNAS_ASSIGN_OR_RETURN(space::NetworkPlan plan,
+                         space_->Lower(proposals.front().architecture.tokens));
+  HWNAS_ASSIGN_OR_RETURN(TrialResult estimate, targets_->Estimate(worker::ApplyHardwareOptions(
+                                                   std::move(plan), spec_.worker->hardware)));
+  metrics.insert({"params", "macs", "peak_memory_bytes", "flash_bytes"});
+  for (const auto& [key, value] : estimate.estimates) metrics.insert(key);
+  return metrics;
+}
+
+absl::Status SearchRuntime::CheckObjectiveMetrics() {
+  HWNAS_ASSIGN_OR_RETURN(std::set<std::string> carried, MetricsOfTrials());
+  auto check = [&](const std::string& path, const std::string& metric) -> absl::Status {
+    if (carried.contains(metric)) return absl::OkStatus();
+    std::string why;
+    if (metric == "latency_ms" || metric == "latency_p90_ms") {
+      why = "hardware.measure_latency is false; ";
+    } else if (size_t at = metric.find('@'); at != std::string::npos && spec_.worker) {
+      const std::string target = metric.substr(at + 1);
+      bool named = false;
+      for (const worker::TargetConfig& t : spec_.worker->hardware.targets) {
+        named = named || t.name == target;
+      }
+      why = named ? absl::StrCat("hardware target '", target, "' does not estimate it; ")
+                  : absl::StrCat("no hardware target is named '", target, "'; ");
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the trials of this search will not have '", metric, "' (", why,
+                     "they will have ", absl::StrJoin(carried, ", "), ")"));
+  };
+  const controller::RewardOptions& objectives = spec_.controller.objectives;
+  for (size_t i = 0; i < objectives.constraints.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.constraints[", i, "].metric"),
+                                objectives.constraints[i].metric));
+  }
+  for (size_t i = 0; i < objectives.hard_limits.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.hard_limits[", i, "].metric"),
+                                objectives.hard_limits[i].metric));
+  }
+  for (size_t i = 0; i < objectives.pareto_metrics.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(
+        check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<controller::Search::WarmStartReport> SearchRuntime::CheckWarmStart(
+    const SearchSpec& spec, absl::Span<const TrialRecord> earlier,
+    const std::vector<std::string>& profile_search_path) {
+  SearchRecord probe;
+  probe.budget = spec.controller.budget.trials;
+  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Build(probe, spec, profile_search_path);
+  if (!runtime.ok()) return SpecError(runtime.status());
+  absl::MutexLock lock(&(*runtime)->mu_);
+  return (*runtime)->search_->WarmStart(ToFinished(earlier));
 }
 
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
@@ -74,6 +159,7 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
       spec_(std::move(spec)),
       budget_(record.budget),
       seed_(record.seed),
+      warm_start_search_id_(record.warm_start_search_id),
       max_ahead_(absl::StartsWith(spec_.controller.strategy.name, "mnasnet")
                      ? spec_.controller.strategy.controller.batch_size
                      : 0),
@@ -89,6 +175,14 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
     HWNAS_RETURN_IF_ERROR(search_->Restore(checkpoint->state));
     checkpoint_sequence_ = checkpoint->sequence;
     observed_through_ = checkpoint->observed_through;
+  } else if (warm_start_search_id_ != 0) {
+    // Before the first checkpoint, so the warm start is in every checkpoint.
+    HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> earlier,
+                           store.FinishedTrialsSince(warm_start_search_id_, 0));
+    HWNAS_ASSIGN_OR_RETURN(controller::Search::WarmStartReport report,
+                           search_->WarmStart(ToFinished(earlier)));
+    spdlog::info("event=search_warm_started search={} from={} trials={} skipped={}", id_,
+                 warm_start_search_id_, report.used, report.skipped);
   }
   // The checkpoint leaves out the finished trials (the trials table has
   // them): the history is rebuilt from the store, and what finished after

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "common/records.h"
 #include "controller/search.h"
 #include "db/store.h"
@@ -45,6 +46,11 @@ class SearchRuntime {
   // instead of stored as FAILED.
   static absl::StatusOr<SearchSpec> CheckSpec(absl::string_view spec_yaml,
                                               const std::vector<std::string>& profile_search_path);
+  // Checks that an earlier search's finished trials can seed a search of
+  // `spec` (strategy.warm_start_from): builds a probe and warm-starts it.
+  static absl::StatusOr<controller::Search::WarmStartReport> CheckWarmStart(
+      const SearchSpec& spec, absl::Span<const TrialRecord> earlier,
+      const std::vector<std::string>& profile_search_path);
   ~SearchRuntime();
 
   // SearchRuntime objects alive in this process (a /metrics gauge: it should
@@ -62,7 +68,10 @@ class SearchRuntime {
   int64_t max_ahead() const { return max_ahead_; }
 
   // Restores the strategy from the latest checkpoint and re-observes every
-  // trial that finished after it. Call once, before use.
+  // trial that finished after it; a search without a checkpoint yet (new, or
+  // stopped before its first proposals were stored) is warm-started from its
+  // warm-start search's finished trials instead, if it has one. Call once,
+  // before use.
   absl::Status Restore(db::Store& store) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Proposes up to `n` architectures and stores them (pending, or INFEASIBLE
@@ -110,6 +119,15 @@ class SearchRuntime {
   SearchRuntime(const SearchRecord& record, SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
                 std::optional<worker::TargetSet> targets);
+  // The metrics every trial of this search will carry: the table answers
+  // accuracy and latency; training adds loss and time, the static costs, the
+  // measured latency (unless hardware.measure_latency is false) and each
+  // hardware target's estimates. Proposes from the strategy: probes only.
+  absl::StatusOr<std::set<std::string>> MetricsOfTrials() ABSL_LOCKS_EXCLUDED(mu_);
+  // Every metric the objectives name is one the trials will carry: a
+  // constraint on a missing one would fail every trial, a hard limit on one
+  // would never be enforced, a Pareto metric would leave the front empty.
+  absl::Status CheckObjectiveMetrics() ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<db::Checkpoint> CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ObserveLocked(const std::vector<TrialRecord>& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Static costs and estimates of an architecture, and the hard limit it
@@ -121,6 +139,7 @@ class SearchRuntime {
   const SearchSpec spec_;
   const int64_t budget_;
   const uint64_t seed_;
+  const int64_t warm_start_search_id_;
   const int64_t max_ahead_;
   const std::unique_ptr<space::SearchSpace> space_;
   const std::optional<worker::TargetSet> targets_;

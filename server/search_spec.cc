@@ -62,6 +62,13 @@ absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml) {
   HWNAS_ASSIGN_OR_RETURN(spec.weight, scheduling.Double("weight", 1.0, 1e-3, 1e3));
   HWNAS_ASSIGN_OR_RETURN(spec.requirements.device_tag, scheduling.String("device_tag", ""));
   HWNAS_ASSIGN_OR_RETURN(spec.requirements.needs_gpu, scheduling.Bool("gpu", false));
+  if (spec.requirements.needs_gpu) {
+    // The scheduler matches GPU workers, but hwnas-worker trains on the CPU
+    // and never offers one: such a search would wait forever.
+    return absl::InvalidArgumentError(
+        "scheduling.gpu: hwnas-worker trains on the CPU and no worker offers a GPU, so a search "
+        "that needs one could never run");
+  }
 
   HWNAS_ASSIGN_OR_RETURN(YamlSection stopping, root.Child("early_stopping"));
   HWNAS_RETURN_IF_ERROR(stopping.CheckKeys({"rule", "min_trials", "grace_epochs", "metric"}));
@@ -70,7 +77,11 @@ absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml) {
   HWNAS_ASSIGN_OR_RETURN(spec.early_stopping.min_trials, stopping.Int("min_trials", 5, 1, 100000));
   HWNAS_ASSIGN_OR_RETURN(spec.early_stopping.grace_epochs,
                          stopping.Int("grace_epochs", 1, 0, 100000));
-  HWNAS_ASSIGN_OR_RETURN(spec.early_stopping_metric, stopping.String("metric", "val_accuracy"));
+  // Per-epoch metrics the worker reports where higher is better (the rule
+  // stops trials below the median).
+  HWNAS_ASSIGN_OR_RETURN(
+      spec.early_stopping_metric,
+      stopping.Enum("metric", {"val_accuracy", "train_accuracy"}, "val_accuracy"));
 
   // Building the space validates the `space:` section against the data.
   HWNAS_RETURN_IF_ERROR(MakeSpace(spec).status());

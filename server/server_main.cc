@@ -161,13 +161,19 @@ int CheckSpecs(const Args& args) {
       exit_code = std::max(exit_code, 1);
       continue;
     }
-    if (absl::Status s = hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path).status();
-        !s.ok()) {
-      std::cerr << file << ": " << s.message() << "\n";
+    absl::StatusOr<hwnas::server::SearchSpec> spec =
+        hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path);
+    if (!spec.ok()) {
+      std::cerr << file << ": " << spec.status().message() << "\n";
       exit_code = 2;
       continue;
     }
-    std::cout << file << ": ok\n";
+    std::cout << file << ": ok";
+    if (const std::string& from = spec->controller.strategy.warm_start_from; !from.empty()) {
+      // Which searches exist, and whose they are, only the database knows.
+      std::cout << " (strategy.warm_start_from '" << from << "' is checked at submit)";
+    }
+    std::cout << "\n";
   }
   return exit_code;
 }

@@ -175,9 +175,11 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
       hwnas::v1::Search snapshot = ToProto(*search);
       snapshot.clear_spec_yaml();
       if (!state->snapshot_sent) {
+        // The first snapshot keeps the spec (the client reads which costs
+        // to show from it); later events leave it out.
         hwnas::v1::SearchEvent e;
         e.set_kind(hwnas::v1::SearchEvent::KIND_SNAPSHOT);
-        *e.mutable_search() = snapshot;
+        *e.mutable_search() = ToProto(*search);
         events.push_back(std::move(e));
         state->snapshot_sent = true;
       } else {

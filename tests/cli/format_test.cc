@@ -229,6 +229,17 @@ TEST(FormatSearchDetail, TableNamesBestTrial) {
       << out;
   EXPECT_EQ(json::parse(FormatSearchDetail(stuck, OutputFormat::kJson))["waiting"],
             "no worker is connected");
+
+  // A warm-started search names the search it started from.
+  EXPECT_EQ(out.find("Warm start:"), std::string::npos) << out;
+  SearchRecord warm = MakeSearch();
+  warm.warm_start_search_id = 3;
+  out = FormatSearchDetail(warm, OutputFormat::kTable);
+  EXPECT_NE(out.find("Warm start:  from the finished trials of search 3\n"), std::string::npos)
+      << out;
+  EXPECT_EQ(json::parse(FormatSearchDetail(warm, OutputFormat::kJson))["warm_start_search_id"], 3);
+  EXPECT_TRUE(json::parse(FormatSearchDetail(stuck, OutputFormat::kJson))["warm_start_search_id"]
+                  .is_null());
 }
 
 TEST(FormatTrialDetail, IncludesEpochCurve) {

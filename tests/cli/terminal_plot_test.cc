@@ -105,6 +105,8 @@ TEST(RenderEventLine, OneLinePerEventKind) {
             "(acc 0.9000); waiting: no worker is connected");
   e.search.waiting.clear();
   e.kind = SearchEventKind::kTrialStarted;
+  // Only the running count changed: no trial with the event.
+  EXPECT_EQ(RenderEventLine(e, {}), "search 7: 2 running (5/10)");
   e.trial = trials[2];
   EXPECT_EQ(RenderEventLine(e, {}),
             "trial 3 started on w-1: r1_k3_s11_e1_i32_o16 r2_k3_s22_e6_i16_o24_se0.25");

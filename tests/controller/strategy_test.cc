@@ -449,7 +449,16 @@ TEST(SearchTest, WarmStartScoresEarlierTrialsWithThisSearchsReward) {
     earlier.push_back(
         {kNoProposal, *Nb201().MakeArchitecture(t), TrialState::kSucceeded, SyntheticResult(t)});
   }
-  ASSERT_TRUE(search->WarmStart(earlier).ok());
+  // A trial of another configuration of the space is skipped, not fatal.
+  Architecture foreign = earlier[0].architecture;
+  foreign.tokens = {0, 1, 2, 3, 4, 7};
+  earlier.push_back({kNoProposal, foreign, TrialState::kSucceeded,
+                     SyntheticResult(earlier[0].architecture.tokens)});
+  absl::StatusOr<Search::WarmStartReport> report = search->WarmStart(earlier);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->used, 6);
+  EXPECT_EQ(report->skipped, 1);
+  EXPECT_NE(report->first_skip_reason.find("7"), std::string::npos) << report->first_skip_reason;
   auto& evo = static_cast<Evolution&>(search->strategy());
   ASSERT_EQ(evo.population().size(), 4u);
   for (const Evolution::Member& m : evo.population()) {

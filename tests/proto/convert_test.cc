@@ -110,10 +110,12 @@ TEST(ConvertTest, SearchRoundTrips) {
   s.best_trial = FullTrial();
   s.error = "";
   s.waiting = "no worker is connected";
+  s.warm_start_search_id = 4;
   s.created_at = absl::FromUnixSeconds(1700000000);
   s.finished_at = absl::FromUnixSeconds(1700000500);
   SearchRecord back = FromProto(ToProto(s));
   EXPECT_EQ(back.waiting, s.waiting);
+  EXPECT_EQ(back.warm_start_search_id, 4);
   EXPECT_EQ(back.id, s.id);
   EXPECT_EQ(back.name, s.name);
   EXPECT_EQ(back.owner, s.owner);

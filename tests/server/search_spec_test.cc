@@ -1,7 +1,9 @@
 #include "server/search_spec.h"
 
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/search_runtime.h"
 
 namespace hwnas::server {
 namespace {
@@ -68,6 +70,55 @@ TEST(SearchSpecTest, ErrorsNameTheField) {
   EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: mean}\n"),
               HasSubstr("early_stopping.rule: unknown value 'mean'"));
   EXPECT_THAT(Error("name: x\nspace: {name: nb201}\n"), HasSubstr("data"));
+  EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: median, metric: val_acc}\n"),
+              HasSubstr("early_stopping.metric: unknown value 'val_acc'"));
+  EXPECT_THAT(Error(absl::StrReplaceAll(kTable, {{"{weight: 3}", "{gpu: true}"}})),
+              HasSubstr("scheduling.gpu: hwnas-worker trains on the CPU"));
+}
+
+std::string CheckError(const std::string& yaml) {
+  absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(yaml, {});
+  EXPECT_FALSE(spec.ok()) << yaml;
+  if (spec.ok()) return "";
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(spec.status().message());
+}
+
+constexpr char kTrain[] = R"(
+name: f
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 1, batch_size: 64}
+budget: {trials: 3}
+)";
+
+// Objectives may only name metrics the search's trials will carry: a
+// constraint on another fails every trial, a hard limit on one is never
+// enforced.
+TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
+  const std::string m7 =
+      "hardware:\n  measure_latency: false\n  targets: [{name: m7, mcu_profile: cortex-m7}]\n";
+  EXPECT_TRUE(SearchRuntime::CheckSpec(
+                  std::string(kTrain) + m7 +
+                      "objectives: {constraints: [{metric: latency_ms@m7, target: 5}],\n"
+                      "  hard_limits: [{metric: flash_bytes, max: 1000000}],\n"
+                      "  pareto_metrics: [energy_mj@m7, peak_memory_bytes]}\n",
+                  {})
+                  .ok());
+  EXPECT_THAT(CheckError(std::string(kTrain) + m7 +
+                         "objectives: {constraints: [{metric: latency_ms@m4, target: 5}]}\n"),
+              HasSubstr("objectives.constraints[0].metric: the trials of this search will not "
+                        "have 'latency_ms@m4' (no hardware target is named 'm4'; they will have "
+                        "accuracy, energy_mj@m7, feasible@m7, flash_bytes, latency_ms@m7"));
+  EXPECT_THAT(CheckError(std::string(kTrain) + m7 +
+                         "objectives: {hard_limits: [{metric: latency_ms, max: 5}]}\n"),
+              HasSubstr("objectives.hard_limits[0].metric: the trials of this search will not "
+                        "have 'latency_ms' (hardware.measure_latency is false;"));
+  EXPECT_THAT(
+      CheckError(std::string(kTrain) + "objectives: {pareto_metrics: [flash_bytes, sram@m7]}\n"),
+      HasSubstr("objectives.pareto_metrics[1]: the trials of this search will not have 'sram@m7' "
+                "(no hardware target is named 'm7';"));
 }
 
 }  // namespace

@@ -562,6 +562,102 @@ TEST(ServerE2ETest, ASearchNoWorkerCanRunSaysWhy) {
   EXPECT_EQ(waiting(next->id()), "");
 }
 
+// strategy.warm_start_from: a new search's strategy starts from an earlier
+// search's finished trials, named by id or by name.
+TEST(ServerE2ETest, WarmStartSeedsANewSearchFromAnEarlierOne) {
+  Cluster c;
+  c.StartServer();
+  auto warm_from = [](const std::string& name, int budget, const std::string& from) {
+    return absl::StrReplaceAll(TableSpec(name, budget),
+                               {{"tournament: 5}", absl::StrCat("tournament: 5, mutations: 1, "
+                                                                "warm_start_from: '",
+                                                                from, "'}")}});
+  };
+  auto cancel = [&](int64_t id) {
+    grpc::ClientContext ctx;
+    c.Auth(&ctx, c.alice());
+    hwnas::v1::CancelSearchRequest req;
+    req.set_search_id(id);
+    hwnas::v1::Search resp;
+    ASSERT_TRUE(c.search().CancelSearch(&ctx, req, &resp).ok());
+  };
+
+  // Refused, naming the field, with nothing stored: no such search, a
+  // search with nothing finished yet, another space, another user's search.
+  absl::StatusOr<hwnas::v1::Search> idle = c.Submit(TableSpec("idle", 10));  // No worker yet.
+  ASSERT_OK(idle);
+  absl::StatusOr<hwnas::v1::Search> other_space = c.Submit(TrainSpec(3, 256, 1));
+  ASSERT_OK(other_space);
+  cancel(idle->id());
+  cancel(other_space->id());
+  struct Case {
+    std::string from;
+    std::string token;
+    absl::StatusCode code;
+    std::string message;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"no-such-search", "", absl::StatusCode::kInvalidArgument,
+            "strategy.warm_start_from: you have no search named 'no-such-search'"},
+           {"999", "", absl::StatusCode::kNotFound,
+            "strategy.warm_start_from: search 999 does not exist"},
+           {"idle", "", absl::StatusCode::kInvalidArgument,
+            absl::StrCat("strategy.warm_start_from: search ", idle->id(),
+                         " has no finished trials yet")},
+           {absl::StrCat(other_space->id()), "", absl::StatusCode::kInvalidArgument,
+            absl::StrCat("strategy.warm_start_from: search ", other_space->id(),
+                         " searched the 'mnasnet' space, this spec the 'nb201' space")},
+           {absl::StrCat(idle->id()), c.bob(), absl::StatusCode::kPermissionDenied,
+            absl::StrCat("strategy.warm_start_from: search ", idle->id(),
+                         " belongs to another user")},
+       }) {
+    absl::StatusOr<hwnas::v1::Search> s = c.Submit(warm_from("refused", 10, k.from), k.token);
+    ASSERT_FALSE(s.ok()) << k.from;
+    EXPECT_EQ(s.status().code(), k.code) << s.status();
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr(k.message));
+  }
+  absl::StatusOr<db::Page<SearchRecord>> all = c.store().ListSearches({});
+  ASSERT_OK(all);
+  EXPECT_EQ(all->items.size(), 2u);
+
+  // An earlier search, then one warm-started from it by name.
+  c.StartWorker("w1");
+  absl::StatusOr<hwnas::v1::Search> first = c.Submit(TableSpec("first", 40));
+  ASSERT_OK(first);
+  ASSERT_TRUE(c.WaitFor(first->id(), Completed, absl::Minutes(2))) << c.Log("server.log");
+  absl::StatusOr<hwnas::v1::Search> warm = c.Submit(warm_from("warm", 10, "first"));
+  ASSERT_OK(warm);
+  EXPECT_EQ(warm->warm_start_search_id(), first->id());
+  ASSERT_TRUE(c.WaitFor(warm->id(), Completed, absl::Minutes(2))) << c.Log("server.log");
+  EXPECT_EQ(c.Search(warm->id()).warm_start_search_id, first->id());
+
+  // Evolution took the earlier trials as its population: its very first
+  // proposals are one-decision mutations of them (a cold start would have
+  // drawn 20 uniform random cells first, each within one decision of one of
+  // the 40 earlier cells with probability about 6%), and it never proposes
+  // an architecture the earlier search evaluated.
+  std::vector<TrialRecord> earlier = c.Trials(first->id());
+  std::vector<TrialRecord> later = c.Trials(warm->id());
+  ASSERT_EQ(later.size(), 10u);
+  for (const TrialRecord& t : later) {
+    int nearest = 100;
+    for (const TrialRecord& e : earlier) {
+      int differ = 0;
+      for (size_t i = 0; i < t.architecture.tokens.size(); ++i) {
+        differ += t.architecture.tokens[i] != e.architecture.tokens[i];
+      }
+      nearest = std::min(nearest, differ);
+    }
+    EXPECT_GE(nearest, 1) << "trial " << t.number << " repeats an earlier architecture";
+    if (t.number <= 5) {
+      EXPECT_EQ(nearest, 1) << "trial " << t.number;
+    }
+  }
+  EXPECT_THAT(c.Log("server.log"),
+              HasSubstr(absl::StrCat("event=search_warm_started search=", warm->id(),
+                                     " from=", first->id(), " trials=40")));
+}
+
 TEST(ServerE2ETest, TlsListenerServesTrustingClientsOnly) {
   Cluster c;
   c.StartServer(/*lease_ttl_s=*/5, /*tls=*/true);
