@@ -157,7 +157,8 @@ const std::vector<CommandSpec>& Commands() {
        "On a terminal: a progress bar (finished/budget, running, failed, infeasible,\n"
        "best reward with its accuracy and costs, ETA). Otherwise (pipes, logs): one\n"
        "line per event. Exit code 0 when the search COMPLETED, 5 when it ended\n"
-       "FAILED or CANCELLED, 130 on Ctrl-C (the search keeps running).",
+       "FAILED or CANCELLED or completed without a single successful trial, 130 on\n"
+       "Ctrl-C (the search keeps running).",
        "  hwnas watch 12\n"
        "  hwnas watch 12 | tee search-12.log\n"},
       {"trials",

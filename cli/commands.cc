@@ -80,11 +80,13 @@ std::string FitWidth(std::string line, int width) {
 
 }  // namespace
 
-absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& client) {
+absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& client,
+                                   const std::function<std::string(const SearchRecord&)>& give_up) {
   std::ostream& out = *ctx.out;
   std::optional<SearchRecord> last;
   std::vector<std::string> cost_metrics;
   bool drew_bar = false;
+  std::string gave_up;
   absl::Status status;
   {
     InterruptWatcher watcher(ctx.interrupted, client);
@@ -99,10 +101,12 @@ absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& c
       } else {
         out << RenderEventLine(e, cost_metrics) << "\n" << std::flush;
       }
-      return true;
+      if (give_up) gave_up = give_up(e.search);
+      return gave_up.empty();
     });
   }
   if (drew_bar) out << "\n";
+  if (status.ok() && !gave_up.empty()) return absl::FailedPreconditionError(gave_up);
   if (!status.ok()) {
     if (status.code() == absl::StatusCode::kCancelled) {
       *ctx.err << "stopped watching; search " << search_id << " keeps running on the server\n";
@@ -115,7 +119,13 @@ absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& c
   if (final_search.ok()) last = *final_search;
   if (!last) return absl::UnavailableError("the watch stream carried no events");
   out << "\n" << RenderSummary(*last, ctx.now(), cost_metrics);
-  return last->state == SearchState::kCompleted ? kExitOk : kExitSearchNotCompleted;
+  if (last->state != SearchState::kCompleted) return kExitSearchNotCompleted;
+  if (last->counts.succeeded + last->counts.early_stopped == 0) {
+    // Finished, but with nothing to show for it: scripts must not go on.
+    *ctx.err << "search " << search_id << " completed, but no trial succeeded\n";
+    return kExitSearchNotCompleted;
+  }
+  return kExitOk;
 }
 
 absl::StatusOr<int> RunSubmit(const ParsedArgs& args, CliContext& ctx, Client& client) {

@@ -3,6 +3,9 @@
 #ifndef HWNAS_CLI_COMMANDS_H_
 #define HWNAS_CLI_COMMANDS_H_
 
+#include <functional>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "cli/app.h"
 #include "cli/args.h"
@@ -21,8 +24,13 @@ absl::StatusOr<int> RunTrial(const ParsedArgs& args, CliContext& ctx, Client& cl
 absl::StatusOr<int> RunReport(const ParsedArgs& args, CliContext& ctx, Client& client);
 
 // Watches `search_id` until it ends, drawing the progress bar (tty) or one
-// line per event; prints the summary. Returns 0 when COMPLETED, 5 otherwise.
-absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& client);
+// line per event; prints the summary. Returns 0 when COMPLETED with at least
+// one successful trial, 5 otherwise. `give_up`, when set, sees the search of
+// every event: a non-empty answer ends the watch with that message
+// (FAILED_PRECONDITION), the search left running.
+absl::StatusOr<int> WatchUntilDone(
+    int64_t search_id, CliContext& ctx, Client& client,
+    const std::function<std::string(const SearchRecord&)>& give_up = nullptr);
 
 }  // namespace hwnas::cli
 

@@ -115,7 +115,7 @@ std::string ExitCodeHelp() {
          "  2    not found, or the server rejected the input (e.g. a spec error)\n"
          "  3    authentication or permission error\n"
          "  4    server unreachable, or no answer before the deadline\n"
-         "  5    watched search ended FAILED or CANCELLED\n"
+         "  5    watched search ended FAILED or CANCELLED, or no trial succeeded\n"
          "  6    local file error (spec, config, report output)\n"
          "  7    other server error\n"
          "  130  interrupted (Ctrl-C)\n";

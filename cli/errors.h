@@ -15,14 +15,16 @@ namespace hwnas::cli {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitUsage = 1,               // Bad command line or flag value; nothing was sent.
-  kExitInvalid = 2,             // Not found, or the server rejected the input (e.g. the spec).
-  kExitAuth = 3,                // UNAUTHENTICATED or PERMISSION_DENIED.
-  kExitUnreachable = 4,         // Server unreachable or it did not answer before the deadline.
-  kExitSearchNotCompleted = 5,  // watch / submit --watch: the search ended FAILED or CANCELLED.
-  kExitLocalIo = 6,             // A local file could not be read or written (spec, config, report).
-  kExitServerError = 7,         // Any other server-side error (INTERNAL, UNKNOWN, ...).
-  kExitInterrupted = 130,       // Ctrl-C while watching.
+  kExitUsage = 1,        // Bad command line or flag value; nothing was sent.
+  kExitInvalid = 2,      // Not found, or the server rejected the input (e.g. the spec).
+  kExitAuth = 3,         // UNAUTHENTICATED or PERMISSION_DENIED.
+  kExitUnreachable = 4,  // Server unreachable or it did not answer before the deadline.
+  // watch / submit --watch / local: the search ended FAILED or CANCELLED, or
+  // COMPLETED without a single successful trial.
+  kExitSearchNotCompleted = 5,
+  kExitLocalIo = 6,        // A local file could not be read or written (spec, config, report).
+  kExitServerError = 7,    // Any other server-side error (INTERNAL, UNKNOWN, ...).
+  kExitInterrupted = 130,  // Ctrl-C while watching.
 };
 
 // A usage error: exit code 1. The message is printed with a pointer to --help.

@@ -1,6 +1,8 @@
 #include "cli/local.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,8 +15,10 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -48,6 +52,33 @@ bool PostgresCanReach(const std::string& dir) {
       RunCommand({"runuser", "-u", "postgres", "--", "test", "-x", dir}, absl::Seconds(10));
   return !probe.ok() || probe->exit_code == 0;
 }
+
+// An exclusive flock on DIR/lock for as long as this process runs `hwnas
+// local`; close-on-exec, so the children do not keep it after a crash.
+class StateDirLock {
+ public:
+  static absl::StatusOr<StateDirLock> Take(const std::string& dir) {
+    const std::string path = absl::StrCat(dir, "/lock");
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return LocalIoError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat("another hwnas local is running with the state directory ", dir,
+                       "; stop it first or choose another --state-dir"));
+    }
+    return StateDirLock(fd);
+  }
+  StateDirLock(StateDirLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  StateDirLock& operator=(StateDirLock&&) = delete;
+  ~StateDirLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  explicit StateDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 bool IsExecutable(const std::string& path) {
   std::error_code ec;
@@ -207,7 +238,7 @@ class LocalSystem {
   void Shutdown() {
     if (!workers.empty()) {
       err_ << "stopping " << workers.size()
-           << " worker(s) (a running trial is handed back at its next epoch boundary)...\n"
+           << " worker(s) (a running trial stops at its next batch and is handed back)...\n"
            << std::flush;
       for (ChildProcess& w : workers) w.Signal(SIGTERM);
       for (ChildProcess& w : workers) {
@@ -449,6 +480,9 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
     HWNAS_ASSIGN_OR_RETURN(threads, ParsePositiveInt(*n, "--threads"));
   }
   std::optional<std::string> chosen_dir = args.Get("state-dir");
+  if (chosen_dir && chosen_dir->empty()) {
+    return UsageError("--state-dir: give a directory (empty would mean /)");
+  }
   if (!chosen_dir) chosen_dir = ctx.env("HWNAS_LOCAL_DIR");
   std::error_code ec;
   std::string state_dir =
@@ -471,11 +505,6 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   HWNAS_ASSIGN_OR_RETURN(std::string worker_bin, FindHwnasProgram("hwnas-worker", ctx.env));
   HWNAS_RETURN_IF_ERROR(CheckSpecFirst(server_bin, spec_path, spec));
 
-  // The state directory is traversable (0711) so that, as root, the postgres
-  // user reaches the cluster inside; the secrets in it are 0600 files.
-  fs::create_directories(absl::StrCat(state_dir, "/logs"), ec);
-  if (ec) return LocalIoError(absl::StrCat("cannot create ", state_dir, ": ", ec.message()));
-  chmod(state_dir.c_str(), 0711);
   const std::string hash = SpecHash(spec);
   const std::optional<int64_t> previous = LastSearchFor(state_dir, hash);
   if (args.Has("resume") && !previous) {
@@ -483,6 +512,38 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
                                             " (or a spec with the same contents) in ", state_dir,
                                             "; run without --resume"));
   }
+  // The state directory is new, empty or an earlier run's: a directory
+  // holding other things (/tmp, a home directory) is not filled with a
+  // cluster, tokens and logs, nor has its mode changed.
+  const bool existed = fs::exists(state_dir, ec);
+  if (existed && !fs::is_empty(state_dir, ec)) {
+    bool earlier_run = false;
+    for (const char* marker : {"lock", "tokens.yaml", "postgres", "logs"}) {
+      earlier_run = earlier_run || fs::exists(absl::StrCat(state_dir, "/", marker), ec);
+    }
+    if (!earlier_run) {
+      return UsageError(absl::StrCat("--state-dir ", state_dir,
+                                     " holds other files; give a new or empty directory"));
+    }
+  }
+  // It must be traversable so that, as root, the postgres user reaches the
+  // cluster inside (the secrets in it are 0600 files): one this run creates
+  // is made 0711, an existing one gains o+x only if postgres needs it.
+  fs::create_directories(absl::StrCat(state_dir, "/logs"), ec);
+  if (ec) return LocalIoError(absl::StrCat("cannot create ", state_dir, ": ", ec.message()));
+  if (!existed) {
+    chmod(state_dir.c_str(), 0711);
+  } else if (!PostgresCanReach(state_dir)) {
+    struct stat st {};
+    if (stat(state_dir.c_str(), &st) != 0 ||
+        chmod(state_dir.c_str(), (st.st_mode & 07777) | 0011) != 0) {
+      return LocalIoError(absl::StrCat("the postgres user cannot enter ", state_dir,
+                                       ": allow it (chmod o+x) or choose another --state-dir"));
+    }
+  }
+  // One `hwnas local` per state directory: a second would share the
+  // cluster, start a second server on the same search and mix the logs.
+  HWNAS_ASSIGN_OR_RETURN(StateDirLock lock, StateDirLock::Take(state_dir));
   // LocalPostgres logs through spdlog; keep its info lines off the terminal.
   HWNAS_RETURN_IF_ERROR(InitLogging("warn"));
 
@@ -603,7 +664,16 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
     // WatchUntilDone's "keeps running on the server" note does not apply here.
     std::ostringstream watch_err;
     watch_ctx.err = &watch_err;
-    absl::StatusOr<int> watched = WatchUntilDone(search->id, watch_ctx, *client);
+    // Every worker here was started alike: if one that connected cannot run
+    // the search, none will, and waiting would be forever.
+    auto give_up = [&](const SearchRecord& s) -> std::string {
+      if (!absl::StartsWith(s.waiting, "no connected worker can run it")) return "";
+      return absl::StrCat("the local workers cannot run search ", s.id, ": ", s.waiting,
+                          "; check --data-dir (now ",
+                          data_dir ? *data_dir : std::string("none: no shared data found"),
+                          "); the search is kept and resumes on the next run");
+    };
+    absl::StatusOr<int> watched = WatchUntilDone(search->id, watch_ctx, *client, give_up);
     monitor.Join();
     if (watched.ok() || watched.status().code() != absl::StatusCode::kCancelled) {
       err << watch_err.str();

@@ -1,5 +1,6 @@
 #include "common/yaml_fields.h"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <utility>
@@ -51,8 +52,18 @@ absl::Status YamlSection::CheckKeys(std::initializer_list<absl::string_view> all
 absl::Status YamlSection::CheckKeys(const std::vector<std::string>& allowed) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
   if (!present()) return absl::OkStatus();
+  std::vector<std::string> seen;
   for (const auto& kv : node_) {
-    std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {
+      return FieldError(path_, "keys must be plain names, not lists or mappings");
+    }
+    const std::string& key = kv.first.Scalar();
+    // yaml-cpp keeps both entries of a repeated key and lookups see only the
+    // first: refuse it rather than silently ignore the second value.
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return FieldError(PathOf(key), "appears twice");
+    }
+    seen.push_back(key);
     bool known = false;
     for (const std::string& a : allowed) known = known || a == key;
     if (!known) {

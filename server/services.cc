@@ -1,6 +1,7 @@
 #include "server/services.h"
 
 #include <deque>
+#include <exception>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -254,7 +255,16 @@ grpc::ServerUnaryReactor* HandleUnary(grpc::CallbackServerContext* ctx, Executor
   executor->Post([ctx, reactor, auth, metrics, allowed, body = std::move(body)]() mutable {
     absl::StatusOr<User> user = auth->Authenticate(AuthorizationOf(ctx));
     absl::Status status = user.ok() ? allowed(*user) : user.status();
-    if (status.ok()) status = body(*user);
+    if (status.ok()) {
+      // The modules below return Status; an exception that still escapes
+      // one (a library's) fails this call, not the whole server.
+      try {
+        status = body(*user);
+      } catch (const std::exception& e) {
+        spdlog::error("event=rpc_exception error=\"{}\"", e.what());
+        status = absl::InternalError(absl::StrCat("internal error: ", e.what()));
+      }
+    }
     if (!status.ok()) metrics->rpc_errors++;
     reactor->Finish(ToGrpc(status));
   });

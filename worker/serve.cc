@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -171,14 +172,24 @@ hwnas::v1::WorkerCapabilities Session::Capabilities() const {
 
 template <typename Call>
 absl::Status Session::WithRetries(absl::string_view what, absl::Duration patience, Call call) {
-  const absl::Time give_up = absl::Now() + patience;
+  absl::Time give_up = absl::Now() + patience;
+  // Once asked to stop (SIGTERM, or `hwnas local` going away), a few more
+  // seconds only: an unreachable server will requeue the trial when its
+  // lease expires, and a worker that ignores SIGTERM for minutes is worse.
+  constexpr absl::Duration kPatienceWhenStopping = absl::Seconds(10);
+  bool stopping = false;
   Backoff backoff;
   while (true) {
     absl::Status s = call();
     if (s.ok() || !Retryable(s)) return s;
+    if (!stopping && stop_->load()) {
+      stopping = true;
+      give_up = std::min(give_up, absl::Now() + kPatienceWhenStopping);
+    }
     if (absl::Now() >= give_up) {
       return absl::DeadlineExceededError(absl::StrCat(
-          what, ": still failing after ", absl::FormatDuration(patience), ": ", s.message()));
+          what, ": still failing", stopping ? " while stopping" : "", " after ",
+          absl::FormatDuration(stopping ? kPatienceWhenStopping : patience), ": ", s.message()));
     }
     spdlog::warn("event=rpc_retry call={} error=\"{}\"", std::string(what), s.ToString());
     absl::SleepFor(backoff.Next());

@@ -2,8 +2,11 @@
 // server and workers, runs a search to the end and prints the results; a
 // run interrupted with SIGINT shuts down cleanly and the next run resumes the
 // same search, which ends with exactly its budget of finished trials.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +117,68 @@ TEST(HwnasLocal, ResumeWithoutAnEarlierSearchStartsNothing) {
   EXPECT_TRUE(absl::StrContains(ReadWholeFile(run.log), "--resume: no search of"))
       << ReadWholeFile(run.log);
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat(state, "/postgres")));
+}
+
+// The state directory is new, empty or an earlier run's, never empty as a
+// flag (that would be /), and used by one `hwnas local` at a time.
+TEST(HwnasLocal, StateDirectoryIsCheckedBeforeAnythingStarts) {
+  const std::string state = testing::NewTempDir("hwnas-local-dirs");
+  CleanUp clean_up{state};
+  const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
+
+  LocalRun empty = StartLocal({spec, "--state-dir", ""}, absl::StrCat(state, "-empty.log"));
+  EXPECT_EQ(Finish(empty, absl::Seconds(30)), 1);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(empty.log), "--state-dir: give a directory"))
+      << ReadWholeFile(empty.log);
+
+  // Someone else's directory: refused, its files and mode untouched.
+  const std::string shared = absl::StrCat(state, "/shared");
+  std::filesystem::create_directories(shared);
+  std::ofstream(absl::StrCat(shared, "/notes.txt")) << "mine\n";
+  ASSERT_EQ(chmod(shared.c_str(), 01777), 0);
+  LocalRun foreign = StartLocal({spec, "--state-dir", shared}, absl::StrCat(state, "-foreign.log"));
+  EXPECT_EQ(Finish(foreign, absl::Seconds(30)), 1);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(foreign.log), "holds other files"))
+      << ReadWholeFile(foreign.log);
+  struct stat st {};
+  ASSERT_EQ(stat(shared.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(shared, "/logs")));
+
+  // A state directory another run holds.
+  const std::string busy = absl::StrCat(state, "/busy");
+  std::filesystem::create_directories(busy);
+  const int fd = open(absl::StrCat(busy, "/lock").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  LocalRun second = StartLocal({spec, "--state-dir", busy}, absl::StrCat(state, "-busy.log"));
+  EXPECT_EQ(Finish(second, absl::Seconds(30)), 2);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(second.log), "another hwnas local is running"))
+      << ReadWholeFile(second.log);
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(busy, "/postgres")));
+  close(fd);
+}
+
+// Workers started without the data the search needs: every local worker is
+// alike, so `hwnas local` stops with the reason instead of waiting forever.
+TEST(HwnasLocal, WorkersThatCannotRunTheSearchEndTheRunWithTheReason) {
+  const std::string state = testing::NewTempDir("hwnas-local-nodata");
+  CleanUp clean_up{state};
+  const std::string empty_data = absl::StrCat(state, "-data");
+  std::filesystem::create_directories(empty_data);
+  const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
+  LocalRun run =
+      StartLocal({spec, "--workers", "1", "--state-dir", state, "--data-dir", empty_data},
+                 absl::StrCat(state, "-run.log"));
+  EXPECT_EQ(Finish(run, absl::Minutes(2)), 2) << ReadWholeFile(run.log);
+  const std::string out = ReadWholeFile(run.log);
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat("the local workers cannot run search 1: no connected worker can run it (1 "
+                        "connected; worker has no 'table' evaluator); check --data-dir (now ",
+                        empty_data, ")")))
+      << out;
+  EXPECT_TRUE(PostgresStopped(state));
+  std::filesystem::remove_all(empty_data);
 }
 
 TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {

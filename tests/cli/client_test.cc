@@ -168,7 +168,8 @@ class FakeSearchService final : public v1::SearchService::Service {
   SearchRecord Final() const {
     SearchRecord s = MakeSearch();
     s.state = final_state_;
-    s.counts.succeeded = 8;
+    s.counts.succeeded = final_succeeded_;
+    s.counts.failed += 8 - final_succeeded_;
     s.counts.running = 0;
     s.finished_at = s.created_at + absl::Minutes(5);
     return s;
@@ -188,6 +189,7 @@ class FakeSearchService final : public v1::SearchService::Service {
   }
 
   SearchState final_state_ = SearchState::kCompleted;
+  int final_succeeded_ = 8;
   std::atomic<bool> hang_watch_{false};
 
  private:
@@ -385,6 +387,16 @@ TEST_F(CliAgainstFakeServer, WatchTtyDrawsProgressBarAndExitCodeReflectsState) {
   EXPECT_NE(out_.str().find("search 7 \"fmnist-mcu\" CANCELLED"), std::string::npos);
   EXPECT_EQ(Run({"watch", "99"}), kExitInvalid);
   EXPECT_NE(err_.str().find("search 99: no such search"), std::string::npos);
+}
+
+// A search that completed with every trial failed is no success for a
+// script running `hwnas submit --watch && ...`.
+TEST_F(CliAgainstFakeServer, WatchOfASearchWithoutOneSuccessExitsFive) {
+  service_.final_succeeded_ = 0;
+  EXPECT_EQ(Run({"watch", "7"}), kExitSearchNotCompleted);
+  EXPECT_NE(out_.str().find("search 7 \"fmnist-mcu\" COMPLETED"), std::string::npos) << out_.str();
+  EXPECT_NE(err_.str().find("search 7 completed, but no trial succeeded"), std::string::npos)
+      << err_.str();
 }
 
 TEST_F(CliAgainstFakeServer, WatchStopsOnInterrupt) {

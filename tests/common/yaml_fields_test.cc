@@ -60,6 +60,14 @@ TEST(YamlSectionTest, StructureErrors) {
             "training: must be a mapping of key: value pairs");
   YamlSection space = *root->Child("space");
   EXPECT_EQ(Message(space.Int("x", 1, 0, 9).status()), "space.x: must be a single value");
+
+  // A list or mapping as a key used to abort the process (an uncaught
+  // yaml-cpp conversion); a repeated key used to lose its second value.
+  YamlSection odd = Section("training:\n  ? [a, b]\n  : 2\n", "training");
+  EXPECT_EQ(Message(odd.CheckKeys({"epochs"})),
+            "training: keys must be plain names, not lists or mappings");
+  YamlSection twice = Section("training:\n  epochs: 1\n  epochs: 2\n", "training");
+  EXPECT_EQ(Message(twice.CheckKeys({"epochs"})), "training.epochs: appears twice");
 }
 
 }  // namespace

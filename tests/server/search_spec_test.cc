@@ -70,6 +70,9 @@ TEST(SearchSpecTest, ErrorsNameTheField) {
   EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: mean}\n"),
               HasSubstr("early_stopping.rule: unknown value 'mean'"));
   EXPECT_THAT(Error("name: x\nspace: {name: nb201}\n"), HasSubstr("data"));
+  EXPECT_THAT(Error(std::string(kTable) + "? [a, b]\n: 2\n"),
+              HasSubstr("spec: keys must be plain names, not lists or mappings"));
+  EXPECT_THAT(Error(std::string(kTable) + "name: again\n"), HasSubstr("name: appears twice"));
   EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: median, metric: val_acc}\n"),
               HasSubstr("early_stopping.metric: unknown value 'val_acc'"));
   EXPECT_THAT(Error(absl::StrReplaceAll(kTable, {{"{weight: 3}", "{gpu: true}"}})),
