@@ -14,6 +14,8 @@
 #include "cli/errors.h"
 #include "cli/export.h"
 #include "cli/local.h"
+#include "common/files.h"
+#include "common/flags.h"
 #include "common/status_macros.h"
 
 namespace hwnas::cli {
@@ -66,12 +68,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     buffer << std::cin.rdbuf();
     return buffer.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return LocalIoError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  }
-  buffer << in.rdbuf();
-  return buffer.str();
+  absl::StatusOr<std::string> contents = ReadWholeFile(path);
+  if (!contents.ok()) return LocalIoError(contents.status().message());
+  return contents;
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& contents) {
@@ -256,7 +255,12 @@ absl::StatusOr<ConnectionConfig> ConnectionFromArgs(const ParsedArgs& args, cons
     }
   }
   HWNAS_ASSIGN_OR_RETURN(file, LoadConfigFile(path));
-  return ResolveConnection(flags, env, file);
+  HWNAS_ASSIGN_OR_RETURN(ConnectionConfig connection, ResolveConnection(flags, env, file));
+  if (absl::Status s = CheckHostPort(connection.server, 1, "server address"); !s.ok()) {
+    return UsageError(
+        absl::StrCat(s.message(), " (from --server, HWNAS_SERVER or the config file)"));
+  }
+  return connection;
 }
 
 int RunCli(const std::vector<std::string>& args, CliContext& ctx) {

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/errors.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_fields.h"
 
@@ -100,11 +101,9 @@ absl::StatusOr<std::optional<FileConfig>> LoadConfigFile(const std::string& path
   if (path.empty()) return std::optional<FileConfig>();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::optional<FileConfig>();
-  std::ifstream in(path);
-  if (!in) return LocalIoError(absl::StrCat("cannot read config file ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  HWNAS_ASSIGN_OR_RETURN(FileConfig config, ParseConfigFile(buffer.str(), path));
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return LocalIoError(absl::StrCat("config file: ", text.status().message()));
+  HWNAS_ASSIGN_OR_RETURN(FileConfig config, ParseConfigFile(*text, path));
   return std::optional<FileConfig>(std::move(config));
 }
 

@@ -9,6 +9,7 @@
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/local.h"
+#include "cli/spec_info.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "nlohmann/json.hpp"
@@ -65,7 +66,7 @@ CommandSpec ExportCommandSpec() {
           "TorchScript module (torch.jit.load in Python, torch::jit::load in C++) that\n"
           "maps {N, ...input shape} floats to {N, classes} logits, DIR/model.json\n"
           "(accuracy after full training) and DIR/train.log. Training needs LibTorch,\n"
-          "so it runs in hwnas-worker (found next to hwnas, $HWNAS_WORKER_BIN or PATH).",
+          "so it runs in hwnas-worker ($HWNAS_WORKER_BIN, else next to hwnas, else on PATH).",
           "  hwnas export 12 --trial 57 --out best\n"
           "  hwnas export 12 -t 57 --out best --train-epochs 20\n"
           "  python3 -c \"import torch; m = torch.jit.load('best/model.pt'); "
@@ -89,6 +90,13 @@ absl::StatusOr<int> RunExportCommand(const ParsedArgs& args, CliContext& ctx, Cl
 
   absl::StatusOr<SearchRecord> search = client.GetSearch(id);
   if (!search.ok()) return InSearch(search.status(), id);
+  if (epochs && ReadSpecInfo(search->spec_yaml).table_evaluator) {
+    return UsageError(absl::StrCat(
+        "--train-epochs: search ", id,
+        " was answered from the NAS-Bench-201 table (evaluator: table); its spec has no data "
+        "to train a model on. Export without --train-epochs, or train the architecture with a "
+        "spec that has a data: section (hwnas-worker export --spec ... --arch ...)"));
+  }
   absl::StatusOr<TrialRecord> trial = client.GetTrial(id, number);
   if (!trial.ok()) return InTrial(trial.status(), id, number);
   std::error_code ec;

@@ -369,8 +369,8 @@ CommandSpec LocalCommandSpec() {
       "The first run creates the users local-admin and local-worker; their tokens are\n"
       "in DIR/tokens.yaml and a client config in DIR/config.yaml (both mode 0600).\n"
       "Logs: DIR/logs/server.log, DIR/logs/worker-N.log. hwnas-server and\n"
-      "hwnas-worker are found next to this program (or $HWNAS_SERVER_BIN,\n"
-      "$HWNAS_WORKER_BIN, PATH). As root, PostgreSQL runs as the `postgres` user,\n"
+      "hwnas-worker are $HWNAS_SERVER_BIN and $HWNAS_WORKER_BIN when set, else found\n"
+      "next to this program, else on PATH. As root, PostgreSQL runs as the `postgres` user,\n"
       "which must be able to enter DIR: as root in a private directory such as\n"
       "/root/..., the default becomes /var/tmp/hwnas-local/<dir>-<hash>.",
       "  hwnas local examples/fashion-mnist-mcu.yaml\n"

@@ -39,6 +39,10 @@ SpecInfo ReadSpecInfo(absl::string_view spec_yaml) {
   if (!root.IsMap()) return info;
   try {
     if (root["name"] && root["name"].IsScalar()) info.name = root["name"].as<std::string>();
+    YAML::Node evaluator = root["evaluator"];
+    info.table_evaluator = evaluator && evaluator.IsMap() && evaluator["kind"] &&
+                           evaluator["kind"].IsScalar() &&
+                           evaluator["kind"].as<std::string>() == "table";
     YAML::Node objectives = root["objectives"];
     if (objectives && objectives.IsMap()) {
       info.targets = ReadBounds(objectives["constraints"], "target");

@@ -23,6 +23,9 @@ struct SpecInfo {
   std::vector<MetricBound> targets;         // objectives.constraints[*]
   std::vector<MetricBound> hard_limits;     // objectives.hard_limits[*]
   std::vector<std::string> pareto_metrics;  // objectives.pareto_metrics
+  // evaluator.kind is `table`: trials are answered from the NAS-Bench-201
+  // table, and the spec has no data to train a model on.
+  bool table_evaluator = false;
 
   // The cost metrics a search trades accuracy against, in spec order without
   // duplicates: pareto_metrics if given, else the constraint and hard-limit

@@ -1,6 +1,9 @@
 #include "common/flags.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -135,6 +138,30 @@ std::string FlagHelpLine(const FlagSpec& flag) {
                          : absl::StrCat("    --", flag.name);
   if (!flag.value_name.empty()) absl::StrAppend(&left, " ", flag.value_name);
   return absl::StrFormat("  %-28s %s\n", left, flag.help);
+}
+
+absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string_view what) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": '", address, "' is not HOST:PORT (", why, ")"));
+  };
+  for (absl::string_view scheme : {"unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:", "vsock:"}) {
+    if (absl::StartsWith(address, scheme)) return absl::OkStatus();
+  }
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return bad("no port");
+  const absl::string_view host = address.substr(0, colon);
+  if (host.empty()) return bad("no host");
+  if (host.find(':') != absl::string_view::npos && !(host.front() == '[' && host.back() == ']')) {
+    return bad("an IPv6 host goes in brackets: [::1]:7470");
+  }
+  const absl::string_view port_text = address.substr(colon + 1);
+  int port = -1;
+  if (port_text.empty() || !std::all_of(port_text.begin(), port_text.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port_text, &port) || port < min_port || port > 65535) {
+    return bad(absl::StrCat("the port must be a number from ", min_port, " to 65535"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace hwnas

@@ -58,6 +58,13 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
 // One help line: "  -o, --output FORMAT          what it does\n".
 std::string FlagHelpLine(const FlagSpec& flag);
 
+// Checks a gRPC address given as HOST:PORT (or [IPv6]:PORT): the port must
+// be a number from `min_port` (0 lets a server pick one) to 65535; gRPC
+// would otherwise wrap 99999 to 34463 or read "abc" as 0. Addresses with a
+// scheme (unix:PATH, dns:///HOST:PORT, ...) are left to gRPC. `what` names
+// the flag or setting in the error, e.g. "--listen".
+absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string_view what);
+
 }  // namespace hwnas
 
 #endif  // HWNAS_COMMON_FLAGS_H_

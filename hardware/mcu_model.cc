@@ -170,6 +170,11 @@ std::vector<std::string> DefaultProfileSearchPath() {
       dirs.emplace_back(d);
     }
   }
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    dirs.push_back((self.parent_path().parent_path() / "share" / "hwnas" / "profiles").string());
+  }
   dirs.emplace_back(HWNAS_PROFILE_DIR);
   return dirs;
 }

@@ -95,8 +95,9 @@ absl::StatusOr<McuProfile> LoadMcuProfileFile(const std::string& path);
 // order. NotFound lists the directories searched.
 absl::StatusOr<McuProfile> FindMcuProfile(absl::string_view name_or_path,
                                           const std::vector<std::string>& search_path);
-// $HWNAS_PROFILE_PATH (colon-separated directories), then the profiles that
-// ship with the source tree (hardware/profiles).
+// $HWNAS_PROFILE_PATH (colon-separated directories), then an install's
+// profiles (PREFIX/share/hwnas/profiles beside PREFIX/bin/<this program>),
+// then the source tree's (hardware/profiles, for the build tree).
 std::vector<std::string> DefaultProfileSearchPath();
 // Names of the profiles (*.yaml stems) found on a search path, sorted, unique.
 std::vector<std::string> ListMcuProfiles(const std::vector<std::string>& search_path);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/files.h"
 #include "common/flags.h"
 #include "common/log.h"
 #include "db/store.h"
@@ -153,16 +154,14 @@ int CheckSpecs(const Args& args) {
   const std::vector<std::string> profile_path = ProfileSearchPath(args);
   int exit_code = 0;
   for (const std::string& file : args.positionals) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      std::cerr << "hwnas-server: cannot read " << file << "\n";
+    absl::StatusOr<std::string> text = hwnas::ReadWholeFile(file);
+    if (!text.ok()) {
+      std::cerr << "hwnas-server: " << text.status().message() << "\n";
       exit_code = std::max(exit_code, 1);
       continue;
     }
     absl::StatusOr<hwnas::server::SearchSpec> spec =
-        hwnas::server::SearchRuntime::CheckSpec(text.str(), profile_path);
+        hwnas::server::SearchRuntime::CheckSpec(*text, profile_path);
     if (!spec.ok()) {
       std::cerr << file << ": " << spec.status().message() << "\n";
       exit_code = 2;
@@ -194,6 +193,14 @@ int Serve(const Args& args) {
   hwnas::server::ServerOptions options;
   options.listen_address = args.GetOr("listen", options.listen_address);
   options.metrics_address = args.GetOr("metrics", "127.0.0.1:9470");
+  if (absl::Status s = hwnas::CheckHostPort(options.listen_address, 0, "--listen"); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (!options.metrics_address.empty()) {
+    if (absl::Status s = hwnas::CheckHostPort(options.metrics_address, 0, "--metrics"); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  }
   options.database = DatabaseFrom(args);
   if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
   options.tls_cert_file = args.GetOr("tls-cert", "");

@@ -190,6 +190,9 @@ int Usage(const char* help, const std::string& error) {
 int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) {
   hwnas::worker::ServeOptions o;
   o.server = flags.GetOr("server", o.server);
+  if (absl::Status s = hwnas::CheckHostPort(o.server, 1, "--server"); !s.ok()) {
+    return Usage(help, std::string(s.message()));
+  }
   o.token = flags.GetOr("token", "");
   if (o.token.empty()) {
     if (const char* env = std::getenv("HWNAS_TOKEN"); env != nullptr) o.token = env;

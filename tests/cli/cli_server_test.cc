@@ -387,6 +387,18 @@ TEST_F(CliAgainstRealServer, AuthErrorsAreClearAndNonZero) {
   EXPECT_TRUE(absl::StrContains(binary->output, "hwnas: error: the server at")) << binary->output;
 }
 
+// A table search has no data to train on: --train-epochs is refused before
+// anything is written.
+TEST_F(CliAgainstRealServer, ExportRefusesToTrainATrialOfATableSearch) {
+  const int64_t id = CompletedSearch();
+  const std::string out = absl::StrCat(*dir_, "/export-table");
+  CliRun run =
+      AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", out, "--train-epochs", "1"});
+  EXPECT_EQ(run.code, kExitUsage) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.err, "was answered from the NAS-Bench-201 table")) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 // export: the files of a trial, then a trained TorchScript module that
 // Python's torch.jit.load runs with the outputs the C++ network gave.
 TEST_F(CliAgainstRealServer, ExportWritesTheTrialAndATorchScriptModelPythonLoads) {

@@ -63,5 +63,28 @@ TEST(ParseFlagsTest, HelpAndBooleanFalse) {
   EXPECT_FALSE(f->Has("json"));
 }
 
+// gRPC itself would wrap port 99999 to 34463 and read "abc" as port 0.
+TEST(CheckHostPortTest, AcceptsHostPortAndSchemesRefusesBadPorts) {
+  for (const char* ok : {"127.0.0.1:7470", "hwnas.lab.example.org:443", "[::1]:7470",
+                         "unix:/run/hwnas.sock", "dns:///hwnas:7470"}) {
+    EXPECT_TRUE(CheckHostPort(ok, 1, "--server").ok()) << ok;
+  }
+  EXPECT_OK(CheckHostPort("127.0.0.1:0", 0, "--listen"));
+  EXPECT_EQ(CheckHostPort("127.0.0.1:0", 1, "--server").message(),
+            "--server: '127.0.0.1:0' is not HOST:PORT (the port must be a number from 1 to 65535)");
+  EXPECT_EQ(
+      CheckHostPort("127.0.0.1:99999", 0, "--listen").message(),
+      "--listen: '127.0.0.1:99999' is not HOST:PORT (the port must be a number from 0 to 65535)");
+  EXPECT_THAT(std::string(CheckHostPort("127.0.0.1:abc", 0, "--listen").message()),
+              HasSubstr("the port must be a number"));
+  EXPECT_THAT(std::string(CheckHostPort("127.0.0.1:-1", 0, "--listen").message()),
+              HasSubstr("the port must be a number"));
+  EXPECT_THAT(std::string(CheckHostPort("localhost", 1, "--server").message()),
+              HasSubstr("(no port)"));
+  EXPECT_THAT(std::string(CheckHostPort(":7470", 1, "--server").message()), HasSubstr("(no host)"));
+  EXPECT_THAT(std::string(CheckHostPort("::1:7470", 1, "--server").message()),
+              HasSubstr("brackets"));
+}
+
 }  // namespace
 }  // namespace hwnas

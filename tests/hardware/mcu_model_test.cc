@@ -1,6 +1,7 @@
 #include "hardware/mcu_model.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "space/mnasnet_space.h"
 #include "space/temporal_space.h"
 #include "tests/hardware/small_cnn.h"
+#include "tests/testing/test_paths.h"
 
 namespace hwnas::hardware {
 namespace {
@@ -114,6 +116,23 @@ TEST(McuModelTest, InfeasibleArchitecturesSayWhy) {
   e = EstimateMcu(SmallCnn(8, 8), *p);
   ASSERT_TRUE(e.ok());
   EXPECT_TRUE(e->feasible()) << e->reason;
+}
+
+// $HWNAS_PROFILE_PATH first, then an install's share/hwnas/profiles beside
+// its bin/ (an installed program cannot rely on the source tree), then the
+// source tree's.
+TEST(McuModelTest, DefaultSearchPathLooksBesideAnInstalledProgram) {
+  setenv("HWNAS_PROFILE_PATH", "/opt/a:/opt/b", 1);
+  std::vector<std::string> path = DefaultProfileSearchPath();
+  unsetenv("HWNAS_PROFILE_PATH");
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+  ASSERT_EQ(path.size(), 4u);
+  EXPECT_EQ(path[0], "/opt/a");
+  EXPECT_EQ(path[1], "/opt/b");
+  EXPECT_EQ(path[2], (self.parent_path().parent_path() / "share/hwnas/profiles").string());
+  EXPECT_EQ(
+      std::filesystem::path(path[3]).lexically_normal(),
+      std::filesystem::path(hwnas::testing::SourceDir() + "/hardware/profiles").lexically_normal());
 }
 
 TEST(McuModelTest, ShippedProfilesLoadByName) {

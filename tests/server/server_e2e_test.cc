@@ -958,6 +958,11 @@ TEST(ServerCommandLineTest, UnknownFlagsAndStrayArgumentsAreErrorsThatNameThem) 
       {{"admin", "create-user", "carol", "--worker=yes"}, "--worker takes no value"},
       {{"admin", "create-user", "carol", "dave"}, "unexpected argument 'dave'"},
       {{"serve", "now"}, "unexpected argument 'now' for 'serve'"},
+      // gRPC would have listened on 99999 mod 65536.
+      {{"serve", "--listen", "127.0.0.1:99999", "--database", "postgresql://unused"},
+       "--listen: '127.0.0.1:99999' is not HOST:PORT"},
+      {{"serve", "--metrics", "localhost", "--database", "postgresql://unused"},
+       "--metrics: 'localhost' is not HOST:PORT (no port)"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {server};

@@ -1,0 +1,20 @@
+// Reading a whole file with an error that says what went wrong, shared by
+// the programs that read specs, configs and certificates.
+#ifndef HWNAS_COMMON_FILES_H_
+#define HWNAS_COMMON_FILES_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace hwnas {
+
+// The contents of `path`. Errors name the path and the reason ("is a
+// directory", "No such file or directory", ...): NotFound when it does not
+// exist, InvalidArgument for a directory, PermissionDenied or Unavailable
+// otherwise. An ifstream alone reads a directory as an empty file.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
+}  // namespace hwnas
+
+#endif  // HWNAS_COMMON_FILES_H_

@@ -1,0 +1,35 @@
+#include "common/files.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hwnas {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ReadWholeFileTest, ReadsFilesAndNamesWhatWentWrong) {
+  const std::string dir = ::testing::TempDir() + "/files_test";
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/spec.yaml";
+  std::ofstream(file, std::ios::binary) << "name: x\n";
+  absl::StatusOr<std::string> text = ReadWholeFile(file);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "name: x\n");
+
+  // A directory reads as an empty file through an ifstream alone.
+  absl::StatusOr<std::string> folder = ReadWholeFile(dir);
+  EXPECT_EQ(folder.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(folder.status().message(), "cannot read " + dir + ": it is a directory");
+
+  absl::StatusOr<std::string> missing = ReadWholeFile(dir + "/missing.yaml");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("No such file or directory"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas
