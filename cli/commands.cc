@@ -13,6 +13,7 @@
 #include "cli/spec_info.h"
 #include "cli/terminal_plot.h"
 #include "common/status_macros.h"
+#include "common/yaml_fields.h"
 
 namespace hwnas::cli {
 namespace {
@@ -134,6 +135,10 @@ absl::StatusOr<int> RunSubmit(const ParsedArgs& args, CliContext& ctx, Client& c
   if (!path) return UsageError("submit needs the spec file: -f spec.yaml");
   HWNAS_ASSIGN_OR_RETURN(std::string spec, ctx.read_file(*path));
   if (spec.empty()) return UsageError(absl::StrCat("the spec file ", *path, " is empty"));
+  // gRPC cannot carry it (protobuf strings are UTF-8): say why here.
+  if (absl::Status s = CheckUtf8(spec); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("the spec file ", *path, ": ", s.message()));
+  }
   absl::StatusOr<SearchRecord> search = client.SubmitSearch(spec, ctx.new_idempotency_key());
   if (!search.ok()) {
     if (search.status().code() == absl::StatusCode::kInvalidArgument) {

@@ -1,6 +1,7 @@
 #include "cli/errors.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace hwnas::cli {
@@ -36,11 +37,15 @@ bool IsLocalIoError(const absl::Status& status) { return HasKind(status, kLocalI
 
 absl::Status InSearch(absl::Status status, int64_t search_id) {
   if (status.code() != absl::StatusCode::kNotFound) return status;
-  return absl::NotFoundError(absl::StrCat("search ", search_id, ": ", status.message()));
+  // The server's own message may name the search already.
+  const std::string prefix = absl::StrCat("search ", search_id);
+  if (absl::StartsWith(status.message(), prefix)) return status;
+  return absl::NotFoundError(absl::StrCat(prefix, ": ", status.message()));
 }
 
 absl::Status InTrial(absl::Status status, int64_t search_id, int64_t number) {
   if (status.code() != absl::StatusCode::kNotFound) return status;
+  if (absl::StartsWith(status.message(), absl::StrCat("trial ", number))) return status;
   return absl::NotFoundError(
       absl::StrCat("trial ", number, " of search ", search_id, ": ", status.message()));
 }

@@ -41,9 +41,26 @@ std::string Humanize(double v, const char* const* suffixes, int n, double base) 
   return absl::StrFormat(a >= 100 ? "%.0f%s" : (a >= 10 ? "%.1f%s" : "%.2f%s"), v, suffixes[i]);
 }
 
+// Characters on screen: UTF-8 continuation bytes take no column (wide East
+// Asian characters are counted as one; names rarely have them).
+size_t DisplayWidth(absl::string_view s) {
+  size_t width = 0;
+  for (char c : s) width += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return width;
+}
+
+// At most `width` characters, never cutting one in half.
 std::string Truncate(absl::string_view s, size_t width) {
-  if (s.size() <= width) return std::string(s);
-  return absl::StrCat(s.substr(0, width - 3), "...");
+  if (DisplayWidth(s) <= width) return std::string(s);
+  size_t kept = 0, end = 0;
+  while (end < s.size()) {
+    size_t next = end + 1;
+    while (next < s.size() && (static_cast<unsigned char>(s[next]) & 0xC0) == 0x80) ++next;
+    if (kept + 1 > width - 3) break;
+    ++kept;
+    end = next;
+  }
+  return absl::StrCat(s.substr(0, end), "...");
 }
 
 bool LooksNumeric(absl::string_view cell) {
@@ -148,10 +165,10 @@ std::string TextTable::Render() const {
   const size_t n = header_.size();
   std::vector<size_t> width(n, 0);
   std::vector<bool> numeric(n, true);
-  for (size_t c = 0; c < n; ++c) width[c] = header_[c].size();
+  for (size_t c = 0; c < n; ++c) width[c] = DisplayWidth(header_[c]);
   for (const auto& row : rows_) {
     for (size_t c = 0; c < n && c < row.size(); ++c) {
-      width[c] = std::max(width[c], row[c].size());
+      width[c] = std::max(width[c], DisplayWidth(row[c]));
       if (!LooksNumeric(row[c])) numeric[c] = false;
     }
   }
@@ -160,7 +177,7 @@ std::string TextTable::Render() const {
     std::string line;
     for (size_t c = 0; c < n; ++c) {
       const std::string cell = c < row.size() ? row[c] : "";
-      const std::string pad(width[c] - cell.size(), ' ');
+      const std::string pad(width[c] - DisplayWidth(cell), ' ');
       if (c > 0) line += "  ";
       if (numeric[c]) {
         absl::StrAppend(&line, pad, cell);

@@ -682,6 +682,16 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
       if (std::string problem = monitor.problem(); !problem.empty()) {
         return absl::InternalError(problem);
       }
+      if (watched.status().code() == absl::StatusCode::kUnavailable) {
+        // The stream may break before the monitor's next look: a child that
+        // died explains it better than "cannot reach the server".
+        for (int i = 0; i < 20; ++i) {
+          if (std::string problem = system.Problem(); !problem.empty()) {
+            return absl::InternalError(problem);
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
       if (watched.status().code() == absl::StatusCode::kCancelled) {
         err << "interrupted: shutting down; run the same command again to resume search "
             << search->id << "\n";

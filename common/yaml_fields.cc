@@ -21,7 +21,51 @@ absl::Status FieldError(absl::string_view path, absl::string_view problem) {
 YamlSection::YamlSection(YAML::Node node, std::string path)
     : node_(std::move(node)), path_(std::move(path)) {}
 
+std::optional<size_t> FirstInvalidUtf8(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    uint32_t code = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      length = 2;
+      code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3;
+      code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4;
+      code = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (size_t k = 1; k < length; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return i;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMin[length] || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF) return i;
+    i += length;
+  }
+  return std::nullopt;
+}
+
+absl::Status CheckUtf8(absl::string_view text) {
+  std::optional<size_t> bad = FirstInvalidUtf8(text);
+  if (!bad) return absl::OkStatus();
+  const int64_t line = 1 + std::count(text.begin(), text.begin() + *bad, '\n');
+  return absl::InvalidArgumentError(
+      absl::StrCat("not UTF-8 text: an invalid byte at line ", line, " (byte ", *bad + 1, ")"));
+}
+
 absl::StatusOr<YamlSection> YamlSection::Parse(absl::string_view text) {
+  if (absl::Status s = CheckUtf8(text); !s.ok()) return s;
   try {
     return YamlSection(YAML::Load(std::string(text)), "");
   } catch (const YAML::Exception& e) {

@@ -24,7 +24,9 @@ class YamlSection {
   // returns its default. Anything other than a mapping is an error on use.
   YamlSection(YAML::Node node, std::string path);
 
-  // Parses text into a section at path "" (the document root).
+  // Parses text into a section at path "" (the document root). Text that is
+  // not UTF-8 is refused up front, naming the line (YAML is Unicode, and
+  // protobuf strings that carry specs must be UTF-8).
   static absl::StatusOr<YamlSection> Parse(absl::string_view text);
 
   const std::string& path() const { return path_; }
@@ -65,6 +67,11 @@ class YamlSection {
   YAML::Node node_;
   std::string path_;
 };
+
+// Where `text` stops being valid UTF-8 (nullopt when it is valid).
+std::optional<size_t> FirstInvalidUtf8(absl::string_view text);
+// InvalidArgument naming the line and byte where `text` stops being UTF-8.
+absl::Status CheckUtf8(absl::string_view text);
 
 }  // namespace hwnas
 

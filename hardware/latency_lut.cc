@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -225,7 +226,28 @@ absl::StatusOr<LatencyLut> LutFromJson(absl::string_view text, absl::string_view
   return lut;
 }
 
+absl::Status CheckLutWritable(const std::string& path) {
+  std::error_code ec;
+  if (path.empty()) return absl::InvalidArgumentError("no latency table path given");
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a directory; give a file name such as ", path, "/lut.json"));
+  }
+  // SaveLut writes PATH.tmp beside it and renames it over PATH.
+  const std::string probe = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(probe, std::ios::binary | std::ios::app);
+    if (!out) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write ", probe, " (", std::strerror(errno), ")"));
+    }
+  }
+  std::filesystem::remove(probe, ec);
+  return absl::OkStatus();
+}
+
 absl::Status SaveLut(const LatencyLut& lut, const std::string& path) {
+  HWNAS_RETURN_IF_ERROR(CheckLutWritable(path));
   // Write a sibling file and rename it, so readers never see half a table.
   const std::string tmp = absl::StrCat(path, ".tmp");
   {
@@ -241,8 +263,10 @@ absl::Status SaveLut(const LatencyLut& lut, const std::string& path) {
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    std::remove(tmp.c_str());
     return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot replace latency table (", std::strerror(errno), ")"));
+        absl::StrCat(path, ": cannot replace latency table (", std::strerror(error), ")"));
   }
   return absl::OkStatus();
 }

@@ -103,6 +103,11 @@ std::vector<std::string> MissingLutKeys(const space::NetworkPlan& plan, const La
 std::string LutToJson(const LatencyLut& lut);
 // `source` names the text in errors (a path, or "<string>").
 absl::StatusOr<LatencyLut> LutFromJson(absl::string_view json, absl::string_view source);
+// Whether SaveLut could write `path` (not a directory; PATH.tmp beside it
+// can be created), checked before minutes of measuring.
+absl::Status CheckLutWritable(const std::string& path);
+// Writes PATH.tmp and renames it over PATH (readers never see half a table);
+// the temporary file is removed when the rename fails.
 absl::Status SaveLut(const LatencyLut& lut, const std::string& path);
 absl::StatusOr<LatencyLut> LoadLut(const std::string& path);
 

@@ -226,6 +226,10 @@ int RunDescribe(const DescribeOptions& options, std::ostream& out, std::ostream&
 }
 
 int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std::ostream& err) {
+  // Measuring takes minutes: an --out that cannot be written is found now.
+  if (absl::Status s = hardware::CheckLutWritable(options.out_path); !s.ok()) {
+    return Fail(err, s, kExitUsage);
+  }
   absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(options.spec_path);
   if (!spec.ok()) return Fail(err, spec.status());
   absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = MakeSpace(*spec);

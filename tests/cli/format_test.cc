@@ -88,6 +88,25 @@ TEST(TextTable, AlignsColumns) {
             "12  b      10.25\n");
 }
 
+// Columns count characters, not bytes, and a long name is cut between
+// characters (it used to split a multibyte one and misalign the table).
+TEST(TextTable, AlignsAndTruncatesUtf8ByCharacter) {
+  TextTable t({"NAME", "N"});
+  t.AddRow({"caf\xc3\xa9", "1"});
+  t.AddRow({"tea", "2"});
+  EXPECT_EQ(t.Render(),
+            "NAME  N\n"
+            "caf\xc3\xa9  1\n"
+            "tea   2\n");
+  SearchRecord s = MakeSearch();
+  s.name.clear();
+  for (int i = 0; i < 40; ++i) s.name += "\xce\xa9";  // Greek capital omega.
+  const std::string out = FormatSearchList({s}, OutputFormat::kTable);
+  std::string expected_name;
+  for (int i = 0; i < 29; ++i) expected_name += "\xce\xa9";
+  EXPECT_NE(out.find(expected_name + "..."), std::string::npos) << out;
+}
+
 TEST(FormatTrialList, JsonParsesBackWithStoredValues) {
   const auto trials = MakeTrials();
   json j = json::parse(FormatTrialList(trials, {"latency_ms"}, OutputFormat::kJson));

@@ -70,5 +70,19 @@ TEST(YamlSectionTest, StructureErrors) {
   EXPECT_EQ(Message(twice.CheckKeys({"epochs"})), "training.epochs: appears twice");
 }
 
+// Specs travel in protobuf strings, which must be UTF-8: a Latin-1 file is
+// refused where it is read, naming the line, instead of failing inside gRPC.
+TEST(YamlSectionTest, TextThatIsNotUtf8IsRefusedNamingTheLine) {
+  EXPECT_EQ(FirstInvalidUtf8("name: caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80"), std::nullopt);
+  EXPECT_EQ(FirstInvalidUtf8("ab\xe9"), 2u);            // Latin-1 e-acute.
+  EXPECT_EQ(FirstInvalidUtf8("\xc0\xaf"), 0u);          // Overlong '/'.
+  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);     // A UTF-16 surrogate.
+  EXPECT_EQ(FirstInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // Past U+10FFFF.
+  EXPECT_EQ(FirstInvalidUtf8("ok\xe2\x9c"), 2u);        // Cut short.
+  absl::StatusOr<YamlSection> latin1 = YamlSection::Parse("name: x\ndescription: caf\xe9\n");
+  ASSERT_FALSE(latin1.ok());
+  EXPECT_EQ(Message(latin1.status()), "not UTF-8 text: an invalid byte at line 2 (byte 25)");
+}
+
 }  // namespace
 }  // namespace hwnas

@@ -1,5 +1,6 @@
 #include "hardware/latency_lut.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -144,6 +145,23 @@ TEST(LatencyLutTest, MalformedTablesNameTheField) {
   EXPECT_NE(missing.status().message().find("/nonexistent/lut.json: cannot open latency table"),
             std::string::npos);
   EXPECT_FALSE(SaveLut(LatencyLut{}, "/nonexistent/dir/lut.json").ok());
+}
+
+// `hwnas-worker calibrate --out DIR` measured for minutes, then failed and
+// left DIR.tmp beside DIR: the path is checked first now.
+TEST(LatencyLutTest, ADirectoryOrUnwritablePathIsRefusedUpFrontAndLeavesNothing) {
+  const std::string dir = ::testing::TempDir() + "/lut_dir";
+  std::filesystem::create_directories(dir);
+  absl::Status s = CheckLutWritable(dir);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("is a directory"), absl::string_view::npos) << s;
+  EXPECT_FALSE(SaveLut(LatencyLut{}, dir).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));
+  EXPECT_EQ(CheckLutWritable("/nonexistent/dir/lut.json").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckLutWritable(dir + "/lut.json").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/lut.json.tmp"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
