@@ -182,6 +182,24 @@ absl::Status ValidateRewardOptions(const RewardOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status CheckObjectiveMetrics(
+    const RewardOptions& objectives,
+    const std::function<absl::Status(const std::string& path, const std::string& metric)>& check) {
+  for (size_t i = 0; i < objectives.constraints.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.constraints[", i, "].metric"),
+                                objectives.constraints[i].metric));
+  }
+  for (size_t i = 0; i < objectives.hard_limits.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.hard_limits[", i, "].metric"),
+                                objectives.hard_limits[i].metric));
+  }
+  for (size_t i = 0; i < objectives.pareto_metrics.size(); ++i) {
+    HWNAS_RETURN_IF_ERROR(
+        check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RewardFunction> RewardFunction::Create(RewardOptions options) {
   HWNAS_RETURN_IF_ERROR(ValidateRewardOptions(options));
   return RewardFunction(std::move(options));

@@ -5,6 +5,7 @@
 #ifndef HWNAS_CONTROLLER_REWARD_H_
 #define HWNAS_CONTROLLER_REWARD_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,6 +91,14 @@ struct RewardOptions {
 absl::StatusOr<RewardOptions> ParseRewardOptions(const YamlSection& objectives);
 // Checks ranges and metric names (for options built in code).
 absl::Status ValidateRewardOptions(const RewardOptions& options);
+
+// Calls `check(path, metric)` for every metric the objectives name (the
+// constraints', the hard limits', the explicit Pareto metrics), with its
+// spec path such as "objectives.constraints[0].metric"; stops at the first
+// error. For checks that a search's trials will carry those metrics.
+absl::Status CheckObjectiveMetrics(
+    const RewardOptions& objectives,
+    const std::function<absl::Status(const std::string& path, const std::string& metric)>& check);
 
 // Pure function object: thread-safe (const methods only).
 class RewardFunction {

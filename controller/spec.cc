@@ -56,19 +56,7 @@ absl::Status CheckTableMetrics(const RewardOptions& objectives, const EvaluatorO
                      "latency_p90_ms or ",
                      estimate, "), not '", metric, "'"));
   };
-  for (size_t i = 0; i < objectives.constraints.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.constraints[", i, "].metric"),
-                                objectives.constraints[i].metric));
-  }
-  for (size_t i = 0; i < objectives.hard_limits.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.hard_limits[", i, "].metric"),
-                                objectives.hard_limits[i].metric));
-  }
-  for (size_t i = 0; i < objectives.pareto_metrics.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(
-        check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
-  }
-  return absl::OkStatus();
+  return CheckObjectiveMetrics(objectives, check);
 }
 
 }  // namespace

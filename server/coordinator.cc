@@ -248,9 +248,15 @@ absl::StatusOr<db::Page<SearchRecord>> Coordinator::ListSearches(const User& use
 }
 
 absl::StatusOr<SearchRecord> Coordinator::Cancel(const User& user, int64_t search_id) {
-  HWNAS_RETURN_IF_ERROR(Visible(user, search_id).status());
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord before, Visible(user, search_id));
   HWNAS_ASSIGN_OR_RETURN(SearchRecord record,
                          store_->FinishSearch(search_id, SearchState::kCancelled));
+  if (before.state != SearchState::kRunning) {
+    // Already ended: nothing was cancelled, and the audit log says so.
+    spdlog::info("event=search_cancel_ignored search={} by={} state={}", search_id, user.name,
+                 std::string(SearchStateName(record.state)));
+    return record;
+  }
   absl::MutexLock lock(&mu_);
   if (auto it = runtimes_.find(search_id); it != runtimes_.end()) {
     it->second->finished = true;

@@ -106,20 +106,7 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
         absl::StrCat(path, ": the trials of this search will not have '", metric, "' (", why,
                      "they will have ", absl::StrJoin(carried, ", "), ")"));
   };
-  const controller::RewardOptions& objectives = spec_.controller.objectives;
-  for (size_t i = 0; i < objectives.constraints.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.constraints[", i, "].metric"),
-                                objectives.constraints[i].metric));
-  }
-  for (size_t i = 0; i < objectives.hard_limits.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(check(absl::StrCat("objectives.hard_limits[", i, "].metric"),
-                                objectives.hard_limits[i].metric));
-  }
-  for (size_t i = 0; i < objectives.pareto_metrics.size(); ++i) {
-    HWNAS_RETURN_IF_ERROR(
-        check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
-  }
-  return absl::OkStatus();
+  return controller::CheckObjectiveMetrics(spec_.controller.objectives, check);
 }
 
 absl::StatusOr<controller::Search::WarmStartReport> SearchRuntime::CheckWarmStart(

@@ -18,6 +18,15 @@ budget: {trials: 20}
 scheduling: {weight: 3}
 )";
 
+constexpr char kTrain[] = R"(
+name: f
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 1, batch_size: 64}
+budget: {trials: 3}
+)";
+
 std::string Error(const std::string& yaml) {
   absl::StatusOr<SearchSpec> spec = ParseSearchSpec(yaml);
   EXPECT_FALSE(spec.ok());
@@ -38,16 +47,10 @@ TEST(SearchSpecTest, ParsesATableSearch) {
 }
 
 TEST(SearchSpecTest, ParsesATrainingSearchWithEarlyStopping) {
-  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(R"(
-name: f
-space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
-        stem_filters: 8, head_filters: 0}
-data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
-training: {epochs: 1, batch_size: 64}
-budget: {trials: 3}
-early_stopping: {rule: median, min_trials: 2}
-scheduling: {device_tag: pixel3}
-)");
+  absl::StatusOr<SearchSpec> spec =
+      ParseSearchSpec(std::string(kTrain) +
+                      "early_stopping: {rule: median, min_trials: 2}\n"
+                      "scheduling: {device_tag: pixel3}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   ASSERT_TRUE(spec->worker.has_value());
   EXPECT_EQ(spec->requirements.dataset, "fashion_mnist");
@@ -86,15 +89,6 @@ std::string CheckError(const std::string& yaml) {
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(spec.status().message());
 }
-
-constexpr char kTrain[] = R"(
-name: f
-space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
-        stem_filters: 8, head_filters: 0}
-data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
-training: {epochs: 1, batch_size: 64}
-budget: {trials: 3}
-)";
 
 // Objectives may only name metrics the search's trials will carry: a
 // constraint on another fails every trial, a hard limit on one is never

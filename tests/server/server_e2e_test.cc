@@ -216,6 +216,28 @@ class Cluster {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   }
 
+  // GetSearch and CancelSearch as alice, through the API.
+  absl::StatusOr<hwnas::v1::Search> Get(int64_t id) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, alice_token_);
+    hwnas::v1::GetSearchRequest req;
+    req.set_search_id(id);
+    hwnas::v1::Search resp;
+    grpc::Status s = search_->GetSearch(&ctx, req, &resp);
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    return resp;
+  }
+  absl::Status Cancel(int64_t id) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, alice_token_);
+    hwnas::v1::CancelSearchRequest req;
+    req.set_search_id(id);
+    hwnas::v1::Search resp;
+    grpc::Status s = search_->CancelSearch(&ctx, req, &resp);
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+
   absl::StatusOr<hwnas::v1::Search> Submit(const std::string& yaml, const std::string& token = "") {
     grpc::ClientContext ctx;
     Auth(&ctx, token.empty() ? alice_token_ : token);
@@ -536,14 +558,9 @@ TEST(ServerE2ETest, ASearchNoWorkerCanRunSaysWhy) {
   absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("stuck", 10));
   ASSERT_OK(s);
   auto waiting = [&](int64_t id) {
-    grpc::ClientContext ctx;
-    c.Auth(&ctx, c.alice());
-    hwnas::v1::GetSearchRequest req;
-    req.set_search_id(id);
-    hwnas::v1::Search resp;
-    grpc::Status st = c.search().GetSearch(&ctx, req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp.waiting();
+    absl::StatusOr<hwnas::v1::Search> got = c.Get(id);
+    EXPECT_OK(got);
+    return got.ok() ? got->waiting() : std::string("(GetSearch failed)");
   };
   EXPECT_EQ(waiting(s->id()), "no worker is connected");
   // A worker without the table (its data directory is empty) cannot run it.
@@ -573,14 +590,6 @@ TEST(ServerE2ETest, WarmStartSeedsANewSearchFromAnEarlierOne) {
                                                                 "warm_start_from: '",
                                                                 from, "'}")}});
   };
-  auto cancel = [&](int64_t id) {
-    grpc::ClientContext ctx;
-    c.Auth(&ctx, c.alice());
-    hwnas::v1::CancelSearchRequest req;
-    req.set_search_id(id);
-    hwnas::v1::Search resp;
-    ASSERT_TRUE(c.search().CancelSearch(&ctx, req, &resp).ok());
-  };
 
   // Refused, naming the field, with nothing stored: no such search, a
   // search with nothing finished yet, another space, another user's search.
@@ -588,8 +597,8 @@ TEST(ServerE2ETest, WarmStartSeedsANewSearchFromAnEarlierOne) {
   ASSERT_OK(idle);
   absl::StatusOr<hwnas::v1::Search> other_space = c.Submit(TrainSpec(3, 256, 1));
   ASSERT_OK(other_space);
-  cancel(idle->id());
-  cancel(other_space->id());
+  ASSERT_OK(c.Cancel(idle->id()));
+  ASSERT_OK(c.Cancel(other_space->id()));
   struct Case {
     std::string from;
     std::string token;
@@ -938,6 +947,15 @@ TEST(ServerCommandLineTest, CheckSpecAcceptsTheExamplesAndNamesTheBadField) {
   EXPECT_THAT(r->output, HasSubstr(examples[0] + ": ok"));
   EXPECT_THAT(r->output, HasSubstr(bad + ": hardware.targets[0].mcu_profile: no MCU profile "
                                          "'cortex-m99'"));
+  // Which searches exist only the database knows: check-spec says so.
+  const std::string warm = ::testing::TempDir() + "/check-spec-warm.yaml";
+  std::ofstream(warm) << absl::StrReplaceAll(
+      TableSpec("warm", 5), {{"tournament: 5}", "tournament: 5, warm_start_from: earlier}"}});
+  r = RunCommand({server, "check-spec", warm});
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_THAT(r->output,
+              HasSubstr(warm + ": ok (strategy.warm_start_from 'earlier' is checked at submit)"));
   r = RunCommand({server, "check-spec", bad + ".missing"});
   ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 1) << r->output;
