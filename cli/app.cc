@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
@@ -285,6 +286,20 @@ int RunCli(const std::vector<std::string>& args, CliContext& ctx) {
     if (std::find(args.begin(), args.end(), "--version") != args.end()) {
       *ctx.out << "hwnas 0.1.0\n";
       return kExitOk;
+    }
+    // Flags only: an unknown one is the likelier mistake than a missing command.
+    for (const std::string& a : args) {
+      const std::string name = a.substr(0, a.find('='));
+      bool known = name == "--version";
+      for (const FlagSpec& f : GlobalFlags()) {
+        known = known || name == absl::StrCat("--", f.name) ||
+                (f.short_name && name == absl::StrCat("-", std::string(1, f.short_name)));
+      }
+      if (!known && absl::StartsWith(a, "-")) {
+        err << "hwnas: error: unknown flag " << name << " (before any command)\n"
+            << "Run 'hwnas --help' for usage.\n";
+        return kExitUsage;
+      }
     }
     err << "hwnas: error: no command given\nRun 'hwnas --help' for usage.\n";
     return kExitUsage;

@@ -399,6 +399,16 @@ TEST_F(CliAgainstFakeServer, WatchOfASearchWithoutOneSuccessExitsFive) {
       << err_.str();
 }
 
+// Flags but no command: a mistyped global flag is named, not reported as a
+// missing command.
+TEST_F(CliAgainstFakeServer, FlagsWithoutACommand) {
+  EXPECT_EQ(Run({"--bogus"}), kExitUsage);
+  EXPECT_NE(err_.str().find("unknown flag --bogus (before any command)"), std::string::npos)
+      << err_.str();
+  EXPECT_EQ(Run({"-o", "json"}), kExitUsage);
+  EXPECT_NE(err_.str().find("no command given"), std::string::npos) << err_.str();
+}
+
 TEST_F(CliAgainstFakeServer, WatchStopsOnInterrupt) {
   service_.hang_watch_ = true;
   std::atomic<bool> interrupted{false};
