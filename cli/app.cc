@@ -257,6 +257,9 @@ absl::StatusOr<ConnectionConfig> ConnectionFromArgs(const ParsedArgs& args, cons
   }
   HWNAS_ASSIGN_OR_RETURN(file, LoadConfigFile(path));
   HWNAS_ASSIGN_OR_RETURN(ConnectionConfig connection, ResolveConnection(flags, env, file));
+  if (absl::Status s = CheckToken(connection.token, "API token"); !s.ok()) {
+    return UsageError(absl::StrCat(s.message(), " (from --token, HWNAS_TOKEN or the config file)"));
+  }
   if (absl::Status s = CheckHostPort(connection.server, 1, "server address"); !s.ok()) {
     return UsageError(
         absl::StrCat(s.message(), " (from --server, HWNAS_SERVER or the config file)"));

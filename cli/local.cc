@@ -500,6 +500,9 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   }
   while (state_dir.size() > 1 && state_dir.back() == '/') state_dir.pop_back();
   std::optional<std::string> data_dir = args.Get("data-dir");
+  if (data_dir && !fs::is_directory(*data_dir, ec)) {
+    return UsageError(absl::StrCat("--data-dir: '", *data_dir, "' is not a directory"));
+  }
   if (!data_dir) data_dir = FindSharedDataDir(ctx.env);
   HWNAS_ASSIGN_OR_RETURN(std::string server_bin, FindHwnasProgram("hwnas-server", ctx.env));
   HWNAS_ASSIGN_OR_RETURN(std::string worker_bin, FindHwnasProgram("hwnas-worker", ctx.env));

@@ -164,4 +164,19 @@ absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string
   return absl::OkStatus();
 }
 
+absl::Status CheckToken(absl::string_view token, absl::string_view what) {
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x21 || c > 0x7E) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": the token has ",
+                       c == '\n'               ? std::string("a line break")
+                       : c == ' ' || c == '\t' ? std::string("a space")
+                                               : absl::StrFormat("the byte 0x%02x", c),
+                       " at character ", i + 1, "; tokens are printable ASCII (hwn_...)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace hwnas

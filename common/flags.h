@@ -65,6 +65,11 @@ std::string FlagHelpLine(const FlagSpec& flag);
 // the flag or setting in the error, e.g. "--listen".
 absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string_view what);
 
+// Checks an API token before it goes into the `authorization` header: only
+// printable ASCII without spaces (gRPC aborts the process on a header value
+// with a newline or a non-ASCII byte, e.g. from a YAML block scalar).
+absl::Status CheckToken(absl::string_view token, absl::string_view what);
+
 }  // namespace hwnas
 
 #endif  // HWNAS_COMMON_FLAGS_H_

@@ -70,7 +70,8 @@ class YamlSection {
 
 // Where `text` stops being valid UTF-8 (nullopt when it is valid).
 std::optional<size_t> FirstInvalidUtf8(absl::string_view text);
-// InvalidArgument naming the line and byte where `text` stops being UTF-8.
+// InvalidArgument naming the line and byte where `text` stops being UTF-8
+// text (an invalid sequence, or a NUL byte).
 absl::Status CheckUtf8(absl::string_view text);
 
 }  // namespace hwnas

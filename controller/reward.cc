@@ -197,6 +197,10 @@ absl::Status CheckObjectiveMetrics(
     HWNAS_RETURN_IF_ERROR(
         check(absl::StrCat("objectives.pareto_metrics[", i, "]"), objectives.pareto_metrics[i]));
   }
+  if (objectives.pareto_metrics.empty() && objectives.constraints.empty()) {
+    // The default front is accuracy against latency_ms.
+    HWNAS_RETURN_IF_ERROR(check("objectives.pareto_metrics (default [latency_ms])", "latency_ms"));
+  }
   return absl::OkStatus();
 }
 

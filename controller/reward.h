@@ -93,9 +93,10 @@ absl::StatusOr<RewardOptions> ParseRewardOptions(const YamlSection& objectives);
 absl::Status ValidateRewardOptions(const RewardOptions& options);
 
 // Calls `check(path, metric)` for every metric the objectives name (the
-// constraints', the hard limits', the explicit Pareto metrics), with its
-// spec path such as "objectives.constraints[0].metric"; stops at the first
-// error. For checks that a search's trials will carry those metrics.
+// constraints', the hard limits', the Pareto metrics, the default
+// latency_ms too), with its spec path such as
+// "objectives.constraints[0].metric"; stops at the first error. For checks
+// that a search's trials will carry those metrics.
 absl::Status CheckObjectiveMetrics(
     const RewardOptions& objectives,
     const std::function<absl::Status(const std::string& path, const std::string& metric)>& check);

@@ -120,7 +120,8 @@ class Search {
   // They are scored with this search's reward but not cached or counted.
   // Trials that do not score here (tokens invalid in this space's
   // configuration, a metric this reward needs missing) are skipped, not
-  // fatal: the report says how many were used and why the first was not.
+  // fatal: the report says how many were used and why the first was not
+  // (their proposal_id, e.g. the earlier trial's number, only names them).
   struct WarmStartReport {
     int64_t used = 0;
     int64_t skipped = 0;

@@ -29,8 +29,10 @@ std::vector<controller::FinishedTrial> ToFinished(absl::Span<const TrialRecord> 
   std::vector<controller::FinishedTrial> out;
   for (const TrialRecord& t : trials) {
     if (t.state == TrialState::kCancelled) continue;
-    out.push_back(
-        {controller::kNoProposal, t.architecture, t.state, t.result.value_or(TrialResult{})});
+    // The earlier trial's number stands where errors name a proposal id
+    // (Search::WarmStart gives the strategy none).
+    out.push_back({static_cast<uint64_t>(t.number), t.architecture, t.state,
+                   t.result.value_or(TrialResult{})});
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "worker/commands.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <utility>
 
@@ -229,6 +230,15 @@ int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std:
   // Measuring takes minutes: an --out that cannot be written is found now.
   if (absl::Status s = hardware::CheckLutWritable(options.out_path); !s.ok()) {
     return Fail(err, s, kExitUsage);
+  }
+  if (!options.check_out.empty()) {
+    const bool existed = std::filesystem::exists(options.check_out);
+    if (!std::ofstream(options.check_out, std::ios::app)) {
+      return Fail(err,
+                  absl::PermissionDeniedError(absl::StrCat(options.check_out, ": cannot write")),
+                  kExitUsage);
+    }
+    if (!existed) std::filesystem::remove(options.check_out);
   }
   absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(options.spec_path);
   if (!spec.ok()) return Fail(err, spec.status());

@@ -197,6 +197,9 @@ int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) 
   if (o.token.empty()) {
     if (const char* env = std::getenv("HWNAS_TOKEN"); env != nullptr) o.token = env;
   }
+  if (absl::Status s = hwnas::CheckToken(o.token, "--token / HWNAS_TOKEN"); !s.ok()) {
+    return Usage(help, std::string(s.message()));
+  }
   o.ca_file = flags.GetOr("ca", "");
   o.name = flags.GetOr("name", "");
   o.device_tag = flags.GetOr("device-tag", "");

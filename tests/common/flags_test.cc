@@ -86,5 +86,18 @@ TEST(CheckHostPortTest, AcceptsHostPortAndSchemesRefusesBadPorts) {
               HasSubstr("brackets"));
 }
 
+// gRPC aborts the process on a header value with a line break or a
+// non-ASCII byte (a token from a YAML block scalar, a pasted character).
+TEST(CheckTokenTest, OnlyPrintableAsciiGoesIntoTheHeader) {
+  EXPECT_TRUE(CheckToken("hwn_AbC-123_x", "--token").ok());
+  EXPECT_TRUE(CheckToken("", "--token").ok());  // No token: UNAUTHENTICATED later.
+  EXPECT_EQ(CheckToken("hwn_abc\n", "--token").message(),
+            "--token: the token has a line break at character 8; tokens are printable ASCII "
+            "(hwn_...)");
+  EXPECT_THAT(std::string(CheckToken("ab\xe9", "--token").message()),
+              HasSubstr("the byte 0xe9 at character 3"));
+  EXPECT_THAT(std::string(CheckToken("a b", "--token").message()), HasSubstr("a space"));
+}
+
 }  // namespace
 }  // namespace hwnas

@@ -116,6 +116,13 @@ TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
       CheckError(std::string(kTrain) + "objectives: {pareto_metrics: [flash_bytes, sram@m7]}\n"),
       HasSubstr("objectives.pareto_metrics[1]: the trials of this search will not have 'sram@m7' "
                 "(no hardware target is named 'm7';"));
+  // No objectives at all: the default front is accuracy against latency_ms.
+  EXPECT_THAT(CheckError(std::string(kTrain) + "hardware: {measure_latency: false}\n"),
+              HasSubstr("objectives.pareto_metrics (default [latency_ms]): the trials of this "
+                        "search will not have 'latency_ms' (hardware.measure_latency is false;"));
+  // PostgreSQL's text would end at a NUL, storing half the spec.
+  EXPECT_THAT(CheckError(std::string(kTrain) + "# " + '\0' + " budget: {trials: 9}\n"),
+              HasSubstr("not a text file: a NUL byte at line 8"));
 }
 
 }  // namespace
