@@ -169,18 +169,21 @@ absl::StatusOr<SearchRecord> Coordinator::ResolveWarmStart(const User& user,
                                                            const SearchSpec& spec) {
   constexpr absl::string_view kField = "strategy.warm_start_from";
   const std::string& ref = spec.controller.strategy.warm_start_from;
-  SearchRecord earlier;
-  if (int64_t id = 0; absl::SimpleAtoi(ref, &id)) {
+  std::optional<SearchRecord> earlier;
+  // An id first; a name that looks like one ("2024") is tried as a name next.
+  int64_t id = 0;
+  const bool numeric = absl::SimpleAtoi(ref, &id);
+  if (numeric && id > 0) {
     absl::StatusOr<SearchRecord> found = Visible(user, id);
-    if (!found.ok()) {
-      if (absl::IsNotFound(found.status()) || absl::IsPermissionDenied(found.status())) {
-        return absl::Status(found.status().code(),
-                            absl::StrCat(kField, ": ", found.status().message()));
-      }
+    if (found.ok()) {
+      earlier = *std::move(found);
+    } else if (absl::IsPermissionDenied(found.status())) {
+      return absl::PermissionDeniedError(absl::StrCat(kField, ": ", found.status().message()));
+    } else if (!absl::IsNotFound(found.status())) {
       return found.status();
     }
-    earlier = *std::move(found);
-  } else {
+  }
+  if (!earlier) {
     db::SearchQuery query;
     query.owner_id = user.id;
     query.name = ref;
@@ -188,29 +191,31 @@ absl::StatusOr<SearchRecord> Coordinator::ResolveWarmStart(const User& user,
     HWNAS_ASSIGN_OR_RETURN(db::Page<SearchRecord> page, store_->ListSearches(query));
     if (page.items.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(kField, ": you have no search named '", ref, "'"));
+          numeric
+              ? absl::StrCat(kField, ": no search ", ref, ", and none of yours named '", ref, "'")
+              : absl::StrCat(kField, ": you have no search named '", ref, "'"));
     }
     earlier = std::move(page.items.front());
   }
-  if (earlier.space != spec.space_name) {
+  if (earlier->space != spec.space_name) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kField, ": search ", earlier.id, " searched the '", earlier.space,
+        absl::StrCat(kField, ": search ", earlier->id, " searched the '", earlier->space,
                      "' space, this spec the '", spec.space_name, "' space"));
   }
   HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> trials,
-                         store_->FinishedTrialsSince(earlier.id, 0));
+                         store_->FinishedTrialsSince(earlier->id, 0));
   HWNAS_ASSIGN_OR_RETURN(controller::Search::WarmStartReport report,
                          SearchRuntime::CheckWarmStart(spec, trials, options_.profile_search_path));
   if (report.used == 0) {
     if (report.skipped == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(kField, ": search ", earlier.id, " has no finished trials yet"));
+          absl::StrCat(kField, ": search ", earlier->id, " has no finished trials yet"));
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        kField, ": none of the ", report.skipped, " finished trials of search ", earlier.id,
+        kField, ": none of the ", report.skipped, " finished trials of search ", earlier->id,
         " can seed this search (the first: ", report.first_skip_reason, ")"));
   }
-  return earlier;
+  return *earlier;
 }
 
 absl::StatusOr<SearchRecord> Coordinator::GetSearch(const User& user, int64_t search_id) {

@@ -608,8 +608,8 @@ TEST(ServerE2ETest, WarmStartSeedsANewSearchFromAnEarlierOne) {
   for (const Case& k : std::vector<Case>{
            {"no-such-search", "", absl::StatusCode::kInvalidArgument,
             "strategy.warm_start_from: you have no search named 'no-such-search'"},
-           {"999", "", absl::StatusCode::kNotFound,
-            "strategy.warm_start_from: search 999 does not exist"},
+           {"999", "", absl::StatusCode::kInvalidArgument,
+            "strategy.warm_start_from: no search 999, and none of yours named '999'"},
            {"idle", "", absl::StatusCode::kInvalidArgument,
             absl::StrCat("strategy.warm_start_from: search ", idle->id(),
                          " has no finished trials yet")},
