@@ -148,7 +148,8 @@ const std::vector<CommandSpec>& Commands() {
        "Cancel a search: pending trials are cancelled, running ones stopped.",
        {"ID"},
        {},
-       "Cancelling a search that already ended changes nothing.",
+       "Cancelling a search that already ended changes nothing and says so (\"search\n"
+       "12 had already ended: COMPLETED\").",
        "  hwnas cancel 12\n"},
       {"watch",
        "Follow a search live until it ends, then print a summary.",

@@ -188,13 +188,17 @@ absl::StatusOr<int> RunStatus(const ParsedArgs& args, CliContext& ctx, Client& c
 absl::StatusOr<int> RunCancel(const ParsedArgs& args, CliContext& ctx, Client& client) {
   HWNAS_ASSIGN_OR_RETURN(OutputFormat format, FormatOf(args));
   HWNAS_ASSIGN_OR_RETURN(int64_t id, SearchId(args));
+  // The state before, so that cancelling a cancelled search does not say it
+  // was cancelled now.
+  absl::StatusOr<SearchRecord> before = client.GetSearch(id);
+  if (!before.ok()) return InSearch(before.status(), id);
   absl::StatusOr<SearchRecord> search = client.CancelSearch(id);
   if (!search.ok()) return InSearch(search.status(), id);
   if (format == OutputFormat::kTable) {
-    if (search->state == SearchState::kCancelled) {
+    if (before->state == SearchState::kRunning && search->state == SearchState::kCancelled) {
       *ctx.out << "search " << id << " cancelled\n";
     } else {
-      *ctx.out << "search " << id << " had already ended: " << SearchStateName(search->state)
+      *ctx.out << "search " << id << " had already ended: " << SearchStateName(before->state)
                << "\n";
     }
   } else {

@@ -314,7 +314,10 @@ TEST_F(CliAgainstRealServer, CancelStopsASearch) {
   json s = json::parse(status.out);
   EXPECT_EQ(s["state"], "CANCELLED");
   EXPECT_LT(s["trials"]["finished"].get<int64_t>(), 1000000);
-  // Cancelling again changes nothing.
+  // Cancelling again changes nothing, and says so.
+  CliRun twice = AsAlice({"cancel", id});
+  EXPECT_EQ(twice.code, kExitOk) << twice.err;
+  EXPECT_EQ(twice.out, absl::StrCat("search ", id, " had already ended: CANCELLED\n"));
   CliRun again = AsAlice({"cancel", id, "-o", "json"});
   EXPECT_EQ(again.code, kExitOk) << again.err;
   EXPECT_EQ(json::parse(again.out)["state"], "CANCELLED");

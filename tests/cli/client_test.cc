@@ -442,8 +442,9 @@ TEST_F(CliAgainstFakeServer, ListStatusCancelInEveryFormat) {
   EXPECT_EQ(err_.str(), "hwnas: error: search 42: no such search\n");
   EXPECT_EQ(Run({"status", "8"}), kExitAuth);
 
+  // The fake's search 7 has COMPLETED (GetSearch answers its final state).
   EXPECT_EQ(Run({"cancel", "7"}), kExitOk);
-  EXPECT_EQ(out_.str(), "search 7 cancelled\n");
+  EXPECT_EQ(out_.str(), "search 7 had already ended: COMPLETED\n");
 }
 
 TEST_F(CliAgainstFakeServer, TrialsSortFilterAndFormats) {
