@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -200,6 +201,14 @@ int Serve(const Args& args) {
     if (absl::Status s = hwnas::CheckHostPort(options.metrics_address, 0, "--metrics"); !s.ok()) {
       return Fail(std::string(s.message()));
     }
+    if (absl::StartsWith(options.metrics_address, "[") ||
+        absl::StrContains(options.metrics_address, "://")) {
+      return Fail(absl::StrCat("--metrics: '", options.metrics_address,
+                               "': the metrics endpoint listens on IPv4 HOST:PORT only"));
+    }
+  }
+  if (absl::StartsWith(options.listen_address, "unix") && !args.GetOr("port-file", "").empty()) {
+    return Fail("--port-file: a Unix socket (--listen unix:...) has no port to write");
   }
   options.database = DatabaseFrom(args);
   if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
@@ -231,7 +240,12 @@ int Serve(const Args& args) {
   absl::StatusOr<std::unique_ptr<hwnas::server::HwnasServer>> server =
       hwnas::server::HwnasServer::Start(options);
   if (!server.ok()) return Fail(std::string(server.status().message()));
-  std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";
+  if (absl::StartsWith(options.listen_address, "unix")) {
+    // gRPC reports 1 as the "port" of a Unix socket.
+    std::cerr << "hwnas-server: listening on " << options.listen_address << "\n";
+  } else {
+    std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";
+  }
   if (std::string port_file = args.GetOr("port-file", ""); !port_file.empty()) {
     FILE* f = std::fopen((port_file + ".tmp").c_str(), "w");
     if (f == nullptr) return Fail(absl::StrCat("cannot write ", port_file));

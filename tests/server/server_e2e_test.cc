@@ -981,6 +981,11 @@ TEST(ServerCommandLineTest, UnknownFlagsAndStrayArgumentsAreErrorsThatNameThem) 
        "--listen: '127.0.0.1:99999' is not HOST:PORT"},
       {{"serve", "--metrics", "localhost", "--database", "postgresql://unused"},
        "--metrics: 'localhost' is not HOST:PORT (no port)"},
+      {{"serve", "--metrics", "[::1]:0", "--database", "postgresql://unused"},
+       "the metrics endpoint listens on IPv4 HOST:PORT only"},
+      {{"serve", "--listen", "unix:/tmp/hwnas.sock", "--port-file", "/tmp/p", "--database",
+        "postgresql://unused"},
+       "--port-file: a Unix socket"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {server};
