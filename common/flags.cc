@@ -145,7 +145,13 @@ absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": '", address, "' is not HOST:PORT (", why, ")"));
   };
-  for (absl::string_view scheme : {"unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:", "vsock:"}) {
+  if (absl::StartsWith(address, "dns:")) {
+    // dns:[//AUTHORITY/]HOST[:PORT]: the target after the last slash.
+    const absl::string_view target = address.substr(address.rfind('/') + 1);
+    if (target.empty() || target.find(':') == absl::string_view::npos) return absl::OkStatus();
+    return CheckHostPort(target, min_port, what);
+  }
+  for (absl::string_view scheme : {"unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:"}) {
     if (absl::StartsWith(address, scheme)) return absl::OkStatus();
   }
   const size_t colon = address.rfind(':');

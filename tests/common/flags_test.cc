@@ -84,6 +84,9 @@ TEST(CheckHostPortTest, AcceptsHostPortAndSchemesRefusesBadPorts) {
   EXPECT_THAT(std::string(CheckHostPort(":7470", 1, "--server").message()), HasSubstr("(no host)"));
   EXPECT_THAT(std::string(CheckHostPort("::1:7470", 1, "--server").message()),
               HasSubstr("brackets"));
+  EXPECT_THAT(std::string(CheckHostPort("dns:///localhost:99999", 1, "--server").message()),
+              HasSubstr("'localhost:99999' is not HOST:PORT"));
+  EXPECT_TRUE(CheckHostPort("dns:///localhost", 1, "--server").ok());
 }
 
 // gRPC aborts the process on a header value with a line break or a
