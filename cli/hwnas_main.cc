@@ -26,11 +26,13 @@ int main(int argc, char** argv) {
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) ctx.terminal_width = ws.ws_col;
   }
   ctx.interrupted = &g_interrupted;
-  // Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop a watch, an
-  // export's training, or `hwnas local` (which then shuts its children down
-  // in order instead of leaving PostgreSQL and workers behind).
+  // Ctrl-C, SIGTERM, SIGHUP (the terminal closed) and SIGPIPE (the reader
+  // of `hwnas local ... | head` went away) stop a watch, an export's
+  // training, or `hwnas local` (which then shuts its children down in order
+  // instead of leaving PostgreSQL and workers behind).
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   std::signal(SIGHUP, OnInterrupt);
+  std::signal(SIGPIPE, OnInterrupt);
   return hwnas::cli::RunCli(args, ctx);
 }
