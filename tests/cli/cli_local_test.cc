@@ -181,6 +181,26 @@ TEST(HwnasLocal, WorkersThatCannotRunTheSearchEndTheRunWithTheReason) {
   std::filesystem::remove_all(empty_data);
 }
 
+// `hwnas local ... | head` used to die of SIGPIPE and leave PostgreSQL, the
+// server and the workers running; it shuts down in order instead.
+TEST(HwnasLocal, AReaderThatGoesAwayShutsEverythingDown) {
+  const std::string state = testing::NewTempDir("hwnas-local-pipe");
+  CleanUp clean_up{state};
+  const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
+  // bash waits for every command of the pipeline, hwnas local included.
+  absl::StatusOr<CommandResult> run = RunCommand(
+      {"bash", "-c",
+       absl::StrCat("HWNAS_SHARED_DATA=", hwnas::testing::SharedDataDir(), " ",
+                    BinaryPath("cli/hwnas"), " local ", spec, " --workers 1 --state-dir ", state,
+                    " 2>", state, "-err.log | head -2")},
+      absl::Minutes(2));
+  ASSERT_TRUE(run.ok()) << run.status();
+  const std::string err = ReadWholeFile(absl::StrCat(state, "-err.log"));
+  EXPECT_TRUE(absl::StrContains(err, "interrupted: shutting down")) << err;
+  EXPECT_TRUE(absl::StrContains(err, "stopping PostgreSQL")) << err;
+  EXPECT_TRUE(PostgresStopped(state)) << err;
+}
+
 TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
   const std::string state = testing::NewTempDir("hwnas-local-nb201");
   CleanUp clean_up{state};
