@@ -54,13 +54,18 @@ const Entry* FindCommand(absl::string_view name) {
   return nullptr;
 }
 
-bool GlobalTakesValue(absl::string_view arg) {
+// The global flag spelled `arg` ("--server" or "-s"), or nullptr.
+const FlagSpec* GlobalFlagNamed(absl::string_view arg) {
   for (const FlagSpec& f : GlobalFlags()) {
-    if (f.value_name.empty()) continue;
-    if (arg == absl::StrCat("--", f.name)) return true;
-    if (f.short_name && arg == absl::StrCat("-", std::string(1, f.short_name))) return true;
+    if (arg == absl::StrCat("--", f.name)) return &f;
+    if (f.short_name && arg == absl::StrCat("-", std::string(1, f.short_name))) return &f;
   }
-  return false;
+  return nullptr;
+}
+
+bool GlobalTakesValue(absl::string_view arg) {
+  const FlagSpec* f = GlobalFlagNamed(arg);
+  return f != nullptr && !f->value_name.empty();
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -294,11 +299,7 @@ int RunCli(const std::vector<std::string>& args, CliContext& ctx) {
     // Flags only: an unknown one is the likelier mistake than a missing command.
     for (const std::string& a : args) {
       const std::string name = a.substr(0, a.find('='));
-      bool known = name == "--version";
-      for (const FlagSpec& f : GlobalFlags()) {
-        known = known || name == absl::StrCat("--", f.name) ||
-                (f.short_name && name == absl::StrCat("-", std::string(1, f.short_name)));
-      }
+      const bool known = name == "--version" || GlobalFlagNamed(name) != nullptr;
       if (!known && absl::StartsWith(a, "-")) {
         err << "hwnas: error: unknown flag " << name << " (before any command)\n"
             << "Run 'hwnas --help' for usage.\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -41,24 +42,21 @@ std::string Humanize(double v, const char* const* suffixes, int n, double base) 
   return absl::StrFormat(a >= 100 ? "%.0f%s" : (a >= 10 ? "%.1f%s" : "%.2f%s"), v, suffixes[i]);
 }
 
+bool IsUtf8Continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
 // Characters on screen: UTF-8 continuation bytes take no column (wide East
 // Asian characters are counted as one; names rarely have them).
 size_t DisplayWidth(absl::string_view s) {
-  size_t width = 0;
-  for (char c : s) width += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return width;
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), std::not_fn(IsUtf8Continuation)));
 }
 
 // At most `width` characters, never cutting one in half.
 std::string Truncate(absl::string_view s, size_t width) {
   if (DisplayWidth(s) <= width) return std::string(s);
-  size_t kept = 0, end = 0;
-  while (end < s.size()) {
-    size_t next = end + 1;
-    while (next < s.size() && (static_cast<unsigned char>(s[next]) & 0xC0) == 0x80) ++next;
-    if (kept + 1 > width - 3) break;
-    ++kept;
-    end = next;
+  size_t end = 0;
+  for (size_t kept = 0; kept + 3 < width && end < s.size(); ++kept) {
+    ++end;
+    while (end < s.size() && IsUtf8Continuation(s[end])) ++end;
   }
   return absl::StrCat(s.substr(0, end), "...");
 }

@@ -31,4 +31,18 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return buffer.str();
 }
 
+absl::Status CheckCanWrite(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory"));
+  }
+  const bool existed = std::filesystem::exists(path, ec);
+  if (!std::ofstream(path, std::ios::binary | std::ios::app)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, " (", std::strerror(errno), ")"));
+  }
+  if (!existed) std::filesystem::remove(path, ec);
+  return absl::OkStatus();
+}
+
 }  // namespace hwnas

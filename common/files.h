@@ -15,6 +15,12 @@ namespace hwnas {
 // otherwise. An ifstream alone reads a directory as an empty file.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
+// Whether `path` can be written, checked before long work that ends in
+// writing it: not a directory (InvalidArgument), and a file can be created
+// or opened for writing there (PermissionDenied naming the reason).
+// Nothing it creates stays behind.
+absl::Status CheckCanWrite(const std::string& path);
+
 }  // namespace hwnas
 
 #endif  // HWNAS_COMMON_FILES_H_

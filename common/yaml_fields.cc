@@ -57,19 +57,17 @@ std::optional<size_t> FirstInvalidUtf8(absl::string_view text) {
 }
 
 absl::Status CheckUtf8(absl::string_view text) {
-  std::optional<size_t> bad = FirstInvalidUtf8(text);
+  const std::optional<size_t> bad = FirstInvalidUtf8(text);
   // A NUL is valid UTF-8 but no YAML text has one, and PostgreSQL's text
   // would end there: the stored spec would lose the rest.
   const size_t nul = text.find('\0');
-  if (nul != absl::string_view::npos && (!bad || nul < *bad)) {
-    const int64_t line = 1 + std::count(text.begin(), text.begin() + nul, '\n');
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a text file: a NUL byte at line ", line, " (byte ", nul + 1, ")"));
-  }
-  if (!bad) return absl::OkStatus();
-  const int64_t line = 1 + std::count(text.begin(), text.begin() + *bad, '\n');
+  const bool nul_first = nul != absl::string_view::npos && (!bad || nul < *bad);
+  if (!bad && !nul_first) return absl::OkStatus();
+  const size_t at = nul_first ? nul : *bad;
+  const int64_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
   return absl::InvalidArgumentError(
-      absl::StrCat("not UTF-8 text: an invalid byte at line ", line, " (byte ", *bad + 1, ")"));
+      absl::StrCat(nul_first ? "not a text file: a NUL byte" : "not UTF-8 text: an invalid byte",
+                   " at line ", line, " (byte ", at + 1, ")"));
 }
 
 absl::StatusOr<YamlSection> YamlSection::Parse(absl::string_view text) {

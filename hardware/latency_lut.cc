@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -234,20 +235,10 @@ absl::Status CheckLutWritable(const std::string& path) {
         absl::StrCat(path, " is a directory; give a file name such as ", path, "/lut.json"));
   }
   // SaveLut writes PATH.tmp beside it and renames it over PATH.
-  const std::string probe = absl::StrCat(path, ".tmp");
-  {
-    std::ofstream out(probe, std::ios::binary | std::ios::app);
-    if (!out) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot write ", probe, " (", std::strerror(errno), ")"));
-    }
-  }
-  std::filesystem::remove(probe, ec);
-  return absl::OkStatus();
+  return CheckCanWrite(absl::StrCat(path, ".tmp"));
 }
 
 absl::Status SaveLut(const LatencyLut& lut, const std::string& path) {
-  HWNAS_RETURN_IF_ERROR(CheckLutWritable(path));
   // Write a sibling file and rename it, so readers never see half a table.
   const std::string tmp = absl::StrCat(path, ".tmp");
   {

@@ -107,7 +107,7 @@ absl::StatusOr<LatencyLut> LutFromJson(absl::string_view json, absl::string_view
 // can be created), checked before minutes of measuring.
 absl::Status CheckLutWritable(const std::string& path);
 // Writes PATH.tmp and renames it over PATH (readers never see half a table);
-// the temporary file is removed when the rename fails.
+// the temporary file is removed when the rename fails (PATH a directory).
 absl::Status SaveLut(const LatencyLut& lut, const std::string& path);
 absl::StatusOr<LatencyLut> LoadLut(const std::string& path);
 

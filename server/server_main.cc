@@ -207,7 +207,9 @@ int Serve(const Args& args) {
                                "': the metrics endpoint listens on IPv4 HOST:PORT only"));
     }
   }
-  if (absl::StartsWith(options.listen_address, "unix") && !args.GetOr("port-file", "").empty()) {
+  // gRPC reports 1 as the "port" of a Unix socket.
+  const bool unix_socket = absl::StartsWith(options.listen_address, "unix");
+  if (unix_socket && !args.GetOr("port-file", "").empty()) {
     return Fail("--port-file: a Unix socket (--listen unix:...) has no port to write");
   }
   options.database = DatabaseFrom(args);
@@ -240,8 +242,7 @@ int Serve(const Args& args) {
   absl::StatusOr<std::unique_ptr<hwnas::server::HwnasServer>> server =
       hwnas::server::HwnasServer::Start(options);
   if (!server.ok()) return Fail(std::string(server.status().message()));
-  if (absl::StartsWith(options.listen_address, "unix")) {
-    // gRPC reports 1 as the "port" of a Unix socket.
+  if (unix_socket) {
     std::cerr << "hwnas-server: listening on " << options.listen_address << "\n";
   } else {
     std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";

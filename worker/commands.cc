@@ -1,13 +1,13 @@
 #include "worker/commands.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "hardware/costs.h"
 #include "hardware/latency_lut.h"
 #include "nlohmann/json.hpp"
@@ -232,13 +232,9 @@ int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std:
     return Fail(err, s, kExitUsage);
   }
   if (!options.check_out.empty()) {
-    const bool existed = std::filesystem::exists(options.check_out);
-    if (!std::ofstream(options.check_out, std::ios::app)) {
-      return Fail(err,
-                  absl::PermissionDeniedError(absl::StrCat(options.check_out, ": cannot write")),
-                  kExitUsage);
+    if (absl::Status s = CheckCanWrite(options.check_out); !s.ok()) {
+      return Fail(err, s, kExitUsage);
     }
-    if (!existed) std::filesystem::remove(options.check_out);
   }
   absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(options.spec_path);
   if (!spec.ok()) return Fail(err, spec.status());

@@ -31,5 +31,21 @@ TEST(ReadWholeFileTest, ReadsFilesAndNamesWhatWentWrong) {
   std::filesystem::remove_all(dir);
 }
 
+// Outputs checked before long work (calibration) that ends in writing them.
+TEST(CheckCanWriteTest, RefusesDirectoriesAndUnwritablePathsAndLeavesNothing) {
+  const std::string dir = ::testing::TempDir() + "/can_write_test";
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ(CheckCanWrite(dir).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckCanWrite(dir + "/missing/out.csv").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(CheckCanWrite(dir + "/out.csv").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out.csv"));
+  std::ofstream(dir + "/kept.csv") << "a,b\n";
+  EXPECT_TRUE(CheckCanWrite(dir + "/kept.csv").ok());
+  absl::StatusOr<std::string> kept = ReadWholeFile(dir + "/kept.csv");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, "a,b\n");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace hwnas
