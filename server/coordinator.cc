@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -69,7 +70,7 @@ void Coordinator::Stop() {
     absl::MutexLock lock(&mu_);
     maintenance_running_ = false;
   }
-  for (Waiter& w : waiters) w.done(std::optional<Assignment>());
+  for (Waiter& w : waiters) w.done(std::vector<Assignment>());
 }
 
 absl::Status Coordinator::LoadRuntime(const SearchRecord& record) {
@@ -361,91 +362,136 @@ void Coordinator::Touch(const std::string& worker_id) {
 int64_t Coordinator::CapableWorkers(const scheduler::Requirements& req) {
   absl::MutexLock lock(&mu_);
   const absl::Time alive_since = absl::Now() - options_.worker_alive;
+  const bool table = req.evaluator == "table";
   int64_t n = 0;
   for (const auto& [id, w] : workers_) {
-    if (w.last_seen >= alive_since && scheduler::CanRun(w.profile, req)) ++n;
+    if (w.last_seen >= alive_since && scheduler::CanRun(w.profile, req)) {
+      n += table ? w.max_trials : 1;
+    }
   }
   return n;
 }
 
-void Coordinator::Acquire(const std::string& worker_id, absl::Time deadline,
-                          std::function<void(absl::StatusOr<std::optional<Assignment>>)> done) {
-  executor_->Post([this, worker_id, deadline, done = std::move(done)]() mutable {
-    absl::StatusOr<std::optional<Assignment>> got = TryLease(worker_id);
-    if (!got.ok() || got->has_value() || absl::Now() >= deadline) {
+void Coordinator::Acquire(const std::string& worker_id, absl::Time deadline, int max_trials,
+                          AcquireDone done) {
+  max_trials = std::clamp(max_trials, 1, kMaxTrialsPerCall);
+  executor_->Post([this, worker_id, deadline, max_trials, done = std::move(done)]() mutable {
+    absl::StatusOr<std::vector<Assignment>> got = TryLease(worker_id, max_trials);
+    if (!got.ok() || !got->empty() || absl::Now() >= deadline) {
       done(std::move(got));
       return;
     }
     absl::MutexLock lock(&mu_);
     if (stopping_) {
-      done(std::optional<Assignment>());
+      done(std::vector<Assignment>());
       return;
     }
     // Parked until work appears (TryWaiters) or the deadline passes.
-    waiters_.push_back(Waiter{worker_id, deadline, std::move(done)});
+    waiters_.push_back(Waiter{worker_id, deadline, max_trials, std::move(done)});
   });
 }
 
-absl::StatusOr<std::optional<Assignment>> Coordinator::TryLease(const std::string& worker_id) {
-  scheduler::WorkerProfile profile;
-  std::vector<scheduler::SearchDemand> demands;
-  std::map<int64_t, std::shared_ptr<SearchRuntime>> by_id;
-  {
-    absl::MutexLock lock(&mu_);
-    auto w = workers_.find(worker_id);
-    if (w == workers_.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("worker ", worker_id, " is not registered (call RegisterWorker first)"));
-    }
-    w->second.last_seen = absl::Now();
-    profile = w->second.profile;
-    for (const auto& [id, r] : runtimes_) {
-      scheduler::SearchDemand d;
-      d.search_id = id;
-      d.owner = r->owner();
-      d.weight = r->spec().weight;
-      d.pending = r->pending;
-      d.running = r->running;
-      d.granted = r->granted;
-      d.requirements = r->spec().requirements;
-      demands.push_back(std::move(d));
-      by_id[id] = r;
-    }
-  }
-  std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
-  if (order.empty()) return std::optional<Assignment>();
-  absl::StatusOr<std::optional<db::Lease>> lease = LeaseBatched(worker_id, order);
-  if (!lease.ok()) return lease.status();
-  if (!lease->has_value()) {
-    // The counters were stale: every listed search's queue is empty.
-    for (int64_t id : order) {
-      by_id[id]->pending = 0;
-      ScheduleRefill(by_id[id]);
-    }
-    return std::optional<Assignment>();
-  }
-  db::Lease& l = **lease;
-  std::shared_ptr<SearchRuntime> runtime = by_id[l.trial.search_id];
-  runtime->granted++;
-  runtime->running++;
-  if (runtime->pending > 0) runtime->pending--;
-  metrics_->trials_started++;
-  {
-    absl::MutexLock lock(&mu_);
-    leases_[l.lease_id] = l.trial;
-  }
-  ScheduleRefill(runtime);
+Assignment Coordinator::AssignmentFor(const SearchRuntime& runtime, const db::Lease& l) const {
   Assignment a;
   a.lease_id = l.lease_id;
   a.lease_expires_at = l.expires_at;
   a.search_id = l.trial.search_id;
   a.trial_number = l.trial.number;
   a.architecture = l.trial.architecture;
-  a.spec_yaml = runtime->spec().yaml;
+  a.spec_yaml = runtime.spec().yaml;
   a.attempt = l.trial.attempts;
   // Independent and reproducible per (search seed, trial number).
-  a.seed = controller::SplitMix64At(runtime->seed(), static_cast<uint64_t>(l.trial.number));
-  return std::optional<Assignment>(std::move(a));
+  a.seed = controller::SplitMix64At(runtime.seed(), static_cast<uint64_t>(l.trial.number));
+  return a;
+}
+
+absl::StatusOr<std::vector<Assignment>> Coordinator::TryLease(const std::string& worker_id,
+                                                              int max_trials) {
+  std::vector<Assignment> out;
+  std::set<int64_t> drained;  // Found empty during this call.
+  // Each round leases from the search the scheduler ranks first (fair share
+  // is re-ranked between rounds); a few rounds fill a batch across searches
+  // whose queues run short.
+  constexpr int kMaxRounds = 4;
+  for (int round = 0; round < kMaxRounds && static_cast<int>(out.size()) < max_trials; ++round) {
+    scheduler::WorkerProfile profile;
+    std::vector<scheduler::SearchDemand> demands;
+    std::map<int64_t, std::shared_ptr<SearchRuntime>> by_id;
+    std::map<std::string, int64_t> running_by_owner;
+    {
+      absl::MutexLock lock(&mu_);
+      auto w = workers_.find(worker_id);
+      if (w == workers_.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("worker ", worker_id, " is not registered (call RegisterWorker first)"));
+      }
+      w->second.last_seen = absl::Now();
+      w->second.max_trials = max_trials;
+      profile = w->second.profile;
+      for (const auto& [id, r] : runtimes_) {
+        running_by_owner[r->owner()] += r->running;
+        if (drained.count(id) > 0) continue;
+        scheduler::SearchDemand d;
+        d.search_id = id;
+        d.owner = r->owner();
+        d.weight = r->spec().weight;
+        d.pending = r->pending;
+        d.running = r->running;
+        d.granted = r->granted;
+        d.requirements = r->spec().requirements;
+        demands.push_back(std::move(d));
+        by_id[id] = r;
+      }
+    }
+    std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
+    const auto is_table = [&](int64_t id) {
+      return by_id[id]->spec().requirements.evaluator == "table";
+    };
+    // A training trial comes alone: only table trials join a batch.
+    if (!out.empty()) std::erase_if(order, [&](int64_t id) { return !is_table(id); });
+    if (order.empty()) break;
+    int count = 1;
+    if (max_trials > 1 && is_table(order.front())) {
+      order.resize(1);
+      count = max_trials - static_cast<int>(out.size());
+      const int64_t limit = options_.policy.max_running_per_owner;
+      if (limit > 0) {
+        const int64_t allowed = limit - running_by_owner[by_id[order.front()]->owner()];
+        count = static_cast<int>(std::clamp<int64_t>(allowed, 1, count));
+      }
+    }
+    absl::StatusOr<std::vector<db::Lease>> leases = LeaseBatched(worker_id, order, count);
+    if (!leases.ok()) {
+      // Leases already granted stand (the worker gets them); the error is
+      // for a call that got none.
+      if (out.empty()) return leases.status();
+      break;
+    }
+    for (db::Lease& l : *leases) {
+      std::shared_ptr<SearchRuntime> runtime = by_id[l.trial.search_id];
+      runtime->granted++;
+      runtime->running++;
+      if (runtime->pending > 0) runtime->pending--;
+      metrics_->trials_started++;
+      {
+        absl::MutexLock lock(&mu_);
+        leases_[l.lease_id] = l.trial;
+      }
+      out.push_back(AssignmentFor(*runtime, l));
+    }
+    if (static_cast<int>(leases->size()) < count) {
+      // The counters were stale: the searches asked have no more pending
+      // trials (the one a batch came from, or all of a single lease's).
+      for (int64_t id : order) {
+        if (!leases->empty() && id != order.front()) continue;
+        by_id[id]->pending = 0;
+        drained.insert(id);
+      }
+    }
+    for (int64_t id : order) ScheduleRefill(by_id[id]);
+    if (count == 1 && !leases->empty() && !is_table(leases->front().trial.search_id)) break;
+  }
+  return out;
 }
 
 void Coordinator::TryWaiters() {
@@ -465,12 +511,12 @@ void Coordinator::TryWaiters() {
       continue;
     }
     if (now >= w.deadline) {
-      executor_->Post([done = std::move(w.done)] { done(std::optional<Assignment>()); });
+      executor_->Post([done = std::move(w.done)] { done(std::vector<Assignment>()); });
       continue;
     }
     // Re-enters the queue through Acquire: leases if work is there, parks
     // again otherwise.
-    Acquire(w.worker_id, w.deadline, std::move(w.done));
+    Acquire(w.worker_id, w.deadline, w.max_trials, std::move(w.done));
   }
   if (!still_parked.empty()) {
     absl::MutexLock lock(&mu_);
@@ -512,91 +558,165 @@ absl::StatusOr<db::ReportOutcome> Coordinator::ReportResult(const std::string& w
                                                             const std::string& lease_id,
                                                             const TrialResult& result,
                                                             bool early_stopped) {
-  Touch(worker_id);
+  // Checked here too, so that the error does not name a list entry.
   HWNAS_RETURN_IF_ERROR(ValidateTrialResult(result));
-  std::optional<TrialRecord> leased = LeasedTrial(lease_id);
-  if (!leased) return absl::NotFoundError(absl::StrCat("lease ", lease_id, " is unknown"));
-  const TrialRecord& trial = *leased;
-  if (trial.worker_id != worker_id) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("lease ", lease_id, " is held by another worker"));
-  }
-  absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(trial.search_id);
-  Verdict verdict;
-  verdict.state = early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded;
-  if (runtime.ok()) verdict = (*runtime)->Judge(trial, result, early_stopped);
-  absl::StatusOr<db::ReportOutcome> outcome;
-  {
-    StoreTimer timer(metrics_, "complete");
-    if (verdict.state == TrialState::kSucceeded || verdict.state == TrialState::kEarlyStopped) {
-      outcome = CompleteBatched(
-          db::Completion{lease_id, worker_id, result, verdict.state, verdict.reward});
-    } else {
-      outcome = store_->FailTrial(lease_id, worker_id, verdict.note, /*retryable=*/false,
-                                  options_.max_attempts, result,
-                                  verdict.state == TrialState::kInfeasible, verdict.reward);
-    }
-  }
-  if (!outcome.ok()) return outcome;
-  if (outcome->duplicate) {
-    metrics_->reports_duplicate++;
-    return outcome;
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    leases_.erase(lease_id);
-  }
-  metrics_->trials_finished++;
-  if (outcome->trial.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
-  if (outcome->trial.state == TrialState::kFailed) metrics_->trials_failed++;
-  if (runtime.ok()) {
-    if ((*runtime)->running > 0) (*runtime)->running--;
-    (*runtime)->finished_count++;
-    AfterFinish(*runtime, {outcome->trial});
-  }
-  return outcome;
+  if (lease_id.empty()) return absl::InvalidArgumentError("lease_id is empty");
+  HWNAS_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<db::ReportOutcome>> answers,
+                         ReportResults(worker_id, {ResultReport{lease_id, result, early_stopped}}));
+  return std::move(answers.front());
 }
 
-absl::StatusOr<std::optional<db::Lease>> Coordinator::LeaseBatched(const std::string& worker_id,
-                                                                   std::vector<int64_t> order) {
-  using Answer = absl::StatusOr<std::optional<db::Lease>>;
+absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> Coordinator::ReportResults(
+    const std::string& worker_id, const std::vector<ResultReport>& reports) {
+  Touch(worker_id);
+  if (reports.empty()) return absl::InvalidArgumentError("results is empty");
+  if (reports.size() > static_cast<size_t>(kMaxTrialsPerCall)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("results has ", reports.size(), " entries; at most ", kMaxTrialsPerCall));
+  }
+  // Everything is checked before anything is stored.
+  std::set<std::string> seen;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const ResultReport& r = reports[i];
+    if (r.lease_id.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("results[", i, "].lease_id is empty"));
+    }
+    if (absl::Status valid = ValidateTrialResult(r.result); !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("results[", i, "] (lease ", r.lease_id, "): ", valid.message()));
+    }
+    if (!seen.insert(r.lease_id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("results[", i, "]: lease ", r.lease_id, " is reported twice"));
+    }
+  }
+  std::vector<std::optional<TrialRecord>> leased(reports.size());
+  for (size_t i = 0; i < reports.size(); ++i) {
+    leased[i] = LeasedTrial(reports[i].lease_id);
+    if (leased[i] && leased[i]->worker_id != worker_id) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("lease ", reports[i].lease_id, " is held by another worker"));
+    }
+  }
+
+  std::vector<absl::StatusOr<db::ReportOutcome>> answers(reports.size(),
+                                                         absl::InternalError("not answered"));
+  std::vector<std::shared_ptr<SearchRuntime>> runtimes(reports.size());
+  std::vector<db::Completion> completions;
+  std::vector<size_t> completion_of;  // Report index of each completion.
+  {
+    StoreTimer timer(metrics_, "complete");
+    for (size_t i = 0; i < reports.size(); ++i) {
+      const ResultReport& r = reports[i];
+      if (!leased[i]) {
+        answers[i] = absl::NotFoundError(absl::StrCat("lease ", r.lease_id, " is unknown"));
+        continue;
+      }
+      if (absl::StatusOr<std::shared_ptr<SearchRuntime>> rt = Runtime(leased[i]->search_id);
+          rt.ok()) {
+        runtimes[i] = *std::move(rt);
+      }
+      Verdict verdict;
+      verdict.state = r.early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded;
+      if (runtimes[i]) verdict = runtimes[i]->Judge(*leased[i], r.result, r.early_stopped);
+      if (verdict.state == TrialState::kSucceeded || verdict.state == TrialState::kEarlyStopped) {
+        completions.push_back(
+            db::Completion{r.lease_id, worker_id, r.result, verdict.state, verdict.reward});
+        completion_of.push_back(i);
+      } else {
+        answers[i] = store_->FailTrial(r.lease_id, worker_id, verdict.note, /*retryable=*/false,
+                                       options_.max_attempts, r.result,
+                                       verdict.state == TrialState::kInfeasible, verdict.reward);
+      }
+    }
+    if (!completions.empty()) {
+      std::vector<absl::StatusOr<db::ReportOutcome>> stored =
+          CompleteBatched(std::move(completions));
+      for (size_t k = 0; k < stored.size(); ++k) answers[completion_of[k]] = std::move(stored[k]);
+    }
+  }
+
+  std::map<int64_t, std::vector<TrialRecord>> finished;  // By search.
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (!answers[i].ok()) continue;
+    const db::ReportOutcome& outcome = *answers[i];
+    if (outcome.duplicate) {
+      metrics_->reports_duplicate++;
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      leases_.erase(reports[i].lease_id);
+    }
+    metrics_->trials_finished++;
+    if (outcome.trial.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+    if (outcome.trial.state == TrialState::kFailed) metrics_->trials_failed++;
+    if (runtimes[i]) {
+      if (runtimes[i]->running > 0) runtimes[i]->running--;
+      runtimes[i]->finished_count++;
+      finished[runtimes[i]->id()].push_back(outcome.trial);
+    }
+  }
+  for (auto& [search_id, trials] : finished) {
+    absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(search_id);
+    if (runtime.ok()) AfterFinish(*runtime, trials);
+  }
+  return answers;
+}
+
+absl::StatusOr<std::vector<db::Lease>> Coordinator::LeaseBatched(const std::string& worker_id,
+                                                                 std::vector<int64_t> order,
+                                                                 int count) {
+  using Answer = absl::StatusOr<std::vector<db::Lease>>;
   return leases_batch_.Submit(
-      LeaseRequest{worker_id, std::move(order)},
+      LeaseRequest{worker_id, std::move(order), count},
       [this](const std::vector<const LeaseRequest*>& batch) {
-        // One statement per distinct search order.
+        // One statement per distinct search order, with a worker entry per
+        // lease asked for.
         std::map<std::vector<int64_t>, std::vector<size_t>> groups;
         for (size_t i = 0; i < batch.size(); ++i) groups[batch[i]->order].push_back(i);
-        std::vector<Answer> answers(batch.size(), Answer(std::nullopt));
+        std::vector<Answer> answers(batch.size(), Answer(std::vector<db::Lease>()));
         for (const auto& [search_ids, members] : groups) {
           std::vector<std::string> workers;
-          for (size_t i : members) workers.push_back(batch[i]->worker_id);
+          std::vector<size_t> request_of;  // Batch index of each worker entry.
+          for (size_t i : members) {
+            for (int k = 0; k < batch[i]->count; ++k) {
+              workers.push_back(batch[i]->worker_id);
+              request_of.push_back(i);
+            }
+          }
           absl::StatusOr<std::vector<std::optional<db::Lease>>> got;
           {
             StoreTimer timer(metrics_, "lease");
             got = store_->LeaseTrials(workers, search_ids, options_.lease_ttl);
           }
-          for (size_t k = 0; k < members.size(); ++k) {
-            answers[members[k]] = got.ok() ? Answer(std::move((*got)[k])) : Answer(got.status());
+          if (!got.ok()) {
+            for (size_t i : members) answers[i] = got.status();
+            continue;
+          }
+          for (size_t k = 0; k < workers.size(); ++k) {
+            if ((*got)[k]) answers[request_of[k]]->push_back(*std::move((*got)[k]));
           }
         }
         return answers;
       });
 }
 
-absl::StatusOr<db::ReportOutcome> Coordinator::CompleteBatched(db::Completion completion) {
-  return completions_.Submit(std::move(completion),
-                             [this](const std::vector<const db::Completion*>& batch) {
-                               std::vector<db::Completion> completions;
-                               completions.reserve(batch.size());
-                               for (const db::Completion* c : batch) completions.push_back(*c);
-                               std::vector<absl::StatusOr<db::ReportOutcome>> answers;
-                               {
-                                 StoreTimer timer(metrics_, "complete_batch");
-                                 answers = store_->CompleteTrials(completions);
-                               }
-                               metrics_->completion_batches++;
-                               return answers;
-                             });
+std::vector<absl::StatusOr<db::ReportOutcome>> Coordinator::CompleteBatched(
+    std::vector<db::Completion> completions) {
+  return completions_.SubmitAll(std::move(completions),
+                                [this](const std::vector<const db::Completion*>& batch) {
+                                  std::vector<db::Completion> completions;
+                                  completions.reserve(batch.size());
+                                  for (const db::Completion* c : batch) completions.push_back(*c);
+                                  std::vector<absl::StatusOr<db::ReportOutcome>> answers;
+                                  {
+                                    StoreTimer timer(metrics_, "complete_batch");
+                                    answers = store_->CompleteTrials(completions);
+                                  }
+                                  metrics_->completion_batches++;
+                                  return answers;
+                                });
 }
 
 absl::StatusOr<db::ReportOutcome> Coordinator::ReportFailure(

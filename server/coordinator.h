@@ -59,6 +59,17 @@ struct Assignment {
   uint64_t seed = 0;
 };
 
+// One result in Coordinator::ReportResults.
+struct ResultReport {
+  std::string lease_id;
+  TrialResult result;
+  bool early_stopped = false;
+};
+
+// Most trials one AcquireTrial hands out, and most results one
+// ReportResults takes.
+inline constexpr int kMaxTrialsPerCall = 1024;
+
 enum class ProgressAction { kContinue, kStopEarly, kCancelled };
 
 struct ProgressAnswer {
@@ -103,16 +114,23 @@ class Coordinator {
 
   // --- WorkerService ----------------------------------------------------------
   absl::StatusOr<WorkerRecord> RegisterWorker(const WorkerRecord& worker);
-  // Calls `done` exactly once, on an executor thread: with an assignment,
-  // with nullopt when none came before `deadline`, or with an error.
-  void Acquire(const std::string& worker_id, absl::Time deadline,
-               std::function<void(absl::StatusOr<std::optional<Assignment>>)> done);
+  // Calls `done` exactly once, on an executor thread: with 1 to
+  // `max_trials` assignments, with none when none came before `deadline`,
+  // or with an error. More than one only from searches with the table
+  // evaluator (a training trial comes alone: its heartbeat is its own).
+  using AcquireDone = std::function<void(absl::StatusOr<std::vector<Assignment>>)>;
+  void Acquire(const std::string& worker_id, absl::Time deadline, int max_trials, AcquireDone done);
   absl::StatusOr<ProgressAnswer> ReportProgress(const std::string& worker_id,
                                                 const std::string& lease_id,
                                                 const std::optional<EpochMetrics>& metrics);
   absl::StatusOr<db::ReportOutcome> ReportResult(const std::string& worker_id,
                                                  const std::string& lease_id,
                                                  const TrialResult& result, bool early_stopped);
+  // Several results stored together (one commit), one answer per report in
+  // order, each as ReportResult would give it. Fails as a whole, storing
+  // nothing, when a report is malformed or names another worker's lease.
+  absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ReportResults(
+      const std::string& worker_id, const std::vector<ResultReport>& reports);
   absl::StatusOr<db::ReportOutcome> ReportFailure(const std::string& worker_id,
                                                   const std::string& lease_id,
                                                   const std::string& reason, bool retryable,
@@ -130,11 +148,13 @@ class Coordinator {
   struct Waiter {
     std::string worker_id;
     absl::Time deadline;
-    std::function<void(absl::StatusOr<std::optional<Assignment>>)> done;
+    int max_trials = 1;
+    AcquireDone done;
   };
   struct WorkerState {
     scheduler::WorkerProfile profile;
     absl::Time last_seen;
+    int max_trials = 1;  // Asked for in its last AcquireTrial.
   };
 
   absl::StatusOr<std::shared_ptr<SearchRuntime>> Runtime(int64_t search_id);
@@ -148,7 +168,8 @@ class Coordinator {
   std::string WhyNoWorkerCanRun(const scheduler::Requirements& requirements)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status LoadRuntime(const SearchRecord& record);
-  absl::StatusOr<std::optional<Assignment>> TryLease(const std::string& worker_id);
+  absl::StatusOr<std::vector<Assignment>> TryLease(const std::string& worker_id, int max_trials);
+  Assignment AssignmentFor(const SearchRuntime& runtime, const db::Lease& lease) const;
   void TryWaiters();
   // Tops up the search's queue when it has drained to half its desired
   // depth (so proposals and their checkpoint come in batches), or finishes
@@ -166,11 +187,15 @@ class Coordinator {
   // Group commit of completions (GroupCommit): concurrent reports are stored
   // together in one transaction (Store::CompleteTrials). Acknowledged only
   // after the commit.
-  absl::StatusOr<db::ReportOutcome> CompleteBatched(db::Completion completion);
+  std::vector<absl::StatusOr<db::ReportOutcome>> CompleteBatched(
+      std::vector<db::Completion> completions);
   // Leases in batches the same way: concurrent requests with the same
-  // search order are served by one statement (Store::LeaseTrials).
-  absl::StatusOr<std::optional<db::Lease>> LeaseBatched(const std::string& worker_id,
-                                                        std::vector<int64_t> order);
+  // search order are served by one statement (Store::LeaseTrials). Up to
+  // `count` leases for the worker, from the searches in `order`.
+  absl::StatusOr<std::vector<db::Lease>> LeaseBatched(const std::string& worker_id,
+                                                      std::vector<int64_t> order, int count);
+  // Trials the live workers able to run `req` could take at once: one per
+  // worker, or what each asks for per AcquireTrial for table searches.
   int64_t CapableWorkers(const scheduler::Requirements& req);
   void Touch(const std::string& worker_id);
   void MaintenanceLoop();
@@ -199,8 +224,9 @@ class Coordinator {
   struct LeaseRequest {
     std::string worker_id;
     std::vector<int64_t> order;  // Search ids in the order the scheduler picked.
+    int count = 1;
   };
-  GroupCommit<LeaseRequest, absl::StatusOr<std::optional<db::Lease>>> leases_batch_{256, 2};
+  GroupCommit<LeaseRequest, absl::StatusOr<std::vector<db::Lease>>> leases_batch_{256, 2};
 };
 
 }  // namespace hwnas::server

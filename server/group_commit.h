@@ -30,37 +30,59 @@ class GroupCommit {
 
   // Blocks until `request` is answered, by this caller's batch or another's.
   Answer Submit(Request request, const Serve& serve) {
-    Queued mine{std::move(request), std::nullopt, true};
+    std::vector<Request> one;
+    one.push_back(std::move(request));
+    return std::move(SubmitAll(std::move(one), serve).front());
+  }
+
+  // Blocks until every one of `requests` is answered; answers in order. The
+  // requests queue together, so they share batches with each other and with
+  // other callers' (more than max_batch of them take several batches).
+  std::vector<Answer> SubmitAll(std::vector<Request> requests, const Serve& serve) {
+    std::vector<Queued> mine;
+    mine.reserve(requests.size());  // Stable addresses: the queue points in.
+    for (Request& r : requests) mine.push_back(Queued{std::move(r), std::nullopt, true});
     absl::MutexLock lock(&mu_);
-    queue_.push_back(&mine);
-    std::pair<GroupCommit*, Queued*> waiting{this, &mine};
+    for (Queued& q : mine) queue_.push_back(&q);
+    std::pair<GroupCommit*, std::vector<Queued>*> waiting{this, &mine};
     while (true) {
       mu_.Await(absl::Condition(
-          +[](std::pair<GroupCommit*, Queued*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            // Answered, or still queued (not in another caller's batch) and
-            // a slot is free.
-            return p->second->answer.has_value() ||
-                   (p->second->queued && p->first->in_flight_ < p->first->max_in_flight_);
+          +[](std::pair<GroupCommit*, std::vector<Queued>*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            // All answered, or one still queued (not in another caller's
+            // batch) and a slot is free.
+            bool all_answered = true;
+            bool any_queued = false;
+            for (const Queued& q : *p->second) {
+              all_answered = all_answered && q.answer.has_value();
+              any_queued = any_queued || q.queued;
+            }
+            return all_answered || (any_queued && p->first->in_flight_ < p->first->max_in_flight_);
           },
           &waiting));
-      if (mine.answer) return *std::move(mine.answer);
-      // This caller serves the queue (its own request is in it, unanswered).
+      bool all_answered = true;
+      for (const Queued& q : mine) all_answered = all_answered && q.answer.has_value();
+      if (all_answered) break;
+      // This caller serves the queue (one of its requests is in it).
       ++in_flight_;
       const size_t n = std::min(queue_.size(), max_batch_);
       std::vector<Queued*> batch(queue_.begin(), queue_.begin() + n);
       queue_.erase(queue_.begin(), queue_.begin() + n);
-      std::vector<const Request*> requests;
-      requests.reserve(n);
+      std::vector<const Request*> batch_requests;
+      batch_requests.reserve(n);
       for (Queued* q : batch) {
         q->queued = false;
-        requests.push_back(&q->request);
+        batch_requests.push_back(&q->request);
       }
       mu_.Unlock();
-      std::vector<Answer> answers = serve(requests);
+      std::vector<Answer> answers = serve(batch_requests);
       mu_.Lock();
       for (size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(answers[i]);
       --in_flight_;
     }
+    std::vector<Answer> out;
+    out.reserve(mine.size());
+    for (Queued& q : mine) out.push_back(*std::move(q.answer));
+    return out;
   }
 
  private:

@@ -444,17 +444,31 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
     if (client_deadline < deadline + absl::Milliseconds(200)) {
       deadline = client_deadline - absl::Milliseconds(200);
     }
-    coordinator_->Acquire(request->worker_id(), deadline,
-                          [reactor, response](absl::StatusOr<std::optional<Assignment>> got) {
+    if (request->max_trials() < 0 || request->max_trials() > kMaxTrialsPerCall) {
+      metrics_->rpc_errors++;
+      reactor->Finish(ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+          "max_trials must be 0 to ", kMaxTrialsPerCall, ", got ", request->max_trials()))));
+      return;
+    }
+    coordinator_->Acquire(request->worker_id(), deadline, std::max(1, request->max_trials()),
+                          [reactor, response](absl::StatusOr<std::vector<Assignment>> got) {
                             if (!got.ok()) {
                               reactor->Finish(ToGrpc(got.status()));
                               return;
                             }
-                            if (got->has_value()) {
-                              const Assignment& a = **got;
-                              response->set_lease_id(a.lease_id);
-                              *response->mutable_lease_expires_at() = ToProto(a.lease_expires_at);
-                              hwnas::v1::TrialAssignment* p = response->mutable_assignment();
+                            for (size_t i = 0; i < got->size(); ++i) {
+                              const Assignment& a = (*got)[i];
+                              hwnas::v1::TrialAssignment* p;
+                              if (i == 0) {
+                                response->set_lease_id(a.lease_id);
+                                *response->mutable_lease_expires_at() = ToProto(a.lease_expires_at);
+                                p = response->mutable_assignment();
+                              } else {
+                                hwnas::v1::TrialLease* more = response->add_more();
+                                more->set_lease_id(a.lease_id);
+                                *more->mutable_lease_expires_at() = ToProto(a.lease_expires_at);
+                                p = more->mutable_assignment();
+                              }
                               p->set_search_id(a.search_id);
                               p->set_trial_number(a.trial_number);
                               *p->mutable_architecture() = ToProto(a.architecture);
@@ -503,6 +517,32 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
     if (!outcome.ok()) return outcome.status();
     *response->mutable_trial() = ToProto(outcome->trial);
     response->set_duplicate(outcome->duplicate);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResults(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ReportResultsRequest* request,
+    hwnas::v1::ReportResultsResponse* response) {
+  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+    std::vector<ResultReport> reports;
+    reports.reserve(request->results_size());
+    for (const hwnas::v1::LeaseResult& r : request->results()) {
+      reports.push_back(ResultReport{r.lease_id(), FromProto(r.result()), r.early_stopped()});
+    }
+    absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> answers =
+        coordinator_->ReportResults(request->worker_id(), reports);
+    if (!answers.ok()) return answers.status();
+    for (const absl::StatusOr<db::ReportOutcome>& a : *answers) {
+      hwnas::v1::ReportResultsEntry* entry = response->add_entries();
+      entry->set_code(static_cast<int32_t>(a.status().code()));
+      if (!a.ok()) {
+        entry->set_message(std::string(a.status().message()));
+        continue;
+      }
+      *entry->mutable_trial() = ToProto(a->trial);
+      entry->set_duplicate(a->duplicate);
+    }
     return absl::OkStatus();
   });
 }

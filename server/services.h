@@ -74,6 +74,9 @@ class WorkerServiceImpl final : public hwnas::v1::WorkerService::CallbackService
   grpc::ServerUnaryReactor* ReportResult(grpc::CallbackServerContext* ctx,
                                          const hwnas::v1::ReportResultRequest* request,
                                          hwnas::v1::ReportResultResponse* response) override;
+  grpc::ServerUnaryReactor* ReportResults(grpc::CallbackServerContext* ctx,
+                                          const hwnas::v1::ReportResultsRequest* request,
+                                          hwnas::v1::ReportResultsResponse* response) override;
   grpc::ServerUnaryReactor* ReportFailure(grpc::CallbackServerContext* ctx,
                                           const hwnas::v1::ReportFailureRequest* request,
                                           hwnas::v1::ReportFailureResponse* response) override;

@@ -65,6 +65,16 @@ void SleepUnlessStopped(absl::Duration d, const std::atomic<bool>* stop) {
   }
 }
 
+// Whether a search's spec uses the NAS-Bench-201 table instead of training.
+bool IsTableSpec(const std::string& spec_yaml) {
+  absl::StatusOr<YamlSection> root = YamlSection::Parse(spec_yaml);
+  if (!root.ok()) return false;
+  absl::StatusOr<YamlSection> ev = root->Child("evaluator");
+  if (!ev.ok()) return false;
+  absl::StatusOr<std::string> kind = ev->String("kind", "train");
+  return kind.ok() && *kind == "table";
+}
+
 std::string Hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof(buf) - 1);
@@ -88,7 +98,11 @@ class Session {
   absl::Status Connect();
   absl::Status Register();
   hwnas::v1::WorkerCapabilities Capabilities() const;
-  void RunTrial(const hwnas::v1::AcquireTrialResponse& lease);
+  void RunTrial(const std::string& lease_id, const hwnas::v1::TrialAssignment& a);
+  // Table trials of one AcquireTrial answer: evaluated in turn, reported in
+  // one ReportResults (failures one by one).
+  void RunTableBatch(
+      const std::vector<std::pair<std::string, const hwnas::v1::TrialAssignment*>>& leases);
   absl::StatusOr<TrialResult> RunTable(const hwnas::v1::TrialAssignment& a);
   // Trains through the TrialRunner; sets `*disposition` to how it ended.
   enum class Ending { kReport, kFailed, kHandBack, kDrop };
@@ -117,6 +131,10 @@ class Session {
   std::unique_ptr<TrialRunner> runner_;
   std::string table_loaded_path_;
   std::shared_ptr<const controller::Nb201Table> table_;
+  // The evaluator of the last table spec: batches of its trials would
+  // otherwise parse the same spec once per trial.
+  std::string evaluator_spec_;
+  std::optional<controller::TableEvaluator> evaluator_;
   int trials_done_ = 0;
 };
 
@@ -241,6 +259,9 @@ absl::Status Session::Run() {
     hwnas::v1::AcquireTrialRequest req;
     req.set_worker_id(worker_id_);
     *req.mutable_wait() = ToProto(options_.acquire_wait);
+    int want = options_.batch;
+    if (options_.max_trials > 0) want = std::min(want, options_.max_trials - trials_done_);
+    if (want > 1) req.set_max_trials(want);
     hwnas::v1::AcquireTrialResponse resp;
     absl::Status s = FromGrpc(stub_->AcquireTrial(&ctx, req, &resp));
     if (!s.ok()) {
@@ -257,8 +278,18 @@ absl::Status Session::Run() {
     }
     backoff.Reset();
     if (resp.lease_id().empty()) continue;  // Long-poll ended without work.
-    RunTrial(resp);
-    ++trials_done_;
+    if (resp.more().empty()) {
+      RunTrial(resp.lease_id(), resp.assignment());
+      ++trials_done_;
+      continue;
+    }
+    std::vector<std::pair<std::string, const hwnas::v1::TrialAssignment*>> leases;
+    leases.emplace_back(resp.lease_id(), &resp.assignment());
+    for (const hwnas::v1::TrialLease& more : resp.more()) {
+      leases.emplace_back(more.lease_id(), &more.assignment());
+    }
+    RunTableBatch(leases);
+    trials_done_ += static_cast<int>(leases.size());
   }
   return absl::OkStatus();
 }
@@ -325,19 +356,24 @@ void Session::ReportFailure(const std::string& lease_id, const std::string& reas
 }
 
 absl::StatusOr<TrialResult> Session::RunTable(const hwnas::v1::TrialAssignment& a) {
-  HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(a.spec_yaml()));
-  HWNAS_ASSIGN_OR_RETURN(YamlSection section, root.Child("evaluator"));
-  HWNAS_ASSIGN_OR_RETURN(controller::EvaluatorOptions ev,
-                         controller::ParseEvaluatorOptions(section));
-  const std::string path =
-      !ev.path.empty() ? controller::ResolveNb201TablePath(ev.path) : table_path_;
-  if (!table_ || table_loaded_path_ != path) {
-    HWNAS_ASSIGN_OR_RETURN(table_, controller::Nb201Table::Load(path));
-    table_loaded_path_ = path;
+  if (!evaluator_ || evaluator_spec_ != a.spec_yaml()) {
+    evaluator_.reset();
+    HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(a.spec_yaml()));
+    HWNAS_ASSIGN_OR_RETURN(YamlSection section, root.Child("evaluator"));
+    HWNAS_ASSIGN_OR_RETURN(controller::EvaluatorOptions ev,
+                           controller::ParseEvaluatorOptions(section));
+    const std::string path =
+        !ev.path.empty() ? controller::ResolveNb201TablePath(ev.path) : table_path_;
+    if (!table_ || table_loaded_path_ != path) {
+      HWNAS_ASSIGN_OR_RETURN(table_, controller::Nb201Table::Load(path));
+      table_loaded_path_ = path;
+    }
+    HWNAS_ASSIGN_OR_RETURN(controller::TableEvaluator evaluator,
+                           controller::TableEvaluator::Create(table_, ev.dataset, ev.device));
+    evaluator_ = std::move(evaluator);
+    evaluator_spec_ = a.spec_yaml();
   }
-  HWNAS_ASSIGN_OR_RETURN(controller::TableEvaluator evaluator,
-                         controller::TableEvaluator::Create(table_, ev.dataset, ev.device));
-  return evaluator.Evaluate(FromProto(a.architecture()));
+  return evaluator_->Evaluate(FromProto(a.architecture()));
 }
 
 TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::TrialAssignment& a,
@@ -414,40 +450,84 @@ TrialOutcome Session::RunTraining(const std::string& lease_id, const hwnas::v1::
   return outcome;
 }
 
-void Session::RunTrial(const hwnas::v1::AcquireTrialResponse& lease) {
-  const hwnas::v1::TrialAssignment& a = lease.assignment();
-  spdlog::info("event=trial_started search={} trial={} attempt={} arch=\"{}\"", a.search_id(),
-               a.trial_number(), a.attempt(), a.architecture().readable());
-  absl::StatusOr<YamlSection> root = YamlSection::Parse(a.spec_yaml());
-  bool table = false;
-  if (root.ok()) {
-    absl::StatusOr<YamlSection> ev = root->Child("evaluator");
-    if (ev.ok()) {
-      absl::StatusOr<std::string> kind = ev->String("kind", "train");
-      table = kind.ok() && *kind == "table";
+void Session::RunTableBatch(
+    const std::vector<std::pair<std::string, const hwnas::v1::TrialAssignment*>>& leases) {
+  hwnas::v1::ReportResultsRequest req;
+  req.set_worker_id(worker_id_);
+  int failed = 0;
+  for (const auto& [lease_id, a] : leases) {
+    if (a->spec_yaml() != evaluator_spec_ && !IsTableSpec(a->spec_yaml())) {
+      // Not from this server (it batches table trials only), but harmless.
+      RunTrial(lease_id, *a);
+      continue;
+    }
+    absl::StatusOr<TrialResult> result = RunTable(*a);
+    if (!result.ok()) {
+      ++failed;
+      ReportFailure(lease_id, std::string(result.status().message()), false, std::nullopt);
+      continue;
+    }
+    hwnas::v1::LeaseResult* r = req.add_results();
+    r->set_lease_id(lease_id);
+    *r->mutable_result() = ToProto(*result);
+  }
+  if (req.results().empty()) return;
+  hwnas::v1::ReportResultsResponse resp;
+  absl::Status s = WithRetries("ReportResults", options_.report_patience, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    return FromGrpc(stub_->ReportResults(&ctx, req, &resp));
+  });
+  if (!s.ok()) {
+    spdlog::error("event=report_failed leases={} first_lease={} error=\"{}\"", req.results_size(),
+                  req.results(0).lease_id(), s.ToString());
+    return;
+  }
+  int stored = 0, duplicates = 0, refused = 0;
+  std::string first_refusal;
+  for (const hwnas::v1::ReportResultsEntry& e : resp.entries()) {
+    if (e.code() != 0) {
+      // A lease lost meanwhile (expired, or its search cancelled): the
+      // server has requeued or dropped that trial.
+      if (refused++ == 0) first_refusal = e.message();
+    } else if (e.duplicate()) {
+      ++duplicates;
+    } else {
+      ++stored;
     }
   }
-  if (table) {
+  // One line per batch: a line per table trial would be thousands a second.
+  spdlog::info(
+      "event=trials_reported search={} trials={} stored={} duplicates={} refused={} "
+      "failed={}{}",
+      leases.front().second->search_id(), leases.size(), stored, duplicates, refused, failed,
+      first_refusal.empty() ? "" : absl::StrCat(" first_refusal=\"", first_refusal, "\""));
+}
+
+void Session::RunTrial(const std::string& lease_id, const hwnas::v1::TrialAssignment& a) {
+  spdlog::info("event=trial_started search={} trial={} attempt={} arch=\"{}\"", a.search_id(),
+               a.trial_number(), a.attempt(), a.architecture().readable());
+  if (IsTableSpec(a.spec_yaml())) {
     absl::StatusOr<TrialResult> result = RunTable(a);
     if (result.ok()) {
-      ReportResult(lease.lease_id(), *result, false);
+      ReportResult(lease_id, *result, false);
     } else {
-      ReportFailure(lease.lease_id(), std::string(result.status().message()), false, std::nullopt);
+      ReportFailure(lease_id, std::string(result.status().message()), false, std::nullopt);
     }
     return;
   }
   Ending ending;
   std::string failure;
-  TrialOutcome outcome = RunTraining(lease.lease_id(), a, &ending, &failure);
+  TrialOutcome outcome = RunTraining(lease_id, a, &ending, &failure);
   switch (ending) {
     case Ending::kReport:
-      ReportResult(lease.lease_id(), outcome.result, outcome.state == TrialState::kEarlyStopped);
+      ReportResult(lease_id, outcome.result, outcome.state == TrialState::kEarlyStopped);
       break;
     case Ending::kFailed:
-      ReportFailure(lease.lease_id(), failure, false, outcome.result);
+      ReportFailure(lease_id, failure, false, outcome.result);
       break;
     case Ending::kHandBack:
-      ReportFailure(lease.lease_id(), "worker shutting down", /*retryable=*/true, std::nullopt);
+      ReportFailure(lease_id, "worker shutting down", /*retryable=*/true, std::nullopt);
       break;
     case Ending::kDrop:
       spdlog::info("event=trial_dropped trial={} reason=cancelled_or_lease_lost", a.trial_number());

@@ -31,6 +31,9 @@ struct ServeOptions {
   // Give up on a result report after this long of failed retries.
   absl::Duration report_patience = absl::Minutes(10);
   int max_trials = 0;  // Stop after this many trials (0: run until stopped).
+  // Table trials per AcquireTrial, reported together with ReportResults
+  // (the server hands out training trials one at a time regardless).
+  int batch = 1;
 };
 
 // Runs until `*stop` becomes true (then hands back a running trial and

@@ -123,6 +123,11 @@ Flags:
   --data-dir DIR    shared data directory (default: $HWNAS_SHARED_DATA)
   --table FILE      NAS-Bench-201 table (default DIR/nb201/nb201_acc_latency.csv)
   --max-trials N    exit after N trials (default: run until stopped)
+  --batch N         take up to N table trials per request and report them in one
+                    call (1 to 1024, default 1). Only table searches hand out
+                    more than one; a training trial still comes alone. For big
+                    table searches and load tests: the round trips and the
+                    server's commits are shared by the batch
   --log-level L     trace, debug, info (default), warn, error
 
 Example:
@@ -165,7 +170,8 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"threads", 0, "N", ""},
       {"data-dir", 0, "DIR", ""},
       {"table", 0, "FILE", ""},
-      {"max-trials", 0, "N", ""}}},
+      {"max-trials", 0, "N", ""},
+      {"batch", 0, "N", ""}}},
 };
 
 // A non-negative integer flag into `out` (left alone when absent).
@@ -210,6 +216,14 @@ int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) 
   std::string error;
   if (!Int(flags, "max-trials", &max_trials, &error)) return Usage(help, error);
   if (max_trials) o.max_trials = static_cast<int>(*max_trials);
+  std::optional<int64_t> batch;
+  if (!Int(flags, "batch", &batch, &error)) return Usage(help, error);
+  if (batch) {
+    if (*batch < 1 || *batch > 1024) {
+      return Usage(help, absl::StrCat("--batch must be 1 to 1024, got ", *batch));
+    }
+    o.batch = static_cast<int>(*batch);
+  }
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -166,6 +166,7 @@ FleetStats LoadGenerator::Snapshot() {
     out.finished_at_us.insert(out.finished_at_us.end(), s.finished_at_us.begin(),
                               s.finished_at_us.end());
     out.empty_polls += s.empty_polls;
+    out.leases += s.leases;
     out.duplicates += s.duplicates;
     for (const auto& [k, v] : s.errors) out.errors[k] += v;
     for (const auto& [k, v] : s.first_error) out.first_error.emplace(k, v);
@@ -202,10 +203,20 @@ void LoadGenerator::Run(Worker* w) {
     return it->second->Evaluate(FromProto(a.architecture()));
   };
 
+  auto authorize = [this](grpc::ClientContext* ctx) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
+  };
+  auto retryable = [](const grpc::Status& s) {
+    return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+           s.error_code() == grpc::StatusCode::ABORTED;
+  };
   while (!stop_.load()) {
     hwnas::v1::AcquireTrialRequest req;
     req.set_worker_id(w->worker_id);
     *req.mutable_wait() = ToProto(options_.acquire_wait);
+    if (options_.batch > 1) req.set_max_trials(options_.batch);
     hwnas::v1::AcquireTrialResponse lease;
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.acquire_wait + absl::Seconds(10)));
@@ -223,60 +234,108 @@ void LoadGenerator::Run(Worker* w) {
       w->stats.empty_polls++;
       continue;
     }
+    std::vector<std::pair<std::string, const hwnas::v1::TrialAssignment*>> leased;
+    leased.emplace_back(lease.lease_id(), &lease.assignment());
+    for (const hwnas::v1::TrialLease& more : lease.more()) {
+      leased.emplace_back(more.lease_id(), &more.assignment());
+    }
     {
       absl::MutexLock lock(&w->mu);
       w->stats.acquire_us.push_back(acquire_us);
+      w->stats.leases += static_cast<int64_t>(leased.size());
     }
-    absl::StatusOr<TrialResult> result = evaluate(lease.assignment());
-    if (!result.ok()) {
+    std::vector<std::pair<std::string, TrialResult>> results;
+    for (const auto& [lease_id, assignment] : leased) {
+      absl::StatusOr<TrialResult> result = evaluate(*assignment);
+      if (result.ok()) {
+        results.emplace_back(lease_id, *std::move(result));
+        continue;
+      }
       // The server handed out something a table worker cannot answer: count
       // it as an error (a bug in the setup), and give the trial back.
       error("Evaluate", grpc::Status(grpc::StatusCode::INTERNAL, result.status().ToString()));
       hwnas::v1::ReportFailureRequest fail;
       fail.set_worker_id(w->worker_id);
-      fail.set_lease_id(lease.lease_id());
+      fail.set_lease_id(lease_id);
       fail.set_reason(std::string(result.status().message()));
       hwnas::v1::ReportFailureResponse fail_resp;
       grpc::ClientContext fctx;
-      fctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-      fctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
+      authorize(&fctx);
       if (grpc::Status fs = w->stub->ReportFailure(&fctx, fail, &fail_resp); !fs.ok()) {
         error("ReportFailure", fs);
       }
+    }
+    if (results.empty()) continue;
+    if (options_.batch <= 1) {
+      hwnas::v1::ReportResultRequest report;
+      report.set_worker_id(w->worker_id);
+      report.set_lease_id(results.front().first);
+      *report.mutable_result() = ToProto(results.front().second);
+      // Retries as hwnas-worker does (idempotent per lease), a bounded number
+      // of times; every failed attempt is counted as an error.
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        hwnas::v1::ReportResultResponse resp;
+        grpc::ClientContext rctx;
+        authorize(&rctx);
+        const absl::Time rstart = absl::Now();
+        grpc::Status rs = w->stub->ReportResult(&rctx, report, &resp);
+        const int64_t report_us = MicrosSince(rstart);
+        {
+          absl::MutexLock lock(&w->mu);
+          w->stats.report_us.push_back(report_us);
+          if (rs.ok()) {
+            if (resp.duplicate()) {
+              w->stats.duplicates++;
+            } else {
+              w->stats.finished_at_us.push_back(absl::ToUnixMicros(absl::Now()));
+              finished_++;
+            }
+          }
+        }
+        if (rs.ok()) break;
+        error("ReportResult", rs);
+        if (!retryable(rs)) break;
+        absl::SleepFor(absl::Milliseconds(100));
+      }
       continue;
     }
-    hwnas::v1::ReportResultRequest report;
+    hwnas::v1::ReportResultsRequest report;
     report.set_worker_id(w->worker_id);
-    report.set_lease_id(lease.lease_id());
-    *report.mutable_result() = ToProto(*result);
-    // Retries as hwnas-worker does (idempotent per lease), a bounded number
-    // of times; every failed attempt is counted as an error.
+    for (auto& [lease_id, result] : results) {
+      hwnas::v1::LeaseResult* r = report.add_results();
+      r->set_lease_id(lease_id);
+      *r->mutable_result() = ToProto(result);
+    }
     for (int attempt = 0; attempt < 5; ++attempt) {
-      hwnas::v1::ReportResultResponse resp;
+      hwnas::v1::ReportResultsResponse resp;
       grpc::ClientContext rctx;
-      rctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-      rctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
+      authorize(&rctx);
       const absl::Time rstart = absl::Now();
-      grpc::Status rs = w->stub->ReportResult(&rctx, report, &resp);
+      grpc::Status rs = w->stub->ReportResults(&rctx, report, &resp);
       const int64_t report_us = MicrosSince(rstart);
       {
         absl::MutexLock lock(&w->mu);
         w->stats.report_us.push_back(report_us);
         if (rs.ok()) {
-          if (resp.duplicate()) {
-            w->stats.duplicates++;
-          } else {
-            w->stats.finished_at_us.push_back(absl::ToUnixMicros(absl::Now()));
-            finished_++;
+          const int64_t now_us = absl::ToUnixMicros(absl::Now());
+          for (const hwnas::v1::ReportResultsEntry& e : resp.entries()) {
+            if (e.code() != 0) {
+              const std::string key = absl::StrCat(
+                  "ReportResults entry ", CodeName(static_cast<grpc::StatusCode>(e.code())));
+              w->stats.errors[key]++;
+              w->stats.first_error.emplace(key, e.message());
+            } else if (e.duplicate()) {
+              w->stats.duplicates++;
+            } else {
+              w->stats.finished_at_us.push_back(now_us);
+              finished_++;
+            }
           }
         }
       }
       if (rs.ok()) break;
-      error("ReportResult", rs);
-      const bool retryable = rs.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                             rs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-                             rs.error_code() == grpc::StatusCode::ABORTED;
-      if (!retryable) break;
+      error("ReportResults", rs);
+      if (!retryable(rs)) break;
       absl::SleepFor(absl::Milliseconds(100));
     }
   }

@@ -2,7 +2,9 @@
 // each is one thread with its own gRPC channel (its own TCP connection) that
 // speaks the real WorkerService protocol exactly as `hwnas-worker serve` does
 // for a table search — RegisterWorker, then AcquireTrial (long-poll) ->
-// answer the trial from the NAS-Bench-201 table -> ReportResult — and records
+// answer the trial from the NAS-Bench-201 table -> ReportResult (with
+// `batch` > 1: up to that many trials per AcquireTrial, answered together
+// in one ReportResults, as `hwnas-worker serve --batch`) — and records
 // client-side latencies and every error. No LibTorch model, no training: the
 // server and the store are what is measured.
 //
@@ -32,12 +34,14 @@ struct LoadGeneratorOptions {
   absl::Duration acquire_wait = absl::Seconds(1);  // Long-poll per AcquireTrial.
   absl::Duration rpc_timeout = absl::Seconds(30);
   std::string name_prefix = "bench";  // Worker i registers as "<prefix>/<i>".
+  int batch = 1;                      // AcquireTrial max_trials.
 };
 
 // What the fleet saw; latencies in microseconds.
 struct FleetStats {
   std::vector<int64_t> acquire_us;  // AcquireTrial calls that returned a lease.
-  std::vector<int64_t> report_us;   // ReportResult calls (OK or not).
+  std::vector<int64_t> report_us;   // ReportResult(s) calls (OK or not).
+  int64_t leases = 0;               // Trials leased (several per call in batches).
   // Completion times of accepted, non-duplicate reports (absl::ToUnixMicros).
   std::vector<int64_t> finished_at_us;
   int64_t empty_polls = 0;  // AcquireTrial long-polls that ended without work.

@@ -66,7 +66,9 @@ Usage: hwnas-bench-server [flags]
 Phases (all on by default, in this order):
   throughput  for each --workers count: a fresh `random` table search on nb201
               (chained searches when one runs out), N zero-work workers, finished
-              trials/s over a window after a warm-up, store costs per trial
+              trials/s over a window after a warm-up, store costs per trial;
+              once with one trial per AcquireTrial/ReportResult, once with
+              --batch trials per AcquireTrial/ReportResults
   optuna      the same counts with optuna_bench.py (N processes, RandomSampler,
               RDB storage on the same PostgreSQL)
   scale       --scale-workers workers for --scale-duration: errors, p50/p99
@@ -78,6 +80,8 @@ Flags:
 const std::vector<FlagSpec>& BenchFlags() {
   static const auto* const flags = new std::vector<FlagSpec>{
       {"workers", 0, "LIST", "worker counts, comma-separated (default 1,8,64)"},
+      {"batch", 0, "N",
+       "trials per AcquireTrial in the batched throughput rows (default 256; 1: no batched rows)"},
       {"warmup", 0, "SECS", "warm-up before each window (default 3)"},
       {"seconds", 0, "SECS", "measurement window per count (default 8)"},
       {"budget", 0, "N", "trials per search (default 15000; searches are chained)"},
@@ -125,6 +129,7 @@ bool SleepUnlessInterrupted(absl::Duration d) {
 
 struct Flags {
   std::vector<int> workers = {1, 8, 64};
+  int batch = 256;
   double warmup_s = 3;
   double seconds = 8;
   int budget = 15000;
@@ -166,6 +171,10 @@ absl::StatusOr<Flags> ParseBenchFlags(int argc, char** argv) {
       f.workers.push_back(n);
     }
     if (f.workers.empty()) return bad("workers", *s);
+  }
+  if (auto s = parsed.Get("batch");
+      s && (!absl::SimpleAtoi(*s, &f.batch) || f.batch < 1 || f.batch > 1024)) {
+    return bad("batch", *s);
   }
   if (auto s = parsed.Get("warmup"); s && (!absl::SimpleAtod(*s, &f.warmup_s) || f.warmup_s < 0)) {
     return bad("warmup", *s);
@@ -617,6 +626,7 @@ struct StatementCost {
 
 struct HwnasRun {
   int workers = 0;
+  int batch = 1;  // Trials per AcquireTrial.
   double window_s = 0;
   int64_t finished_store = 0;   // Finished trials in the store during the window.
   int64_t finished_client = 0;  // Accepted reports the fleet saw in the window.
@@ -642,17 +652,20 @@ int64_t Finished(const hwnas::v1::Search& s) {
          s.trials_early_stopped();
 }
 
-absl::StatusOr<HwnasRun> RunHwnas(Env& env, int workers, absl::Duration warmup,
+absl::StatusOr<HwnasRun> RunHwnas(Env& env, int workers, int batch, absl::Duration warmup,
                                   absl::Duration window, const std::string& tag, bool progress) {
   HwnasRun run;
   run.workers = workers;
+  run.batch = batch;
   const int budget = env.flags().budget;
   std::vector<int64_t> searches;
   HWNAS_ASSIGN_OR_RETURN(int64_t first, env.Submit(absl::StrCat(tag, "-0"), budget));
   searches.push_back(first);
 
-  LoadGenerator fleet(
-      {.target = env.target(), .worker_token = env.worker_token(), .table = env.table()});
+  LoadGenerator fleet({.target = env.target(),
+                       .worker_token = env.worker_token(),
+                       .table = env.table(),
+                       .batch = batch});
   HWNAS_RETURN_IF_ERROR(fleet.Start(workers));
 
   // Chains searches: a new one when the newest has finished 80% of its
@@ -884,7 +897,9 @@ void PrintStoreCosts(const HwnasRun& r) {
   if (r.finished_store <= 0) return;
   const double n = static_cast<double>(r.finished_store);
   std::cout << absl::StrFormat(
-      "\nStore calls per finished trial, %d workers (server's hwnas_store_seconds):\n", r.workers);
+      "\nStore calls per finished trial, %d workers, %d trials per AcquireTrial (server's "
+      "hwnas_store_seconds):\n",
+      r.workers, r.batch);
   std::cout << absl::StrFormat(
       "(PostgreSQL per finished trial: %.2f commits, %.2f rollbacks, %.1f KiB of WAL; newest "
       "controller checkpoint %.1f KiB)\n",
@@ -932,6 +947,8 @@ std::string Errors(const FleetStats& f) {
 nlohmann::json ToJson(const HwnasRun& r) {
   nlohmann::json j;
   j["workers"] = r.workers;
+  j["batch"] = r.batch;
+  j["leases"] = r.fleet.leases;
   j["window_s"] = r.window_s;
   j["finished_store"] = r.finished_store;
   j["finished_client"] = r.finished_client;
@@ -1004,16 +1021,20 @@ int Main(int argc, char** argv) {
   std::vector<HwnasRun> hwnas_runs;
   if (f.throughput) {
     for (int n : f.workers) {
-      std::cerr << "hwnas: " << n << " workers...\n";
-      absl::StatusOr<HwnasRun> r =
-          RunHwnas(env, n, absl::Seconds(f.warmup_s), absl::Seconds(f.seconds),
-                   absl::StrCat("bench-", n), false);
-      if (!r.ok()) {
-        std::cerr << "hwnas-bench-server: " << r.status() << "\n";
-        return 1;
+      for (int batch : {1, f.batch}) {
+        if (batch == 1 && !hwnas_runs.empty() && hwnas_runs.back().workers == n) continue;
+        std::cerr << "hwnas: " << n << " workers, " << batch << " trials per AcquireTrial...\n";
+        absl::StatusOr<HwnasRun> r =
+            RunHwnas(env, n, batch, absl::Seconds(f.warmup_s), absl::Seconds(f.seconds),
+                     absl::StrCat("bench-", n, "x", batch), false);
+        if (!r.ok()) {
+          std::cerr << "hwnas-bench-server: " << r.status() << "\n";
+          return 1;
+        }
+        std::cerr << absl::StrFormat("hwnas: %d workers, batch %d: %.1f trials/s\n", n, batch,
+                                     r->rate);
+        hwnas_runs.push_back(*std::move(r));
       }
-      std::cerr << absl::StrFormat("hwnas: %d workers: %.1f trials/s\n", n, r->rate);
-      hwnas_runs.push_back(*std::move(r));
     }
   }
   std::vector<OptunaRun> optuna_runs;
@@ -1034,15 +1055,29 @@ int Main(int argc, char** argv) {
         "fsync %s; load average at start %s)\n\n",
         f.seconds, f.warmup_s, f.durable ? "on" : "off",
         out["load_average_start"].get<std::string>());
-    std::cout << "| workers | hwnas trials/s | Optuna trials/s | hwnas / Optuna | hwnas Acquire ms "
-                 "p50 / p99 / mean | Report ms p50 / p99 / mean | errors | CPU cores: server / "
-                 "postgres / "
-                 "load gen |\n|---:|---:|---:|---:|---:|---:|---:|---|\n";
-    for (size_t i = 0; i < f.workers.size(); ++i) {
-      const HwnasRun* h = i < hwnas_runs.size() ? &hwnas_runs[i] : nullptr;
-      const OptunaRun* o = i < optuna_runs.size() ? &optuna_runs[i] : nullptr;
+    std::cout << "| workers | trials per AcquireTrial | hwnas trials/s | Optuna trials/s | "
+                 "hwnas / Optuna | hwnas Acquire ms p50 / p99 / mean | Report ms p50 / p99 / "
+                 "mean | errors | CPU cores: server / postgres / load gen |\n"
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    // One row per hwnas run (or per worker count when only Optuna ran).
+    std::vector<std::pair<int, const HwnasRun*>> rows;
+    for (const HwnasRun& h : hwnas_runs) rows.emplace_back(h.workers, &h);
+    if (rows.empty()) {
+      for (int n : f.workers) rows.emplace_back(n, nullptr);
+    }
+    for (const auto& [workers, h] : rows) {
+      const OptunaRun* o = nullptr;
+      for (const OptunaRun& run : optuna_runs) {
+        if (run.workers == workers) o = &run;
+      }
       std::cout << absl::StrFormat(
-          "| %d | %s | %s | %s | %s | %s | %s | %s |\n", f.workers[i],
+          "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", workers,
+          h ? absl::StrFormat("%d (%.1f leased per call)", h->batch,
+                              h->fleet.acquire_us.empty()
+                                  ? 0.0
+                                  : static_cast<double>(h->fleet.leases) /
+                                        static_cast<double>(h->fleet.acquire_us.size()))
+            : "-",
           h ? absl::StrFormat("%.1f", h->rate) : "-",
           o ? (o->error.empty() ? absl::StrFormat("%.2f", o->rate) : "error") : "-",
           h && o && o->rate > 0 ? absl::StrFormat("%.0fx", h->rate / o->rate) : "-",
@@ -1053,8 +1088,9 @@ int Main(int argc, char** argv) {
     }
     for (const HwnasRun& h : hwnas_runs) {
       if (h.fleet.ErrorCount() > 0)
-        std::cout << "errors, " << h.workers << " workers: " << Errors(h.fleet) << "\n";
-      if (std::abs(h.finished_client - h.finished_store) > h.workers + 2) {
+        std::cout << "errors, " << h.workers << " workers, batch " << h.batch << ": "
+                  << Errors(h.fleet) << "\n";
+      if (std::abs(h.finished_client - h.finished_store) > h.workers * h.batch + 2) {
         std::cout << absl::StrFormat(
             "note, %d workers: the store counted %d finished trials in the window, the fleet %d\n",
             h.workers, h.finished_store, h.finished_client);
@@ -1089,7 +1125,7 @@ int Main(int argc, char** argv) {
               << absl::FormatDuration(f.scale_duration) << "...\n";
     out["load_average_scale_start"] = LoadAverage();
     absl::StatusOr<HwnasRun> r =
-        RunHwnas(env, f.scale_workers, absl::Seconds(5), f.scale_duration, "scale", true);
+        RunHwnas(env, f.scale_workers, 1, absl::Seconds(5), f.scale_duration, "scale", true);
     if (!r.ok()) {
       std::cerr << "hwnas-bench-server: " << r.status() << "\n";
       return 1;

@@ -180,13 +180,23 @@ class Cluster {
   int port() const { return port_; }
 
   // `data_dir` empty: the shared data (so the worker has the table).
-  int StartWorker(const std::string& name, const std::string& data_dir = "") {
-    absl::StatusOr<ChildProcess> w = ChildProcess::Start(
-        {.argv = {BinaryDir() + "/worker/hwnas-worker", "serve", "--server",
-                  absl::StrCat("127.0.0.1:", port_), "--name", name, "--data-dir",
-                  data_dir.empty() ? testing::SharedDataDir() : data_dir, "--log-level", "info"},
-         .env = {"HWNAS_TOKEN=" + worker_token_},
-         .log_path = absl::StrCat(dir_, "/", name, ".log")});
+  int StartWorker(const std::string& name, const std::string& data_dir = "",
+                  const std::vector<std::string>& extra_flags = {}) {
+    std::vector<std::string> argv = {BinaryDir() + "/worker/hwnas-worker",
+                                     "serve",
+                                     "--server",
+                                     absl::StrCat("127.0.0.1:", port_),
+                                     "--name",
+                                     name,
+                                     "--data-dir",
+                                     data_dir.empty() ? testing::SharedDataDir() : data_dir,
+                                     "--log-level",
+                                     "info"};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    absl::StatusOr<ChildProcess> w =
+        ChildProcess::Start({.argv = std::move(argv),
+                             .env = {"HWNAS_TOKEN=" + worker_token_},
+                             .log_path = absl::StrCat(dir_, "/", name, ".log")});
     EXPECT_OK(w);
     workers_.push_back(std::make_unique<ChildProcess>(*std::move(w)));
     worker_names_.push_back(name);
@@ -389,6 +399,38 @@ TEST(ServerE2ETest, TableSearchWithEightWorkersStoresWhatWorkersReported) {
   SearchRecord done = c.Search(s->id());
   ASSERT_TRUE(done.best_trial.has_value());
   for (const TrialRecord& t : trials) EXPECT_LE(t.reward.value_or(-1e9), *done.best_trial->reward);
+}
+
+// Workers that take 32 table trials per AcquireTrial and report them in one
+// ReportResults: the same guarantees as one at a time.
+TEST(ServerE2ETest, TableSearchWithBatchingWorkersStoresWhatWorkersReported) {
+  Cluster c;
+  c.StartServer();
+  for (int i = 0; i < 3; ++i) c.StartWorker(absl::StrCat("batch", i), "", {"--batch", "32"});
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("batched500", 500));
+  ASSERT_OK(s);
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3)))
+      << "finished " << c.Search(s->id()).counts.finished() << "\n"
+      << c.Log("server.log");
+  std::vector<TrialRecord> trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(trials, 500);
+  ExpectTableValues(trials);
+  // The workers' own accounts: every trial stored once, in batches.
+  static const std::regex kBatch(
+      R"(event=trials_reported search=\d+ trials=(\d+) stored=(\d+) duplicates=(\d+))");
+  int stored = 0, largest = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string log = c.Log(absl::StrCat("batch", i, ".log"));
+    for (std::sregex_iterator it(log.begin(), log.end(), kBatch), end; it != end; ++it) {
+      stored += std::stoi((*it)[2]);
+      largest = std::max(largest, std::stoi((*it)[1]));
+      EXPECT_EQ(std::stoi((*it)[3]), 0);
+    }
+  }
+  // A lone trial (the queue's last) is reported with ReportResult.
+  EXPECT_LE(stored, 500);
+  EXPECT_GE(stored, 400);
+  EXPECT_GT(largest, 8) << "the workers never got a real batch";
 }
 
 TEST(ServerE2ETest, RealTrainingSearchWithThreeWorkers) {
@@ -732,14 +774,22 @@ class WorkerCalls {
  public:
   WorkerCalls(Cluster& c, std::string token) : c_(c), token_(std::move(token)) {}
 
-  grpc::Status Register(const std::string& name, std::string* id) {
+  // A table worker, or (`trains`) one that trains mnasnet on Fashion-MNIST only.
+  grpc::Status Register(const std::string& name, std::string* id, bool trains = false) {
     grpc::ClientContext ctx;
     c_.Auth(&ctx, token_);
     hwnas::v1::RegisterWorkerRequest req;
     req.set_name(name);
-    req.mutable_capabilities()->add_search_spaces("nb201");
-    req.mutable_capabilities()->add_evaluators("table");
-    req.mutable_capabilities()->add_datasets("nb201-table");
+    hwnas::v1::WorkerCapabilities* caps = req.mutable_capabilities();
+    if (trains) {
+      caps->add_search_spaces("mnasnet");
+      caps->add_evaluators("train");
+      caps->add_datasets("fashion_mnist");
+    } else {
+      caps->add_search_spaces("nb201");
+      caps->add_evaluators("table");
+      caps->add_datasets("nb201-table");
+    }
     hwnas::v1::RegisterWorkerResponse resp;
     grpc::Status s = c_.worker_stub().RegisterWorker(&ctx, req, &resp);
     *id = resp.worker_id();
@@ -754,13 +804,14 @@ class WorkerCalls {
     ASSERT_FALSE(lease->lease_id().empty());
   }
 
-  grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp,
-                       int wait_s = 5) {
+  grpc::Status Acquire(const std::string& id, hwnas::v1::AcquireTrialResponse* resp, int wait_s = 5,
+                       int max_trials = 0) {
     grpc::ClientContext ctx;
     c_.Auth(&ctx, token_);
     hwnas::v1::AcquireTrialRequest req;
     req.set_worker_id(id);
     req.mutable_wait()->set_seconds(wait_s);
+    req.set_max_trials(max_trials);
     return c_.worker_stub().AcquireTrial(&ctx, req, resp);
   }
 
@@ -784,6 +835,23 @@ class WorkerCalls {
     req.mutable_result()->mutable_latency()->set_median_ms(10);
     hwnas::v1::ReportResultResponse resp;
     return c_.worker_stub().ReportResult(&ctx, req, &resp);
+  }
+
+  // ReportResults with accuracy 0.5 for each lease (NaN at index `nan_at`).
+  grpc::Status ReportMany(const std::string& id, const std::vector<std::string>& leases,
+                          hwnas::v1::ReportResultsResponse* resp, int nan_at = -1) {
+    grpc::ClientContext ctx;
+    c_.Auth(&ctx, token_);
+    hwnas::v1::ReportResultsRequest req;
+    req.set_worker_id(id);
+    for (size_t i = 0; i < leases.size(); ++i) {
+      hwnas::v1::LeaseResult* r = req.add_results();
+      r->set_lease_id(leases[i]);
+      r->mutable_result()->set_accuracy(static_cast<int>(i) == nan_at ? std::nan("") : 0.5);
+      r->mutable_result()->mutable_latency()->set_median_ms(10);
+    }
+    resp->Clear();
+    return c_.worker_stub().ReportResults(&ctx, req, resp);
   }
 
  private:
@@ -915,10 +983,96 @@ TEST(ServerE2ETest, PerOwnerRunningLimitHoldsBackFurtherLeases) {
   // Both owners have one trial running: the third worker waits empty-handed.
   ASSERT_TRUE(fleet.Acquire(w3, &third, /*wait_s=*/2).ok());
   EXPECT_TRUE(third.lease_id().empty());
-  // Once Alice's trial is reported, her next trial is leased.
+  // Once Alice's trial is reported, her next trial is leased: one, even to
+  // a worker asking for a batch.
   ASSERT_TRUE(fleet.Report(w1, a.lease_id(), 0.5).ok());
-  ASSERT_TRUE(fleet.Acquire(w3, &third).ok());
+  ASSERT_TRUE(fleet.Acquire(w3, &third, 5, /*max_trials=*/5).ok());
   EXPECT_EQ(third.assignment().search_id(), mine->id());
+  EXPECT_EQ(third.more_size(), 0);
+}
+
+// AcquireTrial's max_trials and ReportResults at the protocol level.
+TEST(ServerE2ETest, BatchedLeasesAndReportsFollowTheLeaseRules) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/300);
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("batches", 40));
+  ASSERT_OK(s);
+  WorkerCalls fleet(c, c.fleet());
+  std::string w1, w2;
+  ASSERT_TRUE(fleet.Register("w1", &w1).ok());
+  ASSERT_TRUE(fleet.Register("w2", &w2).ok());
+  hwnas::v1::AcquireTrialResponse got;
+  for (int bad : {-1, 1025}) {
+    grpc::Status refused = fleet.Acquire(w1, &got, 5, bad);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(refused.error_message(), HasSubstr("max_trials"));
+  }
+  ASSERT_TRUE(fleet.Acquire(w1, &got, 5, /*max_trials=*/5).ok());
+  ASSERT_FALSE(got.lease_id().empty());
+  ASSERT_EQ(got.more_size(), 4);
+  std::vector<std::string> leases = {got.lease_id()};
+  std::set<int64_t> numbers = {got.assignment().trial_number()};
+  for (const hwnas::v1::TrialLease& l : got.more()) {
+    leases.push_back(l.lease_id());
+    numbers.insert(l.assignment().trial_number());
+    EXPECT_EQ(l.assignment().search_id(), s->id());
+    EXPECT_FALSE(l.assignment().spec_yaml().empty());
+  }
+  EXPECT_EQ(std::set<std::string>(leases.begin(), leases.end()).size(), 5u);
+  EXPECT_EQ(numbers.size(), 5u);
+  EXPECT_EQ(c.Search(s->id()).counts.running, 5);
+
+  std::vector<std::string> first_four(leases.begin(), leases.begin() + 4);
+  hwnas::v1::ReportResultsResponse answer;
+  // Another worker's leases, a NaN, a lease twice: refused whole, nothing stored.
+  EXPECT_EQ(fleet.ReportMany(w2, first_four, &answer).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  grpc::Status nan = fleet.ReportMany(w1, first_four, &answer, /*nan_at=*/2);
+  EXPECT_EQ(nan.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(nan.error_message(), HasSubstr("results[2]"));
+  std::vector<std::string> twice = {leases[0], leases[1], leases[0]};
+  grpc::Status repeated = fleet.ReportMany(w1, twice, &answer);
+  EXPECT_EQ(repeated.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(repeated.error_message(), HasSubstr("twice"));
+  EXPECT_EQ(fleet.ReportMany(w1, {}, &answer).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 0);
+  EXPECT_EQ(c.Search(s->id()).counts.running, 5);
+
+  // Four good results and an unknown lease: the four are stored, the
+  // unknown one is answered on its own.
+  std::vector<std::string> with_unknown = first_four;
+  with_unknown.push_back("no-such-lease");
+  ASSERT_TRUE(fleet.ReportMany(w1, with_unknown, &answer).ok());
+  ASSERT_EQ(answer.entries_size(), 5);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(answer.entries(i).code(), 0) << answer.entries(i).message();
+    EXPECT_FALSE(answer.entries(i).duplicate());
+    EXPECT_EQ(answer.entries(i).trial().state(), hwnas::v1::TRIAL_STATE_SUCCEEDED);
+  }
+  EXPECT_EQ(answer.entries(4).code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_THAT(answer.entries(4).message(), HasSubstr("no-such-lease"));
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 4);
+  // A retry is answered with the first results, stored once.
+  ASSERT_TRUE(fleet.ReportMany(w1, first_four, &answer).ok());
+  for (const hwnas::v1::ReportResultsEntry& e : answer.entries()) {
+    EXPECT_EQ(e.code(), 0);
+    EXPECT_TRUE(e.duplicate());
+  }
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 4);
+  EXPECT_TRUE(fleet.Report(w1, leases[4], 0.5).ok());
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 5);
+  EXPECT_EQ(c.Search(s->id()).counts.running, 0);
+
+  // A training trial comes alone, whatever max_trials says.
+  absl::StatusOr<hwnas::v1::Search> training = c.Submit(TrainSpec(3, 256, 1));
+  ASSERT_OK(training);
+  std::string trainer;
+  ASSERT_TRUE(fleet.Register("trainer", &trainer, /*trains=*/true).ok());
+  hwnas::v1::AcquireTrialResponse one;
+  ASSERT_TRUE(fleet.Acquire(trainer, &one, 5, /*max_trials=*/5).ok());
+  ASSERT_FALSE(one.lease_id().empty());
+  EXPECT_EQ(one.assignment().search_id(), training->id());
+  EXPECT_EQ(one.more_size(), 0);
 }
 
 TEST(ServerCommandLineTest, CheckSpecAcceptsTheExamplesAndNamesTheBadField) {
