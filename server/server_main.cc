@@ -238,6 +238,10 @@ int Serve(const Args& args) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer that went away (a client, the /metrics scraper, a PostgreSQL
+  // backend) must fail that one write with EPIPE, not end the process
+  // silently, as SIGPIPE's default action would.
+  signal(SIGPIPE, SIG_IGN);
 
   absl::StatusOr<std::unique_ptr<hwnas::server::HwnasServer>> server =
       hwnas::server::HwnasServer::Start(options);

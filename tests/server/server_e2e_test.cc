@@ -369,18 +369,29 @@ void ExpectTableValues(const std::vector<TrialRecord>& trials) {
   }
 }
 
+// Submits a table search of `budget` trials to the running fleet, waits
+// for it to complete, and checks its trials: the budget exactly, no repeats,
+// the table's values.
+void RunTableSearch(Cluster& c, const std::string& name, int budget,
+                    std::vector<TrialRecord>* trials, int64_t* search_id) {
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec(name, budget));
+  ASSERT_OK(s);
+  *search_id = s->id();
+  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3)))
+      << "finished " << c.Search(s->id()).counts.finished() << "\n"
+      << c.Log("server.log");
+  *trials = c.Trials(s->id());
+  ExpectExactlyTheBudget(*trials, budget);
+  ExpectTableValues(*trials);
+}
+
 TEST(ServerE2ETest, TableSearchWithEightWorkersStoresWhatWorkersReported) {
   Cluster c;
   c.StartServer();
   for (int i = 0; i < 8; ++i) c.StartWorker(absl::StrCat("table", i));
-  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("table500", 500));
-  ASSERT_OK(s);
-  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3)))
-      << "finished " << c.Search(s->id()).counts.finished() << "\n"
-      << c.Log("server.log");
-  std::vector<TrialRecord> trials = c.Trials(s->id());
-  ExpectExactlyTheBudget(trials, 500);
-  ExpectTableValues(trials);
+  std::vector<TrialRecord> trials;
+  int64_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(RunTableSearch(c, "table500", 500, &trials, &id));
   // Each worker's own log of what it reported agrees with the store.
   std::map<std::pair<int64_t, int64_t>, double> reported = c.ReportedAccuracies();
   int matched = 0;
@@ -396,7 +407,7 @@ TEST(ServerE2ETest, TableSearchWithEightWorkersStoresWhatWorkersReported) {
   for (const TrialRecord& t : trials) workers.insert(t.worker_id);
   EXPECT_GE(workers.size(), 4u);
   // The best trial is the highest reward.
-  SearchRecord done = c.Search(s->id());
+  SearchRecord done = c.Search(id);
   ASSERT_TRUE(done.best_trial.has_value());
   for (const TrialRecord& t : trials) EXPECT_LE(t.reward.value_or(-1e9), *done.best_trial->reward);
 }
@@ -407,14 +418,9 @@ TEST(ServerE2ETest, TableSearchWithBatchingWorkersStoresWhatWorkersReported) {
   Cluster c;
   c.StartServer();
   for (int i = 0; i < 3; ++i) c.StartWorker(absl::StrCat("batch", i), "", {"--batch", "32"});
-  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("batched500", 500));
-  ASSERT_OK(s);
-  ASSERT_TRUE(c.WaitFor(s->id(), Completed, absl::Minutes(3)))
-      << "finished " << c.Search(s->id()).counts.finished() << "\n"
-      << c.Log("server.log");
-  std::vector<TrialRecord> trials = c.Trials(s->id());
-  ExpectExactlyTheBudget(trials, 500);
-  ExpectTableValues(trials);
+  std::vector<TrialRecord> trials;
+  int64_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(RunTableSearch(c, "batched500", 500, &trials, &id));
   // The workers' own accounts: every trial stored once, in batches.
   static const std::regex kBatch(
       R"(event=trials_reported search=\d+ trials=(\d+) stored=(\d+) duplicates=(\d+))");
@@ -1073,6 +1079,53 @@ TEST(ServerE2ETest, BatchedLeasesAndReportsFollowTheLeaseRules) {
   ASSERT_FALSE(one.lease_id().empty());
   EXPECT_EQ(one.assignment().search_id(), training->id());
   EXPECT_EQ(one.more_size(), 0);
+}
+
+// A report that comes after its lease expired and the trial was requeued
+// (a worker that took long to come back after a server restart) is refused,
+// and the server carries on.
+TEST(ServerE2ETest, AReportOnAnExpiredLeaseIsRefusedAndTheServerCarriesOn) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/1);
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(TableSpec("expiring", 20));
+  ASSERT_OK(s);
+  WorkerCalls fleet(c, c.fleet());
+  std::string w;
+  hwnas::v1::AcquireTrialResponse lease;
+  ASSERT_NO_FATAL_FAILURE(fleet.RegisterAndLease("w", &w, &lease));
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.running == 0; }, absl::Seconds(20)));
+  grpc::Status late = fleet.Report(w, lease.lease_id(), 0.5);
+  EXPECT_FALSE(late.ok());
+  hwnas::v1::ReportResultsResponse answer;
+  grpc::Status late_batch = fleet.ReportMany(w, {lease.lease_id()}, &answer);
+  if (late_batch.ok()) {
+    ASSERT_EQ(answer.entries_size(), 1);
+    EXPECT_NE(answer.entries(0).code(), 0);
+  }
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 0);
+  // Still serving: the requeued trial goes out again.
+  hwnas::v1::AcquireTrialResponse again;
+  ASSERT_TRUE(fleet.Acquire(w, &again).ok());
+  EXPECT_FALSE(again.lease_id().empty());
+  EXPECT_TRUE(fleet.Report(w, again.lease_id(), 0.5).ok());
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 1);
+
+  // The same across a server restart: the new server requeues the lease the
+  // old one gave out, then the worker comes back with its result.
+  ASSERT_TRUE(fleet.Acquire(w, &lease).ok());
+  ASSERT_FALSE(lease.lease_id().empty());
+  c.KillServer();
+  c.StartServer(/*lease_ttl_s=*/1);
+  ASSERT_TRUE(c.WaitFor(
+      s->id(), [](const SearchRecord& r) { return r.counts.running == 0; }, absl::Seconds(20)));
+  EXPECT_FALSE(fleet.Report(w, lease.lease_id(), 0.5).ok());
+  EXPECT_EQ(fleet.Acquire(w, &again).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(fleet.Register("w", &w).ok());
+  ASSERT_TRUE(fleet.Acquire(w, &again).ok());
+  EXPECT_FALSE(again.lease_id().empty());
+  EXPECT_TRUE(fleet.Report(w, again.lease_id(), 0.5).ok());
+  EXPECT_EQ(c.Search(s->id()).counts.finished(), 2);
 }
 
 TEST(ServerCommandLineTest, CheckSpecAcceptsTheExamplesAndNamesTheBadField) {
