@@ -636,7 +636,8 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> Coordinator::Repo
     }
   }
 
-  std::map<int64_t, std::vector<TrialRecord>> finished;  // By search.
+  // Newly finished trials by search, with the runtime that observes them.
+  std::map<int64_t, std::pair<std::shared_ptr<SearchRuntime>, std::vector<TrialRecord>>> finished;
   for (size_t i = 0; i < reports.size(); ++i) {
     if (!answers[i].ok()) continue;
     const db::ReportOutcome& outcome = *answers[i];
@@ -654,13 +655,12 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> Coordinator::Repo
     if (runtimes[i]) {
       if (runtimes[i]->running > 0) runtimes[i]->running--;
       runtimes[i]->finished_count++;
-      finished[runtimes[i]->id()].push_back(outcome.trial);
+      auto& [runtime, trials] = finished[runtimes[i]->id()];
+      runtime = runtimes[i];
+      trials.push_back(outcome.trial);
     }
   }
-  for (auto& [search_id, trials] : finished) {
-    absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = Runtime(search_id);
-    if (runtime.ok()) AfterFinish(*runtime, trials);
-  }
+  for (const auto& [search_id, observed] : finished) AfterFinish(observed.first, observed.second);
   return answers;
 }
 

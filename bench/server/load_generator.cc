@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -207,10 +208,30 @@ void LoadGenerator::Run(Worker* w) {
     ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.worker_token));
   };
-  auto retryable = [](const grpc::Status& s) {
-    return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-           s.error_code() == grpc::StatusCode::ABORTED;
+  // Sends a report, retried as hwnas-worker does (idempotent per lease) a
+  // bounded number of times; every attempt is timed and every failed one is
+  // counted as an error. `call` sends it and, when it succeeds, counts what
+  // the answer says.
+  auto report_with_retries = [&](absl::string_view rpc,
+                                 const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      grpc::ClientContext rctx;
+      authorize(&rctx);
+      const absl::Time rstart = absl::Now();
+      grpc::Status rs = call(&rctx);
+      const int64_t report_us = MicrosSince(rstart);
+      {
+        absl::MutexLock lock(&w->mu);
+        w->stats.report_us.push_back(report_us);
+      }
+      if (rs.ok()) return;
+      error(rpc, rs);
+      const bool retryable = rs.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             rs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                             rs.error_code() == grpc::StatusCode::ABORTED;
+      if (!retryable) return;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
   };
   while (!stop_.load()) {
     hwnas::v1::AcquireTrialRequest req;
@@ -271,32 +292,19 @@ void LoadGenerator::Run(Worker* w) {
       report.set_worker_id(w->worker_id);
       report.set_lease_id(results.front().first);
       *report.mutable_result() = ToProto(results.front().second);
-      // Retries as hwnas-worker does (idempotent per lease), a bounded number
-      // of times; every failed attempt is counted as an error.
-      for (int attempt = 0; attempt < 5; ++attempt) {
+      report_with_retries("ReportResult", [&](grpc::ClientContext* rctx) {
         hwnas::v1::ReportResultResponse resp;
-        grpc::ClientContext rctx;
-        authorize(&rctx);
-        const absl::Time rstart = absl::Now();
-        grpc::Status rs = w->stub->ReportResult(&rctx, report, &resp);
-        const int64_t report_us = MicrosSince(rstart);
-        {
-          absl::MutexLock lock(&w->mu);
-          w->stats.report_us.push_back(report_us);
-          if (rs.ok()) {
-            if (resp.duplicate()) {
-              w->stats.duplicates++;
-            } else {
-              w->stats.finished_at_us.push_back(absl::ToUnixMicros(absl::Now()));
-              finished_++;
-            }
-          }
+        grpc::Status rs = w->stub->ReportResult(rctx, report, &resp);
+        if (!rs.ok()) return rs;
+        absl::MutexLock lock(&w->mu);
+        if (resp.duplicate()) {
+          w->stats.duplicates++;
+        } else {
+          w->stats.finished_at_us.push_back(absl::ToUnixMicros(absl::Now()));
+          finished_++;
         }
-        if (rs.ok()) break;
-        error("ReportResult", rs);
-        if (!retryable(rs)) break;
-        absl::SleepFor(absl::Milliseconds(100));
-      }
+        return rs;
+      });
       continue;
     }
     hwnas::v1::ReportResultsRequest report;
@@ -306,38 +314,27 @@ void LoadGenerator::Run(Worker* w) {
       r->set_lease_id(lease_id);
       *r->mutable_result() = ToProto(result);
     }
-    for (int attempt = 0; attempt < 5; ++attempt) {
+    report_with_retries("ReportResults", [&](grpc::ClientContext* rctx) {
       hwnas::v1::ReportResultsResponse resp;
-      grpc::ClientContext rctx;
-      authorize(&rctx);
-      const absl::Time rstart = absl::Now();
-      grpc::Status rs = w->stub->ReportResults(&rctx, report, &resp);
-      const int64_t report_us = MicrosSince(rstart);
-      {
-        absl::MutexLock lock(&w->mu);
-        w->stats.report_us.push_back(report_us);
-        if (rs.ok()) {
-          const int64_t now_us = absl::ToUnixMicros(absl::Now());
-          for (const hwnas::v1::ReportResultsEntry& e : resp.entries()) {
-            if (e.code() != 0) {
-              const std::string key = absl::StrCat(
-                  "ReportResults entry ", CodeName(static_cast<grpc::StatusCode>(e.code())));
-              w->stats.errors[key]++;
-              w->stats.first_error.emplace(key, e.message());
-            } else if (e.duplicate()) {
-              w->stats.duplicates++;
-            } else {
-              w->stats.finished_at_us.push_back(now_us);
-              finished_++;
-            }
-          }
+      grpc::Status rs = w->stub->ReportResults(rctx, report, &resp);
+      if (!rs.ok()) return rs;
+      const int64_t now_us = absl::ToUnixMicros(absl::Now());
+      absl::MutexLock lock(&w->mu);
+      for (const hwnas::v1::ReportResultsEntry& e : resp.entries()) {
+        if (e.code() != 0) {
+          const std::string key = absl::StrCat("ReportResults entry ",
+                                               CodeName(static_cast<grpc::StatusCode>(e.code())));
+          w->stats.errors[key]++;
+          w->stats.first_error.emplace(key, e.message());
+        } else if (e.duplicate()) {
+          w->stats.duplicates++;
+        } else {
+          w->stats.finished_at_us.push_back(now_us);
+          finished_++;
         }
       }
-      if (rs.ok()) break;
-      error("ReportResults", rs);
-      if (!retryable(rs)) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
+      return rs;
+    });
   }
 }
 
