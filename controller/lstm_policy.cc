@@ -4,8 +4,19 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
+
 namespace hwnas::controller::internal {
 namespace {
+
+// Held around every pass that multiplies matrices. LibTorch hands them to the
+// system BLAS, and the serial OpenBLAS that scripts/setup installs is not safe
+// to call from two threads at once: concurrent products come back wrong (the
+// server runs each search's controller under that search's own lock, so two
+// searches can update at the same time). The passes are short (well under a
+// millisecond at batch 8), so searches waiting on each other lose little.
+ABSL_CONST_INIT absl::Mutex blas_mutex(absl::kConstInit);
 
 float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
@@ -80,6 +91,7 @@ void LstmPolicy::ZeroGradients() {
 void LstmPolicy::Forward(std::vector<std::vector<int>>& tokens,
                          const std::function<double()>& uniform, std::vector<double>& logp,
                          std::vector<double>& entropy, Trace* trace) const {
+  absl::MutexLock blas_lock(&blas_mutex);
   torch::NoGradGuard no_grad;
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t hd = shape_.hidden;
@@ -189,6 +201,7 @@ void LstmPolicy::Forward(std::vector<std::vector<int>>& tokens,
 
 void LstmPolicy::Backward(const Trace& trace, const std::vector<std::vector<int>>& tokens,
                           const std::vector<double>& dlogp, const std::vector<double>& dentropy) {
+  absl::MutexLock blas_lock(&blas_mutex);
   torch::NoGradGuard no_grad;
   const int64_t n = trace.n;
   const int64_t hd = shape_.hidden;

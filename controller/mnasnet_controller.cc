@@ -155,6 +155,21 @@ struct MnasNetController::Impl {
       baseline += w * (s.reward - baseline);
       adv_var += w * (adv.back() * adv.back() - adv_var);
     }
+    if (options.risk_quantile > 0) {
+      // Ranked within the batch, not against the baseline: the trials below
+      // the quantile neither push the policy up nor down (ControllerOptions).
+      std::vector<double> sorted;
+      for (const auto& s : batch) sorted.push_back(s.reward);
+      std::sort(sorted.begin(), sorted.end());
+      const double pos = options.risk_quantile * static_cast<double>(sorted.size() - 1);
+      const size_t lo = static_cast<size_t>(pos);
+      const size_t hi = std::min(lo + 1, sorted.size() - 1);
+      const double threshold =
+          sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        adv[i] = std::max(0.0, batch[i].reward - threshold);
+      }
+    }
     if (options.normalize_advantages) {
       const double scale = std::sqrt(adv_var) + 1e-8;
       for (double& a : adv) a /= scale;

@@ -36,10 +36,10 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   if (o.name == "evolution") {
     keys.insert(keys.end(), {"population", "tournament", "mutations"});
   } else if (IsController(o.name)) {
-    keys.insert(keys.end(),
-                {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
-                 "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
-                 "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats"});
+    keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
+                             "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
+                             "normalize_advantages", "infeasible_reward", "init_range",
+                             "warm_start_epochs", "avoid_repeats", "risk_quantile"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "surrogate") {
     keys.insert(keys.end(), {"initial", "ensemble", "ridge", "pair_ridge", "interactions",
@@ -81,6 +81,8 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.warm_start_epochs,
                          strategy.Int("warm_start_epochs", c.warm_start_epochs, 0, 100));
   HWNAS_ASSIGN_OR_RETURN(c.avoid_repeats, strategy.Bool("avoid_repeats", c.avoid_repeats));
+  HWNAS_ASSIGN_OR_RETURN(c.risk_quantile,
+                         strategy.Double("risk_quantile", c.risk_quantile, 0, 0.99));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
@@ -134,6 +136,13 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
     return FieldError("strategy.ppo_clip", "must be in (0, 1]");
   if (!(c.init_range > 0)) return FieldError("strategy.init_range", "must be positive");
   if (c.warm_start_epochs < 0) return FieldError("strategy.warm_start_epochs", "must be >= 0");
+  if (!(c.risk_quantile >= 0 && c.risk_quantile < 1)) {
+    return FieldError("strategy.risk_quantile", "must be in [0, 1)");
+  }
+  if (c.risk_quantile > 0 && c.batch_size < 2) {
+    return FieldError("strategy.risk_quantile",
+                      "needs batch_size >= 2 (trials are ranked within their batch)");
+  }
   const SurrogateOptions& s = o.surrogate;
   if (s.initial < 2) return FieldError("strategy.initial", "must be at least 2");
   if (s.ensemble < 1) return FieldError("strategy.ensemble", "must be positive");

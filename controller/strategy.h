@@ -138,6 +138,12 @@ struct ControllerOptions {
   // otherwise spends most of its proposals on repeats (answered from the
   // cache, but each one still a sampling and a share of an update).
   bool avoid_repeats = true;
+  // Risk-seeking policy gradient (0 = off): only samples whose reward is above
+  // this quantile of their batch's rewards get an advantage (reward minus that
+  // quantile), the rest none. A search keeps its best architecture, not its
+  // average one, so a family that is good only sometimes (noisy latency near
+  // the target) is not unlearned for its misses.
+  double risk_quantile = 0;
 
   ControllerOptions& set_algorithm(PolicyGradient v) {
     algorithm = v;

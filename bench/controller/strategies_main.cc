@@ -5,7 +5,9 @@
 //   hwnas-bench-strategies overhead      # controller propose+learn time per architecture
 //
 // Contenders: --contenders='random; evolution; ppo-fast={name: mnasnet-ppo, learning_rate: 0.05}'
-// (a builtin label, or label={a strategy: section}).
+// (a builtin label, or label={a strategy: section}), each optionally with a
+// reward of its own: 'ppo-hard={name: mnasnet-ppo}@mnasnet-hard'.
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -14,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -29,7 +32,8 @@ ABSL_FLAG(std::string, settings, "",
 ABSL_FLAG(std::string, device, "raspi4", "latency column");
 ABSL_FLAG(double, quantile, 0.25, "latency target as a quantile of the device's latencies");
 ABSL_FLAG(double, target_ms, 0, "latency target in ms (overrides --quantile when > 0)");
-ABSL_FLAG(std::string, reward, "penalty", "penalty | mnasnet");
+ABSL_FLAG(std::string, reward, "penalty",
+          "penalty | mnasnet: the reward of contenders without one of their own");
 ABSL_FLAG(std::string, constraint, "hard", "hard | soft (mnasnet reward)");
 ABSL_FLAG(double, lambda, 1.0, "penalty weight (accuracy as a fraction)");
 ABSL_FLAG(std::vector<std::string>, budgets, std::vector<std::string>({"100", "200", "500"}),
@@ -39,7 +43,10 @@ ABSL_FLAG(int, first_seed, 0, "first seed");
 ABSL_FLAG(int, workers, 1, "trials in flight: proposals per Propose call");
 ABSL_FLAG(int, threads, 1, "runs in parallel");
 ABSL_FLAG(std::string, contenders, "random; evolution; mnasnet-ppo; mnasnet-reinforce",
-          "';'-separated: a builtin label or label={strategy section}");
+          "';'-separated: a builtin label or label={strategy section}, either optionally "
+          "followed by @REWARD, the contender's own reward: penalty[:LAMBDA], mnasnet-soft, "
+          "mnasnet-hard or mnasnet:ALPHA:BETA (else --reward; the builtin controllers default "
+          "to mnasnet-soft). Regret is judged on feasible accuracy whatever the reward");
 ABSL_FLAG(std::string, csv, "", "write per-trial regret curves here");
 ABSL_FLAG(std::string, plot, "", "write an SVG of median regret vs trials here");
 ABSL_FLAG(std::vector<std::string>, batch_sizes, std::vector<std::string>({"1", "8", "64"}),
@@ -49,8 +56,18 @@ ABSL_FLAG(int, architectures, 512, "overhead: architectures per measurement");
 namespace hwnas::bench {
 namespace {
 
-// Builtin contenders. The controllers use the benchmark's tuned settings
-// (docs/benchmarks.md); `*-paper` keep every default from the papers.
+// MnasNet's soft-constraint reward (alpha = beta = -0.07), which the builtin
+// controllers learn from whatever --reward the others use.
+RewardChoice MnasNetSoft() {
+  RewardChoice r;
+  r.form = controller::RewardForm::kMnasNet;
+  r.alpha = r.beta = -0.07;
+  return r;
+}
+
+// Builtin contenders' strategy options. The controllers use the benchmark's
+// tuned settings (docs/benchmarks.md); `*-paper` keep every default from the
+// papers.
 absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
   auto parse = [](absl::string_view yaml) -> absl::StatusOr<controller::StrategyOptions> {
     absl::StatusOr<YamlSection> doc = YamlSection::Parse(yaml);
@@ -60,10 +77,13 @@ absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
   if (label == "random") return parse("{name: random}");
   if (label == "evolution") return parse("{name: evolution, population: 30, tournament: 10}");
   if (label == "mnasnet-ppo") {
-    return parse("{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4}");
+    return parse(
+        "{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4, "
+        "risk_quantile: 0.25}");
   }
   if (label == "mnasnet-reinforce") {
-    return parse("{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8}");
+    return parse(
+        "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}");
   }
   if (label == "surrogate") return parse("{name: surrogate}");
   if (label == "mnasnet-ppo-paper") return parse("{name: mnasnet-ppo}");
@@ -75,17 +95,59 @@ absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
                    "mnasnet-reinforce-paper, or label={strategy section})"));
 }
 
+// A contender's own reward, after '@': penalty[:LAMBDA], mnasnet-soft,
+// mnasnet-hard or mnasnet:ALPHA:BETA.
+absl::StatusOr<RewardChoice> ParseRewardChoice(absl::string_view label, absl::string_view text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ':');
+  auto number = [&](size_t i, double& out) {
+    return i < parts.size() && absl::SimpleAtod(parts[i], &out) && std::isfinite(out);
+  };
+  RewardChoice r;
+  bool ok = false;
+  if (parts[0] == "penalty") {
+    r.form = controller::RewardForm::kPenalty;
+    ok = parts.size() == 1 || (parts.size() == 2 && number(1, r.lambda) && r.lambda >= 0);
+  } else if (parts[0] == "mnasnet-soft" || parts[0] == "mnasnet-hard") {
+    r.form = controller::RewardForm::kMnasNet;
+    r.alpha = parts[0] == "mnasnet-soft" ? -0.07 : 0;
+    r.beta = parts[0] == "mnasnet-soft" ? -0.07 : -1;
+    ok = parts.size() == 1;
+  } else if (parts[0] == "mnasnet") {
+    r.form = controller::RewardForm::kMnasNet;
+    ok = parts.size() == 3 && number(1, r.alpha) && number(2, r.beta);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--contenders ", label, ": bad reward '@", text,
+                     "' (penalty[:LAMBDA], mnasnet-soft, mnasnet-hard or mnasnet:ALPHA:BETA)"));
+  }
+  return r;
+}
+
 absl::StatusOr<std::vector<Contender>> ParseContenders(absl::string_view spec) {
   std::vector<Contender> out;
   for (absl::string_view item : absl::StrSplit(spec, ';', absl::SkipWhitespace())) {
     item = absl::StripAsciiWhitespace(item);
     Contender c;
+    // An optional "@reward" follows the builtin name or the closing brace.
+    const size_t at = item.rfind('@');
+    if (at != absl::string_view::npos && item.find('}', at) == absl::string_view::npos) {
+      const absl::string_view label = item.substr(0, std::min(item.find('='), at));
+      absl::StatusOr<RewardChoice> reward =
+          ParseRewardChoice(label, absl::StripAsciiWhitespace(item.substr(at + 1)));
+      if (!reward.ok()) return reward.status();
+      c.reward = *reward;
+      item = absl::StripAsciiWhitespace(item.substr(0, at));
+    }
     const size_t eq = item.find('=');
     if (eq == absl::string_view::npos) {
       c.label = std::string(item);
       absl::StatusOr<controller::StrategyOptions> o = Builtin(item);
       if (!o.ok()) return o.status();
       c.options = *o;
+      if ((item == "mnasnet-ppo" || item == "mnasnet-reinforce") && !c.reward.has_value()) {
+        c.reward = MnasNetSoft();
+      }
     } else {
       c.label = std::string(absl::StripAsciiWhitespace(item.substr(0, eq)));
       absl::StatusOr<YamlSection> doc = YamlSection::Parse(item.substr(eq + 1));

@@ -59,8 +59,19 @@ double Hv2(const std::vector<std::pair<double, double>>& acc_lat, double ref_acc
   return controller::HypervolumeMin(std::move(pts), std::vector<double>{-ref_acc, ref_lat});
 }
 
-controller::RewardOptions Reward(const BenchOptions& o, double target_ms) {
+controller::RewardOptions Reward(const BenchOptions& o, const Contender& contender,
+                                 double target_ms) {
   controller::RewardOptions r;
+  if (contender.reward.has_value()) {
+    const RewardChoice& choice = *contender.reward;
+    r.form = choice.form;
+    controller::Constraint c =
+        controller::Constraint::Penalty("latency_ms", target_ms, choice.lambda);
+    c.alpha = choice.alpha;
+    c.beta = choice.beta;
+    r.add_constraint(c);
+    return r;
+  }
   r.form = o.form;
   controller::Constraint c = o.hard ? controller::Constraint::Hard("latency_ms", target_ms)
                                     : controller::Constraint::Soft("latency_ms", target_ms);
@@ -126,7 +137,7 @@ absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting settin
   auto run = [&](const Contender& c, uint64_t seed) {
     RunOutput r;
     controller::SearchOptions so;
-    so.reward = Reward(options, setting.target_ms);
+    so.reward = Reward(options, c, setting.target_ms);
     so.strategy = c.options;
     so.budget = max_budget;
     so.dedup = controller::DedupKey::kExact;
@@ -366,6 +377,8 @@ absl::StatusOr<std::vector<OverheadResult>> MeasureControllerOverhead(
       controller::ControllerOptions o = base;
       o.algorithm = algo;
       o.batch_size = bs;
+      // Risk-seeking needs two trials to compare; the cost is the same.
+      if (bs < 2) o.risk_quantile = 0;
       HWNAS_ASSIGN_OR_RETURN(auto ctl, controller::MnasNetController::Create(o, Space(), 1));
       const int n = std::max(architectures, 4 * bs) / bs * bs;
       double propose = 0, learn = 0;

@@ -5,6 +5,7 @@
 #ifndef HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
 #define HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,20 @@ struct Setting {
 // Linear-interpolated quantile (numpy's default), as the reference figures use.
 double Quantile(std::vector<double> values, double q);
 
-// A strategy under test: its label in tables and its options.
+// The reward a contender learns from (its fitness). Regret is judged the same
+// way for every contender: the best feasible accuracy found.
+struct RewardChoice {
+  controller::RewardForm form = controller::RewardForm::kPenalty;
+  double alpha = 0, beta = -1;  // MnasNet form exponents under / over the target.
+  double lambda = 1.0;          // Penalty form weight, accuracy as a fraction.
+};
+
+// A strategy under test: its label in tables, its options and, optionally, a
+// reward of its own (else the benchmark's --reward).
 struct Contender {
   std::string label;
   controller::StrategyOptions options;
+  std::optional<RewardChoice> reward;
 };
 
 struct BenchOptions {

@@ -1,6 +1,7 @@
 #include "controller/strategy.h"
 
 #include <set>
+#include <thread>
 
 #include "controller/evolution.h"
 #include "controller/mnasnet_controller.h"
@@ -397,6 +398,53 @@ TEST(ControllerTest, FailedResultsAreDroppedAndDoNotBlockBatches) {
   EXPECT_EQ(c->buffered(), 0);
 }
 
+// Risk-seeking updates look only at the batch's rewards above the quantile:
+// with q = 0.75 over four samples the threshold is set by the two best, so
+// the two worst can be anything.
+TEST(ControllerTest, RiskSeekingIgnoresRewardsBelowTheQuantile) {
+  ToySpace space(6, 4);
+  auto run = [&](double risk_quantile, double low_reward) {
+    ControllerOptions co;
+    co.batch_size = 4;
+    co.learning_rate = 0.05;
+    co.normalize_advantages = false;  // Its scale would see every reward.
+    co.risk_quantile = risk_quantile;
+    auto c = *MnasNetController::Create(co, space, 5);
+    std::vector<Proposal> p = *c->Propose(4);
+    std::vector<Observation> obs;
+    for (size_t i = 0; i < p.size(); ++i) {
+      Observation o;
+      o.proposal_id = p[i].id;
+      o.architecture = p[i].architecture;
+      o.reward = i < 2 ? low_reward - static_cast<double>(i) : 0.9 + 0.1 * static_cast<double>(i);
+      obs.push_back(o);
+    }
+    EXPECT_TRUE(c->Observe(obs).ok());
+    EXPECT_EQ(c->updates(), 1);
+    std::vector<double> probs;
+    for (const Proposal& q : p) probs.push_back(*c->SequenceProbability(q.architecture.tokens));
+    return probs;
+  };
+  EXPECT_EQ(run(0.75, 0.1), run(0.75, -5));
+  EXPECT_NE(run(0, 0.1), run(0, -5));  // The plain update does see them.
+}
+
+// The server runs searches' controllers on different threads at once; each
+// must still compute exactly what it would alone (Debian's serial OpenBLAS
+// returns wrong products to concurrent callers unless the policy serializes).
+TEST(ControllerTest, ConcurrentControllersMatchSequentialOnes) {
+  constexpr int kSearches = 4;
+  auto drive = [](uint64_t seed) { return Drive(*MakeSearch("mnasnet-ppo", seed), 25, 8); };
+  std::vector<std::vector<std::vector<int>>> sequential, concurrent(kSearches);
+  for (int i = 0; i < kSearches; ++i) sequential.push_back(drive(100 + i));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSearches; ++i) {
+    threads.emplace_back([&, i] { concurrent[i] = drive(100 + i); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kSearches; ++i) EXPECT_EQ(concurrent[i], sequential[i]) << "search " << i;
+}
+
 TEST(ControllerTest, ProbabilitiesStartNearUniform) {
   ToySpace space(6, 4);
   auto c = *MnasNetController::Create(ControllerOptions(), space, 1);
@@ -477,6 +525,16 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
   o.name = "mnasnet-ppo";
   o.controller.ppo_clip = 0;
   EXPECT_FALSE(MakeStrategy(o, Nb201(), 1).ok());
+  o.controller.ppo_clip = 0.2;
+  o.controller.risk_quantile = 1;
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.risk_quantile"), std::string::npos) << s.status();
+  o.controller.risk_quantile = 0.5;
+  o.controller.batch_size = 1;
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("needs batch_size >= 2"), std::string::npos) << s.status();
   o = StrategyOptions{};
   o.name = "surrogate";
   o.surrogate.max_features = 20;  // nb201's one-hot features alone are 30.
