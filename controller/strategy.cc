@@ -42,10 +42,26 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
                              "warm_start_epochs", "avoid_repeats", "risk_quantile"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "surrogate") {
-    keys.insert(keys.end(), {"initial", "ensemble", "ridge", "pair_ridge", "interactions",
-                             "canonical_features", "max_features", "exploration", "decompose",
-                             "log_error", "log_costs", "clip_quantile", "cost_clip",
-                             "strict_targets", "enumerate_limit", "pool", "parents", "mutants"});
+    keys.insert(keys.end(), {"initial",
+                             "ensemble",
+                             "ridge",
+                             "pair_ridge",
+                             "interactions",
+                             "canonical_features",
+                             "max_features",
+                             "exploration",
+                             "decompose",
+                             "log_error",
+                             "log_costs",
+                             "clip_quantile",
+                             "cost_clip",
+                             "strict_targets",
+                             "enumerate_limit",
+                             "pool",
+                             "parents",
+                             "mutants",
+                             "near_miss_retries",
+                             "near_miss_margin"});
   }
   HWNAS_RETURN_IF_ERROR(strategy.CheckKeys(keys));
   if (strategy.Has("seed")) {
@@ -105,6 +121,10 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(s.pool, strategy.Int("pool", s.pool, 1, 1000000));
   HWNAS_ASSIGN_OR_RETURN(s.parents, strategy.Int("parents", s.parents, 0, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.mutants, strategy.Int("mutants", s.mutants, 0, 100000));
+  HWNAS_ASSIGN_OR_RETURN(s.near_miss_retries,
+                         strategy.Int("near_miss_retries", s.near_miss_retries, 0, 1000));
+  HWNAS_ASSIGN_OR_RETURN(s.near_miss_margin,
+                         strategy.Double("near_miss_margin", s.near_miss_margin, 0, 10));
   HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(o));
   return o;
 }
@@ -162,6 +182,8 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (s.pool < 1) return FieldError("strategy.pool", "must be positive");
   if (s.parents < 0) return FieldError("strategy.parents", "must be >= 0");
   if (s.mutants < 0) return FieldError("strategy.mutants", "must be >= 0");
+  if (s.near_miss_retries < 0) return FieldError("strategy.near_miss_retries", "must be >= 0");
+  if (!(s.near_miss_margin >= 0)) return FieldError("strategy.near_miss_margin", "must be >= 0");
   return absl::OkStatus();
 }
 

@@ -232,6 +232,14 @@ struct SurrogateOptions {
   int pool = 2000;              // Larger spaces: random candidates per proposal...
   int parents = 10;             // ...plus mutations of this many best observed trials...
   int mutants = 100;            // ...this many each (1 or 2 decisions changed).
+  // Near misses (0 = off): a network more accurate than every trial within the
+  // targets whose measured costs miss a target by at most `near_miss_margin`
+  // (relative) is measured again, through up to this many equivalent token
+  // lists not tried yet (cheapest predicted first). Measured latency is noisy,
+  // and an equivalent encoding is a new measurement of the same network.
+  // Small spaces with equivalent token lists only.
+  int near_miss_retries = 0;
+  double near_miss_margin = 0.15;
 
   SurrogateOptions& set_initial(int v) {
     initial = v;

@@ -239,6 +239,17 @@ Surrogate::Surrogate(SurrogateOptions options, const space::SearchSpace& space, 
       all_active_.insert(all_active_.end(), active.begin(), active.end());
     }
     all_taken_.assign(all_.size(), 0);
+    if (options_.near_miss_retries > 0 && decomposed()) {
+      absl::flat_hash_map<std::string, uint32_t> groups;
+      for (uint32_t i = 0; i < all_.size(); ++i) {
+        auto [it, added] = groups.try_emplace(space_.FunctionSignature(all_[i]),
+                                              static_cast<uint32_t>(all_by_network_.size()));
+        if (added) all_by_network_.emplace_back();
+        all_by_network_[it->second].push_back(i);
+        all_network_.push_back(it->second);
+        all_minimal_.push_back(space_.Canonicalize(all_[i]) == all_[i]);
+      }
+    }
   }
   models_ = NewModels();
 }
@@ -467,6 +478,78 @@ std::optional<std::vector<int>> Surrogate::Best() {
   return pool[best];
 }
 
+std::optional<std::vector<int>> Surrogate::NearMissRetry() {
+  if (all_network_.empty()) return std::nullopt;
+  // Targets of the modelled metrics (constraints only; hard limits are firm).
+  std::vector<double> target(metrics_.size(), 0);
+  for (const Constraint& c : reward_->options().constraints) {
+    for (size_t k = 0; k < metrics_.size(); ++k) {
+      if (metrics_[k] == c.metric) target[k] = c.target;
+    }
+  }
+  auto miss = [&](const Sample& s) {  // Largest relative miss of a target.
+    double worst = 0;
+    for (size_t k = 0; k < metrics_.size(); ++k) {
+      if (target[k] > 0 && std::isfinite(s.metrics[k])) {
+        worst = std::max(worst, s.metrics[k] / target[k] - 1);
+      }
+    }
+    return worst;
+  };
+  double best_within = -1;
+  for (const Sample& s : samples_) {
+    if (s.feasible && miss(s) <= 0) best_within = std::max(best_within, s.accuracy);
+  }
+  // The most accurate near miss whose network has retries left.
+  int group = -1;
+  double group_accuracy = 0;
+  for (const Sample& s : samples_) {
+    const double m = miss(s);
+    if (!s.feasible || s.accuracy <= best_within || m <= 0 || m > options_.near_miss_margin ||
+        (group >= 0 && s.accuracy <= group_accuracy)) {
+      continue;
+    }
+    auto it = all_index_.find(internal::ExactKey(space_, s.tokens));
+    if (it == all_index_.end()) continue;
+    const uint32_t g = all_network_[it->second];
+    int tried = 0, untried = 0;
+    for (uint32_t i : all_by_network_[g]) (all_taken_[i] ? tried : untried)++;
+    if (untried > 0 && tried <= options_.near_miss_retries) {
+      group = static_cast<int>(g);
+      group_accuracy = s.accuracy;
+    }
+  }
+  if (group < 0) return std::nullopt;
+  // Its untried encoding with no dead operations (they cost time but compute
+  // nothing) and the lowest predicted cost, under the unperturbed models.
+  std::vector<std::vector<double>> w(metrics_.size());
+  std::vector<double> b(metrics_.size());
+  for (size_t k = 0; k < metrics_.size(); ++k) {
+    if (models_.metrics[k]->rows() < 2) return std::nullopt;
+    b[k] = models_.metrics[k]->Fit(-1, 0, options_.cost_clip, 0, w[k], 1 - options_.cost_clip);
+  }
+  int best = -1;
+  std::pair<bool, double> best_cost;  // (has dead operations, predicted cost)
+  for (uint32_t i : all_by_network_[group]) {
+    if (all_taken_[i]) continue;
+    const int* active = &all_active_[static_cast<size_t>(i) * active_count_];
+    double predicted = 0;
+    for (size_t k = 0; k < metrics_.size(); ++k) {
+      double y = b[k];
+      for (int j = 0; j < active_count_; ++j) y += w[k][active[j]];
+      if (options_.log_costs) y = std::exp(y);
+      if (target[k] > 0) predicted = std::max(predicted, y / target[k]);
+    }
+    const std::pair<bool, double> cost = {!all_minimal_[i], predicted};
+    if (best < 0 || cost < best_cost) {
+      best = static_cast<int>(i);
+      best_cost = cost;
+    }
+  }
+  if (best < 0) return std::nullopt;
+  return all_[best];
+}
+
 absl::StatusOr<std::vector<Proposal>> Surrogate::Propose(int n) {
   std::vector<Proposal> out;
   for (int i = 0; i < n; ++i) {
@@ -475,7 +558,8 @@ absl::StatusOr<std::vector<Proposal>> Surrogate::Propose(int n) {
       tokens = Random();
       ++random_issued_;
     } else {
-      tokens = Best();
+      tokens = NearMissRetry();
+      if (!tokens) tokens = Best();
     }
     if (!tokens) break;
     const uint64_t key = internal::ExactKey(space_, *tokens);

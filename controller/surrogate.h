@@ -125,6 +125,8 @@ class Surrogate : public Strategy {
   void Add(const Observation& o);
   std::optional<std::vector<int>> Random();
   std::optional<std::vector<int>> Best();
+  // An untried equivalent encoding of the most accurate near miss, if any.
+  std::optional<std::vector<int>> NearMissRetry();
   // Candidate token lists of a large space.
   std::vector<std::vector<int>> Pool();
   bool ModelReady() const;
@@ -151,6 +153,11 @@ class Surrogate : public Strategy {
   int active_count_ = 0;
   absl::flat_hash_map<uint64_t, uint32_t> all_index_;
   std::vector<char> all_taken_;
+  // near_miss_retries only: all_ indices grouped by the function they compute
+  // (SearchSpace::FunctionSignature), and whether each has no dead operations.
+  std::vector<std::vector<uint32_t>> all_by_network_;
+  std::vector<uint32_t> all_network_;  // Group per all_ index.
+  std::vector<char> all_minimal_;
 
   // State (checkpointed; models are rebuilt from samples_).
   uint64_t seed_;

@@ -1,8 +1,12 @@
 #include "space/nb201_space.h"
 
+#include <algorithm>
+#include <array>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "space/space_options_internal.h"
@@ -127,6 +131,27 @@ std::vector<int> Nb201Space::Canonicalize(absl::Span<const int> tokens) const {
     if (!useful[e]) out[e] = kNone;
   }
   return out;
+}
+
+std::string Nb201Space::FunctionSignature(absl::Span<const int> tokens) const {
+  static constexpr const char* kOpName[] = {"none", "skip", "conv1x1", "conv3x3", "avgpool3x3"};
+  const std::vector<int> cell = Canonicalize(tokens);
+  std::array<std::vector<std::string>, kNodes> terms;  // Per node: summands.
+  terms[0] = {"x"};
+  for (int to = 1; to < kNodes; ++to) {
+    for (int e = 0; e < kNumEdges; ++e) {
+      if (kEdgeTo[e] != to || cell[e] == kNone) continue;
+      const std::vector<int>::size_type from = kEdgeFrom[e];
+      if (cell[e] == kSkip) {
+        terms[to].insert(terms[to].end(), terms[from].begin(), terms[from].end());
+      } else {
+        terms[to].push_back(
+            absl::StrCat(kOpName[cell[e]], "(", absl::StrJoin(terms[from], "+"), ")"));
+      }
+    }
+    std::sort(terms[to].begin(), terms[to].end());
+  }
+  return terms[kNodes - 1].empty() ? "0" : absl::StrJoin(terms[kNodes - 1], "+");
 }
 
 absl::StatusOr<NetworkPlan> Nb201Space::Lower(absl::Span<const int> tokens) const {

@@ -36,6 +36,9 @@ class Nb201Space : public SearchSpace {
   const std::vector<Decision>& decisions() const override { return decisions_; }
   std::string Readable(absl::Span<const int> tokens) const override;
   std::vector<int> Canonicalize(absl::Span<const int> tokens) const override;
+  // The output node as an expression over the input: each node is the sorted
+  // sum of its live edges' terms, skip edges pass their source's terms on.
+  std::string FunctionSignature(absl::Span<const int> tokens) const override;
   absl::StatusOr<NetworkPlan> Lower(absl::Span<const int> tokens) const override;
 
   // True when some path of non-"none" edges leads from input to output.

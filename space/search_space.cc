@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace hwnas::space {
@@ -57,6 +58,10 @@ absl::StatusOr<std::vector<int>> SearchSpace::Parse(absl::string_view text) cons
 
 std::vector<int> SearchSpace::Canonicalize(absl::Span<const int> tokens) const {
   return std::vector<int>(tokens.begin(), tokens.end());
+}
+
+std::string SearchSpace::FunctionSignature(absl::Span<const int> tokens) const {
+  return absl::StrJoin(Canonicalize(tokens), ",");
 }
 
 uint64_t SearchSpace::CanonicalHash(absl::Span<const int> tokens) const {

@@ -55,6 +55,11 @@ class SearchSpace {
   virtual std::vector<int> Canonicalize(absl::Span<const int> tokens) const;
   // Hash of (name, version, canonical tokens): equal for equivalent networks.
   uint64_t CanonicalHash(absl::Span<const int> tokens) const;
+  // Equal for token lists that compute the same function up to their weights:
+  // coarser than Canonicalize where a space has identity operations (an NB201
+  // chain of skip connections equals the edge it bypasses). Default: the
+  // canonical tokens.
+  virtual std::string FunctionSignature(absl::Span<const int> tokens) const;
 
   // Validates and packages tokens as an Architecture with its readable form.
   absl::StatusOr<Architecture> MakeArchitecture(std::vector<int> tokens) const;

@@ -86,11 +86,14 @@ absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
         "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}");
   }
   if (label == "surrogate") return parse("{name: surrogate}");
+  if (label == "surrogate-nm") {
+    return parse("{name: surrogate, near_miss_retries: 8, near_miss_margin: 0.3}");
+  }
   if (label == "mnasnet-ppo-paper") return parse("{name: mnasnet-ppo}");
   if (label == "mnasnet-reinforce-paper") return parse("{name: mnasnet-reinforce}");
   return absl::InvalidArgumentError(
       absl::StrCat("--contenders: unknown builtin '", label,
-                   "' (random, evolution, mnasnet-ppo, mnasnet-reinforce, surrogate, "
+                   "' (random, evolution, mnasnet-ppo, mnasnet-reinforce, surrogate, surrogate-nm, "
                    "mnasnet-ppo-paper, "
                    "mnasnet-reinforce-paper, or label={strategy section})"));
 }

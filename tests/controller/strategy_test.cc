@@ -542,6 +542,12 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("strategy.max_features"), std::string::npos) << s.status();
   o.surrogate.max_features = 1024;
+  o.surrogate.near_miss_margin = -0.1;
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.near_miss_margin"), std::string::npos)
+      << s.status();
+  o.surrogate.near_miss_margin = 0.15;
   o.surrogate.exploration = -1;
   s = MakeStrategy(o, Nb201(), 1);
   ASSERT_FALSE(s.ok());

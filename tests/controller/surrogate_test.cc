@@ -11,6 +11,7 @@
 
 #include "controller/search.h"
 #include "gtest/gtest.h"
+#include "space/nb201_space.h"
 #include "tests/controller/test_util.h"
 #include "tests/controller/toy_space.h"
 
@@ -155,6 +156,61 @@ TEST(SurrogateTest, ModelsAccuracyAndCostsWhenItKnowsTheReward) {
   }
   EXPECT_GT(within, 45) << within;
   EXPECT_NE(search->best(), nullptr);
+}
+
+// NB201 tokens: edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3; 0 none, 1 skip,
+// 3 conv3x3. A single 3x3 convolution from input to output measured 10% over
+// a 10 ms target, and more accurate than anything within it, is measured
+// again through other encodings of the same network (no dead operations)
+// until one lands within the target or the retries run out.
+TEST(SurrogateTest, RetriesNearMissesThroughEquivalentEncodings) {
+  space::Nb201Space space({}, space::DataShape{{3, 32, 32}, 10});
+  RewardOptions reward;
+  reward.set_form(RewardForm::kPenalty).add_constraint(Constraint::Penalty("latency_ms", 10, 1));
+  SurrogateOptions options;
+  options.initial = 2;
+  options.near_miss_retries = 3;
+  options.near_miss_margin = 0.3;
+  uint64_t id = 1000;
+  auto observe = [&](Surrogate& into, std::vector<int> tokens, double accuracy, double latency) {
+    Observation o;
+    o.proposal_id = id++;
+    o.architecture = *space.MakeArchitecture(std::move(tokens));
+    o.result.accuracy = accuracy;
+    o.result.latency = LatencyMeasurement{latency, latency, 10, 1, "test"};
+    o.reward = accuracy - std::max(0.0, latency / 10 - 1);
+    ASSERT_TRUE(into.Observe({o}).ok());
+  };
+  auto propose_one = [](Surrogate& from) {
+    std::vector<Proposal> p = *from.Propose(1);
+    EXPECT_EQ(p.size(), 1u);
+    return p.empty() ? std::vector<int>() : p[0].architecture.tokens;
+  };
+  const std::string conv = space.FunctionSignature(std::vector<int>{0, 0, 0, 3, 0, 0});
+
+  Surrogate s(options, space, 3, &reward);
+  observe(s, {2, 0, 0, 0, 1, 0}, 0.80, 6);   // conv1x1 through node 1: within.
+  observe(s, {0, 0, 0, 3, 0, 0}, 0.92, 11);  // One conv3x3: a near miss.
+  observe(s, {3, 3, 3, 3, 3, 3}, 0.94, 40);  // Far over: not a near miss.
+  std::set<std::vector<int>> retried;
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<int> t = propose_one(s);
+    EXPECT_EQ(space.FunctionSignature(t), conv) << space.Readable(t);
+    EXPECT_EQ(space.Canonicalize(t), t) << "dead operations in " << space.Readable(t);
+    EXPECT_TRUE(retried.insert(t).second);
+    observe(s, t, 0.92, 10.5 + i);  // Still over.
+  }
+  // Three retries spent: the next proposal is the model's.
+  EXPECT_NE(space.FunctionSignature(propose_one(s)), conv);
+
+  // A retry that lands within the target ends the retries.
+  Surrogate lucky(options, space, 3, &reward);
+  observe(lucky, {2, 0, 0, 0, 1, 0}, 0.80, 6);
+  observe(lucky, {0, 0, 0, 3, 0, 0}, 0.92, 11);
+  const std::vector<int> retry = propose_one(lucky);
+  EXPECT_EQ(space.FunctionSignature(retry), conv);
+  observe(lucky, retry, 0.921, 9.5);
+  EXPECT_NE(space.FunctionSignature(propose_one(lucky)), conv);
 }
 
 TEST(SurrogateTest, WarmStartTrainsTheModelAndSkipsTheRandomStart) {

@@ -1,6 +1,8 @@
 #include "space/nb201_space.h"
 
+#include <iostream>
 #include <set>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "space/registry.h"
@@ -52,6 +54,38 @@ TEST(Nb201SpaceTest, CanonicalHashIgnoresDeadEdges) {
   EXPECT_FALSE(Nb201Space::IsConnected(std::vector<int>{1, 1, 1, 0, 0, 0}));
   EXPECT_EQ(space.CanonicalHash(std::vector<int>{1, 1, 1, 0, 0, 0}),
             space.CanonicalHash(std::vector<int>{0, 0, 0, 0, 0, 0}));
+}
+
+// Tokens are edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3; 0 none, 1 skip,
+// 2 conv1x1, 3 conv3x3, 4 avgpool.
+TEST(Nb201SpaceTest, FunctionSignatureSeesThroughSkipChains) {
+  Nb201Space space({}, Cifar());
+  auto sig = [&](std::vector<int> t) { return space.FunctionSignature(t); };
+  // One 3x3 convolution from input to output, five ways: direct; through
+  // node 1 or node 2 by skips; with dead edges around it.
+  const std::string conv = sig({0, 0, 0, 3, 0, 0});
+  EXPECT_EQ(conv, "conv3x3(x)");
+  EXPECT_EQ(sig({3, 0, 0, 0, 1, 0}), conv);
+  EXPECT_EQ(sig({0, 3, 0, 0, 0, 1}), conv);
+  EXPECT_EQ(sig({1, 0, 1, 0, 0, 3}), conv);
+  EXPECT_EQ(sig({3, 4, 2, 0, 1, 0}), conv);  // Node 2 is dead.
+  // Not the same function: a residual sum, a different op, two convolutions.
+  EXPECT_EQ(sig({1, 0, 0, 3, 1, 0}), "conv3x3(x)+x");
+  EXPECT_NE(sig({0, 0, 0, 2, 0, 0}), conv);
+  EXPECT_EQ(sig({3, 0, 3, 0, 0, 1}), "conv3x3(conv3x3(x))");
+  EXPECT_EQ(sig({0, 0, 0, 0, 0, 0}), "0");
+  // Coarser than the canonical tokens, never finer: 15,625 token lists, fewer
+  // functions than canonical forms.
+  std::set<std::vector<int>> canonical;
+  std::set<std::string> functions;
+  std::vector<int> t(6);
+  for (int i = 0; i < 15625; ++i) {
+    for (int d = 0, v = i; d < 6; ++d, v /= 5) t[d] = v % 5;
+    canonical.insert(space.Canonicalize(t));
+    functions.insert(sig(t));
+  }
+  EXPECT_LT(functions.size(), canonical.size());
+  std::cout << canonical.size() << " canonical forms, " << functions.size() << " functions\n";
 }
 
 TEST(Nb201SpaceTest, CardinalityIs15625) {
