@@ -351,6 +351,9 @@ CommandSpec LocalCommandSpec() {
       {"SPEC"},
       {{"workers", 'w', "N", "worker processes (default: the number of CPU cores, at most 4)"},
        {"threads", 0, "N", "LibTorch threads per worker (default 1)"},
+       {"batch", 0, "N",
+        "table trials a worker takes and reports per call, 1-1024 (hwnas-worker --batch;\n"
+        "                               default 1; training trials always come one at a time)"},
        {"state-dir", 0, "DIR",
         "where the database, tokens and logs live (env HWNAS_LOCAL_DIR;\n"
         "                               default ./.hwnas-local)"},
@@ -374,7 +377,7 @@ CommandSpec LocalCommandSpec() {
       "which must be able to enter DIR: as root in a private directory such as\n"
       "/root/..., the default becomes /var/tmp/hwnas-local/<dir>-<hash>.",
       "  hwnas local examples/fashion-mnist-mcu.yaml\n"
-      "  hwnas local examples/nb201-table.yaml --workers 4\n"
+      "  hwnas local examples/nb201-table.yaml --workers 4 --batch 32\n"
       "  hwnas local spec.yaml --state-dir /var/tmp/hwnas --keep-running\n"};
 }
 
@@ -478,6 +481,11 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   int64_t threads = 1;
   if (auto n = args.Get("threads")) {
     HWNAS_ASSIGN_OR_RETURN(threads, ParsePositiveInt(*n, "--threads"));
+  }
+  int64_t batch = 1;
+  if (auto n = args.Get("batch")) {
+    HWNAS_ASSIGN_OR_RETURN(batch, ParsePositiveInt(*n, "--batch"));
+    if (batch > 1024) return UsageError(absl::StrCat("--batch: ", batch, " is over 1024"));
   }
   std::optional<std::string> chosen_dir = args.Get("state-dir");
   if (chosen_dir && chosen_dir->empty()) {
@@ -605,6 +613,7 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
                                      "--name",    absl::StrCat("local-", i),
                                      "--threads", absl::StrCat(threads)};
     if (data_dir) argv.insert(argv.end(), {"--data-dir", *data_dir});
+    if (batch > 1) argv.insert(argv.end(), {"--batch", absl::StrCat(batch)});
     system.worker_logs.push_back(absl::StrCat(state_dir, "/logs/worker-", i, ".log"));
     HWNAS_ASSIGN_OR_RETURN(
         ChildProcess worker,

@@ -205,11 +205,15 @@ TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
   const std::string state = testing::NewTempDir("hwnas-local-nb201");
   CleanUp clean_up{state};
   const std::string spec = absl::StrCat(hwnas::testing::SourceDir(), "/examples/nb201-table.yaml");
-  LocalRun run =
-      StartLocal({spec, "--workers", "2", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
+  LocalRun run = StartLocal({spec, "--workers", "2", "--batch", "16", "--state-dir", state},
+                            absl::StrCat(state, "-run1.log"));
   ASSERT_EQ(Finish(run, absl::Minutes(4)), 0) << ReadWholeFile(run.log);
   const std::string out = ReadWholeFile(run.log);
   EXPECT_TRUE(absl::StrContains(out, "submitted search 1")) << out;
+  // The workers took the table trials in batches.
+  const std::string worker_log = ReadWholeFile(absl::StrCat(state, "/logs/worker-1.log")) +
+                                 ReadWholeFile(absl::StrCat(state, "/logs/worker-2.log"));
+  EXPECT_TRUE(absl::StrContains(worker_log, "event=trials_reported")) << worker_log;
   EXPECT_TRUE(absl::StrContains(out, "1000/1000")) << out;
   EXPECT_TRUE(absl::StrContains(out, "Pareto front of search 1")) << out;
   EXPECT_TRUE(absl::StrContains(out, "* Pareto front")) << out;
