@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/stats.h"
 #include "common/status_macros.h"
 #include "controller/bytes_internal.h"
 #include "controller/lstm_policy.h"
@@ -158,14 +159,9 @@ struct MnasNetController::Impl {
     if (options.risk_quantile > 0) {
       // Ranked within the batch, not against the baseline: the trials below
       // the quantile neither push the policy up nor down (ControllerOptions).
-      std::vector<double> sorted;
-      for (const auto& s : batch) sorted.push_back(s.reward);
-      std::sort(sorted.begin(), sorted.end());
-      const double pos = options.risk_quantile * static_cast<double>(sorted.size() - 1);
-      const size_t lo = static_cast<size_t>(pos);
-      const size_t hi = std::min(lo + 1, sorted.size() - 1);
-      const double threshold =
-          sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+      std::vector<double> rewards;
+      for (const auto& s : batch) rewards.push_back(s.reward);
+      const double threshold = LinearQuantile(std::move(rewards), options.risk_quantile);
       for (size_t i = 0; i < batch.size(); ++i) {
         adv[i] = std::max(0.0, batch[i].reward - threshold);
       }

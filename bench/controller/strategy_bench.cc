@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/stats.h"
 #include "common/status_macros.h"
 #include "controller/mnasnet_controller.h"
 #include "controller/pareto.h"
@@ -95,22 +96,14 @@ std::string Setting::Label() const {
   return absl::StrFormat("%s, %.2f ms", device, target_ms);
 }
 
-double Quantile(std::vector<double> values, double q) {
-  std::sort(values.begin(), values.end());
-  const double pos = q * (values.size() - 1);
-  const size_t i = static_cast<size_t>(pos);
-  const double f = pos - i;
-  const size_t j = std::min(i + 1, values.size() - 1);
-  return values[i] + (values[j] - values[i]) * f;
-}
-
 absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting setting,
                                          const std::vector<Contender>& contenders,
                                          const BenchOptions& options) {
   HWNAS_ASSIGN_OR_RETURN(int column, table.DeviceColumn(setting.device));
   const std::vector<double>& lat = table.latencies(column);
   const std::vector<double>& acc = table.accuracies_percent(options.dataset);
-  if (setting.quantile > 0) setting.target_ms = Quantile(lat, setting.quantile);
+  // Interpolated like numpy's default, as the reference figures were made.
+  if (setting.quantile > 0) setting.target_ms = LinearQuantile(lat, setting.quantile);
   if (!(setting.target_ms > 0)) return absl::InvalidArgumentError("latency target must be > 0");
   SettingResult out;
   out.setting = setting;
@@ -122,7 +115,7 @@ absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting settin
   }
   if (out.feasible_count == 0) return absl::InvalidArgumentError("no feasible architecture");
   // True front's hypervolume; reference: median accuracy, slowest latency.
-  const double ref_acc = Quantile(acc, 0.5);
+  const double ref_acc = LinearQuantile(acc, 0.5);
   const double ref_lat = *std::max_element(lat.begin(), lat.end());
   std::vector<std::pair<double, double>> all;
   for (int i = 0; i < Nb201Table::kNumArchitectures; ++i) all.push_back({acc[i], lat[i]});

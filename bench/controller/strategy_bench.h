@@ -24,9 +24,6 @@ struct Setting {
   std::string Label() const;
 };
 
-// Linear-interpolated quantile (numpy's default), as the reference figures use.
-double Quantile(std::vector<double> values, double q);
-
 // The reward a contender learns from (its fitness). Regret is judged the same
 // way for every contender: the best feasible accuracy found.
 struct RewardChoice {
