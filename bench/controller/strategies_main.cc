@@ -65,25 +65,31 @@ RewardChoice MnasNetSoft() {
   return r;
 }
 
-// Builtin contenders' strategy options. The controllers use the benchmark's
-// tuned settings (docs/benchmarks.md); `*-paper` keep every default from the
-// papers.
-absl::StatusOr<controller::StrategyOptions> Builtin(absl::string_view label) {
-  auto parse = [](absl::string_view yaml) -> absl::StatusOr<controller::StrategyOptions> {
+// Builtin contenders. The controllers use the benchmark's tuned settings
+// (docs/benchmarks.md), MnasNet's soft reward included; `*-paper` keep every
+// default from the papers.
+absl::StatusOr<Contender> Builtin(absl::string_view label) {
+  auto parse = [label](absl::string_view yaml, std::optional<RewardChoice> reward =
+                                                   std::nullopt) -> absl::StatusOr<Contender> {
     absl::StatusOr<YamlSection> doc = YamlSection::Parse(yaml);
     if (!doc.ok()) return doc.status();
-    return controller::ParseStrategyOptions(YamlSection(doc->node(), "strategy"));
+    absl::StatusOr<controller::StrategyOptions> options =
+        controller::ParseStrategyOptions(YamlSection(doc->node(), "strategy"));
+    if (!options.ok()) return options.status();
+    return Contender{std::string(label), *std::move(options), reward};
   };
   if (label == "random") return parse("{name: random}");
   if (label == "evolution") return parse("{name: evolution, population: 30, tournament: 10}");
   if (label == "mnasnet-ppo") {
     return parse(
         "{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4, "
-        "risk_quantile: 0.25}");
+        "risk_quantile: 0.25}",
+        MnasNetSoft());
   }
   if (label == "mnasnet-reinforce") {
     return parse(
-        "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}");
+        "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}",
+        MnasNetSoft());
   }
   if (label == "surrogate") return parse("{name: surrogate}");
   if (label == "surrogate-nm") {
@@ -133,24 +139,21 @@ absl::StatusOr<std::vector<Contender>> ParseContenders(absl::string_view spec) {
     item = absl::StripAsciiWhitespace(item);
     Contender c;
     // An optional "@reward" follows the builtin name or the closing brace.
+    std::optional<RewardChoice> reward;
     const size_t at = item.rfind('@');
     if (at != absl::string_view::npos && item.find('}', at) == absl::string_view::npos) {
       const absl::string_view label = item.substr(0, std::min(item.find('='), at));
-      absl::StatusOr<RewardChoice> reward =
+      absl::StatusOr<RewardChoice> parsed =
           ParseRewardChoice(label, absl::StripAsciiWhitespace(item.substr(at + 1)));
-      if (!reward.ok()) return reward.status();
-      c.reward = *reward;
+      if (!parsed.ok()) return parsed.status();
+      reward = *parsed;
       item = absl::StripAsciiWhitespace(item.substr(0, at));
     }
     const size_t eq = item.find('=');
     if (eq == absl::string_view::npos) {
-      c.label = std::string(item);
-      absl::StatusOr<controller::StrategyOptions> o = Builtin(item);
-      if (!o.ok()) return o.status();
-      c.options = *o;
-      if ((item == "mnasnet-ppo" || item == "mnasnet-reinforce") && !c.reward.has_value()) {
-        c.reward = MnasNetSoft();
-      }
+      absl::StatusOr<Contender> builtin = Builtin(item);
+      if (!builtin.ok()) return builtin.status();
+      c = *std::move(builtin);
     } else {
       c.label = std::string(absl::StripAsciiWhitespace(item.substr(0, eq)));
       absl::StatusOr<YamlSection> doc = YamlSection::Parse(item.substr(eq + 1));
@@ -160,6 +163,7 @@ absl::StatusOr<std::vector<Contender>> ParseContenders(absl::string_view spec) {
       if (!o.ok()) return o.status();
       c.options = *o;
     }
+    if (reward.has_value()) c.reward = reward;
     out.push_back(std::move(c));
   }
   return out;
@@ -194,9 +198,9 @@ absl::Status Main(absl::string_view command) {
   if (command == "overhead") {
     absl::StatusOr<std::vector<int>> sizes = Ints(absl::GetFlag(FLAGS_batch_sizes), "batch_sizes");
     if (!sizes.ok()) return sizes.status();
-    absl::StatusOr<controller::StrategyOptions> ppo = Builtin("mnasnet-ppo");
+    absl::StatusOr<Contender> ppo = Builtin("mnasnet-ppo");
     absl::StatusOr<std::vector<OverheadResult>> r = MeasureControllerOverhead(
-        **table, ppo->controller, *sizes, absl::GetFlag(FLAGS_architectures));
+        **table, ppo->options.controller, *sizes, absl::GetFlag(FLAGS_architectures));
     if (!r.ok()) return r.status();
     std::cout << FormatOverhead(*r);
     return absl::OkStatus();
