@@ -50,18 +50,13 @@ class GroupCommit {
           +[](std::pair<GroupCommit*, std::vector<Queued>*>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
             // All answered, or one still queued (not in another caller's
             // batch) and a slot is free.
-            bool all_answered = true;
-            bool any_queued = false;
-            for (const Queued& q : *p->second) {
-              all_answered = all_answered && q.answer.has_value();
-              any_queued = any_queued || q.queued;
-            }
-            return all_answered || (any_queued && p->first->in_flight_ < p->first->max_in_flight_);
+            const std::vector<Queued>& own = *p->second;
+            return AllAnswered(own) ||
+                   (std::any_of(own.begin(), own.end(), [](const Queued& q) { return q.queued; }) &&
+                    p->first->in_flight_ < p->first->max_in_flight_);
           },
           &waiting));
-      bool all_answered = true;
-      for (const Queued& q : mine) all_answered = all_answered && q.answer.has_value();
-      if (all_answered) break;
+      if (AllAnswered(mine)) break;
       // This caller serves the queue (one of its requests is in it).
       ++in_flight_;
       const size_t n = std::min(queue_.size(), max_batch_);
@@ -91,6 +86,11 @@ class GroupCommit {
     std::optional<Answer> answer;
     bool queued = true;  // Not yet taken into a batch.
   };
+
+  static bool AllAnswered(const std::vector<Queued>& requests) {
+    return std::all_of(requests.begin(), requests.end(),
+                       [](const Queued& q) { return q.answer.has_value(); });
+  }
 
   const size_t max_batch_;
   const int max_in_flight_;
