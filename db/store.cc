@@ -559,6 +559,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   if (options.pool_size < 1) return absl::InvalidArgumentError("pool_size must be at least 1");
   if (options.max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be >= 1");
   auto store = std::unique_ptr<Store>(new Store(std::make_unique<Impl>(options)));
+  if (!options.connect_at_open) return store;
   HWNAS_RETURN_IF_ERROR(store->impl_
                             ->Transact<int>("connect",
                                             [](pqxx::work& txn) -> absl::StatusOr<int> {
@@ -673,6 +674,17 @@ absl::StatusOr<User> Store::Authenticate(absl::string_view token) {
         pqxx::binarystring(digest.data(), digest.size()));
     if (r.empty()) return absl::UnauthenticatedError("invalid or revoked API token");
     return ParseUser(r[0]);
+  });
+}
+
+absl::StatusOr<int> Store::RevokeTokens(int64_t user_id) {
+  return impl_->Transact<int>("revoke tokens", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+    pqxx::result r = txn.exec_params(
+        "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id);
+    // Delivered to listening servers when (and only if) this commits.
+    txn.exec0(absl::StrCat("NOTIFY ", kTokensRevokedChannel));
+    return static_cast<int>(r.affected_rows());
   });
 }
 

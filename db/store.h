@@ -42,7 +42,14 @@ struct StoreOptions {
   int pool_size = 4;
   // Attempts for a transaction that hits a serialization failure or deadlock.
   int max_attempts = 8;
+  // Open() checks that the database answers; false: connections are made on
+  // first use (a server that waits for its database opens the store first).
+  bool connect_at_open = true;
 };
+
+// The PostgreSQL NOTIFY channel RevokeTokens() signals on commit, so servers
+// can drop the revoked tokens from their caches at once.
+inline constexpr char kTokensRevokedChannel[] = "hwnas_tokens_revoked";
 
 // Limits enforced on input before it reaches SQL.
 inline constexpr int kMaxTokens = 1024;
@@ -176,6 +183,9 @@ class Store {
   absl::StatusOr<std::string> IssueToken(int64_t user_id);
   // UNAUTHENTICATED for unknown or revoked tokens.
   absl::StatusOr<User> Authenticate(absl::string_view token);
+  // Revokes every live token of the user and returns how many; notifies
+  // kTokensRevokedChannel in the same transaction.
+  absl::StatusOr<int> RevokeTokens(int64_t user_id);
 
   // --- Searches ---------------------------------------------------------------
   absl::StatusOr<SearchRecord> CreateSearch(const NewSearch& search);

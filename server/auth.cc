@@ -1,6 +1,7 @@
 #include "server/auth.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
 namespace hwnas::server {
@@ -8,7 +9,31 @@ namespace hwnas::server {
 Authenticator::Authenticator(db::Store* store, absl::Duration cache_ttl)
     : store_(store), ttl_(cache_ttl) {}
 
+void Authenticator::SetNotReady(std::string why) {
+  absl::MutexLock lock(&mu_);
+  ready_ = false;
+  not_ready_why_ = std::move(why);
+}
+
+void Authenticator::SetReady() {
+  absl::MutexLock lock(&mu_);
+  ready_ = true;
+  not_ready_why_.clear();
+}
+
+void Authenticator::InvalidateAll() {
+  absl::MutexLock lock(&mu_);
+  cache_.clear();
+  ++generation_;
+}
+
 absl::StatusOr<User> Authenticator::Authenticate(absl::string_view authorization) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!ready_) {
+      return absl::UnavailableError(absl::StrCat("server is starting: ", not_ready_why_));
+    }
+  }
   if (authorization.empty()) {
     return absl::UnauthenticatedError(
         "no API token: send the metadata 'authorization: Bearer <token>' (hwnas --token or "
@@ -21,15 +46,18 @@ absl::StatusOr<User> Authenticator::Authenticate(absl::string_view authorization
   token = absl::StripAsciiWhitespace(token);
   const std::string key(token);
   const absl::Time now = absl::Now();
+  uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = cache_.find(key);
     if (it != cache_.end() && it->second.expires > now) return it->second.user;
+    generation = generation_;
   }
   absl::StatusOr<User> user = store_->Authenticate(token);
   if (!user.ok()) return user.status();
   absl::MutexLock lock(&mu_);
-  if (cache_.size() > 10000) cache_.clear();  // Bounded: tokens are few in practice.
+  if (generation != generation_) return user;  // Answered, but not cached.
+  if (cache_.size() > 10000) cache_.clear();   // Bounded: tokens are few in practice.
   cache_[key] = Entry{*user, now + ttl_};
   return user;
 }

@@ -1,17 +1,6 @@
 #include "server/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace hwnas::server {
 namespace {
@@ -102,85 +91,6 @@ std::string Metrics::Render() const {
                     "hwnas_store_seconds_count{op=\"", op, "\"} ", l.count, "\n");
   }
   return out;
-}
-
-absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& address, std::function<std::string()> render) {
-  std::vector<std::string> parts = absl::StrSplit(address, absl::MaxSplits(':', 1));
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "' is not host:port"));
-  }
-  std::string host = parts[0].empty() || parts[0] == "localhost" ? "127.0.0.1" : parts[0];
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "': host must be an IPv4 address"));
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 16) != 0) {
-    const std::string error = std::strerror(errno);
-    close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", error));
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  return std::unique_ptr<MetricsHttpServer>(
-      new MetricsHttpServer(fd, ntohs(addr.sin_port), std::move(render)));
-}
-
-MetricsHttpServer::MetricsHttpServer(int fd, int port, std::function<std::string()> render)
-    : fd_(fd), port_(port), render_(std::move(render)) {
-  thread_ = std::thread([this] { Serve(); });
-}
-
-MetricsHttpServer::~MetricsHttpServer() {
-  stopping_ = true;
-  thread_.join();
-  close(fd_);
-}
-
-void MetricsHttpServer::Serve() {
-  while (!stopping_) {
-    pollfd pfd{fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0) continue;
-    int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    // Read the request head (bounded; a scrape's request is tiny).
-    std::string request;
-    char buf[1024];
-    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 8192) {
-      pollfd cfd{client, POLLIN, 0};
-      if (poll(&cfd, 1, 1000) <= 0) break;
-      ssize_t n = read(client, buf, sizeof(buf));
-      if (n <= 0) break;
-      request.append(buf, static_cast<size_t>(n));
-    }
-    std::string status = "404 Not Found";
-    std::string body = "not found\n";
-    if (request.rfind("GET /metrics", 0) == 0) {
-      status = "200 OK";
-      body = render_();
-    } else if (request.rfind("GET /healthz", 0) == 0) {
-      status = "200 OK";
-      body = "ok\n";
-    }
-    std::string response =
-        absl::StrCat("HTTP/1.1 ", status, "\r\nContent-Type: text/plain; version=0.0.4\r\n",
-                     "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
-    size_t sent = 0;
-    while (sent < response.size()) {
-      ssize_t n = write(client, response.data() + sent, response.size() - sent);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
-    close(client);
-  }
 }
 
 }  // namespace hwnas::server

@@ -1,18 +1,14 @@
-// Server metrics in the Prometheus text format, served on /metrics by a
-// small HTTP listener (gRPC does not speak plain HTTP/1.1). Thread-safe.
+// Server metrics in the Prometheus text format, served on /metrics by the
+// server's HTTP listener (server/http_server.h). Thread-safe.
 #ifndef HWNAS_SERVER_METRICS_H_
 #define HWNAS_SERVER_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
-#include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -73,27 +69,6 @@ class StoreTimer {
   Metrics* metrics_;
   std::string op_;
   absl::Time start_;
-};
-
-// A minimal HTTP/1.1 listener for GET /metrics and GET /healthz on a loopback
-// or other address, one connection at a time (scrapes are rare and small).
-class MetricsHttpServer {
- public:
-  // `address` "host:port"; port 0 picks a free one.
-  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, std::function<std::string()> render);
-  ~MetricsHttpServer();
-  int port() const { return port_; }
-
- private:
-  MetricsHttpServer(int fd, int port, std::function<std::string()> render);
-  void Serve();
-
-  int fd_;
-  int port_;
-  std::function<std::string()> render_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
 };
 
 }  // namespace hwnas::server

@@ -5,12 +5,16 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "db/notify_listener.h"
 #include "db/store.h"
 #include "server/auth.h"
+#include "server/http_server.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
 
@@ -25,6 +29,34 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// What keeps the database from being used, in a word an operator can act
+// on; the log line beside it has libpq's message (passwords redacted).
+std::string DatabaseProblem(const absl::Status& s) {
+  const absl::string_view m = s.message();
+  if (s.code() == absl::StatusCode::kFailedPrecondition) return "schema";
+  if (absl::StrContains(m, "password authentication failed") ||
+      absl::StrContains(m, "no password supplied") ||
+      absl::StrContains(m, "authentication failed")) {
+    return "wrong_password";
+  }
+  if (absl::StrContains(m, "database") && absl::StrContains(m, "does not exist")) {
+    return "missing_database";
+  }
+  if (absl::StrContains(m, "role") && absl::StrContains(m, "does not exist")) {
+    return "missing_user";
+  }
+  if (absl::StrContains(m, "Connection refused") || absl::StrContains(m, "timeout expired") ||
+      absl::StrContains(m, "could not translate host name") ||
+      absl::StrContains(m, "No route to host") || absl::StrContains(m, "Network is unreachable") ||
+      absl::StrContains(m, "the database system is starting up") ||
+      absl::StrContains(m, "the database system is shutting down") ||
+      absl::StrContains(m, "lost the database connection") ||
+      absl::StrContains(m, "could not connect")) {
+    return "unreachable";
+  }
+  return "error";
+}
+
 }  // namespace
 
 struct HwnasServer::Impl {
@@ -37,38 +69,67 @@ struct HwnasServer::Impl {
   std::unique_ptr<SearchServiceImpl> search_service;
   std::unique_ptr<WorkerServiceImpl> worker_service;
   std::unique_ptr<grpc::Server> grpc_server;
-  std::unique_ptr<MetricsHttpServer> http;
-  absl::Mutex mu;
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<db::NotifyListener> revocations;
+  std::thread bring_up;
+  mutable absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
+  bool ready ABSL_GUARDED_BY(mu) = false;
+  int attempts ABSL_GUARDED_BY(mu) = 0;
+  // The last attempt's problem (DatabaseProblem), for /readyz.
+  std::string problem ABSL_GUARDED_BY(mu) = "connecting";
+  absl::Status last_error ABSL_GUARDED_BY(mu);
+
+  // One attempt: the store answers, its schema is current (migrating it if
+  // allowed), and the running searches are resumed.
+  absl::Status TryBringUp() {
+    if (options.migrate) HWNAS_RETURN_IF_ERROR(store->Migrate());
+    HWNAS_ASSIGN_OR_RETURN(int version, store->SchemaVersion());
+    if (version != db::Store::LatestSchemaVersion()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema is at version ", version, ", this server needs ",
+          db::Store::LatestSchemaVersion(),
+          version < db::Store::LatestSchemaVersion() ? " (start once without --no-migrate)"
+                                                     : " (upgrade hwnas-server)"));
+    }
+    return coordinator->Start();
+  }
+
+  // Tries until ready or shut down, with capped exponential backoff.
+  void BringUpLoop() {
+    absl::Duration delay = options.database_retry_initial;
+    while (true) {
+      absl::Status s = TryBringUp();
+      absl::MutexLock lock(&mu);
+      ++attempts;
+      if (shut_down) return;
+      if (s.ok()) {
+        ready = true;
+        auth->SetReady();
+        grpc_server->GetHealthCheckService()->SetServingStatus(true);
+        spdlog::info("event=server_ready attempts={}", attempts);
+        return;
+      }
+      problem = DatabaseProblem(s);
+      last_error = s;
+      spdlog::warn("event=database_not_ready problem={} attempt={} retry_in={} error=\"{}\"",
+                   problem, attempts, absl::FormatDuration(delay), RedactSecrets(s.message()));
+      mu.AwaitWithTimeout(absl::Condition(&shut_down), delay);
+      if (shut_down) return;
+      delay = std::min(delay * 2, options.database_retry_max);
+    }
+  }
+
+  std::string ReadinessText() const {
+    absl::MutexLock lock(&mu);
+    if (ready) return "ready\n";
+    if (shut_down) return "not ready: shutting down\n";
+    return absl::StrCat("not ready: waiting for the database (", problem,
+                        "; the server log says more)\n");
+  }
 };
 
 absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  HWNAS_ASSIGN_OR_RETURN(impl->store,
-                         db::Store::Open(db::StoreOptions{.connection_string = options.database,
-                                                          .pool_size = options.db_pool_size}));
-  if (options.migrate) {
-    HWNAS_RETURN_IF_ERROR(impl->store->Migrate());
-  }
-  HWNAS_ASSIGN_OR_RETURN(int version, impl->store->SchemaVersion());
-  if (version != db::Store::LatestSchemaVersion()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("database schema is at version ", version, ", this server needs ",
-                     db::Store::LatestSchemaVersion(),
-                     version < db::Store::LatestSchemaVersion() ? " (start once with --migrate)"
-                                                                : " (upgrade hwnas-server)"));
-  }
-  impl->executor = std::make_unique<Executor>(options.threads);
-  impl->auth = std::make_unique<Authenticator>(impl->store.get());
-  impl->coordinator = std::make_unique<Coordinator>(impl->store.get(), impl->executor.get(),
-                                                    &impl->metrics, options.coordinator);
-  HWNAS_RETURN_IF_ERROR(impl->coordinator->Start());
-  impl->search_service = std::make_unique<SearchServiceImpl>(
-      impl->coordinator.get(), impl->auth.get(), impl->executor.get(), &impl->metrics);
-  impl->worker_service = std::make_unique<WorkerServiceImpl>(
-      impl->coordinator.get(), impl->auth.get(), impl->executor.get(), &impl->metrics);
-
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
     if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
@@ -80,6 +141,24 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
     ssl.pem_key_cert_pairs.push_back({key, cert});
     credentials = grpc::SslServerCredentials(ssl);
   }
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  // Connections are made on first use: the database may come up later.
+  HWNAS_ASSIGN_OR_RETURN(impl->store,
+                         db::Store::Open(db::StoreOptions{.connection_string = options.database,
+                                                          .pool_size = options.db_pool_size,
+                                                          .connect_at_open = false}));
+  impl->executor = std::make_unique<Executor>(options.threads);
+  impl->auth = std::make_unique<Authenticator>(impl->store.get());
+  impl->auth->SetNotReady("waiting for the database");
+  impl->coordinator = std::make_unique<Coordinator>(impl->store.get(), impl->executor.get(),
+                                                    &impl->metrics, options.coordinator);
+  impl->search_service = std::make_unique<SearchServiceImpl>(
+      impl->coordinator.get(), impl->auth.get(), impl->executor.get(), &impl->metrics);
+  impl->worker_service = std::make_unique<WorkerServiceImpl>(
+      impl->coordinator.get(), impl->auth.get(), impl->executor.get(), &impl->metrics);
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -89,20 +168,61 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
   builder.SetMaxReceiveMessageSize(8 << 20);
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server || port == 0) {
-    impl->coordinator->Stop();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use?)"));
   }
-  if (!options.metrics_address.empty()) {
-    Metrics* metrics = &impl->metrics;
-    HWNAS_ASSIGN_OR_RETURN(impl->http, MetricsHttpServer::Start(options.metrics_address, [metrics] {
-                             return metrics->Render();
-                           }));
-  }
+  impl->grpc_server->GetHealthCheckService()->SetServingStatus(false);
   auto server = std::unique_ptr<HwnasServer>(new HwnasServer(std::move(impl)));
   server->port_ = port;
-  spdlog::info("event=server_started address={} port={} metrics_port={} database=\"{}\"",
-               options.listen_address, port, server->metrics_port(),
+  Impl* raw = server->impl_.get();
+
+  if (!options.metrics_address.empty()) {
+    raw->http = std::make_unique<HttpServer>(HttpServerOptions{.address = options.metrics_address});
+    // Liveness: the process serves HTTP (it does not need the database).
+    raw->http->Get("/healthz", [](const HttpRequest&) { return HttpResponse{.body = "ok\n"}; });
+    // Readiness: the store is open and migrated, the searches resumed.
+    raw->http->Get("/readyz", [raw](const HttpRequest&) {
+      std::string text = raw->ReadinessText();
+      return HttpResponse{.status = absl::StartsWith(text, "ready") ? 200 : 503,
+                          .body = std::move(text)};
+    });
+    raw->http->Get("/metrics", [raw](const HttpRequest&) {
+      return HttpResponse{.content_type = "text/plain; version=0.0.4",
+                          .body = raw->metrics.Render()};
+    });
+    if (absl::Status s = raw->http->Start(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--metrics: ", s.message()));
+    }
+  }
+
+  // Revocations made through any hwnas-server (admin revoke-tokens) are
+  // heard here at once; the cache's TTL bounds the others.
+  Authenticator* auth = raw->auth.get();
+  raw->revocations = std::make_unique<db::NotifyListener>(
+      options.database, db::kTokensRevokedChannel, [auth] { auth->InvalidateAll(); });
+
+  raw->bring_up = std::thread([raw] { raw->BringUpLoop(); });
+  absl::Status fatal;
+  {
+    absl::MutexLock lock(&raw->mu);
+    // Until the first attempt ends (or `ready_wait`): a database that is
+    // there makes the server ready before Start() returns, as it used to.
+    const auto first_attempt_done = [raw]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return raw->ready || raw->attempts > 0;
+    };
+    raw->mu.AwaitWithTimeout(absl::Condition(&first_attempt_done), options.ready_wait);
+    // A schema newer than this binary will not get better by waiting.
+    if (!raw->ready && raw->last_error.code() == absl::StatusCode::kFailedPrecondition &&
+        absl::StrContains(raw->last_error.message(), "upgrade hwnas-server")) {
+      fatal = raw->last_error;
+    }
+  }
+  if (!fatal.ok()) {
+    server->Shutdown(absl::Seconds(1));
+    return fatal;
+  }
+  spdlog::info("event=server_started address={} port={} metrics_port={} ready={} database=\"{}\"",
+               options.listen_address, port, server->metrics_port(), server->ready(),
                RedactSecrets(options.database));
   return server;
 }
@@ -113,6 +233,11 @@ HwnasServer::~HwnasServer() { Shutdown(absl::Seconds(1)); }
 
 int HwnasServer::metrics_port() const { return impl_->http ? impl_->http->port() : 0; }
 
+bool HwnasServer::ready() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->ready;
+}
+
 void HwnasServer::Wait() { impl_->grpc_server->Wait(); }
 
 void HwnasServer::Shutdown(absl::Duration grace) {
@@ -120,11 +245,15 @@ void HwnasServer::Shutdown(absl::Duration grace) {
     absl::MutexLock lock(&impl_->mu);
     if (impl_->shut_down) return;
     impl_->shut_down = true;
+    impl_->ready = false;
   }
+  // The bring-up may be in Coordinator::Start: let it finish first.
+  if (impl_->bring_up.joinable()) impl_->bring_up.join();
   // Answer parked long-polls first so the gRPC shutdown does not wait on them.
   impl_->coordinator->Stop();
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
   impl_->http.reset();
+  impl_->revocations.reset();
   impl_->executor.reset();  // Drains queued handler work.
   spdlog::info("event=server_stopped");
 }

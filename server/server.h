@@ -24,18 +24,34 @@ struct ServerOptions {
   std::string tls_key_file;
   bool migrate = true;  // Apply pending migrations at start-up.
   int threads = 64;     // Executor threads for handlers (they block on the store).
+  // While the database cannot be opened and migrated at start-up, the server
+  // listens but is not ready, and tries again after this delay, doubling up
+  // to `database_retry_max`.
+  absl::Duration database_retry_initial = absl::Milliseconds(250);
+  absl::Duration database_retry_max = absl::Seconds(5);
+  // How long Start() waits for the database before it returns a server that
+  // is not ready yet (and keeps trying in the background).
+  absl::Duration ready_wait = absl::Seconds(60);
   CoordinatorOptions coordinator;
 };
 
 class HwnasServer {
  public:
-  // Opens the store (migrating or refusing a newer schema), resumes running
-  // searches and starts listening.
+  // Starts listening (gRPC, and HTTP on `metrics_address`), then opens the
+  // store (migrating, or refusing a newer schema), resumes running searches
+  // and becomes ready. While the database is unreachable, refuses the login
+  // or lacks the database, the server keeps trying with capped exponential
+  // backoff and is not ready meanwhile: /healthz answers, /readyz answers
+  // 503, the gRPC health service says NOT_SERVING and calls get UNAVAILABLE.
+  // Returns once ready or after `ready_wait`; fails only for what retrying
+  // cannot fix (a bad address, TLS files, a schema newer than this binary).
   static absl::StatusOr<std::unique_ptr<HwnasServer>> Start(ServerOptions options);
   ~HwnasServer();
 
   int port() const { return port_; }
   int metrics_port() const;
+  // Whether the store is open and migrated and the searches resumed.
+  bool ready() const;
   // Blocks until Shutdown() (from another thread or a signal handler thread).
   void Wait();
   // Stops accepting calls, answers parked long-polls, then stops.

@@ -36,6 +36,8 @@ Usage:
   hwnas-server admin create-user NAME [--admin] [--worker]
                                            Create a user and print their API token (once).
   hwnas-server admin issue-token NAME      Print a new API token for an existing user.
+  hwnas-server admin revoke-tokens NAME    Revoke every API token of a user (running
+                                           servers stop accepting them at once).
   hwnas-server check-spec FILE... [--profile-path DIRS]
                                            Check search specs as SubmitSearch would,
                                            without a database; exit 2 if one is invalid.
@@ -48,8 +50,9 @@ Common flags:
 
 serve flags:
   --listen ADDR       gRPC address (default 127.0.0.1:7470; port 0 picks a free port)
-  --metrics ADDR      Prometheus /metrics and /healthz address (default 127.0.0.1:9470;
-                      "" to disable)
+  --metrics ADDR      HTTP address of /metrics (Prometheus), /healthz (liveness) and
+                      /readyz (readiness: 503 until the database is open and migrated)
+                      (default 127.0.0.1:9470; IPv4 HOST:PORT; "" to disable)
   --lease-ttl SECS    Seconds a worker keeps a trial without a heartbeat (default 30)
   --max-attempts N    Attempts per trial before it fails for good (default 3)
   --max-running-per-owner N
@@ -125,13 +128,19 @@ int Admin(const Args& args) {
   absl::StatusOr<hwnas::User> user;
   if (command == "create-user") {
     user = (*store)->CreateUser(name, args.Has("admin"), args.Has("worker"));
-  } else if (command == "issue-token") {
+  } else if (command == "issue-token" || command == "revoke-tokens") {
     user = (*store)->GetUser(name);
   } else {
     return Fail(absl::StrCat("unknown admin command '", command,
-                             "' (expected create-user or issue-token)"));
+                             "' (expected create-user, issue-token or revoke-tokens)"));
   }
   if (!user.ok()) return Fail(std::string(user.status().message()));
+  if (command == "revoke-tokens") {
+    absl::StatusOr<int> revoked = (*store)->RevokeTokens(user->id);
+    if (!revoked.ok()) return Fail(std::string(revoked.status().message()));
+    std::cerr << "Revoked " << *revoked << " API token(s) of " << user->name << ".\n";
+    return 0;
+  }
   absl::StatusOr<std::string> token = (*store)->IssueToken(user->id);
   if (!token.ok()) return Fail(std::string(token.status().message()));
   std::cerr << "API token for " << user->name << (user->is_admin ? " (admin)" : "")
@@ -231,6 +240,11 @@ int Serve(const Args& args) {
   options.coordinator.policy.max_running_per_owner = max_running;
   options.coordinator.profile_search_path = ProfileSearchPath(args);
 
+  // A database host that drops packets would otherwise hold each connection
+  // attempt for minutes (libpq waits for TCP): bound it, unless the
+  // operator chose (PGCONNECT_TIMEOUT, or connect_timeout in the URI).
+  setenv("PGCONNECT_TIMEOUT", "10", /*overwrite=*/0);
+
   // Signals are taken by a dedicated thread (sigwait) so shutdown runs in
   // ordinary code, not in a signal handler.
   sigset_t signals;
@@ -246,10 +260,11 @@ int Serve(const Args& args) {
   absl::StatusOr<std::unique_ptr<hwnas::server::HwnasServer>> server =
       hwnas::server::HwnasServer::Start(options);
   if (!server.ok()) return Fail(std::string(server.status().message()));
+  const char* readiness = (*server)->ready() ? "" : " (not ready: waiting for the database)";
   if (unix_socket) {
-    std::cerr << "hwnas-server: listening on " << options.listen_address << "\n";
+    std::cerr << "hwnas-server: listening on " << options.listen_address << readiness << "\n";
   } else {
-    std::cerr << "hwnas-server: listening on port " << (*server)->port() << "\n";
+    std::cerr << "hwnas-server: listening on port " << (*server)->port() << readiness << "\n";
   }
   if (std::string port_file = args.GetOr("port-file", ""); !port_file.empty()) {
     FILE* f = std::fopen((port_file + ".tmp").c_str(), "w");

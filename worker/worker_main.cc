@@ -128,6 +128,9 @@ Flags:
                     more than one; a training trial still comes alone. For big
                     table searches and load tests: the round trips and the
                     server's commits are shared by the batch
+  --acquire-wait S  seconds the server may hold a request for work open when it
+                    has none (long-poll; 1 to 60, default 10). SIGTERM cancels
+                    a waiting request at once
   --log-level L     trace, debug, info (default), warn, error
 
 Example:
@@ -171,7 +174,8 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"data-dir", 0, "DIR", ""},
       {"table", 0, "FILE", ""},
       {"max-trials", 0, "N", ""},
-      {"batch", 0, "N", ""}}},
+      {"batch", 0, "N", ""},
+      {"acquire-wait", 0, "SECS", ""}}},
 };
 
 // A non-negative integer flag into `out` (left alone when absent).
@@ -223,6 +227,15 @@ int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) 
       return Usage(help, absl::StrCat("--batch must be 1 to 1024, got ", *batch));
     }
     o.batch = static_cast<int>(*batch);
+  }
+  std::optional<int64_t> acquire_wait;
+  if (!Int(flags, "acquire-wait", &acquire_wait, &error)) return Usage(help, error);
+  if (acquire_wait) {
+    if (*acquire_wait < 1 || *acquire_wait > 60) {
+      return Usage(help,
+                   absl::StrCat("--acquire-wait must be 1 to 60 seconds, got ", *acquire_wait));
+    }
+    o.acquire_wait = absl::Seconds(*acquire_wait);
   }
 
   sigset_t signals;

@@ -1,0 +1,168 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace hwnas::server {
+namespace {
+
+// One thread per connection, at most `limit` at once. httplib's own pool
+// has a fixed number of threads and an unbounded queue: a few stalled
+// clients there delay every later request by their timeouts. Here a stalled
+// client holds only its own thread; when `limit` are busy, the accept loop
+// waits for one to end, so further connections wait in the listen backlog.
+class ConnectionThreads : public httplib::TaskQueue {
+ public:
+  explicit ConnectionThreads(int limit) : limit_(limit) {}
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return active_ < limit_; });
+    ++active_;
+    std::thread([this, fn = std::move(fn)] {
+      fn();  // Serves the connection and closes it (within its timeouts).
+      std::lock_guard<std::mutex> lock(mu_);
+      --active_;
+      cv_.notify_all();
+    }).detach();
+  }
+
+  // httplib calls this when its accept loop ends: connections in progress
+  // still use the httplib::Server, so wait for them.
+  void shutdown() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  const int limit_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+};
+
+// httplib listens with a backlog of 5. Connections beyond
+// `max_connections` wait in the backlog, and when it is full the kernel drops
+// SYNs, which clients retry only after 1, 3, 7... seconds: a probe would be
+// late. The listening socket is protected in httplib::Server, hence this
+// subclass, which only re-listens with a deeper backlog.
+class Listener : public httplib::Server {
+ public:
+  void DeepenBacklog(int backlog) {
+    const int fd = svr_sock_.load();
+    if (fd >= 0) ::listen(fd, backlog);
+  }
+};
+
+std::string EscapeRegex(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '-') {
+      out.push_back('\\');
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+time_t WholeSeconds(absl::Duration d) {
+  return std::max<time_t>(1, static_cast<time_t>(absl::ToInt64Seconds(d)));
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Listener http;
+  std::thread thread;
+  bool started = false;
+};
+
+HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  httplib::Server& http = impl_->http;
+  const HttpServerOptions& o = impl_->options;
+  const int limit = std::max(1, o.max_connections);
+  http.new_task_queue = [limit] { return new ConnectionThreads(limit); };
+  http.set_address_family(AF_INET);
+  http.set_keep_alive_timeout(WholeSeconds(o.idle_timeout));
+  http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, o.max_requests_per_connection)));
+  http.set_read_timeout(WholeSeconds(o.io_timeout));
+  http.set_write_timeout(WholeSeconds(o.io_timeout));
+  http.set_payload_max_length(o.max_body_bytes);
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      res.set_content(res.status == 404 ? "not found\n" : absl::StrCat("error ", res.status, "\n"),
+                      "text/plain; charset=utf-8");
+    }
+  });
+}
+
+HttpServer::~HttpServer() {
+  if (impl_->started) {
+    impl_->http.stop();
+    impl_->thread.join();
+  }
+}
+
+void HttpServer::Get(const std::string& path, Handler handler) {
+  impl_->http.Get(EscapeRegex(path), [handler = std::move(handler)](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+    HttpRequest r;
+    r.method = req.method;
+    r.path = req.path;
+    r.params.insert(req.params.begin(), req.params.end());
+    r.headers.insert(req.headers.begin(), req.headers.end());
+    HttpResponse out = handler(r);
+    res.status = out.status;
+    res.set_content(std::move(out.body), out.content_type.c_str());
+  });
+}
+
+absl::Status HttpServer::Start() {
+  const std::string& address = impl_->options.address;
+  std::vector<std::string> parts = absl::StrSplit(address, absl::MaxSplits(':', 1));
+  int port = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP address '", address, "' is not host:port"));
+  }
+  const std::string host = parts[0].empty() || parts[0] == "localhost" ? "127.0.0.1" : parts[0];
+  // IPv4 only, as documented for --metrics: no name lookups, no IPv6.
+  std::vector<std::string> octets = absl::StrSplit(host, '.');
+  bool ipv4 = octets.size() == 4;
+  for (const std::string& o : octets) {
+    int v = -1;
+    ipv4 = ipv4 && !o.empty() && o.size() <= 3 && absl::SimpleAtoi(o, &v) && v >= 0 && v <= 255;
+  }
+  if (!ipv4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP address '", address, "': host must be an IPv4 address"));
+  }
+  Listener& http = impl_->http;
+  if (port == 0) {
+    port_ = http.bind_to_any_port(host);
+    if (port_ <= 0) port_ = 0;
+  } else if (http.bind_to_port(host, port)) {
+    port_ = port;
+  }
+  if (port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, " (address in use?)"));
+  }
+  http.DeepenBacklog(1024);
+  impl_->started = true;
+  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+}  // namespace hwnas::server
