@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 
 namespace hwnas::server {
 namespace {
@@ -95,6 +96,12 @@ HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>
   const int limit = std::max(1, o.max_connections);
   http.new_task_queue = [limit] { return new ConnectionThreads(limit); };
   http.set_address_family(AF_INET);
+  // httplib's default also sets SO_REUSEPORT, which would let a second
+  // server bind the same port and take half its connections.
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.set_keep_alive_timeout(WholeSeconds(o.idle_timeout));
   http.set_keep_alive_max_count(static_cast<size_t>(std::max(1, o.max_requests_per_connection)));
   http.set_read_timeout(WholeSeconds(o.io_timeout));
@@ -162,6 +169,9 @@ absl::Status HttpServer::Start() {
   http.DeepenBacklog(1024);
   impl_->started = true;
   impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+  // httplib's stop() does nothing until the accept loop runs: a server
+  // destroyed before that would leave its thread in accept() for ever.
+  while (!http.is_running()) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
 }
 
