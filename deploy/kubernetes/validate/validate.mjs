@@ -12,8 +12,9 @@
 //   4. hwnas's own rules for these manifests: workload selectors match their
 //      pod labels, every container has resource requests and limits, every
 //      Service selects a pod template and names a port the pod exposes, and
-//      every Secret/ConfigMap a pod references is rendered or declared
-//      external (annotation hwnas.dev/external-secrets on the pod template).
+//      every Secret/ConfigMap/PersistentVolumeClaim a pod references is
+//      rendered (Secrets created by the operator are declared in the pod
+//      template's annotation hwnas.dev/external-secrets).
 //
 // Usage: node validate.mjs FILE.yaml...   ("-" reads standard input)
 // Exit 0 when every object is valid; 1 and one line per problem otherwise.
@@ -182,6 +183,7 @@ function projectProblems(objects) {
   const named = (kind) => new Set(objects.filter((o) => o.kind === kind).map((o) => o.metadata?.name));
   const secrets = named("Secret");
   const configMaps = named("ConfigMap");
+  const claims = named("PersistentVolumeClaim");
   const pods = objects.map((o) => [o, podTemplate(o)]).filter(([, t]) => t);
 
   for (const [obj, tmpl] of pods) {
@@ -220,6 +222,9 @@ function projectProblems(objects) {
     for (const v of spec.volumes || []) {
       if (v.secret && !secrets.has(v.secret.secretName) && !external.has(v.secret.secretName)) {
         out.push([obj, `volume ${v.name}: Secret ${v.secret.secretName} is neither rendered nor listed in hwnas.dev/external-secrets`]);
+      }
+      if (v.persistentVolumeClaim && !claims.has(v.persistentVolumeClaim.claimName)) {
+        out.push([obj, `volume ${v.name}: PersistentVolumeClaim ${v.persistentVolumeClaim.claimName} is not rendered`]);
       }
       if (v.configMap && !configMaps.has(v.configMap.name)) {
         out.push([obj, `volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`]);
