@@ -18,6 +18,8 @@
 //
 // Usage: node validate.mjs FILE.yaml...   ("-" reads standard input)
 // Exit 0 when every object is valid; 1 and one line per problem otherwise.
+//        node validate.mjs --broken FIXTURE.yaml...
+// Exit 0 when every fixture is rejected for the reason its `# expect:` names.
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -270,42 +272,71 @@ function label(obj) {
   return `${obj?.kind ?? "?"}/${obj?.metadata?.name ?? "?"}`;
 }
 
-function main(files) {
-  if (files.length === 0) {
-    console.error("usage: validate.mjs FILE.yaml... (- for standard input)");
-    return 2;
-  }
+// Parses YAML files into objects; YAML errors become problems.
+function load(files, problems) {
   const objects = [];
-  let problems = 0;
   for (const file of files) {
     const text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
     for (const doc of YAML.parseAllDocuments(text)) {
       if (doc.errors.length) {
-        for (const e of doc.errors) console.log(`${file}: YAML: ${e.message}`);
-        problems += doc.errors.length;
+        for (const e of doc.errors) problems.push(`${file}: YAML: ${e.message}`);
         continue;
       }
       const obj = doc.toJS();
-      if (obj === null) continue;
-      objects.push(obj);
+      if (obj !== null) objects.push(obj);
     }
   }
+  return objects;
+}
+
+// Every problem of one set of files, one line each.
+function problemsOf(files) {
+  const problems = [];
+  const objects = load(files, problems);
   for (const obj of objects) {
-    for (const p of schemaProblems(obj).problems) {
-      console.log(`${label(obj)}: ${p}`);
-      problems++;
+    for (const p of schemaProblems(obj).problems) problems.push(`${label(obj)}: ${p}`);
+  }
+  for (const [obj, p] of projectProblems(objects)) problems.push(`${label(obj)}: ${p}`);
+  if (objects.length === 0) problems.push("no objects found");
+  return { objects, problems };
+}
+
+// --broken FILE...: each file must be rejected, with a problem that contains
+// the text of its `# expect: TEXT` line (so that it fails for its reason).
+function checkBroken(files) {
+  let failures = 0;
+  for (const file of files) {
+    const expect = (fs.readFileSync(file, "utf8").match(/^# expect: (.+)$/m) || [])[1];
+    const { problems } = problemsOf([file]);
+    const name = path.basename(file);
+    const hit = expect && problems.find((p) => p.includes(expect));
+    if (!expect) {
+      console.log(`FAIL: ${name} has no '# expect:' line`);
+    } else if (problems.length === 0) {
+      console.log(`FAIL: broken fixture ${name} was accepted`);
+    } else if (!hit) {
+      console.log(`FAIL: broken fixture ${name} failed for another reason: ${problems.join("; ")}`);
+    } else {
+      console.log(`ok: ${name} rejected: ${hit}`);
+      continue;
     }
+    failures++;
   }
-  for (const [obj, p] of projectProblems(objects)) {
-    console.log(`${label(obj)}: ${p}`);
-    problems++;
+  console.log(`${files.length - failures} broken fixture(s) rejected as expected, ${failures} not`);
+  return failures === 0 ? 0 : 1;
+}
+
+function main(args) {
+  if (args[0] === "--broken") return checkBroken(args.slice(1));
+  if (args.length === 0) {
+    console.error("usage: validate.mjs FILE.yaml... (- for standard input)\n" +
+                  "       validate.mjs --broken FIXTURE.yaml...");
+    return 2;
   }
-  if (objects.length === 0) {
-    console.log("no objects found");
-    return 1;
-  }
-  console.log(`${objects.length} object(s), ${problems} problem(s)`);
-  return problems === 0 ? 0 : 1;
+  const { objects, problems } = problemsOf(args);
+  for (const p of problems) console.log(p);
+  console.log(`${objects.length} object(s), ${problems.length} problem(s)`);
+  return problems.length === 0 ? 0 : 1;
 }
 
 process.exitCode = main(process.argv.slice(2));
