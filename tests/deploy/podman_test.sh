@@ -138,7 +138,7 @@ check "migrations applied: $migrations recorded in schema_migrations" \
 start_server() {
   podman run -d --pull=never --name "$p-server" --network "$net" --network-alias hwnas-server \
     "${db_env[@]}" "$server_image" serve --listen=0.0.0.0:7470 --metrics=0.0.0.0:9470 \
-    --no-migrate --lease-ttl=5 >/dev/null
+    --no-migrate --lease-ttl=10 >/dev/null
 }
 log "starting the server ($server_image)"
 start_server || die "server container did not start"
@@ -147,6 +147,7 @@ worker_token=$(admin fleet --worker) || die "create-user fleet --worker failed"
 user_token=$(admin alice) || die "create-user alice failed"
 
 # The CLI runs in a container of its own on the network, like a client pod.
+mkdir -p "$tmp/specs"
 hwnas() {
   podman run --rm --pull=never --network "$net" -e HWNAS_SERVER=hwnas-server:7470 \
     -e HWNAS_TOKEN="$user_token" -v "$tmp/specs:/specs:ro" --entrypoint hwnas "$server_image" "$@"
@@ -170,7 +171,6 @@ log "starting two workers ($worker_image)"
 start_worker worker1 || die "worker1 did not start"
 start_worker worker2 || die "worker2 did not start"
 
-mkdir -p "$tmp/specs"
 cat >"$tmp/specs/table.yaml" <<'EOF'
 name: podman-nb201-table
 space: {name: nb201}
@@ -199,7 +199,7 @@ space:
 data: {dataset: fashion_mnist, train_subset: 3000, val_subset: 500, seed: 1}
 training: {optimizer: sgd, lr: 0.05, momentum: 0.9, epochs: 2, batch_size: 64, threads: 1, time_limit_s: 300}
 hardware: {measure_latency: false}
-objectives: {reward: mnasnet}
+objectives: {reward: mnasnet, pareto_metrics: [params]}
 strategy: {name: random}
 budget: {trials: 6}
 EOF
@@ -210,7 +210,7 @@ wait_done() { # wait_done ID SECONDS
   local s
   for _ in $(seq "$2"); do
     s=$(state_of "$1")
-    [[ $s == SUCCEEDED || $s == FAILED || $s == CANCELLED || $s == succeeded || $s == failed || $s == cancelled ]] && return 0
+    [[ $s == COMPLETED || $s == FAILED || $s == CANCELLED ]] && return 0
     sleep 1
   done
   return 1
@@ -227,7 +227,7 @@ log "1. NAS-Bench-201 table search"
 table_id=$(submit table.yaml) || die "submit table.yaml failed"
 wait_done "$table_id" 240 || die "the table search did not finish in 4 minutes"
 read -r fin open distinct total <<<"$(counts "$table_id")"
-check "table search: state $(state_of "$table_id")" test "$(state_of "$table_id" | tr a-z A-Z)" = SUCCEEDED
+check "table search: state $(state_of "$table_id")" test "$(state_of "$table_id")" = COMPLETED
 check "table search: $fin of 200 trials finished, $open open, $distinct distinct of $total" \
   test "$fin $open $distinct $total" = "200 0 200 200"
 check "table search: every trial has its table accuracy" \
@@ -282,7 +282,7 @@ check "worker2 exited on SIGTERM within the grace period (exit code $code, not 1
 
 wait_done "$train_id" 600 || die "the training search did not finish"
 read -r fin open distinct total <<<"$(counts "$train_id")"
-check "training search: state $(state_of "$train_id")" test "$(state_of "$train_id" | tr a-z A-Z)" = SUCCEEDED
+check "training search: state $(state_of "$train_id")" test "$(state_of "$train_id")" = COMPLETED
 check "training search: $fin of 6 trials finished, $open open, $distinct distinct of $total (budget exact)" \
   test "$fin $open $distinct $total" = "6 0 6 6"
 check "training search resumed after the server restart ($finished_at_restart finished then)" \
