@@ -135,8 +135,11 @@ migrations=$(ls "$root"/db/migrations/*.sql | wc -l)
 check "migrations applied: $migrations recorded in schema_migrations" \
   test "$(sql "SELECT count(*) FROM schema_migrations")" = "$migrations"
 
+# As the pods' securityContext: read-only root (podman adds a tmpfs /tmp),
+# no capabilities, no privilege escalation; the image's non-root user.
+hardened=(--read-only --cap-drop=ALL --security-opt=no-new-privileges)
 start_server() {
-  podman run -d --pull=never --name "$p-server" --network "$net" --network-alias hwnas-server \
+  podman run -d --pull=never --name "$p-server" --network "$net" --network-alias hwnas-server "${hardened[@]}" \
     "${db_env[@]}" "$server_image" serve --listen=0.0.0.0:7470 --metrics=0.0.0.0:9470 \
     --no-migrate --lease-ttl=10 >/dev/null
 }
@@ -162,7 +165,7 @@ wait_server() {
 wait_server || die "the server never answered (podman logs $p-server)"
 
 start_worker() { # start_worker NAME
-  podman run -d --pull=never --name "$p-$1" --network "$net" --stop-timeout 60 \
+  podman run -d --pull=never --name "$p-$1" --network "$net" --stop-timeout 60 "${hardened[@]}" \
     -e HWNAS_TOKEN="$worker_token" -e HWNAS_SHARED_DATA=/srv/hwnas/data \
     -v "$shared/nb201:/srv/hwnas/data/nb201:ro" \
     "$worker_image" serve --server=hwnas-server:7470 --threads=1 --name="$1" >/dev/null
