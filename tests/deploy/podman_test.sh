@@ -282,6 +282,8 @@ podman stop -t 60 "$p-worker2" >/dev/null
 code=$(podman inspect --format '{{.State.ExitCode}}' "$p-worker2")
 log "stopped worker2 (SIGTERM) while it held trial $termed: exit code $code"
 check "worker2 exited on SIGTERM within the grace period (exit code $code, not 137)" test "$code" != 137
+check "worker2 handed trial $termed back to the queue on SIGTERM (event=trial_failure_reported requeued=true)" \
+  grep -q "event=trial_failure_reported trial=$termed requeued=true" <(podman logs "$p-worker2" 2>&1)
 
 wait_done "$train_id" 600 || die "the training search did not finish"
 read -r fin open distinct total <<<"$(counts "$train_id")"
