@@ -134,8 +134,8 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   std::vector<std::string> names = StrategyNames();
   if (std::find(names.begin(), names.end(), o.name) == names.end()) {
     return FieldError("strategy.name",
-                      absl::StrCat("unknown strategy '", o.name,
-                                   "' (expected one of: ", absl::StrJoin(names, ", "), ")"));
+                      absl::StrCat("unknown strategy ", QuoteValue(o.name),
+                                   " (expected one of: ", absl::StrJoin(names, ", "), ")"));
   }
   const EvolutionOptions& e = o.evolution;
   if (e.population < 2) return FieldError("strategy.population", "must be at least 2");
