@@ -173,11 +173,19 @@ int model_infer(const int8_t* in, int8_t* out);
           n.act_max);
     };
     auto weights = [&]() {
+      std::vector<int8_t> w = n.weights;
+      if (n.kind == NodeKind::kDepthwiseConv) {
+        // The C kernel reads [kh][kw][c] (four channels per word).
+        const int64_t taps = static_cast<int64_t>(n.conv.kernel_h) * n.conv.kernel_w;
+        for (int64_t c = 0; c < n.out.c; ++c) {
+          for (int64_t k = 0; k < taps; ++k) w[k * n.out.c + c] = n.weights[c * taps + k];
+        }
+      }
       std::vector<std::string> shift_text, mult_text;
       for (int32_t v : n.multiplier) mult_text.push_back(Int32Literal(v));
       for (int32_t v : n.shift) shift_text.push_back(Int32Literal(v));
       return absl::StrCat("static const int8_t ", id, "_w[", n.weights.size(), "] = {",
-                          ArrayLiteral(n.weights), "};\n", "static const int32_t ", id, "_b[",
+                          ArrayLiteral(w), "};\n", "static const int32_t ", id, "_b[",
                           n.bias.size(), "] = {", ArrayLiteral(n.bias), "};\n",
                           "static const int32_t ", id, "_m[", n.multiplier.size(), "] = {",
                           ArrayLiteral(n.multiplier), "};\n", "static const int32_t ", id, "_s[",

@@ -20,9 +20,11 @@ typedef struct {
 /* x * M for M = multiplier * 2^(shift - 31), rounded as TFLite does. */
 int32_t hwnas_requantize(int32_t x, int32_t multiplier, int32_t shift);
 
+/* weights [out_c][kernel_h][kernel_w][in_c]. */
 void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                    const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                    int8_t* out);
+/* Depthwise (multiplier 1): weights [kernel_h][kernel_w][channels]. */
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                              int8_t* out);
