@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "mcu/codegen.h"
+#include "mcu/firmware.h"
 
 namespace hwnas::worker {
 namespace {
@@ -86,4 +88,74 @@ absl::StatusOr<Int8Evaluation> EvaluateInt8(PlanNetImpl& net, const mcu::Int8Mod
   }
 }
 
+namespace internal {
+
+absl::StatusOr<nlohmann::json> ExportMcuProject(PlanNet& net, const Dataset& train,
+                                                const Dataset& held_out, const std::string& dir,
+                                                const std::string& target, bool measure,
+                                                int firmware_samples, std::ostream* log) {
+  absl::StatusOr<mcu::Int8Model> model = QuantizeTrainedNet(*net, train, 256);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<Int8Evaluation> eval = EvaluateInt8(*net, *model, held_out);
+  if (!eval.ok()) return eval.status();
+  if (log != nullptr) {
+    *log << "int8: accuracy " << eval->int8_accuracy << " (float " << eval->float_accuracy
+         << ") on " << eval->samples << " held-out samples\n"
+         << std::flush;
+  }
+  std::vector<std::vector<int8_t>> inputs;
+  for (int64_t i = 0; i < std::min<int64_t>(std::max(firmware_samples, 1), held_out.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(*model, mcu::ToHwc(model->source_shape, held_out.sample(i))));
+  }
+  mcu::CodegenOptions options;
+  options.cpu = target;
+  options.firmware_samples = inputs;
+  if (absl::Status s = mcu::WriteCProject(*model, options, dir); !s.ok()) return s;
+  std::vector<std::vector<int8_t>> expected;
+  for (const auto& in : inputs) expected.push_back(mcu::RunInt8(*model, in));
+  nlohmann::json j = {{"target", target},
+                      {"float_accuracy", eval->float_accuracy},
+                      {"int8_accuracy", eval->int8_accuracy},
+                      {"int8_float_agreement", eval->agreement},
+                      {"eval_samples", eval->samples},
+                      {"macs", model->macs()},
+                      {"weight_bytes", model->weight_bytes()},
+                      {"arena_bytes", model->memory.arena_size},
+                      {"input_scale", model->q[0].scale},
+                      {"input_zero_point", model->q[0].zero_point},
+                      {"output_scale", model->q[model->output].scale},
+                      {"output_zero_point", model->q[model->output].zero_point}};
+  // The host build must reproduce the reference; a mismatch is a bug.
+  absl::StatusOr<std::vector<std::vector<int8_t>>> host =
+      mcu::RunHostProgram(dir, inputs, model->output_dims().size());
+  if (!host.ok()) return host.status();
+  if (*host != expected) {
+    return absl::InternalError("the generated C (host build) differs from the int8 reference");
+  }
+  j["host_bit_exact_samples"] = inputs.size();
+  mcu::RunShell("make -s clean", dir, 30);
+  if (measure) {
+    absl::StatusOr<mcu::FirmwareMeasurement> m = mcu::BuildAndRunFirmware(dir, target);
+    if (!m.ok()) return m.status();
+    if (m->outputs != expected) {
+      return absl::InternalError(absl::StrCat("the firmware's outputs in QEMU (", m->machine,
+                                              ") differ from the int8 reference"));
+    }
+    j["measured"] = {
+        {"machine", m->machine},         {"bit_exact_samples", m->outputs.size()},
+        {"flash_bytes", m->flash_bytes}, {"empty_firmware_flash_bytes", m->empty_flash_bytes},
+        {"sram_bytes", m->sram_bytes},   {"static_ram_bytes", m->static_ram_bytes},
+        {"stack_bytes", m->stack_bytes}, {"instructions", m->instructions.front()}};
+    if (log != nullptr) {
+      *log << "firmware (" << m->machine << "): " << m->instructions.front()
+           << " instructions per inference, flash " << m->flash_bytes << " B, SRAM "
+           << m->sram_bytes << " B; bit-exact on " << m->outputs.size() << " samples\n"
+           << std::flush;
+    }
+  }
+  return j;
+}
+
+}  // namespace internal
 }  // namespace hwnas::worker

@@ -6,10 +6,13 @@
 #define HWNAS_WORKER_MCU_QUANTIZE_H_
 
 #include <cstdint>
+#include <ostream>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "mcu/graph.h"
 #include "mcu/quantize.h"
+#include "nlohmann/json.hpp"
 #include "worker/datasets.h"
 #include "worker/plan_net.h"
 
@@ -33,6 +36,20 @@ struct Int8Evaluation {
 absl::StatusOr<Int8Evaluation> EvaluateInt8(PlanNetImpl& net, const mcu::Int8Model& model,
                                             const Dataset& data, int64_t max_samples = 0);
 
+namespace internal {
+
+// `hwnas-worker export --format c`: quantizes the trained network (calibrated
+// on `train`), evaluates int8 next to float on `held_out`, writes the C
+// project to `dir` (its firmware harness holds `firmware_samples` held-out
+// samples), checks the host build bit-exact against the int8 reference and,
+// with `measure`, builds and runs the firmware in QEMU for `target`. Returns
+// the summary's "mcu" section. `log` (may be null) gets progress lines.
+absl::StatusOr<nlohmann::json> ExportMcuProject(PlanNet& net, const Dataset& train,
+                                                const Dataset& held_out, const std::string& dir,
+                                                const std::string& target, bool measure,
+                                                int firmware_samples, std::ostream* log);
+
+}  // namespace internal
 }  // namespace hwnas::worker
 
 #endif  // HWNAS_WORKER_MCU_QUANTIZE_H_

@@ -6,14 +6,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "mcu/codegen.h"
 #include "mcu/firmware.h"
 #include "mcu/graph.h"
 #include "mcu/quantize.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/test_paths.h"
 #include "worker/config.h"
 #include "worker/datasets.h"
 #include "worker/mcu_quantize.h"
@@ -177,6 +183,121 @@ TEST_P(McuFirmwareTest, QemuClassifiesRealSamplesBitExactly) {
 
 INSTANTIATE_TEST_SUITE_P(Cpus, McuFirmwareTest, ::testing::Values("cortex-m7", "cortex-m4"),
                          [](const auto& info) { return info.param == "cortex-m7" ? "M7" : "M4"; });
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The hwnas-worker binary end to end: train, quantize, generate, check the
+// host build and (when the tools are there) the QEMU firmware.
+TEST(McuExportCommandTest, WritesAProjectAndItsSummary) {
+  const char* bin = std::getenv("HWNAS_BINARY_DIR");
+  ASSERT_NE(bin, nullptr) << "run through ctest (HWNAS_BINARY_DIR)";
+  const std::string dir = TempDir("hwnas-export-c");
+  const std::string spec = dir + "/spec.yaml";
+  std::ofstream(spec) << R"(
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [2, 2],
+        stem_filters: 8, stem_stride: 1, head_filters: 0, dropout: 0}
+data: {dataset: fashion_mnist, train_subset: 3000, val_subset: 200, test_subset: 200, seed: 1}
+training: {optimizer: adam, lr: 0.01, epochs: 2, batch_size: 64, seed: 0, threads: 2}
+)";
+  const bool measure = mcu::CheckFirmwareTools().ok();
+  const std::string cmd =
+      absl::StrCat(bin, "/worker/hwnas-worker export --spec ", spec,
+                   " --arch 4,0,1,1,1,1,1,1,0,0,1,1 --format c --target cortex-m4 --spec-data "
+                   "--quiet --firmware-samples 3 --out ",
+                   dir, "/c --summary ", dir, "/summary.json", measure ? " --measure" : "");
+  mcu::CommandResult r = mcu::RunShell(cmd, dir, 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(dir + "/summary.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["format"], "c");
+  EXPECT_EQ(j["mcu"]["target"], "cortex-m4");
+  EXPECT_EQ(j["mcu"]["eval_split"], "test");
+  EXPECT_EQ(j["mcu"]["eval_samples"], 200);
+  EXPECT_EQ(j["mcu"]["host_bit_exact_samples"], 3);
+  EXPECT_GT(j["mcu"]["float_accuracy"].get<double>(), 0.4);
+  EXPECT_NEAR(j["mcu"]["int8_accuracy"].get<double>(), j["mcu"]["float_accuracy"].get<double>(),
+              0.05);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/c/model.c"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/c/Makefile"));
+  if (measure) {
+    EXPECT_EQ(j["mcu"]["measured"]["machine"], "mps2-an386");
+    EXPECT_EQ(j["mcu"]["measured"]["bit_exact_samples"], 3);
+    EXPECT_GE(j["mcu"]["measured"]["flash_bytes"].get<int64_t>(),
+              j["mcu"]["weight_bytes"].get<int64_t>());
+  }
+  // Bad input names the flag and changes nothing.
+  mcu::CommandResult bad = mcu::RunShell(
+      absl::StrCat(bin, "/worker/hwnas-worker export --spec ", spec,
+                   " --arch 4,0,1,1,1,1,1,1,0,0,1,1 --format c --target cortex-m33 --out ", dir,
+                   "/bad"),
+      dir, 60);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--target"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The temporal space's dilated 1-D convs (and max pooling) on ECG5000: the
+// same scheme with H = 1; host C bit-exact on real test samples.
+TEST(McuTemporalTest, DilatedConv1dOnEcg5000IsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: test, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse("conv_k5_d1_c16_p2 conv_k5_d2_c32_p2");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "ECG5000 not available: " << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->test);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "ECG5000 test (" << eval->samples << "): float " << eval->float_accuracy << ", int8 "
+            << eval->int8_accuracy << "\n";
+  EXPECT_GT(eval->float_accuracy, 0.8);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.03);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(200, data->test.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->test.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-temporal");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace hwnas::worker
