@@ -129,7 +129,7 @@ std::vector<std::vector<float>> RunFloatAll(const FloatGraph& g, const std::vect
               double acc = n.bias.empty() ? 0.0 : n.bias[c];
               ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
                 acc +=
-                    static_cast<double>(x[at(iy, ix, c)]) *
+                    static_cast<double>(x[at(iy, ix, c / (n.out.c / in.c))]) *
                     n.weights[(static_cast<int64_t>(c) * n.conv.kernel_h + ky) * n.conv.kernel_w +
                               kx];
               });
@@ -361,7 +361,7 @@ std::vector<std::vector<int8_t>> RunInt8All(const Int8Model& m, const std::vecto
               int32_t acc = n.bias[c];
               ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
                 acc +=
-                    (x[at(iy, ix, c)] - in_zp) *
+                    (x[at(iy, ix, c / (n.out.c / in.c))] - in_zp) *
                     n.weights[(static_cast<int64_t>(c) * n.conv.kernel_h + ky) * n.conv.kernel_w +
                               kx];
               });
@@ -470,7 +470,9 @@ absl::Status Validate(const Int8Model& m) {
         want_ch = n.out.c;
         break;
       case NodeKind::kDepthwiseConv:
-        if (in.c != n.out.c) return absl::InvalidArgumentError(where + ": depthwise channels");
+        if (n.out.c % in.c != 0) {
+          return absl::InvalidArgumentError(where + ": depthwise output channels not a multiple");
+        }
         want_w = static_cast<int64_t>(n.out.c) * n.conv.kernel_h * n.conv.kernel_w;
         want_ch = n.out.c;
         break;

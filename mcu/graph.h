@@ -29,7 +29,7 @@ struct Dims {
 enum class NodeKind {
   kInput,           // The network input (node 0).
   kConv,            // 2-D convolution (1-D as H = 1); weights [oc][kh][kw][ic].
-  kDepthwiseConv,   // Depthwise, multiplier 1; weights [c][kh][kw].
+  kDepthwiseConv,   // Depthwise; output c reads input c / (out.c / in.c); weights [c][kh][kw].
   kFullyConnected,  // weights [out][in].
   kAvgPool,         // Average over the window's valid positions.
   kMaxPool,

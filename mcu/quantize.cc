@@ -75,12 +75,11 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         break;
       case OpType::kConv: {
         const Dims in = g.nodes[src(0)].out;
+        // Depthwise, also with a depth multiplier (EEGNet's spatial conv).
         const bool depthwise =
-            op.groups > 1 && op.groups == op.in_channels && op.out_channels == op.in_channels;
+            op.groups > 1 && op.groups == op.in_channels && op.out_channels % op.in_channels == 0;
         if (op.groups != 1 && !depthwise) {
-          return Refuse(
-              i, op,
-              absl::StrCat("groups ", op.groups, " (only 1 or depthwise with multiplier 1)"));
+          return Refuse(i, op, absl::StrCat("groups ", op.groups, " (only 1 or depthwise)"));
         }
         ConvParams& p = node.conv;
         if (op.dims == 2) {

@@ -284,7 +284,8 @@ void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* w
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                              int8_t* out) {
-  const int32_t c_n = p->in_c, kw = p->kernel_w;
+  /* c_n output channels; output channel c reads input channel c / mult. */
+  const int32_t in_c = p->in_c, c_n = p->out_c, mult = p->out_c / p->in_c, kw = p->kernel_w;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t y0 = oy * p->stride_h - p->pad_h;
     int32_t ky_lo, ky_hi;
@@ -298,7 +299,7 @@ void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const
 #if HWNAS_DSP
       /* Four channels at a time: one word of input and of weights per tap. */
       const uint32_t off2 = hwnas_pack_offset(p->in_offset);
-      for (; c + 4 <= c_n; c += 4) {
+      for (; mult == 1 && c + 4 <= c_n; c += 4) {
         int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
         for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
           const int8_t* row = in + (y0 + ky * p->dilation_h) * p->in_w * c_n + c;
@@ -324,10 +325,10 @@ void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const
       for (; c < c_n; ++c) {
         int32_t acc = bias[c];
         for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-          const int8_t* row = in + (y0 + ky * p->dilation_h) * p->in_w * c_n + c;
+          const int8_t* row = in + (y0 + ky * p->dilation_h) * p->in_w * in_c + c / mult;
           const int8_t* wrow = weights + ky * kw * c_n + c;
           for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-            acc += (row[(x0 + kx * p->dilation_w) * c_n] + p->in_offset) * wrow[kx * c_n];
+            acc += (row[(x0 + kx * p->dilation_w) * in_c] + p->in_offset) * wrow[kx * c_n];
           }
         }
         o[c] = hwnas_out(acc, multiplier[c], shift[c], p);

@@ -24,7 +24,8 @@ int32_t hwnas_requantize(int32_t x, int32_t multiplier, int32_t shift);
 void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                    const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                    int8_t* out);
-/* Depthwise (multiplier 1): weights [kernel_h][kernel_w][channels]. */
+/* Depthwise: output channel c (of out_c, a multiple of in_c) reads input
+ * channel c / (out_c / in_c); weights [kernel_h][kernel_w][out_c]. */
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                              int8_t* out);

@@ -277,3 +277,73 @@ TEST(CodegenTest, RefusesUnknownTarget) {
 
 }  // namespace
 }  // namespace hwnas::mcu
+
+namespace hwnas::mcu {
+namespace {
+
+// EEGNet's spatial conv: depthwise with a depth multiplier (3 -> 6 channels).
+TEST(CodegenTest, DepthMultiplierIsBitExactOnHostAndM7) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 6, 6};
+  FloatNode in;
+  in.out = {6, 6, 3};
+  g.nodes.push_back(in);
+  FloatNode dw;
+  dw.kind = NodeKind::kDepthwiseConv;
+  dw.inputs = {0};
+  dw.out = {6, 5, 6};
+  dw.conv = {3, 4, 1, 1, 1, 1, 1, 1};
+  dw.weights = random(6 * 12);
+  dw.bias = random(6);
+  g.nodes.push_back(dw);
+  FloatNode elu;
+  elu.kind = NodeKind::kLut;
+  elu.lut = LutFunction::kElu;
+  elu.inputs = {1};
+  elu.out = dw.out;
+  g.nodes.push_back(elu);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {2};
+  fc.out = {1, 1, 3};
+  fc.weights = random(3 * 180);
+  fc.bias = random(3);
+  g.nodes.push_back(fc);
+  g.output = 3;
+  std::vector<std::vector<float>> calib;
+  for (int i = 0; i < 16; ++i) calib.push_back(random(108));
+  absl::StatusOr<Int8Model> m = Quantize(g, calib);
+  ASSERT_TRUE(m.ok()) << m.status();
+  // The int8 reference follows the float graph.
+  const std::vector<float> x = random(108);
+  const std::vector<float> f = RunFloat(g, x);
+  const std::vector<float> q = DequantizeOutput(*m, RunInt8(*m, QuantizeInput(*m, x)));
+  for (size_t i = 0; i < f.size(); ++i) EXPECT_NEAR(q[i], f[i], 0.1 + 0.1 * std::abs(f[i]));
+  CodegenOptions options;
+  std::vector<std::vector<int8_t>> expected;
+  for (int i = 0; i < 3; ++i) {
+    options.firmware_samples.push_back(QuantizeInput(*m, random(108)));
+    expected.push_back(RunInt8(*m, options.firmware_samples.back()));
+  }
+  const std::string dir = TempDir("hwnas-mcu-mult");
+  ASSERT_TRUE(WriteCProject(*m, options, dir).ok());
+  auto host = RunHostProgram(dir, options.firmware_samples, 3);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(*host, expected);
+  if (CheckFirmwareTools().ok()) {
+    auto fw = BuildAndRunFirmware(dir, "cortex-m7");
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    EXPECT_EQ(fw->outputs, expected);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
