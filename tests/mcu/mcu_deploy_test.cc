@@ -301,3 +301,61 @@ training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: tes
 
 }  // namespace
 }  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// EEGNet on EEG motor imagery (EEGMMIDB): temporal conv, depthwise spatial
+// conv with a depth multiplier, ELU tables, average pooling, separable conv;
+// host C bit-exact on real held-out epochs.
+TEST(McuEegnetTest, EegnetOnMotorImageryIsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: eegnet}
+data: {dataset: eegmmidb, channels: [C3, Cz, C4, FC3, FC4, CP3, CP4, C1, C2], bandpass: [8, 30]}
+training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 8, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  absl::StatusOr<space::NetworkPlan> plan =
+      (*space)->Lower(std::vector<int>((*space)->decisions().size(), 0));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "EEGMMIDB not available: " << data.status();
+  const Dataset& held_out = data->test.size() > 0 ? data->test : data->val;
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 128);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, held_out);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "EEGMMIDB held-out (" << eval->samples << "): float " << eval->float_accuracy
+            << ", int8 " << eval->int8_accuracy << ", agreement " << eval->agreement << "; arena "
+            << model.memory.arena_size << " B, MACs " << model.macs() << "\n";
+  EXPECT_GT(eval->agreement, 0.8);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(40, held_out.size()); ++i) {
+    inputs.push_back(mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, held_out.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-eegnet");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
