@@ -24,6 +24,9 @@ Dims DimsOf(const space::Shape& s) {
   return d;
 }
 
+// node_of value of a plan op that is a constant zero tensor.
+constexpr int kZeroNode = -2;
+
 absl::Status Refuse(size_t i, const space::Op& op, const std::string& why) {
   return absl::UnimplementedError(absl::StrCat("op ", i, " (", op.name, ", ",
                                                space::OpTypeName(op.type),
@@ -67,6 +70,16 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
     FloatNode node;
     node.name = op.name;
     node.out = DimsOf(op.output_shape);
+    if (op.type != OpType::kAdd) {
+      for (int in : op.inputs) {
+        if (node_of[in] == kZeroNode) {
+          return Refuse(i, op, "reads a constant zero tensor (an all-'none' NB201 node)");
+        }
+      }
+    }
+    if (plan.output == static_cast<int>(i) && op.type == OpType::kZero) {
+      return Refuse(i, op, "the output is a constant zero tensor");
+    }
     switch (op.type) {
       case OpType::kInput:
         g.source_shape = op.output_shape;
@@ -150,12 +163,26 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
              plan.ops[producer].type == OpType::kLinear) &&
             consumers[producer] == 1 && target == static_cast<int>(g.nodes.size()) - 1 &&
             std::isinf(g.nodes[target].act_max) && std::isinf(g.nodes[target].act_min);
-        if (!foldable) return Refuse(i, op, "batch norm must directly follow a conv or linear op");
         const int64_t c = g.nodes[target].out.c;
         auto gamma = Param(params, i, "weight", c), beta = Param(params, i, "bias", c),
              mean = Param(params, i, "running_mean", c), var = Param(params, i, "running_var", c);
         for (const auto* s : {&gamma, &beta, &mean, &var}) {
           if (!s->ok()) return s->status();
+        }
+        if (!foldable) {
+          // A batch norm after an add or a pool: a per-channel affine map,
+          // i.e. a 1x1 depthwise conv (NB201's final BN).
+          node.kind = NodeKind::kDepthwiseConv;
+          node.inputs = {target};
+          node.out = g.nodes[target].out;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            const double scale = (*gamma)->values[ch] / std::sqrt((*var)->values[ch] + 1e-5);
+            node.weights.push_back(static_cast<float>(scale));
+            node.bias.push_back(
+                static_cast<float>((*beta)->values[ch] - (*mean)->values[ch] * scale));
+          }
+          node_of[i] = add(std::move(node));
+          break;
         }
         FloatNode& t = g.nodes[target];
         const int64_t per = static_cast<int64_t>(t.weights.size()) / c;
@@ -216,13 +243,22 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         break;
       }
       case OpType::kAdd: {
-        int acc = src(0);
-        for (size_t k = 1; k < op.inputs.size(); ++k) {
+        // Zero tensors (NB201's "none" edges) drop out of a sum.
+        std::vector<int> terms;
+        for (size_t k = 0; k < op.inputs.size(); ++k) {
+          if (src(static_cast<int>(k)) != kZeroNode) terms.push_back(src(static_cast<int>(k)));
+        }
+        if (terms.empty()) {
+          node_of[i] = kZeroNode;
+          break;
+        }
+        int acc = terms[0];
+        for (size_t k = 1; k < terms.size(); ++k) {
           FloatNode sum;
           sum.kind = NodeKind::kAdd;
           sum.name = op.name;
           sum.out = node.out;
-          sum.inputs = {acc, src(static_cast<int>(k))};
+          sum.inputs = {acc, terms[k]};
           if (!(g.nodes[sum.inputs[0]].out == g.nodes[sum.inputs[1]].out)) {
             return Refuse(i, op, "inputs differ in shape");
           }
@@ -263,8 +299,10 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         // No data movement: the FC after a flatten reorders its weights instead.
         node_of[i] = src(0);
         break;
-      case OpType::kRecurrent:
       case OpType::kZero:
+        node_of[i] = kZeroNode;
+        break;
+      case OpType::kRecurrent:
         return Refuse(i, op, "no int8 kernel for this op yet");
     }
     if (op.type == OpType::kConv || op.type == OpType::kLinear) {

@@ -366,3 +366,63 @@ training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 8, seed: 0}
 
 }  // namespace
 }  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// An NB201 cell network on Fashion-MNIST: ReLU-conv-BN edges, average-pool
+// and skip edges, a "none" edge (dropped from its sum), residual reduction
+// blocks and the final standalone batch norm; host C bit-exact.
+TEST(McuNb201Test, CellNetworkOnFashionMnistIsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: nb201, channels: 8, cells_per_stage: 1}
+data: {dataset: fashion_mnist, train_subset: 1500, val_subset: 300, seed: 5}
+training: {optimizer: adam, lr: 0.005, epochs: 1, batch_size: 32, seed: 7, threads: 2}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse(
+      "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, "");
+  ASSERT_TRUE(data.ok()) << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->val);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "NB201 validation (" << eval->samples << "): float " << eval->float_accuracy
+            << ", int8 " << eval->int8_accuracy << ", agreement " << eval->agreement << "\n";
+  EXPECT_GT(eval->float_accuracy, 0.4);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.05);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < 100; ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->val.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-nb201");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
