@@ -90,7 +90,7 @@ static inline uint32_t hwnas_pack_offset(int32_t offset) {
 /* acc + sum_i (x[i] + offset) * w[i], n elements. (x + offset) fits 16 bits,
  * so the dual 16-bit multiply-accumulates give exactly the plain sum. */
 HWNAS_INLINE int32_t hwnas_dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t offset,
-                            int32_t acc) {
+                                  int32_t acc) {
   int32_t i = 0;
 #if HWNAS_DSP
   const uint32_t off2 = hwnas_pack_offset(offset);
@@ -108,7 +108,7 @@ HWNAS_INLINE int32_t hwnas_dot_s8(const int8_t* x, const int8_t* w, int32_t n, i
 
 /* The same for two weight rows at once, sharing the input's loads. */
 HWNAS_INLINE void hwnas_dot2_s8(const int8_t* x, const int8_t* w0, const int8_t* w1, int32_t n,
-                          int32_t offset, int32_t* acc0, int32_t* acc1) {
+                                int32_t offset, int32_t* acc0, int32_t* acc1) {
   int32_t a0 = *acc0, a1 = *acc1, i = 0;
 #if HWNAS_DSP
   const uint32_t off2 = hwnas_pack_offset(offset);
@@ -183,16 +183,15 @@ static void hwnas_valid_taps(int32_t start, int32_t kernel, int32_t dilation, in
 }
 
 HWNAS_INLINE int8_t hwnas_out(int32_t acc, int32_t multiplier, int32_t shift,
-                        const hwnas_conv_params* p) {
-  return hwnas_clamp(hwnas_rq(acc, multiplier, shift) + p->out_offset, p->act_min,
-                     p->act_max);
+                              const hwnas_conv_params* p) {
+  return hwnas_clamp(hwnas_rq(acc, multiplier, shift) + p->out_offset, p->act_min, p->act_max);
 }
 
 /* 1x1 convolution, stride 1, no padding: a matrix product over pixels, two
  * pixels by two output channels at a time. */
-static void hwnas_pointwise_s8(const hwnas_conv_params* p, const int8_t* in,
-                               const int8_t* weights, const int32_t* bias,
-                               const int32_t* multiplier, const int32_t* shift, int8_t* out) {
+static void hwnas_pointwise_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
+                               const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                               int8_t* out) {
   const int32_t ic = p->in_c, oc_n = p->out_c, pixels = (int32_t)p->out_h * p->out_w;
   int32_t px = 0;
   for (; px + 2 <= pixels; px += 2) {
@@ -210,8 +209,8 @@ static void hwnas_pointwise_s8(const hwnas_conv_params* p, const int8_t* in,
     }
     for (; oc < oc_n; ++oc) {
       const int8_t* w = weights + oc * ic;
-      o0[oc] = hwnas_out(hwnas_dot_s8(x0, w, ic, p->in_offset, bias[oc]), multiplier[oc],
-                         shift[oc], p);
+      o0[oc] =
+          hwnas_out(hwnas_dot_s8(x0, w, ic, p->in_offset, bias[oc]), multiplier[oc], shift[oc], p);
       o0[oc_n + oc] = hwnas_out(hwnas_dot_s8(x0 + ic, w, ic, p->in_offset, bias[oc]),
                                 multiplier[oc], shift[oc], p);
     }
@@ -219,9 +218,9 @@ static void hwnas_pointwise_s8(const hwnas_conv_params* p, const int8_t* in,
   for (; px < pixels; ++px) {
     const int8_t* x0 = in + px * ic;
     for (int32_t oc = 0; oc < oc_n; ++oc) {
-      out[px * oc_n + oc] = hwnas_out(hwnas_dot_s8(x0, weights + oc * ic, ic, p->in_offset,
-                                                   bias[oc]),
-                                      multiplier[oc], shift[oc], p);
+      out[px * oc_n + oc] =
+          hwnas_out(hwnas_dot_s8(x0, weights + oc * ic, ic, p->in_offset, bias[oc]), multiplier[oc],
+                    shift[oc], p);
     }
   }
 }
@@ -338,8 +337,8 @@ void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const
 }
 
 void hwnas_fully_connected_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
-                              const int32_t* bias, const int32_t* multiplier,
-                              const int32_t* shift, int8_t* out) {
+                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                              int8_t* out) {
   const int32_t n = p->in_c;
   int32_t o = 0;
   for (; o + 2 <= p->out_c; o += 2) {
@@ -375,7 +374,8 @@ static void hwnas_pool_s8(const hwnas_conv_params* p, const int8_t* in, int8_t* 
         }
         if (count == 0) count = 1;
         const int32_t avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-        out[(oy * p->out_w + ox) * c_n + c] = hwnas_clamp(is_max ? best : avg, p->act_min, p->act_max);
+        out[(oy * p->out_w + ox) * c_n + c] =
+            hwnas_clamp(is_max ? best : avg, p->act_min, p->act_max);
       }
     }
   }
@@ -402,10 +402,10 @@ void hwnas_global_avg_pool_s8(const hwnas_conv_params* p, const int8_t* in, int8
 void hwnas_add_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t* in2,
                   int8_t* out) {
   for (int32_t i = 0; i < p->size; ++i) {
-    const int32_t a = hwnas_rq((in1[i] + p->in1_offset) * (1 << p->left_shift),
-                                       p->in1_multiplier, p->in1_shift);
-    const int32_t b = hwnas_rq((in2[i] + p->in2_offset) * (1 << p->left_shift),
-                                       p->in2_multiplier, p->in2_shift);
+    const int32_t a =
+        hwnas_rq((in1[i] + p->in1_offset) * (1 << p->left_shift), p->in1_multiplier, p->in1_shift);
+    const int32_t b =
+        hwnas_rq((in2[i] + p->in2_offset) * (1 << p->left_shift), p->in2_multiplier, p->in2_shift);
     out[i] = hwnas_clamp(hwnas_rq(a + b, p->out_multiplier, p->out_shift) + p->out_offset,
                          p->act_min, p->act_max);
   }

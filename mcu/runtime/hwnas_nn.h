@@ -31,8 +31,8 @@ void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const
                              int8_t* out);
 /* in_c = input length, out_c = outputs; other dims unused. */
 void hwnas_fully_connected_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
-                              const int32_t* bias, const int32_t* multiplier,
-                              const int32_t* shift, int8_t* out);
+                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                              int8_t* out);
 /* Pools keep the input's quantization; act_min/act_max clamp. */
 void hwnas_avg_pool_s8(const hwnas_conv_params* p, const int8_t* in, int8_t* out);
 void hwnas_max_pool_s8(const hwnas_conv_params* p, const int8_t* in, int8_t* out);
@@ -48,10 +48,8 @@ typedef struct {
   int32_t channels; /* mul: in2 has `channels` values broadcast over positions; 0: same size */
 } hwnas_eltwise_params;
 
-void hwnas_add_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t* in2,
-                  int8_t* out);
-void hwnas_mul_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t* in2,
-                  int8_t* out);
+void hwnas_add_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+void hwnas_mul_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 /* out[i] = table[in[i] + 128]. */
 void hwnas_lut_s8(int32_t size, const int8_t* table, const int8_t* in, int8_t* out);
 

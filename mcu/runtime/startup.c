@@ -18,11 +18,22 @@ void Reset_Handler(void) {
 void Default_Handler(void) { hwnas_semihost_exit(0); }
 
 __attribute__((section(".vectors"), used)) static const uintptr_t vectors[16] = {
-    (uintptr_t)&_estack,         (uintptr_t)Reset_Handler,   (uintptr_t)Default_Handler,
-    (uintptr_t)Default_Handler,  (uintptr_t)Default_Handler, (uintptr_t)Default_Handler,
-    (uintptr_t)Default_Handler,  0, 0, 0, 0,
-    (uintptr_t)Default_Handler,  (uintptr_t)Default_Handler, 0,
-    (uintptr_t)Default_Handler,  (uintptr_t)Default_Handler};
+    (uintptr_t)&_estack,
+    (uintptr_t)Reset_Handler,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler,
+    0,
+    0,
+    0,
+    0,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler,
+    0,
+    (uintptr_t)Default_Handler,
+    (uintptr_t)Default_Handler};
 
 static int semihost_call(int op, const void* arg) {
   register int r0 __asm__("r0") = op;
