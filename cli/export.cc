@@ -55,6 +55,13 @@ CommandSpec ExportCommandSpec() {
            {"train-epochs", 'e', "E",
             "train the architecture for E epochs on the full data set and save\n"
             "                               a TorchScript module (runs hwnas-worker export)"},
+           {"format", 0, "F",
+            "with --train-epochs: torchscript (default: DIR/model.pt) or c (an int8\n"
+            "                               C99 project for a Cortex-M in DIR/c, docs/mcu.md)"},
+           {"target", 0, "CPU", "--format c: cortex-m7 (default) or cortex-m4"},
+           {"measure", 0, "",
+            "--format c: run the firmware in qemu-system-arm; flash, SRAM and\n"
+            "                               instructions go to DIR/model.json"},
            {"spec-data", 0, "", "train on the spec's data subsets instead of the full set"},
            {"threads", 0, "N", "LibTorch threads for training (default: the spec's)"},
            {"data-dir", 0, "DIR",
@@ -65,10 +72,13 @@ CommandSpec ExportCommandSpec() {
           "DIR/trial.txt and DIR/spec.yaml. With --train-epochs: DIR/model.pt, a\n"
           "TorchScript module (torch.jit.load in Python, torch::jit::load in C++) that\n"
           "maps {N, ...input shape} floats to {N, classes} logits, DIR/model.json\n"
-          "(accuracy after full training) and DIR/train.log. Training needs LibTorch,\n"
+          "(accuracy after full training) and DIR/train.log. With --format c: DIR/c, an\n"
+          "int8 C99 project (model_infer, kernels, Makefile for the host cc and\n"
+          "arm-none-eabi-gcc), and the int8 accuracy in DIR/model.json. Training needs LibTorch,\n"
           "so it runs in hwnas-worker ($HWNAS_WORKER_BIN, else next to hwnas, else on PATH).",
           "  hwnas export 12 --trial 57 --out best\n"
           "  hwnas export 12 -t 57 --out best --train-epochs 20\n"
+          "  hwnas export 12 -t 57 --out best --train-epochs 20 --format c --target cortex-m4\n"
           "  python3 -c \"import torch; m = torch.jit.load('best/model.pt'); "
           "print(m(torch.zeros(1, 1, 28, 28)))\"\n"};
 }
@@ -87,6 +97,17 @@ absl::StatusOr<int> RunExportCommand(const ParsedArgs& args, CliContext& ctx, Cl
     HWNAS_ASSIGN_OR_RETURN(threads, ParsePositiveInt(*t, "--threads"));
   }
   const std::string dir = args.Get("out").value_or(absl::StrCat("export-", id, "-", number));
+  const std::string format = args.Get("format").value_or("torchscript");
+  const std::string target = args.Get("target").value_or("cortex-m7");
+  if (format != "torchscript" && format != "c") {
+    return UsageError(absl::StrCat("--format: '", format, "' (expected torchscript or c)"));
+  }
+  if (target != "cortex-m7" && target != "cortex-m4") {
+    return UsageError(absl::StrCat("--target: '", target, "' (expected cortex-m7 or cortex-m4)"));
+  }
+  if (format == "c" && !epochs) {
+    return UsageError("--format c needs a trained network: add --train-epochs E");
+  }
 
   absl::StatusOr<SearchRecord> search = client.GetSearch(id);
   if (!search.ok()) return InSearch(search.status(), id);
@@ -125,7 +146,7 @@ absl::StatusOr<int> RunExportCommand(const ParsedArgs& args, CliContext& ctx, Cl
     return kExitOk;
   }
   HWNAS_ASSIGN_OR_RETURN(std::string worker, FindHwnasProgram("hwnas-worker", ctx.env));
-  const std::string model = absl::StrCat(dir, "/model.pt");
+  const std::string model = absl::StrCat(dir, format == "c" ? "/c" : "/model.pt");
   std::vector<std::string> argv = {worker,      "export",
                                    "--spec",    spec_path,
                                    "--arch",    absl::StrJoin(arch.tokens, ","),
@@ -133,6 +154,10 @@ absl::StatusOr<int> RunExportCommand(const ParsedArgs& args, CliContext& ctx, Cl
                                    "--epochs",  absl::StrCat(*epochs),
                                    "--summary", absl::StrCat(dir, "/model.json")};
   if (args.Has("spec-data")) argv.push_back("--spec-data");
+  if (format == "c") {
+    argv.insert(argv.end(), {"--format", "c", "--target", target});
+    if (args.Has("measure")) argv.push_back("--measure");
+  }
   if (threads) argv.insert(argv.end(), {"--threads", absl::StrCat(*threads)});
   std::optional<std::string> data_dir = args.Get("data-dir");
   if (!data_dir) data_dir = FindSharedDataDir(ctx.env);

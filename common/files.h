@@ -3,6 +3,7 @@
 #ifndef HWNAS_COMMON_FILES_H_
 #define HWNAS_COMMON_FILES_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -14,6 +15,11 @@ namespace hwnas {
 // exist, InvalidArgument for a directory, PermissionDenied or Unavailable
 // otherwise. An ifstream alone reads a directory as an empty file.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
+// The contents of a regular file of at most `max_bytes`: a device, a pipe or
+// a larger file is refused (InvalidArgument) before reading, so a path can
+// neither exhaust memory (/dev/zero) nor block. Errors as ReadWholeFile's.
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_bytes);
 
 // Whether `path` can be written, checked before long work that ends in
 // writing it: not a directory (InvalidArgument), and a file can be created

@@ -107,6 +107,9 @@ struct SearchRecord {
 
 struct WorkerRecord {
   std::string id;
+  // The user (fleet identity) whose token registered it; only that user's
+  // tokens may act as this worker. 0: registered before owners (unusable).
+  int64_t owner_id = 0;
   std::string name;
   std::string device_kind;
   std::string device_tag;

@@ -16,7 +16,20 @@ absl::Status FieldError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "spec" : path, ": ", problem));
 }
 
+// A quoted scalar ('1000' or "1000") carries the non-specific tag "!"; a
+// plain one "?".
+bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
+
 }  // namespace
+
+std::string QuoteValue(absl::string_view value) {
+  constexpr size_t kMaxQuoted = 64;
+  if (value.size() <= kMaxQuoted) return absl::StrCat("'", value, "'");
+  size_t cut = kMaxQuoted;
+  // Back up over UTF-8 continuation bytes so the prefix stays valid text.
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat("'", value.substr(0, cut), "\xe2\x80\xa6' (", value.size(), " bytes)");
+}
 
 YamlSection::YamlSection(YAML::Node node, std::string path)
     : node_(std::move(node)), path_(std::move(path)) {}
@@ -73,7 +86,13 @@ absl::Status CheckUtf8(absl::string_view text) {
 absl::StatusOr<YamlSection> YamlSection::Parse(absl::string_view text) {
   if (absl::Status s = CheckUtf8(text); !s.ok()) return s;
   try {
-    return YamlSection(YAML::Load(std::string(text)), "");
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    if (documents.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec: holds ", documents.size(),
+                       " YAML documents (separated by '---'); give exactly one"));
+    }
+    return YamlSection(documents.empty() ? YAML::Node() : documents[0], "");
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("malformed YAML at line ", e.mark.line + 1,
                                                    ", column ", e.mark.column + 1, ": ", e.msg));
@@ -108,18 +127,26 @@ absl::Status YamlSection::CheckKeys(const std::vector<std::string>& allowed) con
       return FieldError(path_, "keys must be plain names, not lists or mappings");
     }
     const std::string& key = kv.first.Scalar();
+    // A long key is named by a quoted prefix, not a path that carries it whole.
+    const std::string where =
+        key.size() <= 64 ? PathOf(key)
+                         : absl::StrCat(path_.empty() ? "spec" : path_, ": key ", QuoteValue(key));
     // yaml-cpp keeps both entries of a repeated key and lookups see only the
     // first: refuse it rather than silently ignore the second value.
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
-      return FieldError(PathOf(key), "appears twice");
+      return FieldError(where, "appears twice");
     }
     seen.push_back(key);
     bool known = false;
     for (const std::string& a : allowed) known = known || a == key;
     if (!known) {
       return FieldError(
-          PathOf(key),
-          absl::StrCat("unknown key (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
+          where, absl::StrCat("unknown key (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
+    }
+    if (kv.second.IsNull()) {
+      // `key:` with nothing after it, or ~: a forgotten value, not a default.
+      return FieldError(where,
+                        "has no value (null); give one, or leave the key out for the default");
     }
   }
   return absl::OkStatus();
@@ -135,8 +162,19 @@ absl::StatusOr<YamlSection> YamlSection::Child(absl::string_view key) const {
   return section;
 }
 
+absl::Status YamlSection::CheckNotNull(absl::string_view key) const {
+  if (!present() || !node_.IsMap()) return absl::OkStatus();
+  YAML::Node child = node_[std::string(key)];
+  if (child.IsDefined() && child.IsNull()) {
+    return FieldError(PathOf(key),
+                      "has no value (null); give one, or leave the key out for the default");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<YAML::Node>> YamlSection::Scalar(absl::string_view key) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (absl::Status s = CheckNotNull(key); !s.ok()) return s;
   // Note: a default-constructed YAML::Node is a *defined* null node, so
   // absence is signalled with nullopt rather than an empty node.
   if (!Has(key)) return std::optional<YAML::Node>();
@@ -164,8 +202,9 @@ absl::StatusOr<std::string> YamlSection::Enum(absl::string_view key,
   for (absl::string_view a : allowed) {
     if (a == *v) return v;
   }
-  return FieldError(PathOf(key), absl::StrCat("unknown value '", *v, "' (expected one of: ",
-                                              absl::StrJoin(allowed, ", "), ")"));
+  return FieldError(PathOf(key),
+                    absl::StrCat("unknown value ", QuoteValue(*v),
+                                 " (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
 }
 
 absl::StatusOr<int64_t> YamlSection::Int(absl::string_view key, std::optional<int64_t> def,
@@ -176,8 +215,12 @@ absl::StatusOr<int64_t> YamlSection::Int(absl::string_view key, std::optional<in
   if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     value = *def;
+  } else if (IsQuoted(**n)) {
+    return FieldError(PathOf(key), absl::StrCat("must be an integer, got the quoted string ",
+                                                QuoteValue((**n).Scalar()), " (drop the quotes)"));
   } else if (!absl::SimpleAtoi((**n).Scalar(), &value)) {
-    return FieldError(PathOf(key), absl::StrCat("must be an integer, got '", (**n).Scalar(), "'"));
+    return FieldError(PathOf(key),
+                      absl::StrCat("must be an integer, got ", QuoteValue((**n).Scalar())));
   }
   if (value < min || value > max) {
     return FieldError(PathOf(key),
@@ -194,9 +237,12 @@ absl::StatusOr<double> YamlSection::Double(absl::string_view key, std::optional<
   if (!n->has_value()) {
     if (!def) return FieldError(PathOf(key), "is required");
     value = *def;
+  } else if (IsQuoted(**n)) {
+    return FieldError(PathOf(key), absl::StrCat("must be a finite number, got the quoted string ",
+                                                QuoteValue((**n).Scalar()), " (drop the quotes)"));
   } else if (!absl::SimpleAtod((**n).Scalar(), &value) || !std::isfinite(value)) {
     return FieldError(PathOf(key),
-                      absl::StrCat("must be a finite number, got '", (**n).Scalar(), "'"));
+                      absl::StrCat("must be a finite number, got ", QuoteValue((**n).Scalar())));
   }
   if (value < min || value > max) {
     return FieldError(PathOf(key),
@@ -213,15 +259,20 @@ absl::StatusOr<bool> YamlSection::Bool(absl::string_view key, std::optional<bool
     return *def;
   }
   const std::string& s = (**n).Scalar();
+  if (IsQuoted(**n)) {
+    return FieldError(PathOf(key), absl::StrCat("must be true or false, got the quoted string ",
+                                                QuoteValue(s), " (drop the quotes)"));
+  }
   if (s == "true" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "no" || s == "off") return false;
-  return FieldError(PathOf(key), absl::StrCat("must be true or false, got '", s, "'"));
+  return FieldError(PathOf(key), absl::StrCat("must be true or false, got ", QuoteValue(s)));
 }
 
 absl::StatusOr<std::vector<int64_t>> YamlSection::IntList(absl::string_view key,
                                                           std::optional<std::vector<int64_t>> def,
                                                           int64_t min, int64_t max) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (absl::Status s = CheckNotNull(key); !s.ok()) return s;
   if (!Has(key)) {
     if (!def) return FieldError(PathOf(key), "is required");
     return *def;
@@ -232,7 +283,7 @@ absl::StatusOr<std::vector<int64_t>> YamlSection::IntList(absl::string_view key,
   for (size_t i = 0; i < list.size(); ++i) {
     int64_t v = 0;
     std::string item_path = absl::StrCat(PathOf(key), "[", i, "]");
-    if (!list[i].IsScalar() || !absl::SimpleAtoi(list[i].Scalar(), &v)) {
+    if (!list[i].IsScalar() || IsQuoted(list[i]) || !absl::SimpleAtoi(list[i].Scalar(), &v)) {
       return FieldError(item_path, "must be an integer");
     }
     if (v < min || v > max) {
@@ -247,6 +298,7 @@ absl::StatusOr<std::vector<int64_t>> YamlSection::IntList(absl::string_view key,
 absl::StatusOr<std::vector<std::string>> YamlSection::StringList(
     absl::string_view key, std::optional<std::vector<std::string>> def) const {
   if (absl::Status s = CheckIsMap(); !s.ok()) return s;
+  if (absl::Status s = CheckNotNull(key); !s.ok()) return s;
   if (!Has(key)) {
     if (!def) return FieldError(PathOf(key), "is required");
     return *def;

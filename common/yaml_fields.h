@@ -26,7 +26,8 @@ class YamlSection {
 
   // Parses text into a section at path "" (the document root). Text that is
   // not UTF-8 is refused up front, naming the line (YAML is Unicode, and
-  // protobuf strings that carry specs must be UTF-8).
+  // protobuf strings that carry specs must be UTF-8), and so is text with
+  // more than one YAML document (all but the first would be ignored).
   static absl::StatusOr<YamlSection> Parse(absl::string_view text);
 
   const std::string& path() const { return path_; }
@@ -44,6 +45,10 @@ class YamlSection {
   absl::StatusOr<YamlSection> Child(absl::string_view key) const;
   YAML::Node node() const { return node_; }
 
+  // Scalar readers: an absent key takes `def` (an error when nullopt); a key
+  // given with no value (null, ~ or nothing) is an error, not the default.
+  // Int, Double and Bool refuse quoted strings ("1000"): a string is not a
+  // number, and accepting it hides a mistake.
   absl::StatusOr<std::string> String(absl::string_view key, std::optional<std::string> def) const;
   absl::StatusOr<std::string> Enum(absl::string_view key,
                                    std::initializer_list<absl::string_view> allowed,
@@ -61,12 +66,20 @@ class YamlSection {
       absl::string_view key, std::optional<std::vector<std::string>> def) const;
 
  private:
-  // The scalar at `key`; nullopt when the key is absent or null.
+  // Fails when `key` is present with a null value.
+  absl::Status CheckNotNull(absl::string_view key) const;
+  // The scalar at `key`; nullopt when the key is absent (null is an error).
   absl::StatusOr<std::optional<YAML::Node>> Scalar(absl::string_view key) const;
 
   YAML::Node node_;
   std::string path_;
 };
+
+// A value for an error message: quoted whole when short, else its first
+// characters (never splitting a UTF-8 character) and its size, e.g.
+// 'xxxx…' (9000 bytes). Errors travel in gRPC metadata (8 KiB at most) and
+// in logs: an offending value must not make them unbounded.
+std::string QuoteValue(absl::string_view value);
 
 // Where `text` stops being valid UTF-8 (nullopt when it is valid).
 std::optional<size_t> FirstInvalidUtf8(absl::string_view text);

@@ -200,16 +200,22 @@ void WriteHeader(ByteWriter& w, absl::string_view tag, int format) {
 }
 
 absl::Status ReadHeader(ByteReader& r, absl::string_view tag, int format) {
+  return ReadHeaderFormat(r, tag, format, format).status();
+}
+
+absl::StatusOr<int> ReadHeaderFormat(ByteReader& r, absl::string_view tag, int oldest, int newest) {
   absl::StatusOr<std::string> got = r.Str();
   if (!got.ok() || *got != tag) {
     return absl::InvalidArgumentError(absl::StrCat("not a '", tag, "' checkpoint"));
   }
   HWNAS_ASSIGN_OR_RETURN(int64_t f, r.I64());
-  if (f != format) {
-    return absl::InvalidArgumentError(absl::StrCat("'", tag, "' checkpoint has format ", f,
-                                                   ", this build reads format ", format));
+  if (f < oldest || f > newest) {
+    const std::string reads = oldest == newest ? absl::StrCat("format ", newest)
+                                               : absl::StrCat("formats ", oldest, " to ", newest);
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", tag, "' checkpoint has format ", f, ", this build reads ", reads));
   }
-  return absl::OkStatus();
+  return static_cast<int>(f);
 }
 
 }  // namespace hwnas::controller::internal

@@ -65,6 +65,9 @@ class ByteReader {
 // Writes / checks the header "<tag> v<format>" that starts every checkpoint.
 void WriteHeader(ByteWriter& w, absl::string_view tag, int format);
 absl::Status ReadHeader(ByteReader& r, absl::string_view tag, int format);
+// The same for a reader of several formats: returns the checkpoint's, which
+// must lie in [oldest, newest].
+absl::StatusOr<int> ReadHeaderFormat(ByteReader& r, absl::string_view tag, int oldest, int newest);
 
 }  // namespace hwnas::controller::internal
 

@@ -200,7 +200,8 @@ void LstmPolicy::Forward(std::vector<std::vector<int>>& tokens,
 }
 
 void LstmPolicy::Backward(const Trace& trace, const std::vector<std::vector<int>>& tokens,
-                          const std::vector<double>& dlogp, const std::vector<double>& dentropy) {
+                          const std::vector<double>& dlogp, const std::vector<double>& dentropy,
+                          const std::vector<double>& dsaturation) {
   absl::MutexLock blas_lock(&blas_mutex);
   torch::NoGradGuard no_grad;
   const int64_t n = trace.n;
@@ -209,6 +210,7 @@ void LstmPolicy::Backward(const Trace& trace, const std::vector<std::vector<int>
   const size_t steps = shape_.choices.size();
   const float inv_t = static_cast<float>(1.0 / shape_.temperature);
   const float tc = static_cast<float>(shape_.tanh_constant);
+  const double bound = shape_.saturation_bound;
   // Gradients flowing back through time into step i's h and c, per layer.
   std::vector<torch::Tensor> dh_next(layers, Zeros({n, hd}));
   std::vector<torch::Tensor> dc_next(layers, Zeros({n, hd}));
@@ -232,8 +234,12 @@ void LstmPolicy::Backward(const Trace& trace, const std::vector<std::vector<int>
         double dlogit =
             dlogp[b] * ((k == tokens[b][i] ? 1.0 : 0.0) - p) + dentropy[b] * (-p * (row[k] + ent));
         if (tc > 0) {
-          const double t = std::tanh(static_cast<double>(pre[b * nc + k]));
+          const double x = pre[b * nc + k];
+          const double t = std::tanh(x);
           dlogit *= tc * (1 - t * t);
+          const double excess = std::abs(x) - bound;
+          if (excess > 0 && !dsaturation.empty())
+            dlogit += dsaturation[b] * std::copysign(excess, x);
         }
         const float dpre = static_cast<float>(dlogit) * inv_t;  // d(head . h).
         for (int64_t j = 0; j < hd; ++j) {

@@ -22,10 +22,15 @@ namespace hwnas::controller {
 namespace {
 
 constexpr absl::string_view kTag = "hwnas.mnasnet_controller";
-constexpr int kFormat = 1;
+// Format 2 added the replayed elites; format 1 checkpoints restore with none.
+constexpr int kFormat = 2;
+constexpr int kOldestFormat = 1;
 constexpr double kAdamBeta1 = 0.9;
 constexpr double kAdamBeta2 = 0.999;
 constexpr double kAdamEps = 1e-8;
+// Weight of the penalty on saturated tanh pre-activations (LstmPolicy::
+// Backward), per sequence and averaged over the batch like the objective.
+constexpr double kSaturationWeight = 1.0;
 
 absl::Status TorchError(absl::string_view what, const std::exception& e) {
   return absl::InternalError(absl::StrCat("mnasnet controller: ", what, ": ", e.what()));
@@ -62,6 +67,7 @@ struct MnasNetController::Impl {
   KeySet seen;  // ExactKey of proposed and observed architectures.
   std::map<uint64_t, Pending> pending;
   std::vector<Sample> buffer;
+  std::vector<Sample> elites;  // Best first; see ControllerOptions::elite_size.
   double baseline = 0;
   double adv_var = 0;
   int64_t reward_count = 0;
@@ -173,16 +179,54 @@ struct MnasNetController::Impl {
     return adv;
   }
 
+  // Keeps the elite_size best distinct rewarded samples seen so far.
+  void RememberElite(const Sample& s) {
+    const size_t k = static_cast<size_t>(options.elite_size);
+    if (k == 0) return;
+    for (const Sample& e : elites) {
+      if (e.tokens == s.tokens) return;
+    }
+    if (elites.size() == k && s.reward <= elites.back().reward) return;
+    Sample e = s;
+    e.id = kNoProposal;
+    elites.insert(
+        std::upper_bound(elites.begin(), elites.end(), e,
+                         [](const Sample& a, const Sample& b) { return a.reward > b.reward; }),
+        std::move(e));
+    if (elites.size() > k) elites.pop_back();
+  }
+
   void Update(std::vector<Sample> batch) {
     std::stable_sort(batch.begin(), batch.end(),
                      [](const auto& a, const auto& b) { return a.id < b.id; });
-    const std::vector<double> adv_values = Advantages(batch);
+    const double baseline_before = baseline;
+    std::vector<double> adv_values = Advantages(batch);
+    const double scale = options.normalize_advantages ? std::sqrt(adv_var) + 1e-8 : 1.0;
+    double threshold = baseline_before;
+    if (options.risk_quantile > 0) {
+      std::vector<double> rewards;
+      for (const auto& s : batch) rewards.push_back(s.reward);
+      threshold = LinearQuantile(std::move(rewards), options.risk_quantile);
+    }
     std::vector<std::vector<int>> seqs;
     std::vector<double> old;
     for (const auto& s : batch) {
       seqs.push_back(s.tokens);
       old.push_back(s.old_logp);
     }
+    // Replayed elites: better than the baseline, they are pushed up again in
+    // every update, their ratio taken against the policy as the update starts.
+    // At most as many as the batch holds, so an update costs at most twice
+    // as much (a batch of 1 replays the best architecture only).
+    const size_t fresh = seqs.size();
+    for (const Sample& e : elites) {
+      if (seqs.size() >= 2 * fresh) break;
+      if (e.reward <= threshold) continue;
+      if (std::find(seqs.begin(), seqs.end(), e.tokens) != seqs.end()) continue;
+      seqs.push_back(e.tokens);
+      adv_values.push_back((e.reward - threshold) / scale);
+    }
+    for (const auto& s : batch) RememberElite(s);
     const double n = static_cast<double>(seqs.size());
     const bool ppo = options.algorithm == PolicyGradient::kPpo;
     const int epochs = ppo ? options.ppo_epochs : 1;
@@ -190,11 +234,15 @@ struct MnasNetController::Impl {
     // objective_b = min(r A, clip(r) A) (PPO; r = exp(logp - old_logp)) or
     // logp A (REINFORCE); Backward takes its derivatives per sequence.
     const std::vector<double> dentropy(seqs.size(), -options.entropy_weight / n);
+    const std::vector<double> dsaturation(seqs.size(), kSaturationWeight / n);
     std::vector<double> dlogp(seqs.size());
     std::vector<double> logp, entropy;
     internal::LstmPolicy::Trace trace;
     for (int e = 0; e < epochs; ++e) {
       policy.Forward(seqs, nullptr, logp, entropy, &trace);
+      if (e == 0) {
+        for (size_t b = fresh; b < seqs.size(); ++b) old.push_back(logp[b]);
+      }
       for (size_t b = 0; b < seqs.size(); ++b) {
         const double a = adv_values[b];
         double dobj = a;
@@ -209,7 +257,7 @@ struct MnasNetController::Impl {
         dlogp[b] = -dobj / n;
       }
       policy.ZeroGradients();  // The only place gradients are reset.
-      policy.Backward(trace, seqs, dlogp, dentropy);
+      policy.Backward(trace, seqs, dlogp, dentropy, dsaturation);
       AdamStep();
     }
     ++updates;
@@ -264,9 +312,14 @@ struct MnasNetController::Impl {
       w.F64(s.old_logp);
       w.F64(s.reward);
     }
+    w.U64(elites.size());
+    for (const auto& e : elites) {
+      w.Ints(e.tokens);
+      w.F64(e.reward);
+    }
   }
 
-  absl::Status LoadFrom(internal::ByteReader& r) {
+  absl::Status LoadFrom(internal::ByteReader& r, int format) {
     HWNAS_ASSIGN_OR_RETURN(int64_t hidden, r.I64());
     HWNAS_ASSIGN_OR_RETURN(int64_t layers, r.I64());
     HWNAS_ASSIGN_OR_RETURN(int64_t nd, r.I64());
@@ -319,6 +372,17 @@ struct MnasNetController::Impl {
       HWNAS_RETURN_IF_ERROR(space.Validate(s.tokens));
       new_buffer.push_back(std::move(s));
     }
+    std::vector<Sample> new_elites;
+    if (format >= 2) {
+      HWNAS_ASSIGN_OR_RETURN(uint64_t ne, r.U64());
+      for (uint64_t i = 0; i < ne; ++i) {
+        Sample e;
+        HWNAS_ASSIGN_OR_RETURN(e.tokens, r.Ints());
+        HWNAS_ASSIGN_OR_RETURN(e.reward, r.F64());
+        HWNAS_RETURN_IF_ERROR(space.Validate(e.tokens));
+        new_elites.push_back(std::move(e));
+      }
+    }
     HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
     // Everything parsed: commit.
     torch::NoGradGuard no_grad;
@@ -336,6 +400,9 @@ struct MnasNetController::Impl {
     seen = std::move(new_seen);
     pending = std::move(new_pending);
     buffer = std::move(new_buffer);
+    elites = std::move(new_elites);
+    // A checkpoint may come from a search with another elite_size.
+    if (elites.size() > static_cast<size_t>(options.elite_size)) elites.resize(options.elite_size);
     return absl::OkStatus();
   }
 };
@@ -483,9 +550,9 @@ absl::StatusOr<std::string> MnasNetController::Save() const {
 
 absl::Status MnasNetController::Restore(absl::string_view bytes) {
   internal::ByteReader r(bytes);
-  HWNAS_RETURN_IF_ERROR(internal::ReadHeader(r, kTag, kFormat));
+  HWNAS_ASSIGN_OR_RETURN(int format, internal::ReadHeaderFormat(r, kTag, kOldestFormat, kFormat));
   try {
-    return impl_->LoadFrom(r);
+    return impl_->LoadFrom(r, format);
   } catch (const std::exception& e) {
     return TorchError("restoring", e);
   }

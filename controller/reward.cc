@@ -21,8 +21,8 @@ absl::Status CheckMetric(absl::string_view path, absl::string_view metric) {
     return FieldError(path, "'accuracy' is the objective itself, not a cost to constrain");
   }
   if (!IsKnownMetricName(metric)) {
-    return FieldError(path, absl::StrCat("unknown metric '", metric,
-                                         "' (expected latency_ms, latency_p90_ms, params, macs, "
+    return FieldError(path, absl::StrCat("unknown metric ", QuoteValue(metric),
+                                         " (expected latency_ms, latency_p90_ms, params, macs, "
                                          "peak_memory_bytes, flash_bytes, loss, train_seconds or "
                                          "an estimate such as latency_ms@cortex-m7)"));
   }

@@ -39,7 +39,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
     keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
                              "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
                              "normalize_advantages", "infeasible_reward", "init_range",
-                             "warm_start_epochs", "avoid_repeats", "risk_quantile"});
+                             "warm_start_epochs", "avoid_repeats", "risk_quantile", "elite_size"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "surrogate") {
     keys.insert(keys.end(), {"initial",
@@ -99,6 +99,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.avoid_repeats, strategy.Bool("avoid_repeats", c.avoid_repeats));
   HWNAS_ASSIGN_OR_RETURN(c.risk_quantile,
                          strategy.Double("risk_quantile", c.risk_quantile, 0, 0.99));
+  HWNAS_ASSIGN_OR_RETURN(c.elite_size, strategy.Int("elite_size", c.elite_size, 0, 4096));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
@@ -133,8 +134,8 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   std::vector<std::string> names = StrategyNames();
   if (std::find(names.begin(), names.end(), o.name) == names.end()) {
     return FieldError("strategy.name",
-                      absl::StrCat("unknown strategy '", o.name,
-                                   "' (expected one of: ", absl::StrJoin(names, ", "), ")"));
+                      absl::StrCat("unknown strategy ", QuoteValue(o.name),
+                                   " (expected one of: ", absl::StrJoin(names, ", "), ")"));
   }
   const EvolutionOptions& e = o.evolution;
   if (e.population < 2) return FieldError("strategy.population", "must be at least 2");
@@ -158,6 +159,9 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (c.warm_start_epochs < 0) return FieldError("strategy.warm_start_epochs", "must be >= 0");
   if (!(c.risk_quantile >= 0 && c.risk_quantile < 1)) {
     return FieldError("strategy.risk_quantile", "must be in [0, 1)");
+  }
+  if (c.elite_size < 0 || c.elite_size > 4096) {
+    return FieldError("strategy.elite_size", "must be in [0, 4096]");
   }
   if (c.risk_quantile > 0 && c.batch_size < 2) {
     return FieldError("strategy.risk_quantile",

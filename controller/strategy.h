@@ -144,6 +144,17 @@ struct ControllerOptions {
   // average one, so a family that is good only sometimes (noisy latency near
   // the target) is not unlearned for its misses.
   double risk_quantile = 0;
+  // Elite replay (0 = off): the elite_size best distinct architectures
+  // observed so far join every update as extra samples (advantage: reward
+  // minus the baseline, or minus the batch's risk quantile; only those above
+  // it, and at most batch_size of them), their ratio taken against the policy
+  // as that update starts. Without it a good architecture
+  // is pushed up once and then forgotten: with avoid_repeats it is never
+  // proposed again, and PPO's clip lets a sample the policy found unlikely
+  // gain at most ppo_clip of its probability per update. That is how PPO
+  // settled on a mediocre sequence in some seeds, which seeds depending on
+  // the last bits of BLAS products (docs/benchmarks.md, "Controller").
+  int elite_size = 8;
 
   ControllerOptions& set_algorithm(PolicyGradient v) {
     algorithm = v;

@@ -9,6 +9,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -46,7 +47,7 @@ constexpr char kWorkerColumns[] =
     "w.id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu, "
     "array_to_string(w.datasets, E'\\x1f'), array_to_string(w.search_spaces, E'\\x1f'), "
     "array_to_string(w.evaluators, E'\\x1f'), w.version, w.hostname, " HWNAS_MICROS(
-        "w.registered_at") ", " HWNAS_MICROS("w.last_heartbeat");
+        "w.registered_at") ", " HWNAS_MICROS("w.last_heartbeat") ", COALESCE(w.owner_id, 0)";
 
 // Separator for text arrays passed as one parameter; names never contain it.
 constexpr char kArraySeparator = '\x1f';
@@ -244,6 +245,7 @@ WorkerRecord ParseWorker(const pqxx::row& r) {
   w.hostname = r[10].as<std::string>();
   w.registered_at = MicrosToTime(r[11]);
   w.last_heartbeat = MicrosToTime(r[12]);
+  w.owner_id = r[13].as<int64_t>();
   return w;
 }
 
@@ -459,35 +461,55 @@ class Store::Impl {
         // Serialization failure or deadlock: safe to run the body again.
         Release(*std::move(conn));
         if (attempt >= options_.max_attempts) {
+          LogDetail(what, e);
           return absl::AbortedError(
-              absl::StrCat(what, ": gave up after ", attempt, " conflicting attempts: ", e.what()));
+              absl::StrCat(what, ": gave up after ", attempt, " conflicting attempts (retry)"));
         }
         absl::SleepFor(absl::Milliseconds(2 * attempt) + absl::Microseconds(RandomJitter()));
         continue;
       } catch (const pqxx::broken_connection& e) {
         reusable = false;
         Drop();
-        return absl::UnavailableError(
-            absl::StrCat(what, ": lost the database connection: ", RedactSecrets(e.what())));
+        LogDetail(what, e);
+        return absl::UnavailableError(absl::StrCat(what, ": lost the database connection (retry)"));
       } catch (const pqxx::in_doubt_error& e) {
         reusable = false;
         Drop();
+        LogDetail(what, e);
         return absl::UnavailableError(
-            absl::StrCat(what, ": connection lost during commit: ", e.what()));
+            absl::StrCat(what,
+                         ": connection lost during commit (the change may or may not be "
+                         "stored)"));
       } catch (const pqxx::unique_violation& e) {
         Release(*std::move(conn));
-        return absl::AlreadyExistsError(absl::StrCat(what, ": ", FirstLine(e.what())));
+        LogDetail(what, e);
+        return absl::AlreadyExistsError(absl::StrCat(what, ": it already exists"));
+      } catch (const pqxx::foreign_key_violation& e) {
+        Release(*std::move(conn));
+        LogDetail(what, e);
+        return absl::NotFoundError(
+            absl::StrCat(what, ": it refers to something that does not exist"));
+      } catch (const pqxx::not_null_violation& e) {
+        Release(*std::move(conn));
+        LogDetail(what, e);
+        return absl::InvalidArgumentError(absl::StrCat(what, ": a required value is missing"));
       } catch (const pqxx::integrity_constraint_violation& e) {
         Release(*std::move(conn));
-        return absl::InvalidArgumentError(absl::StrCat(what, ": ", FirstLine(e.what())));
+        LogDetail(what, e);
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": a value is outside what the database accepts"));
       } catch (const pqxx::data_exception& e) {
         Release(*std::move(conn));
-        return absl::InvalidArgumentError(absl::StrCat(what, ": ", FirstLine(e.what())));
+        LogDetail(what, e);
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": a value is out of range or malformed"));
       } catch (const std::exception& e) {
         // A session that failed in an unknown way is not reused.
         (void)reusable;
         Drop();
-        return absl::InternalError(absl::StrCat(what, ": ", RedactSecrets(e.what())));
+        LogDetail(what, e);
+        return absl::InternalError(
+            absl::StrCat(what, ": the database failed (the server log has the details)"));
       }
     }
   }
@@ -497,6 +519,13 @@ class Store::Impl {
  private:
   static std::string FirstLine(absl::string_view s) {
     return std::string(s.substr(0, s.find('\n')));
+  }
+
+  // The edge of the module: PostgreSQL's text (SQL, column and constraint
+  // names) goes to the operator's log, never into a Status a client sees.
+  static void LogDetail(absl::string_view what, const std::exception& e) {
+    spdlog::warn("event=store_error op=\"{}\" error=\"{}\"", std::string(what),
+                 absl::CEscape(RedactSecrets(FirstLine(e.what()))));
   }
 
   int RandomJitter() {
@@ -1520,6 +1549,7 @@ absl::StatusOr<std::optional<Checkpoint>> Store::LoadLatestCheckpoint(int64_t se
 // Workers.
 
 absl::StatusOr<WorkerRecord> Store::UpsertWorker(const WorkerRecord& w) {
+  if (w.owner_id <= 0) return absl::InvalidArgumentError("worker has no owner");
   if (w.name.empty()) return absl::InvalidArgumentError("worker name is empty");
   HWNAS_RETURN_IF_ERROR(CheckName("worker name", w.name));
   for (const std::vector<std::string>* list : {&w.datasets, &w.search_spaces, &w.evaluators}) {
@@ -1536,10 +1566,13 @@ absl::StatusOr<WorkerRecord> Store::UpsertWorker(const WorkerRecord& w) {
         pqxx::result r = txn.exec_params(
             absl::StrCat(
                 "INSERT INTO workers AS w (id, name, device_kind, device_tag, threads, gpu, "
-                "datasets, search_spaces, evaluators, version, hostname) VALUES ($1, $2, $3, $4, "
-                "$5, $6, string_to_array(NULLIF($7, ''), $12), string_to_array(NULLIF($8, ''), "
-                "$12), string_to_array(NULLIF($9, ''), $12), $10, $11) "
-                "ON CONFLICT (name) DO UPDATE SET device_kind = EXCLUDED.device_kind, "
+                "datasets, search_spaces, evaluators, version, hostname, owner_id) VALUES ($1, "
+                "$2, $3, $4, $5, $6, COALESCE(string_to_array(NULLIF($7, ''), $12), '{}'), "
+                "COALESCE(string_to_array(NULLIF($8, ''), $12), '{}'), "
+                "COALESCE(string_to_array(NULLIF($9, ''), $12), '{}'), $10, $11, $13) "
+                // Names are unique per owner: another token's worker of the
+                // same name is another row (migration 0007).
+                "ON CONFLICT (owner_id, name) DO UPDATE SET device_kind = EXCLUDED.device_kind, "
                 "device_tag = EXCLUDED.device_tag, threads = EXCLUDED.threads, gpu = "
                 "EXCLUDED.gpu, datasets = EXCLUDED.datasets, search_spaces = "
                 "EXCLUDED.search_spaces, evaluators = EXCLUDED.evaluators, version = "
@@ -1548,7 +1581,7 @@ absl::StatusOr<WorkerRecord> Store::UpsertWorker(const WorkerRecord& w) {
                 kWorkerColumns),
             new_id, w.name, w.device_kind, w.device_tag, w.threads, w.gpu,
             absl::StrJoin(w.datasets, sep), absl::StrJoin(w.search_spaces, sep),
-            absl::StrJoin(w.evaluators, sep), w.version, w.hostname, sep);
+            absl::StrJoin(w.evaluators, sep), w.version, w.hostname, sep, w.owner_id);
         return ParseWorker(r[0]);
       });
 }

@@ -271,7 +271,9 @@ class Store {
   absl::StatusOr<std::optional<Checkpoint>> LoadLatestCheckpoint(int64_t search_id);
 
   // --- Workers ----------------------------------------------------------------
-  // Registers a worker by name (re-registering updates it); returns it with
+  // Registers a worker by (owner_id, name) (re-registering updates it: the
+  // same owner keeps its id; another owner's worker of that name is another
+  // worker); worker.owner_id is required. Returns it with
   // its id.
   absl::StatusOr<WorkerRecord> UpsertWorker(const WorkerRecord& worker);
   absl::StatusOr<WorkerRecord> GetWorker(absl::string_view worker_id);

@@ -14,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/yaml_fields.h"
+#include "hardware/mcu_model.h"
 #include "nlohmann/json.hpp"
 
 namespace hwnas::hardware {
@@ -263,14 +265,30 @@ absl::Status SaveLut(const LatencyLut& lut, const std::string& path) {
 }
 
 absl::StatusOr<LatencyLut> LoadLut(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open latency table (", std::strerror(errno), ")"));
+  absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxLutBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(path, ": cannot open latency table (",
+                                                           text.status().message(), ")"));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return LutFromJson(text.str(), path);
+  return LutFromJson(*text, path);
+}
+
+absl::StatusOr<LatencyLut> FindLut(absl::string_view name,
+                                   const std::vector<std::string>& search_path) {
+  if (!IsDeviceFileName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be the name of a latency lookup table (NAME.json in a profile "
+                     "directory), got ",
+                     QuoteValue(name), "; paths are not opened"));
+  }
+  for (const std::string& dir : search_path) {
+    const std::string path = absl::StrCat(dir, "/", name, ".json");
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec)) return LoadLut(path);
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no latency lookup table '", name, "' (looked for ", name, ".json in: ",
+                   search_path.empty() ? "no directories" : absl::StrJoin(search_path, ", "), ")"));
 }
 
 }  // namespace hwnas::hardware

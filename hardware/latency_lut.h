@@ -46,6 +46,7 @@
 #ifndef HWNAS_HARDWARE_LATENCY_LUT_H_
 #define HWNAS_HARDWARE_LATENCY_LUT_H_
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -109,7 +110,14 @@ absl::Status CheckLutWritable(const std::string& path);
 // Writes PATH.tmp and renames it over PATH (readers never see half a table);
 // the temporary file is removed when the rename fails (PATH a directory).
 absl::Status SaveLut(const LatencyLut& lut, const std::string& path);
+// Reads a table file (a regular file of at most kMaxLutBytes).
 absl::StatusOr<LatencyLut> LoadLut(const std::string& path);
+inline constexpr size_t kMaxLutBytes = 64 << 20;
+// "<dir>/<name>.json" in each search-path directory in order (the MCU
+// profile directories: see mcu_model.h). A `name` that is not
+// IsDeviceFileName (a path) is InvalidArgument and nothing is opened.
+absl::StatusOr<LatencyLut> FindLut(absl::string_view name,
+                                   const std::vector<std::string>& search_path);
 
 }  // namespace hwnas::hardware
 

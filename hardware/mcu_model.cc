@@ -12,11 +12,13 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_fields.h"
 
@@ -153,14 +155,23 @@ absl::StatusOr<McuProfile> ParseMcuProfile(absl::string_view yaml_text, absl::st
 }
 
 absl::StatusOr<McuProfile> LoadMcuProfileFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open MCU profile (", std::strerror(errno), ")"));
+  absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxProfileBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(path, ": cannot open MCU profile (",
+                                                           text.status().message(), ")"));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseMcuProfile(text.str(), path);
+  return ParseMcuProfile(*text, path);
+}
+
+bool IsDeviceFileName(absl::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return !absl::EndsWith(name, ".yaml") && !absl::EndsWith(name, ".yml") &&
+         !absl::EndsWith(name, ".json");
 }
 
 std::vector<std::string> DefaultProfileSearchPath() {
@@ -192,9 +203,10 @@ std::vector<std::string> ListMcuProfiles(const std::vector<std::string>& search_
 
 absl::StatusOr<McuProfile> FindMcuProfile(absl::string_view name_or_path,
                                           const std::vector<std::string>& search_path) {
-  if (absl::StrContains(name_or_path, '/') || absl::EndsWith(name_or_path, ".yaml") ||
-      absl::EndsWith(name_or_path, ".yml")) {
-    return LoadMcuProfileFile(std::string(name_or_path));
+  if (!IsDeviceFileName(name_or_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be the name of an MCU profile (e.g. cortex-m7), got ",
+                     QuoteValue(name_or_path), "; paths are not opened"));
   }
   for (const std::string& dir : search_path) {
     const std::string path = absl::StrCat(dir, "/", name_or_path, ".yaml");

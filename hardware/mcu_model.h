@@ -47,6 +47,7 @@
 #ifndef HWNAS_HARDWARE_MCU_MODEL_H_
 #define HWNAS_HARDWARE_MCU_MODEL_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -88,12 +89,20 @@ struct McuProfile {
 
 // Parses a profile from YAML text; errors read "<source>: <field>: problem".
 absl::StatusOr<McuProfile> ParseMcuProfile(absl::string_view yaml_text, absl::string_view source);
-// Reads a profile file; errors name the path.
+// Reads a profile file (a regular file of at most kMaxProfileBytes); errors
+// name the path. For files the operator chose: a spec names profiles only.
 absl::StatusOr<McuProfile> LoadMcuProfileFile(const std::string& path);
-// `name_or_path`: a path (contains '/' or ends in .yaml/.yml) is read as is;
-// otherwise "<dir>/<name>.yaml" is tried in each search-path directory in
-// order. NotFound lists the directories searched.
-absl::StatusOr<McuProfile> FindMcuProfile(absl::string_view name_or_path,
+inline constexpr size_t kMaxProfileBytes = 256 * 1024;
+// Whether `name` can name a profile or lookup table in a search-path
+// directory: 1 to 64 of [A-Za-z0-9_.-], not starting with '.', no file
+// extension (.yaml, .yml, .json). Specs are untrusted input: a name never
+// leaves the operator's directories.
+bool IsDeviceFileName(absl::string_view name);
+// "<dir>/<name>.yaml" in each search-path directory in order (the
+// operator's --profile-path, $HWNAS_PROFILE_PATH, the shipped profiles).
+// A `name` that is not IsDeviceFileName (a path) is InvalidArgument and
+// nothing is opened; NotFound lists the directories searched.
+absl::StatusOr<McuProfile> FindMcuProfile(absl::string_view name,
                                           const std::vector<std::string>& search_path);
 // $HWNAS_PROFILE_PATH (colon-separated directories), then an install's
 // profiles (PREFIX/share/hwnas/profiles beside PREFIX/bin/<this program>),

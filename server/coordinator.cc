@@ -192,9 +192,9 @@ absl::StatusOr<SearchRecord> Coordinator::ResolveWarmStart(const User& user,
     HWNAS_ASSIGN_OR_RETURN(db::Page<SearchRecord> page, store_->ListSearches(query));
     if (page.items.empty()) {
       return absl::InvalidArgumentError(
-          numeric
-              ? absl::StrCat(kField, ": no search ", ref, ", and none of yours named '", ref, "'")
-              : absl::StrCat(kField, ": you have no search named '", ref, "'"));
+          numeric ? absl::StrCat(kField, ": no search ", ref, ", and none of yours named ",
+                                 QuoteValue(ref))
+                  : absl::StrCat(kField, ": you have no search named ", QuoteValue(ref)));
     }
     earlier = std::move(page.items.front());
   }
@@ -299,7 +299,7 @@ absl::StatusOr<Coordinator::ParetoAnswer> Coordinator::ParetoFront(
   }
   for (const std::string& m : metrics) {
     if (!IsKnownMetricName(m)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown metric '", m, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown metric ", QuoteValue(m)));
     }
   }
   controller::ParetoFront front(metrics);
@@ -345,13 +345,51 @@ absl::StatusOr<int64_t> Coordinator::LastFinishSequence(int64_t search_id) {
 // ---------------------------------------------------------------------------
 // WorkerService.
 
-absl::StatusOr<WorkerRecord> Coordinator::RegisterWorker(const WorkerRecord& worker) {
+absl::StatusOr<WorkerRecord> Coordinator::RegisterWorker(const User& owner, WorkerRecord worker) {
+  worker.owner_id = owner.id;
   HWNAS_ASSIGN_OR_RETURN(WorkerRecord stored, store_->UpsertWorker(worker));
   absl::MutexLock lock(&mu_);
-  workers_[stored.id] = WorkerState{ProfileOf(stored), absl::Now()};
-  spdlog::info("event=worker_registered worker={} name={} spaces={} evaluators={}", stored.id,
-               stored.name, stored.search_spaces.size(), stored.evaluators.size());
+  workers_[stored.id] = WorkerState{stored.owner_id, ProfileOf(stored), absl::Now()};
+  spdlog::info("event=worker_registered worker={} owner={} name={} spaces={} evaluators={}",
+               stored.id, owner.name, stored.name, stored.search_spaces.size(),
+               stored.evaluators.size());
   return stored;
+}
+
+absl::Status Coordinator::AuthorizeWorker(const User& user, const std::string& worker_id,
+                                          bool acquiring) {
+  std::optional<int64_t> owner;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = workers_.find(worker_id); it != workers_.end()) {
+      owner = it->second.owner_id;
+    } else if (auto s = stored_owners_.find(worker_id); s != stored_owners_.end()) {
+      owner = s->second;
+    }
+  }
+  if (!owner) {
+    // Registered before this process started (or never): the store knows.
+    absl::StatusOr<WorkerRecord> stored = store_->GetWorker(worker_id);
+    if (stored.ok()) {
+      owner = stored->owner_id;
+      absl::MutexLock lock(&mu_);
+      if (stored_owners_.size() > 100000) stored_owners_.clear();
+      stored_owners_[worker_id] = *owner;
+    } else if (stored.status().code() != absl::StatusCode::kNotFound) {
+      return stored.status();
+    }
+  }
+  if (owner && *owner == user.id) return absl::OkStatus();
+  if (owner) {
+    spdlog::warn("event=worker_id_refused worker={} user={}", worker_id, user.name);
+  }
+  const std::string shown = std::string(worker_id.substr(0, 64));
+  if (acquiring) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker ", shown, " is not registered with this token (call RegisterWorker first)"));
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("worker ", shown, " was not registered with this token"));
 }
 
 void Coordinator::Touch(const std::string& worker_id) {

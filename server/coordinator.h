@@ -113,7 +113,15 @@ class Coordinator {
   absl::StatusOr<int64_t> LastFinishSequence(int64_t search_id);
 
   // --- WorkerService ----------------------------------------------------------
-  absl::StatusOr<WorkerRecord> RegisterWorker(const WorkerRecord& worker);
+  // Registers `worker` as one of `owner`'s (the worker token's user): its
+  // name is unique among that user's workers only.
+  absl::StatusOr<WorkerRecord> RegisterWorker(const User& owner, WorkerRecord worker);
+  // OK when `worker_id` was registered by `user`'s token. Every
+  // WorkerService call checks this before acting as that worker: for
+  // AcquireTrial a FAILED_PRECONDITION "not registered" (a worker re-registers
+  // on that, e.g. after the migration that gave workers owners), for the
+  // reports PERMISSION_DENIED. An unknown id reads the same as another's.
+  absl::Status AuthorizeWorker(const User& user, const std::string& worker_id, bool acquiring);
   // Calls `done` exactly once, on an executor thread: with 1 to
   // `max_trials` assignments, with none when none came before `deadline`,
   // or with an error. More than one only from searches with the table
@@ -152,6 +160,7 @@ class Coordinator {
     AcquireDone done;
   };
   struct WorkerState {
+    int64_t owner_id = 0;
     scheduler::WorkerProfile profile;
     absl::Time last_seen;
     int max_trials = 1;  // Asked for in its last AcquireTrial.
@@ -208,6 +217,9 @@ class Coordinator {
   absl::Mutex mu_;
   std::map<int64_t, std::shared_ptr<SearchRuntime>> runtimes_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
+  // Owners of worker ids read from the store (ids registered before a
+  // restart), so reports do not read the store each time. Bounded.
+  absl::flat_hash_map<std::string, int64_t> stored_owners_ ABSL_GUARDED_BY(mu_);
   // Leases handed out by this process, to route reports and progress
   // without a database read. After a restart, reports fall back to the store.
   absl::flat_hash_map<std::string, TrialRecord> leases_ ABSL_GUARDED_BY(mu_);

@@ -38,8 +38,8 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
   const std::vector<std::string> spaces = space::SearchSpaceNames();
   if (std::find(spaces.begin(), spaces.end(), spec.space_name) == spaces.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("space.name: unknown search space '", spec.space_name,
-                     "' (expected one of: ", absl::StrJoin(spaces, ", "), ")"));
+        absl::StrCat("space.name: unknown search space ", QuoteValue(spec.space_name),
+                     " (expected one of: ", absl::StrJoin(spaces, ", "), ")"));
   }
   HWNAS_ASSIGN_OR_RETURN(spec.controller, controller::ParseControllerSpec(root, spec.space_name));
 

@@ -1,12 +1,15 @@
 #include "server/server.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -55,6 +58,60 @@ std::string DatabaseProblem(const absl::Status& s) {
     return "unreachable";
   }
   return "error";
+}
+
+// gRPC 1.51's callback handlers answer a request that does not parse as the
+// method's message with UNIMPLEMENTED and no message, as if the method did
+// not exist. This interceptor sees the failed parse (POST_RECV_MESSAGE with
+// no message) and turns that answer into INVALID_ARGUMENT saying so.
+class UnparseableRequestInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit UnparseableRequestInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : method_(info->method() != nullptr ? info->method() : "") {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparseable_ = true;
+    }
+    if (unparseable_ &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
+        methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      methods->ModifySendStatus(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("the request is not a valid ", method_,
+                                    " message (it does not parse as the method's protobuf)")));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+  bool unparseable_ = false;
+};
+
+class UnparseableRequestInterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new UnparseableRequestInterceptor(info);
+  }
+};
+
+// libprotobuf logs some parse problems (a string field that is not UTF-8)
+// straight to stderr as "[libprotobuf ERROR ...]": a client could fill the
+// server's log with them. They become debug lines; the client gets its
+// INVALID_ARGUMENT.
+void ProtobufLogToSpdlog(google::protobuf::LogLevel level, const char* file, int line,
+                         const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("event=protobuf_log file={} line={} message=\"{}\"", file, line, message);
+    return;
+  }
+  spdlog::debug("event=protobuf_log file={} line={} message=\"{}\"", file, line,
+                absl::CEscape(message.substr(0, 200)));
 }
 
 }  // namespace
@@ -166,6 +223,10 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
   builder.RegisterService(impl->search_service.get());
   builder.RegisterService(impl->worker_service.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<UnparseableRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  google::protobuf::SetLogHandler(&ProtobufLogToSpdlog);
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server || port == 0) {
     return absl::UnavailableError(

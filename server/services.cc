@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -27,9 +28,13 @@ absl::Status RequireUser(const User& user) {
   return absl::PermissionDeniedError("SearchService needs a user token (this is a worker token)");
 }
 
+// Workers act for the fleet's identity only: an admin token is a person's
+// and is not spread over worker machines (docs/operations.md).
 absl::Status RequireWorker(const User& user) {
-  if (user.is_worker || user.is_admin) return absl::OkStatus();
-  return absl::PermissionDeniedError("WorkerService needs a worker token (this is a user token)");
+  if (user.is_worker) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "WorkerService needs a worker token (this is ", user.is_admin ? "an admin" : "a user",
+      " token; hwnas-server admin create-user NAME --worker makes one)"));
 }
 
 db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
@@ -239,7 +244,20 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  // The message travels in a trailer, and a client refuses metadata over
+  // 8 KiB with a transport error that hides the real one. Messages quote
+  // values by a prefix (QuoteValue); this bounds any that still grew.
+  constexpr size_t kMaxMessage = 2048;
+  absl::string_view message = status.message();
+  std::string text;
+  if (message.size() <= kMaxMessage) {
+    text = std::string(message);
+  } else {
+    size_t cut = kMaxMessage;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    text = absl::StrCat(message.substr(0, cut), "\xe2\x80\xa6 (", message.size(), " bytes)");
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::move(text));
 }
 
 namespace {
@@ -411,10 +429,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Handle(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
     grpc::CallbackServerContext* ctx, const hwnas::v1::RegisterWorkerRequest* request,
     hwnas::v1::RegisterWorkerResponse* response) {
-  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
     WorkerRecord w = hwnas::proto::CapabilitiesFromProto(request->capabilities());
     w.name = request->name();
-    absl::StatusOr<WorkerRecord> stored = coordinator_->RegisterWorker(w);
+    absl::StatusOr<WorkerRecord> stored = coordinator_->RegisterWorker(user, std::move(w));
     if (!stored.ok()) return stored.status();
     response->set_worker_id(stored->id);
     *response->mutable_lease_ttl() = ToProto(coordinator_->options().lease_ttl);
@@ -430,6 +448,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
   executor_->Post([this, ctx, reactor, request, response] {
     absl::StatusOr<User> user = auth_->Authenticate(AuthorizationOf(ctx));
     absl::Status status = user.ok() ? RequireWorker(*user) : user.status();
+    if (status.ok()) status = coordinator_->AuthorizeWorker(*user, request->worker_id(), true);
     if (!status.ok()) {
       metrics_->rpc_errors++;
       reactor->Finish(ToGrpc(status));
@@ -485,7 +504,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportProgress(
     grpc::CallbackServerContext* ctx, const hwnas::v1::ReportProgressRequest* request,
     hwnas::v1::ReportProgressResponse* response) {
-  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
     std::optional<EpochMetrics> metrics;
     if (request->has_metrics()) metrics = FromProto(request->metrics());
     absl::StatusOr<ProgressAnswer> answer =
@@ -510,7 +530,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportProgress(
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
     grpc::CallbackServerContext* ctx, const hwnas::v1::ReportResultRequest* request,
     hwnas::v1::ReportResultResponse* response) {
-  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
     absl::StatusOr<db::ReportOutcome> outcome =
         coordinator_->ReportResult(request->worker_id(), request->lease_id(),
                                    FromProto(request->result()), request->early_stopped());
@@ -524,7 +545,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResults(
     grpc::CallbackServerContext* ctx, const hwnas::v1::ReportResultsRequest* request,
     hwnas::v1::ReportResultsResponse* response) {
-  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
     std::vector<ResultReport> reports;
     reports.reserve(request->results_size());
     for (const hwnas::v1::LeaseResult& r : request->results()) {
@@ -550,7 +572,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResults(
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportFailure(
     grpc::CallbackServerContext* ctx, const hwnas::v1::ReportFailureRequest* request,
     hwnas::v1::ReportFailureResponse* response) {
-  return Handle(ctx, [this, request, response](const User&) -> absl::Status {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
     std::optional<TrialResult> partial;
     if (request->has_partial()) partial = FromProto(request->partial());
     absl::StatusOr<db::ReportOutcome> outcome =

@@ -32,8 +32,8 @@ absl::StatusOr<std::unique_ptr<SearchSpace>> MakeSearchSpace(const YamlSection& 
     return std::unique_ptr<SearchSpace>(std::move(space));
   }
   return absl::InvalidArgumentError(
-      absl::StrCat(section.PathOf("name"), ": unknown search space '", name,
-                   "' (expected one of: ", absl::StrJoin(SearchSpaceNames(), ", "), ")"));
+      absl::StrCat(section.PathOf("name"), ": unknown search space ", QuoteValue(name),
+                   " (expected one of: ", absl::StrJoin(SearchSpaceNames(), ", "), ")"));
 }
 
 }  // namespace hwnas::space

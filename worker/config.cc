@@ -20,6 +20,19 @@ absl::Status FieldError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
 }
 
+// A name of a file in the operator's profile directories (the same rule as
+// hardware::IsDeviceFileName; this library does not link hwnas_hardware).
+bool IsDeviceFileName(absl::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return !absl::EndsWith(name, ".yaml") && !absl::EndsWith(name, ".yml") &&
+         !absl::EndsWith(name, ".json");
+}
+
 bool IsAbsolute(absl::string_view path) { return !path.empty() && path.front() == '/'; }
 
 std::string JoinPath(absl::string_view dir, absl::string_view name) {
@@ -247,19 +260,46 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
       HWNAS_RETURN_IF_ERROR(t.CheckKeys({"name", "mcu_profile", "lut"}));
       TargetConfig target;
       HWNAS_ASSIGN_OR_RETURN(target.name, t.String("name", std::nullopt));
-      HWNAS_ASSIGN_OR_RETURN(target.mcu_profile, t.String("mcu_profile", ""));
+      if (t.Has("mcu_profile") && t.node()["mcu_profile"].IsMap()) {
+        // The profile itself; hardware::ParseMcuProfile checks its fields
+        // when the targets are loaded.
+        target.mcu_profile_yaml = YAML::Dump(t.node()["mcu_profile"]);
+      } else {
+        HWNAS_ASSIGN_OR_RETURN(target.mcu_profile, t.String("mcu_profile", ""));
+        if (!target.mcu_profile.empty() && !IsDeviceFileName(target.mcu_profile)) {
+          return FieldError(
+              t.PathOf("mcu_profile"),
+              absl::StrCat("must be the name of an MCU profile on the profile path (e.g. "
+                           "cortex-m7) or the profile itself as a mapping, got ",
+                           QuoteValue(target.mcu_profile),
+                           "; file paths are not accepted (operators add profile directories "
+                           "with --profile-path)"));
+        }
+      }
       HWNAS_ASSIGN_OR_RETURN(target.lut, t.String("lut", ""));
+      if (!target.lut.empty() && !IsDeviceFileName(target.lut)) {
+        return FieldError(
+            t.PathOf("lut"),
+            absl::StrCat("must be the name of a latency lookup table (NAME.json in a profile "
+                         "directory), got ",
+                         QuoteValue(target.lut),
+                         "; file paths are not accepted (operators add profile directories "
+                         "with --profile-path)"));
+      }
       if (target.name.empty() || target.name.find('@') != std::string::npos) {
         return FieldError(t.PathOf("name"), "must be a non-empty name without '@'");
       }
-      if (target.mcu_profile.empty() == target.lut.empty()) {
+      const int sources =
+          !target.mcu_profile.empty() + !target.mcu_profile_yaml.empty() + !target.lut.empty();
+      if (sources != 1) {
         return FieldError(t.path(),
-                          "needs exactly one of mcu_profile (an MCU profile file or "
-                          "built-in name) and lut (a lookup table JSON file)");
+                          "needs exactly one of mcu_profile (a profile name, e.g. cortex-m7, or "
+                          "the profile as a mapping) and lut (a lookup table name)");
       }
       for (const TargetConfig& other : h.targets) {
         if (other.name == target.name) {
-          return FieldError(t.PathOf("name"), absl::StrCat("duplicate target '", target.name, "'"));
+          return FieldError(t.PathOf("name"),
+                            absl::StrCat("duplicate target ", QuoteValue(target.name)));
         }
       }
       h.targets.push_back(std::move(target));
@@ -268,8 +308,7 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
   return h;
 }
 
-absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text,
-                                           absl::string_view base_dir) {
+absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(yaml_text));
   if (!root.node().IsMap()) {
     return absl::InvalidArgumentError(
@@ -295,15 +334,6 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text,
                        space_bits, " (set one of them)"));
     }
   }
-  for (TargetConfig& t : spec.hardware.targets) {
-    // Profile names are looked up on the profile path; only paths (with a
-    // slash or a .yaml/.yml extension) are relative to the spec file.
-    const bool mcu_is_file = t.mcu_profile.find('/') != std::string::npos ||
-                             absl::EndsWith(t.mcu_profile, ".yaml") ||
-                             absl::EndsWith(t.mcu_profile, ".yml");
-    if (!t.lut.empty()) t.lut = JoinPath(base_dir, t.lut);
-    if (mcu_is_file) t.mcu_profile = JoinPath(base_dir, t.mcu_profile);
-  }
   return spec;
 }
 
@@ -312,9 +342,7 @@ absl::StatusOr<WorkerSpec> LoadWorkerSpec(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the spec file"));
   std::stringstream text;
   text << in.rdbuf();
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(text.str(), dir);
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(text.str());
   if (!spec.ok()) {
     return absl::Status(spec.status().code(), absl::StrCat(path, ": ", spec.status().message()));
   }

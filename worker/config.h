@@ -107,11 +107,20 @@ struct TrainingOptions {
   EvalSplit eval_split = EvalSplit::kVal;  // The split the result's accuracy is on.
 };
 
-// One estimation target of the spec's `hardware.targets` list.
+// One estimation target of the spec's `hardware.targets` list: exactly one
+// of the three sources. A spec is untrusted input (it comes from a user
+// through the server), so it names files only from the directories the
+// operator configured (the profile search path) and never gives a path.
 struct TargetConfig {
-  std::string name;         // Estimate keys are "<metric>@<name>".
-  std::string mcu_profile;  // Path to an MCU profile file, or empty.
-  std::string lut;          // Path to a latency lookup table (JSON), or empty.
+  std::string name;  // Estimate keys are "<metric>@<name>".
+  // `mcu_profile: NAME`: NAME.yaml on the profile search path, or empty.
+  std::string mcu_profile;
+  // `mcu_profile: {name: ..., clock_mhz: ...}`: the profile itself (as YAML
+  // text, parsed by hardware::ParseMcuProfile), or empty.
+  std::string mcu_profile_yaml;
+  // `lut: NAME`: NAME.json (from `hwnas-worker calibrate`) on the profile
+  // search path, or empty.
+  std::string lut;
 };
 
 // The spec's `hardware:` section.
@@ -143,10 +152,8 @@ absl::StatusOr<DataConfig> ParseDataConfig(const YamlSection& data);
 absl::StatusOr<TrainingOptions> ParseTrainingOptions(const YamlSection& training);
 absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& hardware);
 
-// Parses the worker's sections of a whole spec document. `base_dir` resolves
-// relative target file paths (the spec file's directory; "" = as given).
-absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text,
-                                           absl::string_view base_dir = "");
+// Parses the worker's sections of a whole spec document.
+absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text);
 // Reads and parses a spec file; errors name the file.
 absl::StatusOr<WorkerSpec> LoadWorkerSpec(const std::string& path);
 

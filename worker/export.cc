@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "worker/commands.h"
 #include "worker/config.h"
+#include "worker/mcu_quantize.h"
 #include "worker/plan_net.h"
 #include "worker/torchscript.h"
 #include "worker/trainer_internal.h"
@@ -30,6 +31,7 @@ using json = nlohmann::json;
 
 constexpr char kExportHelp[] =
     R"(usage: hwnas-worker export --spec SPEC.yaml --arch ARCH --out MODEL.pt [flags]
+       hwnas-worker export --spec SPEC.yaml --arch ARCH --format c --target cortex-m7 --out DIR
 
 Trains ARCH with the spec's training section on the spec's data set (every
 sample: the data section's subsets are dropped unless --spec-data), evaluates
@@ -40,10 +42,23 @@ holds architecture.json and plan.txt (torch.jit.load(..., _extra_files=...)).
 Inputs: {N, ...input shape} float tensors, normalized like the training data;
 outputs: {N, classes} logits. A JSON summary is printed on stdout.
 
+--format c quantizes the trained network to int8 (TFLite Micro / CMSIS-NN
+scheme, activation ranges calibrated on 256 training samples), measures its
+accuracy next to the float network's on the held-out split, and writes a C99
+project to DIR: model.c/model.h (int model_infer(const int8_t* in, int8_t* out)),
+the int8 kernels, a host runner, a QEMU mps2 firmware harness and a Makefile
+(docs/mcu.md). Its host build is checked bit-exact against the int8 reference.
+
 flags:
   --spec PATH      search spec (YAML)
   --arch ARCH      token list ("3,1,0,2") or the space's readable form
-  --out PATH       the TorchScript file to write
+  --out PATH       the TorchScript file to write (--format c: a directory)
+  --format F       torchscript (default) or c
+  --target CPU     --format c: cortex-m7 (default) or cortex-m4
+  --measure        --format c: build the firmware, run it in qemu-system-arm,
+                   check it bit-exact, report flash/SRAM/instructions
+  --firmware-samples K
+                   --format c: held-out samples in the firmware harness (8)
   --epochs N       override training.epochs
   --spec-data      keep the spec's train/val/test subsets (quick checks)
   --data-dir DIR   shared data directory (default: $HWNAS_SHARED_DATA)
@@ -139,8 +154,20 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
   int64_t checked = 0;
   std::vector<float> check_input, check_output;
   const Dataset& held_out = data.test.size() > 0 ? data.test : data.val;
+  json mcu_summary;
   TrialOutcome outcome = internal::TrainEvaluateMeasure(
       plan, data, spec.training, nullptr, progress, [&](PlanNet& net) {
+        if (options.format == "c") {
+          absl::StatusOr<json> exported = internal::ExportMcuProject(
+              net, data.train, held_out, options.out_path, options.target, options.measure,
+              options.firmware_samples, options.progress ? &err : nullptr);
+          saved = exported.status();
+          if (exported.ok()) {
+            mcu_summary = *std::move(exported);
+            mcu_summary["eval_split"] = data.test.size() > 0 ? "test" : "val";
+          }
+          return;
+        }
         saved = SaveTorchScript(
             net, options.out_path,
             {{"architecture.json", arch_json.dump(2)}, {"plan.txt", PlanText(plan)}});
@@ -174,6 +201,26 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
                 kExitTrialFailed);
   }
   if (!saved.ok()) return Fail(err, saved, kExitTrialFailed);
+  if (options.format == "c") {
+    json summary = {{"project", options.out_path},
+                    {"format", "c"},
+                    {"architecture", arch_json},
+                    {"accuracy", outcome.result.accuracy},
+                    {"eval_split", spec.training.eval_split == EvalSplit::kTest ? "test" : "val"},
+                    {"epochs", outcome.result.epochs},
+                    {"train_samples", data.train.size()},
+                    {"mcu", mcu_summary}};
+    out << summary.dump(2) << "\n";
+    if (!options.summary_path.empty()) {
+      std::ofstream file(options.summary_path, std::ios::trunc);
+      file << summary.dump(2) << "\n";
+      if (!file.flush()) {
+        return Fail(err, absl::InternalError(absl::StrCat("cannot write ", options.summary_path)),
+                    kExitTrialFailed);
+      }
+    }
+    return kExitOk;
+  }
   json summary = {{"model", options.out_path},
                   {"architecture", arch_json},
                   {"accuracy", outcome.result.accuracy},
@@ -215,7 +262,8 @@ int ExportMain(int argc, char** argv) {
       {"spec", 0, "PATH", ""},    {"arch", 0, "ARCH", ""},    {"out", 0, "PATH", ""},
       {"summary", 0, "PATH", ""}, {"data-dir", 0, "DIR", ""}, {"log-level", 0, "LEVEL", ""},
       {"epochs", 0, "N", ""},     {"threads", 0, "N", ""},    {"seed", 0, "N", ""},
-      {"spec-data", 0, "", ""},   {"quiet", 0, "", ""}};
+      {"spec-data", 0, "", ""},   {"quiet", 0, "", ""},       {"format", 0, "F", ""},
+      {"target", 0, "CPU", ""},   {"measure", 0, "", ""},     {"firmware-samples", 0, "K", ""}};
   absl::StatusOr<ParsedFlags> flags = ParseFlags(
       kFlags, {}, std::vector<std::string>(argv + 2, argv + argc), "hwnas-worker export");
   if (!flags.ok()) return usage(std::string(flags.status().message()));
@@ -234,6 +282,18 @@ int ExportMain(int argc, char** argv) {
   o.data_dir = flags->GetOr("data-dir", "");
   o.full_data = !flags->Has("spec-data");
   o.progress = !flags->Has("quiet");
+  o.format = flags->GetOr("format", "torchscript");
+  o.target = flags->GetOr("target", "cortex-m7");
+  o.measure = flags->Has("measure");
+  if (o.format != "torchscript" && o.format != "c") {
+    return usage(absl::StrCat("--format: '", o.format, "' (expected torchscript or c)"));
+  }
+  if (o.target != "cortex-m7" && o.target != "cortex-m4") {
+    return usage(absl::StrCat("--target: '", o.target, "' (expected cortex-m7 or cortex-m4)"));
+  }
+  absl::StatusOr<std::optional<int64_t>> fw_samples = flags->Int("firmware-samples", 1);
+  if (!fw_samples.ok()) return usage(std::string(fw_samples.status().message()));
+  if (*fw_samples) o.firmware_samples = static_cast<int>(**fw_samples);
   absl::StatusOr<std::optional<int64_t>> epochs = flags->Int("epochs", 0);
   absl::StatusOr<std::optional<int64_t>> threads = flags->Int("threads", 0);
   absl::StatusOr<std::optional<int64_t>> seed = flags->Int("seed", 0);

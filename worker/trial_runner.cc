@@ -36,7 +36,13 @@ absl::StatusOr<TargetSet> TargetSet::Load(const HardwareOptions& hardware,
     Impl::Target target;
     target.name = t.name;
     const std::string field = absl::StrCat("hardware.targets[", i, "]");
-    if (!t.mcu_profile.empty()) {
+    if (!t.mcu_profile_yaml.empty()) {
+      // Inline: errors read "<field>.mcu_profile: <key>: problem".
+      absl::StatusOr<hardware::McuProfile> p =
+          hardware::ParseMcuProfile(t.mcu_profile_yaml, absl::StrCat(field, ".mcu_profile"));
+      if (!p.ok()) return absl::InvalidArgumentError(p.status().message());
+      target.mcu = *std::move(p);
+    } else if (!t.mcu_profile.empty()) {
       absl::StatusOr<hardware::McuProfile> p =
           hardware::FindMcuProfile(t.mcu_profile, profile_search_path);
       if (!p.ok()) {
@@ -45,7 +51,7 @@ absl::StatusOr<TargetSet> TargetSet::Load(const HardwareOptions& hardware,
       }
       target.mcu = *std::move(p);
     } else {
-      absl::StatusOr<hardware::LatencyLut> lut = hardware::LoadLut(t.lut);
+      absl::StatusOr<hardware::LatencyLut> lut = hardware::FindLut(t.lut, profile_search_path);
       if (!lut.ok()) {
         return absl::Status(lut.status().code(),
                             absl::StrCat(field, ".lut: ", lut.status().message()));

@@ -82,7 +82,8 @@ std::string HostDeviceName();
 class TargetSet {
  public:
   // Loads each target's profile (by name on `profile_search_path`, default
-  // hardware::DefaultProfileSearchPath(), or by path) or lookup table.
+  // hardware::DefaultProfileSearchPath(), or given inline) or lookup table
+  // (by name on the same path). Never opens a path from the spec.
   static absl::StatusOr<TargetSet> Load(const HardwareOptions& hardware,
                                         std::vector<std::string> profile_search_path = {});
   TargetSet(TargetSet&&) noexcept;
@@ -108,7 +109,8 @@ space::NetworkPlan ApplyHardwareOptions(space::NetworkPlan plan, const HardwareO
 
 struct RunnerOptions {
   std::string shared_data_dir;  // See ResolveDataPath; may be empty.
-  // Profile search path for `mcu_profile` names (default: hardware's).
+  // Profile search path for `mcu_profile` and `lut` names (default:
+  // hardware's). Operator-configured (hwnas-worker --profile-path).
   std::vector<std::string> profile_search_path;
 };
 

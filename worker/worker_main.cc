@@ -83,7 +83,9 @@ constexpr char kCalibrateHelp[] =
 
 Measures, on this machine, every op type x shape the spec's space can produce
 (batch 1, eval mode) and writes a latency lookup table (hardware/latency_lut.h
-format). Then predicts and measures random architectures as a check.
+format). Then predicts and measures random architectures as a check. A spec
+names the table as `lut: NAME` once it is saved as NAME.json in a profile
+directory (hwnas-server --profile-path, $HWNAS_PROFILE_PATH on workers).
 
 flags:
   --spec PATH     search spec (YAML); its space and data sections define the shapes

@@ -47,5 +47,24 @@ TEST(CheckCanWriteTest, RefusesDirectoriesAndUnwritablePathsAndLeavesNothing) {
   std::filesystem::remove_all(dir);
 }
 
+// Files read on a user's behalf: bounded, and never a device or a pipe
+// (/dev/zero once grew the server to 3 GB).
+TEST(ReadRegularFileTest, RefusesDevicesAndFilesOverTheLimit) {
+  const std::string dir = ::testing::TempDir() + "/read_regular_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/small.txt") << "hello";
+  absl::StatusOr<std::string> small = ReadRegularFile(dir + "/small.txt", 5);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(*small, "hello");
+  EXPECT_EQ(ReadRegularFile(dir + "/small.txt", 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::string> zero = ReadRegularFile("/dev/zero", 1 << 20);
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(zero.status().message()), HasSubstr("not a regular file"));
+  EXPECT_EQ(ReadRegularFile(dir, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadRegularFile(dir + "/missing", 10).status().code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace hwnas

@@ -1,5 +1,6 @@
 #include "common/yaml_fields.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -82,6 +83,64 @@ TEST(YamlSectionTest, TextThatIsNotUtf8IsRefusedNamingTheLine) {
   absl::StatusOr<YamlSection> latin1 = YamlSection::Parse("name: x\ndescription: caf\xe9\n");
   ASSERT_FALSE(latin1.ok());
   EXPECT_EQ(Message(latin1.status()), "not UTF-8 text: an invalid byte at line 2 (byte 25)");
+}
+
+// An offending value is quoted by a short prefix and its size: a value of
+// 9,000 characters once made the error too large for gRPC's metadata.
+TEST(YamlSectionTest, LongValuesAreQuotedByAShortPrefix) {
+  const std::string big(9000, 'x');
+  // A key over 1024 characters must be explicit ("? key") in YAML.
+  YamlSection s =
+      Section(absl::StrCat("training:\n  lr: ", big, "\n  optimizer: ", big, "\n  flag: ", big,
+                           "\n  epochs: ", big, "\n  ? ", big, "\n  : 1\n"),
+              "training");
+  for (const absl::Status& st :
+       {s.Double("lr", 0.1, 0, 10).status(), s.Enum("optimizer", {"sgd"}, "sgd").status(),
+        s.Bool("flag", false).status(), s.Int("epochs", 1, 1, 100).status(),
+        s.CheckKeys({"lr", "optimizer", "flag", "epochs"})}) {
+    EXPECT_FALSE(st.ok());
+    EXPECT_LT(st.message().size(), 300u) << st.message().substr(0, 200);
+    EXPECT_THAT(Message(st), HasSubstr("(9000 bytes)"));
+  }
+  EXPECT_EQ(QuoteValue("short"), "'short'");
+  // A cut never splits a UTF-8 character.
+  const std::string accents(100, 'a');
+  const std::string quoted = QuoteValue(absl::StrCat(accents.substr(0, 63), "\xc3\xa9", accents));
+  EXPECT_EQ(FirstInvalidUtf8(quoted), std::nullopt) << quoted;
+}
+
+// Numbers written as quoted strings are strings: refused, not converted.
+TEST(YamlSectionTest, QuotedNumbersAreRefused) {
+  YamlSection s = Section("budget: {trials: \"1000\", lr: '0.5', on: 'true', plain: 7}", "budget");
+  EXPECT_EQ(Message(s.Int("trials", 100, 1, 100000).status()),
+            "budget.trials: must be an integer, got the quoted string '1000' (drop the quotes)");
+  EXPECT_THAT(Message(s.Double("lr", 1, 0, 1).status()), HasSubstr("budget.lr: must be a"));
+  EXPECT_THAT(Message(s.Bool("on", false).status()), HasSubstr("budget.on: must be"));
+  EXPECT_EQ(*s.Int("plain", 1, 1, 10), 7);
+}
+
+// A key given with no value (null, ~ or nothing) is a mistake, not "use the
+// default": leave the key out for that.
+TEST(YamlSectionTest, NullValuesAreRefusedNotDefaulted) {
+  YamlSection s = Section("budget: {trials: ~, lr: null, on:, sizes: ~, names: ~}", "budget");
+  EXPECT_EQ(Message(s.Int("trials", 100, 1, 100000).status()),
+            "budget.trials: has no value (null); give one, or leave the key out for the default");
+  EXPECT_THAT(Message(s.Double("lr", 1, 0, 1).status()), HasSubstr("budget.lr: has no value"));
+  EXPECT_THAT(Message(s.Bool("on", false).status()), HasSubstr("budget.on: has no value"));
+  EXPECT_THAT(Message(s.String("on", "x").status()), HasSubstr("budget.on: has no value"));
+  EXPECT_THAT(Message(s.IntList("sizes", std::vector<int64_t>{}, 0, 9).status()),
+              HasSubstr("budget.sizes: has no value"));
+  EXPECT_THAT(Message(s.StringList("names", std::vector<std::string>{}).status()),
+              HasSubstr("budget.names: has no value"));
+  EXPECT_EQ(*s.Int("absent", 100, 1, 100000), 100);
+}
+
+TEST(YamlSectionTest, MoreThanOneDocumentIsRefused) {
+  absl::StatusOr<YamlSection> two = YamlSection::Parse("name: a\n---\nname: b\n");
+  ASSERT_FALSE(two.ok());
+  EXPECT_THAT(Message(two.status()), HasSubstr("2 YAML documents"));
+  EXPECT_TRUE(YamlSection::Parse("---\nname: a\n").ok());
+  EXPECT_TRUE(YamlSection::Parse("").ok());
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace hwnas::controller::internal {
 namespace {
 
 struct Reference {
-  torch::Tensor logp, entropy;  // [n], with autograd.
+  torch::Tensor logp, entropy, saturation;  // [n], with autograd.
 };
 
 // The policy's forward pass in LibTorch ops on `params` (Parameters() order).
@@ -37,6 +37,7 @@ Reference AutogradForward(const LstmPolicyShape& shape, const std::vector<torch:
   std::vector<torch::Tensor> hs(shape.layers, torch::zeros({n, shape.hidden}));
   std::vector<torch::Tensor> cs(shape.layers, torch::zeros({n, shape.hidden}));
   torch::Tensor logp = torch::zeros({n}), entropy = torch::zeros({n});
+  torch::Tensor saturation = torch::zeros({n});
   torch::Tensor prev;
   for (size_t i = 0; i < shape.choices.size(); ++i) {
     torch::Tensor x = i == 0 ? start.expand({n, shape.hidden}) : embed[i - 1].index_select(0, prev);
@@ -47,7 +48,11 @@ Reference AutogradForward(const LstmPolicyShape& shape, const std::vector<torch:
       x = hs[l];
     }
     torch::Tensor logits = torch::matmul(x, head[i].t()) / shape.temperature;
-    if (shape.tanh_constant > 0) logits = shape.tanh_constant * torch::tanh(logits);
+    if (shape.tanh_constant > 0) {
+      saturation =
+          saturation + 0.5 * torch::relu(logits.abs() - shape.saturation_bound).pow(2).sum(1);
+      logits = shape.tanh_constant * torch::tanh(logits);
+    }
     torch::Tensor lp = torch::log_softmax(logits, 1);
     std::vector<int64_t> col;
     for (const auto& t : tokens) col.push_back(t[i]);
@@ -56,7 +61,7 @@ Reference AutogradForward(const LstmPolicyShape& shape, const std::vector<torch:
     entropy = entropy - (lp.exp() * lp).sum(1);
     prev = idx;
   }
-  return {logp, entropy};
+  return {logp, entropy, saturation};
 }
 
 class LstmPolicyTest : public ::testing::TestWithParam<std::tuple<int, double>> {};
@@ -67,7 +72,8 @@ TEST_P(LstmPolicyTest, MatchesAutograd) {
   shape.hidden = 12;
   shape.layers = std::get<0>(GetParam());
   shape.tanh_constant = std::get<1>(GetParam());
-  shape.temperature = 0.8;  // Sharper than the default, so gradients are not tiny.
+  shape.temperature = 0.8;        // Sharper than the default, so gradients are not tiny.
+  shape.saturation_bound = 0.05;  // Low, so that some pre-activations are past it.
   shape.choices = {3, 5, 2, 4};
   LstmPolicy policy(shape);
   std::vector<torch::Tensor> reference_params;
@@ -79,20 +85,27 @@ TEST_P(LstmPolicyTest, MatchesAutograd) {
   std::vector<std::vector<int>> tokens = {{0, 4, 1, 3}, {2, 0, 0, 1}, {1, 2, 1, 0}, {2, 4, 1, 3}};
   const std::vector<double> dlogp = {0.7, -1.3, 0.2, 0.05};
   const std::vector<double> dentropy = {-0.4, -0.4, 0.9, -0.1};
+  const std::vector<double> dsaturation = {0.6, 1.5, 0.0, 2.0};
 
   std::vector<double> logp, entropy;
   LstmPolicy::Trace trace;
   policy.Forward(tokens, nullptr, logp, entropy, &trace);
   policy.ZeroGradients();
-  policy.Backward(trace, tokens, dlogp, dentropy);
+  policy.Backward(trace, tokens, dlogp, dentropy, dsaturation);
 
   Reference ref = AutogradForward(shape, reference_params, tokens);
   for (size_t b = 0; b < tokens.size(); ++b) {
     EXPECT_NEAR(logp[b], ref.logp[b].item<double>(), 1e-5) << b;
     EXPECT_NEAR(entropy[b], ref.entropy[b].item<double>(), 1e-5) << b;
   }
-  torch::Tensor loss = (ref.logp * torch::tensor(dlogp, torch::kFloat64).to(torch::kFloat32) +
-                        ref.entropy * torch::tensor(dentropy, torch::kFloat64).to(torch::kFloat32))
+  if (shape.tanh_constant > 0) {
+    EXPECT_GT(ref.saturation.sum().item<double>(), 0.01) << "the bound is never passed";
+  }
+  auto as_tensor = [](const std::vector<double>& v) {
+    return torch::tensor(v, torch::kFloat64).to(torch::kFloat32);
+  };
+  torch::Tensor loss = (ref.logp * as_tensor(dlogp) + ref.entropy * as_tensor(dentropy) +
+                        ref.saturation * as_tensor(dsaturation))
                            .sum();
   loss.backward();
   std::vector<torch::Tensor> grads = policy.Gradients();

@@ -378,6 +378,78 @@ TEST(ControllerTest, OutOfOrderResultsMakeTheSameUpdate) {
   EXPECT_EQ(*a->Save(), *b->Save());
 }
 
+// Checkpoints of the release before elite replay (format 1: the same bytes
+// without the trailing elite list) still restore, so stored searches resume.
+TEST(ControllerTest, RestoresFormatOneCheckpoints) {
+  ToySpace space(6, 4);
+  ControllerOptions co;
+  co.batch_size = 4;
+  co.elite_size = 0;  // Nothing after the buffer but an empty elite list.
+  auto a = *MnasNetController::Create(co, space, 3);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Observation> obs;
+    const std::vector<Proposal> props = *a->Propose(3);
+    for (const Proposal& p : props) {
+      Observation o;
+      o.proposal_id = p.id;
+      o.architecture = p.architecture;
+      o.reward = 0.1 * p.architecture.tokens[1];
+      obs.push_back(o);
+    }
+    ASSERT_TRUE(a->Observe(obs).ok());
+  }
+  const std::string v2 = *a->Save();
+  // Header: tag (u64 length + bytes), then the format as a little-endian i64.
+  const size_t format_at = 8 + static_cast<size_t>(static_cast<unsigned char>(v2[0]));
+  ASSERT_EQ(v2[format_at], 2);
+  std::string v1 = v2.substr(0, v2.size() - 8);  // Drop the elite count (0).
+  v1[format_at] = 1;
+  co.elite_size = 8;
+  auto b = *MnasNetController::Create(co, space, 99);
+  ASSERT_TRUE(b->Restore(v1).ok());
+  EXPECT_EQ(*b->Save(), v2);
+  v1[format_at] = 3;
+  absl::Status future = b->Restore(v1);
+  EXPECT_FALSE(future.ok());
+  EXPECT_NE(future.message().find("formats 1 to 2"), std::string::npos) << future;
+}
+
+// Elites are remembered across updates and checkpoints: a controller with
+// elite replay and one without diverge from the second update on, and a
+// restored one continues exactly like the original.
+TEST(ControllerTest, EliteReplayIsCheckpointedAndChangesUpdates) {
+  ToySpace space(6, 4);
+  auto run = [&](int elite_size, int rounds, MnasNetController* resume_from) {
+    ControllerOptions co;
+    co.batch_size = 4;
+    co.learning_rate = 0.05;
+    co.elite_size = elite_size;
+    auto c = *MnasNetController::Create(co, space, 21);
+    if (resume_from != nullptr) {
+      EXPECT_TRUE(c->Restore(*resume_from->Save()).ok());
+    }
+    for (int round = 0; round < rounds; ++round) {
+      std::vector<Observation> obs;
+      const std::vector<Proposal> props = *c->Propose(4);
+      for (const Proposal& p : props) {
+        Observation o;
+        o.proposal_id = p.id;
+        o.architecture = p.architecture;
+        o.reward = 0.1 * p.architecture.tokens[0] + 0.05 * p.architecture.tokens[5];
+        obs.push_back(o);
+      }
+      EXPECT_TRUE(c->Observe(obs).ok());
+    }
+    return c;
+  };
+  auto with = run(2, 2, nullptr);
+  auto without = run(0, 2, nullptr);
+  EXPECT_NE(*with->Save(), *without->Save());
+  auto first = run(2, 1, nullptr);
+  auto resumed = run(2, 1, first.get());  // One more round after the restore.
+  EXPECT_EQ(*resumed->Save(), *with->Save());
+}
+
 TEST(ControllerTest, FailedResultsAreDroppedAndDoNotBlockBatches) {
   ToySpace space(6, 4);
   ControllerOptions co;
@@ -530,6 +602,12 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
   s = MakeStrategy(o, Nb201(), 1);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("strategy.risk_quantile"), std::string::npos) << s.status();
+  o.controller.risk_quantile = 0;
+  o.controller.elite_size = -1;
+  s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("strategy.elite_size"), std::string::npos) << s.status();
+  o.controller.elite_size = 8;
   o.controller.risk_quantile = 0.5;
   o.controller.batch_size = 1;
   s = MakeStrategy(o, Nb201(), 1);

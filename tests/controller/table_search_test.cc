@@ -1,7 +1,11 @@
 // Strategies on the real NAS-Bench-201 table (small budgets) and the
 // controller's learning on a synthetic reward.
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 
 #include "controller/mnasnet_controller.h"
@@ -265,8 +269,8 @@ double SyntheticReward(const std::vector<int>& tokens) {
   return r / tokens.size();
 }
 
-void ExpectLearns(PolicyGradient algorithm, double risk_quantile = 0) {
-  SetControllerThreads(1);
+// P(best sequence) after 150 updates of a controller seeded with `seed`.
+double LearnedProbability(PolicyGradient algorithm, double risk_quantile, uint64_t seed) {
   hwnas::controller::testing::ToySpace space(6, 4);
   ControllerOptions o;
   o.algorithm = algorithm;
@@ -278,7 +282,7 @@ void ExpectLearns(PolicyGradient algorithm, double risk_quantile = 0) {
   // new neighbours (the exploration a search wants); here the best sequence
   // may be sampled again, to show the update itself converges to it.
   o.avoid_repeats = risk_quantile == 0;
-  auto c = *MnasNetController::Create(o, space, 5);
+  auto c = *MnasNetController::Create(o, space, seed);
   const std::vector<int> best = {1, 3, 0, 2, 2, 1};
   const double uniform = std::pow(0.25, 6);
   EXPECT_NEAR(*c->SequenceProbability(best), uniform, 0.5 * uniform);
@@ -293,13 +297,34 @@ void ExpectLearns(PolicyGradient algorithm, double risk_quantile = 0) {
       obs.push_back(ob);
     }
     std::reverse(obs.begin(), obs.end());  // Out of order on purpose.
-    ASSERT_TRUE(c->Observe(obs).ok());
+    EXPECT_TRUE(c->Observe(obs).ok());
   }
   EXPECT_EQ(c->updates(), 150);
-  const double p = *c->SequenceProbability(best);
-  std::cout << "P(best) after 150 updates: " << p << " (uniform " << uniform << ")\n";
-  EXPECT_GT(p, 100 * uniform);
-  EXPECT_GT(p, 0.05);
+  return *c->SequenceProbability(best);
+}
+
+// Learning must not hinge on the last bits of a matrix product (which BLAS
+// kernels the CPU selects) or on a lucky seed: every seed has to get there.
+void ExpectLearns(PolicyGradient algorithm, double risk_quantile = 0) {
+  SetControllerThreads(1);
+  // Which kernels LibTorch's BLAS runs (OpenBLAS only; see
+  // with_openblas_core.sh), so a log shows what a result was checked on.
+  using CoreName = char* (*)();
+  if (auto core = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
+    std::cout << "OpenBLAS kernels: " << core() << "\n";
+  }
+  const double uniform = std::pow(0.25, 6);
+  int seeds = 12;
+  if (const char* env = std::getenv("HWNAS_LEARNING_SEEDS")) seeds = std::atoi(env);
+  int learned = 0;
+  for (int seed = 0; seed < seeds; ++seed) {
+    const double p = LearnedProbability(algorithm, risk_quantile, 5 + seed);
+    std::cout << "seed " << 5 + seed << ": P(best) after 150 updates " << p << " (uniform "
+              << uniform << ")\n";
+    EXPECT_GT(p, 0.05) << "seed " << 5 + seed;
+    learned += p > 0.05;
+  }
+  std::cout << learned << " of " << seeds << " seeds learned the best sequence\n";
 }
 
 TEST(ControllerLearningTest, PpoLearnsTheBestSequence) { ExpectLearns(PolicyGradient::kPpo); }

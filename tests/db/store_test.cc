@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/subprocess.h"
+#include "db/migrations.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/postgres_env.h"
@@ -23,6 +24,7 @@ namespace hwnas::db {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Runs SQL through psql: tests check raw rows without linking libpqxx.
 std::string Psql(const std::string& conn, const std::string& sql) {
@@ -700,8 +702,13 @@ TEST_F(StoreTest, CheckpointsKeepTheLatest) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, WorkersRegisterByName) {
+TEST_F(StoreTest, WorkersRegisterByNamePerOwner) {
+  absl::StatusOr<User> fleet = store_->CreateUser("fleet", false, true);
+  absl::StatusOr<User> other = store_->CreateUser("other-fleet", false, true);
+  ASSERT_OK(fleet);
+  ASSERT_OK(other);
   WorkerRecord w;
+  w.owner_id = fleet->id;
   w.name = "host-a/1";
   w.device_kind = "cpu";
   w.threads = 2;
@@ -710,17 +717,93 @@ TEST_F(StoreTest, WorkersRegisterByName) {
   w.evaluators = {"train", "table"};
   absl::StatusOr<WorkerRecord> first = store_->UpsertWorker(w);
   ASSERT_OK(first);
+  EXPECT_EQ(first->owner_id, fleet->id);
   w.threads = 4;
   absl::StatusOr<WorkerRecord> second = store_->UpsertWorker(w);
   ASSERT_OK(second);
   EXPECT_EQ(first->id, second->id);
   EXPECT_EQ(second->threads, 4);
   EXPECT_EQ(second->datasets, w.datasets);
+  // The same name under another owner is another worker; the first keeps
+  // its capabilities.
+  WorkerRecord impostor = w;
+  impostor.owner_id = other->id;
+  impostor.datasets = {"x"};
+  absl::StatusOr<WorkerRecord> third = store_->UpsertWorker(impostor);
+  ASSERT_OK(third);
+  EXPECT_NE(third->id, first->id);
+  absl::StatusOr<WorkerRecord> kept = store_->GetWorker(first->id);
+  ASSERT_OK(kept);
+  EXPECT_EQ(kept->datasets, w.datasets);
+  EXPECT_EQ(kept->owner_id, fleet->id);
+  // No owner: refused before the database.
+  WorkerRecord orphan = w;
+  orphan.owner_id = 0;
+  EXPECT_EQ(store_->UpsertWorker(orphan).status().code(), absl::StatusCode::kInvalidArgument);
+  // Empty capability lists are fine (the audit's "null value in column").
+  WorkerRecord bare;
+  bare.owner_id = fleet->id;
+  bare.name = "bare";
+  absl::StatusOr<WorkerRecord> b = store_->UpsertWorker(bare);
+  ASSERT_OK(b);
+  EXPECT_TRUE(b->datasets.empty());
+  EXPECT_TRUE(b->evaluators.empty());
   ASSERT_OK(store_->TouchWorker(first->id));
   absl::StatusOr<std::vector<WorkerRecord>> alive = store_->ListWorkers(absl::Minutes(1));
   ASSERT_OK(alive);
-  EXPECT_EQ(alive->size(), 1u);
+  EXPECT_EQ(alive->size(), 3u);
   EXPECT_EQ(store_->TouchWorker("w-nobody").code(), absl::StatusCode::kNotFound);
+}
+
+// The store's errors reach clients: they say what was refused, never the
+// SQL or PostgreSQL's own text (that goes to the server's log).
+TEST_F(StoreTest, ErrorsCarryNoSql) {
+  absl::Status s = store_->AppendEvent(424242, std::nullopt, "x", "{}");
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("ERROR")));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("violates")));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("events")));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("append event"));
+}
+
+// A database made by the previous release (schema 6, workers unique by name,
+// no owner) migrates; its old worker rows belong to nobody and cannot be
+// taken over by a registration.
+TEST(StoreMigrationTest, MigratesADatabaseOfThePreviousRelease) {
+  const std::string conn = testing::PostgresEnvironment::Get()->NewDatabase();
+  std::string sql =
+      "CREATE TABLE schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, "
+      "applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n";
+  for (const Migration& m : Migrations()) {
+    if (m.version > 6) continue;
+    absl::StrAppend(&sql, m.sql, "\n;INSERT INTO schema_migrations (version, name) VALUES (",
+                    m.version, ", '", m.name, "');\n");
+  }
+  Psql(conn, sql);
+  ASSERT_EQ(Psql(conn, "SELECT max(version) FROM schema_migrations"), "6");
+  Psql(conn,
+       "INSERT INTO users (name, is_worker) VALUES ('fleet', true);"
+       "INSERT INTO workers (id, name, datasets) VALUES ('w-legacy', 'host-1', '{nb201-table}')");
+
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(StoreOptions{.connection_string = conn, .pool_size = 2});
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Migrate());
+  absl::StatusOr<int> version = (*store)->SchemaVersion();
+  ASSERT_OK(version);
+  EXPECT_EQ(*version, Store::LatestSchemaVersion());
+  absl::StatusOr<User> fleet = (*store)->GetUser("fleet");
+  ASSERT_OK(fleet);
+  WorkerRecord w;
+  w.owner_id = fleet->id;
+  w.name = "host-1";
+  absl::StatusOr<WorkerRecord> registered = (*store)->UpsertWorker(w);
+  ASSERT_OK(registered);
+  EXPECT_NE(registered->id, "w-legacy");
+  absl::StatusOr<WorkerRecord> legacy = (*store)->GetWorker("w-legacy");
+  ASSERT_OK(legacy);
+  EXPECT_EQ(legacy->owner_id, 0);
+  EXPECT_EQ(legacy->datasets, std::vector<std::string>{"nb201-table"});
 }
 
 TEST_F(StoreTest, EventsAppendAndList) {

@@ -192,7 +192,7 @@ TEST(McuModelTest, ProfileErrorsNameThePathAndField) {
 
   std::string text(kToyProfile);
   path = WriteFile("noclock.yaml", text.replace(text.find("clock_mhz: 1\n"), 13, ""));
-  p = FindMcuProfile(path, {});
+  p = LoadMcuProfileFile(path);
   EXPECT_NE(error(p).find(absl::StrCat(path, ": clock_mhz: is required")), std::string::npos)
       << error(p);
 
@@ -230,4 +230,26 @@ TEST(McuModelTest, ProfileErrorsNameThePathAndField) {
 }
 
 }  // namespace
+// Profile names come from specs, which are untrusted: a path is refused
+// before anything is opened, and a file read is a bounded regular file.
+TEST(McuModelTest, ProfilesAreFoundByNameOnlyAndReadBounded) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/mcu_profiles");
+  WriteFile("toy.yaml", kToyProfile);
+  for (const char* bad : {"/dev/zero", "../mcu_profiles/toy", "toy.yaml", "a/b", ".hidden", ""}) {
+    absl::StatusOr<McuProfile> p = FindMcuProfile(bad, {dir});
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(std::string(p.status().message()).find("cannot open"), std::string::npos) << bad;
+  }
+  EXPECT_TRUE(FindMcuProfile("toy", {dir}).ok());
+  EXPECT_TRUE(IsDeviceFileName("cortex-m7"));
+  EXPECT_FALSE(IsDeviceFileName("cortex-m7.yaml"));
+  // An operator's file is still read bounded: never a device, never huge.
+  absl::StatusOr<McuProfile> zero = LoadMcuProfileFile("/dev/zero");
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(zero.status().message()).find("not a regular file"), std::string::npos);
+  absl::StatusOr<McuProfile> huge =
+      LoadMcuProfileFile(WriteFile("huge.yaml", std::string(kMaxProfileBytes + 1, '#')));
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace hwnas::hardware

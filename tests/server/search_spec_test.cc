@@ -1,9 +1,15 @@
 #include "server/search_spec.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/search_runtime.h"
+#include "tests/testing/test_paths.h"
 
 namespace hwnas::server {
 namespace {
@@ -123,6 +129,78 @@ TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
   // PostgreSQL's text would end at a NUL, storing half the spec.
   EXPECT_THAT(CheckError(std::string(kTrain) + "# " + '\0' + " budget: {trials: 9}\n"),
               HasSubstr("not a text file: a NUL byte at line 8"));
+}
+
+// The audit's lenient specs: each is refused, naming the field.
+TEST(SearchSpecTest, RefusesQuotedNumbersNullsAndSeveralDocuments) {
+  const std::string table_head =
+      "name: t\nspace: {name: nb201}\nevaluator: {kind: table, dataset: cifar10, device: raspi4}\n";
+  EXPECT_THAT(Error(table_head + "budget: {trials: \"1000\"}\n"),
+              HasSubstr("budget.trials: must be an integer, got the quoted string '1000'"));
+  EXPECT_THAT(Error(table_head + "budget: {trials: ~}\n"),
+              HasSubstr("budget.trials: has no value"));
+  EXPECT_THAT(Error(table_head + "budget: ~\n"), HasSubstr("budget: has no value"));
+  EXPECT_THAT(Error(table_head + "budget:\n"), HasSubstr("budget: has no value"));
+  // Documented (README): a spec without a budget section runs 100 trials.
+  absl::StatusOr<SearchSpec> missing = ParseSearchSpec(table_head);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->controller.budget.trials, 100);
+  EXPECT_THAT(Error(std::string(kTable) + "---\nname: second\n"), HasSubstr("2 YAML documents"));
+  EXPECT_THAT(Error("name: t\nspace: {name: nb201}\nevaluator: {kind: null, dataset: cifar10}\n"),
+              HasSubstr("evaluator.kind: has no value"));
+}
+
+// hardware.targets[].mcu_profile names a profile on the server's profile
+// path, or is the profile itself (a mapping); a path is refused before any
+// file is opened (the audit read /dev/zero until the server held 3 GB).
+TEST(SearchSpecTest, ProfilesAreNamesOrInlineNeverPaths) {
+  for (const char* path : {"/dev/zero", "/etc/passwd", "../x.yaml", "secret.yaml", "a/b"}) {
+    const std::string yaml =
+        absl::StrCat(kTrain, "hardware: {targets: [{name: m, mcu_profile: '", path, "'}]}\n");
+    EXPECT_THAT(Error(yaml), HasSubstr("hardware.targets[0].mcu_profile: must be the name of an "
+                                       "MCU profile"))
+        << path;
+    EXPECT_THAT(CheckError(yaml), HasSubstr("hardware.targets[0].mcu_profile")) << path;
+    const std::string lut =
+        absl::StrCat(kTrain, "hardware: {targets: [{name: m, lut: '", path, "'}]}\n");
+    EXPECT_THAT(Error(lut), HasSubstr("hardware.targets[0].lut: must be the name of a")) << path;
+  }
+  // Inline: the profile itself, under the target.
+  const std::string inline_profile = absl::StrCat(kTrain, R"(hardware:
+  measure_latency: false
+  targets:
+    - name: lab
+      mcu_profile:
+        name: lab-m4
+        clock_mhz: 64
+        sram_kb: 128
+        flash_kb: 512
+        cycles_per_mac:
+          float32: {conv: 2, depthwise: 3, linear: 2, recurrent: 2}
+          int8: {conv: 1, depthwise: 2, linear: 1, recurrent: 1}
+objectives: {pareto_metrics: [latency_ms@lab]}
+)");
+  absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(inline_profile, {});
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  // An inline profile's errors name its field inside the spec.
+  EXPECT_THAT(CheckError(absl::StrReplaceAll(inline_profile, {{"clock_mhz: 64", "clock_mhz: x"}})),
+              HasSubstr("hardware.targets[0].mcu_profile: clock_mhz: must be a finite number"));
+}
+
+// Every example spec still validates, with the profiles shipped.
+TEST(SearchSpecTest, ExamplesValidate) {
+  const std::string dir = absl::StrCat(hwnas::testing::SourceDir(), "/examples");
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(text.str(), {});
+    EXPECT_TRUE(spec.ok()) << entry.path() << ": " << spec.status();
+    ++seen;
+  }
+  EXPECT_GE(seen, 5);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ hardware:
   latency_runs: 40
   targets:
     - {name: m4, mcu_profile: cortex-m4}
-    - {name: phone, lut: luts/phone.json}
+    - {name: phone, lut: phone-lut}
 objectives: [{metric: accuracy}]
 strategy: {name: mnasnet, whatever: 1}
 budget: {trials: 100}
@@ -34,7 +34,7 @@ evaluator: {kind: train}
 )";
 
 TEST(WorkerSpecTest, ParsesItsSectionsAndIgnoresOthers) {
-  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(kFullSpec, "/specs");
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(kFullSpec);
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name, "full");
   EXPECT_EQ(spec->data.kind, DatasetKind::kIdx);
@@ -47,7 +47,7 @@ TEST(WorkerSpecTest, ParsesItsSectionsAndIgnoresOthers) {
   EXPECT_EQ(spec->hardware.latency_min_runs, 40);
   ASSERT_EQ(spec->hardware.targets.size(), 2u);
   EXPECT_EQ(spec->hardware.targets[0].mcu_profile, "cortex-m4");  // A name: not a path.
-  EXPECT_EQ(spec->hardware.targets[1].lut, "/specs/luts/phone.json");
+  EXPECT_EQ(spec->hardware.targets[1].lut, "phone-lut");
   absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = MakeSpace(*spec);
   ASSERT_TRUE(space.ok()) << space.status();
   EXPECT_EQ((*space)->name(), "nb201");
@@ -109,6 +109,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"space: {name: nb201, activation_bits: 8}\ndata: {dataset: fashion_mnist}\n"
                 "hardware: {activation_bits: 32}\n",
                 "contradicts space.activation_bits"},
+        // A spec names device files; it never gives a path (a spec is
+        // untrusted input: the audit read /dev/zero and other files).
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, mcu_profile: /dev/zero}]}\n",
+                "hardware.targets[0].mcu_profile: must be the name of an MCU profile"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, mcu_profile: board.yaml}]}\n",
+                "hardware.targets[0].mcu_profile: must be the name of an MCU profile"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, lut: ../luts/phone.json}]}\n",
+                "hardware.targets[0].lut: must be the name of a latency lookup table"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, lut: a, mcu_profile: {name: b}}]}\n",
+                "hardware.targets[0]: needs exactly one of mcu_profile"},
         BadSpec{"data: {dataset: fashion_mnist}\n", "space: is required"},
         BadSpec{"[1, 2]", "spec: must be a YAML mapping"}));
 

@@ -177,7 +177,9 @@ TEST(TrainTest, WallClockLimitFailsTheTrial) {
   TrialOutcome out = TrainAndEvaluate(plan, *data, spec.training, nullptr);
   EXPECT_EQ(out.state, TrialState::kFailed);
   EXPECT_THAT(out.result.error, HasSubstr("wall-clock limit"));
-  EXPECT_LT(out.result.train_seconds, 5);
+  // Cut short, judged by work done rather than by seconds, which a loaded
+  // machine stretches (no timing assertions in tests).
+  EXPECT_LT(out.result.epochs, spec.training.epochs);
 }
 
 TEST(TrainTest, NanLossFailsTheTrialWithAMessage) {

@@ -1,0 +1,504 @@
+#include "mcu/graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace hwnas::mcu {
+
+const char* NodeKindName(NodeKind kind) {
+  switch (kind) {
+    case NodeKind::kInput:
+      return "input";
+    case NodeKind::kConv:
+      return "conv";
+    case NodeKind::kDepthwiseConv:
+      return "depthwise_conv";
+    case NodeKind::kFullyConnected:
+      return "fully_connected";
+    case NodeKind::kAvgPool:
+      return "avg_pool";
+    case NodeKind::kMaxPool:
+      return "max_pool";
+    case NodeKind::kGlobalAvgPool:
+      return "global_avg_pool";
+    case NodeKind::kAdd:
+      return "add";
+    case NodeKind::kMul:
+      return "mul";
+    case NodeKind::kLut:
+      return "lut";
+  }
+  return "?";
+}
+
+float EvalLutFunction(LutFunction fn, float x) {
+  switch (fn) {
+    case LutFunction::kRelu:
+      return std::max(0.0f, x);
+    case LutFunction::kRelu6:
+      return std::clamp(x, 0.0f, 6.0f);
+    case LutFunction::kSigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
+    case LutFunction::kTanh:
+      return std::tanh(x);
+    case LutFunction::kElu:
+      return x > 0 ? x : std::expm1(x);
+    case LutFunction::kHardSwish:
+      return x * std::clamp(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+  }
+  return x;
+}
+
+std::vector<float> ToHwc(const std::vector<int64_t>& shape, const float* sample) {
+  int64_t c = 1, h = 1, w = 1;
+  if (shape.size() == 3) {
+    c = shape[0], h = shape[1], w = shape[2];
+  } else if (shape.size() == 2) {
+    c = shape[0], w = shape[1];
+  } else if (shape.size() == 1) {
+    c = shape[0];
+  }
+  std::vector<float> out(c * h * w);
+  for (int64_t ci = 0; ci < c; ++ci) {
+    for (int64_t p = 0; p < h * w; ++p) out[p * c + ci] = sample[ci * h * w + p];
+  }
+  return out;
+}
+
+namespace {
+
+// Visits the valid input positions of one output position of a windowed op.
+template <typename F>
+void ForWindow(const ConvParams& p, const Dims& in, int oy, int ox, F&& visit) {
+  for (int ky = 0; ky < p.kernel_h; ++ky) {
+    const int iy = oy * p.stride_h - p.pad_h + ky * p.dilation_h;
+    if (iy < 0 || iy >= in.h) continue;
+    for (int kx = 0; kx < p.kernel_w; ++kx) {
+      const int ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
+      if (ix < 0 || ix >= in.w) continue;
+      visit(ky, kx, iy, ix);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> RunFloatAll(const FloatGraph& g, const std::vector<float>& input) {
+  std::vector<std::vector<float>> v(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const FloatNode& n = g.nodes[i];
+    std::vector<float>& out = v[i];
+    out.assign(n.out.size(), 0.0f);
+    const Dims in = n.inputs.empty() ? n.out : g.nodes[n.inputs[0]].out;
+    const std::vector<float>& x = n.inputs.empty() ? input : v[n.inputs[0]];
+    auto at = [&](int y, int xx, int c) {
+      return (static_cast<int64_t>(y) * in.w + xx) * in.c + c;
+    };
+    switch (n.kind) {
+      case NodeKind::kInput:
+        out = input;
+        break;
+      case NodeKind::kConv:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int oc = 0; oc < n.out.c; ++oc) {
+              double acc = n.bias.empty() ? 0.0 : n.bias[oc];
+              ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
+                const float* w = &n.weights[((static_cast<int64_t>(oc) * n.conv.kernel_h + ky) *
+                                                 n.conv.kernel_w +
+                                             kx) *
+                                            in.c];
+                const float* xp = &x[at(iy, ix, 0)];
+                for (int ic = 0; ic < in.c; ++ic) acc += static_cast<double>(xp[ic]) * w[ic];
+              });
+              out[(static_cast<int64_t>(oy) * n.out.w + ox) * n.out.c + oc] =
+                  static_cast<float>(acc);
+            }
+          }
+        }
+        break;
+      case NodeKind::kDepthwiseConv:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int c = 0; c < n.out.c; ++c) {
+              double acc = n.bias.empty() ? 0.0 : n.bias[c];
+              ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
+                acc +=
+                    static_cast<double>(x[at(iy, ix, c / (n.out.c / in.c))]) *
+                    n.weights[(static_cast<int64_t>(c) * n.conv.kernel_h + ky) * n.conv.kernel_w +
+                              kx];
+              });
+              out[(static_cast<int64_t>(oy) * n.out.w + ox) * n.out.c + c] =
+                  static_cast<float>(acc);
+            }
+          }
+        }
+        break;
+      case NodeKind::kFullyConnected: {
+        const int64_t k = in.size();
+        for (int o = 0; o < n.out.c; ++o) {
+          double acc = n.bias.empty() ? 0.0 : n.bias[o];
+          for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(x[j]) * n.weights[o * k + j];
+          out[o] = static_cast<float>(acc);
+        }
+        break;
+      }
+      case NodeKind::kAvgPool:
+      case NodeKind::kMaxPool:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int c = 0; c < n.out.c; ++c) {
+              double sum = 0;
+              float best = -std::numeric_limits<float>::infinity();
+              int count = 0;
+              ForWindow(n.conv, in, oy, ox, [&](int, int, int iy, int ix) {
+                sum += x[at(iy, ix, c)];
+                best = std::max(best, x[at(iy, ix, c)]);
+                ++count;
+              });
+              out[(static_cast<int64_t>(oy) * n.out.w + ox) * n.out.c + c] =
+                  n.kind == NodeKind::kMaxPool ? best
+                                               : static_cast<float>(sum / std::max(count, 1));
+            }
+          }
+        }
+        break;
+      case NodeKind::kGlobalAvgPool:
+        for (int c = 0; c < in.c; ++c) {
+          double sum = 0;
+          for (int p = 0; p < in.h * in.w; ++p) sum += x[static_cast<int64_t>(p) * in.c + c];
+          out[c] = static_cast<float>(sum / (in.h * in.w));
+        }
+        break;
+      case NodeKind::kAdd: {
+        const std::vector<float>& y = v[n.inputs[1]];
+        for (size_t j = 0; j < out.size(); ++j) out[j] = x[j] + y[j];
+        break;
+      }
+      case NodeKind::kMul: {
+        const std::vector<float>& y = v[n.inputs[1]];
+        const bool broadcast = y.size() != out.size();
+        for (size_t j = 0; j < out.size(); ++j) {
+          out[j] = x[j] * y[broadcast ? j % n.out.c : j];
+        }
+        break;
+      }
+      case NodeKind::kLut:
+        for (size_t j = 0; j < out.size(); ++j) out[j] = EvalLutFunction(n.lut, x[j]);
+        break;
+    }
+    for (float& f : out) f = std::clamp(f, n.act_min, n.act_max);
+  }
+  return v;
+}
+
+std::vector<float> RunFloat(const FloatGraph& graph, const std::vector<float>& in) {
+  return std::move(RunFloatAll(graph, in)[graph.output]);
+}
+
+int8_t QParams::Quantize(float x) const {
+  const double q = std::nearbyint(x / scale) + zero_point;
+  return static_cast<int8_t>(std::clamp(q, -128.0, 127.0));
+}
+
+int64_t Int8Model::weight_bytes() const {
+  int64_t total = 0;
+  for (const Int8Node& n : nodes) {
+    total += static_cast<int64_t>(n.weights.size()) + 4 * static_cast<int64_t>(n.bias.size()) +
+             4 * static_cast<int64_t>(n.multiplier.size() + n.shift.size()) +
+             static_cast<int64_t>(n.lut.size());
+  }
+  return total;
+}
+
+int64_t Int8Model::macs() const {
+  int64_t total = 0;
+  for (const Int8Node& n : nodes) {
+    if (n.kind == NodeKind::kConv || n.kind == NodeKind::kFullyConnected ||
+        n.kind == NodeKind::kDepthwiseConv) {
+      total += static_cast<int64_t>(n.weights.size()) *
+               (n.kind == NodeKind::kFullyConnected ? 1 : static_cast<int64_t>(n.out.h) * n.out.w);
+    }
+  }
+  return total;
+}
+
+MemoryPlan PlanMemory(const std::vector<int64_t>& sizes,
+                      const std::vector<std::vector<int>>& inputs, int output) {
+  const int n = static_cast<int>(sizes.size());
+  MemoryPlan plan;
+  plan.size = sizes;
+  plan.offset.assign(n, 0);
+  plan.first_use.resize(n);
+  plan.last_use.resize(n);
+  for (int i = 0; i < n; ++i) plan.first_use[i] = plan.last_use[i] = i;
+  for (int i = 0; i < n; ++i) {
+    for (int in : inputs[i]) plan.last_use[in] = std::max(plan.last_use[in], i);
+  }
+  if (output >= 0) plan.last_use[output] = n;  // Read back after the last node.
+  // Greedy placement in a given order: each tensor at the lowest offset that
+  // overlaps no placed tensor live at the same time. Several orders are tried
+  // (none is best for every graph) and the smallest arena is kept.
+  auto place = [&](const std::vector<int>& order, std::vector<int64_t>& offset) {
+    int64_t peak = 0;
+    std::vector<int> placed;
+    for (int t : order) {
+      std::vector<std::pair<int64_t, int64_t>> busy;
+      for (int p : placed) {
+        if (plan.first_use[p] <= plan.last_use[t] && plan.first_use[t] <= plan.last_use[p]) {
+          busy.push_back({offset[p], offset[p] + sizes[p]});
+        }
+      }
+      std::sort(busy.begin(), busy.end());
+      int64_t at = 0;
+      for (const auto& [begin, end] : busy) {
+        if (at + sizes[t] <= begin) break;
+        at = std::max(at, (end + 3) / 4 * 4);
+      }
+      offset[t] = at;
+      peak = std::max(peak, at + sizes[t]);
+      placed.push_back(t);
+    }
+    return peak;
+  };
+  auto life = [&](int t) { return plan.last_use[t] - plan.first_use[t]; };
+  std::vector<std::function<bool(int, int)>> orders = {
+      [&](int a, int b) { return sizes[a] > sizes[b]; },
+      [&](int a, int b) { return std::pair(life(a), sizes[a]) > std::pair(life(b), sizes[b]); },
+      [&](int a, int b) { return sizes[a] * (life(a) + 1) > sizes[b] * (life(b) + 1); },
+  };
+  plan.arena_size = -1;
+  for (const auto& less : orders) {
+    std::vector<int> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), less);
+    std::vector<int64_t> offset(n, 0);
+    const int64_t peak = place(order, offset);
+    if (plan.arena_size < 0 || peak < plan.arena_size) {
+      plan.arena_size = peak;
+      plan.offset = offset;
+    }
+  }
+  plan.arena_size = (plan.arena_size + 3) / 4 * 4;
+  return plan;
+}
+
+MemoryPlan PlanMemory(const Int8Model& model) {
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<int>> inputs;
+  for (const Int8Node& n : model.nodes) {
+    sizes.push_back(n.out.size());
+    inputs.push_back(n.inputs);
+  }
+  return PlanMemory(sizes, inputs, model.output);
+}
+
+namespace {
+
+int32_t Requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t lo,
+                   int32_t hi) {
+  const int32_t v = MultiplyByQuantizedMultiplier(acc, multiplier, shift) + zero_point;
+  return std::clamp(v, lo, hi);
+}
+
+int32_t RoundedAverage(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+}  // namespace
+
+std::vector<std::vector<int8_t>> RunInt8All(const Int8Model& m, const std::vector<int8_t>& input) {
+  std::vector<std::vector<int8_t>> v(m.nodes.size());
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const Int8Node& n = m.nodes[i];
+    std::vector<int8_t>& out = v[i];
+    out.assign(n.out.size(), 0);
+    if (n.kind == NodeKind::kInput) {
+      out = input;
+      continue;
+    }
+    const Dims in = m.nodes[n.inputs[0]].out;
+    const std::vector<int8_t>& x = v[n.inputs[0]];
+    const int32_t in_zp = m.q[n.inputs[0]].zero_point;
+    const int32_t out_zp = m.q[i].zero_point;
+    auto at = [&](int y, int xx, int c) {
+      return (static_cast<int64_t>(y) * in.w + xx) * in.c + c;
+    };
+    auto put = [&](int y, int xx, int c, int32_t val) {
+      out[(static_cast<int64_t>(y) * n.out.w + xx) * n.out.c + c] = static_cast<int8_t>(val);
+    };
+    switch (n.kind) {
+      case NodeKind::kInput:
+        break;
+      case NodeKind::kConv:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int oc = 0; oc < n.out.c; ++oc) {
+              int32_t acc = n.bias[oc];
+              ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
+                const int8_t* w = &n.weights[((static_cast<int64_t>(oc) * n.conv.kernel_h + ky) *
+                                                  n.conv.kernel_w +
+                                              kx) *
+                                             in.c];
+                const int8_t* xp = &x[at(iy, ix, 0)];
+                for (int ic = 0; ic < in.c; ++ic) acc += (xp[ic] - in_zp) * w[ic];
+              });
+              put(oy, ox, oc,
+                  Requantize(acc, n.multiplier[oc], n.shift[oc], out_zp, n.act_min, n.act_max));
+            }
+          }
+        }
+        break;
+      case NodeKind::kDepthwiseConv:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int c = 0; c < n.out.c; ++c) {
+              int32_t acc = n.bias[c];
+              ForWindow(n.conv, in, oy, ox, [&](int ky, int kx, int iy, int ix) {
+                acc +=
+                    (x[at(iy, ix, c / (n.out.c / in.c))] - in_zp) *
+                    n.weights[(static_cast<int64_t>(c) * n.conv.kernel_h + ky) * n.conv.kernel_w +
+                              kx];
+              });
+              put(oy, ox, c,
+                  Requantize(acc, n.multiplier[c], n.shift[c], out_zp, n.act_min, n.act_max));
+            }
+          }
+        }
+        break;
+      case NodeKind::kFullyConnected: {
+        const int64_t k = in.size();
+        for (int o = 0; o < n.out.c; ++o) {
+          int32_t acc = n.bias[o];
+          for (int64_t j = 0; j < k; ++j) acc += (x[j] - in_zp) * n.weights[o * k + j];
+          out[o] = static_cast<int8_t>(
+              Requantize(acc, n.multiplier[o], n.shift[o], out_zp, n.act_min, n.act_max));
+        }
+        break;
+      }
+      case NodeKind::kAvgPool:
+      case NodeKind::kMaxPool:
+        for (int oy = 0; oy < n.out.h; ++oy) {
+          for (int ox = 0; ox < n.out.w; ++ox) {
+            for (int c = 0; c < n.out.c; ++c) {
+              int32_t sum = 0, best = -128, count = 0;
+              ForWindow(n.conv, in, oy, ox, [&](int, int, int iy, int ix) {
+                sum += x[at(iy, ix, c)];
+                best = std::max<int32_t>(best, x[at(iy, ix, c)]);
+                ++count;
+              });
+              const int32_t val =
+                  n.kind == NodeKind::kMaxPool ? best : RoundedAverage(sum, std::max(count, 1));
+              put(oy, ox, c, std::clamp(val, n.act_min, n.act_max));
+            }
+          }
+        }
+        break;
+      case NodeKind::kGlobalAvgPool:
+        for (int c = 0; c < in.c; ++c) {
+          int32_t sum = 0;
+          for (int p = 0; p < in.h * in.w; ++p) sum += x[static_cast<int64_t>(p) * in.c + c];
+          out[c] = static_cast<int8_t>(
+              std::clamp(RoundedAverage(sum, in.h * in.w), n.act_min, n.act_max));
+        }
+        break;
+      case NodeKind::kAdd: {
+        const std::vector<int8_t>& y = v[n.inputs[1]];
+        const int32_t y_zp = m.q[n.inputs[1]].zero_point;
+        for (size_t j = 0; j < out.size(); ++j) {
+          const int32_t a = MultiplyByQuantizedMultiplier((x[j] - in_zp) * (1 << n.add_left_shift),
+                                                          n.add_in1.multiplier, n.add_in1.shift);
+          const int32_t b = MultiplyByQuantizedMultiplier((y[j] - y_zp) * (1 << n.add_left_shift),
+                                                          n.add_in2.multiplier, n.add_in2.shift);
+          out[j] = static_cast<int8_t>(
+              Requantize(a + b, n.multiplier[0], n.shift[0], out_zp, n.act_min, n.act_max));
+        }
+        break;
+      }
+      case NodeKind::kMul: {
+        const std::vector<int8_t>& y = v[n.inputs[1]];
+        const int32_t y_zp = m.q[n.inputs[1]].zero_point;
+        const bool broadcast = y.size() != out.size();
+        for (size_t j = 0; j < out.size(); ++j) {
+          const int32_t prod = (x[j] - in_zp) * (y[broadcast ? j % n.out.c : j] - y_zp);
+          out[j] = static_cast<int8_t>(
+              Requantize(prod, n.multiplier[0], n.shift[0], out_zp, n.act_min, n.act_max));
+        }
+        break;
+      }
+      case NodeKind::kLut:
+        for (size_t j = 0; j < out.size(); ++j) out[j] = n.lut[x[j] + 128];
+        break;
+    }
+  }
+  return v;
+}
+
+std::vector<int8_t> RunInt8(const Int8Model& model, const std::vector<int8_t>& in) {
+  return std::move(RunInt8All(model, in)[model.output]);
+}
+
+absl::Status Validate(const Int8Model& m) {
+  if (m.nodes.empty() || m.nodes[0].kind != NodeKind::kInput) {
+    return absl::InvalidArgumentError("model: node 0 must be the input");
+  }
+  if (m.output <= 0 || m.output >= static_cast<int>(m.nodes.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("model: bad output node ", m.output));
+  }
+  if (m.q.size() != m.nodes.size()) return absl::InvalidArgumentError("model: qparams per tensor");
+  for (size_t i = 1; i < m.nodes.size(); ++i) {
+    const Int8Node& n = m.nodes[i];
+    const std::string where =
+        absl::StrCat("node ", i, " (", n.name, ", ", NodeKindName(n.kind), ")");
+    if (n.inputs.empty()) return absl::InvalidArgumentError(where + ": no inputs");
+    for (int in : n.inputs) {
+      if (in < 0 || in >= static_cast<int>(i)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": reads node ", in));
+      }
+    }
+    const Dims in = m.nodes[n.inputs[0]].out;
+    int64_t want_w = 0;
+    size_t want_ch = 0;
+    switch (n.kind) {
+      case NodeKind::kConv:
+        want_w = static_cast<int64_t>(n.out.c) * n.conv.kernel_h * n.conv.kernel_w * in.c;
+        want_ch = n.out.c;
+        break;
+      case NodeKind::kDepthwiseConv:
+        if (n.out.c % in.c != 0) {
+          return absl::InvalidArgumentError(where + ": depthwise output channels not a multiple");
+        }
+        want_w = static_cast<int64_t>(n.out.c) * n.conv.kernel_h * n.conv.kernel_w;
+        want_ch = n.out.c;
+        break;
+      case NodeKind::kFullyConnected:
+        want_w = in.size() * n.out.c;
+        want_ch = n.out.c;
+        break;
+      case NodeKind::kLut:
+        if (n.lut.size() != 256) return absl::InvalidArgumentError(where + ": table size");
+        break;
+      case NodeKind::kAdd:
+      case NodeKind::kMul:
+        if (n.inputs.size() != 2 || n.multiplier.size() != 1 || n.shift.size() != 1) {
+          return absl::InvalidArgumentError(where + ": needs two inputs and one multiplier");
+        }
+        break;
+      default:
+        break;
+    }
+    if (want_ch > 0 &&
+        (static_cast<int64_t>(n.weights.size()) != want_w || n.bias.size() != want_ch ||
+         n.multiplier.size() != want_ch || n.shift.size() != want_ch)) {
+      return absl::InvalidArgumentError(where + ": weight/bias/multiplier sizes do not match");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hwnas::mcu

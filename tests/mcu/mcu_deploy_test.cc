@@ -1,0 +1,428 @@
+// Deployment of a trained mnasnet-space network on real Fashion-MNIST data:
+// post-training int8 quantization (accuracy next to float), the generated C
+// built for the host and for Cortex-M7/M4 (run in QEMU) giving the host int8
+// reference's outputs bit for bit on real validation samples, and the
+// firmware's measured flash, SRAM and (deterministic) instruction counts.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "mcu/codegen.h"
+#include "mcu/firmware.h"
+#include "mcu/graph.h"
+#include "mcu/quantize.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/test_paths.h"
+#include "worker/config.h"
+#include "worker/datasets.h"
+#include "worker/mcu_quantize.h"
+#include "worker/plan_net.h"
+#include "worker/trainer_internal.h"
+#include "worker/trial_runner.h"
+
+namespace hwnas::worker {
+namespace {
+
+// Three blocks: depthwise-separable k3 with identity skip; MBConv3 k3 with
+// squeeze-excite; MBConv6 k5 with squeeze-excite, width 0.75, two layers (the
+// second with a skip). Every op kind of the mnasnet space appears.
+constexpr char kSpec[] = R"(
+space: {name: mnasnet, blocks: 3, filters: [8, 16, 24], layers: [1, 1, 1], strides: [1, 2, 2],
+        stem_filters: 8, stem_stride: 2, head_filters: 0, dropout: 0}
+data: {dataset: fashion_mnist, train_subset: 4000, val_subset: 1000, seed: 1}
+training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 64, seed: 0, threads: 2}
+)";
+const std::vector<int> kTokens = {1, 0, 0, 1, 1, 1, 3, 0, 1, 1, 1, 1, 4, 1, 1, 1, 0, 2};
+
+struct Trained {
+  DataSplits data;
+  std::unique_ptr<PlanNet> net;
+  mcu::Int8Model model;
+  double float_accuracy = 0;
+  std::string error;
+};
+
+Trained* Shared() {
+  static Trained* t = [] {
+    auto* out = new Trained;
+    absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(kSpec);
+    if (!spec.ok()) return out->error = spec.status().ToString(), out;
+    auto space = MakeSpace(*spec);
+    if (!space.ok()) return out->error = space.status().ToString(), out;
+    absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(kTokens);
+    if (!plan.ok()) return out->error = plan.status().ToString(), out;
+    absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, "");
+    if (!data.ok()) return out->error = data.status().ToString(), out;
+    out->data = *std::move(data);
+    TrialOutcome outcome = internal::TrainEvaluateMeasure(
+        *plan, out->data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+          out->net = std::make_unique<PlanNet>(net);
+          absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, out->data.train, 256);
+          if (!m.ok()) {
+            out->error = m.status().ToString();
+            return;
+          }
+          out->model = *std::move(m);
+        });
+    if (outcome.state != TrialState::kSucceeded) out->error = outcome.result.error;
+    out->float_accuracy = outcome.result.accuracy;
+    return out;
+  }();
+  return t;
+}
+
+std::vector<std::vector<int8_t>> ValInputs(const Trained& t, int64_t n) {
+  std::vector<std::vector<int8_t>> inputs;
+  for (int64_t i = 0; i < std::min(n, t.data.val.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(t.model, mcu::ToHwc(t.model.source_shape, t.data.val.sample(i))));
+  }
+  return inputs;
+}
+
+std::string TempDir(const std::string& name) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(McuDeployTest, FloatGraphMatchesTheTrainedNetwork) {
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  // Batch norm folded, ReLU fused, HWC layout: the same function as LibTorch's.
+  absl::StatusOr<mcu::FloatGraph> g = mcu::LowerPlan((*t->net)->plan(), TrainedParams(**t->net));
+  ASSERT_TRUE(g.ok()) << g.status();
+  torch::NoGradGuard no_grad;
+  for (int64_t i = 0; i < 8; ++i) {
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), t->data.val.sample_shape.begin(), t->data.val.sample_shape.end());
+    torch::Tensor x = torch::from_blob(const_cast<float*>(t->data.val.sample(i)), shape);
+    torch::Tensor expected = (*t->net)->forward(x).flatten().contiguous();
+    std::vector<float> got = mcu::RunFloat(*g, mcu::ToHwc(g->source_shape, t->data.val.sample(i)));
+    ASSERT_EQ(static_cast<int64_t>(got.size()), expected.numel());
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_NEAR(got[k], expected[k].item<float>(), 1e-3 + 1e-3 * std::abs(got[k]));
+    }
+  }
+}
+
+TEST(McuDeployTest, Int8AccuracyStaysNearFloat) {
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  absl::StatusOr<Int8Evaluation> e = EvaluateInt8(**t->net, t->model, t->data.val);
+  ASSERT_TRUE(e.ok()) << e.status();
+  std::cout << "validation (" << e->samples << " samples): float " << e->float_accuracy << ", int8 "
+            << e->int8_accuracy << ", agreement " << e->agreement << "\n";
+  EXPECT_GT(e->float_accuracy, 0.6);
+  EXPECT_GT(e->int8_accuracy, e->float_accuracy - 0.03);
+  EXPECT_GT(e->agreement, 0.9);
+}
+
+TEST(McuDeployTest, HostCIsBitExactOnValidationSamples) {
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  const std::string dir = TempDir("hwnas-deploy-host");
+  ASSERT_TRUE(mcu::WriteCProject(t->model, {}, dir).ok());
+  std::vector<std::vector<int8_t>> inputs = ValInputs(*t, 300), expected;
+  for (const auto& in : inputs) expected.push_back(mcu::RunInt8(t->model, in));
+  auto got = mcu::RunHostProgram(dir, inputs, t->model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  int64_t differ = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) differ += (*got)[i] != expected[i];
+  EXPECT_EQ(differ, 0) << "of " << inputs.size() << " samples";
+  std::filesystem::remove_all(dir);
+}
+
+class McuFirmwareTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(McuFirmwareTest, QemuClassifiesRealSamplesBitExactly) {
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  mcu::CodegenOptions options;
+  options.cpu = GetParam();
+  options.firmware_samples = ValInputs(*t, 6);
+  std::vector<std::vector<int8_t>> expected;
+  for (const auto& in : options.firmware_samples) expected.push_back(mcu::RunInt8(t->model, in));
+  const std::string dir = TempDir("hwnas-deploy-fw-" + GetParam());
+  ASSERT_TRUE(mcu::WriteCProject(t->model, options, dir).ok());
+  auto a = mcu::BuildAndRunFirmware(dir, GetParam());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->outputs, expected);
+  auto b = mcu::BuildAndRunFirmware(dir, GetParam());
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->ticks, b->ticks) << "the same binary must give the same count";
+  // Every sample runs the same straight-line kernels: counts agree closely.
+  const auto [lo, hi] = std::minmax_element(a->instructions.begin(), a->instructions.end());
+  EXPECT_LT(*hi - *lo, *lo / 100);
+  EXPECT_GT(*lo, t->model.macs());
+  EXPECT_GE(a->flash_bytes, t->model.weight_bytes());
+  EXPECT_LT(a->flash_bytes, t->model.weight_bytes() + 32 * 1024) << "weights + kernels + glue";
+  EXPECT_GE(a->static_ram_bytes, t->model.memory.arena_size);
+  EXPECT_LT(a->static_ram_bytes, t->model.memory.arena_size + 64);
+  EXPECT_GT(a->stack_bytes, 0);
+  EXPECT_LT(a->stack_bytes, 1024);
+  std::cout << GetParam() << " (" << a->machine << "): MACs " << t->model.macs()
+            << ", instructions " << a->instructions[0] << " ("
+            << static_cast<double>(a->instructions[0]) / t->model.macs() << "/MAC), flash "
+            << a->flash_bytes << " B (empty firmware " << a->empty_flash_bytes << " B; weights "
+            << t->model.weight_bytes() << " B), SRAM " << a->sram_bytes << " B (arena "
+            << t->model.memory.arena_size << ", static " << a->static_ram_bytes << ", stack "
+            << a->stack_bytes << ")\n";
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpus, McuFirmwareTest, ::testing::Values("cortex-m7", "cortex-m4"),
+                         [](const auto& info) { return info.param == "cortex-m7" ? "M7" : "M4"; });
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The hwnas-worker binary end to end: train, quantize, generate, check the
+// host build and (when the tools are there) the QEMU firmware.
+TEST(McuExportCommandTest, WritesAProjectAndItsSummary) {
+  const char* bin = std::getenv("HWNAS_BINARY_DIR");
+  ASSERT_NE(bin, nullptr) << "run through ctest (HWNAS_BINARY_DIR)";
+  const std::string dir = TempDir("hwnas-export-c");
+  const std::string spec = dir + "/spec.yaml";
+  std::ofstream(spec) << R"(
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [2, 2],
+        stem_filters: 8, stem_stride: 1, head_filters: 0, dropout: 0}
+data: {dataset: fashion_mnist, train_subset: 3000, val_subset: 200, test_subset: 200, seed: 1}
+training: {optimizer: adam, lr: 0.01, epochs: 2, batch_size: 64, seed: 0, threads: 2}
+)";
+  const bool measure = mcu::CheckFirmwareTools().ok();
+  const std::string cmd =
+      absl::StrCat(bin, "/worker/hwnas-worker export --spec ", spec,
+                   " --arch 4,0,1,1,1,1,1,1,0,0,1,1 --format c --target cortex-m4 --spec-data "
+                   "--quiet --firmware-samples 3 --out ",
+                   dir, "/c --summary ", dir, "/summary.json", measure ? " --measure" : "");
+  mcu::CommandResult r = mcu::RunShell(cmd, dir, 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(dir + "/summary.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["format"], "c");
+  EXPECT_EQ(j["mcu"]["target"], "cortex-m4");
+  EXPECT_EQ(j["mcu"]["eval_split"], "test");
+  EXPECT_EQ(j["mcu"]["eval_samples"], 200);
+  EXPECT_EQ(j["mcu"]["host_bit_exact_samples"], 3);
+  EXPECT_GT(j["mcu"]["float_accuracy"].get<double>(), 0.4);
+  EXPECT_NEAR(j["mcu"]["int8_accuracy"].get<double>(), j["mcu"]["float_accuracy"].get<double>(),
+              0.05);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/c/model.c"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/c/Makefile"));
+  if (measure) {
+    EXPECT_EQ(j["mcu"]["measured"]["machine"], "mps2-an386");
+    EXPECT_EQ(j["mcu"]["measured"]["bit_exact_samples"], 3);
+    EXPECT_GE(j["mcu"]["measured"]["flash_bytes"].get<int64_t>(),
+              j["mcu"]["weight_bytes"].get<int64_t>());
+  }
+  // Bad input names the flag and changes nothing.
+  mcu::CommandResult bad = mcu::RunShell(
+      absl::StrCat(bin, "/worker/hwnas-worker export --spec ", spec,
+                   " --arch 4,0,1,1,1,1,1,1,0,0,1,1 --format c --target cortex-m33 --out ", dir,
+                   "/bad"),
+      dir, 60);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--target"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The temporal space's dilated 1-D convs (and max pooling) on ECG5000: the
+// same scheme with H = 1; host C bit-exact on real test samples.
+TEST(McuTemporalTest, DilatedConv1dOnEcg5000IsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: test, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse("conv_k5_d1_c16_p2 conv_k5_d2_c32_p2");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "ECG5000 not available: " << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->test);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "ECG5000 test (" << eval->samples << "): float " << eval->float_accuracy << ", int8 "
+            << eval->int8_accuracy << "\n";
+  EXPECT_GT(eval->float_accuracy, 0.8);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.03);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(200, data->test.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->test.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-temporal");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// EEGNet on EEG motor imagery (EEGMMIDB): temporal conv, depthwise spatial
+// conv with a depth multiplier, ELU tables, average pooling, separable conv;
+// host C bit-exact on real held-out epochs.
+TEST(McuEegnetTest, EegnetOnMotorImageryIsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: eegnet}
+data: {dataset: eegmmidb, channels: [C3, Cz, C4, FC3, FC4, CP3, CP4, C1, C2], bandpass: [8, 30]}
+training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 8, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  absl::StatusOr<space::NetworkPlan> plan =
+      (*space)->Lower(std::vector<int>((*space)->decisions().size(), 0));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "EEGMMIDB not available: " << data.status();
+  const Dataset& held_out = data->test.size() > 0 ? data->test : data->val;
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval, fidelity;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 128);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, held_out);
+        if (e.ok()) eval = *e;
+        // The held-out split is small; the int8/float agreement is measured on
+        // more epochs (the training split's first 150).
+        absl::StatusOr<Int8Evaluation> f = EvaluateInt8(*net, model, data->train, 150);
+        if (f.ok()) fidelity = *f;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "EEGMMIDB held-out (" << eval->samples << "): float " << eval->float_accuracy
+            << ", int8 " << eval->int8_accuracy << ", agreement " << eval->agreement << "; arena "
+            << model.memory.arena_size << " B, MACs " << model.macs() << "\n";
+  ASSERT_TRUE(fidelity.has_value());
+  std::cout << "int8/float agreement on " << fidelity->samples
+            << " training epochs: " << fidelity->agreement << "\n";
+  EXPECT_GT(fidelity->agreement, 0.85);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(40, held_out.size()); ++i) {
+    inputs.push_back(mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, held_out.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-eegnet");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// An NB201 cell network on Fashion-MNIST: ReLU-conv-BN edges, average-pool
+// and skip edges, a "none" edge (dropped from its sum), residual reduction
+// blocks and the final standalone batch norm; host C bit-exact.
+TEST(McuNb201Test, CellNetworkOnFashionMnistIsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: nb201, channels: 8, cells_per_stage: 1}
+data: {dataset: fashion_mnist, train_subset: 1500, val_subset: 300, seed: 5}
+training: {optimizer: adam, lr: 0.005, epochs: 1, batch_size: 32, seed: 7, threads: 2}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse(
+      "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, "");
+  ASSERT_TRUE(data.ok()) << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->val);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  std::cout << "NB201 validation (" << eval->samples << "): float " << eval->float_accuracy
+            << ", int8 " << eval->int8_accuracy << ", agreement " << eval->agreement << "\n";
+  EXPECT_GT(eval->float_accuracy, 0.4);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.05);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < 100; ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->val.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string dir = TempDir("hwnas-deploy-nb201");
+  ASSERT_TRUE(mcu::WriteCProject(model, {}, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker

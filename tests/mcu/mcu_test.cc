@@ -1,0 +1,349 @@
+// The int8 graph, quantizer, memory planner and code generator on small
+// synthetic graphs (plumbing and arithmetic; the real-data checks are in
+// mcu_deploy_test.cc): the generated C, built for the host and for Cortex-M4/M7
+// in QEMU, must give the host reference's int8 outputs bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "mcu/codegen.h"
+#include "mcu/firmware.h"
+#include "mcu/graph.h"
+#include "mcu/quant_math.h"
+#include "mcu/quantize.h"
+#include "space/network_plan.h"
+
+namespace hwnas::mcu {
+namespace {
+
+TEST(QuantMathTest, MultiplierRoundTrips) {
+  QuantizedMultiplier half = QuantizeMultiplier(0.5);
+  EXPECT_EQ(half.multiplier, 1 << 30);
+  EXPECT_EQ(half.shift, 0);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<double> factor(1e-5, 4.0);
+  std::uniform_int_distribution<int32_t> value(-1 << 20, 1 << 20);
+  for (int i = 0; i < 2000; ++i) {
+    const double m = factor(rng);
+    const QuantizedMultiplier q = QuantizeMultiplier(m);
+    EXPECT_NEAR(q.multiplier * std::ldexp(1.0, q.shift - 31), m, m * 1e-9);
+    const int32_t x = value(rng);
+    const int32_t got = MultiplyByQuantizedMultiplier(x, q.multiplier, q.shift);
+    EXPECT_LE(std::abs(got - x * m), 1.0) << x << " * " << m;
+  }
+}
+
+TEST(QuantMathTest, RoundsHalfAwayFromZero) {
+  EXPECT_EQ(RoundingDivideByPot(5, 1), 3);
+  EXPECT_EQ(RoundingDivideByPot(-5, 1), -3);
+  EXPECT_EQ(RoundingDivideByPot(4, 2), 1);
+  EXPECT_EQ(RoundingDivideByPot(-6, 2), -2);
+  EXPECT_EQ(SaturatingRoundingDoublingHighMul(INT32_MIN, INT32_MIN), INT32_MAX);
+  const QuantizedMultiplier q = QuantizeMultiplier(0.25);
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(6, q.multiplier, q.shift), 2);    // 1.5 -> 2
+  EXPECT_EQ(MultiplyByQuantizedMultiplier(-6, q.multiplier, q.shift), -2);  // -1.5 -> -2
+}
+
+TEST(MemoryPlanTest, LiveTensorsNeverOverlap) {
+  // A chain with a long skip: 0 -> 1 -> 2 -> 3 -> add(3, 1) -> 5.
+  const std::vector<int64_t> sizes = {100, 64, 30, 64, 64, 10};
+  const std::vector<std::vector<int>> inputs = {{}, {0}, {1}, {2}, {3, 1}, {4}};
+  MemoryPlan p = PlanMemory(sizes, inputs, 5);
+  for (size_t a = 0; a < sizes.size(); ++a) {
+    for (size_t b = a + 1; b < sizes.size(); ++b) {
+      const bool live = p.first_use[a] <= p.last_use[b] && p.first_use[b] <= p.last_use[a];
+      const bool overlap =
+          p.offset[a] < p.offset[b] + sizes[b] && p.offset[b] < p.offset[a] + sizes[a];
+      EXPECT_FALSE(live && overlap) << a << " and " << b;
+    }
+  }
+  EXPECT_EQ(p.last_use[1], 4);
+  // The peak is the largest set of simultaneously live tensors: 0+1 at node 1
+  // (164) vs 1+2+3 at node 3 (158) vs 1+3+4 at node 4 (192), padded to 4 bytes.
+  EXPECT_GE(p.arena_size, 192);
+  EXPECT_LE(p.arena_size, 200);
+}
+
+// input 8x8x3 -> conv3x3 (relu) -> depthwise s2 (relu6) -> SE (gap, fc-like 1x1
+// convs, sigmoid, mul) -> 1x1 conv -> add skip -> avg pool -> max pool -> gap -> fc.
+FloatGraph SyntheticGraph() {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 0.4f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 8, 8};
+  auto add = [&](FloatNode n) {
+    g.nodes.push_back(std::move(n));
+    return static_cast<int>(g.nodes.size()) - 1;
+  };
+  FloatNode in;
+  in.out = {8, 8, 3};
+  int x = add(in);
+  FloatNode conv;
+  conv.kind = NodeKind::kConv;
+  conv.inputs = {x};
+  conv.out = {8, 8, 8};
+  conv.conv = {3, 3, 1, 1, 1, 1, 1, 1};
+  conv.weights = random(8 * 9 * 3);
+  conv.bias = random(8);
+  conv.act_min = 0;
+  x = add(conv);
+  FloatNode dw;
+  dw.kind = NodeKind::kDepthwiseConv;
+  dw.inputs = {x};
+  dw.out = {4, 4, 8};
+  dw.conv = {3, 3, 2, 2, 1, 1, 1, 1};
+  dw.weights = random(8 * 9);
+  dw.bias = random(8);
+  dw.act_min = 0;
+  dw.act_max = 6;
+  const int dw_out = x = add(dw);
+  FloatNode gap;
+  gap.kind = NodeKind::kGlobalAvgPool;
+  gap.inputs = {x};
+  gap.out = {1, 1, 8};
+  int s = add(gap);
+  FloatNode reduce;
+  reduce.kind = NodeKind::kConv;
+  reduce.inputs = {s};
+  reduce.out = {1, 1, 2};
+  reduce.weights = random(2 * 8);
+  reduce.bias = random(2);
+  reduce.act_min = 0;
+  s = add(reduce);
+  FloatNode expand = reduce;
+  expand.inputs = {s};
+  expand.out = {1, 1, 8};
+  expand.weights = random(8 * 2);
+  expand.bias = random(8);
+  expand.act_min = -std::numeric_limits<float>::infinity();
+  s = add(expand);
+  FloatNode sigmoid;
+  sigmoid.kind = NodeKind::kLut;
+  sigmoid.lut = LutFunction::kSigmoid;
+  sigmoid.inputs = {s};
+  sigmoid.out = {1, 1, 8};
+  s = add(sigmoid);
+  FloatNode mul;
+  mul.kind = NodeKind::kMul;
+  mul.inputs = {x, s};
+  mul.out = dw.out;
+  x = add(mul);
+  FloatNode pw;
+  pw.kind = NodeKind::kConv;
+  pw.inputs = {x};
+  pw.out = {4, 4, 8};
+  pw.weights = random(8 * 8);
+  pw.bias = random(8);
+  x = add(pw);
+  FloatNode skip;
+  skip.kind = NodeKind::kAdd;
+  skip.inputs = {x, dw_out};
+  skip.out = pw.out;
+  x = add(skip);
+  FloatNode avg;
+  avg.kind = NodeKind::kAvgPool;
+  avg.inputs = {x};
+  avg.out = {4, 4, 8};
+  avg.conv = {3, 3, 1, 1, 1, 1, 1, 1};
+  x = add(avg);
+  FloatNode max = avg;
+  max.kind = NodeKind::kMaxPool;
+  max.inputs = {x};
+  max.out = {2, 2, 8};
+  max.conv = {2, 2, 2, 2, 0, 0, 1, 1};
+  x = add(max);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {x};
+  fc.out = {1, 1, 5};
+  fc.weights = random(5 * 32);
+  fc.bias = random(5);
+  g.output = add(fc);
+  return g;
+}
+
+std::vector<std::vector<float>> RandomInputs(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> out(n, std::vector<float>(8 * 8 * 3));
+  for (auto& v : out) {
+    for (float& f : v) f = normal(rng);
+  }
+  return out;
+}
+
+std::string TempDir(const std::string& name) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(QuantizeTest, Int8TracksFloat) {
+  FloatGraph g = SyntheticGraph();
+  absl::StatusOr<Int8Model> m = Quantize(g, RandomInputs(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_GT(m->memory.arena_size, 0);
+  double err = 0, mag = 0;
+  for (const auto& x : RandomInputs(32, 2)) {
+    const std::vector<float> f = RunFloat(g, x);
+    const std::vector<float> q = DequantizeOutput(*m, RunInt8(*m, QuantizeInput(*m, x)));
+    for (size_t i = 0; i < f.size(); ++i) {
+      err += std::abs(f[i] - q[i]);
+      mag += std::abs(f[i]);
+    }
+  }
+  EXPECT_LT(err / mag, 0.1) << "mean relative error of the int8 outputs";
+}
+
+TEST(CodegenTest, HostBuildIsBitExact) {
+  absl::StatusOr<Int8Model> m = Quantize(SyntheticGraph(), RandomInputs(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  const std::string dir = TempDir("hwnas-mcu-host");
+  ASSERT_TRUE(WriteCProject(*m, {}, dir).ok());
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (const auto& x : RandomInputs(50, 3)) {
+    inputs.push_back(QuantizeInput(*m, x));
+    expected.push_back(RunInt8(*m, inputs.back()));
+  }
+  auto got = RunHostProgram(dir, inputs, m->output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+  // Warnings-clean: rebuild with -Werror.
+  CommandResult strict = RunShell("make -s clean && make -s CFLAGS='-O2 -Werror'", dir, 120);
+  EXPECT_EQ(strict.exit_code, 0) << strict.output;
+  std::filesystem::remove_all(dir);
+}
+
+class FirmwareTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FirmwareTest, QemuRunIsBitExactAndDeterministic) {
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  absl::StatusOr<Int8Model> m = Quantize(SyntheticGraph(), RandomInputs(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  CodegenOptions options;
+  options.cpu = GetParam();
+  std::vector<std::vector<int8_t>> expected;
+  for (const auto& x : RandomInputs(4, 4)) {
+    options.firmware_samples.push_back(QuantizeInput(*m, x));
+    expected.push_back(RunInt8(*m, options.firmware_samples.back()));
+  }
+  const std::string dir = TempDir("hwnas-mcu-fw-" + GetParam());
+  ASSERT_TRUE(WriteCProject(*m, options, dir).ok());
+  auto a = BuildAndRunFirmware(dir, GetParam());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->outputs, expected);
+  auto b = BuildAndRunFirmware(dir, GetParam());
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->ticks, b->ticks) << "the same binary must count the same";
+  EXPECT_GT(a->instructions[0], m->macs()) << "at least one instruction per MAC";
+  EXPECT_GE(a->flash_bytes, m->weight_bytes());
+  EXPECT_GE(a->static_ram_bytes, m->memory.arena_size);
+  EXPECT_GT(a->stack_bytes, 0);
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpus, FirmwareTest, ::testing::Values("cortex-m7", "cortex-m4"),
+                         [](const auto& info) { return info.param == "cortex-m7" ? "M7" : "M4"; });
+
+TEST(LowerPlanTest, RefusesAnOpWithoutKernelByName) {
+  space::PlanBuilder b({4, 16});
+  int x = b.Recurrent(b.input(), space::RecurrentCell::kLstm, 8, false, "rnn");
+  x = b.Linear(x, 3, true, "fc");
+  absl::StatusOr<space::NetworkPlan> plan = std::move(b).Finish(x);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<FloatGraph> g = LowerPlan(*plan, {});
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("rnn"), std::string::npos) << g.status();
+  EXPECT_NE(g.status().message().find("recurrent"), std::string::npos) << g.status();
+}
+
+TEST(CodegenTest, RefusesUnknownTarget) {
+  EXPECT_FALSE(QemuMachineFor("cortex-m33").ok());
+  absl::StatusOr<Int8Model> m = Quantize(SyntheticGraph(), RandomInputs(8, 1));
+  ASSERT_TRUE(m.ok());
+  CodegenOptions options;
+  options.cpu = "riscv";
+  EXPECT_EQ(GenerateCProject(*m, options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
+
+namespace hwnas::mcu {
+namespace {
+
+// EEGNet's spatial conv: depthwise with a depth multiplier (3 -> 6 channels).
+TEST(CodegenTest, DepthMultiplierIsBitExactOnHostAndM7) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 6, 6};
+  FloatNode in;
+  in.out = {6, 6, 3};
+  g.nodes.push_back(in);
+  FloatNode dw;
+  dw.kind = NodeKind::kDepthwiseConv;
+  dw.inputs = {0};
+  dw.out = {6, 5, 6};
+  dw.conv = {3, 4, 1, 1, 1, 1, 1, 1};
+  dw.weights = random(6 * 12);
+  dw.bias = random(6);
+  g.nodes.push_back(dw);
+  FloatNode elu;
+  elu.kind = NodeKind::kLut;
+  elu.lut = LutFunction::kElu;
+  elu.inputs = {1};
+  elu.out = dw.out;
+  g.nodes.push_back(elu);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {2};
+  fc.out = {1, 1, 3};
+  fc.weights = random(3 * 180);
+  fc.bias = random(3);
+  g.nodes.push_back(fc);
+  g.output = 3;
+  std::vector<std::vector<float>> calib;
+  for (int i = 0; i < 16; ++i) calib.push_back(random(108));
+  absl::StatusOr<Int8Model> m = Quantize(g, calib);
+  ASSERT_TRUE(m.ok()) << m.status();
+  // The int8 reference follows the float graph.
+  const std::vector<float> x = random(108);
+  const std::vector<float> f = RunFloat(g, x);
+  const std::vector<float> q = DequantizeOutput(*m, RunInt8(*m, QuantizeInput(*m, x)));
+  for (size_t i = 0; i < f.size(); ++i) EXPECT_NEAR(q[i], f[i], 0.1 + 0.1 * std::abs(f[i]));
+  CodegenOptions options;
+  std::vector<std::vector<int8_t>> expected;
+  for (int i = 0; i < 3; ++i) {
+    options.firmware_samples.push_back(QuantizeInput(*m, random(108)));
+    expected.push_back(RunInt8(*m, options.firmware_samples.back()));
+  }
+  const std::string dir = TempDir("hwnas-mcu-mult");
+  ASSERT_TRUE(WriteCProject(*m, options, dir).ok());
+  auto host = RunHostProgram(dir, options.firmware_samples, 3);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(*host, expected);
+  if (CheckFirmwareTools().ok()) {
+    auto fw = BuildAndRunFirmware(dir, "cortex-m7");
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    EXPECT_EQ(fw->outputs, expected);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
