@@ -5,6 +5,7 @@
 #include "common/status_macros.h"
 #include "controller/evolution.h"
 #include "controller/mnasnet_controller.h"
+#include "controller/nsga2.h"
 #include "controller/random_search.h"
 #include "controller/surrogate.h"
 
@@ -22,19 +23,21 @@ bool IsController(absl::string_view name) {
 }  // namespace
 
 std::vector<std::string> StrategyNames() {
-  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate"};
+  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate", "nsga2"};
 }
 
 absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
   HWNAS_RETURN_IF_ERROR(strategy.CheckIsMap());
   StrategyOptions o;
-  HWNAS_ASSIGN_OR_RETURN(
-      o.name, strategy.Enum(
-                  "name", {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate"},
-                  "evolution"));
+  HWNAS_ASSIGN_OR_RETURN(o.name, strategy.Enum("name",
+                                               {"random", "evolution", "mnasnet-ppo",
+                                                "mnasnet-reinforce", "surrogate", "nsga2"},
+                                               "evolution"));
   std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
   if (o.name == "evolution") {
     keys.insert(keys.end(), {"population", "tournament", "mutations"});
+  } else if (o.name == "nsga2") {
+    keys.insert(keys.end(), {"population", "crossover", "mutation"});
   } else if (IsController(o.name)) {
     keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
                              "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
@@ -70,7 +73,14 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   }
   HWNAS_ASSIGN_OR_RETURN(o.warm_start_from, strategy.String("warm_start_from", ""));
   EvolutionOptions& e = o.evolution;
-  HWNAS_ASSIGN_OR_RETURN(e.population, strategy.Int("population", e.population, 2, 100000));
+  Nsga2Options& g = o.nsga2;
+  if (o.name == "nsga2") {
+    HWNAS_ASSIGN_OR_RETURN(g.population, strategy.Int("population", g.population, 2, 100000));
+  } else {
+    HWNAS_ASSIGN_OR_RETURN(e.population, strategy.Int("population", e.population, 2, 100000));
+  }
+  HWNAS_ASSIGN_OR_RETURN(g.crossover, strategy.Double("crossover", g.crossover, 0, 1));
+  HWNAS_ASSIGN_OR_RETURN(g.mutation, strategy.Double("mutation", g.mutation, 0, 1));
   HWNAS_ASSIGN_OR_RETURN(e.tournament, strategy.Int("tournament", e.tournament, 1, 100000));
   HWNAS_ASSIGN_OR_RETURN(e.mutations, strategy.Int("mutations", e.mutations, 1, 1000));
   ControllerOptions& c = o.controller;
@@ -141,6 +151,14 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (e.population < 2) return FieldError("strategy.population", "must be at least 2");
   if (e.tournament < 1) return FieldError("strategy.tournament", "must be at least 1");
   if (e.mutations < 1) return FieldError("strategy.mutations", "must be at least 1");
+  const Nsga2Options& g = o.nsga2;
+  if (g.population < 2) return FieldError("strategy.population", "must be at least 2");
+  if (!(g.crossover >= 0 && g.crossover <= 1)) {
+    return FieldError("strategy.crossover", "must be in [0, 1]");
+  }
+  if (!(g.mutation >= 0 && g.mutation <= 1)) {
+    return FieldError("strategy.mutation", "must be in [0, 1] (0: 1 / decisions)");
+  }
   const ControllerOptions& c = o.controller;
   if (c.hidden_size < 1) return FieldError("strategy.hidden_size", "must be positive");
   if (c.layers < 1) return FieldError("strategy.layers", "must be positive");
@@ -201,6 +219,9 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   if (options.name == "random") return std::make_unique<RandomSearch>(space, seed);
   if (options.name == "evolution") {
     return std::make_unique<Evolution>(options.evolution, space, seed);
+  }
+  if (options.name == "nsga2") {
+    return std::make_unique<Nsga2>(options.nsga2, space, seed, reward);
   }
   if (options.name == "surrogate") {
     // The one-hot features are the model's minimum.

@@ -107,6 +107,27 @@ struct EvolutionOptions {
   }
 };
 
+// NSGA-II (nsga2.h): multi-objective, accuracy and the costs unscalarized.
+struct Nsga2Options {
+  int population = 40;     // Survivors kept between generations.
+  double crossover = 0.9;  // Probability that a child mixes two parents (uniform crossover).
+  // Per-decision mutation probability; 0: 1 / (the space's decision count).
+  double mutation = 0;
+
+  Nsga2Options& set_population(int v) {
+    population = v;
+    return *this;
+  }
+  Nsga2Options& set_crossover(double v) {
+    crossover = v;
+    return *this;
+  }
+  Nsga2Options& set_mutation(double v) {
+    mutation = v;
+    return *this;
+  }
+};
+
 enum class PolicyGradient { kPpo, kReinforce };
 
 // The MnasNet/ENAS LSTM controller. Defaults from the papers (NASNet/MnasNet
@@ -279,9 +300,10 @@ struct SurrogateOptions {
 };
 
 struct StrategyOptions {
-  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate
+  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate | nsga2
   std::string name = "evolution";
   EvolutionOptions evolution;
+  Nsga2Options nsga2;
   ControllerOptions controller;
   SurrogateOptions surrogate;
   // Name or id of an earlier search whose finished trials seed this one
@@ -296,6 +318,10 @@ struct StrategyOptions {
   }
   StrategyOptions& set_evolution(EvolutionOptions v) {
     evolution = v;
+    return *this;
+  }
+  StrategyOptions& set_nsga2(Nsga2Options v) {
+    nsga2 = v;
     return *this;
   }
   StrategyOptions& set_controller(ControllerOptions v) {
@@ -315,6 +341,7 @@ std::vector<std::string> StrategyNames();
 //   strategy: {name: evolution, population: 30, tournament: 10, mutations: 1}
 //   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
 //   strategy: {name: surrogate, initial: 10, ensemble: 8, exploration: 0.5}
+//   strategy: {name: nsga2, population: 40, crossover: 0.9, mutation: 0.2}
 // Keys that do not belong to the named strategy are rejected.
 absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
 absl::Status ValidateStrategyOptions(const StrategyOptions& options);
@@ -322,7 +349,8 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& options);
 // Makes the named strategy. `space` must outlive it. Equal (options, space,
 // seed, reward) give strategies that propose identical sequences. `reward`
 // is the search's reward (Search passes it; nullptr: unknown): the surrogate
-// strategy uses its structure to model accuracy and costs separately.
+// strategy uses its structure to model accuracy and costs separately, nsga2
+// takes its objectives and hard limits from it.
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
                                                        const space::SearchSpace& space,
                                                        uint64_t seed,

@@ -91,6 +91,7 @@ absl::StatusOr<Contender> Builtin(absl::string_view label) {
         "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}",
         MnasNetSoft());
   }
+  if (label == "nsga2") return parse("{name: nsga2, population: 40, crossover: 0.9}");
   if (label == "surrogate") return parse("{name: surrogate}");
   if (label == "surrogate-nm") {
     return parse("{name: surrogate, near_miss_retries: 8, near_miss_margin: 0.3}");
@@ -99,7 +100,8 @@ absl::StatusOr<Contender> Builtin(absl::string_view label) {
   if (label == "mnasnet-reinforce-paper") return parse("{name: mnasnet-reinforce}");
   return absl::InvalidArgumentError(
       absl::StrCat("--contenders: unknown builtin '", label,
-                   "' (random, evolution, mnasnet-ppo, mnasnet-reinforce, surrogate, surrogate-nm, "
+                   "' (random, evolution, nsga2, mnasnet-ppo, mnasnet-reinforce, surrogate, "
+                   "surrogate-nm, "
                    "mnasnet-ppo-paper, "
                    "mnasnet-reinforce-paper, or label={strategy section})"));
 }

@@ -32,6 +32,7 @@ SearchOptions Options(absl::string_view strategy) {
   o.strategy.controller.learning_rate = 0.01;
   o.strategy.evolution.population = 8;
   o.strategy.evolution.tournament = 3;
+  o.strategy.nsga2.population = 8;
   o.reward.add_constraint(Constraint::Soft("latency_ms", 8));
   o.dedup = DedupKey::kExact;
   return o;
@@ -126,7 +127,7 @@ TEST_P(EveryStrategyTest, HandlesFailedInfeasibleAndUnknownResults) {
 
 INSTANTIATE_TEST_SUITE_P(All, EveryStrategyTest,
                          ::testing::Values("random", "evolution", "mnasnet-ppo",
-                                           "mnasnet-reinforce", "surrogate"));
+                                           "mnasnet-reinforce", "surrogate", "nsga2"));
 
 // A strategy that proposes a fixed script and records what it observes.
 class ScriptedStrategy : public Strategy {
