@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace hwnas {
@@ -82,6 +84,17 @@ absl::Status CheckCanWrite(const std::string& path) {
   }
   if (!existed) std::filesystem::remove(path, ec);
   return absl::OkStatus();
+}
+
+bool IsDeviceFileName(absl::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return !absl::EndsWith(name, ".yaml") && !absl::EndsWith(name, ".yml") &&
+         !absl::EndsWith(name, ".json");
 }
 
 }  // namespace hwnas

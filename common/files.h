@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace hwnas {
 
@@ -26,6 +27,14 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_
 // or opened for writing there (PermissionDenied naming the reason).
 // Nothing it creates stays behind.
 absl::Status CheckCanWrite(const std::string& path);
+
+// Whether `name` can name a device file (an MCU profile, a latency lookup
+// table) in the operator's search-path directories: 1 to 64 of
+// [A-Za-z0-9_.-], not starting with '.', no extension (.yaml, .yml, .json).
+// Specs are untrusted input, so a name never leaves those directories. Here
+// so that the spec check (worker/config, no hardware library) and the loaders
+// (hardware/) apply one rule.
+bool IsDeviceFileName(absl::string_view name);
 
 }  // namespace hwnas
 

@@ -40,11 +40,7 @@ std::optional<std::vector<int>> Evolution::Child() {
     for (int k = 0; k < mutations; ++k) {
       const size_t j = k + rng_.Uniform(order.size() - k);
       std::swap(order[k], order[j]);
-      const int d = order[k];
-      const uint64_t choices = ds[d].choices.size();
-      if (choices < 2) continue;
-      const int shift = 1 + static_cast<int>(rng_.Uniform(choices - 1));
-      child[d] = static_cast<int>((child[d] + shift) % choices);
+      internal::MoveToOtherChoice(space_, rng_, child, order[k]);
     }
     if (!seen_.contains(internal::ExactKey(space_, child)) && space_.Validate(child).ok()) {
       return child;
@@ -54,20 +50,9 @@ std::optional<std::vector<int>> Evolution::Child() {
 }
 
 absl::StatusOr<std::vector<Proposal>> Evolution::Propose(int n) {
-  std::vector<Proposal> out;
-  for (int i = 0; i < n; ++i) {
-    std::optional<std::vector<int>> tokens;
-    if (population_.empty() || random_issued_ < options_.population) {
-      tokens = internal::SampleUnseen(space_, rng_, seen_);
-      ++random_issued_;
-    } else {
-      tokens = Child();
-    }
-    if (!tokens) break;
-    seen_.insert(internal::ExactKey(space_, *tokens));
-    out.push_back(Proposal{next_id_++, internal::MakeArch(space_, *std::move(tokens))});
-  }
-  return out;
+  return internal::ProposeFromPopulation(n, space_, rng_, seen_, next_id_, random_issued_,
+                                         options_.population, population_.empty(),
+                                         [this] { return Child(); });
 }
 
 void Evolution::Add(const Observation& o) {

@@ -207,10 +207,8 @@ std::optional<std::vector<int>> Nsga2::Child() {
       }
     }
     for (size_t d = 0; d < child.size() && d < ds.size(); ++d) {
-      const uint64_t choices = ds[d].choices.size();
-      if (choices < 2 || !rng_.Bernoulli(mutation_)) continue;
-      const int shift = 1 + static_cast<int>(rng_.Uniform(choices - 1));
-      child[d] = static_cast<int>((child[d] + shift) % choices);
+      if (ds[d].choices.size() < 2 || !rng_.Bernoulli(mutation_)) continue;
+      internal::MoveToOtherChoice(space_, rng_, child, d);
     }
     if (!seen_.contains(internal::ExactKey(space_, child)) && space_.Validate(child).ok()) {
       return child;
@@ -220,20 +218,9 @@ std::optional<std::vector<int>> Nsga2::Child() {
 }
 
 absl::StatusOr<std::vector<Proposal>> Nsga2::Propose(int n) {
-  std::vector<Proposal> out;
-  for (int i = 0; i < n; ++i) {
-    std::optional<std::vector<int>> tokens;
-    if (population_.empty() || random_issued_ < options_.population) {
-      tokens = internal::SampleUnseen(space_, rng_, seen_);
-      ++random_issued_;
-    } else {
-      tokens = Child();
-    }
-    if (!tokens) break;
-    seen_.insert(internal::ExactKey(space_, *tokens));
-    out.push_back(Proposal{next_id_++, internal::MakeArch(space_, *std::move(tokens))});
-  }
-  return out;
+  return internal::ProposeFromPopulation(n, space_, rng_, seen_, next_id_, random_issued_,
+                                         options_.population, population_.empty(),
+                                         [this] { return Child(); });
 }
 
 absl::Status Nsga2::Observe(absl::Span<const Observation> observations) {

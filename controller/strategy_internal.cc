@@ -73,6 +73,34 @@ std::optional<std::vector<int>> SampleUnseen(const space::SearchSpace& space, Rn
   return DecodeIndex(space, left[rng.Uniform(left.size())]);
 }
 
+void MoveToOtherChoice(const space::SearchSpace& space, Rng& rng, std::vector<int>& tokens,
+                       size_t d) {
+  const uint64_t choices = space.decisions()[d].choices.size();
+  if (choices < 2) return;
+  const int shift = 1 + static_cast<int>(rng.Uniform(choices - 1));
+  tokens[d] = static_cast<int>((tokens[d] + shift) % choices);
+}
+
+std::vector<Proposal> ProposeFromPopulation(
+    int n, const space::SearchSpace& space, Rng& rng, KeySet& seen, uint64_t& next_id,
+    int& random_issued, int random_first, bool population_empty,
+    const std::function<std::optional<std::vector<int>>()>& child) {
+  std::vector<Proposal> out;
+  for (int i = 0; i < n; ++i) {
+    std::optional<std::vector<int>> tokens;
+    if (population_empty || random_issued < random_first) {
+      tokens = SampleUnseen(space, rng, seen);
+      ++random_issued;
+    } else {
+      tokens = child();
+    }
+    if (!tokens) break;
+    seen.insert(ExactKey(space, *tokens));
+    out.push_back(Proposal{next_id++, MakeArch(space, *std::move(tokens))});
+  }
+  return out;
+}
+
 void WriteKeys(ByteWriter& w, const KeySet& keys) {
   w.U64(keys.size());
   for (uint64_t k : keys) w.U64(k);

@@ -163,16 +163,7 @@ absl::StatusOr<McuProfile> LoadMcuProfileFile(const std::string& path) {
   return ParseMcuProfile(*text, path);
 }
 
-bool IsDeviceFileName(absl::string_view name) {
-  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
-      return false;
-    }
-  }
-  return !absl::EndsWith(name, ".yaml") && !absl::EndsWith(name, ".yml") &&
-         !absl::EndsWith(name, ".json");
-}
+bool IsDeviceFileName(absl::string_view name) { return hwnas::IsDeviceFileName(name); }
 
 std::vector<std::string> DefaultProfileSearchPath() {
   std::vector<std::string> dirs;

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "space/registry.h"
 
@@ -18,19 +19,6 @@ namespace {
 
 absl::Status FieldError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
-}
-
-// A name of a file in the operator's profile directories (the same rule as
-// hardware::IsDeviceFileName; this library does not link hwnas_hardware).
-bool IsDeviceFileName(absl::string_view name) {
-  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
-      return false;
-    }
-  }
-  return !absl::EndsWith(name, ".yaml") && !absl::EndsWith(name, ".yml") &&
-         !absl::EndsWith(name, ".json");
 }
 
 bool IsAbsolute(absl::string_view path) { return !path.empty() && path.front() == '/'; }
