@@ -170,6 +170,11 @@ absl::Status Session::Connect() {
   // over a slow link), not a delay between attempts.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A restarted server may come back at another address under the same name
+  // (a container or pod gets a new IP): re-resolve at most once a second
+  // instead of gRPC's 30 s, or the worker keeps dialing the old address for
+  // up to half a minute (the podman test's restarted server did).
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   stub_ =
       hwnas::v1::WorkerService::NewStub(grpc::CreateCustomChannel(options_.server, creds, args));
   return absl::OkStatus();
