@@ -145,6 +145,13 @@ struct MnasNetController::Impl {
     }
   }
 
+  // The batch's risk_quantile of rewards (risk-seeking updates).
+  double RiskThreshold(const std::vector<Sample>& batch) const {
+    std::vector<double> rewards;
+    for (const auto& s : batch) rewards.push_back(s.reward);
+    return LinearQuantile(std::move(rewards), options.risk_quantile);
+  }
+
   // Advantages for a batch, updating the reward baseline and scale.
   std::vector<double> Advantages(const std::vector<Sample>& batch) {
     if (reward_count == 0) {
@@ -165,9 +172,7 @@ struct MnasNetController::Impl {
     if (options.risk_quantile > 0) {
       // Ranked within the batch, not against the baseline: the trials below
       // the quantile neither push the policy up nor down (ControllerOptions).
-      std::vector<double> rewards;
-      for (const auto& s : batch) rewards.push_back(s.reward);
-      const double threshold = LinearQuantile(std::move(rewards), options.risk_quantile);
+      const double threshold = RiskThreshold(batch);
       for (size_t i = 0; i < batch.size(); ++i) {
         adv[i] = std::max(0.0, batch[i].reward - threshold);
       }
@@ -202,12 +207,7 @@ struct MnasNetController::Impl {
     const double baseline_before = baseline;
     std::vector<double> adv_values = Advantages(batch);
     const double scale = options.normalize_advantages ? std::sqrt(adv_var) + 1e-8 : 1.0;
-    double threshold = baseline_before;
-    if (options.risk_quantile > 0) {
-      std::vector<double> rewards;
-      for (const auto& s : batch) rewards.push_back(s.reward);
-      threshold = LinearQuantile(std::move(rewards), options.risk_quantile);
-    }
+    const double threshold = options.risk_quantile > 0 ? RiskThreshold(batch) : baseline_before;
     std::vector<std::vector<int>> seqs;
     std::vector<double> old;
     for (const auto& s : batch) {
