@@ -266,6 +266,11 @@ for _ in $(seq 480); do
   sleep 0.5
 done
 log "restarting the server container with $fin trials finished, $open open"
+# Trials worker2 started so far: the one it holds across the restart may be
+# requeued by the restarted server (its lease is gone), so the SIGTERM below
+# waits for a trial worker2 started from the restarted server.
+started_on_worker2() { podman logs "$p-worker2" 2>&1 | grep "event=trial_started search=$train_id " || true; }
+started_before_restart=$(started_on_worker2 | wc -l)
 podman stop -t 30 "$p-server" >/dev/null
 podman start "$p-server" >/dev/null || die "the server container did not start again"
 wait_server || die "the restarted server never answered"
@@ -277,7 +282,15 @@ start_worker worker1 || die "worker1 did not start again"
 # SIGTERM, what Kubernetes sends first: the worker hands its trial back and
 # exits within the grace period (podman stop sends SIGKILL after 60 s, and
 # the exit code would then be 137).
-termed=$(wait_training "$train_id" worker2) || die "worker2 never trained a trial after the restart"
+termed=""
+for _ in $(seq 480); do
+  if (($(started_on_worker2 | wc -l) > started_before_restart)); then
+    termed=$(started_on_worker2 | tail -1 | sed 's/.* trial=\([0-9]*\) .*/\1/')
+    break
+  fi
+  sleep 0.5
+done
+[[ -n $termed ]] || die "worker2 never started a trial from the restarted server"
 podman stop -t 60 "$p-worker2" >/dev/null
 code=$(podman inspect --format '{{.State.ExitCode}}' "$p-worker2")
 log "stopped worker2 (SIGTERM) while it held trial $termed: exit code $code"
