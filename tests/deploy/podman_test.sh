@@ -111,7 +111,14 @@ die() {
   finish
 }
 
-podman network create "$net" >/dev/null || die "podman network create"
+# The server gets a fixed address on the test's own bridge, as a Kubernetes
+# Service gives it a stable virtual IP: a restarted container otherwise comes
+# back at a new address, and gRPC keeps dialing the old one until its 20 s
+# connect timeout ends before it resolves the name again.
+subnet_octet=$((100 + $$ % 150))
+podman network create --subnet "10.213.$subnet_octet.0/24" "$net" >/dev/null ||
+  die "podman network create"
+server_ip="10.213.$subnet_octet.10"
 password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 
 log "starting PostgreSQL ($postgres_image)"
@@ -139,7 +146,8 @@ check "migrations applied: $migrations recorded in schema_migrations" \
 # no capabilities, no privilege escalation; the image's non-root user.
 hardened=(--read-only --cap-drop=ALL --security-opt=no-new-privileges)
 start_server() {
-  podman run -d --pull=never --name "$p-server" --network "$net" --network-alias hwnas-server "${hardened[@]}" \
+  podman run -d --pull=never --name "$p-server" --network "$net" --ip "$server_ip" \
+    --network-alias hwnas-server "${hardened[@]}" \
     "${db_env[@]}" "$server_image" serve --listen=0.0.0.0:7470 --metrics=0.0.0.0:9470 \
     --no-migrate --lease-ttl=10 >/dev/null
 }
