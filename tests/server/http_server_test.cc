@@ -46,7 +46,7 @@ TEST(HttpServerTest, ServesRoutesAndNotFound) {
 
 TEST(HttpServerTest, RefusesAddressesThatAreNotIpv4HostPort) {
   for (const char* bad : {"[::1]:0", "::1", "example.org:80", "127.0.0.1", "1.2.3:80",
-                                 "127.0.0.1:70000", "http://127.0.0.1:0"}) {
+                          "127.0.0.1:70000", "http://127.0.0.1:0"}) {
     HttpServer http(HttpServerOptions{.address = bad});
     absl::Status s = http.Start();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad << ": " << s;
