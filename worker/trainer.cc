@@ -49,21 +49,34 @@ TensorData AsTensors(const Dataset& d) {
 struct EvalResult {
   double accuracy = 0;
   double loss = 0;
+  std::vector<std::vector<int64_t>> confusion;  // Only when asked for.
 };
 
-EvalResult Evaluate(PlanNet& net, const TensorData& data, int batch_size) {
+EvalResult Evaluate(PlanNet& net, const TensorData& data, int batch_size, int num_classes = 0) {
   torch::NoGradGuard no_grad;
   net->eval();
   double loss_sum = 0;
   int64_t correct = 0;
+  EvalResult r;
+  if (num_classes > 0) r.confusion.assign(num_classes, std::vector<int64_t>(num_classes, 0));
   for (int64_t start = 0; start < data.size(); start += batch_size) {
     const int64_t end = std::min<int64_t>(start + batch_size, data.size());
     torch::Tensor logits = net->forward(data.x.slice(0, start, end));
     torch::Tensor y = data.y.slice(0, start, end);
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    torch::Tensor predicted = logits.argmax(1);
+    correct += predicted.eq(y).sum().item<int64_t>();
+    if (num_classes > 0) {
+      const torch::Tensor p = predicted.contiguous();
+      const int64_t* pp = p.data_ptr<int64_t>();
+      const int64_t* yy = y.data_ptr<int64_t>();
+      for (int64_t i = 0; i < end - start; ++i) {
+        if (yy[i] >= 0 && yy[i] < num_classes && pp[i] >= 0 && pp[i] < num_classes) {
+          ++r.confusion[yy[i]][pp[i]];
+        }
+      }
+    }
   }
-  EvalResult r;
   if (data.size() > 0) {
     r.accuracy = static_cast<double>(correct) / data.size();
     r.loss = loss_sum / data.size();
@@ -314,9 +327,11 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
       torch::set_num_threads(previous_threads);
       return out;
     }
-    EvalResult r = Evaluate(net, held_out, o.eval_batch_size);
+    const int num_classes = std::max(data.train.num_classes, 1);
+    EvalResult r = Evaluate(net, held_out, o.eval_batch_size, num_classes);
     out.result.accuracy = r.accuracy;
     out.result.loss = r.loss;
+    out.confusion = std::move(r.confusion);
     if (!std::isfinite(r.loss)) {
       out.state = TrialState::kFailed;
       out.result.error = absl::StrCat("evaluation loss is ", r.loss);

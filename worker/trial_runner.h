@@ -46,6 +46,9 @@ struct TrialOutcome {
   TrialState state = TrialState::kFailed;
   TrialResult result;
   std::vector<EpochMetrics> history;
+  // Counts on the held-out split, confusion[true class][predicted class]
+  // (empty when training did not get as far as evaluating).
+  std::vector<std::vector<int64_t>> confusion;
 };
 
 // Latency measurement settings (from HardwareOptions).

@@ -1,0 +1,113 @@
+#include "worker/cross_validation.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hwnas::worker {
+namespace {
+
+// The samples of `pool` at `indices`, in that order.
+Dataset Subset(const Dataset& pool, const std::vector<int64_t>& indices) {
+  Dataset out;
+  out.sample_shape = pool.sample_shape;
+  out.num_classes = pool.num_classes;
+  const int64_t size = pool.sample_size();
+  out.features.reserve(indices.size() * size);
+  out.labels.reserve(indices.size());
+  for (int64_t i : indices) {
+    out.features.insert(out.features.end(), pool.sample(i), pool.sample(i) + size);
+    out.labels.push_back(pool.labels[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
+                                                   const FoldOptions& options) {
+  // The pool: training split, then validation split.
+  Dataset pool = data.train;
+  pool.features.insert(pool.features.end(), data.val.features.begin(), data.val.features.end());
+  pool.labels.insert(pool.labels.end(), data.val.labels.begin(), data.val.labels.end());
+  absl::StatusOr<std::vector<Fold>> folds = MakeFolds(pool.labels, options);
+  if (!folds.ok()) return folds.status();
+  std::vector<DataSplits> out;
+  out.reserve(folds->size());
+  for (const Fold& fold : *folds) {
+    DataSplits s;
+    s.train = Subset(pool, fold.train);
+    s.val = Subset(pool, fold.val);
+    s.test = data.test;
+    s.source =
+        absl::StrCat(data.source, " (fold ", fold.index + 1, " of ", options.folds,
+                     options.repeats > 1 ? absl::StrCat(", repeat ", fold.repeat + 1) : "", ")");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+CrossValidationOutcome CrossValidate(const space::NetworkPlan& plan, const DataSplits& data,
+                                     const TrainingOptions& training, const FoldOptions& folds,
+                                     const ProgressCallback& progress,
+                                     const InterruptFlag* interrupt) {
+  CrossValidationOutcome out;
+  absl::StatusOr<std::vector<DataSplits>> splits = FoldSplits(data, folds);
+  if (!splits.ok()) {
+    out.error = std::string(splits.status().message());
+    return out;
+  }
+  // Each fold is judged on its own validation part.
+  TrainingOptions per_fold = training;
+  per_fold.eval_split = EvalSplit::kVal;
+  std::vector<double> accuracy, balanced, f1, loss;
+  out.state = TrialState::kSucceeded;
+  for (size_t f = 0; f < splits->size(); ++f) {
+    const int epoch_offset = static_cast<int>(f) * training.epochs;
+    bool stopped = false;
+    ProgressCallback fold_progress;
+    if (progress) {
+      fold_progress = [&](const EpochMetrics& m) {
+        EpochMetrics shifted = m;
+        shifted.epoch = epoch_offset + m.epoch;
+        shifted.values["fold"] = static_cast<double>(f + 1);
+        const ProgressDecision d = progress(shifted);
+        if (d == ProgressDecision::kStop) stopped = true;
+        return d;
+      };
+    }
+    FoldResult r;
+    r.repeat = static_cast<int>(f) / folds.folds;
+    r.index = static_cast<int>(f) % folds.folds;
+    r.outcome = TrainAndEvaluate(plan, (*splits)[f], per_fold, fold_progress, interrupt);
+    out.train_seconds += r.outcome.result.train_seconds;
+    out.epochs += r.outcome.result.epochs;
+    const TrialState state = r.outcome.state;
+    if (state == TrialState::kFailed || state == TrialState::kCancelled) {
+      out.state = state;
+      out.error =
+          absl::StrCat("fold ", r.index + 1, " of ", folds.folds,
+                       folds.repeats > 1 ? absl::StrCat(" (repeat ", r.repeat + 1, ")") : "", ": ",
+                       r.outcome.result.error);
+      out.folds.push_back(std::move(r));
+      return out;
+    }
+    r.scores = ScoreConfusion(r.outcome.confusion);
+    accuracy.push_back(r.outcome.result.accuracy);
+    loss.push_back(r.outcome.result.loss);
+    balanced.push_back(r.scores.balanced_accuracy);
+    f1.push_back(r.scores.macro_f1);
+    out.folds.push_back(std::move(r));
+    if (stopped || state == TrialState::kEarlyStopped) {
+      out.state = TrialState::kEarlyStopped;
+      break;
+    }
+  }
+  out.accuracy = SummarizeFolds(accuracy);
+  out.balanced_accuracy = SummarizeFolds(balanced);
+  out.macro_f1 = SummarizeFolds(f1);
+  out.loss = SummarizeFolds(loss);
+  return out;
+}
+
+}  // namespace hwnas::worker
