@@ -118,14 +118,22 @@ std::optional<double> MetricValue(const TrialResult& r, absl::string_view name) 
   if (name == "peak_memory_bytes") return cost(r.costs.peak_activation_bytes);
   if (name == "flash_bytes") return cost(r.costs.flash_bytes);
   if (name == "train_seconds") return r.train_seconds;
+  if (name == "balanced_accuracy") return r.balanced_accuracy;
+  if (name == "macro_f1") return r.macro_f1;
+  if (name == "accuracy_se") {
+    if (r.fold_accuracy.empty()) return std::nullopt;
+    return r.accuracy_se;
+  }
   if (auto it = r.estimates.find(std::string(name)); it != r.estimates.end()) return it->second;
   return std::nullopt;
 }
 
 bool IsKnownMetricName(absl::string_view name) {
-  static constexpr std::array<absl::string_view, 9> kNames = {
-      "accuracy",          "loss",        "latency_ms",   "latency_p90_ms", "params", "macs",
-      "peak_memory_bytes", "flash_bytes", "train_seconds"};
+  static constexpr std::array<absl::string_view, 12> kNames = {
+      "accuracy",          "loss",        "latency_ms",
+      "latency_p90_ms",    "params",      "macs",
+      "peak_memory_bytes", "flash_bytes", "train_seconds",
+      "balanced_accuracy", "macro_f1",    "accuracy_se"};
   for (absl::string_view n : kNames) {
     if (n == name) return true;
   }
@@ -164,6 +172,30 @@ absl::Status ValidateTrialResult(const TrialResult& r) {
   }
   if (absl::Status s = CheckNonNegative("train_seconds", r.train_seconds); !s.ok()) return s;
   if (r.epochs < 0) return absl::InvalidArgumentError("epochs is negative");
+  auto check_fraction = [](const std::string& field, double v) -> absl::Status {
+    if (absl::Status s = CheckNumber(field, v); !s.ok()) return s;
+    if (v < 0 || v > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " = ", v, " is outside [0, 1]"));
+    }
+    return absl::OkStatus();
+  };
+  if (r.fold_accuracy.size() > kMaxFolds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fold_accuracy has ", r.fold_accuracy.size(), " values; at most ", kMaxFolds));
+  }
+  for (size_t i = 0; i < r.fold_accuracy.size(); ++i) {
+    if (absl::Status s = check_fraction(absl::StrCat("fold_accuracy[", i, "]"), r.fold_accuracy[i]);
+        !s.ok())
+      return s;
+  }
+  if (absl::Status s = CheckNonNegative("accuracy_se", r.accuracy_se); !s.ok()) return s;
+  if (r.balanced_accuracy) {
+    if (absl::Status s = check_fraction("balanced_accuracy", *r.balanced_accuracy); !s.ok())
+      return s;
+  }
+  if (r.macro_f1) {
+    if (absl::Status s = check_fraction("macro_f1", *r.macro_f1); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 

@@ -89,6 +89,16 @@ struct TrialResult {
   double train_seconds = 0;
   int epochs = 0;
   std::string error;  // Set on failure.
+  // Cross-validation (spec `evaluation: {folds: K}`): `accuracy` and `loss`
+  // are then means over the folds, `fold_accuracy` holds each fold's value
+  // and `accuracy_se` the standard error of the mean. Empty / 0 for a single
+  // held-out split.
+  std::vector<double> fold_accuracy;
+  double accuracy_se = 0;
+  // Scores for imbalanced data, from the held-out confusion matrix (means
+  // over folds under cross-validation); absent from table results.
+  std::optional<double> balanced_accuracy;
+  std::optional<double> macro_f1;
 
   friend bool operator==(const TrialResult&, const TrialResult&) = default;
 };
@@ -103,7 +113,8 @@ struct EpochMetrics {
 
 // Looks up a metric of a result by name: "accuracy", "loss", "latency_ms",
 // "latency_p90_ms", "params", "macs", "peak_memory_bytes", "flash_bytes",
-// "train_seconds", or an estimate key such as "latency_ms@cortex-m7".
+// "train_seconds", "balanced_accuracy", "macro_f1", "accuracy_se", or an
+// estimate key such as "latency_ms@cortex-m7".
 // Returns nullopt when the result does not carry that metric; a cost of 0
 // (params, macs, peak_memory_bytes, flash_bytes) counts as not computed.
 std::optional<double> MetricValue(const TrialResult& result, absl::string_view name);
@@ -111,6 +122,9 @@ std::optional<double> MetricValue(const TrialResult& result, absl::string_view n
 // True for the metric names MetricValue understands (estimate keys are
 // accepted when they have the "<metric>@<target>" form).
 bool IsKnownMetricName(absl::string_view name);
+
+// Most folds times repeats one cross-validated result may carry.
+inline constexpr size_t kMaxFolds = 100;
 
 // Checks that every number in a result is finite and within sane bounds, so
 // NaNs and absurd values never reach the store. Names the offending field.

@@ -84,6 +84,10 @@ hwnas::v1::TrialResult ToProto(const TrialResult& r) {
   p.set_train_seconds(r.train_seconds);
   p.set_epochs(r.epochs);
   p.set_error(r.error);
+  for (double a : r.fold_accuracy) p.add_fold_accuracy(a);
+  p.set_accuracy_se(r.accuracy_se);
+  if (r.balanced_accuracy) p.set_balanced_accuracy(*r.balanced_accuracy);
+  if (r.macro_f1) p.set_macro_f1(*r.macro_f1);
   return p;
 }
 
@@ -97,6 +101,10 @@ TrialResult FromProto(const hwnas::v1::TrialResult& p) {
   r.train_seconds = p.train_seconds();
   r.epochs = p.epochs();
   r.error = p.error();
+  r.fold_accuracy.assign(p.fold_accuracy().begin(), p.fold_accuracy().end());
+  r.accuracy_se = p.accuracy_se();
+  if (p.has_balanced_accuracy()) r.balanced_accuracy = p.balanced_accuracy();
+  if (p.has_macro_f1()) r.macro_f1 = p.macro_f1();
   return r;
 }
 

@@ -63,6 +63,41 @@ TEST(ValidateTrialResultTest, RejectsNonFiniteAndOutOfRangeValues) {
   r.estimates["latency_ms@m4"] = std::numeric_limits<double>::infinity();
   EXPECT_THAT(std::string(ValidateTrialResult(r).message()),
               ::testing::HasSubstr("estimates[latency_ms@m4]"));
+  r.estimates.clear();
+  r.fold_accuracy = {0.5, 1.25};
+  EXPECT_THAT(std::string(ValidateTrialResult(r).message()),
+              ::testing::HasSubstr("fold_accuracy[1] = 1.25 is outside [0, 1]"));
+  r.fold_accuracy = std::vector<double>(kMaxFolds + 1, 0.5);
+  EXPECT_THAT(std::string(ValidateTrialResult(r).message()), ::testing::HasSubstr("at most 100"));
+  r.fold_accuracy = {0.5, 0.5};
+  r.accuracy_se = -0.1;
+  EXPECT_THAT(std::string(ValidateTrialResult(r).message()), ::testing::HasSubstr("accuracy_se"));
+  r.accuracy_se = 0;
+  r.balanced_accuracy = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THAT(std::string(ValidateTrialResult(r).message()),
+              ::testing::HasSubstr("balanced_accuracy"));
+  r.balanced_accuracy = 0.5;
+  r.macro_f1 = -0.5;
+  EXPECT_THAT(std::string(ValidateTrialResult(r).message()), ::testing::HasSubstr("macro_f1"));
+  r.macro_f1 = 0.25;
+  EXPECT_TRUE(ValidateTrialResult(r).ok());
+}
+
+TEST(MetricValueTest, CrossValidationAndImbalanceScores) {
+  TrialResult r;
+  r.accuracy = 0.8;
+  EXPECT_FALSE(MetricValue(r, "balanced_accuracy").has_value());
+  EXPECT_FALSE(MetricValue(r, "accuracy_se").has_value());  // Not cross-validated.
+  r.fold_accuracy = {0.75, 0.85};
+  r.accuracy_se = 0.05;
+  r.balanced_accuracy = 0.7;
+  r.macro_f1 = 0.65;
+  EXPECT_EQ(MetricValue(r, "accuracy_se"), 0.05);
+  EXPECT_EQ(MetricValue(r, "balanced_accuracy"), 0.7);
+  EXPECT_EQ(MetricValue(r, "macro_f1"), 0.65);
+  for (const char* name : {"balanced_accuracy", "macro_f1", "accuracy_se"}) {
+    EXPECT_TRUE(IsKnownMetricName(name)) << name;
+  }
 }
 
 }  // namespace

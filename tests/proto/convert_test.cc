@@ -16,6 +16,10 @@ TrialResult FullResult() {
   r.train_seconds = 12.5;
   r.epochs = 3;
   r.error = "";
+  r.fold_accuracy = {0.85, 0.9, 0.875};
+  r.accuracy_se = 0.0144;
+  r.balanced_accuracy = 0.8125;
+  r.macro_f1 = 0.0;  // Present though zero: optional, not defaulted.
   return r;
 }
 
