@@ -262,6 +262,7 @@ torch::Tensor PlanNetImpl::forward(torch::Tensor x) {
     } else {
       values[i] = Run(i, nodes_[i], values, x);
     }
+    if (observer_ != nullptr) (*observer_)(i, values[i]);
     for (int j : release_after_[i]) values[j] = torch::Tensor();
   }
   return values[plan_.output];

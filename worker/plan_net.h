@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ class PlanNetImpl : public torch::nn::Module {
   // When set, forward adds each op's wall time (ms) to (*op_ms)[i]; the
   // vector must have one slot per plan op. nullptr turns timing off.
   void set_op_timer(std::vector<double>* op_ms) { op_ms_ = op_ms; }
+  // When set, forward calls it with each op's index and output value as soon
+  // as the op has run (training-free proxies read activations and
+  // representations this way). nullptr turns it off.
+  using ValueObserver = std::function<void(size_t op, const torch::Tensor& value)>;
+  void set_value_observer(const ValueObserver* observer) { observer_ = observer; }
   int64_t NumParameters() const;
 
  private:
@@ -61,6 +67,7 @@ class PlanNetImpl : public torch::nn::Module {
   std::vector<std::vector<int>> release_after_;  // Values no longer needed after op i.
   bool quant_frozen_ = false;
   std::vector<double>* op_ms_ = nullptr;
+  const ValueObserver* observer_ = nullptr;
 };
 TORCH_MODULE(PlanNet);
 
