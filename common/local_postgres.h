@@ -6,16 +6,21 @@
 // Works as root (the cluster runs as the `postgres` user, which owns the data
 // directory) and as an ordinary user (the cluster runs as that user).
 // Not thread-safe.
-#ifndef HWNAS_DB_LOCAL_POSTGRES_H_
-#define HWNAS_DB_LOCAL_POSTGRES_H_
+//
+// Process management only: it drives PostgreSQL's own programs (initdb,
+// pg_ctl, psql, createdb) and links no client library, so the CLI can start
+// a cluster without libpqxx (which stays in db/).
+#ifndef HWNAS_COMMON_LOCAL_POSTGRES_H_
+#define HWNAS_COMMON_LOCAL_POSTGRES_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace hwnas::db {
+namespace hwnas {
 
 class LocalPostgres {
  public:
@@ -29,8 +34,8 @@ class LocalPostgres {
     // fsync off: much faster, still safe against process crashes (not OS
     // crashes). Tests turn this off; local searches keep it on.
     bool durable = true;
-    // Directory with initdb/pg_ctl; empty: $HWNAS_PG_BINDIR, else the newest
-    // /usr/lib/postgresql/*/bin.
+    // Directory with initdb, pg_ctl, psql and createdb; empty:
+    // $HWNAS_PG_BINDIR, else the newest /usr/lib/postgresql/*/bin.
     std::string bin_dir;
     absl::Duration start_timeout = absl::Seconds(60);
   };
@@ -54,15 +59,19 @@ class LocalPostgres {
   // password: never log it unredacted.
   std::string ConnectionString() const;
   std::string ConnectionString(const std::string& database) const;
-  // Creates another database in the cluster (tests use one per suite).
+  // Creates another database in the cluster unless it exists (tests use one
+  // per suite).
   absl::Status CreateDatabase(const std::string& name);
   const std::string& log_path() const { return log_path_; }
 
  private:
   absl::Status Init();
   absl::StatusOr<std::string> Tool(const std::string& name) const;
-  // Runs a PostgreSQL tool, as the postgres user when we are root.
-  absl::Status RunTool(std::vector<std::string> argv, absl::Duration timeout) const;
+  // Runs a PostgreSQL tool, as the postgres user when we are root; its
+  // output, or an error with it when the tool fails.
+  absl::StatusOr<std::string> RunTool(std::vector<std::string> argv, absl::Duration timeout) const;
+  // The names of the cluster's databases (psql over the private socket).
+  absl::StatusOr<std::vector<std::string>> DatabaseNames() const;
 
   Options options_;
   std::string data_dir_;
@@ -74,6 +83,6 @@ class LocalPostgres {
   bool as_postgres_user_ = false;
 };
 
-}  // namespace hwnas::db
+}  // namespace hwnas
 
-#endif  // HWNAS_DB_LOCAL_POSTGRES_H_
+#endif  // HWNAS_COMMON_LOCAL_POSTGRES_H_

@@ -3,7 +3,7 @@
 // Results and commands are in docs/benchmarks.md ("Server").
 //
 // It starts everything it measures and stops it on exit: a private PostgreSQL
-// cluster (db::LocalPostgres), hwnas-server as a child process (binary from
+// cluster (LocalPostgres), hwnas-server as a child process (binary from
 // the build tree), a fleet of protocol-level zero-work workers
 // (load_generator.h) and, for Optuna, optuna_bench.py on the same cluster.
 #include <arpa/inet.h>
@@ -41,10 +41,10 @@
 #include "absl/time/time.h"
 #include "bench/server/load_generator.h"
 #include "common/flags.h"
+#include "common/local_postgres.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
-#include "db/local_postgres.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -389,10 +389,10 @@ class Env {
     }
     HWNAS_ASSIGN_OR_RETURN(table_, controller::Nb201Table::Load(flags_.table));
 
-    db::LocalPostgres::Options po;
+    LocalPostgres::Options po;
     po.dir = work_dir_ + "/pg";
     po.durable = flags_.durable;
-    postgres_ = std::make_unique<db::LocalPostgres>(po);
+    postgres_ = std::make_unique<LocalPostgres>(po);
     HWNAS_RETURN_IF_ERROR(postgres_->Start());
     {
       // Same cluster settings for both systems; 64 Optuna processes hold
@@ -593,7 +593,7 @@ class Env {
   std::string work_dir_;
   bool remove_work_dir_ = false;
   std::shared_ptr<const controller::Nb201Table> table_;
-  std::unique_ptr<db::LocalPostgres> postgres_;
+  std::unique_ptr<LocalPostgres> postgres_;
   std::string database_;
   PgUrl url_;
   pid_t postmaster_pid_ = 0;
