@@ -1,13 +1,12 @@
 #include "cli/client.h"
 
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/errors.h"
+#include "common/files.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "proto/convert.h"
@@ -72,13 +71,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionConfi
   if (config.tls) {
     grpc::SslCredentialsOptions ssl;
     if (!config.tls_ca.empty()) {
-      std::ifstream in(config.tls_ca);
-      if (!in) {
-        return LocalIoError(absl::StrCat("cannot read the TLS CA file ", config.tls_ca));
+      absl::StatusOr<std::string> pem = ReadWholeFile(config.tls_ca);
+      if (!pem.ok()) {
+        return LocalIoError(absl::StrCat("the TLS CA file: ", pem.status().message()));
       }
-      std::stringstream pem;
-      pem << in.rdbuf();
-      ssl.pem_root_certs = pem.str();
+      ssl.pem_root_certs = *std::move(pem);
     }
     credentials = grpc::SslCredentials(ssl);
   } else {

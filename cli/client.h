@@ -55,8 +55,6 @@ struct ClientOptions {
   }
 };
 
-enum class TrialOrder { kNumber, kRewardDesc, kAccuracyDesc, kLatencyAsc };
-
 struct ListSearchesQuery {
   bool all_owners = false;           // Admins: every owner's searches.
   std::optional<SearchState> state;  // nullopt: every state.

@@ -28,11 +28,11 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "common/flags.h"
+#include "common/local_postgres.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
-#include "db/local_postgres.h"
-#include "db/store.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hwnas::cli {
@@ -147,9 +147,31 @@ struct Tokens {
   std::string worker;
 };
 
+// `hwnas-server admin ARGS...` on `database`: the token it prints on stdout
+// (its notes and log lines go to stderr). The database URI travels in the
+// environment, where `ps` does not show it.
+absl::StatusOr<std::string> AdminToken(const std::string& server_bin, const std::string& database,
+                                       const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {server_bin, "admin"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  HWNAS_ASSIGN_OR_RETURN(CommandResult result,
+                         RunCommand(argv, {.timeout = absl::Seconds(60),
+                                           .env = {absl::StrCat("HWNAS_DATABASE=", database)},
+                                           .separate_stderr = true}));
+  const std::string token(absl::StripAsciiWhitespace(result.output));
+  if (result.exit_code != 0 || token.empty()) {
+    return absl::InternalError(absl::StrCat(
+        "hwnas-server admin ", absl::StrJoin(args, " "), " failed (exit ", result.exit_code,
+        "): ", absl::StripTrailingAsciiWhitespace(RedactSecrets(result.errors))));
+  }
+  HWNAS_RETURN_IF_ERROR(CheckToken(token, "hwnas-server admin"));
+  return token;
+}
+
 // Reads DIR/tokens.yaml, or creates both users (or new tokens for them when
-// the file was lost) and writes it.
-absl::StatusOr<Tokens> EnsureTokens(const std::string& state_dir, const std::string& database) {
+// the file was lost) through `hwnas-server admin` and writes it.
+absl::StatusOr<Tokens> EnsureTokens(const std::string& state_dir, const std::string& server_bin,
+                                    const std::string& database) {
   const std::string path = absl::StrCat(state_dir, "/tokens.yaml");
   std::error_code ec;
   if (fs::exists(path, ec)) {
@@ -161,21 +183,21 @@ absl::StatusOr<Tokens> EnsureTokens(const std::string& state_dir, const std::str
       return LocalIoError(absl::StrCat("cannot read ", path, ": ", e.what()));
     }
   }
-  HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store,
-                         db::Store::Open({.connection_string = database, .pool_size = 1}));
-  HWNAS_RETURN_IF_ERROR(store->Migrate());
-  auto token_for = [&](const char* name, bool admin, bool worker) -> absl::StatusOr<std::string> {
-    absl::StatusOr<User> user = store->GetUser(name);
-    if (!user.ok()) {
-      if (user.status().code() != absl::StatusCode::kNotFound) return user.status();
-      user = store->CreateUser(name, admin, worker);
-      if (!user.ok()) return user.status();
-    }
-    return store->IssueToken(user->id);
+  // create-user prints the new user's first token. When it fails because an
+  // earlier run made the user (and tokens.yaml was lost since), issue-token
+  // gives that user a new one; when both fail, both reasons are shown.
+  auto token_for = [&](const char* name, const char* role) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> created =
+        AdminToken(server_bin, database, {"create-user", name, role});
+    if (created.ok()) return created;
+    absl::StatusOr<std::string> issued = AdminToken(server_bin, database, {"issue-token", name});
+    if (issued.ok()) return issued;
+    return absl::Status(issued.status().code(),
+                        absl::StrCat(created.status().message(), "; ", issued.status().message()));
   };
   Tokens t;
-  HWNAS_ASSIGN_OR_RETURN(t.admin, token_for(kAdminUser, true, false));
-  HWNAS_ASSIGN_OR_RETURN(t.worker, token_for(kWorkerUser, false, true));
+  HWNAS_ASSIGN_OR_RETURN(t.admin, token_for(kAdminUser, "--admin"));
+  HWNAS_ASSIGN_OR_RETURN(t.worker, token_for(kWorkerUser, "--worker"));
   HWNAS_RETURN_IF_ERROR(WritePrivateFile(
       path, absl::StrCat("# API tokens of this local hwnas installation. Keep private.\n",
                          "admin_user: ", kAdminUser, "\nadmin_token: ", t.admin,
@@ -213,7 +235,7 @@ class LocalSystem {
   explicit LocalSystem(std::ostream& err) : err_(err) {}
   ~LocalSystem() { Shutdown(); }
 
-  std::unique_ptr<db::LocalPostgres> postgres;
+  std::unique_ptr<LocalPostgres> postgres;
   std::optional<ChildProcess> server;
   std::vector<ChildProcess> workers;
   std::string server_log;
@@ -560,9 +582,9 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
 
   LocalSystem system(err);
   err << "hwnas local: state in " << state_dir << "\n";
-  db::LocalPostgres::Options pg_options;
+  LocalPostgres::Options pg_options;
   pg_options.dir = absl::StrCat(state_dir, "/postgres");
-  system.postgres = std::make_unique<db::LocalPostgres>(pg_options);
+  system.postgres = std::make_unique<LocalPostgres>(pg_options);
   if (absl::Status s = system.postgres->Start(); !s.ok()) {
     return absl::Status(
         s.code(), absl::StrCat("cannot start PostgreSQL in ", pg_options.dir, ": ", s.message(),
@@ -570,7 +592,7 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   }
   err << "PostgreSQL on 127.0.0.1:" << system.postgres->port() << "\n";
   const std::string database = system.postgres->ConnectionString();
-  HWNAS_ASSIGN_OR_RETURN(Tokens tokens, EnsureTokens(state_dir, database));
+  HWNAS_ASSIGN_OR_RETURN(Tokens tokens, EnsureTokens(state_dir, server_bin, database));
   if (Interrupted(ctx)) return Stopped(err);
 
   // The server, on a free port it reports through the port file.

@@ -11,6 +11,17 @@
 #include "absl/strings/str_cat.h"
 
 namespace hwnas {
+namespace {
+
+// Why `path` did not open for reading, from the errno of the attempt.
+absl::Status OpenError(const std::string& path, int error) {
+  const std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(error));
+  if (error == ENOENT) return absl::NotFoundError(message);
+  if (error == EACCES) return absl::PermissionDeniedError(message);
+  return absl::UnavailableError(message);
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::error_code ec;
@@ -18,13 +29,7 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": it is a directory"));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    const std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(error));
-    if (error == ENOENT) return absl::NotFoundError(message);
-    if (error == EACCES) return absl::PermissionDeniedError(message);
-    return absl::UnavailableError(message);
-  }
+  if (!in) return OpenError(path, errno);
   std::stringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) {
@@ -51,13 +56,7 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_
         "cannot read ", path, ": ", size, " bytes, more than the ", max_bytes, " allowed"));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    const std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(error));
-    if (error == ENOENT) return absl::NotFoundError(message);
-    if (error == EACCES) return absl::PermissionDeniedError(message);
-    return absl::UnavailableError(message);
-  }
+  if (!in) return OpenError(path, errno);
   // Read at most one byte past the limit: the file may have grown since.
   std::string text(max_bytes + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));

@@ -1,6 +1,8 @@
 #include "common/flags.h"
 
 #include <algorithm>
+#include <cmath>
+#include <ostream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -48,6 +50,17 @@ absl::StatusOr<std::optional<int64_t>> ParsedFlags::Int(absl::string_view name, 
         absl::StrCat("--", name, " must be an integer >= ", min, ", got '", *text, "'"));
   }
   return std::optional<int64_t>(v);
+}
+
+absl::StatusOr<std::optional<double>> ParsedFlags::Double(absl::string_view name) const {
+  std::optional<std::string> text = Get(name);
+  if (!text) return std::optional<double>();
+  double v = 0;
+  if (!absl::SimpleAtod(*text, &v) || !std::isfinite(v)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be a number, got '", *text, "'"));
+  }
+  return std::optional<double>(v);
 }
 
 absl::Status ParsedFlags::Require(std::initializer_list<absl::string_view> names) const {
@@ -138,6 +151,35 @@ std::string FlagHelpLine(const FlagSpec& flag) {
                          : absl::StrCat("    --", flag.name);
   if (!flag.value_name.empty()) absl::StrAppend(&left, " ", flag.value_name);
   return absl::StrFormat("  %-28s %s\n", left, flag.help);
+}
+
+std::string MainFlagsHelp(const MainFlagsSpec& spec) {
+  std::string help = spec.usage;
+  for (const FlagSpec& flag : spec.flags) help += FlagHelpLine(flag);
+  help += FlagHelpLine({"help", 'h', "", "print this help"});
+  return help;
+}
+
+std::optional<ParsedFlags> ParseMainFlags(const MainFlagsSpec& spec, int argc, char** argv,
+                                          std::ostream& out, std::ostream& err, int* exit_code) {
+  absl::StatusOr<ParsedFlags> parsed =
+      ParseFlags(spec.flags, {}, std::vector<std::string>(argv + 1, argv + argc), spec.program);
+  if (parsed.ok() && parsed->help) {
+    out << MainFlagsHelp(spec);
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  if (parsed.ok() && parsed->positionals.size() > spec.max_positionals) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", parsed->positionals[spec.max_positionals], "'"));
+  }
+  if (!parsed.ok()) {
+    err << spec.program << ": " << parsed.status().message() << "\n(" << spec.program
+        << " --help lists the flags)\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  return *std::move(parsed);
 }
 
 absl::Status CheckHostPort(absl::string_view address, int min_port, absl::string_view what) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <set>
@@ -41,6 +42,9 @@ struct ParsedFlags {
   // An integer flag of at least `min`; nullopt when absent; InvalidArgument
   // naming the flag and the bad value otherwise.
   absl::StatusOr<std::optional<int64_t>> Int(absl::string_view name, int64_t min) const;
+  // A floating-point flag; nullopt when absent; InvalidArgument naming the
+  // flag and the bad value otherwise.
+  absl::StatusOr<std::optional<double>> Double(absl::string_view name) const;
   // InvalidArgument "--NAME is required" for the first of `names` that is
   // absent or empty.
   absl::Status Require(std::initializer_list<absl::string_view> names) const;
@@ -57,6 +61,25 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
 
 // One help line: "  -o, --output FORMAT          what it does\n".
 std::string FlagHelpLine(const FlagSpec& flag);
+
+// A program without subcommands (the benchmarks): its name, its usage text
+// and its flags.
+struct MainFlagsSpec {
+  std::string program;  // "worker_train_bench": the error prefix and parse context.
+  std::string usage;    // --help prints this, then one FlagHelpLine per flag.
+  std::vector<FlagSpec> flags;
+  size_t max_positionals = 0;
+};
+
+// `usage`, the flag lines and the -h/--help line.
+std::string MainFlagsHelp(const MainFlagsSpec& spec);
+
+// Parses main's argv[1..] against `spec`. nullopt means main returns
+// *exit_code at once: 0 after -h/--help (the help went to `out`), 2 after a
+// bad flag or too many positionals ("PROGRAM: ERROR" and a hint went to
+// `err`).
+std::optional<ParsedFlags> ParseMainFlags(const MainFlagsSpec& spec, int argc, char** argv,
+                                          std::ostream& out, std::ostream& err, int* exit_code);
 
 // Checks a gRPC address given as HOST:PORT (or [IPv6]:PORT): the port must
 // be a number from `min_port` (0 lets a server pick one) to 65535; gRPC

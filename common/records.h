@@ -36,6 +36,11 @@ struct TrialRecord {
   int64_t finish_seq = 0;  // Order of finishing within the search (0: not finished).
 };
 
+// The order of a trial listing: by number, best reward or accuracy first, or
+// lowest latency first. One enum for the API converters, the client and the
+// store.
+enum class TrialOrder { kNumber, kRewardDesc, kAccuracyDesc, kLatencyAsc };
+
 struct TrialCounts {
   int64_t total = 0;
   int64_t pending = 0;

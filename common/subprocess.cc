@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -64,57 +66,91 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 }  // namespace
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                         absl::Duration timeout) {
+                                         const CommandOptions& options) {
   if (argv.empty()) return absl::InvalidArgumentError("RunCommand: empty argv");
   std::vector<std::string> args = argv;
-  std::vector<std::string> env = MergedEnvironment({});
+  std::vector<std::string> env = MergedEnvironment(options.env);
   std::vector<char*> arg_ptrs = Pointers(args);
   std::vector<char*> env_ptrs = Pointers(env);
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  int out_fds[2];
+  int err_fds[2] = {-1, -1};
+  if (pipe2(out_fds, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  if (options.separate_stderr && pipe2(err_fds, O_CLOEXEC) != 0) {
+    close(out_fds[0]);
+    close(out_fds[1]);
+    return ErrnoError("pipe");
+  }
   pid_t pid = fork();
-  if (pid < 0) return ErrnoError("fork");
+  if (pid < 0) {
+    for (int fd : {out_fds[0], out_fds[1], err_fds[0], err_fds[1]}) {
+      if (fd >= 0) close(fd);
+    }
+    return ErrnoError("fork");
+  }
   if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    dup2(pipe_fds[1], STDERR_FILENO);
+    dup2(out_fds[1], STDOUT_FILENO);
+    dup2(options.separate_stderr ? err_fds[1] : out_fds[1], STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     ExecChild(arg_ptrs.data(), env_ptrs.data());
   }
-  close(pipe_fds[1]);
+  close(out_fds[1]);
+  if (err_fds[1] >= 0) close(err_fds[1]);
   CommandResult result;
-  const absl::Time deadline = absl::Now() + timeout;
+  // Both pipes are read until each is closed: a child that fills one while
+  // we wait on the other would never finish.
+  struct Stream {
+    int fd;
+    std::string* text;
+  };
+  std::vector<Stream> open_streams = {{out_fds[0], &result.output}};
+  if (err_fds[0] >= 0) open_streams.push_back({err_fds[0], &result.errors});
+  const absl::Time deadline = absl::Now() + options.timeout;
   bool timed_out = false;
   char buf[4096];
-  while (true) {
+  while (!open_streams.empty()) {
     const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
     if (left_ms <= 0) {
       timed_out = true;
       break;
     }
-    pollfd pfd{pipe_fds[0], POLLIN, 0};
-    int ready = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
+    pollfd pfds[2];
+    for (size_t i = 0; i < open_streams.size(); ++i) pfds[i] = {open_streams[i].fd, POLLIN, 0};
+    int ready = poll(pfds, open_streams.size(), static_cast<int>(std::min<int64_t>(left_ms, 1000)));
     if (ready < 0 && errno != EINTR) break;
     if (ready <= 0) continue;
-    ssize_t n = read(pipe_fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
+    for (size_t i = open_streams.size(); i-- > 0;) {
+      if (pfds[i].revents == 0) continue;
+      ssize_t n = read(open_streams[i].fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        close(open_streams[i].fd);
+        open_streams.erase(open_streams.begin() + static_cast<ptrdiff_t>(i));
+        continue;
+      }
+      open_streams[i].text->append(buf, static_cast<size_t>(n));
+    }
   }
-  close(pipe_fds[0]);
+  for (const Stream& stream : open_streams) close(stream.fd);
   if (timed_out) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "'", absl::StrJoin(argv, " "), "' did not finish within ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat("'", absl::StrJoin(argv, " "),
+                                                    "' did not finish within ",
+                                                    absl::FormatDuration(options.timeout)));
   }
   result.exit_code = DecodeWaitStatus(status);
-  if (result.exit_code == 127 && result.output.empty()) {
+  if (result.exit_code == 127 && result.output.empty() && result.errors.empty()) {
     return absl::NotFoundError(absl::StrCat("cannot run '", argv[0], "': not found"));
   }
   return result;
+}
+
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                         absl::Duration timeout) {
+  return RunCommand(argv, CommandOptions{.timeout = timeout});
 }
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(Options options) {

@@ -17,11 +17,25 @@ namespace hwnas {
 
 struct CommandResult {
   int exit_code = 0;   // -N when killed by signal N.
-  std::string output;  // stdout and stderr interleaved.
+  std::string output;  // stdout, and stderr interleaved unless separate_stderr.
+  std::string errors;  // stderr with separate_stderr; else empty.
 };
 
-// Runs argv[0] (looked up in PATH) to completion, capturing its output. Fails
-// with DeadlineExceeded (after killing it) if it runs past `timeout`.
+struct CommandOptions {
+  absl::Duration timeout = absl::Minutes(2);
+  // Extra environment entries "KEY=VALUE" on top of the parent's: secrets
+  // (a database URI) go here rather than into the argv that `ps` shows.
+  std::vector<std::string> env;
+  // stderr into CommandResult::errors, so that `output` is only what the
+  // program printed as its answer (a token, a JSON line).
+  bool separate_stderr = false;
+};
+
+// Runs argv[0] (looked up in PATH) to completion, capturing its output;
+// stdin is /dev/null. Fails with DeadlineExceeded (after killing it) if it
+// runs past the timeout.
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                         const CommandOptions& options);
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                          absl::Duration timeout = absl::Minutes(2));
 

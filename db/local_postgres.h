@@ -1,78 +1,15 @@
-// A private PostgreSQL cluster in a directory of its own: created with initdb
-// on first use, started on a free loopback port, stopped cleanly. Tests use it
-// through a GoogleTest environment; `hwnas local` uses it as the embedded
-// default store (the directory is kept, so a later run finds the same data).
-//
-// Works as root (the cluster runs as the `postgres` user, which owns the data
-// directory) and as an ordinary user (the cluster runs as that user).
-// Not thread-safe.
+// LocalPostgres moved to common/local_postgres.h: it only drives PostgreSQL's
+// programs, and the CLI starts a cluster without linking db/ (libpqxx). This
+// name stays for the tests and code written against it; new code includes
+// common/local_postgres.h.
 #ifndef HWNAS_DB_LOCAL_POSTGRES_H_
 #define HWNAS_DB_LOCAL_POSTGRES_H_
 
-#include <string>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/time/time.h"
+#include "common/local_postgres.h"
 
 namespace hwnas::db {
 
-class LocalPostgres {
- public:
-  struct Options {
-    // Directory holding the cluster ("pgdata"), its socket, log and password
-    // file. Created if missing.
-    std::string dir;
-    std::string database = "hwnas";
-    // Port on 127.0.0.1; 0 picks a free one at each start.
-    int port = 0;
-    // fsync off: much faster, still safe against process crashes (not OS
-    // crashes). Tests turn this off; local searches keep it on.
-    bool durable = true;
-    // Directory with initdb/pg_ctl; empty: $HWNAS_PG_BINDIR, else the newest
-    // /usr/lib/postgresql/*/bin.
-    std::string bin_dir;
-    absl::Duration start_timeout = absl::Seconds(60);
-  };
-
-  explicit LocalPostgres(Options options);
-  // Stops the cluster if this object started it.
-  ~LocalPostgres();
-  LocalPostgres(const LocalPostgres&) = delete;
-  LocalPostgres& operator=(const LocalPostgres&) = delete;
-
-  // Creates the cluster if needed, starts it and creates the database.
-  absl::Status Start();
-  // Fast shutdown: waits for sessions to be closed.
-  absl::Status Stop();
-  // Immediate shutdown, as after a crash (recovery runs at the next start).
-  absl::Status Kill();
-  bool running() const { return running_; }
-
-  int port() const { return port_; }
-  // "postgresql://hwnas:PASSWORD@127.0.0.1:PORT/DATABASE" — holds the
-  // password: never log it unredacted.
-  std::string ConnectionString() const;
-  std::string ConnectionString(const std::string& database) const;
-  // Creates another database in the cluster (tests use one per suite).
-  absl::Status CreateDatabase(const std::string& name);
-  const std::string& log_path() const { return log_path_; }
-
- private:
-  absl::Status Init();
-  absl::StatusOr<std::string> Tool(const std::string& name) const;
-  // Runs a PostgreSQL tool, as the postgres user when we are root.
-  absl::Status RunTool(std::vector<std::string> argv, absl::Duration timeout) const;
-
-  Options options_;
-  std::string data_dir_;
-  std::string socket_dir_;
-  std::string log_path_;
-  std::string password_;
-  int port_ = 0;
-  bool running_ = false;
-  bool as_postgres_user_ = false;
-};
+using LocalPostgres = ::hwnas::LocalPostgres;
 
 }  // namespace hwnas::db
 

@@ -5,13 +5,12 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "db/notify_listener.h"
@@ -23,14 +22,6 @@
 
 namespace hwnas::server {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // What keeps the database from being used, in a word an operator can act
 // on; the log line beside it has libpq's message (passwords redacted).
@@ -193,8 +184,8 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
       return absl::InvalidArgumentError("TLS needs both --tls-cert and --tls-key");
     }
     grpc::SslServerCredentialsOptions ssl;
-    HWNAS_ASSIGN_OR_RETURN(std::string cert, ReadFile(options.tls_cert_file));
-    HWNAS_ASSIGN_OR_RETURN(std::string key, ReadFile(options.tls_key_file));
+    HWNAS_ASSIGN_OR_RETURN(std::string cert, ReadWholeFile(options.tls_cert_file));
+    HWNAS_ASSIGN_OR_RETURN(std::string key, ReadWholeFile(options.tls_key_file));
     ssl.pem_key_cert_pairs.push_back({key, cert});
     credentials = grpc::SslServerCredentials(ssl);
   }

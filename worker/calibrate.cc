@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/stats.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 #include "worker/op_profile.h"
@@ -58,12 +59,6 @@ space::NetworkPlan EmptyPlan(const space::Shape& shape) {
   plan.ops.push_back(id);
   plan.output = 1;
   return plan;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 std::vector<double> Ranks(const std::vector<double>& v) {

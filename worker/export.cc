@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -13,8 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/flags.h"
-#include "common/log.h"
 #include "nlohmann/json.hpp"
 #include "worker/commands.h"
 #include "worker/config.h"
@@ -28,45 +25,6 @@ namespace hwnas::worker {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr char kExportHelp[] =
-    R"(usage: hwnas-worker export --spec SPEC.yaml --arch ARCH --out MODEL.pt [flags]
-       hwnas-worker export --spec SPEC.yaml --arch ARCH --format c --target cortex-m7 --out DIR
-
-Trains ARCH with the spec's training section on the spec's data set (every
-sample: the data section's subsets are dropped unless --spec-data), evaluates
-it, and saves it as a TorchScript module. The file loads in LibTorch
-(torch::jit::load) and in Python (torch.jit.load); it is loaded back here and
-checked against the trained network on held-out samples. The archive also
-holds architecture.json and plan.txt (torch.jit.load(..., _extra_files=...)).
-Inputs: {N, ...input shape} float tensors, normalized like the training data;
-outputs: {N, classes} logits. A JSON summary is printed on stdout.
-
---format c quantizes the trained network to int8 (TFLite Micro / CMSIS-NN
-scheme, activation ranges calibrated on 256 training samples), measures its
-accuracy next to the float network's on the held-out split, and writes a C99
-project to DIR: model.c/model.h (int model_infer(const int8_t* in, int8_t* out)),
-the int8 kernels, a host runner, a QEMU mps2 firmware harness and a Makefile
-(docs/mcu.md). Its host build is checked bit-exact against the int8 reference.
-
-flags:
-  --spec PATH      search spec (YAML)
-  --arch ARCH      token list ("3,1,0,2") or the space's readable form
-  --out PATH       the TorchScript file to write (--format c: a directory)
-  --format F       torchscript (default) or c
-  --target CPU     --format c: cortex-m7 (default) or cortex-m4
-  --measure        --format c: build the firmware, run it in qemu-system-arm,
-                   check it bit-exact, report flash/SRAM/instructions
-  --firmware-samples K
-                   --format c: held-out samples in the firmware harness (8)
-  --epochs N       override training.epochs
-  --spec-data      keep the spec's train/val/test subsets (quick checks)
-  --data-dir DIR   shared data directory (default: $HWNAS_SHARED_DATA)
-  --summary PATH   also write the JSON summary to PATH
-  --threads N      override training.threads
-  --seed N         override training.seed
-  --quiet          no progress output
-)";
 
 int Fail(std::ostream& err, const absl::Status& status, int code = kExitBadInput) {
   err << "error: " << status.message() << "\n";
@@ -201,6 +159,15 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
                 kExitTrialFailed);
   }
   if (!saved.ok()) return Fail(err, saved, kExitTrialFailed);
+  // --summary: the whole summary (the torchscript one with the check sample).
+  auto write_summary = [&](const json& summary) {
+    if (options.summary_path.empty()) return true;
+    std::ofstream file(options.summary_path, std::ios::trunc);
+    file << summary.dump(2) << "\n";
+    if (file.flush()) return true;
+    Fail(err, absl::InternalError(absl::StrCat("cannot write ", options.summary_path)));
+    return false;
+  };
   if (options.format == "c") {
     json summary = {{"project", options.out_path},
                     {"format", "c"},
@@ -211,14 +178,7 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
                     {"train_samples", data.train.size()},
                     {"mcu", mcu_summary}};
     out << summary.dump(2) << "\n";
-    if (!options.summary_path.empty()) {
-      std::ofstream file(options.summary_path, std::ios::trunc);
-      file << summary.dump(2) << "\n";
-      if (!file.flush()) {
-        return Fail(err, absl::InternalError(absl::StrCat("cannot write ", options.summary_path)),
-                    kExitTrialFailed);
-      }
-    }
+    if (!write_summary(summary)) return kExitTrialFailed;
     return kExitOk;
   }
   json summary = {{"model", options.out_path},
@@ -237,77 +197,13 @@ int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err
   brief.erase("check_input");
   brief.erase("check_output");
   out << brief.dump(2) << "\n";
-  if (!options.summary_path.empty()) {
-    std::ofstream file(options.summary_path, std::ios::trunc);
-    file << summary.dump(2) << "\n";
-    if (!file.flush()) {
-      return Fail(err, absl::InternalError(absl::StrCat("cannot write ", options.summary_path)),
-                  kExitTrialFailed);
-    }
-  }
+  if (!write_summary(summary)) return kExitTrialFailed;
   if (options.progress) {
     err << absl::StrFormat(
         "saved %s (accuracy %.4f; reloaded and checked on %d samples, max |diff| %.2g)\n",
         options.out_path, outcome.result.accuracy, checked, max_diff);
   }
   return kExitOk;
-}
-
-int ExportMain(int argc, char** argv) {
-  auto usage = [](const std::string& error) {
-    std::cerr << "error: " << error << "\n\n" << kExportHelp;
-    return kExitUsage;
-  };
-  static const std::vector<FlagSpec> kFlags = {
-      {"spec", 0, "PATH", ""},    {"arch", 0, "ARCH", ""},    {"out", 0, "PATH", ""},
-      {"summary", 0, "PATH", ""}, {"data-dir", 0, "DIR", ""}, {"log-level", 0, "LEVEL", ""},
-      {"epochs", 0, "N", ""},     {"threads", 0, "N", ""},    {"seed", 0, "N", ""},
-      {"spec-data", 0, "", ""},   {"quiet", 0, "", ""},       {"format", 0, "F", ""},
-      {"target", 0, "CPU", ""},   {"measure", 0, "", ""},     {"firmware-samples", 0, "K", ""}};
-  absl::StatusOr<ParsedFlags> flags = ParseFlags(
-      kFlags, {}, std::vector<std::string>(argv + 2, argv + argc), "hwnas-worker export");
-  if (!flags.ok()) return usage(std::string(flags.status().message()));
-  if (flags->help) {
-    std::cout << kExportHelp;
-    return kExitOk;
-  }
-  if (!flags->positionals.empty()) {
-    return usage(absl::StrCat("unexpected argument '", flags->positionals[0], "'"));
-  }
-  ExportOptions o;
-  o.spec_path = flags->GetOr("spec", "");
-  o.arch = flags->GetOr("arch", "");
-  o.out_path = flags->GetOr("out", "");
-  o.summary_path = flags->GetOr("summary", "");
-  o.data_dir = flags->GetOr("data-dir", "");
-  o.full_data = !flags->Has("spec-data");
-  o.progress = !flags->Has("quiet");
-  o.format = flags->GetOr("format", "torchscript");
-  o.target = flags->GetOr("target", "cortex-m7");
-  o.measure = flags->Has("measure");
-  if (o.format != "torchscript" && o.format != "c") {
-    return usage(absl::StrCat("--format: '", o.format, "' (expected torchscript or c)"));
-  }
-  if (o.target != "cortex-m7" && o.target != "cortex-m4") {
-    return usage(absl::StrCat("--target: '", o.target, "' (expected cortex-m7 or cortex-m4)"));
-  }
-  absl::StatusOr<std::optional<int64_t>> fw_samples = flags->Int("firmware-samples", 1);
-  if (!fw_samples.ok()) return usage(std::string(fw_samples.status().message()));
-  if (*fw_samples) o.firmware_samples = static_cast<int>(**fw_samples);
-  absl::StatusOr<std::optional<int64_t>> epochs = flags->Int("epochs", 0);
-  absl::StatusOr<std::optional<int64_t>> threads = flags->Int("threads", 0);
-  absl::StatusOr<std::optional<int64_t>> seed = flags->Int("seed", 0);
-  for (const absl::Status& s : {epochs.status(), threads.status(), seed.status(),
-                                flags->Require({"spec", "arch", "out"})}) {
-    if (!s.ok()) return usage(std::string(s.message()));
-  }
-  if (*epochs) o.epochs = static_cast<int>(**epochs);
-  if (*threads) o.threads = static_cast<int>(**threads);
-  if (*seed) o.seed = static_cast<uint64_t>(**seed);
-  if (absl::Status s = InitLogging(flags->GetOr("log-level", "warn")); !s.ok()) {
-    return usage(std::string(s.message()));
-  }
-  return RunExport(o, std::cout, std::cerr);
 }
 
 }  // namespace hwnas::worker

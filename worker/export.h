@@ -43,9 +43,6 @@ struct ExportOptions {
 // Returns a worker exit code (worker/commands.h).
 int RunExport(const ExportOptions& options, std::ostream& out, std::ostream& err);
 
-// The command line of `hwnas-worker export` (argv[1] == "export").
-int ExportMain(int argc, char** argv);
-
 }  // namespace hwnas::worker
 
 #endif  // HWNAS_WORKER_EXPORT_H_

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/stats.h"
 #include "spdlog/spdlog.h"
 #include "worker/plan_net.h"
 #include "worker/trainer_internal.h"
@@ -203,19 +204,6 @@ TrialState Train(PlanNet& net, const TensorData& train, const TensorData& val,
   return TrialState::kSucceeded;
 }
 
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  // Nearest rank.
-  const size_t rank = static_cast<size_t>(std::ceil(q * v.size()));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Median latency with a stopping rule: after min_runs, stop once the robust
 // standard error of the median (1.2533 * 1.4826 * MAD / sqrt(n)) is below
 // target_rel_error of the median.
@@ -249,7 +237,7 @@ LatencyMeasurement TimeModule(PlanNet& net, const space::Shape& input_shape,
   torch::set_num_threads(previous_threads);
   LatencyMeasurement m;
   m.median_ms = Median(times);
-  m.p90_ms = Percentile(times, 0.9);
+  m.p90_ms = NearestRankQuantile(times, 0.9);
   m.runs = static_cast<int>(times.size());
   m.threads = o.threads;
   m.device = HostDeviceName();

@@ -8,53 +8,130 @@
 // (a builtin label, or label={a strategy: section}), each optionally with a
 // reward of its own: 'ppo-hard={name: mnasnet-ppo}@mnasnet-hard'.
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bench/controller/strategy_bench.h"
+#include "common/flags.h"
 #include "common/yaml_fields.h"
 #include "controller/mnasnet_controller.h"
 
-ABSL_FLAG(std::string, table, "", "NAS-Bench-201 CSV (default: $HWNAS_SHARED_DATA/nb201/...)");
-ABSL_FLAG(std::string, dataset, "cifar10", "cifar10 | cifar100 | imagenet16");
-ABSL_FLAG(std::string, settings, "",
-          "'issue' for the six settings of the strategies issue; else use --device with "
-          "--quantile or --target_ms");
-ABSL_FLAG(std::string, device, "raspi4", "latency column");
-ABSL_FLAG(double, quantile, 0.25, "latency target as a quantile of the device's latencies");
-ABSL_FLAG(double, target_ms, 0, "latency target in ms (overrides --quantile when > 0)");
-ABSL_FLAG(std::string, reward, "penalty",
-          "penalty | mnasnet: the reward of contenders without one of their own");
-ABSL_FLAG(std::string, constraint, "hard", "hard | soft (mnasnet reward)");
-ABSL_FLAG(double, lambda, 1.0, "penalty weight (accuracy as a fraction)");
-ABSL_FLAG(std::vector<std::string>, budgets, std::vector<std::string>({"100", "200", "500"}),
-          "trial budgets (distinct architectures)");
-ABSL_FLAG(int, seeds, 100, "seeds per strategy and setting");
-ABSL_FLAG(int, first_seed, 0, "first seed");
-ABSL_FLAG(int, workers, 1, "trials in flight: proposals per Propose call");
-ABSL_FLAG(int, threads, 1, "runs in parallel");
-ABSL_FLAG(std::string, contenders, "random; evolution; mnasnet-ppo; mnasnet-reinforce",
-          "';'-separated: a builtin label or label={strategy section}, either optionally "
-          "followed by @REWARD, the contender's own reward: penalty[:LAMBDA], mnasnet-soft, "
-          "mnasnet-hard or mnasnet:ALPHA:BETA (else --reward; the builtin controllers default "
-          "to mnasnet-soft). Regret is judged on feasible accuracy whatever the reward");
-ABSL_FLAG(std::string, csv, "", "write per-trial regret curves here");
-ABSL_FLAG(std::string, plot, "", "write an SVG of median regret vs trials here");
-ABSL_FLAG(std::vector<std::string>, batch_sizes, std::vector<std::string>({"1", "8", "64"}),
-          "overhead: controller batch sizes");
-ABSL_FLAG(int, architectures, 512, "overhead: architectures per measurement");
-
 namespace hwnas::bench {
 namespace {
+
+// The flag names keep the underscores of the command lines recorded in
+// docs/benchmarks.md (--first_seed=1000, --target_ms, --batch_sizes).
+const MainFlagsSpec kFlags = {
+    "hwnas-bench-strategies",
+    R"(usage: hwnas-bench-strategies [strategies|overhead] [flags]
+
+Search strategies on the NAS-Bench-201 table (strategies, the default), or the
+controller's propose+learn time per architecture (overhead).
+
+--contenders is ';'-separated: a builtin label or label={strategy section},
+either optionally followed by @REWARD, the contender's own reward:
+penalty[:LAMBDA], mnasnet-soft, mnasnet-hard or mnasnet:ALPHA:BETA (else
+--reward; the builtin controllers default to mnasnet-soft). Regret is judged on
+feasible accuracy whatever the reward.
+
+flags:
+)",
+    {{"table", 0, "PATH", "NAS-Bench-201 CSV (default: $HWNAS_SHARED_DATA/nb201/...)"},
+     {"dataset", 0, "NAME", "cifar10 (default) | cifar100 | imagenet16"},
+     {"settings", 0, "NAME",
+      "'issue': the six settings of the strategies issue; else --device with --quantile or "
+      "--target_ms"},
+     {"device", 0, "NAME", "latency column (default raspi4)"},
+     {"quantile", 0, "Q", "latency target as a quantile of the device's latencies (default 0.25)"},
+     {"target_ms", 0, "MS", "latency target in ms (overrides --quantile when > 0)"},
+     {"reward", 0, "FORM",
+      "penalty (default) | mnasnet: the reward of contenders without one of their own"},
+     {"constraint", 0, "KIND", "hard (default) | soft (mnasnet reward)"},
+     {"lambda", 0, "X", "penalty weight (accuracy as a fraction; default 1)"},
+     {"budgets", 0, "LIST", "trial budgets, distinct architectures (default 100,200,500)"},
+     {"seeds", 0, "N", "seeds per strategy and setting (default 100)"},
+     {"first_seed", 0, "N", "first seed (default 0)"},
+     {"workers", 0, "N", "trials in flight: proposals per Propose call (default 1)"},
+     {"threads", 0, "N", "runs in parallel (default 1)"},
+     {"contenders", 0, "LIST",
+      "see above (default 'random; evolution; mnasnet-ppo; mnasnet-reinforce')"},
+     {"csv", 0, "PATH", "write per-trial regret curves here"},
+     {"plot", 0, "PATH", "write an SVG of median regret vs trials here"},
+     {"batch_sizes", 0, "LIST", "overhead: controller batch sizes (default 1,8,64)"},
+     {"architectures", 0, "N", "overhead: architectures per measurement (default 512)"}},
+    1};
+
+// The flags' values, defaults filled in.
+struct Flags {
+  std::string table;
+  std::string dataset = "cifar10";
+  std::string settings;
+  std::string device = "raspi4";
+  double quantile = 0.25;
+  double target_ms = 0;
+  std::string reward = "penalty";
+  std::string constraint = "hard";
+  double lambda = 1.0;
+  std::string budgets = "100,200,500";
+  int seeds = 100;
+  int first_seed = 0;
+  int workers = 1;
+  int threads = 1;
+  std::string contenders = "random; evolution; mnasnet-ppo; mnasnet-reinforce";
+  std::string csv;
+  std::string plot;
+  std::string batch_sizes = "1,8,64";
+  int architectures = 512;
+};
+
+absl::StatusOr<Flags> ReadFlags(const ParsedFlags& parsed) {
+  Flags f;
+  for (auto [name, value] : std::initializer_list<std::pair<const char*, std::string*>>{
+           {"table", &f.table},
+           {"dataset", &f.dataset},
+           {"settings", &f.settings},
+           {"device", &f.device},
+           {"reward", &f.reward},
+           {"constraint", &f.constraint},
+           {"budgets", &f.budgets},
+           {"contenders", &f.contenders},
+           {"csv", &f.csv},
+           {"plot", &f.plot},
+           {"batch_sizes", &f.batch_sizes}}) {
+    *value = parsed.GetOr(name, *value);
+  }
+  for (auto [name, value] : std::initializer_list<std::pair<const char*, double*>>{
+           {"quantile", &f.quantile}, {"target_ms", &f.target_ms}, {"lambda", &f.lambda}}) {
+    absl::StatusOr<std::optional<double>> v = parsed.Double(name);
+    if (!v.ok()) return v.status();
+    *value = v->value_or(*value);
+  }
+  // Range checks (seeds, workers and threads positive) are Main's, as before.
+  for (auto [name, value] :
+       std::initializer_list<std::pair<const char*, int*>>{{"seeds", &f.seeds},
+                                                           {"first_seed", &f.first_seed},
+                                                           {"workers", &f.workers},
+                                                           {"threads", &f.threads},
+                                                           {"architectures", &f.architectures}}) {
+    absl::StatusOr<std::optional<int64_t>> v = parsed.Int(name, INT32_MIN);
+    if (!v.ok()) return v.status();
+    if (v->has_value() && **v > INT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " is too large"));
+    }
+    *value = static_cast<int>(v->value_or(*value));
+  }
+  return f;
+}
 
 // MnasNet's soft-constraint reward (alpha = beta = -0.07), which the builtin
 // controllers learn from whatever --reward the others use.
@@ -171,9 +248,9 @@ absl::StatusOr<std::vector<Contender>> ParseContenders(absl::string_view spec) {
   return out;
 }
 
-absl::StatusOr<std::vector<int>> Ints(const std::vector<std::string>& v, absl::string_view flag) {
+absl::StatusOr<std::vector<int>> Ints(absl::string_view list, absl::string_view flag) {
   std::vector<int> out;
-  for (const std::string& s : v) {
+  for (absl::string_view s : absl::StrSplit(list, ',')) {
     int x = 0;
     if (!absl::SimpleAtoi(s, &x) || x < 1) {
       return absl::InvalidArgumentError(absl::StrCat("--", flag, ": bad value '", s, "'"));
@@ -190,19 +267,19 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-absl::Status Main(absl::string_view command) {
+absl::Status Main(absl::string_view command, const Flags& flags) {
   controller::SetControllerThreads(1);
-  const std::string path = controller::ResolveNb201TablePath(absl::GetFlag(FLAGS_table));
+  const std::string path = controller::ResolveNb201TablePath(flags.table);
   absl::StatusOr<std::shared_ptr<const controller::Nb201Table>> table =
       controller::Nb201Table::Load(path);
   if (!table.ok()) return table.status();
 
   if (command == "overhead") {
-    absl::StatusOr<std::vector<int>> sizes = Ints(absl::GetFlag(FLAGS_batch_sizes), "batch_sizes");
+    absl::StatusOr<std::vector<int>> sizes = Ints(flags.batch_sizes, "batch_sizes");
     if (!sizes.ok()) return sizes.status();
     absl::StatusOr<Contender> ppo = Builtin("mnasnet-ppo");
-    absl::StatusOr<std::vector<OverheadResult>> r = MeasureControllerOverhead(
-        **table, ppo->options.controller, *sizes, absl::GetFlag(FLAGS_architectures));
+    absl::StatusOr<std::vector<OverheadResult>> r =
+        MeasureControllerOverhead(**table, ppo->options.controller, *sizes, flags.architectures);
     if (!r.ok()) return r.status();
     std::cout << FormatOverhead(*r);
     return absl::OkStatus();
@@ -213,46 +290,44 @@ absl::Status Main(absl::string_view command) {
   }
 
   BenchOptions o;
-  absl::StatusOr<controller::Nb201Dataset> dataset =
-      controller::ParseNb201Dataset(absl::GetFlag(FLAGS_dataset));
+  absl::StatusOr<controller::Nb201Dataset> dataset = controller::ParseNb201Dataset(flags.dataset);
   if (!dataset.ok()) return dataset.status();
   o.dataset = *dataset;
-  const std::string reward = absl::GetFlag(FLAGS_reward);
+  const std::string reward = flags.reward;
   if (reward != "penalty" && reward != "mnasnet") {
     return absl::InvalidArgumentError("--reward: penalty | mnasnet");
   }
   o.form =
       reward == "penalty" ? controller::RewardForm::kPenalty : controller::RewardForm::kMnasNet;
-  const std::string constraint = absl::GetFlag(FLAGS_constraint);
+  const std::string constraint = flags.constraint;
   if (constraint != "hard" && constraint != "soft") {
     return absl::InvalidArgumentError("--constraint: hard | soft");
   }
   o.hard = constraint == "hard";
-  o.lambda = absl::GetFlag(FLAGS_lambda);
-  absl::StatusOr<std::vector<int>> budgets = Ints(absl::GetFlag(FLAGS_budgets), "budgets");
+  o.lambda = flags.lambda;
+  absl::StatusOr<std::vector<int>> budgets = Ints(flags.budgets, "budgets");
   if (!budgets.ok()) return budgets.status();
   o.budgets = *budgets;
-  o.seeds = absl::GetFlag(FLAGS_seeds);
-  o.first_seed = absl::GetFlag(FLAGS_first_seed);
-  o.workers = absl::GetFlag(FLAGS_workers);
-  o.threads = absl::GetFlag(FLAGS_threads);
+  o.seeds = flags.seeds;
+  o.first_seed = flags.first_seed;
+  o.workers = flags.workers;
+  o.threads = flags.threads;
   if (o.seeds < 1 || o.workers < 1 || o.threads < 1) {
     return absl::InvalidArgumentError("--seeds, --workers and --threads must be positive");
   }
-  absl::StatusOr<std::vector<Contender>> contenders =
-      ParseContenders(absl::GetFlag(FLAGS_contenders));
+  absl::StatusOr<std::vector<Contender>> contenders = ParseContenders(flags.contenders);
   if (!contenders.ok()) return contenders.status();
 
   std::vector<Setting> settings;
-  if (absl::GetFlag(FLAGS_settings) == "issue") {
+  if (flags.settings == "issue") {
     settings = {{"raspi4", 0.25, 0}, {"raspi4", 0.50, 0},  {"pixel3", 0.25, 0},
                 {"fpga", 0.25, 0},   {"eyeriss", 0.25, 0}, {"gold_6226", 0.25, 0}};
-  } else if (!absl::GetFlag(FLAGS_settings).empty()) {
+  } else if (!flags.settings.empty()) {
     return absl::InvalidArgumentError("--settings: 'issue' or empty");
-  } else if (absl::GetFlag(FLAGS_target_ms) > 0) {
-    settings = {{absl::GetFlag(FLAGS_device), 0, absl::GetFlag(FLAGS_target_ms)}};
+  } else if (flags.target_ms > 0) {
+    settings = {{flags.device, 0, flags.target_ms}};
   } else {
-    settings = {{absl::GetFlag(FLAGS_device), absl::GetFlag(FLAGS_quantile), 0}};
+    settings = {{flags.device, flags.quantile, 0}};
   }
   std::vector<SettingResult> results;
   for (const Setting& s : settings) {
@@ -262,11 +337,11 @@ absl::Status Main(absl::string_view command) {
     results.push_back(*std::move(r));
   }
   std::cout << FormatTable(results, o);
-  if (!absl::GetFlag(FLAGS_csv).empty()) {
-    if (absl::Status s = WriteFile(absl::GetFlag(FLAGS_csv), FormatCsv(results)); !s.ok()) return s;
+  if (!flags.csv.empty()) {
+    if (absl::Status s = WriteFile(flags.csv, FormatCsv(results)); !s.ok()) return s;
   }
-  if (!absl::GetFlag(FLAGS_plot).empty()) {
-    if (absl::Status s = WriteFile(absl::GetFlag(FLAGS_plot), FormatSvg(results)); !s.ok()) {
+  if (!flags.plot.empty()) {
+    if (absl::Status s = WriteFile(flags.plot, FormatSvg(results)); !s.ok()) {
       return s;
     }
   }
@@ -277,12 +352,17 @@ absl::Status Main(absl::string_view command) {
 }  // namespace hwnas::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "hwnas-bench-strategies [strategies|overhead] [flags]: search strategies on the "
-      "NAS-Bench-201 table");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  const std::string command = args.size() > 1 ? args[1] : "strategies";
-  absl::Status s = hwnas::bench::Main(command);
+  int exit_code = 0;
+  std::optional<hwnas::ParsedFlags> parsed =
+      hwnas::ParseMainFlags(hwnas::bench::kFlags, argc, argv, std::cout, std::cerr, &exit_code);
+  if (!parsed) return exit_code;
+  absl::StatusOr<hwnas::bench::Flags> flags = hwnas::bench::ReadFlags(*parsed);
+  if (!flags.ok()) {
+    std::cerr << "error: " << flags.status() << "\n";
+    return 2;
+  }
+  const std::string command = parsed->positionals.empty() ? "strategies" : parsed->positionals[0];
+  absl::Status s = hwnas::bench::Main(command, *flags);
   if (!s.ok()) {
     std::cerr << "error: " << s << "\n";
     return 1;

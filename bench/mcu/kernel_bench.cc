@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/flags.h"
 #include "mcu/codegen.h"
 #include "mcu/firmware.h"
 #include "mcu/graph.h"
@@ -232,11 +234,19 @@ int main(void) {
 }  // namespace hwnas::mcu
 
 int main(int argc, char** argv) {
-  std::string work = absl::StrCat(std::filesystem::temp_directory_path().string(),
-                                  "/hwnas-kernel-bench-", getpid());
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--work") work = argv[i + 1];
-  }
+  const hwnas::MainFlagsSpec spec = {
+      "mcu_kernel_bench",
+      "usage: mcu_kernel_bench [--work DIR]\n\n"
+      "Instructions per MAC of the generated int8 kernels on Cortex-M7 and -M4 (QEMU).\n\n"
+      "flags:\n",
+      {{"work", 0, "DIR", "build and run here (default: a new directory under the temp dir)"}}};
+  int exit_code = 0;
+  std::optional<hwnas::ParsedFlags> flags =
+      hwnas::ParseMainFlags(spec, argc, argv, std::cout, std::cerr, &exit_code);
+  if (!flags) return exit_code;
+  const std::string work =
+      flags->GetOr("work", absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                        "/hwnas-kernel-bench-", getpid()));
   std::filesystem::create_directories(work);
   return hwnas::mcu::Run(work);
 }

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "common/stats.h"
 #include "common/yaml_fields.h"
 #include "controller/spec.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
@@ -65,12 +66,8 @@ int64_t FleetStats::ErrorCount() const {
   return n;
 }
 
-double Percentile(std::vector<int64_t> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
-  const size_t index = static_cast<size_t>(std::clamp(rank, 1.0, double(values.size()))) - 1;
-  return static_cast<double>(values[index]);
+double Percentile(const std::vector<int64_t>& values, double p) {
+  return NearestRankQuantile(std::vector<double>(values.begin(), values.end()), p / 100.0);
 }
 
 struct LoadGenerator::Worker {

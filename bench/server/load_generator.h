@@ -82,8 +82,10 @@ class LoadGenerator {
   std::vector<std::thread> threads_;
 };
 
-// Nearest-rank percentile (0..100) of unsorted values; 0 for none.
-double Percentile(std::vector<int64_t> values, double p);
+// Percentile p (0..100) of unsorted microsecond samples, by nearest rank
+// (common/stats.h): a reported p99 is a latency some call really had. 0 for
+// none.
+double Percentile(const std::vector<int64_t>& values, double p);
 
 }  // namespace hwnas::bench
 

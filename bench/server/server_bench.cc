@@ -3,7 +3,7 @@
 // Results and commands are in docs/benchmarks.md ("Server").
 //
 // It starts everything it measures and stops it on exit: a private PostgreSQL
-// cluster (db::LocalPostgres), hwnas-server as a child process (binary from
+// cluster (LocalPostgres), hwnas-server as a child process (binary from
 // the build tree), a fleet of protocol-level zero-work workers
 // (load_generator.h) and, for Optuna, optuna_bench.py on the same cluster.
 #include <arpa/inet.h>
@@ -41,10 +41,10 @@
 #include "absl/time/time.h"
 #include "bench/server/load_generator.h"
 #include "common/flags.h"
+#include "common/local_postgres.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
-#include "db/local_postgres.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -77,37 +77,34 @@ Phases (all on by default, in this order):
 Flags:
 )";
 
-const std::vector<FlagSpec>& BenchFlags() {
-  static const auto* const flags = new std::vector<FlagSpec>{
-      {"workers", 0, "LIST", "worker counts, comma-separated (default 1,8,64)"},
-      {"batch", 0, "N",
-       "trials per AcquireTrial in the batched throughput rows (default 256; 1: no batched rows)"},
-      {"warmup", 0, "SECS", "warm-up before each window (default 3)"},
-      {"seconds", 0, "SECS", "measurement window per count (default 8)"},
-      {"budget", 0, "N", "trials per search (default 15000; searches are chained)"},
-      {"scale-workers", 0, "N", "workers of the scale phase (default 256)"},
-      {"scale-duration", 0, "D", "length of the scale phase, e.g. 300s, 5m (default 5m)"},
-      {"skip-throughput", 0, "", "leave out the hwnas throughput phase"},
-      {"skip-optuna", 0, "", "leave out the Optuna phase"},
-      {"skip-scale", 0, "", "leave out the scale phase"},
-      {"pg-stat-statements", 0, "", "print the top statements per trial for every window"},
-      {"server-threads", 0, "N", "hwnas-server --threads (default: the server's default)"},
-      {"server-bin", 0, "PATH", "default: <build>/server/hwnas-server"},
-      {"python", 0, "PATH", "Python with python3-optuna (default /usr/bin/python3)"},
-      {"optuna-script", 0, "PATH", "default: the source tree's bench/server/optuna_bench.py"},
-      {"table", 0, "PATH", "NAS-Bench-201 CSV (default: under $HWNAS_SHARED_DATA)"},
-      {"durable", 0, "", "fsync on in PostgreSQL (default off for both systems)"},
-      {"work-dir", 0, "DIR", "keep files here (default: a temporary one, removed after)"},
-      {"json", 0, "FILE", "also write every result as JSON"},
-  };
-  return *flags;
-}
-
-std::string Usage() {
-  std::string usage = kUsageHead;
-  for (const FlagSpec& flag : BenchFlags()) usage += FlagHelpLine(flag);
-  usage += FlagHelpLine({"help", 'h', "", "print this help"});
-  return usage;
+const MainFlagsSpec& BenchFlags() {
+  static const auto* const spec = new MainFlagsSpec{
+      "hwnas-bench-server",
+      kUsageHead,
+      {
+          {"workers", 0, "LIST", "worker counts, comma-separated (default 1,8,64)"},
+          {"batch", 0, "N",
+           "trials per AcquireTrial in the batched throughput rows (default 256; 1: no batched "
+           "rows)"},
+          {"warmup", 0, "SECS", "warm-up before each window (default 3)"},
+          {"seconds", 0, "SECS", "measurement window per count (default 8)"},
+          {"budget", 0, "N", "trials per search (default 15000; searches are chained)"},
+          {"scale-workers", 0, "N", "workers of the scale phase (default 256)"},
+          {"scale-duration", 0, "D", "length of the scale phase, e.g. 300s, 5m (default 5m)"},
+          {"skip-throughput", 0, "", "leave out the hwnas throughput phase"},
+          {"skip-optuna", 0, "", "leave out the Optuna phase"},
+          {"skip-scale", 0, "", "leave out the scale phase"},
+          {"pg-stat-statements", 0, "", "print the top statements per trial for every window"},
+          {"server-threads", 0, "N", "hwnas-server --threads (default: the server's default)"},
+          {"server-bin", 0, "PATH", "default: <build>/server/hwnas-server"},
+          {"python", 0, "PATH", "Python with python3-optuna (default /usr/bin/python3)"},
+          {"optuna-script", 0, "PATH", "default: the source tree's bench/server/optuna_bench.py"},
+          {"table", 0, "PATH", "NAS-Bench-201 CSV (default: under $HWNAS_SHARED_DATA)"},
+          {"durable", 0, "", "fsync on in PostgreSQL (default off for both systems)"},
+          {"work-dir", 0, "DIR", "keep files here (default: a temporary one, removed after)"},
+          {"json", 0, "FILE", "also write every result as JSON"},
+      }};
+  return *spec;
 }
 
 std::atomic<bool> g_interrupted{false};
@@ -149,17 +146,9 @@ struct Flags {
   std::string json_out;
 };
 
-absl::StatusOr<Flags> ParseBenchFlags(int argc, char** argv) {
+// The flags' values; ParseMainFlags has taken --help and unknown flags.
+absl::StatusOr<Flags> ReadBenchFlags(const ParsedFlags& parsed) {
   Flags f;
-  HWNAS_ASSIGN_OR_RETURN(
-      const ParsedFlags parsed,
-      ParseFlags(BenchFlags(), {}, std::vector<std::string>(argv + 1, argv + argc),
-                 "hwnas-bench-server"));
-  if (parsed.help) return absl::CancelledError(Usage());
-  if (!parsed.positionals.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", parsed.positionals.front(), "'"));
-  }
   auto bad = [](const std::string& name, const std::string& value) {
     return absl::InvalidArgumentError(absl::StrCat("bad value for --", name, ": '", value, "'"));
   };
@@ -400,10 +389,10 @@ class Env {
     }
     HWNAS_ASSIGN_OR_RETURN(table_, controller::Nb201Table::Load(flags_.table));
 
-    db::LocalPostgres::Options po;
+    LocalPostgres::Options po;
     po.dir = work_dir_ + "/pg";
     po.durable = flags_.durable;
-    postgres_ = std::make_unique<db::LocalPostgres>(po);
+    postgres_ = std::make_unique<LocalPostgres>(po);
     HWNAS_RETURN_IF_ERROR(postgres_->Start());
     {
       // Same cluster settings for both systems; 64 Optuna processes hold
@@ -604,7 +593,7 @@ class Env {
   std::string work_dir_;
   bool remove_work_dir_ = false;
   std::shared_ptr<const controller::Nb201Table> table_;
-  std::unique_ptr<db::LocalPostgres> postgres_;
+  std::unique_ptr<LocalPostgres> postgres_;
   std::string database_;
   PgUrl url_;
   pid_t postmaster_pid_ = 0;
@@ -990,12 +979,12 @@ std::string LoadAverage() {
 }
 
 int Main(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = ParseBenchFlags(argc, argv);
+  int exit_code = 0;
+  std::optional<ParsedFlags> parsed =
+      ParseMainFlags(BenchFlags(), argc, argv, std::cout, std::cerr, &exit_code);
+  if (!parsed) return exit_code;
+  absl::StatusOr<Flags> flags = ReadBenchFlags(*parsed);
   if (!flags.ok()) {
-    if (flags.status().code() == absl::StatusCode::kCancelled) {
-      std::cout << flags.status().message();
-      return 0;
-    }
     std::cerr << "hwnas-bench-server: " << flags.status().message()
               << "\n(hwnas-bench-server --help lists the flags)\n";
     return 2;

@@ -9,43 +9,52 @@
 // "median_ms p90_ms runs threads".
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/flags.h"
+#include "common/subprocess.h"
 #include "worker/config.h"
 #include "worker/trial_runner.h"
 
 namespace {
 
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == "--" + name) return argv[i + 1];
-  }
-  return def;
-}
-
-bool Has(int argc, char** argv, const std::string& name) {
-  for (int i = 1; i < argc; ++i) {
-    if (argv[i] == "--" + name) return true;
-  }
-  return false;
-}
+const hwnas::MainFlagsSpec kFlags = {
+    "worker_latency_bench",
+    "usage: worker_latency_bench [flags]\n\n"
+    "Stability of the worker's latency measurement: the same network measured in\n"
+    "separate processes; each run's median and p90 and the coefficient of\n"
+    "variation of the medians.\n\n"
+    "flags:\n",
+    {{"spec", 0, "PATH", "search spec (default bench/worker/specs/mnasnet_fashion.yaml)"},
+     {"arch", 0, "ARCH", "tokens or the space's readable form (default: mnasnet-M)"},
+     {"processes", 0, "N", "separate measuring processes (default 10)"},
+     {"once", 0, "", "measure once in this process: \"median_ms p90_ms runs threads\""}}};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string spec_path = Flag(argc, argv, "spec", "bench/worker/specs/mnasnet_fashion.yaml");
+  int exit_code = 0;
+  std::optional<hwnas::ParsedFlags> flags =
+      hwnas::ParseMainFlags(kFlags, argc, argv, std::cout, std::cerr, &exit_code);
+  if (!flags) return exit_code;
+  const std::string spec_path = flags->GetOr("spec", "bench/worker/specs/mnasnet_fashion.yaml");
   const std::string arch =
-      Flag(argc, argv, "arch", "3,0,1,1,1,1, 3,1,1,1,1,1, 3,0,1,1,1,1, 3,1,1,1,1,1");
-  if (Has(argc, argv, "once")) {
+      flags->GetOr("arch", "3,0,1,1,1,1, 3,1,1,1,1,1, 3,0,1,1,1,1, 3,1,1,1,1,1");
+  // Two processes at least: the spread of their medians is the result.
+  const absl::StatusOr<std::optional<int64_t>> processes_flag = flags->Int("processes", 2);
+  if (!processes_flag.ok()) {
+    std::cerr << kFlags.program << ": " << processes_flag.status().message() << "\n";
+    return 2;
+  }
+  const int processes = static_cast<int>(processes_flag->value_or(10));
+  if (flags->Has("once")) {
     auto spec = hwnas::worker::LoadWorkerSpec(spec_path);
     if (!spec.ok()) {
       std::cerr << spec.status() << "\n";
@@ -71,21 +80,20 @@ int main(int argc, char** argv) {
     std::cout << absl::StrFormat("%.6f %.6f %d %d\n", m->median_ms, m->p90_ms, m->runs, m->threads);
     return 0;
   }
-  const int processes = std::atoi(Flag(argc, argv, "processes", "10").c_str());
-  const std::string cmd =
-      absl::StrCat("/proc/", getpid(), "/exe --once --spec '", spec_path, "' --arch '", arch, "'");
+  const std::vector<std::string> cmd = {
+      absl::StrCat("/proc/", getpid(), "/exe"), "--once", "--spec", spec_path, "--arch", arch};
   std::vector<double> medians;
   std::cout << absl::StrFormat("device=%s arch=%s\n", hwnas::worker::HostDeviceName(), arch);
   for (int i = 0; i < processes; ++i) {
-    FILE* pipe = popen(cmd.c_str(), "r");
-    std::array<char, 256> buf{};
-    std::string line;
-    while (fgets(buf.data(), buf.size(), pipe) != nullptr) line += buf.data();
-    if (pclose(pipe) != 0) {
-      std::cerr << "run " << i << " failed: " << line << "\n";
+    absl::StatusOr<hwnas::CommandResult> run =
+        hwnas::RunCommand(cmd, {.timeout = absl::InfiniteDuration(), .separate_stderr = true});
+    if (!run.ok() || run->exit_code != 0) {
+      std::cerr << "run " << i
+                << " failed: " << (run.ok() ? run->output + run->errors : run.status().ToString())
+                << "\n";
       return 1;
     }
-    std::istringstream in(line);
+    std::istringstream in(run->output);
     double median = 0, p90 = 0;
     int runs = 0, threads = 0;
     in >> median >> p90 >> runs >> threads;

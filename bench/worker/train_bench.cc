@@ -13,17 +13,18 @@
 #include <time.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/flags.h"
+#include "common/stats.h"
+#include "common/subprocess.h"
 #include "nlohmann/json.hpp"
 #include "space/network_plan.h"
 #include "worker/config.h"
@@ -32,6 +33,7 @@
 
 namespace {
 
+using hwnas::Median;
 using hwnas::worker::DataSplits;
 using hwnas::worker::WorkerSpec;
 using json = nlohmann::json;
@@ -67,17 +69,6 @@ json PlanToJson(const hwnas::space::NetworkPlan& plan) {
   return json{{"ops", ops}, {"output", plan.output}};
 }
 
-std::string Capture(const std::string& cmd, int* code) {
-  std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  *code = pclose(pipe);
-  return out;
-}
-
 // CPU time of this process: on a shared machine, work per CPU second is far
 // steadier than wall-clock throughput.
 double CpuSeconds() {
@@ -86,39 +77,55 @@ double CpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 struct Case {
   std::string label;
   std::string spec;
   std::string arch;  // Tokens or readable form.
 };
 
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == "--" + name) return argv[i + 1];
-  }
-  return def;
-}
+const hwnas::MainFlagsSpec kFlags = {
+    "worker_train_bench",
+    "usage: worker_train_bench [flags]\n\n"
+    "Training throughput of the worker (LibTorch) against PyTorch on the same\n"
+    "architectures, data, batch size and threads, alternating in one run.\n\n"
+    "flags:\n",
+    {{"python", 0, "PATH", "the PyTorch side (default bench/worker/train_plan.py)"},
+     {"mnasnet-spec", 0, "PATH", "default bench/worker/specs/mnasnet_fashion.yaml"},
+     {"temporal-spec", 0, "PATH", "default bench/worker/specs/temporal_ecg.yaml"},
+     {"data-dir", 0, "DIR", "shared data directory (default: $HWNAS_SHARED_DATA)"},
+     // Debian's interpreter, which has python3-torch (a pyenv python3 may not).
+     {"python-bin", 0, "PATH", "Python with python3-torch (default /usr/bin/python3)"},
+     {"tmp", 0, "DIR", "where the plans and the training split are written (default /tmp)"},
+     {"reps", 0, "N", "runs per side and architecture (default 3)"},
+     {"threads", 0, "N", "threads on both sides (default 1)"},
+     {"only", 0, "TEXT", "run only the architectures whose label contains TEXT"}}};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string python = Flag(argc, argv, "python", "bench/worker/train_plan.py");
+  int exit_code = 0;
+  std::optional<hwnas::ParsedFlags> flags =
+      hwnas::ParseMainFlags(kFlags, argc, argv, std::cout, std::cerr, &exit_code);
+  if (!flags) return exit_code;
+  const std::string python = flags->GetOr("python", "bench/worker/train_plan.py");
   const std::string mnasnet =
-      Flag(argc, argv, "mnasnet-spec", "bench/worker/specs/mnasnet_fashion.yaml");
+      flags->GetOr("mnasnet-spec", "bench/worker/specs/mnasnet_fashion.yaml");
   const std::string temporal =
-      Flag(argc, argv, "temporal-spec", "bench/worker/specs/temporal_ecg.yaml");
-  const std::string data_dir = Flag(argc, argv, "data-dir", "");
-  // Debian's interpreter, which has python3-torch (a pyenv python3 may not).
-  const std::string interpreter = Flag(argc, argv, "python-bin", "/usr/bin/python3");
-  const std::string tmp = Flag(argc, argv, "tmp", "/tmp");
-  const int reps = std::atoi(Flag(argc, argv, "reps", "3").c_str());
-  const int threads = std::atoi(Flag(argc, argv, "threads", "1").c_str());
-  const std::string only = Flag(argc, argv, "only", "");
+      flags->GetOr("temporal-spec", "bench/worker/specs/temporal_ecg.yaml");
+  const std::string data_dir = flags->GetOr("data-dir", "");
+  const std::string interpreter = flags->GetOr("python-bin", "/usr/bin/python3");
+  const std::string tmp = flags->GetOr("tmp", "/tmp");
+  const std::string only = flags->GetOr("only", "");
+  const absl::StatusOr<std::optional<int64_t>> reps_flag = flags->Int("reps", 1);
+  const absl::StatusOr<std::optional<int64_t>> threads_flag = flags->Int("threads", 1);
+  for (const absl::Status& s : {reps_flag.status(), threads_flag.status()}) {
+    if (!s.ok()) {
+      std::cerr << kFlags.program << ": " << s.message() << "\n";
+      return 2;
+    }
+  }
+  const int reps = static_cast<int>(reps_flag->value_or(3));
+  const int threads = static_cast<int>(threads_flag->value_or(1));
 
   // Three MnasNet sizes (4 blocks; per block op, kernel, se, skip, width, layers)
   // and one temporal network.
@@ -178,10 +185,18 @@ int main(int argc, char** argv) {
     std::ofstream(prefix + ".y.i64", std::ios::binary)
         .write(reinterpret_cast<const char*>(data->train.labels.data()),
                static_cast<std::streamsize>(data->train.labels.size() * sizeof(int64_t)));
-    const std::string py_cmd =
-        absl::StrFormat("%s %s %s.plan.json %s --batch-size %d --threads %d --lr %g --momentum %g",
-                        interpreter, python, prefix, prefix, spec->training.batch_size, threads,
-                        spec->training.lr, spec->training.momentum);
+    const std::vector<std::string> py_cmd = {interpreter,
+                                             python,
+                                             prefix + ".plan.json",
+                                             prefix,
+                                             "--batch-size",
+                                             absl::StrCat(spec->training.batch_size),
+                                             "--threads",
+                                             absl::StrCat(threads),
+                                             "--lr",
+                                             absl::StrFormat("%g", spec->training.lr),
+                                             "--momentum",
+                                             absl::StrFormat("%g", spec->training.momentum)};
     std::vector<double> cpp, py, cpp_cpu, py_cpu;
     int64_t params = 0;
     for (int r = 0; r < reps; ++r) {
@@ -202,11 +217,14 @@ int main(int argc, char** argv) {
               "  %-52s rep %d worker  %9.1f samples/s wall, %9.1f per CPU second\n", cases[c].label,
               r, cpp.back(), cpp_cpu.back());
         } else {
-          int code = 0;
-          const std::string line = Capture(py_cmd, &code);
-          json j = json::parse(line, nullptr, false);
-          if (code != 0 || j.is_discarded()) {
-            std::cerr << "python failed (" << code << "): " << line << "\n";
+          // The JSON line alone on stdout; the script's warnings apart.
+          absl::StatusOr<hwnas::CommandResult> run = hwnas::RunCommand(
+              py_cmd, {.timeout = absl::InfiniteDuration(), .separate_stderr = true});
+          json j = run.ok() ? json::parse(run->output, nullptr, false) : json();
+          if (!run.ok() || run->exit_code != 0 || j.is_discarded()) {
+            std::cerr << "python failed ("
+                      << (run.ok() ? absl::StrCat(run->exit_code) : run.status().ToString())
+                      << "): " << (run.ok() ? run->output + run->errors : "") << "\n";
             return 1;
           }
           py.push_back(j["samples_per_s"].get<double>());

@@ -233,6 +233,13 @@ TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
   EXPECT_TRUE(
       absl::StrContains(ReadWholeFile(absl::StrCat(state, "/config.yaml")), "server: 127.0.0.1:"));
 
+  // A lost tokens.yaml: the next run has hwnas-server issue new tokens to
+  // the users the first run made (create-user finds them, issue-token).
+  const std::string tokens_path = absl::StrCat(state, "/tokens.yaml");
+  const std::string first_tokens = ReadWholeFile(tokens_path);
+  EXPECT_TRUE(absl::StrContains(first_tokens, "admin_token: hwn_")) << first_tokens;
+  ASSERT_TRUE(std::filesystem::remove(tokens_path));
+
   // A second run with --resume finds the finished search in the same
   // database and prints its results without running anything.
   LocalRun again = StartLocal({spec, "--workers", "1", "--state-dir", state, "--resume"},
@@ -242,6 +249,10 @@ TEST(HwnasLocal, RunsTheNb201TableExampleAndKeepsItsState) {
   EXPECT_TRUE(absl::StrContains(out2, "showing search 1 (1000/1000 trials done)")) << out2;
   EXPECT_TRUE(absl::StrContains(out2, "Pareto front of search 1")) << out2;
   EXPECT_FALSE(absl::StrContains(out2, "submitted search")) << out2;
+  const std::string second_tokens = ReadWholeFile(tokens_path);
+  EXPECT_TRUE(absl::StrContains(second_tokens, "admin_user: local-admin")) << second_tokens;
+  EXPECT_TRUE(absl::StrContains(second_tokens, "worker_token: hwn_")) << second_tokens;
+  EXPECT_NE(second_tokens, first_tokens);
 }
 
 TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {

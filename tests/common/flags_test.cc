@@ -1,5 +1,7 @@
 #include "common/flags.h"
 
+#include <sstream>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -61,6 +63,63 @@ TEST(ParseFlagsTest, HelpAndBooleanFalse) {
   ASSERT_OK(f);
   EXPECT_TRUE(f->help);
   EXPECT_FALSE(f->Has("json"));
+}
+
+TEST(ParseFlagsTest, DoubleNamesTheBadValue) {
+  absl::StatusOr<ParsedFlags> f =
+      ParseFlags({{"q", 0, "X", ""}, {"r", 0, "X", ""}}, {}, {"--q=-0.25", "--r", "abc"}, "t");
+  ASSERT_OK(f);
+  absl::StatusOr<std::optional<double>> q = f->Double("q");
+  ASSERT_OK(q);
+  EXPECT_EQ(**q, -0.25);
+  EXPECT_FALSE(f->Double("missing")->has_value());
+  EXPECT_EQ(f->Double("r").status().message(), "--r must be a number, got 'abc'");
+}
+
+// The benchmarks' entry: help on stdout (exit 0), errors on stderr (exit 2).
+class ParseMainFlagsTest : public ::testing::Test {
+ protected:
+  std::optional<ParsedFlags> Parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "bench");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    out_.str("");
+    err_.str("");
+    exit_code_ = -1;
+    return ParseMainFlags(spec_, static_cast<int>(argv.size()), argv.data(), out_, err_,
+                          &exit_code_);
+  }
+  MainFlagsSpec spec_{"bench", "usage: bench [flags]\n", {{"reps", 0, "N", "repetitions"}}, 1};
+  std::ostringstream out_, err_;
+  int exit_code_ = -1;
+};
+
+TEST_F(ParseMainFlagsTest, FlagsAndPositionals) {
+  std::optional<ParsedFlags> f = Parse({"--reps=3", "overhead"});
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->GetOr("reps", ""), "3");
+  EXPECT_THAT(f->positionals, ElementsAre("overhead"));
+  EXPECT_EQ(out_.str() + err_.str(), "");
+}
+
+TEST_F(ParseMainFlagsTest, HelpGoesToStdout) {
+  EXPECT_FALSE(Parse({"--help"}).has_value());
+  EXPECT_EQ(exit_code_, 0);
+  EXPECT_THAT(out_.str(), HasSubstr("usage: bench [flags]\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("--reps N"));
+  EXPECT_THAT(out_.str(), HasSubstr("repetitions"));
+  EXPECT_EQ(out_.str(), MainFlagsHelp(spec_));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(ParseMainFlagsTest, ErrorsGoToStderrWithExitTwo) {
+  EXPECT_FALSE(Parse({"--rpes", "3"}).has_value());
+  EXPECT_EQ(exit_code_, 2);
+  EXPECT_EQ(err_.str(), "bench: unknown flag --rpes for 'bench'\n(bench --help lists the flags)\n");
+  EXPECT_FALSE(Parse({"a", "b"}).has_value());
+  EXPECT_EQ(exit_code_, 2);
+  EXPECT_THAT(err_.str(), HasSubstr("unexpected argument 'b'"));
+  EXPECT_EQ(out_.str(), "");
 }
 
 // gRPC itself would wrap port 99999 to 34463 and read "abc" as port 0.

@@ -16,6 +16,22 @@ TEST(RunCommandTest, CapturesOutputAndExitCode) {
   EXPECT_THAT(r->output, ::testing::HasSubstr("err"));
 }
 
+TEST(RunCommandTest, SeparateStderrAndEnvironment) {
+  absl::StatusOr<CommandResult> r =
+      RunCommand({"sh", "-c", "echo \"$HWNAS_X\"; echo err >&2; echo more"},
+                 {.env = {"HWNAS_X=secret"}, .separate_stderr = true});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->output, "secret\nmore\n");
+  EXPECT_EQ(r->errors, "err\n");
+  // More than a pipe holds on both streams: neither may block the other.
+  r = RunCommand({"sh", "-c", "head -c 200000 /dev/zero; head -c 200000 /dev/zero >&2"},
+                 {.separate_stderr = true});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->output.size(), 200000u);
+  EXPECT_EQ(r->errors.size(), 200000u);
+}
+
 TEST(RunCommandTest, MissingProgramAndTimeout) {
   EXPECT_EQ(RunCommand({"/nonexistent/program"}).status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<CommandResult> slow = RunCommand({"sleep", "10"}, absl::Milliseconds(200));

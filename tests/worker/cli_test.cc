@@ -58,6 +58,21 @@ TEST(CliTest, HelpAndUsageErrors) {
   r = RunWorker("train");
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.out, HasSubstr("unknown command 'train'"));
+  // export's flags are parsed in worker_main.cc like the other commands'.
+  r = RunWorker("export --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("--firmware-samples K"));
+  r = RunWorker("export --spec x.yaml --arch 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--out is required"));
+  r = RunWorker("export --spec x.yaml --arch 1 --out m.pt --format onnx");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--format: 'onnx' (expected torchscript or c)"));
+  r = RunWorker("export --spec x.yaml --arch 1 --out m.pt --log-level loud");
+  EXPECT_EQ(r.code, 2);
+  r = RunWorker("export extra --spec x.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("unexpected argument 'extra'"));
 }
 
 TEST(CliTest, DescribePrintsLayersAndCosts) {

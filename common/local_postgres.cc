@@ -1,4 +1,4 @@
-#include "db/local_postgres.h"
+#include "common/local_postgres.h"
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <pqxx/pqxx>
 #include <random>
 #include <sstream>
 
@@ -15,12 +14,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "spdlog/spdlog.h"
 
-namespace hwnas::db {
+namespace hwnas {
 namespace fs = std::filesystem;
 namespace {
 
@@ -97,17 +95,21 @@ absl::StatusOr<std::string> LocalPostgres::Tool(const std::string& name) const {
   return path;
 }
 
-absl::Status LocalPostgres::RunTool(std::vector<std::string> argv, absl::Duration timeout) const {
+absl::StatusOr<std::string> LocalPostgres::RunTool(std::vector<std::string> argv,
+                                                   absl::Duration timeout) const {
   if (as_postgres_user_) argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-  HWNAS_ASSIGN_OR_RETURN(CommandResult result, RunCommand(argv, timeout));
+  HWNAS_ASSIGN_OR_RETURN(CommandResult result,
+                         RunCommand(argv, {.timeout = timeout, .separate_stderr = true}));
   if (result.exit_code != 0) {
-    // Tools print no secrets (the password travels in a file), so their
-    // output is safe to return.
+    // Tools print no secrets (the password travels in a file, and psql and
+    // createdb use the socket with local trust), so their output is safe to
+    // return.
     return absl::InternalError(absl::StrCat(
         fs::path(argv[as_postgres_user_ ? 4 : 0]).filename().string(), " failed (exit ",
-        result.exit_code, "): ", absl::StripTrailingAsciiWhitespace(result.output)));
+        result.exit_code,
+        "): ", absl::StripTrailingAsciiWhitespace(absl::StrCat(result.output, result.errors))));
   }
-  return absl::OkStatus();
+  return std::move(result.output);
 }
 
 absl::Status LocalPostgres::Init() {
@@ -157,7 +159,8 @@ absl::Status LocalPostgres::Init() {
   return RunTool({initdb, "-D", data_dir_, "-U", kSuperUser,
                   absl::StrCat("--pwfile=", options_.dir, "/password"), "--auth-host=scram-sha-256",
                   "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"},
-                 absl::Minutes(3));
+                 absl::Minutes(3))
+      .status();
 }
 
 absl::Status LocalPostgres::Start() {
@@ -204,10 +207,11 @@ absl::Status LocalPostgres::Start() {
       // server loses nothing; only the flush to disk is skipped.
       absl::StrAppend(&server_options, " -c fsync=off -c full_page_writes=off");
     }
-    last = RunTool(
-        {pg_ctl, "-D", data_dir_, "-l", log_path_, "-w", "-t",
-         absl::StrCat(absl::ToInt64Seconds(options_.start_timeout)), "-o", server_options, "start"},
-        options_.start_timeout + absl::Seconds(10));
+    last = RunTool({pg_ctl, "-D", data_dir_, "-l", log_path_, "-w", "-t",
+                    absl::StrCat(absl::ToInt64Seconds(options_.start_timeout)), "-o",
+                    server_options, "start"},
+                   options_.start_timeout + absl::Seconds(10))
+               .status();
     if (last.ok()) break;
     // Another process may have taken the port between the probe and bind.
     if (options_.port != 0) break;
@@ -226,7 +230,8 @@ absl::Status LocalPostgres::Stop() {
   HWNAS_ASSIGN_OR_RETURN(std::string pg_ctl, Tool("pg_ctl"));
   running_ = false;
   return RunTool({pg_ctl, "-D", data_dir_, "-m", "fast", "-w", "-t", "60", "stop"},
-                 absl::Seconds(90));
+                 absl::Seconds(90))
+      .status();
 }
 
 absl::Status LocalPostgres::Kill() {
@@ -234,7 +239,8 @@ absl::Status LocalPostgres::Kill() {
   HWNAS_ASSIGN_OR_RETURN(std::string pg_ctl, Tool("pg_ctl"));
   running_ = false;
   return RunTool({pg_ctl, "-D", data_dir_, "-m", "immediate", "-w", "-t", "60", "stop"},
-                 absl::Seconds(90));
+                 absl::Seconds(90))
+      .status();
 }
 
 std::string LocalPostgres::ConnectionString() const { return ConnectionString(options_.database); }
@@ -244,17 +250,42 @@ std::string LocalPostgres::ConnectionString(const std::string& database) const {
                       database);
 }
 
-absl::Status LocalPostgres::CreateDatabase(const std::string& name) {
-  try {
-    pqxx::connection conn(ConnectionString("postgres"));
-    pqxx::nontransaction txn(conn);
-    pqxx::result r = txn.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", name);
-    if (r.empty()) txn.exec0("CREATE DATABASE " + txn.quote_name(name));
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create database '", name, "': ", RedactSecrets(e.what())));
-  }
+absl::StatusOr<std::vector<std::string>> LocalPostgres::DatabaseNames() const {
+  HWNAS_ASSIGN_OR_RETURN(std::string psql, Tool("psql"));
+  // Over the cluster's private socket, where initdb set local trust: no
+  // password on a command line. -X: no ~/.psqlrc; -A -t: bare names.
+  HWNAS_ASSIGN_OR_RETURN(
+      std::string names,
+      RunTool({psql, "-X", "-A", "-t", "-q", "-h", socket_dir_, "-p", absl::StrCat(port_), "-U",
+               kSuperUser, "-d", "postgres", "-c", "SELECT datname FROM pg_database"},
+              absl::Seconds(60)));
+  return std::vector<std::string>(absl::StrSplit(names, '\n', absl::SkipEmpty()));
 }
 
-}  // namespace hwnas::db
+absl::Status LocalPostgres::CreateDatabase(const std::string& name) {
+  auto exists = [&]() -> absl::StatusOr<bool> {
+    HWNAS_ASSIGN_OR_RETURN(std::vector<std::string> names, DatabaseNames());
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  absl::StatusOr<bool> found = exists();
+  if (found.ok() && *found) return absl::OkStatus();
+  absl::Status created = found.status();
+  if (created.ok()) {
+    absl::StatusOr<std::string> createdb = Tool("createdb");
+    // createdb quotes the name itself.
+    created = createdb.ok() ? RunTool({*createdb, "-h", socket_dir_, "-p", absl::StrCat(port_),
+                                       "-U", kSuperUser, "--", name},
+                                      absl::Seconds(60))
+                                  .status()
+                            : createdb.status();
+    // Another process may have created it in the meantime.
+    if (!created.ok() && exists().value_or(false)) created = absl::OkStatus();
+  }
+  if (!created.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create database '", name, "': ", created.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hwnas
