@@ -43,7 +43,10 @@ DataLocations DataLocations::FromFlagOrEnv(absl::string_view flag_value) {
 
 std::string DataLocations::Shared(absl::string_view relative) const {
   if (shared_dir_.empty()) return "";
-  return absl::StrCat(shared_dir_, "/", relative);
+  // "--data-dir /data/" names the same folder as "/data".
+  absl::string_view dir = shared_dir_;
+  if (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  return absl::StrCat(dir, "/", relative);
 }
 
 std::string DataLocations::Nb201Table() const { return Shared("nb201/nb201_acc_latency.csv"); }

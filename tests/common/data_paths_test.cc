@@ -67,6 +67,8 @@ TEST(DataLocationsTest, FilesUnderBothRoots) {
   EXPECT_EQ(data.FashionMnist(), "/sys/fashion-mnist");
   EXPECT_EQ(data.Mnist(), "/sys/mnist");
   EXPECT_EQ(DataLocations("").FashionMnist(), "/usr/share/datasets/fashion-mnist");
+  // A trailing slash on the flag names the same folder.
+  EXPECT_EQ(DataLocations("/shared/").EegmmidbSubject("S001"), "/shared/eegmmidb_S001");
 
   EXPECT_EQ(*data.DefaultPath("fashion_mnist"), "/sys/fashion-mnist");
   EXPECT_EQ(*data.DefaultPath("mnist"), "/sys/mnist");
