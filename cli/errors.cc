@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proto/grpc_status.h"
 
 namespace hwnas::cli {
 namespace {
@@ -52,41 +53,41 @@ absl::Status InTrial(absl::Status status, int64_t search_id, int64_t number) {
 
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view server,
                             absl::string_view rpc) {
-  if (status.ok()) return absl::OkStatus();
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  const std::string& detail = status.error_message();
+  const absl::Status plain = proto::FromGrpc(status);
+  if (plain.ok()) return plain;
+  const absl::string_view detail = plain.message();
   std::string message;
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
+  switch (plain.code()) {
+    case absl::StatusCode::kUnavailable:
       message = absl::StrCat("cannot reach the server at ", server, ": ", detail,
                              " (is hwnas-server running there? set --server, HWNAS_SERVER or "
                              "`server:` in the config file)");
       break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case absl::StatusCode::kDeadlineExceeded:
       message = absl::StrCat("the server at ", server, " did not answer ", rpc,
                              " before the deadline (raise it with --timeout): ", detail);
       break;
-    case grpc::StatusCode::UNAUTHENTICATED:
+    case absl::StatusCode::kUnauthenticated:
       message = absl::StrCat("the server at ", server, " did not accept the credentials: ", detail,
                              " (set a valid API token with --token, HWNAS_TOKEN or `token:` in "
                              "the config file)");
       break;
-    case grpc::StatusCode::PERMISSION_DENIED:
+    case absl::StatusCode::kPermissionDenied:
       message = absl::StrCat("permission denied: ", detail,
                              " (users see and cancel only their own searches unless admin)");
       break;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      message = detail;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      message = std::string(detail);
       break;
     default:
       message = absl::StrCat(rpc, " failed on the server at ", server, ": ", detail);
       break;
   }
-  return absl::Status(code, message);
+  return absl::Status(plain.code(), message);
 }
 
 int ExitCodeFor(const absl::Status& status) {

@@ -28,6 +28,7 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "common/data_paths.h"
 #include "common/flags.h"
 #include "common/local_postgres.h"
 #include "common/log.h"
@@ -433,10 +434,10 @@ absl::StatusOr<std::string> FindHwnasProgram(absl::string_view name, const EnvLo
 
 std::optional<std::string> FindSharedDataDir(const EnvLookup& env) {
   std::error_code ec;
-  if (std::optional<std::string> dir = env("HWNAS_SHARED_DATA")) return *dir;
-  std::vector<std::string> candidates = {"../shared/data"};
+  if (std::optional<std::string> dir = env(kSharedDataEnvVar)) return *dir;
+  std::vector<std::string> candidates = {kCheckoutSharedDataDir};
 #ifdef HWNAS_SOURCE_DIR
-  candidates.push_back(absl::StrCat(HWNAS_SOURCE_DIR, "/../shared/data"));
+  candidates.push_back(absl::StrCat(HWNAS_SOURCE_DIR, "/", kCheckoutSharedDataDir));
 #endif
   for (const std::string& c : candidates) {
     if (fs::is_directory(c, ec)) return fs::absolute(c, ec).lexically_normal().string();

@@ -1,6 +1,5 @@
 #include "controller/nb201_table.h"
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/data_paths.h"
 #include "common/status_macros.h"
 
 namespace hwnas::controller {
@@ -65,9 +65,7 @@ absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device) {
 
 std::string ResolveNb201TablePath(absl::string_view configured) {
   if (!configured.empty()) return std::string(configured);
-  const char* shared = std::getenv("HWNAS_SHARED_DATA");
-  const std::string dir = shared != nullptr && *shared != '\0' ? shared : "../shared/data";
-  return absl::StrCat(dir, "/nb201/nb201_acc_latency.csv");
+  return DataLocations(SharedDataDirFromEnv().value_or(kCheckoutSharedDataDir)).Nb201Table();
 }
 
 absl::StatusOr<int> Nb201Table::IndexOf(absl::Span<const int> tokens) {

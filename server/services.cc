@@ -242,24 +242,6 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // The message travels in a trailer, and a client refuses metadata over
-  // 8 KiB with a transport error that hides the real one. Messages quote
-  // values by a prefix (QuoteValue); this bounds any that still grew.
-  constexpr size_t kMaxMessage = 2048;
-  absl::string_view message = status.message();
-  std::string text;
-  if (message.size() <= kMaxMessage) {
-    text = std::string(message);
-  } else {
-    size_t cut = kMaxMessage;
-    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
-    text = absl::StrCat(message.substr(0, cut), "\xe2\x80\xa6 (", message.size(), " bytes)");
-  }
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::move(text));
-}
-
 namespace {
 
 // Authenticates the call, checks the identity may use the service

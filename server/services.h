@@ -5,6 +5,7 @@
 
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
+#include "proto/grpc_status.h"
 #include "server/auth.h"
 #include "server/coordinator.h"
 #include "server/executor.h"
@@ -12,7 +13,8 @@
 
 namespace hwnas::server {
 
-grpc::Status ToGrpc(const absl::Status& status);
+// absl::Status -> grpc::Status for every handler (proto/grpc_status.h).
+using ::hwnas::proto::ToGrpc;
 
 class SearchServiceImpl final : public hwnas::v1::SearchService::CallbackService {
  public:

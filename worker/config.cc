@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/data_paths.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "space/registry.h"
@@ -349,31 +350,18 @@ absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const WorkerSpec& 
 }
 
 absl::StatusOr<std::string> ResolveSharedDataDir(absl::string_view flag_value) {
-  if (!flag_value.empty()) return std::string(flag_value);
-  if (const char* env = std::getenv("HWNAS_SHARED_DATA"); env != nullptr && *env != '\0') {
-    return std::string(env);
-  }
-  return absl::FailedPreconditionError(
-      "no shared data directory: pass --data-dir or set HWNAS_SHARED_DATA (the folder with "
-      "ecg5000/ and eegmmidb_S001/, see the data README)");
+  return RequireSharedDataDir(flag_value);
 }
 
 absl::StatusOr<std::string> ResolveDataPath(const DataConfig& config,
                                             absl::string_view shared_dir) {
   if (IsAbsolute(config.path)) return config.path;
   if (!config.path.empty()) return JoinPath(shared_dir, config.path);
-  if (config.dataset == "fashion_mnist") return std::string("/usr/share/datasets/fashion-mnist");
-  if (config.dataset == "mnist") return std::string("/usr/share/datasets/mnist");
-  if (shared_dir.empty()) {
-    HWNAS_ASSIGN_OR_RETURN(std::string dir, ResolveSharedDataDir(""));
-    return ResolveDataPath(config, dir);
-  }
-  if (config.dataset == "ecg5000") return JoinPath(shared_dir, "ecg5000/ECG5000_TRAIN.txt");
-  if (config.dataset == "eegmmidb") {
-    return JoinPath(shared_dir, absl::StrCat("eegmmidb_", config.subject));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("data.path: is required for dataset '", config.dataset, "'"));
+  // The data set's default location (common/data_paths.h), under the
+  // shared directory from $HWNAS_SHARED_DATA when none was given.
+  std::string dir(shared_dir);
+  if (dir.empty()) dir = SharedDataDirFromEnv().value_or("");
+  return DataLocations(std::move(dir)).DefaultPath(config.dataset, config.subject);
 }
 
 }  // namespace hwnas::worker

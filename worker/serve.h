@@ -1,9 +1,10 @@
-// `hwnas-worker serve`: the loop that connects a worker to the server.
-// Register with capabilities, long-poll for a trial, run it (TrialRunner for
-// real training, the NAS-Bench-201 table for the `table` evaluator) while
-// heartbeating with per-epoch metrics, report the result with retries
-// (idempotent per lease), reconnect with backoff when the server is away,
-// and on shutdown hand the current trial back to the queue.
+// `hwnas-worker serve`: connects a worker to the server. Serve() wires the
+// gRPC WorkerClient (worker/worker_client_grpc.h), the trial executor
+// (TrialRunner for real training, the NAS-Bench-201 table for the `table`
+// evaluator) and the data sets found on this machine (common/data_paths.h)
+// into the serve loop (worker/serve_loop.h): register, long-poll, run while
+// heartbeating, report with retries, reconnect with backoff, and on
+// shutdown hand the current trial back to the queue.
 #ifndef HWNAS_WORKER_SERVE_H_
 #define HWNAS_WORKER_SERVE_H_
 

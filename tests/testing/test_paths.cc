@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/data_paths.h"
 
 namespace hwnas::testing {
 
@@ -12,12 +13,9 @@ std::string SourceDir() {
 }
 
 std::string SharedDataDir() {
-  if (const char* dir = std::getenv("HWNAS_SHARED_DATA"); dir != nullptr && *dir != '\0') {
-    return dir;
-  }
-  return absl::StrCat(SourceDir(), "/../shared/data");
+  return SharedDataDirFromEnv().value_or(absl::StrCat(SourceDir(), "/", kCheckoutSharedDataDir));
 }
 
-std::string FashionMnistDir() { return "/usr/share/datasets/fashion-mnist"; }
+std::string FashionMnistDir() { return DataLocations("").FashionMnist(); }
 
 }  // namespace hwnas::testing

@@ -1,0 +1,119 @@
+// What a worker says to the server, on domain structs: the seam between the
+// serve loop (worker/serve_loop.h, plain logic) and the transport. The gRPC
+// implementation (worker/worker_client_grpc.h) is the only worker code that
+// sees protobuf or gRPC; tests drive the loop through a fake.
+#ifndef HWNAS_WORKER_WORKER_CLIENT_H_
+#define HWNAS_WORKER_WORKER_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/records.h"
+#include "common/trial.h"
+
+namespace hwnas::worker {
+
+// Everything a worker needs to run one trial.
+struct TrialAssignment {
+  int64_t search_id = 0;
+  int64_t trial_number = 0;
+  Architecture architecture;
+  std::string spec_yaml;  // The search's whole spec.
+  int attempt = 1;        // 1 for the first try.
+  int64_t seed = 0;
+};
+
+// One trial handed to this worker; reports name the lease.
+struct TrialLease {
+  std::string lease_id;
+  absl::Time expires_at = absl::InfinitePast();
+  TrialAssignment assignment;
+};
+
+struct Registration {
+  std::string worker_id;
+  // The server's suggestion; nullopt: it made none.
+  std::optional<absl::Duration> heartbeat_interval;
+};
+
+// The server's answer to a heartbeat.
+enum class ProgressAction {
+  kContinue,
+  kStopEarly,  // Early-stopping rule: stop training and report the result.
+  kCancelled,  // Search cancelled: stop and report nothing.
+};
+
+// The stored trial a result or failure report ended in (for the logs).
+struct ReportAnswer {
+  int64_t search_id = 0;
+  int64_t trial_number = 0;
+  TrialState state = TrialState::kUnspecified;
+  bool duplicate = false;  // A retry: the first report's answer.
+  bool requeued = false;   // Failures only: the trial went back to the queue.
+};
+
+struct LeaseResult {
+  std::string lease_id;
+  TrialResult result;
+  bool early_stopped = false;
+};
+
+// One per LeaseResult, in order. Not OK: the server refused that one (a
+// lease lost meanwhile is FAILED_PRECONDITION), the others still count.
+struct LeaseResultAnswer {
+  absl::Status status;
+  bool duplicate = false;
+};
+
+// Thread-compatible except that ReportProgress may run on a heartbeat
+// thread beside the loop's own calls: implementations are thread-safe.
+// Every call returns canonical codes; UNAVAILABLE and DEADLINE_EXCEEDED mean
+// the server did not answer (the loop retries those).
+class WorkerClient {
+ public:
+  virtual ~WorkerClient() = default;
+
+  // Announces this worker (`name`, what `capabilities` says it can run).
+  // Ends early with CANCELLED once `*cancel` is set.
+  virtual absl::StatusOr<Registration> Register(const std::string& name,
+                                                const WorkerRecord& capabilities,
+                                                const std::atomic<bool>* cancel) = 0;
+
+  // Long-poll: waits up to `wait` for work; up to `max_trials` leases (the
+  // server hands out more than one for table searches only). An empty
+  // vector: no work came. Ends early with CANCELLED once `*cancel` is set.
+  virtual absl::StatusOr<std::vector<TrialLease>> AcquireTrials(
+      const std::string& worker_id, absl::Duration wait, int max_trials,
+      const std::atomic<bool>* cancel) = 0;
+
+  // Heartbeat (extends the lease), with an epoch's metrics when given.
+  virtual absl::StatusOr<ProgressAction> ReportProgress(
+      const std::string& worker_id, const std::string& lease_id,
+      const std::optional<EpochMetrics>& metrics) = 0;
+
+  // Idempotent per lease: a retry gets the first answer (duplicate).
+  virtual absl::StatusOr<ReportAnswer> ReportResult(const std::string& worker_id,
+                                                    const std::string& lease_id,
+                                                    const TrialResult& result,
+                                                    bool early_stopped) = 0;
+
+  virtual absl::StatusOr<std::vector<LeaseResultAnswer>> ReportResults(
+      const std::string& worker_id, const std::vector<LeaseResult>& results) = 0;
+
+  // `retryable`: the trial goes back to the queue (until its attempts run
+  // out) instead of failing. `partial`: what was measured before it failed.
+  virtual absl::StatusOr<ReportAnswer> ReportFailure(const std::string& worker_id,
+                                                     const std::string& lease_id,
+                                                     const std::string& reason, bool retryable,
+                                                     const std::optional<TrialResult>& partial) = 0;
+};
+
+}  // namespace hwnas::worker
+
+#endif  // HWNAS_WORKER_WORKER_CLIENT_H_
