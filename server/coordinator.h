@@ -142,6 +142,9 @@ class Coordinator {
   // deadline. Also run by the background loop; public so tests can drive it.
   void MaintenanceRound();
 
+  // AcquireTrial calls parked now, waiting for work or their deadline.
+  int64_t ParkedAcquires() { return leases_.ParkedCount(); }
+
   const CoordinatorOptions& options() const { return options_; }
   const Clock& clock() const { return clock_; }
 

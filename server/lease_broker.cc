@@ -338,6 +338,11 @@ void LeaseBroker::TryWaiters() {
   }
 }
 
+int64_t LeaseBroker::ParkedCount() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(waiters_.size());
+}
+
 // ---------------------------------------------------------------------------
 // Lease routes and expiry.
 

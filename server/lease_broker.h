@@ -60,6 +60,8 @@ class LeaseBroker final : public FleetView {
   // Parked calls lease if work is there, and those past their deadline are
   // answered with no trial.
   void TryWaiters();
+  // AcquireTrial calls parked now.
+  int64_t ParkedCount();
 
   // --- Lease routes ---------------------------------------------------------------
   // The trial a lease is for: from this process's routes, else the store
