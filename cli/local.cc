@@ -32,7 +32,7 @@
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "db/local_postgres.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hwnas::cli {
@@ -162,7 +162,7 @@ absl::StatusOr<Tokens> EnsureTokens(const std::string& state_dir, const std::str
     }
   }
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store,
-                         db::Store::Open({.connection_string = database, .pool_size = 1}));
+                         db::PostgresStore::Open({.connection_string = database, .pool_size = 1}));
   HWNAS_RETURN_IF_ERROR(store->Migrate());
   auto token_for = [&](const char* name, bool admin, bool worker) -> absl::StatusOr<std::string> {
     absl::StatusOr<User> user = store->GetUser(name);

@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "db/notify_listener.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "server/auth.h"
 #include "server/http_server.h"
 #include "server/services.h"
@@ -202,10 +202,10 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   // Connections are made on first use: the database may come up later.
-  HWNAS_ASSIGN_OR_RETURN(impl->store,
-                         db::Store::Open(db::StoreOptions{.connection_string = options.database,
-                                                          .pool_size = options.db_pool_size,
-                                                          .connect_at_open = false}));
+  HWNAS_ASSIGN_OR_RETURN(
+      impl->store, db::PostgresStore::Open(db::StoreOptions{.connection_string = options.database,
+                                                            .pool_size = options.db_pool_size,
+                                                            .connect_at_open = false}));
   impl->executor = std::make_unique<Executor>(options.threads);
   impl->auth = std::make_unique<Authenticator>(impl->store.get());
   impl->auth->SetNotReady("waiting for the database");

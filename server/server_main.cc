@@ -21,7 +21,7 @@
 #include "common/files.h"
 #include "common/flags.h"
 #include "common/log.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "server/search_runtime.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -122,7 +122,7 @@ int Admin(const Args& args) {
   const std::string database = DatabaseFrom(args);
   if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
   absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
-      hwnas::db::Store::Open({.connection_string = database, .pool_size = 1});
+      hwnas::db::PostgresStore::Open({.connection_string = database, .pool_size = 1});
   if (!store.ok()) return Fail(std::string(store.status().message()));
   if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
   absl::StatusOr<hwnas::User> user;
@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
     const std::string database = DatabaseFrom(*args);
     if (database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
     absl::StatusOr<std::unique_ptr<hwnas::db::Store>> store =
-        hwnas::db::Store::Open({.connection_string = database, .pool_size = 1});
+        hwnas::db::PostgresStore::Open({.connection_string = database, .pool_size = 1});
     if (!store.ok()) return Fail(std::string(store.status().message()));
     if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
     std::cerr << "hwnas-server: schema at version " << hwnas::db::Store::LatestSchemaVersion()

@@ -23,7 +23,7 @@
 #include "cli/local.h"
 #include "common/subprocess.h"
 #include "db/local_postgres.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "gtest/gtest.h"
 #include "tests/cli/processes.h"
 #include "tests/testing/test_paths.h"
@@ -288,7 +288,8 @@ TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
   options.dir = absl::StrCat(state, "/postgres");
   db::LocalPostgres postgres(options);
   ASSERT_TRUE(postgres.Start().ok());
-  auto store = db::Store::Open({.connection_string = postgres.ConnectionString(), .pool_size = 1});
+  auto store =
+      db::PostgresStore::Open({.connection_string = postgres.ConnectionString(), .pool_size = 1});
   ASSERT_TRUE(store.ok()) << store.status();
   auto search = (*store)->GetSearch(1);
   ASSERT_TRUE(search.ok()) << search.status();

@@ -22,7 +22,7 @@
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "common/subprocess.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/cli/processes.h"
@@ -61,7 +61,7 @@ class CliAgainstRealServer : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(testing::NewTempDir("hwnas-cli-server"));
     const std::string database = hwnas::testing::PostgresEnvironment::Get()->NewDatabase();
-    auto store = db::Store::Open({.connection_string = database, .pool_size = 2});
+    auto store = db::PostgresStore::Open({.connection_string = database, .pool_size = 2});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = store->release();
     ASSERT_TRUE(store_->Migrate().ok());

@@ -27,7 +27,7 @@
 #include "absl/time/clock.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "gtest/gtest.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "tests/server/http_client.h"
@@ -121,7 +121,7 @@ class Cluster {
 
   void OpenStore() {
     absl::StatusOr<std::unique_ptr<db::Store>> store =
-        db::Store::Open({.connection_string = database_});
+        db::PostgresStore::Open({.connection_string = database_});
     ASSERT_OK(store);
     store_ = *std::move(store);
     ASSERT_OK(store_->Migrate());

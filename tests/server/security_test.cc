@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
@@ -38,7 +38,7 @@ class SecurityTest : public ::testing::Test {
   void SetUp() override {
     database_ = testing::PostgresEnvironment::Get()->NewDatabase();
     absl::StatusOr<std::unique_ptr<db::Store>> store =
-        db::Store::Open({.connection_string = database_, .pool_size = 2});
+        db::PostgresStore::Open({.connection_string = database_, .pool_size = 2});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     ASSERT_TRUE(store_->Migrate().ok());

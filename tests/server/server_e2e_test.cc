@@ -21,7 +21,7 @@
 #include "absl/strings/strip.h"
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
-#include "db/store.h"
+#include "db/postgres_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
@@ -89,7 +89,7 @@ class Cluster {
     char tmpl[] = "/tmp/hwnas-e2e-XXXXXX";
     dir_ = mkdtemp(tmpl);
     absl::StatusOr<std::unique_ptr<db::Store>> store =
-        db::Store::Open({.connection_string = database_});
+        db::PostgresStore::Open({.connection_string = database_});
     EXPECT_OK(store);
     store_ = *std::move(store);
     EXPECT_OK(store_->Migrate());

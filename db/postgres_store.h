@@ -1,0 +1,124 @@
+// The PostgreSQL implementation of db::Store (libpqxx, kept out of this
+// header). Each call is one short transaction on a connection from a small
+// pool; serialization failures and deadlocks are retried, libpqxx exceptions
+// become Status at this edge. The code is split by concern:
+// postgres_{users,searches,trials,reports,leases,checkpoints}.cc, with the
+// pool in postgres_pool.h and the trial columns in postgres_rows.h.
+#ifndef HWNAS_DB_POSTGRES_STORE_H_
+#define HWNAS_DB_POSTGRES_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "db/store.h"
+
+namespace hwnas::db {
+
+struct StoreOptions {
+  // libpq connection string or URI, e.g. "postgresql://u:p@127.0.0.1:5432/hwnas".
+  std::string connection_string;
+  int pool_size = 4;
+  // Attempts for a transaction that hits a serialization failure or deadlock.
+  int max_attempts = 8;
+  // Open() checks that the database answers; false: connections are made on
+  // first use (a server that waits for its database opens the store first).
+  bool connect_at_open = true;
+};
+
+// The PostgreSQL NOTIFY channel RevokeTokens() signals on commit, so servers
+// can drop the revoked tokens from their caches at once.
+inline constexpr char kTokensRevokedChannel[] = "hwnas_tokens_revoked";
+
+class PostgresStore final : public Store {
+ public:
+  // Connects (one connection, to fail fast on a bad address or password)
+  // unless options.connect_at_open is false.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~PostgresStore() override;
+
+  // Schema.
+  absl::Status Migrate() override;
+  absl::StatusOr<int> SchemaVersion() override;
+  // UserStore.
+  absl::StatusOr<User> CreateUser(absl::string_view name, bool is_admin,
+                                  bool is_worker = false) override;
+  absl::StatusOr<User> GetUser(absl::string_view name) override;
+  absl::StatusOr<std::string> IssueToken(int64_t user_id) override;
+  absl::StatusOr<User> Authenticate(absl::string_view token) override;
+  absl::StatusOr<int> RevokeTokens(int64_t user_id) override;
+  // SearchStore.
+  absl::StatusOr<SearchRecord> CreateSearch(const NewSearch& search) override;
+  absl::StatusOr<SearchRecord> GetSearch(int64_t search_id) override;
+  absl::StatusOr<Page<SearchRecord>> ListSearches(const SearchQuery& query) override;
+  absl::StatusOr<SearchRecord> FinishSearch(int64_t search_id, SearchState state,
+                                            absl::string_view error = "") override;
+  absl::StatusOr<std::vector<SearchRecord>> RunningSearches() override;
+  // TrialStore.
+  absl::StatusOr<std::vector<TrialRecord>> AddTrials(
+      int64_t search_id, const std::vector<NewTrial>& trials,
+      const std::optional<Checkpoint>& checkpoint = std::nullopt) override;
+  absl::StatusOr<ReportOutcome> CompleteTrial(absl::string_view lease_id,
+                                              absl::string_view worker_id,
+                                              const TrialResult& result, TrialState final_state,
+                                              std::optional<double> reward) override;
+  std::vector<absl::StatusOr<ReportOutcome>> CompleteTrials(
+      const std::vector<Completion>& batch) override;
+  absl::StatusOr<ReportOutcome> FailTrial(absl::string_view lease_id, absl::string_view worker_id,
+                                          absl::string_view reason, bool retryable,
+                                          int max_attempts,
+                                          const std::optional<TrialResult>& partial = std::nullopt,
+                                          bool infeasible = false,
+                                          std::optional<double> reward = std::nullopt) override;
+  absl::StatusOr<TrialRecord> GetTrial(int64_t search_id, int64_t number,
+                                       bool with_epochs) override;
+  absl::StatusOr<TrialRecord> GetTrialByLease(absl::string_view lease_id) override;
+  absl::StatusOr<std::map<int64_t, std::map<int, double>>> FinishedCurves(
+      int64_t search_id, absl::string_view metric) override;
+  absl::StatusOr<Page<TrialRecord>> ListTrials(const TrialQuery& query) override;
+  absl::StatusOr<TrialCounts> CountTrials(int64_t search_id) override;
+  absl::StatusOr<QueueCounts> CountQueue(int64_t search_id) override;
+  absl::StatusOr<std::vector<TrialRecord>> FinishedTrialsSince(int64_t search_id,
+                                                               int64_t after) override;
+  absl::StatusOr<int64_t> LastFinishSequence(int64_t search_id) override;
+  absl::StatusOr<std::optional<TrialRecord>> FindFinishedByHash(int64_t search_id,
+                                                                uint64_t hash) override;
+  // LeaseStore.
+  absl::StatusOr<std::optional<Lease>> LeaseTrial(const LeaseRequest& request) override;
+  absl::StatusOr<std::vector<std::optional<Lease>>> LeaseTrials(
+      const std::vector<std::string>& worker_ids, const std::vector<int64_t>& search_ids,
+      absl::Duration ttl) override;
+  absl::StatusOr<LeaseStatus> RenewLease(absl::string_view lease_id, absl::string_view worker_id,
+                                         absl::Duration ttl,
+                                         const std::optional<EpochMetrics>& metrics) override;
+  absl::StatusOr<std::vector<TrialRecord>> RequeueExpiredLeases(int max_attempts) override;
+  absl::StatusOr<WorkerRecord> UpsertWorker(const WorkerRecord& worker) override;
+  absl::StatusOr<WorkerRecord> GetWorker(absl::string_view worker_id) override;
+  absl::Status TouchWorker(absl::string_view worker_id) override;
+  absl::StatusOr<std::vector<WorkerRecord>> ListWorkers(absl::Duration alive_within) override;
+  // CheckpointStore.
+  absl::Status SaveCheckpoint(int64_t search_id, const Checkpoint& checkpoint) override;
+  absl::StatusOr<std::optional<Checkpoint>> LoadLatestCheckpoint(int64_t search_id) override;
+  absl::Status AppendEvent(int64_t search_id, std::optional<int64_t> trial_number,
+                           absl::string_view kind, absl::string_view payload_json) override;
+  absl::StatusOr<std::vector<Event>> ListEvents(int64_t search_id, int64_t after_id,
+                                                int limit) override;
+
+  // The connection pool and transaction runner (postgres_pool.h).
+  class Pool;
+
+ private:
+  explicit PostgresStore(std::unique_ptr<Pool> pool);
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace hwnas::db
+
+#endif  // HWNAS_DB_POSTGRES_STORE_H_
