@@ -6,8 +6,8 @@
 
 namespace hwnas::server {
 
-Authenticator::Authenticator(db::Store* store, absl::Duration cache_ttl)
-    : store_(store), ttl_(cache_ttl) {}
+Authenticator::Authenticator(db::Store* store, absl::Duration cache_ttl, const Clock& clock)
+    : store_(store), ttl_(cache_ttl), clock_(clock) {}
 
 void Authenticator::SetNotReady(std::string why) {
   absl::MutexLock lock(&mu_);
@@ -45,7 +45,7 @@ absl::StatusOr<User> Authenticator::Authenticate(absl::string_view authorization
   }
   token = absl::StripAsciiWhitespace(token);
   const std::string key(token);
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);

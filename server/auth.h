@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/records.h"
 #include "db/store.h"
 
@@ -26,8 +27,10 @@ namespace hwnas::server {
 class Authenticator {
  public:
   // A cached token is trusted for `cache_ttl` after the store last
-  // confirmed it, unless InvalidateAll() runs first. Starts ready.
-  Authenticator(db::Store* store, absl::Duration cache_ttl = absl::Seconds(30));
+  // confirmed it (by `clock`), unless InvalidateAll() runs first. Starts
+  // ready.
+  Authenticator(db::Store* store, absl::Duration cache_ttl = absl::Seconds(30),
+                const Clock& clock = Clock::Real());
 
   // `authorization` is the metadata value, "Bearer <token>". UNAUTHENTICATED
   // when missing, malformed, unknown or revoked; UNAVAILABLE while not ready.
@@ -48,6 +51,7 @@ class Authenticator {
   };
   db::Store* const store_;
   const absl::Duration ttl_;
+  const Clock& clock_;
   absl::Mutex mu_;
   // Keyed by the token itself: the cache lives only in this process's memory.
   absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);

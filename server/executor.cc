@@ -1,8 +1,10 @@
 #include "server/executor.h"
 
+#include <algorithm>
+
 namespace hwnas::server {
 
-Executor::Executor(int threads) {
+Executor::Executor(int threads, const Clock& clock) : clock_(clock) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
   timer_ = std::thread([this] { Tick(); });
 }
@@ -23,7 +25,7 @@ void Executor::Post(std::function<void()> task) {
 
 void Executor::PostAfter(absl::Duration delay, std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  delayed_.emplace(absl::Now() + delay, std::move(task));
+  delayed_.emplace(clock_.Now() + delay, std::move(task));
 }
 
 void Executor::Work() {
@@ -47,16 +49,16 @@ void Executor::Tick() {
   while (true) {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
       queue_.push_back(std::move(delayed_.begin()->second));
       delayed_.erase(delayed_.begin());
     }
-    const absl::Time next =
-        delayed_.empty() ? now + absl::Milliseconds(50) : delayed_.begin()->first;
-    // Sleep until the next task is due (or 50 ms), waking early on stop.
-    mu_.AwaitWithDeadline(absl::Condition(&stopping_),
-                          std::min(next, now + absl::Milliseconds(50)));
+    const absl::Duration until_next =
+        delayed_.empty() ? absl::Milliseconds(50) : delayed_.begin()->first - now;
+    // Sleep until the next task is due (or 50 ms), waking early on stop. A
+    // timeout rather than a deadline: the clock may not be the real one.
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), std::min(until_next, absl::Milliseconds(50)));
   }
 }
 

@@ -13,12 +13,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace hwnas::server {
 
 class Executor {
  public:
-  explicit Executor(int threads);
+  // Delayed tasks fall due by `clock`; with a FakeClock they run once the
+  // clock is moved past their time (checked every 50 ms of real time).
+  explicit Executor(int threads, const Clock& clock = Clock::Real());
   // Runs queued tasks to completion; delayed tasks not yet due are dropped.
   ~Executor();
   Executor(const Executor&) = delete;
@@ -31,6 +34,7 @@ class Executor {
   void Work();
   void Tick();
 
+  const Clock& clock_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::function<void()>> delayed_ ABSL_GUARDED_BY(mu_);

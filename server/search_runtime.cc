@@ -262,7 +262,7 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
   if (!stored.ok()) {
     // The strategy now believes in proposals the store does not have; only a
     // rebuild from the store (as after a crash) makes the two agree again.
-    needs_reload = true;
+    MarkNeedsReload();
     return stored.status();
   }
   // Trials infeasible up front are finished already: teach the strategy now.

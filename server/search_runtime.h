@@ -20,6 +20,7 @@
 #include "controller/search.h"
 #include "db/store.h"
 #include "scheduler/early_stopping.h"
+#include "server/queue_counters.h"
 #include "server/search_spec.h"
 #include "space/search_space.h"
 #include "worker/trial_runner.h"
@@ -95,21 +96,18 @@ class SearchRuntime {
   bool ShouldStop(int64_t trial_number, const EpochMetrics& metrics) ABSL_LOCKS_EXCLUDED(mu_);
   void SetFinishedCurves(std::map<int64_t, scheduler::Curve> curves) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Approximate queue counters for the scheduler; the store is the authority
-  // and the maintenance loop resynchronizes them.
-  std::atomic<int64_t> pending{0};
-  std::atomic<int64_t> running{0};
-  std::atomic<int64_t> finished_count{0};  // Terminal trials but CANCELLED.
-  std::atomic<int64_t> granted{0};
-  std::atomic<bool> refill_scheduled{false};
-  // A Refill is running (proposals are serialized per search): a second one
-  // does not wait for it, it asks it to run once more instead.
-  std::atomic<bool> refilling{false};
-  std::atomic<bool> refill_again{false};
-  std::atomic<bool> finished{false};
-  // Set when memory and store disagree (a failed write): the coordinator
-  // rebuilds this search from the store.
-  std::atomic<bool> needs_reload{false};
+  // Approximate queue counters for the scheduler, and the refill flags.
+  QueueCounters& counters() { return counters_; }
+  const QueueCounters& counters() const { return counters_; }
+  RefillFlags& refill_flags() { return refill_flags_; }
+
+  // Completed, cancelled or dropped: no more refills, no more proposals.
+  void MarkFinished() { finished_ = true; }
+  bool finished() const { return finished_; }
+  // Memory and store disagree (a failed write): the coordinator rebuilds
+  // this search from the store.
+  void MarkNeedsReload() { needs_reload_ = true; }
+  bool needs_reload() const { return needs_reload_; }
 
  private:
   // Create from a parsed spec, without the error-code mapping.
@@ -157,6 +155,10 @@ class SearchRuntime {
   std::map<int64_t, scheduler::Curve> finished_curves_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, scheduler::Curve> running_curves_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> exhausted_{false};
+  QueueCounters counters_;
+  RefillFlags refill_flags_;
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> needs_reload_{false};
 };
 
 }  // namespace hwnas::server

@@ -50,32 +50,17 @@ db::TrialOrder OrderFromProto(hwnas::v1::TrialOrder order) {
   }
 }
 
-// The search's counts as they stood when each of `done` (in finish order)
-// had just finished: `counts` were read after them, and stepping back over the
-// later ones takes them out. Without this a batch of events carried one
-// count, behind or ahead of most of its trials ("trial 184 ... (121/1000)").
-// Trials that finished between the two reads still count (a few ahead at most).
-std::vector<TrialCounts> CountsAsOf(TrialCounts counts, const std::vector<TrialRecord>& done) {
-  std::vector<TrialCounts> as_of(done.size());
-  for (size_t i = done.size(); i-- > 0;) {
-    as_of[i] = counts;
-    if (int64_t* counter = counts.CounterFor(done[i].state); counter && *counter > 0) --*counter;
-  }
-  return as_of;
-}
-
-// Streams a search's progress: a snapshot first, then trial events as the
-// store shows them, then SEARCH_FINISHED. Polls the store (cheap indexed
-// reads) only while someone is watching, so the hot paths write no events.
-// One write is in flight at a time; polls run on the executor.
+// Streams a search's progress: the events of a WatchSource (a snapshot first,
+// then trial events as the store shows them, then SEARCH_FINISHED) in
+// protobuf. Polls (cheap indexed reads) only while someone is watching, so
+// the hot paths write no events. One write is in flight at a time; polls run
+// on the executor.
 class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
  public:
-  WatchReactor(Coordinator* coordinator, Executor* executor, User user, int64_t search_id)
+  WatchReactor(Coordinator* coordinator, Executor* executor, const User& user, int64_t search_id)
       : state_(std::make_shared<State>()) {
-    state_->coordinator = coordinator;
+    state_->source = coordinator->Watch(user, search_id);
     state_->executor = executor;
-    state_->user = std::move(user);
-    state_->search_id = search_id;
     state_->reactor = this;
     std::shared_ptr<State> state = state_;
     executor->Post([state] { Poll(state); });
@@ -107,19 +92,13 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
   struct State {
     absl::Mutex mu;
     WatchReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
-    Coordinator* coordinator = nullptr;
+    std::unique_ptr<WatchSource> source;  // Poll thread only.
     Executor* executor = nullptr;
-    User user;
-    int64_t search_id = 0;
     std::deque<hwnas::v1::SearchEvent> outbox ABSL_GUARDED_BY(mu);
     bool writing ABSL_GUARDED_BY(mu) = false;
     bool finishing ABSL_GUARDED_BY(mu) = false;  // SEARCH_FINISHED queued.
     bool finished ABSL_GUARDED_BY(mu) = false;   // Finish() called.
     bool cancelled ABSL_GUARDED_BY(mu) = false;
-    bool snapshot_sent = false;      // Poll thread only.
-    int64_t last_finish_seq = 0;     // Poll thread only.
-    int64_t last_running = -1;       // Poll thread only.
-    std::string last_waiting;        // Poll thread only.
     hwnas::v1::SearchEvent current;  // Write buffer, guarded by `writing`.
   };
 
@@ -152,88 +131,44 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
     state_->executor->PostAfter(absl::Milliseconds(300), [state] { Poll(state); });
   }
 
+  static hwnas::v1::SearchEvent::Kind KindToProto(WatchEvent::Kind kind) {
+    switch (kind) {
+      case WatchEvent::Kind::kSnapshot:
+        return hwnas::v1::SearchEvent::KIND_SNAPSHOT;
+      case WatchEvent::Kind::kTrialStarted:
+        return hwnas::v1::SearchEvent::KIND_TRIAL_STARTED;
+      case WatchEvent::Kind::kTrialFinished:
+        return hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED;
+      case WatchEvent::Kind::kSearchFinished:
+        return hwnas::v1::SearchEvent::KIND_SEARCH_FINISHED;
+    }
+    return hwnas::v1::SearchEvent::KIND_SNAPSHOT;
+  }
+
   static void Poll(const std::shared_ptr<State>& state) {
     {
       absl::MutexLock lock(&state->mu);
       if (state->reactor == nullptr || state->finished) return;
     }
+    absl::StatusOr<WatchBatch> batch = state->source->Poll();
     std::deque<hwnas::v1::SearchEvent> events;
-    // The trials finished since the last poll are read before the search, so
-    // the search's counts include every one of them (see CountsAsOf).
-    std::vector<TrialRecord> done;
-    if (state->snapshot_sent) {
-      absl::StatusOr<std::vector<TrialRecord>> since =
-          state->coordinator->FinishedSince(state->search_id, state->last_finish_seq);
-      if (since.ok()) done = *std::move(since);
-    } else {
-      // Events start after what had finished before the snapshot is read: a
-      // trial finishing in between is counted and streamed, never lost.
-      absl::StatusOr<int64_t> last = state->coordinator->LastFinishSequence(state->search_id);
-      if (last.ok()) state->last_finish_seq = *last;
-    }
-    absl::StatusOr<SearchRecord> search =
-        state->coordinator->GetSearch(state->user, state->search_id);
-    grpc::Status error = grpc::Status::OK;
-    bool over = false;
-    if (!search.ok()) {
-      error = ToGrpc(search.status());
-    } else {
-      hwnas::v1::Search snapshot = ToProto(*search);
-      snapshot.clear_spec_yaml();
-      if (!state->snapshot_sent) {
-        // The first snapshot keeps the spec (the client reads which costs
-        // to show from it); later events leave it out.
-        hwnas::v1::SearchEvent e;
-        e.set_kind(hwnas::v1::SearchEvent::KIND_SNAPSHOT);
-        *e.mutable_search() = ToProto(*search);
-        events.push_back(std::move(e));
-        state->snapshot_sent = true;
-      } else {
-        const std::vector<TrialCounts> as_of = CountsAsOf(search->counts, done);
-        SearchRecord at = *search;
-        at.spec_yaml.clear();
-        for (size_t i = 0; i < done.size(); ++i) {
-          hwnas::v1::SearchEvent e;
-          e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED);
-          at.counts = as_of[i];
-          *e.mutable_search() = ToProto(at);
-          *e.mutable_trial() = ToProto(done[i]);
-          events.push_back(std::move(e));
-          state->last_finish_seq = done[i].finish_seq;
-        }
-        if (search->waiting != state->last_waiting) {
-          // Whether a worker can run it changed: a fresh snapshot says so.
-          hwnas::v1::SearchEvent e;
-          e.set_kind(hwnas::v1::SearchEvent::KIND_SNAPSHOT);
-          *e.mutable_search() = snapshot;
-          events.push_back(std::move(e));
-        }
-        if (search->counts.running != state->last_running && events.empty()) {
-          hwnas::v1::SearchEvent e;
-          e.set_kind(hwnas::v1::SearchEvent::KIND_TRIAL_STARTED);
-          *e.mutable_search() = snapshot;
-          events.push_back(std::move(e));
-        }
-      }
-      state->last_running = search->counts.running;
-      state->last_waiting = search->waiting;
-      if (search->state != SearchState::kRunning) {
-        hwnas::v1::SearchEvent e;
-        e.set_kind(hwnas::v1::SearchEvent::KIND_SEARCH_FINISHED);
-        *e.mutable_search() = snapshot;
-        events.push_back(std::move(e));
-        over = true;
+    if (batch.ok()) {
+      for (const WatchEvent& e : batch->events) {
+        hwnas::v1::SearchEvent& p = events.emplace_back();
+        p.set_kind(KindToProto(e.kind));
+        *p.mutable_search() = ToProto(e.search);
+        if (e.trial) *p.mutable_trial() = ToProto(*e.trial);
       }
     }
     absl::MutexLock lock(&state->mu);
     WatchReactor* reactor = state->reactor;
     if (reactor == nullptr || state->finished) return;
-    if (!error.ok()) {
-      reactor->FinishLocked(error);
+    if (!batch.ok()) {
+      reactor->FinishLocked(ToGrpc(batch.status()));
       return;
     }
     for (auto& e : events) state->outbox.push_back(std::move(e));
-    state->finishing = state->finishing || over;
+    state->finishing = state->finishing || batch->over;
     reactor->WriteNextLocked();
   }
 
@@ -440,7 +375,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
     // answer arrives rather than a DEADLINE_EXCEEDED.
     absl::Duration wait = request->has_wait() ? FromProto(request->wait()) : absl::Seconds(10);
     wait = std::clamp(wait, absl::ZeroDuration(), absl::Seconds(60));
-    absl::Time deadline = absl::Now() + wait;
+    // The long-poll deadline is on the coordinator's clock; the client's
+    // (below) is real time, and the two are the same clock in production.
+    absl::Time deadline = coordinator_->clock().Now() + wait;
     const absl::Time client_deadline = absl::FromChrono(ctx->deadline());
     if (client_deadline < deadline + absl::Milliseconds(200)) {
       deadline = client_deadline - absl::Milliseconds(200);

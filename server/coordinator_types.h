@@ -1,0 +1,67 @@
+// The domain structs the coordinator's parts (SearchDirectory, LeaseBroker,
+// ResultIntake) and its facade share: options, assignments, reports.
+#ifndef HWNAS_SERVER_COORDINATOR_TYPES_H_
+#define HWNAS_SERVER_COORDINATOR_TYPES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/records.h"
+#include "scheduler/policy.h"
+
+namespace hwnas::server {
+
+struct CoordinatorOptions {
+  absl::Duration lease_ttl = absl::Seconds(30);
+  int max_attempts = 3;  // Per trial, counting retryable failures and lost leases.
+  scheduler::PolicyOptions policy;
+  // Directories with MCU profiles for hardware targets named in specs.
+  std::vector<std::string> profile_search_path;
+  // How often expired leases are requeued and queues topped up (infinite:
+  // never in the background; tests then call MaintenanceRound themselves).
+  absl::Duration maintenance_interval = absl::Milliseconds(500);
+  // A worker not heard from for this long no longer counts as capable.
+  absl::Duration worker_alive = absl::Seconds(60);
+};
+
+// Everything a worker needs for one trial.
+struct Assignment {
+  std::string lease_id;
+  absl::Time lease_expires_at;
+  int64_t search_id = 0;
+  int64_t trial_number = 0;
+  Architecture architecture;
+  std::string spec_yaml;
+  int attempt = 0;
+  uint64_t seed = 0;
+};
+
+// One result in Coordinator::ReportResults.
+struct ResultReport {
+  std::string lease_id;
+  TrialResult result;
+  bool early_stopped = false;
+};
+
+// Most trials one AcquireTrial hands out, and most results one
+// ReportResults takes.
+inline constexpr int kMaxTrialsPerCall = 1024;
+
+enum class ProgressAction { kContinue, kStopEarly, kCancelled };
+
+struct ProgressAnswer {
+  ProgressAction action = ProgressAction::kContinue;
+  absl::Time lease_expires_at;
+};
+
+struct ParetoAnswer {
+  std::vector<TrialRecord> trials;
+  std::vector<std::string> metrics;
+  double hypervolume = 0;
+};
+
+}  // namespace hwnas::server
+
+#endif  // HWNAS_SERVER_COORDINATOR_TYPES_H_

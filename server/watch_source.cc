@@ -1,0 +1,74 @@
+#include "server/watch_source.h"
+
+#include <utility>
+
+namespace hwnas::server {
+
+// Without this a batch of events carried one count, behind or ahead of most
+// of its trials ("trial 184 ... (121/1000)"). Trials that finished between
+// the two reads still count (a few ahead at most).
+std::vector<TrialCounts> CountsAsOf(TrialCounts counts, const std::vector<TrialRecord>& done) {
+  std::vector<TrialCounts> as_of(done.size());
+  for (size_t i = done.size(); i-- > 0;) {
+    as_of[i] = counts;
+    if (int64_t* counter = counts.CounterFor(done[i].state); counter && *counter > 0) --*counter;
+  }
+  return as_of;
+}
+
+WatchSource::WatchSource(SearchDirectory* searches, User user, int64_t search_id)
+    : searches_(searches), user_(std::move(user)), search_id_(search_id) {}
+
+absl::StatusOr<WatchBatch> WatchSource::Poll() {
+  // The trials finished since the last poll are read before the search, so
+  // the search's counts include every one of them (see CountsAsOf).
+  std::vector<TrialRecord> done;
+  if (snapshot_sent_) {
+    absl::StatusOr<std::vector<TrialRecord>> since =
+        searches_->FinishedSince(search_id_, last_finish_seq_);
+    if (since.ok()) done = *std::move(since);
+  } else {
+    // Events start after what had finished before the snapshot is read: a
+    // trial finishing in between is counted and streamed, never lost.
+    absl::StatusOr<int64_t> last = searches_->LastFinishSequence(search_id_);
+    if (last.ok()) last_finish_seq_ = *last;
+  }
+  absl::StatusOr<SearchRecord> search = searches_->GetSearch(user_, search_id_);
+  if (!search.ok()) return search.status();
+
+  WatchBatch batch;
+  const auto add = [&batch](WatchEvent::Kind kind, SearchRecord s) -> WatchEvent& {
+    batch.events.push_back(WatchEvent{kind, std::move(s), std::nullopt});
+    return batch.events.back();
+  };
+  SearchRecord snapshot = *search;
+  snapshot.spec_yaml.clear();
+  if (!snapshot_sent_) {
+    add(WatchEvent::Kind::kSnapshot, *search);
+    snapshot_sent_ = true;
+  } else {
+    const std::vector<TrialCounts> as_of = CountsAsOf(search->counts, done);
+    for (size_t i = 0; i < done.size(); ++i) {
+      SearchRecord at = snapshot;
+      at.counts = as_of[i];
+      add(WatchEvent::Kind::kTrialFinished, std::move(at)).trial = done[i];
+      last_finish_seq_ = done[i].finish_seq;
+    }
+    if (search->waiting != last_waiting_) {
+      // Whether a worker can run it changed: a fresh snapshot says so.
+      add(WatchEvent::Kind::kSnapshot, snapshot);
+    }
+    if (search->counts.running != last_running_ && batch.events.empty()) {
+      add(WatchEvent::Kind::kTrialStarted, snapshot);
+    }
+  }
+  last_running_ = search->counts.running;
+  last_waiting_ = search->waiting;
+  if (search->state != SearchState::kRunning) {
+    add(WatchEvent::Kind::kSearchFinished, std::move(snapshot));
+    batch.over = true;
+  }
+  return batch;
+}
+
+}  // namespace hwnas::server

@@ -1,0 +1,401 @@
+// Unit tests of the coordinator's logic on the in-memory store with a fake
+// clock: lease expiry, long-poll wake-ups and deadlines, weighted fair share
+// across searches, and group commit of results. No database, no gRPC, no
+// worker process; time moves only when a test moves it, so they run in
+// milliseconds. (The same logic against PostgreSQL and real workers is
+// covered by server_e2e_test and fault_test.)
+#include "server/coordinator.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "db/memory_store.h"
+#include "gtest/gtest.h"
+#include "server/executor.h"
+#include "server/metrics.h"
+
+namespace hwnas::server {
+namespace {
+
+// A table-evaluator search (the server proposes from the NAS-Bench-201
+// space; no data set is read here).
+std::string TableSpec(const std::string& name, int budget, double weight = 1) {
+  return absl::StrCat("name: ", name, R"(
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+strategy: {name: random, seed: 7}
+budget: {trials: )",
+                      budget, "}\nscheduling: {weight: ", weight, "}\n");
+}
+
+TrialResult TableResult(double accuracy) {
+  TrialResult r;
+  r.accuracy = accuracy;
+  r.latency = LatencyMeasurement{10, 11, 1, 1, "raspi4"};
+  r.estimates["latency_ms@raspi4"] = 10;
+  return r;
+}
+
+// What an Acquire call answered, waited for on the test thread.
+class AcquireCall {
+ public:
+  Coordinator::AcquireDone Done() {
+    return [this](absl::StatusOr<std::vector<Assignment>> got) {
+      absl::MutexLock lock(&mu_);
+      got_ = std::move(got);
+      answered_.Notify();
+    };
+  }
+  bool answered() const { return answered_.HasBeenNotified(); }
+  // The answer; fails the test instead of hanging if none comes.
+  absl::StatusOr<std::vector<Assignment>> Wait() {
+    if (!answered_.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+      ADD_FAILURE() << "Acquire never answered";
+      return absl::DeadlineExceededError("never answered");
+    }
+    absl::MutexLock lock(&mu_);
+    return got_;
+  }
+
+ private:
+  absl::Notification answered_;
+  absl::Mutex mu_;
+  absl::StatusOr<std::vector<Assignment>> got_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("unset");
+};
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  CoordinatorTest() : store_(clock_), executor_(std::make_unique<Executor>(4, clock_)) {}
+
+  void SetUp() override {
+    absl::StatusOr<User> owner = store_.CreateUser("alice", false, false);
+    ASSERT_TRUE(owner.ok()) << owner.status();
+    owner_ = *owner;
+    absl::StatusOr<User> fleet = store_.CreateUser("fleet", false, true);
+    ASSERT_TRUE(fleet.ok()) << fleet.status();
+    fleet_ = *fleet;
+    CoordinatorOptions options;
+    options.lease_ttl = absl::Seconds(30);
+    options.max_attempts = 3;
+    // No background rounds: the tests run MaintenanceRound themselves.
+    options.maintenance_interval = absl::InfiniteDuration();
+    coordinator_ =
+        std::make_unique<Coordinator>(&store_, executor_.get(), &metrics_, options, clock_);
+    ASSERT_TRUE(coordinator_->Start().ok());
+  }
+
+  // As HwnasServer::Shutdown: the coordinator's queued work (refills,
+  // re-entered long-polls) runs to completion while it still exists.
+  void TearDown() override {
+    coordinator_->Stop();
+    executor_.reset();
+  }
+
+  std::string RegisterWorker(const std::string& name) {
+    WorkerRecord w;
+    w.name = name;
+    w.search_spaces = {"nb201"};
+    w.evaluators = {"table"};
+    w.datasets = {"nb201-table"};
+    absl::StatusOr<WorkerRecord> stored = coordinator_->RegisterWorker(fleet_, w);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? stored->id : "";
+  }
+
+  int64_t Submit(const std::string& spec) {
+    absl::StatusOr<SearchRecord> s = coordinator_->Submit(owner_, spec, "");
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? s->id : 0;
+  }
+
+  // Leases without waiting (the deadline is now).
+  std::vector<Assignment> AcquireNow(const std::string& worker_id, int max_trials = 1) {
+    AcquireCall call;
+    coordinator_->Acquire(worker_id, clock_.Now(), max_trials, call.Done());
+    absl::StatusOr<std::vector<Assignment>> got = call.Wait();
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *std::move(got) : std::vector<Assignment>{};
+  }
+
+  // Acquire runs on the executor: waits until `n` calls are parked.
+  void WaitParked(int64_t n) {
+    for (int i = 0; i < 30000 && coordinator_->ParkedAcquires() != n; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    ASSERT_EQ(coordinator_->ParkedAcquires(), n);
+  }
+
+  SearchRecord Search(int64_t id) {
+    absl::StatusOr<SearchRecord> s = store_.GetSearch(id);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : SearchRecord{};
+  }
+
+  // Refills run on the executor: waits until the search has left RUNNING.
+  SearchState WaitFinished(int64_t id) {
+    for (int i = 0; i < 30000 && Search(id).state == SearchState::kRunning; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return Search(id).state;
+  }
+
+  FakeClock clock_;
+  db::MemoryStore store_;
+  std::unique_ptr<Executor> executor_;
+  Metrics metrics_;
+  User owner_;
+  User fleet_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, ParkedAcquireIsWokenWhenWorkArrives) {
+  const std::string worker = RegisterWorker("w1");
+  AcquireCall call;
+  coordinator_->Acquire(worker, clock_.Now() + absl::Seconds(10), 1, call.Done());
+  WaitParked(1);
+  EXPECT_FALSE(call.answered());
+
+  // A new search's first proposals wake it; the clock has not moved.
+  const int64_t search = Submit(TableSpec("wake", 4));
+  absl::StatusOr<std::vector<Assignment>> got = call.Wait();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->front().search_id, search);
+  EXPECT_EQ(got->front().trial_number, 1);
+  EXPECT_EQ(got->front().lease_expires_at, clock_.Now() + absl::Seconds(30));
+  EXPECT_EQ(coordinator_->ParkedAcquires(), 0);
+}
+
+TEST_F(CoordinatorTest, ParkedAcquireTimesOutAtItsDeadline) {
+  const std::string worker = RegisterWorker("w1");
+  AcquireCall call;
+  coordinator_->Acquire(worker, clock_.Now() + absl::Seconds(10), 1, call.Done());
+  WaitParked(1);
+
+  // Before the deadline a maintenance round leaves it parked.
+  clock_.Advance(absl::Seconds(9));
+  coordinator_->MaintenanceRound();
+  EXPECT_EQ(coordinator_->ParkedAcquires(), 1);
+  EXPECT_FALSE(call.answered());
+
+  // At the deadline it is answered with no trial.
+  clock_.Advance(absl::Seconds(1));
+  coordinator_->MaintenanceRound();
+  absl::StatusOr<std::vector<Assignment>> got = call.Wait();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->empty());
+  EXPECT_EQ(coordinator_->ParkedAcquires(), 0);
+}
+
+TEST_F(CoordinatorTest, StopAnswersParkedAcquires) {
+  const std::string worker = RegisterWorker("w1");
+  AcquireCall call;
+  coordinator_->Acquire(worker, clock_.Now() + absl::Seconds(10), 1, call.Done());
+  WaitParked(1);
+  coordinator_->Stop();
+  absl::StatusOr<std::vector<Assignment>> got = call.Wait();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->empty());
+}
+
+TEST_F(CoordinatorTest, ExpiredLeaseGoesBackToTheQueue) {
+  const std::string w1 = RegisterWorker("w1");
+  const std::string w2 = RegisterWorker("w2");
+  const int64_t search = Submit(TableSpec("expiry", 2));
+  std::vector<Assignment> first = AcquireNow(w1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].attempt, 1);
+
+  // Not expired yet: a round changes nothing.
+  clock_.Advance(absl::Seconds(29));
+  coordinator_->MaintenanceRound();
+  EXPECT_EQ(metrics_.lease_expiries, 0);
+
+  // w1 goes silent past its lease: the trial is requeued and leased again.
+  clock_.Advance(absl::Seconds(2));
+  coordinator_->MaintenanceRound();
+  EXPECT_EQ(metrics_.lease_expiries, 1);
+  absl::StatusOr<TrialRecord> trial = store_.GetTrial(search, first[0].trial_number, false);
+  ASSERT_TRUE(trial.ok()) << trial.status();
+  EXPECT_EQ(trial->state, TrialState::kPending);
+
+  std::vector<Assignment> again = AcquireNow(w2);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].trial_number, first[0].trial_number);
+  EXPECT_EQ(again[0].attempt, 2);
+  EXPECT_NE(again[0].lease_id, first[0].lease_id);
+
+  // The lost lease's late report is refused; the new one's is stored.
+  absl::StatusOr<db::ReportOutcome> late =
+      coordinator_->ReportResult(w1, first[0].lease_id, TableResult(0.5), false);
+  EXPECT_FALSE(late.ok());
+  absl::StatusOr<db::ReportOutcome> stored =
+      coordinator_->ReportResult(w2, again[0].lease_id, TableResult(0.6), false);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->trial.state, TrialState::kSucceeded);
+}
+
+TEST_F(CoordinatorTest, LeaseExpiringOnItsLastAttemptFailsTheTrial) {
+  const std::string worker = RegisterWorker("w1");
+  const int64_t search = Submit(TableSpec("attempts", 1));
+  int64_t number = 0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::vector<Assignment> got = AcquireNow(worker);
+    ASSERT_EQ(got.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(got[0].attempt, attempt);
+    number = got[0].trial_number;
+    clock_.Advance(absl::Seconds(31));
+    coordinator_->MaintenanceRound();
+  }
+  absl::StatusOr<TrialRecord> trial = store_.GetTrial(search, number, false);
+  ASSERT_TRUE(trial.ok()) << trial.status();
+  EXPECT_EQ(trial->state, TrialState::kFailed);
+  // The budget of one is spent: the search completes.
+  EXPECT_EQ(WaitFinished(search), SearchState::kCompleted);
+}
+
+TEST_F(CoordinatorTest, FairShareFollowsTheSearchesWeights) {
+  const std::string worker = RegisterWorker("w1");
+  const int64_t light = Submit(TableSpec("light", 100, 1));
+  const int64_t heavy = Submit(TableSpec("heavy", 100, 3));
+  // Each search proposed a queue deeper than the leases below take, so
+  // every lease has both to choose from.
+  ASSERT_GE(Search(light).counts.pending, 12);
+  ASSERT_GE(Search(heavy).counts.pending, 12);
+  std::map<int64_t, int> leased;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<Assignment> got = AcquireNow(worker);
+    ASSERT_EQ(got.size(), 1u);
+    leased[got[0].search_id]++;
+  }
+  EXPECT_EQ(leased[light], 3);
+  EXPECT_EQ(leased[heavy], 9);
+}
+
+TEST_F(CoordinatorTest, EqualWeightsAlternate) {
+  const std::string worker = RegisterWorker("w1");
+  const int64_t a = Submit(TableSpec("a", 100));
+  const int64_t b = Submit(TableSpec("b", 100));
+  std::vector<int64_t> order;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<Assignment> got = AcquireNow(worker);
+    ASSERT_EQ(got.size(), 1u);
+    order.push_back(got[0].search_id);
+  }
+  EXPECT_EQ(order, (std::vector<int64_t>{a, b, a, b, a, b}));
+}
+
+TEST_F(CoordinatorTest, ResultsOfOneCallAreStoredInOneGroupCommit) {
+  const std::string worker = RegisterWorker("w1");
+  const int64_t search = Submit(TableSpec("group", 5));
+  std::vector<Assignment> leases = AcquireNow(worker, 5);
+  ASSERT_EQ(leases.size(), 5u);
+
+  std::vector<ResultReport> reports;
+  for (size_t i = 0; i < leases.size(); ++i) {
+    reports.push_back(ResultReport{leases[i].lease_id, TableResult(0.5 + 0.01 * i), false});
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> answers =
+      coordinator_->ReportResults(worker, reports);
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  ASSERT_EQ(answers->size(), 5u);
+  std::vector<int64_t> finish_seqs;
+  for (const absl::StatusOr<db::ReportOutcome>& a : *answers) {
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_FALSE(a->duplicate);
+    EXPECT_EQ(a->trial.state, TrialState::kSucceeded);
+    EXPECT_TRUE(a->trial.reward.has_value());
+    finish_seqs.push_back(a->trial.finish_seq);
+  }
+  // One batch, one store call; the search's finish sequences in report order.
+  EXPECT_EQ(metrics_.completion_batches, 1);
+  EXPECT_EQ(finish_seqs, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(metrics_.trials_finished, 5);
+
+  // A repeated report is answered from the store and changes nothing.
+  absl::StatusOr<db::ReportOutcome> again =
+      coordinator_->ReportResult(worker, leases[0].lease_id, TableResult(0.9), false);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(metrics_.reports_duplicate, 1);
+
+  // The whole budget is reported: the strategy observed it and the search
+  // completes.
+  EXPECT_EQ(WaitFinished(search), SearchState::kCompleted);
+  EXPECT_EQ(Search(search).counts.succeeded, 5);
+}
+
+TEST_F(CoordinatorTest, ConcurrentReportsAreEachStoredOnce) {
+  const std::string worker = RegisterWorker("w1");
+  const int64_t search = Submit(TableSpec("concurrent", 16));
+  std::vector<Assignment> leases = AcquireNow(worker, 16);
+  ASSERT_EQ(leases.size(), 16u);
+  std::vector<absl::StatusOr<db::ReportOutcome>> answers(leases.size(),
+                                                         absl::UnknownError("unset"));
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < leases.size(); ++i) {
+      threads.emplace_back([&, i] {
+        answers[i] =
+            coordinator_->ReportResult(worker, leases[i].lease_id, TableResult(0.5), false);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  std::vector<bool> seq_seen(17, false);
+  for (const absl::StatusOr<db::ReportOutcome>& a : answers) {
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_GE(a->trial.finish_seq, 1);
+    ASSERT_LE(a->trial.finish_seq, 16);
+    EXPECT_FALSE(seq_seen[a->trial.finish_seq]) << "finish_seq " << a->trial.finish_seq;
+    seq_seen[a->trial.finish_seq] = true;
+  }
+  // Batches form as reports queue up behind a commit: between one and one
+  // per report, never more.
+  EXPECT_GE(metrics_.completion_batches, 1);
+  EXPECT_LE(metrics_.completion_batches, 16);
+  EXPECT_EQ(WaitFinished(search), SearchState::kCompleted);
+}
+
+TEST_F(CoordinatorTest, RetryableFailureRequeuesAndWakesAParkedWorker) {
+  const std::string w1 = RegisterWorker("w1");
+  const std::string w2 = RegisterWorker("w2");
+  Submit(TableSpec("retry", 1));
+  std::vector<Assignment> first = AcquireNow(w1);
+  ASSERT_EQ(first.size(), 1u);
+  // Nothing else is pending: w2 parks.
+  AcquireCall call;
+  coordinator_->Acquire(w2, clock_.Now() + absl::Seconds(10), 1, call.Done());
+  WaitParked(1);
+  absl::StatusOr<db::ReportOutcome> failed = coordinator_->ReportFailure(
+      w1, first[0].lease_id, "out of memory", /*retryable=*/true, std::nullopt, false);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_TRUE(failed->requeued);
+  absl::StatusOr<std::vector<Assignment>> got = call.Wait();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->front().trial_number, first[0].trial_number);
+  EXPECT_EQ(got->front().attempt, 2);
+}
+
+TEST_F(CoordinatorTest, WorkersGoQuietAfterTheLivenessWindow) {
+  const int64_t search = Submit(TableSpec("alive", 4));
+  SearchRecord s = *coordinator_->GetSearch(owner_, search);
+  EXPECT_EQ(s.waiting, "no worker is connected");
+  RegisterWorker("w1");
+  s = *coordinator_->GetSearch(owner_, search);
+  EXPECT_EQ(s.waiting, "");
+  clock_.Advance(absl::Seconds(61));
+  s = *coordinator_->GetSearch(owner_, search);
+  EXPECT_EQ(s.waiting, "no worker is connected");
+}
+
+}  // namespace
+}  // namespace hwnas::server
