@@ -119,6 +119,21 @@ std::string FormatMetric(absl::string_view metric, std::optional<double> value) 
   return absl::StrFormat(std::fabs(v) >= 1000 ? "%.0f" : "%.2f", v);
 }
 
+std::string FormatAccuracy(const TrialRecord& t) {
+  if (!t.result) return "-";
+  const TrialResult& r = *t.result;
+  if (r.fold_accuracy.empty()) return FormatMetric("accuracy", r.accuracy);
+  return absl::StrFormat("%.4f \u00b1%.4f", r.accuracy, r.accuracy_se);
+}
+
+bool WithinNoiseOf(const TrialRecord& t, const TrialRecord& best) {
+  if (!t.result || !best.result) return false;
+  if (t.result->fold_accuracy.empty() || best.result->fold_accuracy.empty()) return false;
+  const double noise = std::sqrt(t.result->accuracy_se * t.result->accuracy_se +
+                                 best.result->accuracy_se * best.result->accuracy_se);
+  return std::fabs(best.result->accuracy - t.result->accuracy) <= noise;
+}
+
 std::string FormatRaw(double value) {
   if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
     return absl::StrFormat("%.0f", value);
@@ -233,6 +248,12 @@ json TrialToJson(const TrialRecord& t) {
     const TrialResult& r = *t.result;
     json result;
     result["accuracy"] = r.accuracy;
+    if (!r.fold_accuracy.empty()) {
+      result["accuracy_se"] = r.accuracy_se;
+      result["fold_accuracy"] = r.fold_accuracy;
+    }
+    if (r.balanced_accuracy) result["balanced_accuracy"] = *r.balanced_accuracy;
+    if (r.macro_f1) result["macro_f1"] = *r.macro_f1;
     result["loss"] = r.loss;
     if (r.latency) {
       result["latency"] = {{"median_ms", r.latency->median_ms},
@@ -417,6 +438,16 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
           metric_columns.push_back(m);
         }
       }
+      // Cross-validation and class-balance scores, when any trial has them.
+      for (const char* m : {"accuracy_se", "balanced_accuracy", "macro_f1"}) {
+        const bool any = std::any_of(trials.begin(), trials.end(), [m](const TrialRecord& t) {
+          return t.result && MetricValue(*t.result, m).has_value();
+        });
+        if (any &&
+            std::find(metric_columns.begin(), metric_columns.end(), m) == metric_columns.end()) {
+          metric_columns.push_back(m);
+        }
+      }
       for (const std::string& k : EstimateKeys(trials)) {
         if (std::find(metric_columns.begin(), metric_columns.end(), k) == metric_columns.end()) {
           metric_columns.push_back(k);
@@ -462,8 +493,7 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
   TextTable table(header);
   for (const TrialRecord& t : trials) {
     std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state)),
-                                    RewardCell(t),
-                                    FormatMetric("accuracy", TrialMetric(t, "accuracy"))};
+                                    RewardCell(t), FormatAccuracy(t)};
     for (const std::string& m : metrics) row.push_back(FormatMetric(m, TrialMetric(t, m)));
     // Why a trial failed matters more than its architecture: show it first.
     std::string arch = t.architecture.readable;
@@ -508,7 +538,19 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
   absl::StrAppend(&out, "Reward:        ", FormatMetric("reward", t.reward), "\n");
   if (t.result) {
     const TrialResult& r = *t.result;
-    absl::StrAppend(&out, "Accuracy:      ", FormatMetric("accuracy", r.accuracy), "\n");
+    absl::StrAppend(&out, "Accuracy:      ", FormatAccuracy(t), "\n");
+    if (!r.fold_accuracy.empty()) {
+      std::vector<std::string> folds;
+      for (double a : r.fold_accuracy) folds.push_back(FormatMetric("accuracy", a));
+      absl::StrAppend(&out, "Folds:         ", r.fold_accuracy.size(),
+                      " (mean and standard error above): ", absl::StrJoin(folds, " "), "\n");
+    }
+    if (r.balanced_accuracy) {
+      absl::StrAppend(&out, "Balanced acc.: ", FormatMetric("accuracy", r.balanced_accuracy), "\n");
+    }
+    if (r.macro_f1) {
+      absl::StrAppend(&out, "Macro-F1:      ", FormatMetric("accuracy", r.macro_f1), "\n");
+    }
     // What was not done for this trial (a table lookup trains nothing and
     // computes no costs; an infeasible one is never trained) is said so,
     // not shown as zeros.

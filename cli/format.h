@@ -23,6 +23,14 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name);
 // A metric value for people: "0.8532" (accuracy, reward), "12.34" (ms),
 // "312.5KiB" (bytes), "1.23M" (params, MACs); "-" when absent.
 std::string FormatMetric(absl::string_view metric, std::optional<double> value);
+// A trial's accuracy for people, with its standard error when it was
+// cross-validated: "0.8123 ±0.0150"; FormatMetric's "0.8123" otherwise.
+std::string FormatAccuracy(const TrialRecord& t);
+// Whether `t`'s accuracy is within noise of `best`'s: the difference is at
+// most their combined standard error, sqrt(se_t^2 + se_best^2). False when
+// either has no standard error (a single validation split), since nothing
+// then says how large the noise is.
+bool WithinNoiseOf(const TrialRecord& t, const TrialRecord& best);
 // A raw number for CSV: shortest form that round-trips ("0.1", "1234567").
 std::string FormatRaw(double value);
 // "2024-05-01 12:03:04Z" (UTC).

@@ -31,7 +31,7 @@ std::string PointTitle(const TrialRecord& t, absl::string_view metric) {
   std::string title = absl::StrCat("trial ", t.number, " ", TrialStateName(t.state));
   if (t.reward) absl::StrAppend(&title, "\nreward ", FormatMetric("reward", t.reward));
   if (t.result) {
-    absl::StrAppend(&title, "\naccuracy ", FormatMetric("accuracy", t.result->accuracy));
+    absl::StrAppend(&title, "\naccuracy ", FormatAccuracy(t));
     if (!metric.empty()) {
       absl::StrAppend(&title, "\n", metric, " ", FormatMetric(metric, Metric(t, metric)));
     }
@@ -232,8 +232,7 @@ std::string RenderHtmlReport(const ReportInput& input) {
     std::string best = absl::StrCat("trial ", s.best_trial->number, ", reward ",
                                     FormatMetric("reward", s.best_trial->reward));
     if (s.best_trial->result) {
-      absl::StrAppend(&best, ", accuracy ",
-                      FormatMetric("accuracy", s.best_trial->result->accuracy));
+      absl::StrAppend(&best, ", accuracy ", FormatAccuracy(*s.best_trial));
     }
     row("Best", best);
   }
@@ -261,11 +260,21 @@ std::string RenderHtmlReport(const ReportInput& input) {
   if (static_cast<int>(ranked.size()) > input.top_n) ranked.resize(std::max(0, input.top_n));
   absl::StrAppend(&html, "<h2 id=\"top\">Top architectures</h2>\n");
   if (ranked.empty()) absl::StrAppend(&html, "<p>No succeeded trials yet.</p>\n");
+  if (std::any_of(ranked.begin(), ranked.end(),
+                  [](const TrialRecord* t) { return !t->result->fold_accuracy.empty(); })) {
+    absl::StrAppend(&html,
+                    "<p class=\"meta\">Accuracy is the mean over cross-validation folds "
+                    "&plusmn; its standard error; \"within noise\" means the difference from "
+                    "#1 is at most their combined standard error, so the data cannot tell "
+                    "the two apart.</p>\n");
+  }
   for (size_t i = 0; i < ranked.size(); ++i) {
     const TrialRecord& t = *ranked[i];
-    std::vector<std::string> parts = {
-        absl::StrCat("reward ", FormatMetric("reward", t.reward)),
-        absl::StrCat("accuracy ", FormatMetric("accuracy", t.result->accuracy))};
+    std::vector<std::string> parts = {absl::StrCat("reward ", FormatMetric("reward", t.reward)),
+                                      absl::StrCat("accuracy ", FormatAccuracy(t))};
+    if (i > 0 && WithinNoiseOf(t, *ranked[0])) {
+      parts.push_back("within noise of #1's accuracy");
+    }
     std::vector<std::string> all = {"latency_ms", "params", "macs", "peak_memory_bytes",
                                     "flash_bytes"};
     for (const std::string& m : metrics) {
@@ -302,7 +311,7 @@ std::string RenderHtmlReport(const ReportInput& input) {
     absl::StrAppend(&html, "<tr class=\"", TrialStateName(t->state), front ? " front" : "",
                     "\"><td class=\"num\">", t->number, "</td><td class=\"state\">",
                     TrialStateName(t->state), "</td><td>", FormatMetric("reward", t->reward),
-                    "</td><td>", FormatMetric("accuracy", Metric(*t, "accuracy")), "</td>");
+                    "</td><td>", XmlEscape(FormatAccuracy(*t)), "</td>");
     for (const std::string& m : columns) {
       absl::StrAppend(&html, "<td>", XmlEscape(FormatMetric(m, Metric(*t, m))), "</td>");
     }

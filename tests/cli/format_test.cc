@@ -1,6 +1,8 @@
 // Table, JSON and CSV output of searches and trials.
 #include "cli/format.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -342,6 +344,59 @@ TEST(FormatPareto, SortedByFirstMetric) {
   EXPECT_NE(table.find("2 trials, hypervolume 55.7926\n"), std::string::npos) << table;
   j = json::parse(FormatPareto(front, OutputFormat::kJson));
   EXPECT_EQ(j["hypervolume"].get<double>(), 55.79262472919821);
+}
+
+// Trials 2 and 3 of MakeTrials cross-validated over three folds: 0.90 ±0.02
+// and 0.85 ±0.03 (a difference of 0.05 against a combined error of 0.036).
+std::vector<TrialRecord> CrossValidatedTrials() {
+  std::vector<TrialRecord> trials = MakeTrials();
+  trials[1].result->fold_accuracy = {0.88, 0.90, 0.92};
+  trials[1].result->accuracy_se = 0.02;
+  trials[1].result->balanced_accuracy = 0.87;
+  trials[1].result->macro_f1 = 0.86;
+  trials[2].result->fold_accuracy = {0.82, 0.85, 0.88};
+  trials[2].result->accuracy_se = 0.03;
+  return trials;
+}
+
+TEST(FormatAccuracy, CrossValidatedTrialsShowTheirStandardError) {
+  const std::vector<TrialRecord> trials = CrossValidatedTrials();
+  EXPECT_EQ(FormatAccuracy(trials[0]), "0.8000");
+  EXPECT_EQ(FormatAccuracy(trials[1]), "0.9000 \u00b10.0200");
+  EXPECT_EQ(FormatAccuracy(trials[4]), "-");
+  // Within noise needs both errors; 0.05 > sqrt(0.02^2 + 0.03^2).
+  EXPECT_FALSE(WithinNoiseOf(trials[2], trials[1]));
+  EXPECT_FALSE(WithinNoiseOf(trials[0], trials[1]));
+  std::vector<TrialRecord> close = trials;
+  close[2].result->accuracy = 0.87;
+  EXPECT_TRUE(WithinNoiseOf(close[2], close[1]));
+  EXPECT_TRUE(WithinNoiseOf(close[1], close[2]));
+
+  const std::string table = FormatTrialList(trials, {"latency_ms"}, OutputFormat::kTable);
+  EXPECT_NE(table.find("0.9000 \u00b10.0200"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.8500 \u00b10.0300"), std::string::npos) << table;
+
+  const json j = json::parse(FormatTrialList(trials, {}, OutputFormat::kJson));
+  EXPECT_EQ(j[1]["result"]["accuracy_se"], 0.02);
+  EXPECT_EQ(j[1]["result"]["fold_accuracy"].size(), 3u);
+  EXPECT_EQ(j[1]["result"]["balanced_accuracy"], 0.87);
+  EXPECT_FALSE(j[0]["result"].contains("accuracy_se"));
+
+  const std::vector<std::string> csv = Lines(FormatTrialList(trials, {}, OutputFormat::kCsv));
+  const std::vector<std::string> header = CsvRow(csv[0]);
+  const auto column = std::find(header.begin(), header.end(), "accuracy_se");
+  ASSERT_NE(column, header.end()) << csv[0];
+  EXPECT_EQ(CsvRow(csv[2])[column - header.begin()], "0.02");
+  EXPECT_EQ(CsvRow(csv[1])[column - header.begin()], "");
+  EXPECT_NE(std::find(header.begin(), header.end(), "macro_f1"), header.end());
+
+  const std::string detail = FormatTrialDetail(trials[1], OutputFormat::kTable);
+  EXPECT_NE(detail.find("Accuracy:      0.9000 \u00b10.0200"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("Folds:         3 (mean and standard error above): 0.8800 0.9000 0.9200"),
+            std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("Balanced acc.: 0.8700"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("Macro-F1:      0.8600"), std::string::npos) << detail;
 }
 
 }  // namespace
