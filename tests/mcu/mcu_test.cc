@@ -256,14 +256,16 @@ INSTANTIATE_TEST_SUITE_P(Cpus, FirmwareTest, ::testing::Values("cortex-m7", "cor
 
 TEST(LowerPlanTest, RefusesAnOpWithoutKernelByName) {
   space::PlanBuilder b({4, 16});
-  int x = b.Recurrent(b.input(), space::RecurrentCell::kLstm, 8, false, "rnn");
+  int x = b.Conv(b.input(), 8, 3, 1, /*groups=*/2, 1, false, "grouped");
+  x = b.GlobalAvgPool(x, "gap");
+  x = b.Flatten(x, "flatten");
   x = b.Linear(x, 3, true, "fc");
   absl::StatusOr<space::NetworkPlan> plan = std::move(b).Finish(x);
   ASSERT_TRUE(plan.ok()) << plan.status();
   absl::StatusOr<FloatGraph> g = LowerPlan(*plan, {});
   ASSERT_FALSE(g.ok());
-  EXPECT_NE(g.status().message().find("rnn"), std::string::npos) << g.status();
-  EXPECT_NE(g.status().message().find("recurrent"), std::string::npos) << g.status();
+  EXPECT_NE(g.status().message().find("grouped"), std::string::npos) << g.status();
+  EXPECT_NE(g.status().message().find("groups 2"), std::string::npos) << g.status();
 }
 
 TEST(CodegenTest, RefusesUnknownTarget) {
@@ -341,6 +343,136 @@ TEST(CodegenTest, DepthMultiplierIsBitExactOnHostAndM7) {
     auto fw = BuildAndRunFirmware(dir, "cortex-m7");
     ASSERT_TRUE(fw.ok()) << fw.status();
     EXPECT_EQ(fw->outputs, expected);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
+
+namespace hwnas::mcu {
+namespace {
+
+// A sequence {1, T, C} through an LSTM (every step) and a GRU (last step, an
+// odd number of gate rows) into a fully connected layer.
+FloatGraph RecurrentGraph() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 12};
+  FloatNode in;
+  in.out = {1, 12, 3};
+  g.nodes.push_back(in);
+  FloatNode lstm;
+  lstm.kind = NodeKind::kLstm;
+  lstm.inputs = {0};
+  lstm.hidden = 6;
+  lstm.out = {1, 12, 6};
+  lstm.weights = random(24 * 3);
+  lstm.bias = random(24);
+  lstm.recurrent_weights = random(24 * 6);
+  lstm.recurrent_bias = random(24);
+  g.nodes.push_back(lstm);
+  FloatNode gru;
+  gru.kind = NodeKind::kGru;
+  gru.inputs = {1};
+  gru.hidden = 5;
+  gru.return_sequence = false;
+  gru.out = {1, 1, 5};
+  gru.weights = random(15 * 6);
+  gru.bias = random(15);
+  gru.recurrent_weights = random(15 * 5);
+  gru.recurrent_bias = random(15);
+  g.nodes.push_back(gru);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {2};
+  fc.out = {1, 1, 4};
+  fc.weights = random(4 * 5);
+  fc.bias = random(4);
+  g.nodes.push_back(fc);
+  g.output = 3;
+  return g;
+}
+
+std::vector<std::vector<float>> RandomSequences(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> out(n, std::vector<float>(36));
+  for (auto& x : out) {
+    for (float& f : x) f = normal(rng);
+  }
+  return out;
+}
+
+TEST(RecurrentTest, TablesAreMonotoneAndAccurate) {
+  for (int32_t x = -32768; x <= 32767; x += 97) {
+    const double real = x / 4096.0;
+    EXPECT_NEAR(LookupQ15(SigmoidQ15Table(), x) / 32768.0, 1 / (1 + std::exp(-real)), 2e-4);
+    EXPECT_NEAR(LookupQ15(TanhQ15Table(), x) / 32768.0, std::tanh(real), 6e-4);
+  }
+}
+
+TEST(RecurrentTest, Int8CellsTrackFloatAndPlanTheirScratch) {
+  FloatGraph g = RecurrentGraph();
+  absl::StatusOr<Int8Model> m = Quantize(g, RandomSequences(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  double err = 0, mag = 0;
+  for (const auto& x : RandomSequences(32, 2)) {
+    const std::vector<float> f = RunFloat(g, x);
+    const std::vector<float> q = DequantizeOutput(*m, RunInt8(*m, QuantizeInput(*m, x)));
+    for (size_t i = 0; i < f.size(); ++i) {
+      err += std::abs(f[i] - q[i]);
+      mag += std::abs(f[i]);
+    }
+  }
+  EXPECT_LT(err / mag, 0.08) << "mean relative error of the int8 outputs";
+  // Scratch buffers (int16 gates + state) are planned apart from every tensor
+  // live while their node runs.
+  const MemoryPlan& p = m->memory;
+  for (int node : {1, 2}) {
+    ASSERT_GE(p.scratch_offset[node], 0);
+    EXPECT_EQ(p.scratch_offset[node] % 4, 0);
+    const int64_t bytes = RecurrentScratchBytes(m->nodes[node]);
+    EXPECT_EQ(bytes, 10 * m->nodes[node].hidden);
+    EXPECT_LE(p.scratch_offset[node] + bytes, p.arena_size);
+    for (size_t t = 0; t < m->nodes.size(); ++t) {
+      if (p.first_use[t] > node || p.last_use[t] < node) continue;
+      const bool overlap = p.scratch_offset[node] < p.offset[t] + p.size[t] &&
+                           p.offset[t] < p.scratch_offset[node] + bytes;
+      EXPECT_FALSE(overlap) << "scratch of node " << node << " and tensor " << t;
+    }
+  }
+  EXPECT_EQ(m->macs(), 12 * (24 * 3 + 24 * 6) + 12 * (15 * 6 + 15 * 5) + 4 * 5);
+}
+
+TEST(RecurrentTest, HostAndQemuAreBitExact) {
+  absl::StatusOr<Int8Model> m = Quantize(RecurrentGraph(), RandomSequences(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  CodegenOptions options;
+  options.cpu = "cortex-m4";
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (const auto& x : RandomSequences(40, 3)) {
+    inputs.push_back(QuantizeInput(*m, x));
+    expected.push_back(RunInt8(*m, inputs.back()));
+  }
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + 4);
+  const std::string dir = TempDir("hwnas-mcu-rnn");
+  ASSERT_TRUE(WriteCProject(*m, options, dir).ok());
+  auto host = RunHostProgram(dir, inputs, m->output_dims().size());
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(*host, expected);
+  CommandResult strict = RunShell("make -s clean && make -s CFLAGS='-O2 -Werror'", dir, 120);
+  EXPECT_EQ(strict.exit_code, 0) << strict.output;
+  if (CheckFirmwareTools().ok()) {
+    auto fw = BuildAndRunFirmware(dir, "cortex-m4");
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    EXPECT_EQ(fw->outputs, std::vector<std::vector<int8_t>>(expected.begin(), expected.begin() + 4));
   }
   std::filesystem::remove_all(dir);
 }
