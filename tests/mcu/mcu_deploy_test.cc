@@ -426,3 +426,115 @@ training: {optimizer: adam, lr: 0.005, epochs: 1, batch_size: 32, seed: 7, threa
 
 }  // namespace
 }  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The temporal space with a recurrent cell on ECG5000: a dilated conv and
+// max pooling, then an LSTM or GRU (last step) and the classifier. The float
+// graph equals LibTorch's network; int8 accuracy next to float; the generated
+// C bit-exact on the host on real test samples and in QEMU on K of them.
+class McuRecurrentTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(McuRecurrentTest, TemporalWithRecurrentCellOnEcg5000IsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: test, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse("conv_k5_d2_c16_p2 " + GetParam() + "_h16");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "ECG5000 not available: " << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  double max_float_diff = 0;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::FloatGraph> g = mcu::LowerPlan(net->plan(), TrainedParams(*net));
+        if (!g.ok()) {
+          error = g.status().ToString();
+          return;
+        }
+        torch::NoGradGuard no_grad;
+        net->eval();
+        for (int64_t i = 0; i < 8; ++i) {
+          std::vector<int64_t> shape = {1};
+          shape.insert(shape.end(), data->test.sample_shape.begin(), data->test.sample_shape.end());
+          torch::Tensor x = torch::from_blob(const_cast<float*>(data->test.sample(i)), shape);
+          torch::Tensor want = net->forward(x).flatten().contiguous();
+          std::vector<float> got =
+              mcu::RunFloat(*g, mcu::ToHwc(g->source_shape, data->test.sample(i)));
+          for (size_t k = 0; k < got.size(); ++k) {
+            max_float_diff =
+                std::max<double>(max_float_diff, std::abs(got[k] - want[k].item<float>()));
+          }
+        }
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->test);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  EXPECT_LT(max_float_diff, 1e-3) << "the float graph must be LibTorch's network";
+  std::cout << "ECG5000 " << GetParam() << " test (" << eval->samples << "): float "
+            << eval->float_accuracy << ", int8 " << eval->int8_accuracy << ", agreement "
+            << eval->agreement << "; MACs " << model.macs() << ", arena " << model.memory.arena_size
+            << " B, weights " << model.weight_bytes() << " B\n";
+  EXPECT_GT(eval->float_accuracy, 0.8);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.03);
+  EXPECT_GT(eval->agreement, 0.95);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(300, data->test.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->test.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string cpu = GetParam() == "lstm" ? "cortex-m4" : "cortex-m7";
+  mcu::CodegenOptions options;
+  options.cpu = cpu;
+  constexpr int kFirmwareSamples = 8;
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + kFirmwareSamples);
+  const std::string dir = TempDir("hwnas-deploy-" + GetParam());
+  ASSERT_TRUE(mcu::WriteCProject(model, options, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected) << "host C vs int8 reference on " << inputs.size() << " samples";
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "host checked; QEMU skipped: " << s.message();
+  }
+  auto fw = mcu::BuildAndRunFirmware(dir, cpu);
+  ASSERT_TRUE(fw.ok()) << fw.status();
+  EXPECT_EQ(fw->outputs, std::vector<std::vector<int8_t>>(expected.begin(),
+                                                          expected.begin() + kFirmwareSamples));
+  EXPECT_GE(fw->static_ram_bytes, model.memory.arena_size);
+  EXPECT_LT(fw->static_ram_bytes, model.memory.arena_size + 64);
+  EXPECT_GE(fw->flash_bytes, model.weight_bytes());
+  const auto [lo, hi] = std::minmax_element(fw->instructions.begin(), fw->instructions.end());
+  EXPECT_LT(*hi - *lo, *lo / 100) << "no data-dependent loops";
+  std::cout << cpu << " (" << fw->machine << "): bit-exact on " << fw->outputs.size()
+            << " samples; instructions " << fw->instructions[0] << " ("
+            << static_cast<double>(fw->instructions[0]) / model.macs() << "/MAC), flash "
+            << fw->flash_bytes << " B, SRAM " << fw->sram_bytes << " B (static "
+            << fw->static_ram_bytes << ", stack " << fw->stack_bytes << ")\n";
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, McuRecurrentTest, ::testing::Values("lstm", "gru"),
+                         [](const auto& info) { return info.param == "lstm" ? "Lstm" : "Gru"; });
+
+}  // namespace
+}  // namespace hwnas::worker
