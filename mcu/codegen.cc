@@ -185,39 +185,64 @@ int model_infer(const int8_t* in, int8_t* out);
       std::vector<std::string> shift_text, mult_text;
       for (int32_t v : n.multiplier) mult_text.push_back(Int32Literal(v));
       for (int32_t v : n.shift) shift_text.push_back(Int32Literal(v));
-      return absl::StrCat("static const int8_t ", id, "_w[", n.weights.size(), "] = {",
-                          ArrayLiteral(w), "};\n", "static const int32_t ", id, "_b[",
-                          n.bias.size(), "] = {", ArrayLiteral(n.bias), "};\n",
-                          "static const int32_t ", id, "_m[", n.multiplier.size(), "] = {",
-                          ArrayLiteral(n.multiplier), "};\n", "static const int32_t ", id, "_s[",
-                          n.shift.size(), "] = {", ArrayLiteral(n.shift), "};\n");
+      const std::string weight_array =
+          n.weight_bits == 4 ? absl::StrCat("static const uint8_t ", id, "_w[", WeightArrayBytes(n),
+                                            "] = { /* int4, two per byte */",
+                                            ArrayLiteral(PackInt4Rows(w, n.out.c)), "};\n")
+                             : absl::StrCat("static const int8_t ", id, "_w[", n.weights.size(),
+                                            "] = {", ArrayLiteral(w), "};\n");
+      return absl::StrCat(weight_array, "static const int32_t ", id, "_b[", n.bias.size(), "] = {",
+                          ArrayLiteral(n.bias), "};\n", "static const int32_t ", id, "_m[",
+                          n.multiplier.size(), "] = {", ArrayLiteral(n.multiplier), "};\n",
+                          "static const int32_t ", id, "_s[", n.shift.size(), "] = {",
+                          ArrayLiteral(n.shift), "};\n");
     };
     const std::string call_w = absl::StrCat(id, "_w, ", id, "_b, ", id, "_m, ", id, "_s, ");
+    // A fully connected layer's params and weights (in_c = the input size).
+    auto fully_connected_params = [&]() -> absl::Status {
+      if (in.size() > 32767) {
+        return absl::UnimplementedError(
+            absl::StrCat("node ", i, " (", n.name, "): fully connected input over 32767"));
+      }
+      absl::StrAppend(
+          &data,
+          absl::StrFormat("static const hwnas_conv_params %s_p = {1, 1, %d, 1, 1, %d, 1, "
+                          "1, 1, 1, 0, 0, 1, 1, %d, %d, %d, %d};\n",
+                          id, in.size(), n.out.c, -in_zp, out_zp, n.act_min, n.act_max),
+          weights());
+      return absl::OkStatus();
+    };
     switch (n.kind) {
       case NodeKind::kInput:
         break;
       case NodeKind::kConv:
-        absl::StrAppend(&data, conv_params(in.c), weights());
-        absl::StrAppend(&body, "  hwnas_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
-                        ptr(i), ");\n");
+      case NodeKind::kFullyConnected:
+        if (n.weight_bits != 4) {
+          if (n.kind == NodeKind::kConv) {
+            absl::StrAppend(&data, conv_params(in.c), weights());
+            absl::StrAppend(&body, "  hwnas_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
+                            ptr(i), ");\n");
+            break;
+          }
+          if (absl::Status s = fully_connected_params(); !s.ok()) return s;
+          absl::StrAppend(&body, "  hwnas_fully_connected_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
+                          call_w, ptr(i), ");\n");
+          break;
+        }
+        if (plan.scratch_offset.size() != model.nodes.size() || plan.scratch_offset[i] < 0) {
+          return absl::InternalError(absl::StrCat("node ", i, ": no scratch buffer planned"));
+        }
+        if (n.kind == NodeKind::kConv) {
+          absl::StrAppend(&data, conv_params(in.c), weights());
+        } else if (absl::Status s = fully_connected_params(); !s.ok()) {
+          return s;
+        }
+        absl::StrAppend(&body, "  hwnas_conv_s4(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
+                        "arena.bytes + ", plan.scratch_offset[i], ", ", ptr(i), ");\n");
         break;
       case NodeKind::kDepthwiseConv:
         absl::StrAppend(&data, conv_params(in.c), weights());
         absl::StrAppend(&body, "  hwnas_depthwise_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
-                        call_w, ptr(i), ");\n");
-        break;
-      case NodeKind::kFullyConnected:
-        if (in.size() > 32767) {
-          return absl::UnimplementedError(
-              absl::StrCat("node ", i, " (", n.name, "): fully connected input over 32767"));
-        }
-        absl::StrAppend(
-            &data,
-            absl::StrFormat("static const hwnas_conv_params %s_p = {1, 1, %d, 1, 1, %d, 1, "
-                            "1, 1, 1, 0, 0, 1, 1, %d, %d, %d, %d};\n",
-                            id, in.size(), n.out.c, -in_zp, out_zp, n.act_min, n.act_max),
-            weights());
-        absl::StrAppend(&body, "  hwnas_fully_connected_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
                         call_w, ptr(i), ");\n");
         break;
       case NodeKind::kAvgPool:
@@ -273,11 +298,11 @@ int model_infer(const int8_t* in, int8_t* out);
                             "%s_sh, hwnas_sigmoid_q15, hwnas_tanh_q15};\n",
                             id, in.w, in.c, n.hidden, n.kind == NodeKind::kGru ? 1 : 0,
                             n.return_sequence ? 1 : 0, n.cell_shift, -in_zp, -out_zp, out_zp,
-                            Int32Literal(n.state_out.multiplier), n.state_out.shift, id, id, id,
-                            id, id, id, id, id));
+                            Int32Literal(n.state_out.multiplier), n.state_out.shift, id, id, id, id,
+                            id, id, id, id));
         absl::StrAppend(&body, "  hwnas_rnn_s8(&", id, "_p, ", ptr(n.inputs[0]),
-                        ", (int16_t*)(void*)(arena.bytes + ", plan.scratch_offset[i], "), ",
-                        ptr(i), ");\n");
+                        ", (int16_t*)(void*)(arena.bytes + ", plan.scratch_offset[i], "), ", ptr(i),
+                        ");\n");
         break;
       }
       case NodeKind::kLut:

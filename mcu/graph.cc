@@ -100,7 +100,8 @@ std::vector<float> RunRecurrentFloat(const FloatNode& n, const Dims& in,
         const double o = sig(gx[3 * h_n + j] + gh[3 * h_n + j]);
         c[j] = f * c[j] + i * g;
         h[j] = o * std::tanh(c[j]);
-        if (ranges != nullptr) ranges->max_abs_cell = std::max(ranges->max_abs_cell, std::abs(c[j]));
+        if (ranges != nullptr)
+          ranges->max_abs_cell = std::max(ranges->max_abs_cell, std::abs(c[j]));
       } else {
         const double r = sig(gx[j] + gh[j]), z = sig(gx[h_n + j] + gh[h_n + j]);
         const double cand = std::tanh(gx[2 * h_n + j] + r * gh[2 * h_n + j]);
@@ -297,7 +298,7 @@ int64_t Int8Model::weight_bytes() const {
   int64_t total = 0;
   bool recurrent = false;
   for (const Int8Node& n : nodes) {
-    total += static_cast<int64_t>(n.weights.size()) + 4 * static_cast<int64_t>(n.bias.size()) +
+    total += WeightArrayBytes(n) + 4 * static_cast<int64_t>(n.bias.size()) +
              4 * static_cast<int64_t>(n.multiplier.size() + n.shift.size()) +
              static_cast<int64_t>(n.lut.size()) + static_cast<int64_t>(n.recurrent_weights.size()) +
              4 * static_cast<int64_t>(n.recurrent_bias.size() + n.recurrent_multiplier.size() +
@@ -310,6 +311,38 @@ int64_t Int8Model::weight_bytes() const {
 
 int64_t RecurrentScratchBytes(const Int8Node& n) {
   return IsRecurrent(n.kind) ? 2 * 5 * static_cast<int64_t>(n.hidden) : 0;
+}
+
+namespace {
+bool PackedInt4(const Int8Node& n) {
+  return n.weight_bits == 4 && (n.kind == NodeKind::kConv || n.kind == NodeKind::kFullyConnected);
+}
+int64_t Int4RowLength(const Int8Node& n) {
+  return n.out.c > 0 ? static_cast<int64_t>(n.weights.size()) / n.out.c : 0;
+}
+}  // namespace
+
+std::vector<uint8_t> PackInt4Rows(const std::vector<int8_t>& weights, int64_t rows) {
+  const int64_t per = rows > 0 ? static_cast<int64_t>(weights.size()) / rows : 0;
+  const int64_t row_bytes = (per + 1) / 2;
+  std::vector<uint8_t> packed(static_cast<size_t>(rows * row_bytes), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < per; ++k) {
+      const uint8_t nibble = static_cast<uint8_t>(weights[r * per + k]) & 0xF;
+      packed[r * row_bytes + k / 2] |= static_cast<uint8_t>(k % 2 == 0 ? nibble : nibble << 4);
+    }
+  }
+  return packed;
+}
+
+int64_t WeightArrayBytes(const Int8Node& n) {
+  if (!PackedInt4(n)) return static_cast<int64_t>(n.weights.size());
+  return static_cast<int64_t>(n.out.c) * ((Int4RowLength(n) + 1) / 2);
+}
+
+int64_t ScratchBytes(const Int8Node& n) {
+  if (PackedInt4(n)) return Int4RowLength(n);
+  return RecurrentScratchBytes(n);
 }
 
 int64_t Int8Model::macs() const {
@@ -347,7 +380,8 @@ MemoryPlan PlanMemory(const std::vector<int64_t>& node_sizes,
   plan.last_use.resize(n);
   for (int i = 0; i < nodes; ++i) plan.first_use[i] = plan.last_use[i] = i;
   for (int i = 0; i < nodes; ++i) {
-    if (scratch_tensor[i] >= 0) plan.first_use[scratch_tensor[i]] = plan.last_use[scratch_tensor[i]] = i;
+    if (scratch_tensor[i] >= 0)
+      plan.first_use[scratch_tensor[i]] = plan.last_use[scratch_tensor[i]] = i;
   }
   for (int i = 0; i < nodes; ++i) {
     for (int in : inputs[i]) plan.last_use[in] = std::max(plan.last_use[in], i);
@@ -414,7 +448,7 @@ MemoryPlan PlanMemory(const Int8Model& model) {
   for (const Int8Node& n : model.nodes) {
     sizes.push_back(n.out.size());
     inputs.push_back(n.inputs);
-    scratch.push_back(RecurrentScratchBytes(n));
+    scratch.push_back(ScratchBytes(n));
   }
   return PlanMemory(sizes, inputs, model.output, scratch);
 }
@@ -456,8 +490,8 @@ void RunRecurrentInt8(const Int8Node& n, const Dims& in, int32_t in_zp, int32_t 
         }
       }
       const int32_t vx = Sat16(MultiplyByQuantizedMultiplier(ax, n.multiplier[r], n.shift[r]));
-      const int32_t vh = Sat16(
-          MultiplyByQuantizedMultiplier(ah, n.recurrent_multiplier[r], n.recurrent_shift[r]));
+      const int32_t vh =
+          Sat16(MultiplyByQuantizedMultiplier(ah, n.recurrent_multiplier[r], n.recurrent_shift[r]));
       if (!lstm && r >= 2 * h_n) {
         pre[r] = vx;
         pre[r + h_n] = vh;
@@ -479,8 +513,8 @@ void RunRecurrentInt8(const Int8Node& n, const Dims& in, int32_t in_zp, int32_t 
         h_real = o * LookupQ15(tanh, c_q12);
       } else {
         const int32_t r = LookupQ15(sig, pre[j]), z = LookupQ15(sig, pre[h_n + j]);
-        const int32_t cand =
-            LookupQ15(tanh, Sat16(pre[2 * h_n + j] + RoundingDivideByPot(r * pre[3 * h_n + j], 15)));
+        const int32_t cand = LookupQ15(
+            tanh, Sat16(pre[2 * h_n + j] + RoundingDivideByPot(r * pre[3 * h_n + j], 15)));
         state[j] = Sat16(cand + RoundingDivideByPot(z * (state[j] - cand), 15));
         h_real = state[j];
       }
@@ -699,6 +733,22 @@ absl::Status Validate(const Int8Model& m) {
         (static_cast<int64_t>(n.weights.size()) != want_w || n.bias.size() != want_ch ||
          n.multiplier.size() != want_ch || n.shift.size() != want_ch)) {
       return absl::InvalidArgumentError(where + ": weight/bias/multiplier sizes do not match");
+    }
+    if (n.weight_bits != 8 && n.weight_bits != 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": weight_bits ", n.weight_bits, " (expected 8 or 4)"));
+    }
+    if (n.weight_bits == 4) {
+      if (!PackedInt4(n)) {
+        return absl::InvalidArgumentError(where +
+                                          ": int4 weights only for conv and fully connected");
+      }
+      for (int8_t w : n.weights) {
+        if (w < -7 || w > 7) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": int4 weight ", static_cast<int>(w), " outside [-7, 7]"));
+        }
+      }
     }
   }
   return absl::OkStatus();

@@ -73,6 +73,9 @@ struct FloatNode {
   std::vector<float> recurrent_weights, recurrent_bias;
   int hidden = 0;
   bool return_sequence = true;
+  // kConv, kFullyConnected: 4 quantizes the weights to int4 (per-channel
+  // symmetric, [-7, 7]), stored packed in flash; otherwise int8.
+  int weight_bits = 8;
 };
 
 bool IsRecurrent(NodeKind kind);
@@ -81,7 +84,7 @@ int RecurrentGates(NodeKind kind);  // 4 (LSTM) or 3 (GRU).
 // What a float recurrent cell's states reach over a sequence: the
 // quantizer's calibration of the int8 cell.
 struct RecurrentRanges {
-  double max_abs_cell = 0;  // LSTM cell state c.
+  double max_abs_cell = 0;      // LSTM cell state c.
   double h_min = 0, h_max = 0;  // Hidden state h over every step.
 };
 // Runs a float recurrent node on one input sequence (HWC {1, T, C});
@@ -147,11 +150,24 @@ struct Int8Node {
   bool return_sequence = true;
   int32_t cell_shift = 15;
   QuantizedMultiplier state_out;
+  // 4: kConv / kFullyConnected weights are int4 values in [-7, 7] (held one
+  // per int8 here; the generated C packs two per byte, see PackInt4Rows).
+  int weight_bits = 8;
 };
+
+// int4 weights two per byte, the first of a pair in the low nibble; each
+// output channel's row of `weights.size() / rows` values starts on a byte
+// boundary ((n + 1) / 2 bytes a row), so a kernel unpacks one row at a time.
+std::vector<uint8_t> PackInt4Rows(const std::vector<int8_t>& weights, int64_t rows);
+// Flash bytes of a node's weight array (packed for int4).
+int64_t WeightArrayBytes(const Int8Node& node);
 
 // int16 scratch values a recurrent node needs while it runs: the gate
 // pre-activations (4 * H) and the int16 state (H). 0 for other nodes.
 int64_t RecurrentScratchBytes(const Int8Node& node);
+// Scratch bytes any node needs while it runs: the recurrent cells' int16
+// values, or an int4 conv / fully connected node's unpacked weight row.
+int64_t ScratchBytes(const Int8Node& node);
 
 // Arena placement of every tensor (by node index), from tensor liveness.
 struct MemoryPlan {

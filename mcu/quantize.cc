@@ -123,6 +123,7 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
           node.bias.assign(op.out_channels, 0.0f);
         }
         if (in.c != op.in_channels) return Refuse(i, op, "input channels do not match");
+        if (!depthwise && op.weight_bits == 4) node.weight_bits = 4;
         node_of[i] = add(std::move(node));
         break;
       }
@@ -151,6 +152,7 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         } else {
           node.bias.assign(op.out_channels, 0.0f);
         }
+        if (op.weight_bits == 4) node.weight_bits = 4;
         node_of[i] = add(std::move(node));
         break;
       }
@@ -205,8 +207,8 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         }
         FloatNode& t = g.nodes[target];
         const bool clamp = act == space::Activation::kRelu || act == space::Activation::kRelu6;
-        const bool fusable = clamp && t.kind != NodeKind::kInput && t.kind != NodeKind::kLut && !IsRecurrent(t.kind) &&
-                             consumers[op.inputs[0]] == 1 &&
+        const bool fusable = clamp && t.kind != NodeKind::kInput && t.kind != NodeKind::kLut &&
+                             !IsRecurrent(t.kind) && consumers[op.inputs[0]] == 1 &&
                              target == static_cast<int>(g.nodes.size()) - 1 &&
                              std::isinf(t.act_min) && std::isinf(t.act_max);
         if (fusable) {
@@ -362,8 +364,8 @@ void QuantizeGateMatrix(const std::vector<float>& w, const std::vector<float>& b
     for (int64_t k = 0; k < cols; ++k) max_abs = std::max(max_abs, std::abs(w[r * cols + k]));
     const double w_scale = max_abs > 0 ? max_abs / 127.0 : 1.0;
     for (int64_t k = 0; k < cols; ++k) {
-      qw[r * cols + k] = static_cast<int8_t>(
-          std::clamp(std::nearbyint(w[r * cols + k] / w_scale), -127.0, 127.0));
+      qw[r * cols + k] =
+          static_cast<int8_t>(std::clamp(std::nearbyint(w[r * cols + k] / w_scale), -127.0, 127.0));
     }
     const double acc_scale = in_scale * w_scale;
     qb.push_back(static_cast<int32_t>(
@@ -381,8 +383,7 @@ void QuantizeGateMatrix(const std::vector<float>& w, const std::vector<float>& b
 void QuantizeRecurrent(const FloatNode& f, const QParams& in_q, const QParams& h_q,
                        const RecurrentRanges& ranges, Int8Node& q) {
   const int64_t rows = static_cast<int64_t>(RecurrentGates(f.kind)) * f.hidden;
-  QuantizeGateMatrix(f.weights, f.bias, rows, in_q.scale, q.weights, q.bias, q.multiplier,
-                     q.shift);
+  QuantizeGateMatrix(f.weights, f.bias, rows, in_q.scale, q.weights, q.bias, q.multiplier, q.shift);
   QuantizeGateMatrix(f.recurrent_weights, f.recurrent_bias, rows, h_q.scale, q.recurrent_weights,
                      q.recurrent_bias, q.recurrent_multiplier, q.recurrent_shift);
   if (f.kind == NodeKind::kLstm) {
@@ -481,15 +482,19 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
       case NodeKind::kFullyConnected: {
         const int64_t channels = f.out.c;
         const int64_t per = static_cast<int64_t>(f.weights.size()) / channels;
+        // int4 (a 4-bit trained layer's grid: BN folding scales whole channels,
+        // so per-channel max|w| / 7 recovers it) or int8.
+        q.weight_bits = f.kind == NodeKind::kDepthwiseConv ? 8 : f.weight_bits;
+        const double w_max = q.weight_bits == 4 ? 7.0 : 127.0;
         q.weights.resize(f.weights.size());
         for (int64_t c = 0; c < channels; ++c) {
           float max_abs = 0;
           for (int64_t k = 0; k < per; ++k)
             max_abs = std::max(max_abs, std::abs(f.weights[c * per + k]));
-          const double w_scale = max_abs > 0 ? max_abs / 127.0 : 1.0;
+          const double w_scale = max_abs > 0 ? max_abs / w_max : 1.0;
           for (int64_t k = 0; k < per; ++k) {
             q.weights[c * per + k] = static_cast<int8_t>(
-                std::clamp(std::nearbyint(f.weights[c * per + k] / w_scale), -127.0, 127.0));
+                std::clamp(std::nearbyint(f.weights[c * per + k] / w_scale), -w_max, w_max));
           }
           const double bias_scale = in_q.scale * w_scale;
           q.bias.push_back(static_cast<int32_t>(

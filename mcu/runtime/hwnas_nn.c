@@ -280,6 +280,55 @@ void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* w
   }
 }
 
+/* One row of n packed int4 weights (low nibble first) to int8. */
+static void hwnas_unpack_s4(const uint8_t* packed, int32_t n, int8_t* row) {
+  int32_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const int32_t b = packed[i >> 1], lo = b & 0xF, hi = b >> 4;
+    row[i] = (int8_t)(lo - ((lo & 8) << 1));
+    row[i + 1] = (int8_t)(hi - ((hi & 8) << 1));
+  }
+  if (i < n) {
+    const int32_t lo = packed[i >> 1] & 0xF;
+    row[i] = (int8_t)(lo - ((lo & 8) << 1));
+  }
+}
+
+void hwnas_conv_s4(const hwnas_conv_params* p, const int8_t* in, const uint8_t* weights,
+                   const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                   int8_t* row, int8_t* out) {
+  const int32_t ic = p->in_c, kw = p->kernel_w, oc_n = p->out_c;
+  const int32_t per_oc = (int32_t)p->kernel_h * kw * ic, row_bytes = (per_oc + 1) / 2;
+  /* Output channel by output channel: the row is unpacked once and used at
+   * every output position (the output is written with a stride of oc_n). */
+  for (int32_t oc = 0; oc < oc_n; ++oc) {
+    hwnas_unpack_s4(weights + oc * row_bytes, per_oc, row);
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t y0 = oy * p->stride_h - p->pad_h;
+      int32_t ky_lo, ky_hi;
+      hwnas_valid_taps(y0, p->kernel_h, p->dilation_h, p->in_h, &ky_lo, &ky_hi);
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int32_t kx_lo, kx_hi;
+        hwnas_valid_taps(x0, kw, p->dilation_w, p->in_w, &kx_lo, &kx_hi);
+        const int32_t run = p->dilation_w == 1 ? (kx_hi - kx_lo) * ic : ic;
+        const int32_t runs = p->dilation_w == 1 ? (kx_hi > kx_lo ? 1 : 0) : kx_hi - kx_lo;
+        int32_t acc = bias[oc];
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int32_t iy = y0 + ky * p->dilation_h;
+          for (int32_t r = 0; r < runs; ++r) {
+            const int32_t kx = kx_lo + r, ix = x0 + kx * p->dilation_w;
+            acc = hwnas_dot_s8(in + (iy * p->in_w + ix) * ic, row + (ky * kw + kx) * ic, run,
+                               p->in_offset, acc);
+          }
+        }
+        out[((int32_t)oy * p->out_w + ox) * oc_n + oc] =
+            hwnas_out(acc, multiplier[oc], shift[oc], p);
+      }
+    }
+  }
+}
+
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                              int8_t* out) {
@@ -427,7 +476,9 @@ void hwnas_lut_s8(int32_t size, const int8_t* table, const int8_t* in, int8_t* o
   for (int32_t i = 0; i < size; ++i) out[i] = table[in[i] + 128];
 }
 
-HWNAS_INLINE int32_t hwnas_sat16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
+HWNAS_INLINE int32_t hwnas_sat16(int32_t v) {
+  return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+}
 
 /* x / 2^exponent rounded to nearest, ties away from zero (exponent >= 0). */
 HWNAS_INLINE int32_t hwnas_rdiv(int32_t x, int32_t exponent) {
@@ -503,8 +554,8 @@ void hwnas_rnn_s8(const hwnas_rnn_params* p, const int8_t* in, int16_t* scratch,
         state[j] = (int16_t)hwnas_sat16(cand + hwnas_rdiv(z * (state[j] - cand), 15));
         h_real = state[j];
       }
-      dst[j] = hwnas_clamp(hwnas_rq(h_real, p->h_multiplier, p->h_shift) + p->out_offset, -128,
-                           127);
+      dst[j] =
+          hwnas_clamp(hwnas_rq(h_real, p->h_multiplier, p->h_shift) + p->out_offset, -128, 127);
     }
   }
 }

@@ -24,6 +24,14 @@ int32_t hwnas_requantize(int32_t x, int32_t multiplier, int32_t shift);
 void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                    const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                    int8_t* out);
+/* The same with packed int4 weights ([-7, 7], two per byte, the first in the
+ * low nibble; each output channel's kernel_h * kernel_w * in_c values start on
+ * a byte). row: scratch of kernel_h * kernel_w * in_c bytes, where one output
+ * channel's weights are unpacked. Fully connected layers use it with the
+ * fully connected params (a 1x1 conv over one position). */
+void hwnas_conv_s4(const hwnas_conv_params* p, const int8_t* in, const uint8_t* weights,
+                   const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                   int8_t* row, int8_t* out);
 /* Depthwise: output channel c (of out_c, a multiple of in_c) reads input
  * channel c / (out_c / in_c); weights [kernel_h][kernel_w][out_c]. */
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
