@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "mcu/codegen.h"
@@ -22,6 +23,7 @@
 #include "tests/testing/test_paths.h"
 #include "worker/config.h"
 #include "worker/datasets.h"
+#include "worker/mcu_calibrate.h"
 #include "worker/mcu_quantize.h"
 #include "worker/plan_net.h"
 #include "worker/trainer_internal.h"
@@ -535,6 +537,150 @@ training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: tes
 
 INSTANTIATE_TEST_SUITE_P(Cells, McuRecurrentTest, ::testing::Values("lstm", "gru"),
                          [](const auto& info) { return info.param == "lstm" ? "Lstm" : "Gru"; });
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The fit recovers known coefficients from exact synthetic measurements and
+// never returns a negative one.
+TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
+  absl::StatusOr<hardware::McuProfile> base =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(base.ok()) << base.status();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(1e3, 1e6);
+  // int8 conv 2.5, depthwise 7.0, linear 2.2, per element 3, per op 400.
+  std::vector<McuSample> samples;
+  for (int i = 0; i < 40; ++i) {
+    McuSample s;
+    s.features.assign(McuFeatureNames().size(), 0.0);
+    s.features[0] = u(rng);
+    s.features[1] = u(rng) / 10;
+    s.features[2] = u(rng) / 50;
+    s.features[8] = u(rng) / 20;
+    s.features[11] = 5 + i % 17;
+    s.instructions = std::llround(2.5 * s.features[0] + 7.0 * s.features[1] + 2.2 * s.features[2] +
+                                  3 * s.features[8] + 400 * s.features[11]);
+    samples.push_back(s);
+  }
+  hardware::McuProfile p = FitMcuProfile(*base, samples);
+  EXPECT_NEAR(p.int8.conv, 2.5, 0.01);
+  EXPECT_NEAR(p.int8.depthwise, 7.0, 0.05);
+  EXPECT_NEAR(p.int8.linear, 2.2, 0.05);
+  EXPECT_NEAR(p.cycles_per_element, 3, 0.05);
+  EXPECT_NEAR(p.op_overhead_cycles, 400, 5);
+  // Terms no sample has keep the base profile's values.
+  EXPECT_EQ(p.int8.recurrent, base->int8.recurrent);
+  EXPECT_EQ(p.int4.conv, base->int4.conv);
+  // The YAML reads back as the same profile.
+  absl::StatusOr<hardware::McuProfile> back =
+      hardware::ParseMcuProfile(McuProfileYaml(p, "test\nprofile"), "calibrated");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_NEAR(back->int8.conv, p.int8.conv, 1e-3);
+  EXPECT_NEAR(back->op_overhead_cycles, p.op_overhead_cycles, 1);
+  EXPECT_EQ(back->sram_bytes, p.sram_bytes);
+}
+
+// End to end on a handful of real exported networks: measured in QEMU,
+// fitted, and the fit checked on other architectures.
+TEST(McuCalibrateTest, FitsMeasuredFirmwareOfRandomArchitectures) {
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [2, 2],
+        stem_filters: 8, stem_stride: 2, head_filters: 0, dropout: 0, quantize: true,
+        activation_bits: 8}
+data: {dataset: fashion_mnist}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  absl::StatusOr<hardware::McuProfile> base =
+      hardware::FindMcuProfile("cortex-m4", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(base.ok()) << base.status();
+  McuCalibrateOptions options;
+  options.cpu = "cortex-m4";
+  options.fit_archs = 8;
+  options.check_archs = 4;
+  options.work_dir = TempDir("hwnas-calibrate-mcu");
+  absl::StatusOr<McuCalibration> c = CalibrateMcu(**space, *base, options);
+  std::filesystem::remove_all(options.work_dir);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->fit.size(), 8u);
+  ASSERT_EQ(c->check.size(), 4u);
+  for (const McuSample& s : c->fit) {
+    EXPECT_GT(s.instructions, s.macs) << s.arch;
+    EXPECT_GT(s.flash_bytes, 0) << s.arch;
+    EXPECT_GT(s.sram_bytes, 0) << s.arch;
+  }
+  EXPECT_GT(c->fitted.int8.conv, 0);
+  EXPECT_GT(c->fitted.runtime_flash_bytes, 0) << "kernel code";
+  // On the architectures it was fitted on, the fit is close.
+  for (const McuSample& s : c->fit) {
+    EXPECT_NEAR(s.estimated_cycles / static_cast<double>(s.instructions), 1.0, 0.25) << s.arch;
+  }
+  std::cout << "check: instructions within 20% " << c->before.instructions.within_20pct << " -> "
+            << c->after.instructions.within_20pct << ", flash " << c->before.flash.within_20pct
+            << " -> " << c->after.flash.within_20pct << ", SRAM " << c->before.sram.within_20pct
+            << " -> " << c->after.sram.within_20pct << "\n";
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// serve --measure-mcu's step: the trained network measured in QEMU, the
+// numbers added to the result beside what it already holds.
+TEST(McuMeasureTest, AddsMeasuredCostsToTheTrialResult) {
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  absl::StatusOr<hardware::McuProfile> m7 =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(m7.ok()) << m7.status();
+  TrialResult result;
+  result.accuracy = 0.8;
+  result.estimates["latency_ms@m7"] = 3.5;
+  const TrialResult before = result;
+  absl::StatusOr<McuFeasibility> f =
+      MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m7", &*m7, &result);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->feasible) << f->reason;
+  EXPECT_EQ(result.accuracy, 0.8);
+  EXPECT_EQ(result.estimates.at("latency_ms@m7"), 3.5);
+  const double flash = result.estimates.at("measured_flash_bytes@cortex-m7");
+  const double sram = result.estimates.at("measured_sram_bytes@cortex-m7");
+  EXPECT_GE(flash, static_cast<double>(t->model.weight_bytes()));
+  EXPECT_GE(sram, static_cast<double>(t->model.memory.arena_size));
+  EXPECT_GT(result.estimates.at("measured_instructions@cortex-m7"),
+            static_cast<double>(t->model.macs()));
+  EXPECT_GT(result.estimates.at("int8_accuracy@cortex-m7"), 0.5);
+  EXPECT_EQ(MetricValue(result, "measured_flash_bytes@cortex-m7"), flash);
+  EXPECT_TRUE(ValidateTrialResult(result).ok());
+
+  // A device too small for the measured firmware: infeasible, with numbers.
+  hardware::McuProfile tiny = *m7;
+  tiny.flash_bytes = 1024;
+  TrialResult small = before;
+  f = MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m4", &tiny, &small);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->feasible);
+  EXPECT_NE(f->reason.find("measured flash"), std::string::npos) << f->reason;
+  EXPECT_NE(f->reason.find("1024 B"), std::string::npos) << f->reason;
+
+  // A failed measurement changes nothing already in the result.
+  TrialResult kept = before;
+  f = MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m99", &*m7, &kept);
+  EXPECT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("cortex-m99"), std::string::npos) << f.status();
+  EXPECT_EQ(kept, before);
+  EXPECT_FALSE(ApplyMcuMeasurement(nlohmann::json{{"target", "cortex-m7"}}, nullptr, &kept).ok());
+  EXPECT_EQ(kept, before);
+}
 
 }  // namespace
 }  // namespace hwnas::worker
