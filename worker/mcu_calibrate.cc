@@ -500,7 +500,7 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
       "cycles_* count emulator instructions (not a cycle-accurate latency; see docs/mcu.md);\n",
       "float32 = int8 because hwnas exports every network in int8. runtime.* are the median\n",
       "firmware bytes beyond the model's own (kernel code, stack). Terms no architecture\n",
-      "exercised keep ", base->source, "'s values.");
+      "exercised keep the shipped ", base->name, " profile's values.");
   hardware::McuProfile fitted = cal->fitted;
   fitted.float32 = fitted.int8;
   {
