@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "hardware/costs.h"
+#include "hardware/latency_lut.h"
 #include "mcu/codegen.h"
 #include "mcu/firmware.h"
 #include "worker/calibrate.h"
@@ -467,12 +468,9 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
     err << "hwnas-worker calibrate --mcu: " << s.message() << "\n";
     return code;
   };
-  {
-    // Measuring takes minutes: an --out that cannot be written is found now.
-    std::ofstream probe(options.out_path, std::ios::app);
-    if (!probe)
-      return fail(absl::InvalidArgumentError(absl::StrCat(options.out_path, ": cannot write")), 2);
-  }
+  // Measuring takes minutes: an --out that cannot be written is found now
+  // (without leaving a file behind).
+  if (absl::Status s = hardware::CheckLutWritable(options.out_path); !s.ok()) return fail(s, 2);
   absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(options.spec_path);
   if (!spec.ok()) return fail(spec.status(), 1);
   absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = MakeSpace(*spec);
@@ -504,10 +502,17 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
   hardware::McuProfile fitted = cal->fitted;
   fitted.float32 = fitted.int8;
   {
-    std::ofstream f(options.out_path, std::ios::trunc);
+    // Written beside and renamed over, so a reader never sees half a profile.
+    const std::string tmp = options.out_path + ".tmp";
+    std::ofstream f(tmp, std::ios::trunc);
     f << McuProfileYaml(fitted, comment);
-    if (!f.flush())
-      return fail(absl::InternalError(absl::StrCat(options.out_path, ": cannot write")), 1);
+    const absl::Status cannot =
+        absl::InternalError(absl::StrCat(options.out_path, ": cannot write"));
+    if (!f.flush()) return fail(cannot, 1);
+    f.close();
+    std::error_code ec;
+    std::filesystem::rename(tmp, options.out_path, ec);
+    if (ec) return fail(cannot, 1);
   }
   if (!options.check_out.empty()) {
     std::ofstream csv(options.check_out, std::ios::trunc);
