@@ -154,6 +154,7 @@ int model_infer(const int8_t* in, int8_t* out);
       qi.zero_point, qo.scale, qo.zero_point, plan.arena_size);
 
   std::string data, body;
+  bool recurrent = false;
   auto ptr = [&](int t) { return absl::StrCat("arena.bytes + ", plan.offset[t]); };
   for (size_t i = 1; i < model.nodes.size(); ++i) {
     const Int8Node& n = model.nodes[i];
@@ -184,39 +185,64 @@ int model_infer(const int8_t* in, int8_t* out);
       std::vector<std::string> shift_text, mult_text;
       for (int32_t v : n.multiplier) mult_text.push_back(Int32Literal(v));
       for (int32_t v : n.shift) shift_text.push_back(Int32Literal(v));
-      return absl::StrCat("static const int8_t ", id, "_w[", n.weights.size(), "] = {",
-                          ArrayLiteral(w), "};\n", "static const int32_t ", id, "_b[",
-                          n.bias.size(), "] = {", ArrayLiteral(n.bias), "};\n",
-                          "static const int32_t ", id, "_m[", n.multiplier.size(), "] = {",
-                          ArrayLiteral(n.multiplier), "};\n", "static const int32_t ", id, "_s[",
-                          n.shift.size(), "] = {", ArrayLiteral(n.shift), "};\n");
+      const std::string weight_array =
+          n.weight_bits == 4 ? absl::StrCat("static const uint8_t ", id, "_w[", WeightArrayBytes(n),
+                                            "] = { /* int4, two per byte */",
+                                            ArrayLiteral(PackInt4Rows(w, n.out.c)), "};\n")
+                             : absl::StrCat("static const int8_t ", id, "_w[", n.weights.size(),
+                                            "] = {", ArrayLiteral(w), "};\n");
+      return absl::StrCat(weight_array, "static const int32_t ", id, "_b[", n.bias.size(), "] = {",
+                          ArrayLiteral(n.bias), "};\n", "static const int32_t ", id, "_m[",
+                          n.multiplier.size(), "] = {", ArrayLiteral(n.multiplier), "};\n",
+                          "static const int32_t ", id, "_s[", n.shift.size(), "] = {",
+                          ArrayLiteral(n.shift), "};\n");
     };
     const std::string call_w = absl::StrCat(id, "_w, ", id, "_b, ", id, "_m, ", id, "_s, ");
+    // A fully connected layer's params and weights (in_c = the input size).
+    auto fully_connected_params = [&]() -> absl::Status {
+      if (in.size() > 32767) {
+        return absl::UnimplementedError(
+            absl::StrCat("node ", i, " (", n.name, "): fully connected input over 32767"));
+      }
+      absl::StrAppend(
+          &data,
+          absl::StrFormat("static const hwnas_conv_params %s_p = {1, 1, %d, 1, 1, %d, 1, "
+                          "1, 1, 1, 0, 0, 1, 1, %d, %d, %d, %d};\n",
+                          id, in.size(), n.out.c, -in_zp, out_zp, n.act_min, n.act_max),
+          weights());
+      return absl::OkStatus();
+    };
     switch (n.kind) {
       case NodeKind::kInput:
         break;
       case NodeKind::kConv:
-        absl::StrAppend(&data, conv_params(in.c), weights());
-        absl::StrAppend(&body, "  hwnas_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
-                        ptr(i), ");\n");
+      case NodeKind::kFullyConnected:
+        if (n.weight_bits != 4) {
+          if (n.kind == NodeKind::kConv) {
+            absl::StrAppend(&data, conv_params(in.c), weights());
+            absl::StrAppend(&body, "  hwnas_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
+                            ptr(i), ");\n");
+            break;
+          }
+          if (absl::Status s = fully_connected_params(); !s.ok()) return s;
+          absl::StrAppend(&body, "  hwnas_fully_connected_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
+                          call_w, ptr(i), ");\n");
+          break;
+        }
+        if (plan.scratch_offset.size() != model.nodes.size() || plan.scratch_offset[i] < 0) {
+          return absl::InternalError(absl::StrCat("node ", i, ": no scratch buffer planned"));
+        }
+        if (n.kind == NodeKind::kConv) {
+          absl::StrAppend(&data, conv_params(in.c), weights());
+        } else if (absl::Status s = fully_connected_params(); !s.ok()) {
+          return s;
+        }
+        absl::StrAppend(&body, "  hwnas_conv_s4(&", id, "_p, ", ptr(n.inputs[0]), ", ", call_w,
+                        "arena.bytes + ", plan.scratch_offset[i], ", ", ptr(i), ");\n");
         break;
       case NodeKind::kDepthwiseConv:
         absl::StrAppend(&data, conv_params(in.c), weights());
         absl::StrAppend(&body, "  hwnas_depthwise_conv_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
-                        call_w, ptr(i), ");\n");
-        break;
-      case NodeKind::kFullyConnected:
-        if (in.size() > 32767) {
-          return absl::UnimplementedError(
-              absl::StrCat("node ", i, " (", n.name, "): fully connected input over 32767"));
-        }
-        absl::StrAppend(
-            &data,
-            absl::StrFormat("static const hwnas_conv_params %s_p = {1, 1, %d, 1, 1, %d, 1, "
-                            "1, 1, 1, 0, 0, 1, 1, %d, %d, %d, %d};\n",
-                            id, in.size(), n.out.c, -in_zp, out_zp, n.act_min, n.act_max),
-            weights());
-        absl::StrAppend(&body, "  hwnas_fully_connected_s8(&", id, "_p, ", ptr(n.inputs[0]), ", ",
                         call_w, ptr(i), ");\n");
         break;
       case NodeKind::kAvgPool:
@@ -247,6 +273,38 @@ int model_infer(const int8_t* in, int8_t* out);
                         ");\n");
         break;
       }
+      case NodeKind::kLstm:
+      case NodeKind::kGru: {
+        if (in.w > 32767 || in.c > 32767 || n.hidden > 32767) {
+          return absl::UnimplementedError(
+              absl::StrCat("node ", i, " (", n.name, "): sequence or sizes over 32767"));
+        }
+        if (plan.scratch_offset.size() != model.nodes.size() || plan.scratch_offset[i] < 0) {
+          return absl::InternalError(absl::StrCat("node ", i, ": no scratch buffer planned"));
+        }
+        recurrent = true;
+        auto array = [&](const char* type, const std::string& name, const auto& values) {
+          return absl::StrCat("static const ", type, " ", id, name, "[", values.size(), "] = {",
+                              ArrayLiteral(values), "};\n");
+        };
+        absl::StrAppend(
+            &data, array("int8_t", "_wx", n.weights), array("int32_t", "_bx", n.bias),
+            array("int32_t", "_mx", n.multiplier), array("int32_t", "_sx", n.shift),
+            array("int8_t", "_wh", n.recurrent_weights), array("int32_t", "_bh", n.recurrent_bias),
+            array("int32_t", "_mh", n.recurrent_multiplier),
+            array("int32_t", "_sh", n.recurrent_shift),
+            absl::StrFormat("static const hwnas_rnn_params %s_p = {%d, %d, %d, %d, %d, %d, %d, %d, "
+                            "%d, %s, %d,\n    %s_wx, %s_bx, %s_mx, %s_sx, %s_wh, %s_bh, %s_mh, "
+                            "%s_sh, hwnas_sigmoid_q15, hwnas_tanh_q15};\n",
+                            id, in.w, in.c, n.hidden, n.kind == NodeKind::kGru ? 1 : 0,
+                            n.return_sequence ? 1 : 0, n.cell_shift, -in_zp, -out_zp, out_zp,
+                            Int32Literal(n.state_out.multiplier), n.state_out.shift, id, id, id, id,
+                            id, id, id, id));
+        absl::StrAppend(&body, "  hwnas_rnn_s8(&", id, "_p, ", ptr(n.inputs[0]),
+                        ", (int16_t*)(void*)(arena.bytes + ", plan.scratch_offset[i], "), ", ptr(i),
+                        ");\n");
+        break;
+      }
       case NodeKind::kLut:
         absl::StrAppend(&data, "static const int8_t ", id, "_lut[256] = {", ArrayLiteral(n.lut),
                         "};\n");
@@ -254,6 +312,14 @@ int model_infer(const int8_t* in, int8_t* out);
                         ptr(n.inputs[0]), ", ", ptr(i), ");\n");
         break;
     }
+  }
+  if (recurrent) {
+    // Declared before the nodes' parameter structs that point at them.
+    data = absl::StrCat(
+        "\n/* Recurrent gates: sigmoid and tanh of Q3.12 in Q0.15, f(-8 + k / 32). */\n",
+        "static const int16_t hwnas_sigmoid_q15[", kRecurrentTableSize, "] = {",
+        ArrayLiteral(SigmoidQ15Table()), "};\n", "static const int16_t hwnas_tanh_q15[",
+        kRecurrentTableSize, "] = {", ArrayLiteral(TanhQ15Table()), "};\n", data);
   }
   files["model.c"] = absl::StrCat(
       "/* Generated by hwnas. ", model.nodes.size() - 1, " nodes, ", model.macs(), " MACs, arena ",

@@ -37,6 +37,12 @@ enum class NodeKind {
   kAdd,            // inputs[0] + inputs[1], same dims.
   kMul,            // inputs[0] * inputs[1]; the second is {1,1,C} (broadcast) or same dims.
   kLut,            // Element-wise function (sigmoid, tanh, ELU, ...) by table.
+  // Recurrent cells over time (PyTorch gate order: LSTM i, f, g, o; GRU r, z,
+  // n). The input is a sequence {1, T, C}; the output {1, T, H} (every step)
+  // or {1, 1, H} (the last). weights = w_ih [gates * H][C], bias = b_ih,
+  // recurrent_weights = w_hh [gates * H][H], recurrent_bias = b_hh.
+  kLstm,
+  kGru,
 };
 const char* NodeKindName(NodeKind kind);
 
@@ -63,7 +69,37 @@ struct FloatNode {
   float act_min = -std::numeric_limits<float>::infinity();
   float act_max = std::numeric_limits<float>::infinity();
   LutFunction lut = LutFunction::kSigmoid;
+  // kLstm, kGru.
+  std::vector<float> recurrent_weights, recurrent_bias;
+  int hidden = 0;
+  bool return_sequence = true;
+  // kConv, kFullyConnected: 4 quantizes the weights to int4 (per-channel
+  // symmetric, [-7, 7]), stored packed in flash; otherwise int8.
+  int weight_bits = 8;
 };
+
+bool IsRecurrent(NodeKind kind);
+int RecurrentGates(NodeKind kind);  // 4 (LSTM) or 3 (GRU).
+
+// What a float recurrent cell's states reach over a sequence: the
+// quantizer's calibration of the int8 cell.
+struct RecurrentRanges {
+  double max_abs_cell = 0;      // LSTM cell state c.
+  double h_min = 0, h_max = 0;  // Hidden state h over every step.
+};
+// Runs a float recurrent node on one input sequence (HWC {1, T, C});
+// `ranges` (may be null) is widened by what the states reach.
+std::vector<float> RunRecurrentFloat(const FloatNode& node, const Dims& in,
+                                     const std::vector<float>& x, RecurrentRanges* ranges);
+
+// The int8 cells compute gates in int16: pre-activations in Q3.12 (scale
+// 2^-12, range [-8, 8)), sigmoid and tanh by a 513-entry Q0.15 table over
+// [-8, 8] with linear interpolation (the same tables are compiled into the
+// generated C, so host and firmware agree bit for bit).
+const std::vector<int16_t>& SigmoidQ15Table();
+const std::vector<int16_t>& TanhQ15Table();
+int32_t LookupQ15(const std::vector<int16_t>& table, int32_t x_q12);
+inline constexpr int kRecurrentTableSize = 513;
 
 struct FloatGraph {
   std::vector<FloatNode> nodes;
@@ -103,12 +139,43 @@ struct Int8Node {
   QuantizedMultiplier add_in1, add_in2;
   int32_t act_min = -128, act_max = 127;
   std::vector<int8_t> lut;  // kLut: 256 entries, indexed by q + 128.
+  // kLstm, kGru: weights/bias/multiplier/shift above are the input path
+  // (rescaled to Q3.12 per gate row), these the recurrent path; the hidden
+  // state h is the output tensor's quantization. LSTM: the cell state c is
+  // int16 at scale 2^-cell_shift; h = o * tanh(c) (Q0.30) -> int8 by
+  // `state_out`. GRU: h is kept in int16 Q0.15 and -> int8 by `state_out`.
+  std::vector<int8_t> recurrent_weights;
+  std::vector<int32_t> recurrent_bias, recurrent_multiplier, recurrent_shift;
+  int hidden = 0;
+  bool return_sequence = true;
+  int32_t cell_shift = 15;
+  QuantizedMultiplier state_out;
+  // 4: kConv / kFullyConnected weights are int4 values in [-7, 7] (held one
+  // per int8 here; the generated C packs two per byte, see PackInt4Rows).
+  int weight_bits = 8;
 };
+
+// int4 weights two per byte, the first of a pair in the low nibble; each
+// output channel's row of `weights.size() / rows` values starts on a byte
+// boundary ((n + 1) / 2 bytes a row), so a kernel unpacks one row at a time.
+std::vector<uint8_t> PackInt4Rows(const std::vector<int8_t>& weights, int64_t rows);
+// Flash bytes of a node's weight array (packed for int4).
+int64_t WeightArrayBytes(const Int8Node& node);
+
+// int16 scratch values a recurrent node needs while it runs: the gate
+// pre-activations (4 * H) and the int16 state (H). 0 for other nodes.
+int64_t RecurrentScratchBytes(const Int8Node& node);
+// Scratch bytes any node needs while it runs: the recurrent cells' int16
+// values, or an int4 conv / fully connected node's unpacked weight row.
+int64_t ScratchBytes(const Int8Node& node);
 
 // Arena placement of every tensor (by node index), from tensor liveness.
 struct MemoryPlan {
   std::vector<int64_t> offset;  // Bytes into the arena.
   std::vector<int64_t> size;
+  // Per node: the offset of its scratch buffer (live only while the node
+  // runs), or -1 when it needs none.
+  std::vector<int64_t> scratch_offset;
   std::vector<int> first_use, last_use;  // Node indices.
   int64_t arena_size = 0;                // The peak: max(offset + size).
 };
@@ -122,15 +189,19 @@ struct Int8Model {
 
   const Dims& input_dims() const { return nodes.front().out; }
   const Dims& output_dims() const { return nodes[output].out; }
-  int64_t weight_bytes() const;  // int8 weights + int32 biases + multipliers + tables.
+  // int8 weights + int32 biases + multipliers + tables (the recurrent cells'
+  // int16 sigmoid/tanh tables once when any node is recurrent).
+  int64_t weight_bytes() const;
   int64_t macs() const;
 };
 
 // Greedy placement (4-byte aligned): tensors in some order, each at the lowest
 // offset that overlaps no placed tensor live at the same time; the best of a
 // few orders (by size, by lifetime, by both) is kept.
+// `scratch` (optional, per node): bytes node i needs only while it runs.
 MemoryPlan PlanMemory(const std::vector<int64_t>& sizes,
-                      const std::vector<std::vector<int>>& inputs, int output);
+                      const std::vector<std::vector<int>>& inputs, int output,
+                      const std::vector<int64_t>& scratch = {});
 MemoryPlan PlanMemory(const Int8Model& model);
 
 // The host int8 reference interpreter. `in` is the quantized HWC input.

@@ -123,6 +123,7 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
           node.bias.assign(op.out_channels, 0.0f);
         }
         if (in.c != op.in_channels) return Refuse(i, op, "input channels do not match");
+        if (!depthwise && op.weight_bits == 4) node.weight_bits = 4;
         node_of[i] = add(std::move(node));
         break;
       }
@@ -151,6 +152,7 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         } else {
           node.bias.assign(op.out_channels, 0.0f);
         }
+        if (op.weight_bits == 4) node.weight_bits = 4;
         node_of[i] = add(std::move(node));
         break;
       }
@@ -206,7 +208,7 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
         FloatNode& t = g.nodes[target];
         const bool clamp = act == space::Activation::kRelu || act == space::Activation::kRelu6;
         const bool fusable = clamp && t.kind != NodeKind::kInput && t.kind != NodeKind::kLut &&
-                             consumers[op.inputs[0]] == 1 &&
+                             !IsRecurrent(t.kind) && consumers[op.inputs[0]] == 1 &&
                              target == static_cast<int>(g.nodes.size()) - 1 &&
                              std::isinf(t.act_min) && std::isinf(t.act_max);
         if (fusable) {
@@ -302,8 +304,33 @@ absl::StatusOr<FloatGraph> LowerPlan(const space::NetworkPlan& plan, const Param
       case OpType::kZero:
         node_of[i] = kZeroNode;
         break;
-      case OpType::kRecurrent:
-        return Refuse(i, op, "no int8 kernel for this op yet");
+      case OpType::kRecurrent: {
+        const Dims in = g.nodes[src(0)].out;
+        if (in.h != 1 || in.c != op.in_channels) {
+          return Refuse(i, op, "expects a {C, T} sequence of in_channels values");
+        }
+        const int64_t h = op.out_channels;
+        const int64_t rows = (op.cell == space::RecurrentCell::kLstm ? 4 : 3) * h;
+        auto w_ih = Param(params, i, "w_ih", rows * op.in_channels);
+        auto w_hh = Param(params, i, "w_hh", rows * h);
+        auto b_ih = Param(params, i, "b_ih", rows);
+        auto b_hh = Param(params, i, "b_hh", rows);
+        for (const auto* p : {&w_ih, &w_hh, &b_ih, &b_hh}) {
+          if (!p->ok()) return p->status();
+        }
+        node.kind = op.cell == space::RecurrentCell::kLstm ? NodeKind::kLstm : NodeKind::kGru;
+        node.inputs = {src(0)};
+        node.hidden = static_cast<int>(h);
+        node.return_sequence = op.return_sequence;
+        node.out = {1, op.return_sequence ? in.w : 1, static_cast<int>(h)};
+        // PyTorch's [gates * H][in] rows are already one row per gate unit.
+        node.weights = (*w_ih)->values;
+        node.recurrent_weights = (*w_hh)->values;
+        node.bias = (*b_ih)->values;
+        node.recurrent_bias = (*b_hh)->values;
+        node_of[i] = add(std::move(node));
+        break;
+      }
     }
     if (op.type == OpType::kConv || op.type == OpType::kLinear) {
       g.nodes.back().inputs = {src(0)};
@@ -325,6 +352,52 @@ QParams FromRange(double lo, double hi) {
   return q;
 }
 
+// Per-row symmetric int8 weights of a [rows][cols] matrix, its bias at
+// scale in_scale * w_scale[row] and a multiplier to Q3.12 (scale 2^-12).
+void QuantizeGateMatrix(const std::vector<float>& w, const std::vector<float>& b, int64_t rows,
+                        double in_scale, std::vector<int8_t>& qw, std::vector<int32_t>& qb,
+                        std::vector<int32_t>& mult, std::vector<int32_t>& shift) {
+  const int64_t cols = static_cast<int64_t>(w.size()) / rows;
+  qw.resize(w.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    float max_abs = 0;
+    for (int64_t k = 0; k < cols; ++k) max_abs = std::max(max_abs, std::abs(w[r * cols + k]));
+    const double w_scale = max_abs > 0 ? max_abs / 127.0 : 1.0;
+    for (int64_t k = 0; k < cols; ++k) {
+      qw[r * cols + k] =
+          static_cast<int8_t>(std::clamp(std::nearbyint(w[r * cols + k] / w_scale), -127.0, 127.0));
+    }
+    const double acc_scale = in_scale * w_scale;
+    qb.push_back(static_cast<int32_t>(
+        std::clamp(std::nearbyint(b[r] / acc_scale), -2147483648.0, 2147483647.0)));
+    const QuantizedMultiplier qm = QuantizeMultiplier(acc_scale * 4096.0);
+    mult.push_back(qm.multiplier);
+    shift.push_back(qm.shift);
+  }
+}
+
+// The int8 LSTM / GRU in the spirit of TFLite Micro's integer LSTM: int8
+// weights and hidden state, int32 accumulators, gates in int16 (Q3.12 in,
+// Q0.15 out through tables), the LSTM cell state in int16 at a power-of-two
+// scale from calibration.
+void QuantizeRecurrent(const FloatNode& f, const QParams& in_q, const QParams& h_q,
+                       const RecurrentRanges& ranges, Int8Node& q) {
+  const int64_t rows = static_cast<int64_t>(RecurrentGates(f.kind)) * f.hidden;
+  QuantizeGateMatrix(f.weights, f.bias, rows, in_q.scale, q.weights, q.bias, q.multiplier, q.shift);
+  QuantizeGateMatrix(f.recurrent_weights, f.recurrent_bias, rows, h_q.scale, q.recurrent_weights,
+                     q.recurrent_bias, q.recurrent_multiplier, q.recurrent_shift);
+  if (f.kind == NodeKind::kLstm) {
+    // The cell state's range with a little headroom for unseen inputs: scale
+    // 2^-cell_shift with |c| < 2^(15 - cell_shift).
+    const double bound = std::max(ranges.max_abs_cell * 1.25, 1e-3);
+    q.cell_shift = std::clamp(15 - static_cast<int>(std::ceil(std::log2(bound))), 1, 15);
+    q.state_out = QuantizeMultiplier(std::ldexp(1.0, -30) / h_q.scale);  // o * tanh(c) is Q0.30.
+  } else {
+    q.cell_shift = 15;
+    q.state_out = QuantizeMultiplier(std::ldexp(1.0, -15) / h_q.scale);  // h is Q0.15.
+  }
+}
+
 int32_t ClampBound(float bound, const QParams& q, bool upper) {
   if (std::isinf(bound)) return upper ? 127 : -128;
   const double v = std::nearbyint(bound / q.scale) + q.zero_point;
@@ -339,6 +412,7 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
   const size_t n = g.nodes.size();
   std::vector<double> lo(n, std::numeric_limits<double>::infinity()),
       hi(n, -std::numeric_limits<double>::infinity());
+  std::vector<RecurrentRanges> recurrent(n);
   for (const std::vector<float>& sample : calibration) {
     if (static_cast<int64_t>(sample.size()) != g.nodes[0].out.size()) {
       return absl::InvalidArgumentError(absl::StrCat("calibration sample has ", sample.size(),
@@ -350,7 +424,19 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
         lo[i] = std::min<double>(lo[i], f);
         hi[i] = std::max<double>(hi[i], f);
       }
+      if (IsRecurrent(g.nodes[i].kind)) {
+        // The hidden state at every step (not only the steps kept as the
+        // output) feeds the recurrent matrix product; the cell state sets
+        // the LSTM's int16 cell scale.
+        RunRecurrentFloat(g.nodes[i], g.nodes[g.nodes[i].inputs[0]].out, v[g.nodes[i].inputs[0]],
+                          &recurrent[i]);
+      }
     }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!IsRecurrent(g.nodes[i].kind)) continue;
+    lo[i] = std::min(lo[i], recurrent[i].h_min);
+    hi[i] = std::max(hi[i], recurrent[i].h_max);
   }
   Int8Model m;
   m.output = g.output;
@@ -365,6 +451,8 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
     q.out = f.out;
     q.name = f.name;
     q.conv = f.conv;
+    q.hidden = f.hidden;
+    q.return_sequence = f.return_sequence;
     QParams& out_q = m.q[i];
     switch (f.kind) {
       case NodeKind::kAvgPool:
@@ -394,15 +482,19 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
       case NodeKind::kFullyConnected: {
         const int64_t channels = f.out.c;
         const int64_t per = static_cast<int64_t>(f.weights.size()) / channels;
+        // int4 (a 4-bit trained layer's grid: BN folding scales whole channels,
+        // so per-channel max|w| / 7 recovers it) or int8.
+        q.weight_bits = f.kind == NodeKind::kDepthwiseConv ? 8 : f.weight_bits;
+        const double w_max = q.weight_bits == 4 ? 7.0 : 127.0;
         q.weights.resize(f.weights.size());
         for (int64_t c = 0; c < channels; ++c) {
           float max_abs = 0;
           for (int64_t k = 0; k < per; ++k)
             max_abs = std::max(max_abs, std::abs(f.weights[c * per + k]));
-          const double w_scale = max_abs > 0 ? max_abs / 127.0 : 1.0;
+          const double w_scale = max_abs > 0 ? max_abs / w_max : 1.0;
           for (int64_t k = 0; k < per; ++k) {
             q.weights[c * per + k] = static_cast<int8_t>(
-                std::clamp(std::nearbyint(f.weights[c * per + k] / w_scale), -127.0, 127.0));
+                std::clamp(std::nearbyint(f.weights[c * per + k] / w_scale), -w_max, w_max));
           }
           const double bias_scale = in_q.scale * w_scale;
           q.bias.push_back(static_cast<int32_t>(
@@ -431,6 +523,10 @@ absl::StatusOr<Int8Model> Quantize(const FloatGraph& g,
         q.shift = {qm.shift};
         break;
       }
+      case NodeKind::kLstm:
+      case NodeKind::kGru:
+        QuantizeRecurrent(f, in_q, out_q, recurrent[i], q);
+        break;
       case NodeKind::kLut:
         q.lut.resize(256);
         for (int v = -128; v < 128; ++v) {

@@ -1,7 +1,11 @@
 #include "worker/mcu_quantize.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -158,4 +162,21 @@ absl::StatusOr<nlohmann::json> ExportMcuProject(PlanNet& net, const Dataset& tra
 }
 
 }  // namespace internal
+
+absl::StatusOr<McuFeasibility> MeasureTrialOnMcu(PlanNet& net, const Dataset& train,
+                                                 const Dataset& held_out, const std::string& cpu,
+                                                 const hardware::McuProfile* profile,
+                                                 TrialResult* result) {
+  static std::atomic<int> next{0};  // Concurrent trials get their own directories.
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           absl::StrCat("hwnas-measure-mcu-", ::getpid(), "-", next++, "-", cpu))
+                              .string();
+  absl::StatusOr<nlohmann::json> summary =
+      internal::ExportMcuProject(net, train, held_out, dir, cpu, /*measure=*/true, 4, nullptr);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (!summary.ok()) return summary.status();
+  return ApplyMcuMeasurement(*summary, profile, result);
+}
+
 }  // namespace hwnas::worker

@@ -14,6 +14,7 @@
 #include "mcu/quantize.h"
 #include "nlohmann/json.hpp"
 #include "worker/datasets.h"
+#include "worker/mcu_measure.h"
 #include "worker/plan_net.h"
 
 namespace hwnas::worker {
@@ -35,6 +36,16 @@ struct Int8Evaluation {
 // Evaluates both on the first `max_samples` samples (0 = all) of `data`.
 absl::StatusOr<Int8Evaluation> EvaluateInt8(PlanNetImpl& net, const mcu::Int8Model& model,
                                             const Dataset& data, int64_t max_samples = 0);
+
+// `serve --measure-mcu CPU`: exports the trained network as int8 C, runs the
+// firmware in QEMU (bit-exact against the host reference on 4 held-out
+// samples) and adds the measured flash, SRAM, instructions and int8 accuracy
+// to `result` (worker/mcu_measure.h), checked against `profile` (may be
+// null). On any failure returns the error and leaves `result` as it was.
+absl::StatusOr<McuFeasibility> MeasureTrialOnMcu(PlanNet& net, const Dataset& train,
+                                                 const Dataset& held_out, const std::string& cpu,
+                                                 const hardware::McuProfile* profile,
+                                                 TrialResult* result);
 
 namespace internal {
 

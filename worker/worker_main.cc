@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "worker/commands.h"
 #include "worker/export.h"
+#include "worker/mcu_calibrate.h"
 #include "worker/serve.h"
 
 namespace {
@@ -101,6 +102,17 @@ flags:
                   the worker measures latency, to fit the table's "scale"
   --seed N        sampling seed (default 0)
   --quiet         no progress output
+
+MCU mode (--mcu cortex-m4|cortex-m7): instead of a latency table, fits the MCU
+profile of that name (hardware/profiles) to measurements: random architectures
+of the space get random weights, are exported as int8 C (docs/mcu.md), built
+with arm-none-eabi-gcc and run in qemu-system-arm; the per-inference
+instruction count, flash and SRAM are fitted and --out gets the calibrated
+profile (YAML). --check N other architectures (default 100 here) compare the
+shipped and calibrated profiles with the measurements; --check-out writes
+every measured architecture (fit and check) with the calibrated estimates.
+  --mcu CPU       cortex-m4 or cortex-m7
+  --archs N       architectures to fit on (default 100)
 )";
 
 constexpr char kServeHelp[] =
@@ -204,6 +216,8 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"check-out", 0, "CSV", ""},
       {"profile-archs", 0, "N", ""},
       {"seed", 0, "N", ""},
+      {"mcu", 0, "CPU", ""},
+      {"archs", 0, "N", ""},
       {"quiet", 0, "", ""}}},
     {"export",
      {{"spec", 0, "PATH", ""},
@@ -433,6 +447,23 @@ int main(int argc, char** argv) {
   }
   if (absl::Status s = flags.Require({"spec", "out"}); !s.ok()) {
     return Usage(help, std::string(s.message()));
+  }
+  if (flags.Has("mcu")) {
+    std::optional<int64_t> archs;
+    if (!Int(flags, "archs", &archs, &error)) return Usage(help, error);
+    if ((archs && *archs < 1) || (check && *check < 0)) {
+      return Usage(help, "--archs must be at least 1 and --check at least 0");
+    }
+    hwnas::worker::McuCalibrateCommandOptions o;
+    o.spec_path = flags.GetOr("spec", "");
+    o.out_path = flags.GetOr("out", "");
+    o.cpu = flags.GetOr("mcu", "");
+    o.check_out = flags.GetOr("check-out", "");
+    if (archs) o.archs = static_cast<int>(*archs);
+    if (check) o.check = static_cast<int>(*check);
+    if (seed) o.seed = static_cast<uint64_t>(*seed);
+    o.progress = !flags.Has("quiet");
+    return hwnas::worker::RunMcuCalibrate(o, std::cout, std::cerr);
   }
   hwnas::worker::CalibrateCommandOptions o;
   o.spec_path = flags.GetOr("spec", "");

@@ -280,6 +280,55 @@ void hwnas_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* w
   }
 }
 
+/* One row of n packed int4 weights (low nibble first) to int8. */
+static void hwnas_unpack_s4(const uint8_t* packed, int32_t n, int8_t* row) {
+  int32_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const int32_t b = packed[i >> 1], lo = b & 0xF, hi = b >> 4;
+    row[i] = (int8_t)(lo - ((lo & 8) << 1));
+    row[i + 1] = (int8_t)(hi - ((hi & 8) << 1));
+  }
+  if (i < n) {
+    const int32_t lo = packed[i >> 1] & 0xF;
+    row[i] = (int8_t)(lo - ((lo & 8) << 1));
+  }
+}
+
+void hwnas_conv_s4(const hwnas_conv_params* p, const int8_t* in, const uint8_t* weights,
+                   const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                   int8_t* row, int8_t* out) {
+  const int32_t ic = p->in_c, kw = p->kernel_w, oc_n = p->out_c;
+  const int32_t per_oc = (int32_t)p->kernel_h * kw * ic, row_bytes = (per_oc + 1) / 2;
+  /* Output channel by output channel: the row is unpacked once and used at
+   * every output position (the output is written with a stride of oc_n). */
+  for (int32_t oc = 0; oc < oc_n; ++oc) {
+    hwnas_unpack_s4(weights + oc * row_bytes, per_oc, row);
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t y0 = oy * p->stride_h - p->pad_h;
+      int32_t ky_lo, ky_hi;
+      hwnas_valid_taps(y0, p->kernel_h, p->dilation_h, p->in_h, &ky_lo, &ky_hi);
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t x0 = ox * p->stride_w - p->pad_w;
+        int32_t kx_lo, kx_hi;
+        hwnas_valid_taps(x0, kw, p->dilation_w, p->in_w, &kx_lo, &kx_hi);
+        const int32_t run = p->dilation_w == 1 ? (kx_hi - kx_lo) * ic : ic;
+        const int32_t runs = p->dilation_w == 1 ? (kx_hi > kx_lo ? 1 : 0) : kx_hi - kx_lo;
+        int32_t acc = bias[oc];
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int32_t iy = y0 + ky * p->dilation_h;
+          for (int32_t r = 0; r < runs; ++r) {
+            const int32_t kx = kx_lo + r, ix = x0 + kx * p->dilation_w;
+            acc = hwnas_dot_s8(in + (iy * p->in_w + ix) * ic, row + (ky * kw + kx) * ic, run,
+                               p->in_offset, acc);
+          }
+        }
+        out[((int32_t)oy * p->out_w + ox) * oc_n + oc] =
+            hwnas_out(acc, multiplier[oc], shift[oc], p);
+      }
+    }
+  }
+}
+
 void hwnas_depthwise_conv_s8(const hwnas_conv_params* p, const int8_t* in, const int8_t* weights,
                              const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                              int8_t* out) {
@@ -425,4 +474,88 @@ void hwnas_mul_s8(const hwnas_eltwise_params* p, const int8_t* in1, const int8_t
 
 void hwnas_lut_s8(int32_t size, const int8_t* table, const int8_t* in, int8_t* out) {
   for (int32_t i = 0; i < size; ++i) out[i] = table[in[i] + 128];
+}
+
+HWNAS_INLINE int32_t hwnas_sat16(int32_t v) {
+  return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero (exponent >= 0). */
+HWNAS_INLINE int32_t hwnas_rdiv(int32_t x, int32_t exponent) {
+  if (exponent <= 0) return x;
+  const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1);
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + ((x & mask) > threshold ? 1 : 0);
+}
+
+/* Q3.12 -> Q0.15 through a 513-entry table with linear interpolation. */
+HWNAS_INLINE int32_t hwnas_lut_q15(const int16_t* table, int32_t x) {
+  const int32_t u = hwnas_sat16(x) + 32768;
+  const int32_t idx = u >> 7, frac = u & 127;
+  return table[idx] + (((table[idx + 1] - table[idx]) * frac + 64) >> 7);
+}
+
+void hwnas_rnn_s8(const hwnas_rnn_params* p, const int8_t* in, int16_t* scratch, int8_t* out) {
+  const int32_t h_n = p->hidden, c_in = p->in_c, rows = (p->is_gru ? 3 : 4) * h_n;
+  int16_t* pre = scratch;
+  int16_t* state = scratch + 4 * h_n;
+  for (int32_t j = 0; j < h_n; ++j) state[j] = 0;
+  for (int32_t t = 0; t < p->steps; ++t) {
+    const int8_t* xt = in + t * c_in;
+    const int8_t* prev = t == 0 ? NULL : (p->return_sequence ? out + (t - 1) * h_n : out);
+    int32_t r = 0;
+    for (; r < rows; r += 2) {
+      /* Two gate rows at a time sharing the input loads; an odd last row alone. */
+      const int32_t two = r + 1 < rows;
+      int32_t ax0 = p->b_x[r], ax1 = two ? p->b_x[r + 1] : 0;
+      int32_t ah0 = p->b_h[r], ah1 = two ? p->b_h[r + 1] : 0;
+      if (two) {
+        hwnas_dot2_s8(xt, p->w_x + r * c_in, p->w_x + (r + 1) * c_in, c_in, p->in_offset, &ax0,
+                      &ax1);
+        if (prev != NULL) {
+          hwnas_dot2_s8(prev, p->w_h + r * h_n, p->w_h + (r + 1) * h_n, h_n, p->h_offset, &ah0,
+                        &ah1);
+        }
+      } else {
+        ax0 = hwnas_dot_s8(xt, p->w_x + r * c_in, c_in, p->in_offset, ax0);
+        if (prev != NULL) ah0 = hwnas_dot_s8(prev, p->w_h + r * h_n, h_n, p->h_offset, ah0);
+      }
+      for (int32_t k = 0; k <= two; ++k) {
+        const int32_t row = r + k;
+        const int32_t vx = hwnas_sat16(hwnas_rq(k ? ax1 : ax0, p->m_x[row], p->s_x[row]));
+        const int32_t vh = hwnas_sat16(hwnas_rq(k ? ah1 : ah0, p->m_h[row], p->s_h[row]));
+        if (p->is_gru && row >= 2 * h_n) {
+          pre[row] = (int16_t)vx;
+          pre[row + h_n] = (int16_t)vh;
+        } else {
+          pre[row] = (int16_t)hwnas_sat16(vx + vh);
+        }
+      }
+    }
+    int8_t* dst = p->return_sequence ? out + t * h_n : out;
+    for (int32_t j = 0; j < h_n; ++j) {
+      int32_t h_real;
+      if (!p->is_gru) {
+        const int32_t i = hwnas_lut_q15(p->sigmoid, pre[j]);
+        const int32_t f = hwnas_lut_q15(p->sigmoid, pre[h_n + j]);
+        const int32_t g = hwnas_lut_q15(p->tanh, pre[2 * h_n + j]);
+        const int32_t o = hwnas_lut_q15(p->sigmoid, pre[3 * h_n + j]);
+        const int32_t c =
+            hwnas_sat16(hwnas_rdiv(f * state[j], 15) + hwnas_rdiv(i * g, 30 - p->cell_shift));
+        state[j] = (int16_t)c;
+        const int32_t c_q12 = p->cell_shift >= 12 ? hwnas_rdiv(c, p->cell_shift - 12)
+                                                  : hwnas_sat16(c * (1 << (12 - p->cell_shift)));
+        h_real = o * hwnas_lut_q15(p->tanh, c_q12);
+      } else {
+        const int32_t rg = hwnas_lut_q15(p->sigmoid, pre[j]);
+        const int32_t z = hwnas_lut_q15(p->sigmoid, pre[h_n + j]);
+        const int32_t cand = hwnas_lut_q15(
+            p->tanh, hwnas_sat16(pre[2 * h_n + j] + hwnas_rdiv(rg * pre[3 * h_n + j], 15)));
+        state[j] = (int16_t)hwnas_sat16(cand + hwnas_rdiv(z * (state[j] - cand), 15));
+        h_real = state[j];
+      }
+      dst[j] =
+          hwnas_clamp(hwnas_rq(h_real, p->h_multiplier, p->h_shift) + p->out_offset, -128, 127);
+    }
+  }
 }

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "mcu/codegen.h"
@@ -22,6 +23,7 @@
 #include "tests/testing/test_paths.h"
 #include "worker/config.h"
 #include "worker/datasets.h"
+#include "worker/mcu_calibrate.h"
 #include "worker/mcu_quantize.h"
 #include "worker/plan_net.h"
 #include "worker/trainer_internal.h"
@@ -422,6 +424,361 @@ training: {optimizer: adam, lr: 0.005, epochs: 1, batch_size: 32, seed: 7, threa
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, expected);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The temporal space with a recurrent cell on ECG5000: a dilated conv and
+// max pooling, then an LSTM or GRU (last step) and the classifier. The float
+// graph equals LibTorch's network; int8 accuracy next to float; the generated
+// C bit-exact on the host on real test samples and in QEMU on K of them.
+class McuRecurrentTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(McuRecurrentTest, TemporalWithRecurrentCellOnEcg5000IsBitExact) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: test, seed: 0}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  auto tokens = (*space)->Parse("conv_k5_d2_c16_p2 " + GetParam() + "_h16");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(*tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  if (!data.ok()) GTEST_SKIP() << "ECG5000 not available: " << data.status();
+  mcu::Int8Model model;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  double max_float_diff = 0;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::FloatGraph> g = mcu::LowerPlan(net->plan(), TrainedParams(*net));
+        if (!g.ok()) {
+          error = g.status().ToString();
+          return;
+        }
+        torch::NoGradGuard no_grad;
+        net->eval();
+        for (int64_t i = 0; i < 8; ++i) {
+          std::vector<int64_t> shape = {1};
+          shape.insert(shape.end(), data->test.sample_shape.begin(), data->test.sample_shape.end());
+          torch::Tensor x = torch::from_blob(const_cast<float*>(data->test.sample(i)), shape);
+          torch::Tensor want = net->forward(x).flatten().contiguous();
+          std::vector<float> got =
+              mcu::RunFloat(*g, mcu::ToHwc(g->source_shape, data->test.sample(i)));
+          for (size_t k = 0; k < got.size(); ++k) {
+            max_float_diff =
+                std::max<double>(max_float_diff, std::abs(got[k] - want[k].item<float>()));
+          }
+        }
+        absl::StatusOr<mcu::Int8Model> m = QuantizeTrainedNet(*net, data->train, 256);
+        if (!m.ok()) {
+          error = m.status().ToString();
+          return;
+        }
+        model = *std::move(m);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, model, data->test);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  EXPECT_LT(max_float_diff, 1e-3) << "the float graph must be LibTorch's network";
+  std::cout << "ECG5000 " << GetParam() << " test (" << eval->samples << "): float "
+            << eval->float_accuracy << ", int8 " << eval->int8_accuracy << ", agreement "
+            << eval->agreement << "; MACs " << model.macs() << ", arena " << model.memory.arena_size
+            << " B, weights " << model.weight_bytes() << " B\n";
+  EXPECT_GT(eval->float_accuracy, 0.8);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.03);
+  EXPECT_GT(eval->agreement, 0.95);
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(300, data->test.size()); ++i) {
+    inputs.push_back(
+        mcu::QuantizeInput(model, mcu::ToHwc(model.source_shape, data->test.sample(i))));
+    expected.push_back(mcu::RunInt8(model, inputs.back()));
+  }
+  const std::string cpu = GetParam() == "lstm" ? "cortex-m4" : "cortex-m7";
+  mcu::CodegenOptions options;
+  options.cpu = cpu;
+  constexpr int kFirmwareSamples = 8;
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + kFirmwareSamples);
+  const std::string dir = TempDir("hwnas-deploy-" + GetParam());
+  ASSERT_TRUE(mcu::WriteCProject(model, options, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, model.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected) << "host C vs int8 reference on " << inputs.size() << " samples";
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "host checked; QEMU skipped: " << s.message();
+  }
+  auto fw = mcu::BuildAndRunFirmware(dir, cpu);
+  ASSERT_TRUE(fw.ok()) << fw.status();
+  EXPECT_EQ(fw->outputs, std::vector<std::vector<int8_t>>(expected.begin(),
+                                                          expected.begin() + kFirmwareSamples));
+  EXPECT_GE(fw->static_ram_bytes, model.memory.arena_size);
+  EXPECT_LT(fw->static_ram_bytes, model.memory.arena_size + 64);
+  EXPECT_GE(fw->flash_bytes, model.weight_bytes());
+  const auto [lo, hi] = std::minmax_element(fw->instructions.begin(), fw->instructions.end());
+  EXPECT_LT(*hi - *lo, *lo / 100) << "no data-dependent loops";
+  std::cout << cpu << " (" << fw->machine << "): bit-exact on " << fw->outputs.size()
+            << " samples; instructions " << fw->instructions[0] << " ("
+            << static_cast<double>(fw->instructions[0]) / model.macs() << "/MAC), flash "
+            << fw->flash_bytes << " B, SRAM " << fw->sram_bytes << " B (static "
+            << fw->static_ram_bytes << ", stack " << fw->stack_bytes << ")\n";
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cells, McuRecurrentTest, ::testing::Values("lstm", "gru"),
+                         [](const auto& info) { return info.param == "lstm" ? "Lstm" : "Gru"; });
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The fit recovers known coefficients from exact synthetic measurements and
+// never returns a negative one.
+TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
+  absl::StatusOr<hardware::McuProfile> base =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(base.ok()) << base.status();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(1e3, 1e6);
+  // int8 conv 2.5, depthwise 7.0, linear 2.2, per element 3, per op 400.
+  std::vector<McuSample> samples;
+  for (int i = 0; i < 40; ++i) {
+    McuSample s;
+    s.features.assign(McuFeatureNames().size(), 0.0);
+    s.features[0] = u(rng);
+    s.features[1] = u(rng) / 10;
+    s.features[2] = u(rng) / 50;
+    s.features[8] = u(rng) / 20;
+    s.features[11] = 5 + i % 17;
+    s.instructions = std::llround(2.5 * s.features[0] + 7.0 * s.features[1] + 2.2 * s.features[2] +
+                                  3 * s.features[8] + 400 * s.features[11]);
+    samples.push_back(s);
+  }
+  hardware::McuProfile p = FitMcuProfile(*base, samples);
+  EXPECT_NEAR(p.int8.conv, 2.5, 0.01);
+  EXPECT_NEAR(p.int8.depthwise, 7.0, 0.05);
+  EXPECT_NEAR(p.int8.linear, 2.2, 0.05);
+  EXPECT_NEAR(p.cycles_per_element, 3, 0.05);
+  EXPECT_NEAR(p.op_overhead_cycles, 400, 5);
+  // Terms no sample has keep the base profile's values.
+  EXPECT_EQ(p.int8.recurrent, base->int8.recurrent);
+  EXPECT_EQ(p.int4.conv, base->int4.conv);
+  // The YAML reads back as the same profile.
+  absl::StatusOr<hardware::McuProfile> back =
+      hardware::ParseMcuProfile(McuProfileYaml(p, "test\nprofile"), "calibrated");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_NEAR(back->int8.conv, p.int8.conv, 1e-3);
+  EXPECT_NEAR(back->op_overhead_cycles, p.op_overhead_cycles, 1);
+  EXPECT_EQ(back->sram_bytes, p.sram_bytes);
+}
+
+// End to end on a handful of real exported networks: measured in QEMU,
+// fitted, and the fit checked on other architectures.
+TEST(McuCalibrateTest, FitsMeasuredFirmwareOfRandomArchitectures) {
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [2, 2],
+        stem_filters: 8, stem_stride: 2, head_filters: 0, dropout: 0, quantize: true,
+        activation_bits: 8}
+data: {dataset: fashion_mnist}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  absl::StatusOr<hardware::McuProfile> base =
+      hardware::FindMcuProfile("cortex-m4", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(base.ok()) << base.status();
+  McuCalibrateOptions options;
+  options.cpu = "cortex-m4";
+  options.fit_archs = 8;
+  options.check_archs = 4;
+  options.work_dir = TempDir("hwnas-calibrate-mcu");
+  absl::StatusOr<McuCalibration> c = CalibrateMcu(**space, *base, options);
+  std::filesystem::remove_all(options.work_dir);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->fit.size(), 8u);
+  ASSERT_EQ(c->check.size(), 4u);
+  for (const McuSample& s : c->fit) {
+    EXPECT_GT(s.instructions, s.macs) << s.arch;
+    EXPECT_GT(s.flash_bytes, 0) << s.arch;
+    EXPECT_GT(s.sram_bytes, 0) << s.arch;
+  }
+  EXPECT_GT(c->fitted.int8.conv, 0);
+  EXPECT_GT(c->fitted.runtime_flash_bytes, 0) << "kernel code";
+  // On the architectures it was fitted on, the fit is close.
+  for (const McuSample& s : c->fit) {
+    EXPECT_NEAR(s.estimated_cycles / static_cast<double>(s.instructions), 1.0, 0.25) << s.arch;
+  }
+  std::cout << "check: instructions within 20% " << c->before.instructions.within_20pct << " -> "
+            << c->after.instructions.within_20pct << ", flash " << c->before.flash.within_20pct
+            << " -> " << c->after.flash.within_20pct << ", SRAM " << c->before.sram.within_20pct
+            << " -> " << c->after.sram.within_20pct << "\n";
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// serve --measure-mcu's step: the trained network measured in QEMU, the
+// numbers added to the result beside what it already holds.
+TEST(McuMeasureTest, AddsMeasuredCostsToTheTrialResult) {
+  Trained* t = Shared();
+  ASSERT_TRUE(t->error.empty()) << t->error;
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  absl::StatusOr<hardware::McuProfile> m7 =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(m7.ok()) << m7.status();
+  TrialResult result;
+  result.accuracy = 0.8;
+  result.estimates["latency_ms@m7"] = 3.5;
+  const TrialResult before = result;
+  absl::StatusOr<McuFeasibility> f =
+      MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m7", &*m7, &result);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->feasible) << f->reason;
+  EXPECT_EQ(result.accuracy, 0.8);
+  EXPECT_EQ(result.estimates.at("latency_ms@m7"), 3.5);
+  const double flash = result.estimates.at("measured_flash_bytes@cortex-m7");
+  const double sram = result.estimates.at("measured_sram_bytes@cortex-m7");
+  EXPECT_GE(flash, static_cast<double>(t->model.weight_bytes()));
+  EXPECT_GE(sram, static_cast<double>(t->model.memory.arena_size));
+  EXPECT_GT(result.estimates.at("measured_instructions@cortex-m7"),
+            static_cast<double>(t->model.macs()));
+  EXPECT_GT(result.estimates.at("int8_accuracy@cortex-m7"), 0.5);
+  EXPECT_EQ(MetricValue(result, "measured_flash_bytes@cortex-m7"), flash);
+  EXPECT_TRUE(ValidateTrialResult(result).ok());
+
+  // A device too small for the measured firmware: infeasible, with numbers.
+  hardware::McuProfile tiny = *m7;
+  tiny.flash_bytes = 1024;
+  TrialResult small = before;
+  f = MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m4", &tiny, &small);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->feasible);
+  EXPECT_NE(f->reason.find("measured flash"), std::string::npos) << f->reason;
+  EXPECT_NE(f->reason.find("1024 B"), std::string::npos) << f->reason;
+
+  // A failed measurement changes nothing already in the result.
+  TrialResult kept = before;
+  f = MeasureTrialOnMcu(*t->net, t->data.train, t->data.val, "cortex-m99", &*m7, &kept);
+  EXPECT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("cortex-m99"), std::string::npos) << f.status();
+  EXPECT_EQ(kept, before);
+  EXPECT_FALSE(ApplyMcuMeasurement(nlohmann::json{{"target", "cortex-m7"}}, nullptr, &kept).ok());
+  EXPECT_EQ(kept, before);
+}
+
+}  // namespace
+}  // namespace hwnas::worker
+
+namespace hwnas::worker {
+namespace {
+
+// The mnasnet space's 4-bit weights on Fashion-MNIST: trained with 4-bit
+// fake quantization, exported with packed int4 conv / linear weights; int8
+// accuracy next to float, host C and QEMU M4 bit-exact, and the firmware
+// smaller than the same network exported with int8 weights.
+TEST(McuInt4Test, FourBitMnasnetOnFashionMnistIsBitExactAndSmaller) {
+  std::string text = kSpec;
+  text.replace(text.find("dropout: 0}"), 11, "dropout: 0, quantize: true, activation_bits: 8}");
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(text);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto space = MakeSpace(*spec);
+  ASSERT_TRUE(space.ok()) << space.status();
+  std::vector<int> tokens = kTokens;
+  tokens.push_back(2);  // w4
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(tokens);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, "");
+  if (!data.ok()) GTEST_SKIP() << "Fashion-MNIST not available: " << data.status();
+  mcu::Int8Model m4, m8;
+  std::optional<Int8Evaluation> eval;
+  std::string error;
+  TrialOutcome outcome = internal::TrainEvaluateMeasure(
+      *plan, *data, spec->training, nullptr, nullptr, [&](PlanNet& net) {
+        absl::StatusOr<mcu::FloatGraph> g = mcu::LowerPlan(net->plan(), TrainedParams(*net));
+        if (!g.ok()) {
+          error = g.status().ToString();
+          return;
+        }
+        std::vector<std::vector<float>> calibration;
+        for (int64_t i = 0; i < 256; ++i) {
+          calibration.push_back(mcu::ToHwc(g->source_shape, data->train.sample(i)));
+        }
+        absl::StatusOr<mcu::Int8Model> q4 = mcu::Quantize(*g, calibration);
+        for (mcu::FloatNode& n : g->nodes) n.weight_bits = 8;
+        absl::StatusOr<mcu::Int8Model> q8 = mcu::Quantize(*g, calibration);
+        if (!q4.ok() || !q8.ok()) {
+          error = (q4.ok() ? q8.status() : q4.status()).ToString();
+          return;
+        }
+        m4 = *std::move(q4);
+        m8 = *std::move(q8);
+        absl::StatusOr<Int8Evaluation> e = EvaluateInt8(*net, m4, data->val);
+        if (e.ok()) eval = *e;
+      });
+  ASSERT_EQ(outcome.state, TrialState::kSucceeded) << outcome.result.error;
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(eval.has_value());
+  int int4_layers = 0;
+  for (const mcu::Int8Node& n : m4.nodes) int4_layers += n.weight_bits == 4 ? 1 : 0;
+  EXPECT_GT(int4_layers, 3);
+  std::cout << "Fashion-MNIST w4 (" << eval->samples << "): float " << eval->float_accuracy
+            << ", int4/int8 " << eval->int8_accuracy << ", agreement " << eval->agreement << "; "
+            << int4_layers << " int4 layers, weights " << m4.weight_bytes() << " B vs int8 "
+            << m8.weight_bytes() << " B\n";
+  EXPECT_GT(eval->float_accuracy, 0.6);
+  EXPECT_NEAR(eval->int8_accuracy, eval->float_accuracy, 0.03);
+  EXPECT_LT(m4.weight_bytes(), m8.weight_bytes());
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (int64_t i = 0; i < std::min<int64_t>(200, data->val.size()); ++i) {
+    inputs.push_back(mcu::QuantizeInput(m4, mcu::ToHwc(m4.source_shape, data->val.sample(i))));
+    expected.push_back(mcu::RunInt8(m4, inputs.back()));
+  }
+  mcu::CodegenOptions options;
+  options.cpu = "cortex-m4";
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + 4);
+  const std::string dir = TempDir("hwnas-deploy-int4");
+  ASSERT_TRUE(mcu::WriteCProject(m4, options, dir).ok());
+  auto got = mcu::RunHostProgram(dir, inputs, m4.output_dims().size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected) << "host C vs int8 reference on " << inputs.size() << " samples";
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "host checked; QEMU skipped: " << s.message();
+  }
+  auto fw4 = mcu::BuildAndRunFirmware(dir, "cortex-m4");
+  ASSERT_TRUE(fw4.ok()) << fw4.status();
+  EXPECT_EQ(fw4->outputs, std::vector<std::vector<int8_t>>(expected.begin(), expected.begin() + 4));
+  const std::string dir8 = TempDir("hwnas-deploy-int4-as-int8");
+  options.firmware_samples.clear();
+  for (int i = 0; i < 4; ++i) {
+    options.firmware_samples.push_back(
+        mcu::QuantizeInput(m8, mcu::ToHwc(m8.source_shape, data->val.sample(i))));
+  }
+  ASSERT_TRUE(mcu::WriteCProject(m8, options, dir8).ok());
+  auto fw8 = mcu::BuildAndRunFirmware(dir8, "cortex-m4");
+  ASSERT_TRUE(fw8.ok()) << fw8.status();
+  EXPECT_LT(fw4->flash_bytes, fw8->flash_bytes);
+  std::cout << "cortex-m4: flash int4 " << fw4->flash_bytes << " B vs int8 " << fw8->flash_bytes
+            << " B; SRAM " << fw4->sram_bytes << " vs " << fw8->sram_bytes << " B; instructions "
+            << fw4->instructions[0] << " vs " << fw8->instructions[0] << "\n";
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir8);
 }
 
 }  // namespace

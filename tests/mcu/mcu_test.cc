@@ -256,14 +256,16 @@ INSTANTIATE_TEST_SUITE_P(Cpus, FirmwareTest, ::testing::Values("cortex-m7", "cor
 
 TEST(LowerPlanTest, RefusesAnOpWithoutKernelByName) {
   space::PlanBuilder b({4, 16});
-  int x = b.Recurrent(b.input(), space::RecurrentCell::kLstm, 8, false, "rnn");
+  int x = b.Conv(b.input(), 8, 3, 1, /*groups=*/2, 1, false, "grouped");
+  x = b.GlobalAvgPool(x, "gap");
+  x = b.Flatten(x, "flatten");
   x = b.Linear(x, 3, true, "fc");
   absl::StatusOr<space::NetworkPlan> plan = std::move(b).Finish(x);
   ASSERT_TRUE(plan.ok()) << plan.status();
   absl::StatusOr<FloatGraph> g = LowerPlan(*plan, {});
   ASSERT_FALSE(g.ok());
-  EXPECT_NE(g.status().message().find("rnn"), std::string::npos) << g.status();
-  EXPECT_NE(g.status().message().find("recurrent"), std::string::npos) << g.status();
+  EXPECT_NE(g.status().message().find("grouped"), std::string::npos) << g.status();
+  EXPECT_NE(g.status().message().find("groups 2"), std::string::npos) << g.status();
 }
 
 TEST(CodegenTest, RefusesUnknownTarget) {
@@ -343,6 +345,307 @@ TEST(CodegenTest, DepthMultiplierIsBitExactOnHostAndM7) {
     EXPECT_EQ(fw->outputs, expected);
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
+
+namespace hwnas::mcu {
+namespace {
+
+// A sequence {1, T, C} through an LSTM (every step) and a GRU (last step, an
+// odd number of gate rows) into a fully connected layer.
+FloatGraph RecurrentGraph() {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 12};
+  FloatNode in;
+  in.out = {1, 12, 3};
+  g.nodes.push_back(in);
+  FloatNode lstm;
+  lstm.kind = NodeKind::kLstm;
+  lstm.inputs = {0};
+  lstm.hidden = 6;
+  lstm.out = {1, 12, 6};
+  lstm.weights = random(24 * 3);
+  lstm.bias = random(24);
+  lstm.recurrent_weights = random(24 * 6);
+  lstm.recurrent_bias = random(24);
+  g.nodes.push_back(lstm);
+  FloatNode gru;
+  gru.kind = NodeKind::kGru;
+  gru.inputs = {1};
+  gru.hidden = 5;
+  gru.return_sequence = false;
+  gru.out = {1, 1, 5};
+  gru.weights = random(15 * 6);
+  gru.bias = random(15);
+  gru.recurrent_weights = random(15 * 5);
+  gru.recurrent_bias = random(15);
+  g.nodes.push_back(gru);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {2};
+  fc.out = {1, 1, 4};
+  fc.weights = random(4 * 5);
+  fc.bias = random(4);
+  g.nodes.push_back(fc);
+  g.output = 3;
+  return g;
+}
+
+std::vector<std::vector<float>> RandomSequences(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> out(n, std::vector<float>(36));
+  for (auto& x : out) {
+    for (float& f : x) f = normal(rng);
+  }
+  return out;
+}
+
+TEST(RecurrentTest, TablesAreMonotoneAndAccurate) {
+  for (int32_t x = -32768; x <= 32767; x += 97) {
+    const double real = x / 4096.0;
+    EXPECT_NEAR(LookupQ15(SigmoidQ15Table(), x) / 32768.0, 1 / (1 + std::exp(-real)), 2e-4);
+    EXPECT_NEAR(LookupQ15(TanhQ15Table(), x) / 32768.0, std::tanh(real), 6e-4);
+  }
+}
+
+TEST(RecurrentTest, Int8CellsTrackFloatAndPlanTheirScratch) {
+  FloatGraph g = RecurrentGraph();
+  absl::StatusOr<Int8Model> m = Quantize(g, RandomSequences(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  double err = 0, mag = 0;
+  for (const auto& x : RandomSequences(32, 2)) {
+    const std::vector<float> f = RunFloat(g, x);
+    const std::vector<float> q = DequantizeOutput(*m, RunInt8(*m, QuantizeInput(*m, x)));
+    for (size_t i = 0; i < f.size(); ++i) {
+      err += std::abs(f[i] - q[i]);
+      mag += std::abs(f[i]);
+    }
+  }
+  EXPECT_LT(err / mag, 0.08) << "mean relative error of the int8 outputs";
+  // Scratch buffers (int16 gates + state) are planned apart from every tensor
+  // live while their node runs.
+  const MemoryPlan& p = m->memory;
+  for (int node : {1, 2}) {
+    ASSERT_GE(p.scratch_offset[node], 0);
+    EXPECT_EQ(p.scratch_offset[node] % 4, 0);
+    const int64_t bytes = RecurrentScratchBytes(m->nodes[node]);
+    EXPECT_EQ(bytes, 10 * m->nodes[node].hidden);
+    EXPECT_LE(p.scratch_offset[node] + bytes, p.arena_size);
+    for (size_t t = 0; t < m->nodes.size(); ++t) {
+      if (p.first_use[t] > node || p.last_use[t] < node) continue;
+      const bool overlap = p.scratch_offset[node] < p.offset[t] + p.size[t] &&
+                           p.offset[t] < p.scratch_offset[node] + bytes;
+      EXPECT_FALSE(overlap) << "scratch of node " << node << " and tensor " << t;
+    }
+  }
+  EXPECT_EQ(m->macs(), 12 * (24 * 3 + 24 * 6) + 12 * (15 * 6 + 15 * 5) + 4 * 5);
+}
+
+TEST(RecurrentTest, HostAndQemuAreBitExact) {
+  absl::StatusOr<Int8Model> m = Quantize(RecurrentGraph(), RandomSequences(64, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  CodegenOptions options;
+  options.cpu = "cortex-m4";
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (const auto& x : RandomSequences(40, 3)) {
+    inputs.push_back(QuantizeInput(*m, x));
+    expected.push_back(RunInt8(*m, inputs.back()));
+  }
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + 4);
+  const std::string dir = TempDir("hwnas-mcu-rnn");
+  ASSERT_TRUE(WriteCProject(*m, options, dir).ok());
+  auto host = RunHostProgram(dir, inputs, m->output_dims().size());
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(*host, expected);
+  CommandResult strict = RunShell("make -s clean && make -s CFLAGS='-O2 -Werror'", dir, 120);
+  EXPECT_EQ(strict.exit_code, 0) << strict.output;
+  if (CheckFirmwareTools().ok()) {
+    auto fw = BuildAndRunFirmware(dir, "cortex-m4");
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    EXPECT_EQ(fw->outputs,
+              std::vector<std::vector<int8_t>>(expected.begin(), expected.begin() + 4));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hwnas::mcu
+
+namespace hwnas::mcu {
+namespace {
+
+// Packed int4 weights: conv (odd row length 27, stride 2, dilation 2) and a
+// fully connected layer in int4, a depthwise conv kept in int8. Weights lie
+// on a per-channel 4-bit grid, as after 4-bit fake-quantized training.
+FloatGraph Int4Graph(int weight_bits) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.4f);
+  std::uniform_int_distribution<int> level(-7, 7);
+  auto grid = [&](int64_t rows, int64_t per) {
+    std::vector<float> v(rows * per);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float step = 0.02f + 0.01f * static_cast<float>(r % 5);
+      for (int64_t k = 0; k < per; ++k) v[r * per + k] = step * static_cast<float>(level(rng));
+      v[r * per] = 7 * step;  // Every row reaches the grid's end.
+    }
+    return v;
+  };
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& f : v) f = normal(rng);
+    return v;
+  };
+  FloatGraph g;
+  g.source_shape = {3, 8, 8};
+  auto add = [&](FloatNode n) {
+    n.weight_bits = weight_bits;
+    g.nodes.push_back(std::move(n));
+    return static_cast<int>(g.nodes.size()) - 1;
+  };
+  FloatNode in;
+  in.out = {8, 8, 3};
+  int x = add(in);
+  FloatNode c1;
+  c1.kind = NodeKind::kConv;
+  c1.inputs = {x};
+  c1.out = {8, 8, 16};
+  c1.conv = {3, 3, 1, 1, 1, 1, 1, 1};
+  c1.weights = grid(16, 27);
+  c1.bias = random(16);
+  c1.act_min = 0;
+  x = add(c1);
+  FloatNode c2 = c1;
+  c2.inputs = {x};
+  c2.out = {4, 4, 32};
+  c2.conv = {3, 3, 2, 2, 1, 1, 1, 1};
+  c2.weights = grid(32, 9 * 16);
+  c2.bias = random(32);
+  x = add(c2);
+  FloatNode c3 = c1;
+  c3.inputs = {x};
+  c3.out = {4, 4, 24};
+  c3.conv = {3, 3, 1, 1, 2, 2, 2, 2};
+  c3.weights = grid(24, 9 * 32);
+  c3.bias = random(24);
+  x = add(c3);
+  FloatNode dw;
+  dw.kind = NodeKind::kDepthwiseConv;
+  dw.inputs = {x};
+  dw.out = {4, 4, 24};
+  dw.conv = {3, 3, 1, 1, 1, 1, 1, 1};
+  dw.weights = random(24 * 9);
+  dw.bias = random(24);
+  x = add(dw);
+  FloatNode fc;
+  fc.kind = NodeKind::kFullyConnected;
+  fc.inputs = {x};
+  fc.out = {1, 1, 10};
+  fc.weights = grid(10, 4 * 4 * 24);
+  fc.bias = random(10);
+  g.output = add(fc);
+  return g;
+}
+
+TEST(Int4Test, PacksTwoPerByteRowByRow) {
+  // Rows of 3: {1, -1, 7} and {-7, 0, 2}: each row starts on a byte.
+  const std::vector<uint8_t> packed = PackInt4Rows({1, -1, 7, -7, 0, 2}, 2);
+  EXPECT_EQ(packed, (std::vector<uint8_t>{0xF1, 0x07, 0x09, 0x02}));
+}
+
+TEST(Int4Test, QuantizesConvAndLinearToInt4AndTracksFloat) {
+  const FloatGraph g = Int4Graph(4);
+  absl::StatusOr<Int8Model> m4 = Quantize(g, RandomInputs(64, 1));
+  ASSERT_TRUE(m4.ok()) << m4.status();
+  absl::StatusOr<Int8Model> m8 = Quantize(Int4Graph(8), RandomInputs(64, 1));
+  ASSERT_TRUE(m8.ok()) << m8.status();
+  int int4_nodes = 0;
+  for (const Int8Node& n : m4->nodes) {
+    if (n.weight_bits != 4) continue;
+    ++int4_nodes;
+    EXPECT_NE(n.kind, NodeKind::kDepthwiseConv);
+    for (int8_t w : n.weights) ASSERT_TRUE(w >= -7 && w <= 7) << n.name;
+    EXPECT_GT(ScratchBytes(n), 0) << "a row to unpack into";
+  }
+  EXPECT_EQ(int4_nodes, 4);
+  // conv rows of 27 take 14 bytes; 144, 288 and 384 values take half.
+  const int64_t int8_weights = 16 * 27 + 32 * 144 + 24 * 288 + 10 * 384;
+  const int64_t int4_weights = 16 * 14 + 32 * 72 + 24 * 144 + 10 * 192;
+  EXPECT_EQ(m8->weight_bytes() - m4->weight_bytes(), int8_weights - int4_weights);
+  double err = 0, mag = 0;
+  for (const auto& x : RandomInputs(32, 2)) {
+    const std::vector<float> f = RunFloat(g, x);
+    const std::vector<float> q = DequantizeOutput(*m4, RunInt8(*m4, QuantizeInput(*m4, x)));
+    for (size_t i = 0; i < f.size(); ++i) {
+      err += std::abs(f[i] - q[i]);
+      mag += std::abs(f[i]);
+    }
+  }
+  EXPECT_LT(err / mag, 0.1) << "4-bit grid weights are exact in int4";
+  // Out-of-range int4 values are refused by name.
+  Int8Model bad = *m4;
+  bad.nodes[1].weights[0] = 8;
+  const absl::Status s = Validate(bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("int4 weight 8"), std::string::npos) << s;
+}
+
+TEST(Int4Test, HostAndQemuAreBitExactAndFlashShrinks) {
+  absl::StatusOr<Int8Model> m4 = Quantize(Int4Graph(4), RandomInputs(64, 1));
+  ASSERT_TRUE(m4.ok()) << m4.status();
+  CodegenOptions options;
+  std::vector<std::vector<int8_t>> inputs, expected;
+  for (const auto& x : RandomInputs(40, 3)) {
+    inputs.push_back(QuantizeInput(*m4, x));
+    expected.push_back(RunInt8(*m4, inputs.back()));
+  }
+  options.firmware_samples.assign(inputs.begin(), inputs.begin() + 4);
+  const std::string dir = TempDir("hwnas-mcu-int4");
+  ASSERT_TRUE(WriteCProject(*m4, options, dir).ok());
+  auto host = RunHostProgram(dir, inputs, m4->output_dims().size());
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(*host, expected);
+  CommandResult strict = RunShell("make -s clean && make -s CFLAGS='-O2 -Werror'", dir, 120);
+  EXPECT_EQ(strict.exit_code, 0) << strict.output;
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "host checked; QEMU skipped: " << s.message();
+  }
+  // The same network with int8 weights, for the flash comparison.
+  absl::StatusOr<Int8Model> m8 = Quantize(Int4Graph(8), RandomInputs(64, 1));
+  ASSERT_TRUE(m8.ok()) << m8.status();
+  CodegenOptions options8 = options;
+  const std::string dir8 = TempDir("hwnas-mcu-int4-vs-int8");
+  ASSERT_TRUE(WriteCProject(*m8, options8, dir8).ok());
+  for (const std::string cpu : {"cortex-m4", "cortex-m7"}) {
+    auto fw4 = BuildAndRunFirmware(dir, cpu);
+    ASSERT_TRUE(fw4.ok()) << fw4.status();
+    EXPECT_EQ(fw4->outputs,
+              std::vector<std::vector<int8_t>>(expected.begin(), expected.begin() + 4));
+    auto fw8 = BuildAndRunFirmware(dir8, cpu);
+    ASSERT_TRUE(fw8.ok()) << fw8.status();
+    const int64_t weight_saving = m8->weight_bytes() - m4->weight_bytes();
+    // The kernel that unpacks costs some code; the weights save more.
+    EXPECT_LT(fw4->flash_bytes, fw8->flash_bytes - weight_saving / 2) << cpu;
+    std::cout << cpu << ": flash int4 " << fw4->flash_bytes << " B vs int8 " << fw8->flash_bytes
+              << " B (weights " << m4->weight_bytes() << " vs " << m8->weight_bytes()
+              << " B); SRAM " << fw4->sram_bytes << " vs " << fw8->sram_bytes << " B; instructions "
+              << fw4->instructions[0] << " vs " << fw8->instructions[0] << "\n";
+    // Rebuild for the next cpu.
+    RunShell("make -s clean", dir, 60);
+    RunShell("make -s clean", dir8, 60);
+  }
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir8);
 }
 
 }  // namespace

@@ -1,0 +1,108 @@
+// `hwnas-worker calibrate --mcu CPU`: fits an MCU profile's coefficients
+// (hardware/mcu_model.h) to the exported int8 C of random architectures of a
+// space, measured in QEMU (mcu/firmware.h): instructions per inference,
+// flash and SRAM. Torch-free: the networks get random weights (costs do not
+// depend on the values), so no training is needed.
+#ifndef HWNAS_WORKER_MCU_CALIBRATE_H_
+#define HWNAS_WORKER_MCU_CALIBRATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hardware/mcu_model.h"
+#include "mcu/quantize.h"
+#include "space/network_plan.h"
+#include "space/search_space.h"
+
+namespace hwnas::worker {
+
+// Random weights and batch-norm statistics for every op of the plan, named as
+// worker::TrainedParams names a trained network's.
+mcu::ParamMap RandomPlanParams(const space::NetworkPlan& plan, uint64_t seed);
+
+// The plan as hwnas exports it to a microcontroller: every layer in int8,
+// except the 4-bit ones (packed int4).
+space::NetworkPlan DeployedPlan(space::NetworkPlan plan);
+
+// One architecture's measured firmware next to the profile's estimate.
+struct McuSample {
+  std::string arch;  // The space's readable form.
+  int64_t macs = 0;
+  std::vector<double> features;  // McuFeatureNames() order.
+  int64_t instructions = 0;      // One model_infer call, QEMU -icount.
+  int64_t flash_bytes = 0;       // Firmware minus the empty firmware.
+  int64_t sram_bytes = 0;        // Static data + bss + measured stack.
+  double estimated_cycles = 0;   // Filled by EvaluateProfile.
+  int64_t estimated_flash_bytes = 0;
+  int64_t estimated_sram_bytes = 0;
+};
+
+// What the profile's cost terms count for a plan (MACs per precision and
+// kernel kind, elements, nonlinear elements, bytes moved, kernel calls).
+const std::vector<std::string>& McuFeatureNames();
+std::vector<double> McuFeatures(const space::NetworkPlan& plan);
+
+// Random weights, quantization on random inputs, C export, firmware built
+// for `cpu` and run once in QEMU (killed after timeout_s).
+absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const std::string& cpu,
+                                         uint64_t seed, const std::string& work_dir,
+                                         double timeout_s = 300);
+
+// Least squares with non-negative coefficients (instructions ~ features x
+// coefficients) and the runtime flash/SRAM overhead as the median of
+// measured minus the model's bytes; terms no sample exercises keep `base`'s
+// value. The result's cycles count emulator instructions.
+hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
+                                   const std::vector<McuSample>& samples);
+
+// Estimates with `profile` into each sample; then the agreement.
+struct McuAgreement {
+  struct Metric {
+    double within_10pct = 0, within_20pct = 0, spearman = 0;
+  };
+  Metric instructions, flash, sram;
+};
+McuAgreement EvaluateProfile(const hardware::McuProfile& profile,
+                             const std::vector<space::NetworkPlan>& plans,
+                             std::vector<McuSample>& samples);
+
+// The profile as YAML (hardware/mcu_model.h format), with `comment` lines
+// on top.
+std::string McuProfileYaml(const hardware::McuProfile& profile, const std::string& comment);
+
+struct McuCalibrateOptions {
+  std::string cpu = "cortex-m7";
+  int fit_archs = 100;    // Architectures the coefficients are fitted on.
+  int check_archs = 100;  // Other architectures the fit is checked on.
+  uint64_t seed = 0;
+  std::string work_dir;  // Scratch for the generated projects.
+  std::function<void(const std::string&)> progress;
+};
+struct McuCalibration {
+  hardware::McuProfile base, fitted;
+  std::vector<McuSample> fit, check;  // check: estimates with `fitted`.
+  McuAgreement before, after;         // On `check`: base vs fitted profile.
+};
+absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
+                                            const hardware::McuProfile& base,
+                                            const McuCalibrateOptions& options);
+
+// The command: measures, fits, writes the profile YAML to out_path (and the
+// check's estimate vs measurement per architecture to check_out, a CSV);
+// prints the agreement before and after calibration. Returns an exit code.
+struct McuCalibrateCommandOptions {
+  std::string spec_path, out_path, check_out, cpu;
+  int archs = 100, check = 100;
+  uint64_t seed = 0;
+  bool progress = true;
+};
+int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out,
+                    std::ostream& err);
+
+}  // namespace hwnas::worker
+
+#endif  // HWNAS_WORKER_MCU_CALIBRATE_H_
