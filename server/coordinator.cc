@@ -400,7 +400,7 @@ void Coordinator::Touch(const std::string& worker_id) {
 int64_t Coordinator::CapableWorkers(const scheduler::Requirements& req) {
   absl::MutexLock lock(&mu_);
   const absl::Time alive_since = absl::Now() - options_.worker_alive;
-  const bool table = req.evaluator == "table";
+  const bool table = req.evaluator == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
   int64_t n = 0;
   for (const auto& [id, w] : workers_) {
     if (w.last_seen >= alive_since && scheduler::CanRun(w.profile, req)) {
@@ -483,7 +483,7 @@ absl::StatusOr<std::vector<Assignment>> Coordinator::TryLease(const std::string&
     }
     std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_.policy);
     const auto is_table = [&](int64_t id) {
-      return by_id[id]->spec().requirements.evaluator == "table";
+      return by_id[id]->spec().controller.evaluator.kind == spec::EvaluatorKind::kTable;
     };
     // A training trial comes alone: only table trials join a batch.
     if (!out.empty()) std::erase_if(order, [&](int64_t id) { return !is_table(id); });

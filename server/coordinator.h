@@ -29,7 +29,7 @@
 #include "server/executor.h"
 #include "server/group_commit.h"
 #include "server/metrics.h"
-#include "server/search_spec.h"
+#include "spec/search_spec.h"
 
 namespace hwnas::server {
 
@@ -171,7 +171,7 @@ class Coordinator {
   absl::StatusOr<SearchRecord> Visible(const User& user, int64_t search_id);
   // The search that strategy.warm_start_from names (an id, or the name of
   // the user's newest search so named), checked to be able to seed `spec`.
-  absl::StatusOr<SearchRecord> ResolveWarmStart(const User& user, const SearchSpec& spec);
+  absl::StatusOr<SearchRecord> ResolveWarmStart(const User& user, const spec::SearchSpec& spec);
   // Empty when a live worker can run a search with these requirements, else
   // why not (SearchRecord::waiting).
   std::string WhyNoWorkerCanRun(const scheduler::Requirements& requirements)

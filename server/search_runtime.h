@@ -19,12 +19,17 @@
 #include "common/records.h"
 #include "controller/search.h"
 #include "db/store.h"
+#include "hardware/targets.h"
 #include "scheduler/early_stopping.h"
-#include "server/search_spec.h"
 #include "space/search_space.h"
-#include "worker/trial_runner.h"
+#include "spec/search_spec.h"
 
 namespace hwnas::server {
+
+// The spec, parsed and validated by spec/.
+using spec::MakeSpace;
+using spec::ParseSearchSpec;
+using spec::SearchSpec;
 
 // A trial's reward and final state, as decided by the search's objectives.
 struct Verdict {
@@ -118,7 +123,7 @@ class SearchRuntime {
       const std::vector<std::string>& profile_search_path);
   SearchRuntime(const SearchRecord& record, SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
-                std::optional<worker::TargetSet> targets);
+                std::optional<hardware::TargetSet> targets);
   // The metrics every trial of this search will carry: the table answers
   // accuracy and latency; training adds loss and time, the static costs, the
   // measured latency (unless hardware.measure_latency is false) and each
@@ -142,7 +147,7 @@ class SearchRuntime {
   const int64_t warm_start_search_id_;
   const int64_t max_ahead_;
   const std::unique_ptr<space::SearchSpace> space_;
-  const std::optional<worker::TargetSet> targets_;
+  const std::optional<hardware::TargetSet> targets_;
 
   // Serializes ProposeAndStore calls (so checkpoints are stored in order)
   // without holding mu_ across the database write.

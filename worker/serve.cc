@@ -16,12 +16,12 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "controller/nb201_table.h"
-#include "controller/spec.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
 #include "proto/convert.h"
 #include "space/registry.h"
 #include "spdlog/spdlog.h"
-#include "worker/config.h"
+#include "spec/evaluator.h"
+#include "spec/worker_spec.h"
 #include "worker/trial_runner.h"
 
 namespace hwnas::worker {
@@ -75,8 +75,8 @@ bool IsTableSpec(const std::string& spec_yaml) {
   if (!root.ok()) return false;
   absl::StatusOr<YamlSection> ev = root->Child("evaluator");
   if (!ev.ok()) return false;
-  absl::StatusOr<std::string> kind = ev->String("kind", "train");
-  return kind.ok() && *kind == "table";
+  absl::StatusOr<std::string> kind = ev->String("kind", "");
+  return kind.ok() && *kind == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
 }
 
 std::string Hostname() {
@@ -205,8 +205,8 @@ hwnas::v1::WorkerCapabilities Session::Capabilities() const {
     if (fs::exists(fs::path(shared_dir_) / "eegmmidb_S001")) c.add_datasets("eegmmidb");
   }
   if (!table_path_.empty() && fs::exists(table_path_)) {
-    c.add_evaluators("table");
-    c.add_datasets("nb201-table");
+    c.add_evaluators(std::string(spec::EvaluatorKindName(spec::EvaluatorKind::kTable)));
+    c.add_datasets(spec::kTableDataset);
   }
   return c;
 }
@@ -419,8 +419,7 @@ absl::StatusOr<TrialResult> Session::RunTable(const hwnas::v1::TrialAssignment& 
     evaluator_.reset();
     HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(a.spec_yaml()));
     HWNAS_ASSIGN_OR_RETURN(YamlSection section, root.Child("evaluator"));
-    HWNAS_ASSIGN_OR_RETURN(controller::EvaluatorOptions ev,
-                           controller::ParseEvaluatorOptions(section));
+    HWNAS_ASSIGN_OR_RETURN(spec::EvaluatorOptions ev, spec::ParseEvaluatorOptions(section));
     const std::string path =
         !ev.path.empty() ? controller::ResolveNb201TablePath(ev.path) : table_path_;
     if (!table_ || table_loaded_path_ != path) {

@@ -20,7 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 #include "worker/trial_runner.h"
 
 namespace {
