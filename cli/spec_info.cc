@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "spec/evaluator.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hwnas::cli {
@@ -40,9 +41,9 @@ SpecInfo ReadSpecInfo(absl::string_view spec_yaml) {
   try {
     if (root["name"] && root["name"].IsScalar()) info.name = root["name"].as<std::string>();
     YAML::Node evaluator = root["evaluator"];
-    info.table_evaluator = evaluator && evaluator.IsMap() && evaluator["kind"] &&
-                           evaluator["kind"].IsScalar() &&
-                           evaluator["kind"].as<std::string>() == "table";
+    info.table_evaluator =
+        evaluator && evaluator.IsMap() && evaluator["kind"] && evaluator["kind"].IsScalar() &&
+        evaluator["kind"].as<std::string>() == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
     YAML::Node objectives = root["objectives"];
     if (objectives && objectives.IsMap()) {
       info.targets = ReadBounds(objectives["constraints"], "target");

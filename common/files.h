@@ -32,8 +32,8 @@ absl::Status CheckCanWrite(const std::string& path);
 // table) in the operator's search-path directories: 1 to 64 of
 // [A-Za-z0-9_.-], not starting with '.', no extension (.yaml, .yml, .json).
 // Specs are untrusted input, so a name never leaves those directories. Here
-// so that the spec check (worker/config, no hardware library) and the loaders
-// (hardware/) apply one rule.
+// so that the spec check (spec/worker_spec) and the loaders (hardware/) apply
+// one rule.
 bool IsDeviceFileName(absl::string_view name);
 
 }  // namespace hwnas

@@ -19,20 +19,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/trial.h"
+#include "spec/evaluator.h"
 
 namespace hwnas::controller {
 
-enum class Nb201Dataset { kCifar10 = 0, kCifar100 = 1, kImageNet16 = 2 };
-
-// "cifar10" | "cifar100" | "imagenet16" (also "imagenet16-120").
-absl::StatusOr<Nb201Dataset> ParseNb201Dataset(absl::string_view name);
-absl::string_view Nb201DatasetName(Nb201Dataset dataset);
-
-// The device columns of the published table, without the "lat_" prefix
-// ("raspi4", "pixel3", "gold_6226", "1080ti_1", ...).
-const std::vector<std::string>& Nb201KnownDevices();
-// Accepts "raspi4" or "lat_raspi4"; fails naming the known devices.
-absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device);
+// The data set and device names live with the spec's `evaluator:` section.
+using spec::CanonicalNb201Device;
+using spec::Nb201Dataset;
+using spec::Nb201DatasetName;
+using spec::Nb201KnownDevices;
+using spec::ParseNb201Dataset;
 
 // `configured` if non-empty, else $HWNAS_SHARED_DATA/nb201/nb201_acc_latency.csv,
 // else ../shared/data/nb201/nb201_acc_latency.csv (relative to the working directory).

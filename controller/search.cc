@@ -47,6 +47,16 @@ absl::StatusOr<ScoredTrial> ReadScored(internal::ByteReader& r) {
 
 }  // namespace
 
+SearchOptions MakeSearchOptions(const spec::ControllerSpec& spec) {
+  SearchOptions o;
+  o.reward = spec.objectives;
+  o.strategy = spec.strategy;
+  o.budget = spec.budget.trials;
+  o.dedup =
+      spec.evaluator.kind == spec::EvaluatorKind::kTable ? DedupKey::kExact : DedupKey::kCanonical;
+  return o;
+}
+
 Search::Search(SearchOptions options, const space::SearchSpace& space, RewardFunction reward,
                std::unique_ptr<Strategy> strategy)
     : options_(std::move(options)),

@@ -37,6 +37,7 @@
 #include "controller/reward.h"
 #include "controller/strategy.h"
 #include "space/search_space.h"
+#include "spec/controller_spec.h"
 
 namespace hwnas::controller {
 
@@ -71,6 +72,11 @@ struct SearchOptions {
     return *this;
   }
 };
+
+// SearchOptions for a spec's controller sections: dedup by exact tokens for
+// the table evaluator (its rows for equivalent cells are separate training
+// runs), by canonical hash otherwise.
+SearchOptions MakeSearchOptions(const spec::ControllerSpec& spec);
 
 // A finished trial as the server reports it.
 struct FinishedTrial {

@@ -21,10 +21,12 @@
 #include "common/trial.h"
 #include "common/yaml_fields.h"
 #include "space/search_space.h"
+#include "spec/objectives.h"
+#include "spec/strategy_options.h"
 
 namespace hwnas::controller {
 
-struct RewardOptions;  // reward.h
+using spec::RewardOptions;
 
 // A proposal id no strategy hands out: marks observations of trials a
 // strategy did not propose (warm start, trials proposed after the last
@@ -85,266 +87,17 @@ class Strategy {
   virtual absl::Status Restore(absl::string_view bytes) = 0;
 };
 
-// ---------------------------------------------------------------------------
-// Options of the spec's `strategy:` section.
-
-struct EvolutionOptions {
-  int population = 30;  // Aging population size.
-  int tournament = 10;  // Tournament sample size (with replacement).
-  int mutations = 1;    // Decisions changed per child (each to a different choice).
-
-  EvolutionOptions& set_population(int v) {
-    population = v;
-    return *this;
-  }
-  EvolutionOptions& set_tournament(int v) {
-    tournament = v;
-    return *this;
-  }
-  EvolutionOptions& set_mutations(int v) {
-    mutations = v;
-    return *this;
-  }
-};
-
-// NSGA-II (nsga2.h): multi-objective, accuracy and the costs unscalarized.
-struct Nsga2Options {
-  int population = 40;     // Survivors kept between generations.
-  double crossover = 0.9;  // Probability that a child mixes two parents (uniform crossover).
-  // Per-decision mutation probability; 0: 1 / (the space's decision count).
-  double mutation = 0;
-
-  Nsga2Options& set_population(int v) {
-    population = v;
-    return *this;
-  }
-  Nsga2Options& set_crossover(double v) {
-    crossover = v;
-    return *this;
-  }
-  Nsga2Options& set_mutation(double v) {
-    mutation = v;
-    return *this;
-  }
-};
-
-enum class PolicyGradient { kPpo, kReinforce };
-
-// The MnasNet/ENAS LSTM controller. Defaults from the papers (NASNet/MnasNet
-// PPO learning rate 3.5e-4, ENAS sampling temperature 5, tanh constant 2.5,
-// entropy weight 1e-4, baseline decay 0.99; hidden size 100).
-struct ControllerOptions {
-  PolicyGradient algorithm = PolicyGradient::kPpo;
-  int hidden_size = 100;
-  int layers = 1;
-  double learning_rate = 3.5e-4;
-  double temperature = 5.0;
-  double tanh_constant = 2.5;  // 0 disables the tanh squashing.
-  double entropy_weight = 1e-4;
-  double baseline_decay = 0.99;  // EMA of the reward (per sample).
-  int batch_size = 8;            // Finished results per policy update.
-  int ppo_epochs = 4;            // Passes over each batch (PPO only).
-  double ppo_clip = 0.2;         // Ratio clip epsilon (PPO only).
-  // Divide advantages by the running standard deviation of rewards: keeps
-  // the step size independent of the reward's scale (accuracy differences of
-  // a few tenths of a point are tiny policy-gradient signals otherwise).
-  bool normalize_advantages = true;
-  double infeasible_reward = 0;  // Reward of INFEASIBLE trials.
-  double init_range = 0.1;       // Parameters start uniform in [-r, r].
-  int warm_start_epochs = 1;     // Passes over warm-start trials.
-  // Resample (2 rounds of max(2n, 8) candidates) instead of proposing an
-  // architecture this controller already proposed or observed; when none is
-  // new, change random decisions of a sampled repeat until it is new (its
-  // log-probability under the policy recorded as usual). A converged policy
-  // otherwise spends most of its proposals on repeats (answered from the
-  // cache, but each one still a sampling and a share of an update).
-  bool avoid_repeats = true;
-  // Risk-seeking policy gradient (0 = off): only samples whose reward is above
-  // this quantile of their batch's rewards get an advantage (reward minus that
-  // quantile), the rest none. A search keeps its best architecture, not its
-  // average one, so a family that is good only sometimes (noisy latency near
-  // the target) is not unlearned for its misses.
-  double risk_quantile = 0;
-  // Elite replay (0 = off): the elite_size best distinct architectures
-  // observed so far join every update as extra samples (advantage: reward
-  // minus the baseline, or minus the batch's risk quantile; only those above
-  // it, and at most batch_size of them), their ratio taken against the policy
-  // as that update starts. Without it a good architecture
-  // is pushed up once and then forgotten: with avoid_repeats it is never
-  // proposed again, and PPO's clip lets a sample the policy found unlikely
-  // gain at most ppo_clip of its probability per update. That is how PPO
-  // settled on a mediocre sequence in some seeds, which seeds depending on
-  // the last bits of BLAS products (docs/benchmarks.md, "Controller").
-  int elite_size = 8;
-
-  ControllerOptions& set_algorithm(PolicyGradient v) {
-    algorithm = v;
-    return *this;
-  }
-  ControllerOptions& set_hidden_size(int v) {
-    hidden_size = v;
-    return *this;
-  }
-  ControllerOptions& set_layers(int v) {
-    layers = v;
-    return *this;
-  }
-  ControllerOptions& set_learning_rate(double v) {
-    learning_rate = v;
-    return *this;
-  }
-  ControllerOptions& set_temperature(double v) {
-    temperature = v;
-    return *this;
-  }
-  ControllerOptions& set_tanh_constant(double v) {
-    tanh_constant = v;
-    return *this;
-  }
-  ControllerOptions& set_entropy_weight(double v) {
-    entropy_weight = v;
-    return *this;
-  }
-  ControllerOptions& set_baseline_decay(double v) {
-    baseline_decay = v;
-    return *this;
-  }
-  ControllerOptions& set_batch_size(int v) {
-    batch_size = v;
-    return *this;
-  }
-  ControllerOptions& set_ppo_epochs(int v) {
-    ppo_epochs = v;
-    return *this;
-  }
-  ControllerOptions& set_ppo_clip(double v) {
-    ppo_clip = v;
-    return *this;
-  }
-  ControllerOptions& set_normalize_advantages(bool v) {
-    normalize_advantages = v;
-    return *this;
-  }
-  ControllerOptions& set_avoid_repeats(bool v) {
-    avoid_repeats = v;
-    return *this;
-  }
-  ControllerOptions& set_infeasible_reward(double v) {
-    infeasible_reward = v;
-    return *this;
-  }
-};
-
-// The surrogate-guided strategy (surrogate.h): ridge-regression ensembles on
-// one-hot + pairwise token features, Thompson sampling over candidates.
-struct SurrogateOptions {
-  int initial = 10;          // Uniform random proposals before the model is used.
-  int ensemble = 8;          // Ensemble members (posterior samples).
-  double ridge = 1.0;        // Ridge penalty of the one-hot features.
-  double pair_ridge = 1.0;   // Ridge penalty of the pairwise interaction features.
-  bool interactions = true;  // Pairwise features (all pairs when they fit max_features).
-  // Features of the canonical tokens too (spaces with equivalent token lists).
-  bool canonical_features = false;
-  int max_features = 1024;    // Feature budget (model: O(features^2) memory and time per trial).
-  double exploration = 0.15;  // Perturbation scale, in standard deviations of the target.
-  bool decompose = true;      // Model accuracy and each constrained cost separately.
-  bool log_error = false;     // Model accuracy as -log(1 - accuracy).
-  bool log_costs = false;     // Model the log of each cost (else the cost itself).
-  // Accuracy (or reward) targets below this quantile of the observed ones are
-  // raised to it before fitting: the model focuses on the top. 0: no clipping.
-  double clip_quantile = 0.25;
-  // Cost targets are winsorized to their [q, 1 - q] quantiles (measurement
-  // outliers, e.g. near-zero latencies of networks that compute nothing).
-  double cost_clip = 0.0;
-  // Choose only candidates predicted within every constraint's target (as
-  // if each were a hard limit), for searches that count only architectures
-  // within the targets. Needs decompose; the reward still ranks them.
-  bool strict_targets = false;
-  int enumerate_limit = 32768;  // Score every valid architecture of spaces up to this size.
-  int pool = 2000;              // Larger spaces: random candidates per proposal...
-  int parents = 10;             // ...plus mutations of this many best observed trials...
-  int mutants = 100;            // ...this many each (1 or 2 decisions changed).
-  // Near misses (0 = off): a network more accurate than every trial within the
-  // targets whose measured costs miss a target by at most `near_miss_margin`
-  // (relative) is measured again, through up to this many equivalent token
-  // lists not tried yet (cheapest predicted first). Measured latency is noisy,
-  // and an equivalent encoding is a new measurement of the same network.
-  // Small spaces with equivalent token lists only.
-  int near_miss_retries = 0;
-  double near_miss_margin = 0.15;
-
-  SurrogateOptions& set_initial(int v) {
-    initial = v;
-    return *this;
-  }
-  SurrogateOptions& set_ensemble(int v) {
-    ensemble = v;
-    return *this;
-  }
-  SurrogateOptions& set_exploration(double v) {
-    exploration = v;
-    return *this;
-  }
-  SurrogateOptions& set_decompose(bool v) {
-    decompose = v;
-    return *this;
-  }
-  SurrogateOptions& set_enumerate_limit(int v) {
-    enumerate_limit = v;
-    return *this;
-  }
-  SurrogateOptions& set_pool(int v) {
-    pool = v;
-    return *this;
-  }
-};
-
-struct StrategyOptions {
-  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate | nsga2
-  std::string name = "evolution";
-  EvolutionOptions evolution;
-  Nsga2Options nsga2;
-  ControllerOptions controller;
-  SurrogateOptions surrogate;
-  // Name or id of an earlier search whose finished trials seed this one
-  // (resolved by the server, which then calls Strategy::WarmStart). Empty: none.
-  std::string warm_start_from;
-  // Explicit seed; unset: the server picks one and stores it with the search.
-  std::optional<uint64_t> seed;
-
-  StrategyOptions& set_name(std::string v) {
-    name = std::move(v);
-    return *this;
-  }
-  StrategyOptions& set_evolution(EvolutionOptions v) {
-    evolution = v;
-    return *this;
-  }
-  StrategyOptions& set_nsga2(Nsga2Options v) {
-    nsga2 = v;
-    return *this;
-  }
-  StrategyOptions& set_controller(ControllerOptions v) {
-    controller = v;
-    return *this;
-  }
-  StrategyOptions& set_surrogate(SurrogateOptions v) {
-    surrogate = v;
-    return *this;
-  }
-};
-
-// Names MakeStrategy accepts.
-std::vector<std::string> StrategyNames();
-
-// Parses `strategy:`, e.g.
-//   strategy: {name: evolution, population: 30, tournament: 10, mutations: 1}
-//   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
-//   strategy: {name: surrogate, initial: 10, ensemble: 8, exploration: 0.5}
-//   strategy: {name: nsga2, population: 40, crossover: 0.9, mutation: 0.2}
-// Keys that do not belong to the named strategy are rejected.
-absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
-absl::Status ValidateStrategyOptions(const StrategyOptions& options);
+// The options of the spec's `strategy:` section and their parser live with
+// the spec (spec/strategy_options.h).
+using spec::ControllerOptions;
+using spec::EvolutionOptions;
+using spec::Nsga2Options;
+using spec::ParseStrategyOptions;
+using spec::PolicyGradient;
+using spec::StrategyNames;
+using spec::StrategyOptions;
+using spec::SurrogateOptions;
+using spec::ValidateStrategyOptions;
 
 // Makes the named strategy. `space` must outlive it. Equal (options, space,
 // seed, reward) give strategies that propose identical sequences. `reward`

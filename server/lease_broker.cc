@@ -9,6 +9,7 @@
 #include "controller/rng.h"
 #include "server/search_runtime.h"
 #include "spdlog/spdlog.h"
+#include "spec/evaluator.h"
 
 namespace hwnas::server {
 namespace {
@@ -130,7 +131,7 @@ int64_t LeaseBroker::AliveWorkers() {
 
 int64_t LeaseBroker::CapableWorkers(const scheduler::Requirements& req) {
   const absl::Time alive_since = clock_->Now() - options_->worker_alive;
-  const bool table = req.evaluator == "table";
+  const bool table = req.evaluator == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
   absl::MutexLock lock(&mu_);
   int64_t n = 0;
   for (const auto& [id, w] : workers_) {
@@ -222,7 +223,7 @@ absl::StatusOr<std::vector<Assignment>> LeaseBroker::TryLease(const std::string&
     }
     std::vector<int64_t> order = scheduler::RankSearches(profile, demands, options_->policy);
     const auto is_table = [&](int64_t id) {
-      return by_id[id]->spec().requirements.evaluator == "table";
+      return by_id[id]->spec().controller.evaluator.kind == spec::EvaluatorKind::kTable;
     };
     // A training trial comes alone: only table trials join a batch.
     if (!out.empty()) std::erase_if(order, [&](int64_t id) { return !is_table(id); });

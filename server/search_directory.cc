@@ -115,7 +115,7 @@ absl::StatusOr<SearchRecord> SearchDirectory::Submit(const User& user, const std
   if (user.is_worker && !user.is_admin) {
     return absl::PermissionDeniedError("worker tokens cannot submit searches");
   }
-  HWNAS_ASSIGN_OR_RETURN(SearchSpec spec,
+  HWNAS_ASSIGN_OR_RETURN(spec::SearchSpec spec,
                          SearchRuntime::CheckSpec(spec_yaml, options_->profile_search_path));
   int64_t warm_start_search_id = 0;
   if (!spec.controller.strategy.warm_start_from.empty()) {
@@ -149,7 +149,7 @@ absl::StatusOr<SearchRecord> SearchDirectory::Submit(const User& user, const std
 }
 
 absl::StatusOr<SearchRecord> SearchDirectory::ResolveWarmStart(const User& user,
-                                                               const SearchSpec& spec) {
+                                                               const spec::SearchSpec& spec) {
   constexpr absl::string_view kField = "strategy.warm_start_from";
   const std::string& ref = spec.controller.strategy.warm_start_from;
   std::optional<SearchRecord> earlier;
@@ -254,7 +254,7 @@ absl::StatusOr<ParetoAnswer> SearchDirectory::ParetoFront(const User& user, int6
                                                           std::vector<std::string> metrics) {
   HWNAS_ASSIGN_OR_RETURN(SearchRecord search, Visible(user, search_id));
   if (metrics.empty()) {
-    absl::StatusOr<SearchSpec> spec = ParseSearchSpec(search.spec_yaml);
+    absl::StatusOr<spec::SearchSpec> spec = spec::ParseSearchSpec(search.spec_yaml);
     metrics = spec.ok() ? spec->controller.objectives.EffectiveParetoMetrics()
                         : std::vector<std::string>{"latency_ms"};
   }

@@ -23,7 +23,7 @@
 #include "server/coordinator_types.h"
 #include "server/executor.h"
 #include "server/metrics.h"
-#include "server/search_spec.h"
+#include "spec/search_spec.h"
 
 namespace hwnas::server {
 
@@ -102,7 +102,7 @@ class SearchDirectory {
   absl::StatusOr<SearchRecord> Visible(const User& user, int64_t search_id);
   // The search that strategy.warm_start_from names (an id, or the name of
   // the user's newest search so named), checked to be able to seed `spec`.
-  absl::StatusOr<SearchRecord> ResolveWarmStart(const User& user, const SearchSpec& spec);
+  absl::StatusOr<SearchRecord> ResolveWarmStart(const User& user, const spec::SearchSpec& spec);
   absl::Status LoadRuntime(const SearchRecord& record);
   void RefillOnce(const std::shared_ptr<SearchRuntime>& runtime);
   // Sets the in-memory counters from the store.

@@ -41,7 +41,7 @@ std::vector<controller::FinishedTrial> ToFinished(absl::Span<const TrialRecord> 
 
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
     const SearchRecord& record, const std::vector<std::string>& profile_search_path) {
-  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(record.spec_yaml);
+  absl::StatusOr<spec::SearchSpec> spec = spec::ParseSearchSpec(record.spec_yaml);
   if (!spec.ok()) return SpecError(spec.status());
   absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime =
       Build(record, *std::move(spec), profile_search_path);
@@ -49,9 +49,9 @@ absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Create(
   return runtime;
 }
 
-absl::StatusOr<SearchSpec> SearchRuntime::CheckSpec(
+absl::StatusOr<spec::SearchSpec> SearchRuntime::CheckSpec(
     absl::string_view spec_yaml, const std::vector<std::string>& profile_search_path) {
-  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(spec_yaml);
+  absl::StatusOr<spec::SearchSpec> spec = spec::ParseSearchSpec(spec_yaml);
   if (!spec.ok()) return SpecError(spec.status());
   SearchRecord probe;
   probe.spec_yaml = std::string(spec_yaml);
@@ -63,8 +63,8 @@ absl::StatusOr<SearchSpec> SearchRuntime::CheckSpec(
 }
 
 absl::StatusOr<std::set<std::string>> SearchRuntime::MetricsOfTrials() {
-  const controller::EvaluatorOptions& evaluator = spec_.controller.evaluator;
-  if (evaluator.kind == controller::EvaluatorKind::kTable) {
+  const spec::EvaluatorOptions& evaluator = spec_.controller.evaluator;
+  if (evaluator.kind == spec::EvaluatorKind::kTable) {
     return std::set<std::string>{"accuracy", "latency_ms", "latency_p90_ms",
                                  absl::StrCat("latency_ms@", evaluator.device)};
   }
@@ -81,7 +81,7 @@ absl::StatusOr<std::set<std::string>> SearchRuntime::MetricsOfTrials() {
   if (proposals.empty()) return metrics;
   HWNAS_ASSIGN_OR_RETURN(space::NetworkPlan plan,
                          space_->Lower(proposals.front().architecture.tokens));
-  HWNAS_ASSIGN_OR_RETURN(TrialResult estimate, targets_->Estimate(worker::ApplyHardwareOptions(
+  HWNAS_ASSIGN_OR_RETURN(TrialResult estimate, targets_->Estimate(spec::ApplyHardwareOptions(
                                                    std::move(plan), spec_.worker->hardware)));
   metrics.insert({"params", "macs", "peak_memory_bytes", "flash_bytes"});
   for (const auto& [key, value] : estimate.estimates) metrics.insert(key);
@@ -98,7 +98,7 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
     } else if (size_t at = metric.find('@'); at != std::string::npos && spec_.worker) {
       const std::string target = metric.substr(at + 1);
       bool named = false;
-      for (const worker::TargetConfig& t : spec_.worker->hardware.targets) {
+      for (const hardware::TargetConfig& t : spec_.worker->hardware.targets) {
         named = named || t.name == target;
       }
       why = named ? absl::StrCat("hardware target '", target, "' does not estimate it; ")
@@ -112,7 +112,7 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
 }
 
 absl::StatusOr<controller::Search::WarmStartReport> SearchRuntime::CheckWarmStart(
-    const SearchSpec& spec, absl::Span<const TrialRecord> earlier,
+    const spec::SearchSpec& spec, absl::Span<const TrialRecord> earlier,
     const std::vector<std::string>& profile_search_path) {
   SearchRecord probe;
   probe.budget = spec.controller.budget.trials;
@@ -123,13 +123,13 @@ absl::StatusOr<controller::Search::WarmStartReport> SearchRuntime::CheckWarmStar
 }
 
 absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
-    const SearchRecord& record, SearchSpec spec,
+    const SearchRecord& record, spec::SearchSpec spec,
     const std::vector<std::string>& profile_search_path) {
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
-  std::optional<worker::TargetSet> targets;
+  std::optional<hardware::TargetSet> targets;
   if (spec.worker) {
-    HWNAS_ASSIGN_OR_RETURN(targets,
-                           worker::TargetSet::Load(spec.worker->hardware, profile_search_path));
+    HWNAS_ASSIGN_OR_RETURN(
+        targets, hardware::TargetSet::Load(spec.worker->hardware.targets, profile_search_path));
   }
   auto runtime = std::shared_ptr<SearchRuntime>(
       new SearchRuntime(record, std::move(spec), std::move(space), std::move(targets)));
@@ -140,9 +140,9 @@ absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
   return runtime;
 }
 
-SearchRuntime::SearchRuntime(const SearchRecord& record, SearchSpec spec,
+SearchRuntime::SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
                              std::unique_ptr<space::SearchSpace> space,
-                             std::optional<worker::TargetSet> targets)
+                             std::optional<hardware::TargetSet> targets)
     : id_(record.id),
       owner_(record.owner),
       spec_(std::move(spec)),
@@ -214,7 +214,7 @@ std::pair<std::optional<TrialResult>, std::string> SearchRuntime::StaticCheck(
   absl::StatusOr<space::NetworkPlan> plan = space_->Lower(arch.tokens);
   if (!plan.ok()) return {std::nullopt, ""};
   absl::StatusOr<TrialResult> estimate =
-      targets_->Estimate(worker::ApplyHardwareOptions(*std::move(plan), spec_.worker->hardware));
+      targets_->Estimate(spec::ApplyHardwareOptions(*std::move(plan), spec_.worker->hardware));
   if (!estimate.ok()) return {std::nullopt, ""};
   // A device the network does not fit (SRAM or flash) is a hard limit.
   for (const auto& [key, value] : estimate->estimates) {

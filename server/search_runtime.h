@@ -21,8 +21,8 @@
 #include "db/store.h"
 #include "scheduler/early_stopping.h"
 #include "server/queue_counters.h"
-#include "server/search_spec.h"
 #include "space/search_space.h"
+#include "spec/search_spec.h"
 #include "worker/trial_runner.h"
 
 namespace hwnas::server {
@@ -45,12 +45,12 @@ class SearchRuntime {
   // Returns the parsed spec. Submit runs it before storing anything, so a
   // spec that could never run is refused (InvalidArgument, naming the field)
   // instead of stored as FAILED.
-  static absl::StatusOr<SearchSpec> CheckSpec(absl::string_view spec_yaml,
-                                              const std::vector<std::string>& profile_search_path);
+  static absl::StatusOr<spec::SearchSpec> CheckSpec(
+      absl::string_view spec_yaml, const std::vector<std::string>& profile_search_path);
   // Checks that an earlier search's finished trials can seed a search of
   // `spec` (strategy.warm_start_from): builds a probe and warm-starts it.
   static absl::StatusOr<controller::Search::WarmStartReport> CheckWarmStart(
-      const SearchSpec& spec, absl::Span<const TrialRecord> earlier,
+      const spec::SearchSpec& spec, absl::Span<const TrialRecord> earlier,
       const std::vector<std::string>& profile_search_path);
   ~SearchRuntime();
 
@@ -61,7 +61,7 @@ class SearchRuntime {
   int64_t id() const { return id_; }
   // Owner's user name, for the per-owner running limit.
   const std::string& owner() const { return owner_; }
-  const SearchSpec& spec() const { return spec_; }
+  const spec::SearchSpec& spec() const { return spec_; }
   int64_t budget() const { return budget_; }
   uint64_t seed() const { return seed_; }
   // Most proposals to keep ahead of feedback (0: no cap): a policy-gradient
@@ -112,9 +112,9 @@ class SearchRuntime {
  private:
   // Create from a parsed spec, without the error-code mapping.
   static absl::StatusOr<std::shared_ptr<SearchRuntime>> Build(
-      const SearchRecord& record, SearchSpec spec,
+      const SearchRecord& record, spec::SearchSpec spec,
       const std::vector<std::string>& profile_search_path);
-  SearchRuntime(const SearchRecord& record, SearchSpec spec,
+  SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
                 std::optional<worker::TargetSet> targets);
   // The metrics every trial of this search will carry: the table answers
@@ -134,7 +134,7 @@ class SearchRuntime {
 
   const int64_t id_;
   const std::string owner_;
-  const SearchSpec spec_;
+  const spec::SearchSpec spec_;
   const int64_t budget_;
   const uint64_t seed_;
   const int64_t warm_start_search_id_;

@@ -170,7 +170,7 @@ int CheckSpecs(const Args& args) {
       exit_code = std::max(exit_code, 1);
       continue;
     }
-    absl::StatusOr<hwnas::server::SearchSpec> spec =
+    absl::StatusOr<hwnas::spec::SearchSpec> spec =
         hwnas::server::SearchRuntime::CheckSpec(*text, profile_path);
     if (!spec.ok()) {
       std::cerr << file << ": " << spec.status().message() << "\n";

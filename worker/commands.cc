@@ -11,8 +11,8 @@
 #include "hardware/costs.h"
 #include "hardware/latency_lut.h"
 #include "nlohmann/json.hpp"
+#include "spec/worker_spec.h"
 #include "worker/calibrate.h"
-#include "worker/config.h"
 
 namespace hwnas::worker {
 namespace {
@@ -183,7 +183,7 @@ int RunDescribe(const DescribeOptions& options, std::ostream& out, std::ostream&
   if (!loaded.ok()) return Fail(err, loaded.status());
   absl::StatusOr<hardware::CostReport> report = hardware::ComputeCosts(loaded->plan);
   if (!report.ok()) return Fail(err, report.status());
-  absl::StatusOr<TargetSet> targets = TargetSet::Load(loaded->spec.hardware);
+  absl::StatusOr<TargetSet> targets = TargetSet::Load(loaded->spec.hardware.targets);
   if (!targets.ok()) return Fail(err, targets.status());
   absl::StatusOr<TrialResult> estimate = targets->Estimate(loaded->plan);
   if (!estimate.ok()) return Fail(err, estimate.status());

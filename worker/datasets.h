@@ -11,9 +11,29 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "space/network_plan.h"
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 
 namespace hwnas::worker {
+
+// The worker's sections of the spec (data, training, hardware) are parsed by
+// spec/; the worker uses them under its own names.
+using spec::ApplyHardwareOptions;
+using spec::DataConfig;
+using spec::DatasetKind;
+using spec::DataShapeFor;
+using spec::EegLayout;
+using spec::EvalSplit;
+using spec::HardwareOptions;
+using spec::LoadWorkerSpec;
+using spec::LrSchedule;
+using spec::MakeSpace;
+using spec::Normalization;
+using spec::OptimizerKind;
+using spec::ParseWorkerSpec;
+using spec::ResolveDataPath;
+using spec::ResolveSharedDataDir;
+using spec::TrainingOptions;
+using spec::WorkerSpec;
 
 // Samples stored one after another, each `sample_shape` (row-major).
 struct Dataset {

@@ -15,8 +15,8 @@
 #include "hardware/latency_lut.h"
 #include "mcu/codegen.h"
 #include "mcu/firmware.h"
+#include "spec/worker_spec.h"
 #include "worker/calibrate.h"
-#include "worker/config.h"
 
 namespace hwnas::worker {
 namespace {

@@ -14,9 +14,9 @@
 #include "common/data_paths.h"
 #include "common/status_macros.h"
 #include "controller/nb201_table.h"
-#include "controller/spec.h"
 #include "space/registry.h"
-#include "worker/config.h"
+#include "spec/evaluator.h"
+#include "spec/worker_spec.h"
 #include "worker/serve_loop.h"
 #include "worker/trial_runner.h"
 #include "worker/worker_client_grpc.h"
@@ -31,7 +31,7 @@ bool IsTableSpec(const std::string& spec_yaml) {
   absl::StatusOr<YamlSection> ev = root->Child("evaluator");
   if (!ev.ok()) return false;
   absl::StatusOr<std::string> kind = ev->String("kind", "train");
-  return kind.ok() && *kind == "table";
+  return kind.ok() && *kind == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
 }
 
 std::string Hostname() {
@@ -59,8 +59,8 @@ WorkerRecord Capabilities(const ServeOptions& options, const DataLocations& data
   c.datasets.push_back("ucr");
   std::error_code ec;
   if (!table_path.empty() && std::filesystem::exists(table_path, ec)) {
-    c.evaluators.push_back("table");
-    c.datasets.push_back("nb201-table");
+    c.evaluators.push_back(std::string(spec::EvaluatorKindName(spec::EvaluatorKind::kTable)));
+    c.datasets.push_back(spec::kTableDataset);
   }
   return c;
 }
@@ -87,8 +87,7 @@ class RunnerExecutor final : public TrialExecutor {
       evaluator_.reset();
       HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(a.spec_yaml));
       HWNAS_ASSIGN_OR_RETURN(YamlSection section, root.Child("evaluator"));
-      HWNAS_ASSIGN_OR_RETURN(controller::EvaluatorOptions ev,
-                             controller::ParseEvaluatorOptions(section));
+      HWNAS_ASSIGN_OR_RETURN(spec::EvaluatorOptions ev, spec::ParseEvaluatorOptions(section));
       const std::string path =
           !ev.path.empty() ? controller::ResolveNb201TablePath(ev.path) : table_path_;
       if (!table_ || table_loaded_path_ != path) {

@@ -16,9 +16,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/trial.h"
+#include "hardware/targets.h"
 #include "space/network_plan.h"
 #include "space/search_space.h"
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 #include "worker/datasets.h"
 
 namespace hwnas::worker {
@@ -81,34 +82,8 @@ absl::StatusOr<LatencyMeasurement> MeasureLatency(const space::NetworkPlan& plan
 // A human-readable description of this machine's CPU, used as the device.
 std::string HostDeviceName();
 
-// The spec's estimation targets, loaded: MCU profiles and lookup tables.
-class TargetSet {
- public:
-  // Loads each target's profile (by name on `profile_search_path`, default
-  // hardware::DefaultProfileSearchPath(), or given inline) or lookup table
-  // (by name on the same path). Never opens a path from the spec.
-  static absl::StatusOr<TargetSet> Load(const HardwareOptions& hardware,
-                                        std::vector<std::string> profile_search_path = {});
-  TargetSet(TargetSet&&) noexcept;
-  TargetSet& operator=(TargetSet&&) noexcept;
-  ~TargetSet();
-
-  // Static costs (params, MACs, peak activation, flash) and, per target,
-  // "latency_ms@<name>", "energy_mj@<name>" (MCU profiles with a power
-  // figure) and "feasible@<name>" (1 or 0: fits the MCU's SRAM and flash).
-  // `plan.activation_bits` should already carry hardware.activation_bits.
-  absl::StatusOr<TrialResult> Estimate(const space::NetworkPlan& plan) const;
-  // A per-target summary line each (feasibility reasons), for describe.
-  absl::StatusOr<std::vector<std::string>> Summaries(const space::NetworkPlan& plan) const;
-
- private:
-  struct Impl;
-  explicit TargetSet(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
-// hardware.activation_bits, when set, replaces the plan's.
-space::NetworkPlan ApplyHardwareOptions(space::NetworkPlan plan, const HardwareOptions& hardware);
+// The spec's estimation targets, loaded (MCU profiles and lookup tables).
+using hardware::TargetSet;
 
 struct RunnerOptions {
   std::string shared_data_dir;  // See ResolveDataPath; may be empty.

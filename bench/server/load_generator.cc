@@ -13,9 +13,9 @@
 #include "absl/synchronization/blocking_counter.h"
 #include "common/stats.h"
 #include "common/yaml_fields.h"
-#include "controller/spec.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
 #include "proto/convert.h"
+#include "spec/evaluator.h"
 
 namespace hwnas::bench {
 namespace {
@@ -111,8 +111,8 @@ absl::Status LoadGenerator::Start(int workers) {
       c->set_version("bench");
       c->set_hostname("localhost");
       c->add_search_spaces("nb201");
-      c->add_evaluators("table");
-      c->add_datasets("nb201-table");
+      c->add_evaluators(std::string(spec::EvaluatorKindName(spec::EvaluatorKind::kTable)));
+      c->add_datasets(spec::kTableDataset);
       hwnas::v1::RegisterWorkerResponse resp;
       grpc::Status s;
       // Like hwnas-worker, retry a connection that fails at first: hundreds
@@ -190,8 +190,7 @@ void LoadGenerator::Run(Worker* w) {
       if (!root.ok()) return root.status();
       absl::StatusOr<YamlSection> section = root->Child("evaluator");
       if (!section.ok()) return section.status();
-      absl::StatusOr<controller::EvaluatorOptions> options =
-          controller::ParseEvaluatorOptions(*section);
+      absl::StatusOr<spec::EvaluatorOptions> options = spec::ParseEvaluatorOptions(*section);
       if (!options.ok()) return options.status();
       absl::StatusOr<controller::TableEvaluator> created =
           controller::TableEvaluator::Create(options_.table, options->dataset, options->device);

@@ -20,7 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "common/flags.h"
 #include "common/subprocess.h"
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 #include "worker/trial_runner.h"
 
 namespace {

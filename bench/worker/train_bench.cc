@@ -27,7 +27,7 @@
 #include "common/subprocess.h"
 #include "nlohmann/json.hpp"
 #include "space/network_plan.h"
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 #include "worker/datasets.h"
 #include "worker/trial_runner.h"
 
@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
         }
       }
     }
-    auto costs = hwnas::worker::TargetSet::Load(spec->hardware);
+    auto costs = hwnas::worker::TargetSet::Load(spec->hardware.targets);
     if (costs.ok()) {
       auto r = costs->Estimate(*plan);
       if (r.ok()) params = r->costs.params;

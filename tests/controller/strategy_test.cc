@@ -7,7 +7,6 @@
 #include "controller/mnasnet_controller.h"
 #include "controller/random_search.h"
 #include "controller/search.h"
-#include "controller/spec.h"
 #include "gtest/gtest.h"
 #include "space/nb201_space.h"
 #include "tests/controller/test_util.h"

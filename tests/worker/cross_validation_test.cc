@@ -9,8 +9,8 @@
 #include <numeric>
 #include <string>
 
+#include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
-#include "worker/config.h"
 
 namespace hwnas::worker {
 namespace {

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
-#include "worker/config.h"
 #include "worker/data_files.h"
 #include "worker/datasets.h"
 

@@ -11,8 +11,8 @@
 #include <set>
 #include <string>
 
+#include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
-#include "worker/config.h"
 
 namespace hwnas::worker {
 namespace {

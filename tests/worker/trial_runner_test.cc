@@ -10,8 +10,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hardware/costs.h"
+#include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
-#include "worker/config.h"
 #include "worker/datasets.h"
 
 namespace hwnas::worker {

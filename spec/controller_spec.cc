@@ -1,39 +1,14 @@
-#include "controller/spec.h"
+#include "spec/controller_spec.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace hwnas::controller {
+namespace hwnas::spec {
 
 absl::StatusOr<BudgetOptions> ParseBudgetOptions(const YamlSection& budget) {
   HWNAS_RETURN_IF_ERROR(budget.CheckKeys({"trials"}));
   BudgetOptions o;
   HWNAS_ASSIGN_OR_RETURN(o.trials, budget.Int("trials", o.trials, 1, 10'000'000));
-  return o;
-}
-
-absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator) {
-  HWNAS_RETURN_IF_ERROR(evaluator.CheckIsMap());
-  EvaluatorOptions o;
-  HWNAS_ASSIGN_OR_RETURN(std::string kind, evaluator.Enum("kind", {"train", "table"}, "train"));
-  if (kind == "train") {
-    HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind"}));
-    return o;
-  }
-  o.kind = EvaluatorKind::kTable;
-  HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "path", "dataset", "device"}));
-  HWNAS_ASSIGN_OR_RETURN(o.path, evaluator.String("path", ""));
-  HWNAS_ASSIGN_OR_RETURN(
-      std::string dataset,
-      evaluator.Enum("dataset", {"cifar10", "cifar100", "imagenet16"}, "cifar10"));
-  HWNAS_ASSIGN_OR_RETURN(o.dataset, ParseNb201Dataset(dataset));
-  HWNAS_ASSIGN_OR_RETURN(std::string device, evaluator.String("device", o.device));
-  absl::StatusOr<std::string> canonical = CanonicalNb201Device(device);
-  if (!canonical.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(evaluator.PathOf("device"), ": ", canonical.status().message()));
-  }
-  o.device = *canonical;
   return o;
 }
 
@@ -86,13 +61,4 @@ absl::StatusOr<ControllerSpec> ParseControllerSpec(const YamlSection& root,
   return spec;
 }
 
-SearchOptions MakeSearchOptions(const ControllerSpec& spec) {
-  SearchOptions o;
-  o.reward = spec.objectives;
-  o.strategy = spec.strategy;
-  o.budget = spec.budget.trials;
-  o.dedup = spec.evaluator.kind == EvaluatorKind::kTable ? DedupKey::kExact : DedupKey::kCanonical;
-  return o;
-}
-
-}  // namespace hwnas::controller
+}  // namespace hwnas::spec

@@ -1,11 +1,11 @@
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace hwnas::worker {
+namespace hwnas::spec {
 namespace {
 
 using ::testing::HasSubstr;
@@ -169,4 +169,4 @@ TEST(DataPathTest, ResolvesDefaultsAndRelativePaths) {
 }
 
 }  // namespace
-}  // namespace hwnas::worker
+}  // namespace hwnas::spec

@@ -1,9 +1,10 @@
-// A search spec (YAML) validated as a whole: every section parsed by its
-// owner (space/, worker/, controller/) plus the server's own `scheduling:` and
-// `early_stopping:` sections. Unknown top-level keys are errors; every error
-// names the field, e.g. "budget.trials: must be between 1 and 10000000, got 0".
-#ifndef HWNAS_SERVER_SEARCH_SPEC_H_
-#define HWNAS_SERVER_SEARCH_SPEC_H_
+// A search spec (YAML) validated as a whole: the space (space/'s registry),
+// the controller's sections (controller_spec.h), the worker's sections
+// (worker_spec.h), `scheduling:` and `early_stopping:`. Unknown top-level
+// keys are errors; every error names the field, e.g.
+// "budget.trials: must be between 1 and 10000000, got 0".
+#ifndef HWNAS_SPEC_SEARCH_SPEC_H_
+#define HWNAS_SPEC_SEARCH_SPEC_H_
 
 #include <memory>
 #include <optional>
@@ -12,21 +13,22 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/yaml_fields.h"
-#include "controller/spec.h"
 #include "scheduler/early_stopping.h"
 #include "scheduler/policy.h"
 #include "space/search_space.h"
-#include "worker/config.h"
+#include "spec/controller_spec.h"
+#include "spec/evaluator.h"
+#include "spec/worker_spec.h"
 
-namespace hwnas::server {
+namespace hwnas::spec {
 
 struct SearchSpec {
   std::string name;
   std::string yaml;  // As submitted: workers get it with each trial.
   YamlSection root{YAML::Node(), ""};
-  controller::ControllerSpec controller;
+  ControllerSpec controller;  // objectives, strategy, budget, evaluator.
   // The worker's sections; set for the `train` evaluator only.
-  std::optional<worker::WorkerSpec> worker;
+  std::optional<WorkerSpec> worker;
   std::string space_name;
   space::DataShape data_shape;
   // `scheduling:` {weight: 1, device_tag: "", gpu: false}
@@ -38,14 +40,11 @@ struct SearchSpec {
   std::string early_stopping_metric = "val_accuracy";
 };
 
-// The data set name a worker advertises for the table evaluator.
-inline constexpr char kTableDataset[] = "nb201-table";
-
 absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml);
 
 // The spec's search space, for its data shape.
 absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const SearchSpec& spec);
 
-}  // namespace hwnas::server
+}  // namespace hwnas::spec
 
-#endif  // HWNAS_SERVER_SEARCH_SPEC_H_
+#endif  // HWNAS_SPEC_SEARCH_SPEC_H_

@@ -1,4 +1,4 @@
-#include "server/search_spec.h"
+#include "spec/search_spec.h"
 
 #include <algorithm>
 
@@ -8,7 +8,7 @@
 #include "space/registry.h"
 #include "yaml-cpp/yaml.h"
 
-namespace hwnas::server {
+namespace hwnas::spec {
 namespace {
 
 // NAS-Bench-201 was trained on 32x32 colour images with 10 classes (CIFAR-10);
@@ -41,17 +41,17 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
         absl::StrCat("space.name: unknown search space ", QuoteValue(spec.space_name),
                      " (expected one of: ", absl::StrJoin(spaces, ", "), ")"));
   }
-  HWNAS_ASSIGN_OR_RETURN(spec.controller, controller::ParseControllerSpec(root, spec.space_name));
+  HWNAS_ASSIGN_OR_RETURN(spec.controller, ParseControllerSpec(root, spec.space_name));
 
-  if (spec.controller.evaluator.kind == controller::EvaluatorKind::kTrain) {
-    HWNAS_ASSIGN_OR_RETURN(worker::WorkerSpec worker, worker::ParseWorkerSpec(yaml));
-    spec.data_shape = worker::DataShapeFor(worker.data);
-    spec.requirements.evaluator = "train";
+  const EvaluatorKind evaluator = spec.controller.evaluator.kind;
+  spec.requirements.evaluator = std::string(EvaluatorKindName(evaluator));
+  if (evaluator == EvaluatorKind::kTrain) {
+    HWNAS_ASSIGN_OR_RETURN(WorkerSpec worker, ParseWorkerSpec(yaml));
+    spec.data_shape = DataShapeFor(worker.data);
     spec.requirements.dataset = worker.data.dataset;
     spec.worker = std::move(worker);
   } else {
     spec.data_shape = kTableShape;
-    spec.requirements.evaluator = "table";
     spec.requirements.dataset = kTableDataset;
   }
   spec.requirements.space = spec.space_name;
@@ -105,4 +105,4 @@ absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const SearchSpec& 
   return space::MakeSearchSpace(space, spec.data_shape);
 }
 
-}  // namespace hwnas::server
+}  // namespace hwnas::spec

@@ -1,4 +1,4 @@
-#include "worker/config.h"
+#include "spec/worker_spec.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -15,7 +15,7 @@
 #include "common/status_macros.h"
 #include "space/registry.h"
 
-namespace hwnas::worker {
+namespace hwnas::spec {
 namespace {
 
 absl::Status FieldError(absl::string_view path, absl::string_view problem) {
@@ -247,7 +247,7 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
       if (!list[i].IsMap())
         return FieldError(t.path(), "must be a mapping {name, mcu_profile | lut}");
       HWNAS_RETURN_IF_ERROR(t.CheckKeys({"name", "mcu_profile", "lut"}));
-      TargetConfig target;
+      hardware::TargetConfig target;
       HWNAS_ASSIGN_OR_RETURN(target.name, t.String("name", std::nullopt));
       if (t.Has("mcu_profile") && t.node()["mcu_profile"].IsMap()) {
         // The profile itself; hardware::ParseMcuProfile checks its fields
@@ -285,7 +285,7 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
                           "needs exactly one of mcu_profile (a profile name, e.g. cortex-m7, or "
                           "the profile as a mapping) and lut (a lookup table name)");
       }
-      for (const TargetConfig& other : h.targets) {
+      for (const hardware::TargetConfig& other : h.targets) {
         if (other.name == target.name) {
           return FieldError(t.PathOf("name"),
                             absl::StrCat("duplicate target ", QuoteValue(target.name)));
@@ -349,6 +349,11 @@ absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const WorkerSpec& 
   return space::MakeSearchSpace(spec.space, DataShapeFor(spec.data));
 }
 
+space::NetworkPlan ApplyHardwareOptions(space::NetworkPlan plan, const HardwareOptions& hardware) {
+  if (hardware.activation_bits) plan.activation_bits = *hardware.activation_bits;
+  return plan;
+}
+
 absl::StatusOr<std::string> ResolveSharedDataDir(absl::string_view flag_value) {
   return RequireSharedDataDir(flag_value);
 }
@@ -364,4 +369,4 @@ absl::StatusOr<std::string> ResolveDataPath(const DataConfig& config,
   return DataLocations(std::move(dir)).DefaultPath(config.dataset, config.subject);
 }
 
-}  // namespace hwnas::worker
+}  // namespace hwnas::spec

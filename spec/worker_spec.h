@@ -1,13 +1,13 @@
 // The worker's sections of a search spec (`data:`, `training:`, `hardware:`)
 // as typed, validated structs, and the data shape a data config produces
-// without loading any data. Torch-free: the server and the CLI link this
-// (target hwnas_worker_config) without LibTorch.
+// without loading any data. Torch-free: the server builds its SearchSpec
+// from these without linking the trainer.
 //
 // A full spec file is accepted: these parsers read their own sections only
 // and ignore the other top-level sections (`name`, `space`, `objectives`,
 // `strategy`, `budget`, `evaluator`), but reject unknown keys inside theirs.
-#ifndef HWNAS_WORKER_CONFIG_H_
-#define HWNAS_WORKER_CONFIG_H_
+#ifndef HWNAS_SPEC_WORKER_SPEC_H_
+#define HWNAS_SPEC_WORKER_SPEC_H_
 
 #include <cstdint>
 #include <memory>
@@ -19,9 +19,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/yaml_fields.h"
+#include "hardware/targets.h"
+#include "space/network_plan.h"
 #include "space/search_space.h"
 
-namespace hwnas::worker {
+namespace hwnas::spec {
 
 enum class DatasetKind {
   kIdx,  // Gzipped (or plain) IDX image/label pairs: Fashion-MNIST, MNIST.
@@ -107,22 +109,6 @@ struct TrainingOptions {
   EvalSplit eval_split = EvalSplit::kVal;  // The split the result's accuracy is on.
 };
 
-// One estimation target of the spec's `hardware.targets` list: exactly one
-// of the three sources. A spec is untrusted input (it comes from a user
-// through the server), so it names files only from the directories the
-// operator configured (the profile search path) and never gives a path.
-struct TargetConfig {
-  std::string name;  // Estimate keys are "<metric>@<name>".
-  // `mcu_profile: NAME`: NAME.yaml on the profile search path, or empty.
-  std::string mcu_profile;
-  // `mcu_profile: {name: ..., clock_mhz: ...}`: the profile itself (as YAML
-  // text, parsed by hardware::ParseMcuProfile), or empty.
-  std::string mcu_profile_yaml;
-  // `lut: NAME`: NAME.json (from `hwnas-worker calibrate`) on the profile
-  // search path, or empty.
-  std::string lut;
-};
-
 // The spec's `hardware:` section.
 struct HardwareOptions {
   // Width activations are stored at on device, for costs and estimates. The
@@ -134,8 +120,8 @@ struct HardwareOptions {
   int latency_max_runs = 500;  // ...and at most this many, until the median is stable.
   int latency_warmup = 10;
   int latency_threads = 1;
-  double latency_budget_s = 5;  // Stop adding runs after this long.
-  std::vector<TargetConfig> targets;
+  double latency_budget_s = 5;                  // Stop adding runs after this long.
+  std::vector<hardware::TargetConfig> targets;  // Estimation targets.
 };
 
 // The worker's view of a spec: its three sections plus the `space:` section
@@ -163,6 +149,9 @@ space::DataShape DataShapeFor(const DataConfig& config);
 // Creates the spec's search space for its data shape.
 absl::StatusOr<std::unique_ptr<space::SearchSpace>> MakeSpace(const WorkerSpec& spec);
 
+// hardware.activation_bits, when set, replaces the plan's.
+space::NetworkPlan ApplyHardwareOptions(space::NetworkPlan plan, const HardwareOptions& hardware);
+
 // The shared data directory: `flag_value` if not empty, else
 // $HWNAS_SHARED_DATA, else an error that says how to set it.
 absl::StatusOr<std::string> ResolveSharedDataDir(absl::string_view flag_value);
@@ -173,6 +162,6 @@ absl::StatusOr<std::string> ResolveSharedDataDir(absl::string_view flag_value);
 // shared directory.
 absl::StatusOr<std::string> ResolveDataPath(const DataConfig& config, absl::string_view shared_dir);
 
-}  // namespace hwnas::worker
+}  // namespace hwnas::spec
 
-#endif  // HWNAS_WORKER_CONFIG_H_
+#endif  // HWNAS_SPEC_WORKER_SPEC_H_

@@ -1,0 +1,99 @@
+#include "spec/evaluator.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+
+namespace hwnas::spec {
+
+absl::string_view EvaluatorKindName(EvaluatorKind kind) {
+  switch (kind) {
+    case EvaluatorKind::kTrain:
+      return "train";
+    case EvaluatorKind::kTable:
+      return "table";
+  }
+  return "train";
+}
+
+absl::StatusOr<EvaluatorKind> ParseEvaluatorKind(absl::string_view name) {
+  for (EvaluatorKind kind : {EvaluatorKind::kTrain, EvaluatorKind::kTable}) {
+    if (name == EvaluatorKindName(kind)) return kind;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown evaluator kind '", name, "' (expected one of: train, table)"));
+}
+
+absl::StatusOr<Nb201Dataset> ParseNb201Dataset(absl::string_view name) {
+  if (name == "cifar10") return Nb201Dataset::kCifar10;
+  if (name == "cifar100") return Nb201Dataset::kCifar100;
+  if (name == "imagenet16" || name == "imagenet16-120") return Nb201Dataset::kImageNet16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown NAS-Bench-201 data set '", name,
+                   "' (expected one of: cifar10, cifar100, imagenet16)"));
+}
+
+absl::string_view Nb201DatasetName(Nb201Dataset dataset) {
+  switch (dataset) {
+    case Nb201Dataset::kCifar10:
+      return "cifar10";
+    case Nb201Dataset::kCifar100:
+      return "cifar100";
+    case Nb201Dataset::kImageNet16:
+      return "imagenet16";
+  }
+  return "cifar10";
+}
+
+const std::vector<std::string>& Nb201KnownDevices() {
+  static const std::vector<std::string>* const kDevices = new std::vector<std::string>{
+      "1080ti_1",     "1080ti_256",     "1080ti_32",    "2080ti_1",    "2080ti_256",
+      "2080ti_32",    "essential_ph_1", "eyeriss",      "fpga",        "gold_6226",
+      "gold_6240",    "pixel2",         "pixel3",       "raspi4",      "samsung_a50",
+      "samsung_s7",   "silver_4114",    "silver_4210r", "titan_rtx_1", "titan_rtx_256",
+      "titan_rtx_32", "titanx_1",       "titanx_256",   "titanx_32",   "titanxp_1",
+      "titanxp_256",  "titanxp_32"};
+  return *kDevices;
+}
+
+absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device) {
+  absl::string_view name = absl::StripPrefix(device, "lat_");
+  for (const std::string& d : Nb201KnownDevices()) {
+    if (d == name) return d;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown NAS-Bench-201 device column '", device,
+                   "' (expected one of: ", absl::StrJoin(Nb201KnownDevices(), ", "), ")"));
+}
+
+absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator) {
+  HWNAS_RETURN_IF_ERROR(evaluator.CheckIsMap());
+  EvaluatorOptions o;
+  HWNAS_ASSIGN_OR_RETURN(std::string kind,
+                         evaluator.Enum("kind",
+                                        {EvaluatorKindName(EvaluatorKind::kTrain),
+                                         EvaluatorKindName(EvaluatorKind::kTable)},
+                                        std::string(EvaluatorKindName(EvaluatorKind::kTrain))));
+  HWNAS_ASSIGN_OR_RETURN(o.kind, ParseEvaluatorKind(kind));
+  if (o.kind == EvaluatorKind::kTrain) {
+    HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind"}));
+    return o;
+  }
+  HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "path", "dataset", "device"}));
+  HWNAS_ASSIGN_OR_RETURN(o.path, evaluator.String("path", ""));
+  HWNAS_ASSIGN_OR_RETURN(
+      std::string dataset,
+      evaluator.Enum("dataset", {"cifar10", "cifar100", "imagenet16"}, "cifar10"));
+  HWNAS_ASSIGN_OR_RETURN(o.dataset, ParseNb201Dataset(dataset));
+  HWNAS_ASSIGN_OR_RETURN(std::string device, evaluator.String("device", o.device));
+  absl::StatusOr<std::string> canonical = CanonicalNb201Device(device);
+  if (!canonical.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(evaluator.PathOf("device"), ": ", canonical.status().message()));
+  }
+  o.device = *canonical;
+  return o;
+}
+
+}  // namespace hwnas::spec

@@ -1,0 +1,54 @@
+// How a search's trials are evaluated: the spec's `evaluator:` section, the
+// EvaluatorKind every module uses instead of spelling "train" / "table", and
+// the NAS-Bench-201 names (data sets, device columns) the table evaluator
+// accepts. Torch-free; the table itself is loaded by controller/nb201_table.h.
+#ifndef HWNAS_SPEC_EVALUATOR_H_
+#define HWNAS_SPEC_EVALUATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/yaml_fields.h"
+
+namespace hwnas::spec {
+
+enum class EvaluatorKind {
+  kTrain,  // Workers train each architecture (the training: section).
+  kTable,  // Answered from the NAS-Bench-201 table (nb201 space only).
+};
+
+// "train" | "table": the spelling in specs, in worker capabilities (on the
+// wire) and in the stored scheduler requirements.
+absl::string_view EvaluatorKindName(EvaluatorKind kind);
+absl::StatusOr<EvaluatorKind> ParseEvaluatorKind(absl::string_view name);
+
+// The data set name a worker advertises for the table evaluator.
+inline constexpr char kTableDataset[] = "nb201-table";
+
+enum class Nb201Dataset { kCifar10 = 0, kCifar100 = 1, kImageNet16 = 2 };
+
+// "cifar10" | "cifar100" | "imagenet16" (also "imagenet16-120").
+absl::StatusOr<Nb201Dataset> ParseNb201Dataset(absl::string_view name);
+absl::string_view Nb201DatasetName(Nb201Dataset dataset);
+
+// The device columns of the published table, without the "lat_" prefix
+// ("raspi4", "pixel3", "gold_6226", "1080ti_1", ...).
+const std::vector<std::string>& Nb201KnownDevices();
+// Accepts "raspi4" or "lat_raspi4"; fails naming the known devices.
+absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device);
+
+// `evaluator:` {kind: train} or
+// {kind: table, path: <csv>, dataset: cifar10|cifar100|imagenet16, device: raspi4}
+struct EvaluatorOptions {
+  EvaluatorKind kind = EvaluatorKind::kTrain;
+  std::string path;  // Empty: controller::ResolveNb201TablePath("") at load time.
+  Nb201Dataset dataset = Nb201Dataset::kCifar10;
+  std::string device = "raspi4";  // A device column, without "lat_".
+};
+absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator);
+
+}  // namespace hwnas::spec
+
+#endif  // HWNAS_SPEC_EVALUATOR_H_

@@ -1,0 +1,105 @@
+#include "spec/search_spec.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hwnas::spec {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTable[] = R"(
+name: t
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+budget: {trials: 20}
+scheduling: {weight: 3}
+)";
+
+constexpr char kTrain[] = R"(
+name: f
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 1, batch_size: 64}
+budget: {trials: 3}
+)";
+
+std::string Error(const std::string& yaml) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(yaml);
+  EXPECT_FALSE(spec.ok());
+  return spec.ok() ? "" : std::string(spec.status().message());
+}
+
+TEST(SearchSpecTest, ParsesATableSearch) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(kTable);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "t");
+  EXPECT_EQ(spec->controller.budget.trials, 20);
+  EXPECT_EQ(spec->weight, 3);
+  EXPECT_EQ(spec->requirements.evaluator, "table");
+  EXPECT_EQ(spec->requirements.dataset, kTableDataset);
+  EXPECT_EQ(spec->requirements.space, "nb201");
+  EXPECT_FALSE(spec->worker.has_value());
+  EXPECT_FALSE(spec->early_stopping.enabled);
+}
+
+TEST(SearchSpecTest, ParsesATrainingSearchWithEarlyStopping) {
+  absl::StatusOr<SearchSpec> spec =
+      ParseSearchSpec(std::string(kTrain) +
+                      "early_stopping: {rule: median, min_trials: 2}\n"
+                      "scheduling: {device_tag: pixel3}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->worker.has_value());
+  EXPECT_EQ(spec->requirements.dataset, "fashion_mnist");
+  EXPECT_EQ(spec->requirements.device_tag, "pixel3");
+  EXPECT_EQ(spec->data_shape.input_shape, (space::Shape{1, 28, 28}));
+  EXPECT_TRUE(spec->early_stopping.enabled);
+  EXPECT_EQ(spec->early_stopping.min_trials, 2);
+}
+
+TEST(SearchSpecTest, ErrorsNameTheField) {
+  EXPECT_THAT(Error("name: [unclosed"), HasSubstr("malformed YAML"));
+  EXPECT_THAT(Error("just a string"), HasSubstr("must be a YAML mapping"));
+  EXPECT_THAT(Error(std::string(kTable) + "budgett: 3\n"), HasSubstr("budgett: unknown key"));
+  EXPECT_THAT(Error("space: {name: nb201}\nevaluator: {kind: table}\n"), HasSubstr("name"));
+  EXPECT_THAT(Error("name: x\nspace: {name: resnet}\nevaluator: {kind: table}\n"),
+              HasSubstr("space.name: unknown search space 'resnet'"));
+  EXPECT_THAT(
+      Error("name: x\nspace: {name: nb201}\nevaluator: {kind: table}\nbudget: {trials: 0}\n"),
+      HasSubstr("budget.trials"));
+  EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: mean}\n"),
+              HasSubstr("early_stopping.rule: unknown value 'mean'"));
+  EXPECT_THAT(Error("name: x\nspace: {name: nb201}\n"), HasSubstr("data"));
+  EXPECT_THAT(Error(std::string(kTable) + "? [a, b]\n: 2\n"),
+              HasSubstr("spec: keys must be plain names, not lists or mappings"));
+  EXPECT_THAT(Error(std::string(kTable) + "name: again\n"), HasSubstr("name: appears twice"));
+  EXPECT_THAT(Error(std::string(kTable) + "early_stopping: {rule: median, metric: val_acc}\n"),
+              HasSubstr("early_stopping.metric: unknown value 'val_acc'"));
+  EXPECT_THAT(Error(absl::StrReplaceAll(kTable, {{"{weight: 3}", "{gpu: true}"}})),
+              HasSubstr("scheduling.gpu: hwnas-worker trains on the CPU"));
+}
+
+// The audit's lenient specs: each is refused, naming the field.
+TEST(SearchSpecTest, RefusesQuotedNumbersNullsAndSeveralDocuments) {
+  const std::string table_head =
+      "name: t\nspace: {name: nb201}\nevaluator: {kind: table, dataset: cifar10, device: raspi4}\n";
+  EXPECT_THAT(Error(table_head + "budget: {trials: \"1000\"}\n"),
+              HasSubstr("budget.trials: must be an integer, got the quoted string '1000'"));
+  EXPECT_THAT(Error(table_head + "budget: {trials: ~}\n"),
+              HasSubstr("budget.trials: has no value"));
+  EXPECT_THAT(Error(table_head + "budget: ~\n"), HasSubstr("budget: has no value"));
+  EXPECT_THAT(Error(table_head + "budget:\n"), HasSubstr("budget: has no value"));
+  // Documented (README): a spec without a budget section runs 100 trials.
+  absl::StatusOr<SearchSpec> missing = ParseSearchSpec(table_head);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->controller.budget.trials, 100);
+  EXPECT_THAT(Error(std::string(kTable) + "---\nname: second\n"), HasSubstr("2 YAML documents"));
+  EXPECT_THAT(Error("name: t\nspace: {name: nb201}\nevaluator: {kind: null, dataset: cifar10}\n"),
+              HasSubstr("evaluator.kind: has no value"));
+}
+
+}  // namespace
+}  // namespace hwnas::spec
