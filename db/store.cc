@@ -1446,6 +1446,112 @@ absl::StatusOr<Page<TrialRecord>> Store::ListTrials(const TrialQuery& q) {
       });
 }
 
+namespace {
+
+// SQL for a dashboard metric, reading the estimate named by parameter $slot
+// (passed as the metric's name) when it is not one of the columns: the name
+// never reaches the SQL text.
+absl::StatusOr<std::string> MetricSql(absl::string_view name, int slot) {
+  static const std::map<std::string, std::string, std::less<>> kColumns = {
+      {"accuracy", "t.accuracy"},
+      {"loss", "t.loss"},
+      {"reward", "t.reward"},
+      {"latency_ms", "t.latency_median_ms"},
+      {"latency_p90_ms", "t.latency_p90_ms"},
+      {"params", "NULLIF(t.params, 0)::float8"},
+      {"macs", "NULLIF(t.macs, 0)::float8"},
+      {"peak_memory_bytes", "NULLIF(t.peak_activation_bytes, 0)::float8"},
+      {"flash_bytes", "NULLIF(t.flash_bytes, 0)::float8"},
+      {"train_seconds", "t.train_seconds"}};
+  auto it = kColumns.find(name);
+  if (it == kColumns.end() && !IsKnownMetricName(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric '", name,
+        "' is unknown (accuracy, loss, reward, latency_ms, latency_p90_ms, params, macs, "
+        "peak_memory_bytes, flash_bytes, train_seconds or an estimate like latency_ms@target)"));
+  }
+  return absl::StrCat("COALESCE(", it == kColumns.end() ? "NULL::float8" : it->second,
+                      ", (t.estimates->>$", slot, "::text)::float8)");
+}
+
+}  // namespace
+
+absl::StatusOr<Page<TrialRecord>> Store::FilterTrials(const TrialFilter& f) {
+  HWNAS_ASSIGN_OR_RETURN(int offset, ParsePageToken(f.page_token));
+  const int limit = std::clamp(f.page_size <= 0 ? 100 : f.page_size, 1, 1000);
+  const std::string filter_metric = f.metric.empty() ? "accuracy" : f.metric;
+  HWNAS_ASSIGN_OR_RETURN(std::string filter_sql, MetricSql(filter_metric, 7));
+  std::string order = "t.number";
+  std::string order_metric = "number";
+  if (!f.order_by.empty() && f.order_by != "number") {
+    order_metric = f.order_by;
+    HWNAS_ASSIGN_OR_RETURN(std::string sql, MetricSql(f.order_by, 8));
+    order = absl::StrCat(sql, f.descending ? " DESC" : " ASC", " NULLS LAST, t.number");
+  } else if (f.descending) {
+    order = "t.number DESC";
+  }
+  if (f.metric.empty() && (f.min || f.max)) {
+    return absl::InvalidArgumentError("a min/max filter needs a metric");
+  }
+  return impl_->Transact<Page<TrialRecord>>(
+      "filter trials", [&](pqxx::work& txn) -> absl::StatusOr<Page<TrialRecord>> {
+        if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", f.search_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("search ", f.search_id, " does not exist"));
+        }
+        // $8 appears in the text only when ordering by a metric; it is
+        // typed there, and otherwise compared with itself so it is typed.
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT ", kTrialColumns,
+                         " FROM trials t WHERE t.search_id = $1 AND ($2 = '' OR t.state = $2) "
+                         "AND ($5 = '' OR ",
+                         filter_sql, " >= NULLIF($5, '')::float8) AND ($6 = '' OR ", filter_sql,
+                         " <= NULLIF($6, '')::float8) AND $8::text = $8::text ORDER BY ", order,
+                         " LIMIT $3 OFFSET $4"),
+            f.search_id, f.state ? std::string(TrialStateName(*f.state)) : "", limit + 1, offset,
+            Opt(f.min), Opt(f.max), filter_metric, order_metric);
+        Page<TrialRecord> page;
+        for (const pqxx::row& row : r) {
+          if (static_cast<int>(page.items.size()) == limit) {
+            page.next_page_token = absl::StrCat(offset + limit);
+            break;
+          }
+          HWNAS_ASSIGN_OR_RETURN(TrialRecord t, ParseTrial(row));
+          page.items.push_back(std::move(t));
+        }
+        return page;
+      });
+}
+
+absl::StatusOr<std::vector<TrialPoint>> Store::FinishedPoints(int64_t search_id,
+                                                              absl::string_view x,
+                                                              absl::string_view y) {
+  HWNAS_ASSIGN_OR_RETURN(std::string x_sql, MetricSql(x, 2));
+  HWNAS_ASSIGN_OR_RETURN(std::string y_sql, MetricSql(y, 3));
+  return impl_->Transact<std::vector<TrialPoint>, pqxx::nontransaction>(
+      "finished points", [&](pqxx::nontransaction& txn) -> absl::StatusOr<std::vector<TrialPoint>> {
+        // The finish-sequence index holds exactly these rows, in this order.
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT t.number, t.state, t.finish_seq, ", HWNAS_MICROS("t.finished_at"),
+                         ", ", x_sql, ", ", y_sql,
+                         " FROM trials t WHERE t.search_id = $1 AND t.finish_seq IS NOT NULL "
+                         "ORDER BY t.finish_seq"),
+            search_id, std::string(x), std::string(y));
+        std::vector<TrialPoint> out;
+        out.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          TrialPoint p;
+          p.number = row[0].as<int64_t>();
+          HWNAS_ASSIGN_OR_RETURN(p.state, ParseTrialState(row[1].as<std::string>()));
+          p.finish_seq = row[2].as<int64_t>();
+          if (!row[3].is_null()) p.finished_at = MicrosToTime(row[3]);
+          if (!row[4].is_null()) p.x = row[4].as<double>();
+          if (!row[5].is_null()) p.y = row[5].as<double>();
+          out.push_back(p);
+        }
+        return out;
+      });
+}
+
 absl::StatusOr<TrialCounts> Store::CountTrials(int64_t search_id) {
   return impl_->Transact<TrialCounts>("count trials",
                                       [&](pqxx::work& txn) { return QueryCounts(txn, search_id); });

@@ -17,6 +17,7 @@
 #include "db/notify_listener.h"
 #include "db/store.h"
 #include "server/auth.h"
+#include "server/dashboard_api.h"
 #include "server/http_server.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
@@ -126,6 +127,7 @@ struct HwnasServer::Impl {
   std::unique_ptr<SearchServiceImpl> search_service;
   std::unique_ptr<WorkerServiceImpl> worker_service;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<DashboardApi> dashboard;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<db::NotifyListener> revocations;
   std::thread bring_up;
@@ -251,6 +253,17 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
       return HttpResponse{.content_type = "text/plain; version=0.0.4",
                           .body = raw->metrics.Render()};
     });
+    // The dashboard's routes come last: its "/" prefix must not shadow these.
+    Coordinator* coordinator = raw->coordinator.get();
+    raw->dashboard = std::make_unique<DashboardApi>(
+        DashboardDeps{
+            .store = raw->store.get(),
+            .auth = raw->auth.get(),
+            .cancel = [coordinator](const User& user,
+                                    int64_t id) { return coordinator->Cancel(user, id); }},
+        DashboardOptions{.assets_dir = options.dashboard_dir});
+    HWNAS_RETURN_IF_ERROR(raw->dashboard->LoadAssets());
+    raw->dashboard->Register(*raw->http);
     if (absl::Status s = raw->http->Start(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--metrics: ", s.message()));
     }
