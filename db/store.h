@@ -129,31 +129,6 @@ struct TrialQuery {
   std::string page_token;  // Opaque; from the previous page.
 };
 
-// Dashboard queries (server/dashboard_api.h). A metric is any name
-// MetricValue() knows ("accuracy", "latency_ms", "params",
-// "latency_ms@cortex-m7"...) or "reward"; costs of 0 read as absent.
-struct TrialFilter {
-  int64_t search_id = 0;
-  std::optional<TrialState> state;
-  std::string metric;  // Empty: no range filter.
-  std::optional<double> min;
-  std::optional<double> max;
-  std::string order_by;  // Empty or "number": by trial number; else a metric.
-  bool descending = false;
-  int page_size = 100;
-  std::string page_token;
-};
-
-// One finished trial (any terminal state but CANCELLED) on two metrics.
-struct TrialPoint {
-  int64_t number = 0;
-  TrialState state = TrialState::kUnspecified;
-  int64_t finish_seq = 0;
-  absl::Time finished_at = absl::UnixEpoch();
-  std::optional<double> x;
-  std::optional<double> y;
-};
-
 struct SearchQuery {
   std::optional<int64_t> owner_id;  // nullopt: every owner.
   std::optional<SearchState> state;
@@ -277,14 +252,6 @@ class Store {
   absl::StatusOr<std::map<int64_t, std::map<int, double>>> FinishedCurves(int64_t search_id,
                                                                           absl::string_view metric);
   absl::StatusOr<Page<TrialRecord>> ListTrials(const TrialQuery& query);
-  // Trials of a search filtered by state and a metric range, ordered by
-  // number or a metric (absent values last), paged. INVALID_ARGUMENT names an
-  // unknown metric.
-  absl::StatusOr<Page<TrialRecord>> FilterTrials(const TrialFilter& filter);
-  // Every finished trial of the search in finish order, with two metrics:
-  // compact rows for Pareto and best-so-far charts.
-  absl::StatusOr<std::vector<TrialPoint>> FinishedPoints(int64_t search_id, absl::string_view x,
-                                                         absl::string_view y);
   absl::StatusOr<TrialCounts> CountTrials(int64_t search_id);
   // Only what the scheduler keeps in memory: PENDING, LEASED + RUNNING and
   // finished (any terminal state but CANCELLED) trials. Unlike CountTrials it

@@ -461,7 +461,7 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
       }
     }
     f.page_size = size;
-    absl::StatusOr<db::Page<TrialRecord>> page = deps_.store->FilterTrials(f);
+    absl::StatusOr<db::Page<TrialRecord>> page = deps_.queries->FilterTrials(f);
     if (!page.ok()) return FromStatus(page.status());
     json items = json::array();
     for (const TrialRecord& t : page->items) items.push_back(TrialJson(t, false));
@@ -482,7 +482,7 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     absl::StatusOr<bool> y_max = GoalParam(request, "y_goal", y);
     if (!x_max.ok()) return FromStatus(x_max.status());
     if (!y_max.ok()) return FromStatus(y_max.status());
-    absl::StatusOr<std::vector<db::TrialPoint>> pts = deps_.store->FinishedPoints(id, x, y);
+    absl::StatusOr<std::vector<db::TrialPoint>> pts = deps_.queries->FinishedPoints(id, x, y);
     if (!pts.ok()) return FromStatus(pts.status());
     return JsonResponse(200, ParetoJson(*pts, x, *x_max, y, *y_max));
   }
@@ -491,7 +491,7 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     absl::StatusOr<bool> max = GoalParam(request, "goal", metric);
     if (!max.ok()) return FromStatus(max.status());
     absl::StatusOr<std::vector<db::TrialPoint>> pts =
-        deps_.store->FinishedPoints(id, metric, metric);
+        deps_.queries->FinishedPoints(id, metric, metric);
     if (!pts.ok()) return FromStatus(pts.status());
     return JsonResponse(200, BestSoFarJson(*pts, metric, *max, search->created_at));
   }

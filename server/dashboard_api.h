@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/records.h"
+#include "db/dashboard_queries.h"
 #include "db/store.h"
 #include "server/auth.h"
 #include "server/http_server.h"
@@ -33,6 +34,8 @@ namespace hwnas::server {
 // What the API needs from the rest of the server.
 struct DashboardDeps {
   db::Store* store = nullptr;
+  // Filtered trial pages and chart rows.
+  db::DashboardQueries* queries = nullptr;
   Authenticator* auth = nullptr;
   // Cancels a search for `user` (the coordinator's Cancel, which also stops
   // its in-memory runtime). Visibility is checked before it is called.

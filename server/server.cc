@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "db/dashboard_queries.h"
 #include "db/notify_listener.h"
 #include "db/store.h"
 #include "server/auth.h"
@@ -127,6 +128,7 @@ struct HwnasServer::Impl {
   std::unique_ptr<SearchServiceImpl> search_service;
   std::unique_ptr<WorkerServiceImpl> worker_service;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<db::DashboardQueries> dashboard_queries;
   std::unique_ptr<DashboardApi> dashboard;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<db::NotifyListener> revocations;
@@ -255,9 +257,13 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
     });
     // The dashboard's routes come last: its "/" prefix must not shadow these.
     Coordinator* coordinator = raw->coordinator.get();
+    // Its own few connections: chart queries read every finished trial of a
+    // search and must not hold the scheduler's.
+    raw->dashboard_queries = std::make_unique<db::DashboardQueries>(options.database, 4);
     raw->dashboard = std::make_unique<DashboardApi>(
         DashboardDeps{
             .store = raw->store.get(),
+            .queries = raw->dashboard_queries.get(),
             .auth = raw->auth.get(),
             .cancel = [coordinator](const User& user,
                                     int64_t id) { return coordinator->Cancel(user, id); }},
