@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -269,6 +270,50 @@ absl::StatusOr<std::vector<TrialPoint>> DashboardQueries::FinishedPoints(int64_t
           if (!row[4].is_null()) p.x = row[4].as<double>();
           if (!row[5].is_null()) p.y = row[5].as<double>();
           out.push_back(p);
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<TokenRow>> DashboardQueries::SucceededTokens(
+    int64_t search_id, const std::vector<std::string>& metrics) {
+  if (metrics.empty() || metrics.size() > 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics: give 1 to 4 names, not ", metrics.size()));
+  }
+  std::string columns;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    HWNAS_ASSIGN_OR_RETURN(std::string sql, MetricSql(metrics[i], static_cast<int>(i) + 2));
+    absl::StrAppend(&columns, ", ", sql);
+  }
+  // Unused slots are bound to "" and compared with themselves (typed).
+  std::vector<std::string> names = metrics;
+  names.resize(4);
+  const std::string sql = absl::StrCat(
+      "SELECT array_to_string(t.tokens, ',')", columns,
+      " FROM trials t WHERE t.search_id = $1 AND t.state = 'SUCCEEDED' AND $2::text = $2::text "
+      "AND $3::text = $3::text AND $4::text = $4::text AND $5::text = $5::text");
+  return pool_->Run<std::vector<TokenRow>>(
+      "succeeded tokens", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<TokenRow>> {
+        pqxx::nontransaction txn(c);
+        pqxx::result r = txn.exec_params(sql, search_id, names[0], names[1], names[2], names[3]);
+        std::vector<TokenRow> out;
+        out.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          TokenRow t;
+          for (absl::string_view tok :
+               absl::StrSplit(row[0].as<std::string>(), ',', absl::SkipEmpty())) {
+            int v = 0;
+            if (!absl::SimpleAtoi(tok, &v)) {
+              return absl::DataLossError("stored token list is corrupt");
+            }
+            t.tokens.push_back(v);
+          }
+          for (size_t i = 0; i < metrics.size(); ++i) {
+            const pqxx::field f = row[static_cast<int>(i) + 1];
+            t.values.push_back(f.is_null() ? std::nullopt : std::optional<double>(f.as<double>()));
+          }
+          out.push_back(std::move(t));
         }
         return out;
       });

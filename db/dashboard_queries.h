@@ -49,6 +49,13 @@ struct TrialPoint {
   std::optional<double> y;
 };
 
+// A SUCCEEDED trial's decisions (architecture tokens) and metric values, in
+// the order the metrics were asked for.
+struct TokenRow {
+  std::vector<int> tokens;
+  std::vector<std::optional<double>> values;
+};
+
 class DashboardQueries {
  public:
   // Connects on first use (the server may start before its database).
@@ -66,6 +73,10 @@ class DashboardQueries {
   // Every finished trial of the search in finish order, with two metrics.
   absl::StatusOr<std::vector<TrialPoint>> FinishedPoints(int64_t search_id, absl::string_view x,
                                                          absl::string_view y);
+  // Every SUCCEEDED trial of the search with its tokens and up to 4 metrics
+  // (INVALID_ARGUMENT past that or for an unknown metric).
+  absl::StatusOr<std::vector<TokenRow>> SucceededTokens(int64_t search_id,
+                                                        const std::vector<std::string>& metrics);
 
  private:
   class Pool;

@@ -319,6 +319,63 @@ json BestSoFarJson(const std::vector<db::TrialPoint>& pts, const std::string& me
               {"number", std::move(number)}};
 }
 
+// Which decisions move a metric: for each token position, the share of the
+// metric's variance over SUCCEEDED trials that its choice explains
+// (between-group sum of squares / total), i.e. the first-order terms of a
+// functional ANOVA under the trials' own distribution. Interactions are not
+// split out, so the shares need not sum to 1. O(trials x positions).
+json ImportanceJson(const std::vector<db::TokenRow>& rows,
+                    const std::vector<std::string>& metrics) {
+  size_t positions = 0;
+  for (const db::TokenRow& r : rows) positions = std::max(positions, r.tokens.size());
+  json out = json::array();
+  for (size_t m = 0; m < metrics.size(); ++m) {
+    double sum = 0;
+    int64_t n = 0;
+    for (const db::TokenRow& r : rows) {
+      if (r.values[m] && std::isfinite(*r.values[m])) {
+        sum += *r.values[m];
+        ++n;
+      }
+    }
+    const double mean = n > 0 ? sum / n : 0;
+    double total = 0;
+    // Per position: choice (-1 where a shorter architecture has none) ->
+    // (count, sum).
+    std::vector<std::map<int, std::pair<int64_t, double>>> groups(positions);
+    for (const db::TokenRow& r : rows) {
+      if (!r.values[m] || !std::isfinite(*r.values[m])) continue;
+      const double v = *r.values[m];
+      total += (v - mean) * (v - mean);
+      for (size_t p = 0; p < positions; ++p) {
+        auto& g = groups[p][p < r.tokens.size() ? r.tokens[p] : -1];
+        ++g.first;
+        g.second += v;
+      }
+    }
+    json importance = json::array();
+    json choices = json::array();
+    for (size_t p = 0; p < positions; ++p) {
+      double between = 0;
+      json options = json::array();
+      for (const auto& [token, g] : groups[p]) {
+        const double group_mean = g.second / g.first;
+        between += g.first * (group_mean - mean) * (group_mean - mean);
+        options.push_back({{"token", token}, {"count", g.first}, {"mean", group_mean}});
+      }
+      importance.push_back(n >= 2 && total > 0 ? json(std::min(1.0, between / total))
+                                               : json(nullptr));
+      choices.push_back(std::move(options));
+    }
+    out.push_back({{"metric", metrics[m]},
+                   {"n", n},
+                   {"mean", n > 0 ? json(mean) : json(nullptr)},
+                   {"importance", std::move(importance)},
+                   {"choices", std::move(choices)}});
+  }
+  return json{{"trials", rows.size()}, {"positions", positions}, {"metrics", std::move(out)}};
+}
+
 std::string ContentType(const std::string& path) {
   const auto ends = [&](absl::string_view s) { return absl::EndsWith(path, s); };
   if (ends(".html")) return "text/html; charset=utf-8";
@@ -494,6 +551,13 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
         deps_.queries->FinishedPoints(id, metric, metric);
     if (!pts.ok()) return FromStatus(pts.status());
     return JsonResponse(200, BestSoFarJson(*pts, metric, *max, search->created_at));
+  }
+  if (what == "importance" && parts.size() == 3) {
+    std::vector<std::string> metrics =
+        absl::StrSplit(Param(request, "metrics").value_or("accuracy"), ',', absl::SkipEmpty());
+    absl::StatusOr<std::vector<db::TokenRow>> rows = deps_.queries->SucceededTokens(id, metrics);
+    if (!rows.ok()) return FromStatus(rows.status());
+    return JsonResponse(200, ImportanceJson(*rows, metrics));
   }
   return Error(404, "not found");
 }

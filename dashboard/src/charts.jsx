@@ -92,4 +92,46 @@ export function epochChart(epochs) {
   return { opts, data };
 }
 
+// Merges two series keyed by x into uPlot's one shared, ascending x column.
+function mergeByX(xa, ya, xb, yb) {
+  const rows = [];
+  for (let i = 0; i < xa.length; i++) rows.push([xa[i], ya[i], null]);
+  for (let i = 0; i < xb.length; i++) rows.push([xb[i], null, yb[i]]);
+  rows.sort((p, q) => p[0] - q[0]);
+  return [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])];
+}
+
+export function compareBestChart(a, b, la, lb) {
+  const opts = {
+    scales: { x: { time: false } },
+    cursor: { points: { show: false } },
+    axes: [{ label: 'finished trials' }, { label: 'best feasible ' + a.metric, values: (u, vs) => vs.map(fmt), size: 70 }],
+    series: [
+      {},
+      { label: la, stroke: COLORS[0], width: 2, spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), value: (u, v) => fmt(v) },
+      { label: lb, stroke: COLORS[1], width: 2, spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), value: (u, v) => fmt(v) },
+    ],
+  };
+  return { opts, data: mergeByX(a.trials, a.value, b.trials, b.value) };
+}
+
+export function compareScatterChart(a, b, la, lb) {
+  const pts = (c) => ({ show: true, size: 4, space: 0, stroke: c, fill: c, width: 1 });
+  const opts = {
+    mode: 1,
+    scales: { x: { time: false } },
+    cursor: { drag: { x: true, y: true }, points: { show: false } },
+    axes: [
+      { label: a.x_metric, values: (u, vs) => vs.map(fmt) },
+      { label: a.y_metric, values: (u, vs) => vs.map(fmt), size: 70 },
+    ],
+    series: [
+      { label: a.x_metric, value: (u, v) => fmt(v) },
+      { label: la, paths: () => null, points: pts(COLORS[0]) },
+      { label: lb, paths: () => null, points: pts(COLORS[1]) },
+    ],
+  };
+  return { opts, data: mergeByX(a.x, a.y, b.x, b.y) };
+}
+
 export { fmt };

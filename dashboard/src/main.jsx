@@ -4,7 +4,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, clearToken, getToken, onOnline, qs, setToken } from './api.js';
-import { bestChart, Chart, epochChart, fmt, paretoChart } from './charts.jsx';
+import { bestChart, Chart, compareBestChart, compareScatterChart, epochChart, fmt, paretoChart } from './charts.jsx';
 import './style.css';
 
 const POLL_MS = 2000;
@@ -261,6 +261,101 @@ function Best({ searchId, version }) {
   );
 }
 
+const COSTS = ['latency_ms', 'peak_memory_bytes', 'flash_bytes', 'macs', 'params'];
+
+// Which decisions move accuracy and a cost: the server's first-order
+// variance shares per token position; refreshed every 10th change, since it
+// reads every SUCCEEDED trial.
+function Importance({ searchId, metrics, version }) {
+  const asked = useMemo(() => [metrics.includes('accuracy') ? 'accuracy' : 'reward', COSTS.find((m) => metrics.includes(m))].filter(Boolean), [metrics]);
+  const [data, setData] = useState(null);
+  const tick = Math.floor(version / 10);
+  useEffect(() => {
+    api(`searches/${searchId}/importance?${qs({ metrics: asked.join(',') })}`).then(setData).catch((e) => setData({ error: e.message }));
+  }, [searchId, asked.join(), tick]);
+  if (!data) return null;
+  if (data.error) return <section><h3>Decision importance</h3><p class="error">{data.error}</p></section>;
+  const best = (m, p) => {
+    const opts = m.choices[p];
+    if (!opts.length) return '';
+    const max = m.metric === 'accuracy' || m.metric === 'reward';
+    const b = opts.reduce((a, o) => ((max ? o.mean > a.mean : o.mean < a.mean) ? o : a));
+    return `${b.token} (${fmt(b.mean)})`;
+  };
+  return (
+    <section>
+      <h3>Decision importance</h3>
+      <p class="note">Share of each metric's variance over {data.trials} succeeded trials explained by each decision (token position) alone; interactions are not counted.</p>
+      <table class="grid" id="importance">
+        <thead><tr><th>decision</th>{data.metrics.map((m) => <><th>{m.metric}</th><th>best choice</th></>)}</tr></thead>
+        <tbody>
+          {Array.from({ length: data.positions }, (_, p) => (
+            <tr data-position={p}>
+              <td>{p + 1}</td>
+              {data.metrics.map((m) => (
+                <>
+                  <td class="bar"><span style={{ width: (100 * (m.importance[p] || 0)).toFixed(1) + '%' }} /><em>{m.importance[p] == null ? '–' : (100 * m.importance[p]).toFixed(1) + '%'}</em></td>
+                  <td class="num">{best(m, p)}</td>
+                </>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+// Two searches side by side: summaries, best-so-far on one chart, and both
+// searches' points on one scatter.
+function Compare({ a, b }) {
+  const [x, setX] = useState('latency_ms');
+  const [y, setY] = useState('accuracy');
+  const { data, error } = usePoll(async () => {
+    const [sa, sb] = await Promise.all([api(`searches/${a}`), api(`searches/${b}`)]);
+    const [ba, bb, pa, pb] = await Promise.all([
+      api(`searches/${a}/best?metric=reward`), api(`searches/${b}/best?metric=reward`),
+      api(`searches/${a}/pareto?${qs({ x, y })}`), api(`searches/${b}/pareto?${qs({ x, y })}`),
+    ]);
+    return { sa, sb, ba, bb, pa, pb };
+  }, [a, b, x, y], POLL_MS * 5);
+  const charts = useMemo(() => data && { best: compareBestChart(data.ba, data.bb, `#${a}`, `#${b}`), scatter: compareScatterChart(data.pa, data.pb, `#${a}`, `#${b}`) }, [data]);
+  if (error && error.status === 404) return <NotFound what={`search ${error.message.includes(a) ? a : `${a} or ${b}`}`} />;
+  if (!data) return error ? <p class="error">{error.message}</p> : <p>Loading…</p>;
+  const metrics = data.sa.metrics.filter((m) => data.sb.metrics.includes(m));
+  const row = (s) => (
+    <tr data-search={s.id}>
+      <td><a href={`#/search/${s.id}`}>{s.id}</a></td><td>{s.name}</td><td class={'state ' + s.state}>{s.state}</td>
+      <td>{s.finished}/{s.budget}</td><td class="num">{fmt(s.best?.metrics?.reward)}</td><td class="num">{fmt(s.best?.metrics?.accuracy)}</td>
+      <td class="num">{fmt(s.best?.metrics?.latency_ms)}</td><td>{s.rate_per_min.toFixed(1)}/min</td>
+    </tr>
+  );
+  return (
+    <div id="compare">
+      <h2>Search {a} and search {b}</h2>
+      <table class="grid"><thead><tr><th>id</th><th>name</th><th>state</th><th>finished</th><th>best reward</th><th>its accuracy</th><th>its latency_ms</th><th>rate</th></tr></thead>
+        <tbody>{row(data.sa)}{row(data.sb)}</tbody></table>
+      <section><h3>Best feasible reward vs trials</h3><Chart id="compare-best" opts={charts.best.opts} data={charts.best.data} /></section>
+      <section>
+        <h3>Trials of both</h3>
+        <label>x <select id="compare-x" value={x} onChange={(e) => setX(e.currentTarget.value)}>{metrics.map((m) => <option>{m}</option>)}</select></label>{' '}
+        <label>y <select id="compare-y" value={y} onChange={(e) => setY(e.currentTarget.value)}>{metrics.map((m) => <option>{m}</option>)}</select></label>
+        <Chart id="compare-scatter" opts={charts.scatter.opts} data={charts.scatter.data} />
+      </section>
+    </div>
+  );
+}
+
+function CompareWith({ id }) {
+  const [other, setOther] = useState('');
+  return (
+    <form class="compare-with" onSubmit={(e) => { e.preventDefault(); if (other) location.hash = `#/compare/${id}/${other}`; }}>
+      <label>compare with search <input id="compare-with" size="6" value={other} onInput={(e) => setOther(e.currentTarget.value.trim())} /></label>
+      <button type="submit">Compare</button>
+    </form>
+  );
+}
+
 function Search({ id, me }) {
   const [version, setVersion] = useState(0);
   const last = useRef(null);
@@ -301,8 +396,10 @@ function Search({ id, me }) {
         {s.best && <div>best: trial <a href={`#/search/${id}/trial/${s.best.number}`}>{s.best.number}</a>, reward {fmt(s.best.metrics.reward)}, accuracy {fmt(s.best.metrics.accuracy)}</div>}
         {s.error && <div class="error">{s.error}</div>}
       </div>
+      <CompareWith id={id} />
       <Pareto searchId={id} metrics={metrics} version={version} />
       <Best searchId={id} version={version} />
+      <Importance searchId={id} metrics={metrics} version={version} />
       <TrialsTable searchId={id} metrics={metrics} version={version} />
     </div>
   );
@@ -394,6 +491,7 @@ function App() {
   let page;
   if (route[0] === 'search' && route[1] && route[2] === 'trial' && route[3]) page = <Trial id={route[1]} number={route[3]} />;
   else if (route[0] === 'search' && route[1]) page = <Search id={route[1]} me={me} />;
+  else if (route[0] === 'compare' && route[1] && route[2]) page = <Compare a={route[1]} b={route[2]} />;
   else if (route.length === 0) page = <Searches />;
   else page = <NotFound what="page" />;
   return (

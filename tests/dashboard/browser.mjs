@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
+const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
 const log = (...a) => console.log(new Date().toISOString(), ...a);
 
 async function ask(step, timeoutMs = 120000) {
@@ -70,6 +70,14 @@ try {
   await shot('04-search-completed');
   log('ok: completed; Pareto chart drew', plotted, 'points');
 
+  // Decision importance: one row per token position, shares in [0, 100] %.
+  await page.waitForSelector('#importance tbody tr');
+  const shares = await page.evaluate(() => [...document.querySelectorAll('#importance td.bar em')].map((e) => e.textContent));
+  assert.ok(shares.length > 0, 'no importance cell');
+  assert.ok(shares.every((t) => t === '–' || (parseFloat(t) >= 0 && parseFloat(t) <= 100)), `shares: ${shares}`);
+  assert.ok(shares.some((t) => parseFloat(t) > 0), `no decision moves anything: ${shares}`);
+  log('ok: importance shown for', await page.locator('#importance tbody tr').count(), 'decisions');
+
   // Filter: SUCCEEDED with accuracy >= 0.5, checked on every row shown.
   await page.selectOption('#filter-state', 'SUCCEEDED');
   await page.waitForFunction(() => [...document.querySelectorAll('#trials tbody tr')].every((r) => r.dataset.state === 'SUCCEEDED'));
@@ -101,6 +109,20 @@ try {
   await page.waitForSelector('#trial #architecture .block');
   await shot('06-trial');
   log('ok: trial page');
+
+  // Two of alice's searches side by side; one of bob's is a 404 page.
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
+  await page.fill('#compare-with', OTHER_SEARCH);
+  await page.press('#compare-with', 'Enter');
+  await page.waitForSelector(`#compare tr[data-search="${LIVE_SEARCH}"]`);
+  await page.waitForSelector(`#compare tr[data-search="${OTHER_SEARCH}"]`);
+  await page.waitForSelector('#compare-best canvas');
+  await page.waitForSelector('#compare-scatter canvas');
+  assert.ok(+(await page.getAttribute('#compare-scatter', 'data-points')) > 0);
+  await shot('06b-compare');
+  await page.goto(`${DASHBOARD_URL}#/compare/${LIVE_SEARCH}/${BOB_SEARCH}`);
+  await page.waitForSelector('#not-found');
+  log('ok: comparison page; with bob\'s search it is a 404');
 
   // Another user's search is a 404 page.
   await page.goto(`${DASHBOARD_URL}#/search/${BOB_SEARCH}`);

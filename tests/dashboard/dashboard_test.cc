@@ -396,6 +396,54 @@ TEST_F(DashboardApi, BestSoFarIsMonotoneAndEndsAtTheBest) {
   EXPECT_EQ(r.body["trials"].back().get<int64_t>(), r.body["finished"].get<int64_t>());
 }
 
+TEST_F(DashboardApi, TokenImportanceMatchesARecomputationFromTheStore) {
+  Reply r =
+      Get(absl::StrCat("/api/v1/searches/", done_, "/importance?metrics=accuracy,latency_ms"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  std::vector<TrialRecord> ok;
+  for (TrialRecord& t : StoredTrials(done_)) {
+    if (t.state == TrialState::kSucceeded) ok.push_back(t);
+  }
+  ASSERT_GE(ok.size(), 2u);
+  EXPECT_EQ(r.body["trials"].get<size_t>(), ok.size());
+  const size_t positions = ok[0].architecture.tokens.size();
+  ASSERT_EQ(r.body["positions"].get<size_t>(), positions);
+  ASSERT_EQ(r.body["metrics"].size(), 2u);
+  for (int m = 0; m < 2; ++m) {
+    const json& got = r.body["metrics"][m];
+    // Reference: two passes, per position, over the stored records.
+    auto value = [m](const TrialRecord& t) {
+      return m == 0 ? t.result->accuracy : t.result->latency->median_ms;
+    };
+    double mean = 0;
+    for (const TrialRecord& t : ok) mean += value(t) / ok.size();
+    double total = 0;
+    for (const TrialRecord& t : ok) total += (value(t) - mean) * (value(t) - mean);
+    double some = 0;
+    for (size_t p = 0; p < positions; ++p) {
+      std::map<int, std::vector<double>> by_choice;
+      for (const TrialRecord& t : ok) by_choice[t.architecture.tokens[p]].push_back(value(t));
+      double between = 0;
+      for (const auto& [choice, values] : by_choice) {
+        double group = 0;
+        for (double v : values) group += v / values.size();
+        between += values.size() * (group - mean) * (group - mean);
+      }
+      const double share = got["importance"][p].get<double>();
+      EXPECT_NEAR(share, between / total, 1e-9) << got["metric"] << " position " << p;
+      EXPECT_GE(share, 0);
+      EXPECT_LE(share, 1);
+      EXPECT_EQ(got["choices"][p].size(), by_choice.size());
+      some += share;
+    }
+    EXPECT_GT(some, 0) << "no decision moves " << got["metric"];
+  }
+  Reply bad = Get(absl::StrCat("/api/v1/searches/", done_, "/importance?metrics=nope"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_TRUE(absl::StrContains(bad.body["error"].get<std::string>(), "nope"));
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/importance"), "bob").status, 404);
+}
+
 TEST_F(DashboardApi, TrialDetailAndMissingTrial) {
   Reply r = Get(absl::StrCat("/api/v1/searches/", done_, "/trials/1"));
   ASSERT_EQ(r.status, 200) << r.body.dump();
@@ -443,6 +491,7 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
       << "the dashboard is not built: scripts/setup (or npm ci && npm run build in dashboard/)";
   const int64_t live = Submit("alice", "browser-live", 30);
   const int64_t bobs = Submit("bob", "browser-bob", 2);
+  const int64_t other = Submit("alice", "browser-other", 5);
   const std::string handshake = absl::StrCat(*dir_, "/handshake");
   std::filesystem::create_directories(handshake);
   auto node = ChildProcess::Start(
@@ -450,7 +499,8 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
        .env = {absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", http_port_, "/"),
                absl::StrCat("ALICE_TOKEN=", (*tokens_)["alice"]),
                absl::StrCat("LIVE_SEARCH=", live), absl::StrCat("BOB_SEARCH=", bobs),
-               absl::StrCat("ARTIFACTS=", artifacts), absl::StrCat("HANDSHAKE=", handshake),
+               absl::StrCat("OTHER_SEARCH=", other), absl::StrCat("ARTIFACTS=", artifacts),
+               absl::StrCat("HANDSHAKE=", handshake),
                absl::StrCat("NODE_PATH=", source, "/dashboard/node_modules")},
        .log_path = absl::StrCat(artifacts, "/browser.log")});
   ASSERT_TRUE(node.ok()) << node.status();
