@@ -216,9 +216,16 @@ function TrialsTable({ searchId, metrics, version }) {
 }
 
 function Pareto({ searchId, metrics, version }) {
-  const [axes, setAxes] = useState({ x: metrics.includes('latency_ms') ? 'latency_ms' : metrics.find((m) => m !== 'accuracy' && m !== 'reward') || 'reward', y: 'accuracy' });
+  const defaultX = (ms) => (ms.includes('latency_ms') ? 'latency_ms' : ms.find((m) => m !== 'accuracy' && m !== 'reward') || 'reward');
+  const [axes, setAxes] = useState({ x: defaultX(metrics), y: 'accuracy' });
+  const picked = useRef(false);
   const [chart, setChart] = useState(null);
   const [info, setInfo] = useState(null);
+  // The metric list grows once the first trial finishes: move off the
+  // placeholder axis unless the user chose one.
+  useEffect(() => {
+    if (!picked.current && axes.x !== defaultX(metrics)) setAxes({ ...axes, x: defaultX(metrics) });
+  }, [metrics.join()]);
   useEffect(() => {
     api(`searches/${searchId}/pareto?${qs(axes)}`)
       .then((p) => {
@@ -227,7 +234,10 @@ function Pareto({ searchId, metrics, version }) {
       })
       .catch((e) => setInfo({ error: e.message }));
   }, [searchId, axes.x, axes.y, version]);
-  const pick = (k) => (e) => setAxes({ ...axes, [k]: e.currentTarget.value });
+  const pick = (k) => (e) => {
+    picked.current = true;
+    setAxes({ ...axes, [k]: e.currentTarget.value });
+  };
   return (
     <section>
       <h3>Pareto front</h3>
