@@ -9,6 +9,7 @@ const require = createRequire(new URL('../../dashboard/package.json', import.met
 const { chromium } = require('playwright-core');
 const { DASHBOARD_URL, TOKEN, SEARCH } = process.env;
 const RUNS = +(process.env.RUNS || 5);
+const note = (...a) => console.error(new Date().toISOString(), ...a);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 const browser = await chromium.launch({
@@ -26,22 +27,24 @@ for (let i = 0; i < RUNS; i++) {
   await page.goto(`${DASHBOARD_URL}#/search/${SEARCH}`);
   await page.reload();
   first.push(await page.waitForFunction(() => document.querySelector('#search') &&
-    document.querySelectorAll('#trials tbody tr').length > 0 && performance.now(), null, { polling: 'raf', timeout: 60000 }).then((h) => h.jsonValue()));
+    document.querySelectorAll('#trials tbody tr').length > 0 && performance.now(), null, { polling: 10, timeout: 60000 }).then((h) => h.jsonValue()));
   pareto.push(await page.waitForFunction(() => document.querySelector('#pareto-chart canvas') &&
-    document.querySelector('#pareto-chart').dataset.drawMs && performance.now(), null, { polling: 'raf', timeout: 60000 }).then((h) => h.jsonValue()));
+    document.querySelector('#pareto-chart').dataset.drawMs && performance.now(), null, { polling: 10, timeout: 60000 }).then((h) => h.jsonValue()));
   draw.push(+(await page.getAttribute('#pareto-chart', 'data-draw-ms')));
+  note('load', i, 'first', first[i], 'pareto', pareto[i]);
 }
 const points = await page.getAttribute('#pareto-chart', 'data-points');
 
 const paging = [];
 for (let i = 0; i < 10; i++) {
+  note('page', i);
   paging.push(await page.evaluate(async () => {
     const table = document.querySelector('#trials');
     const offset = +table.dataset.offset;
     const t0 = performance.now();
     document.querySelector('#next-page').click();
     await new Promise((resolve) => {
-      const check = () => (+document.querySelector('#trials').dataset.offset === offset + 50 ? resolve() : requestAnimationFrame(check));
+      const check = () => (+document.querySelector('#trials').dataset.offset === offset + 50 ? resolve() : setTimeout(check, 1));
       check();
     });
     await new Promise((r) => requestAnimationFrame(() => r()));  // painted

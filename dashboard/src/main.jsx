@@ -162,7 +162,7 @@ function TrialsTable({ searchId, metrics, version }) {
     });
     api(`searches/${searchId}/trials?${q}`)
       .then((p) => {
-        setPage({ ...p, ms: performance.now() - t0 });
+        setPage({ ...p, ms: performance.now() - t0, offset: +token || 0 });
         setError('');
       })
       .catch((e) => setError(e.message));
@@ -190,7 +190,7 @@ function TrialsTable({ searchId, metrics, version }) {
         <label>max <input id="filter-max" size="8" value={filter.max} onChange={change('max')} /></label>
       </form>
       {error && <p class="error">{error}</p>}
-      <table class="grid" id="trials" data-ms={page ? page.ms.toFixed(1) : ''} data-offset={+token || 0}>
+      <table class="grid" id="trials" data-ms={page ? page.ms.toFixed(1) : ''} data-offset={page ? page.offset : ''}>
         <thead>
           <tr>
             <th onClick={() => sortBy('number')}>#{arrow('number')}</th><th>state</th>
