@@ -162,7 +162,7 @@ function TrialsTable({ searchId, metrics, version }) {
     });
     api(`searches/${searchId}/trials?${q}`)
       .then((p) => {
-        setPage({ ...p, ms: performance.now() - t0, offset: +token || 0 });
+        setPage({ ...p, ms: performance.now() - t0, offset: +token || 0, query: q });
         setError('');
       })
       .catch((e) => setError(e.message));
@@ -171,9 +171,17 @@ function TrialsTable({ searchId, metrics, version }) {
     setOrder((o) => ({ by, desc: o.by === by ? !o.desc : by === 'reward' || by === 'accuracy' }));
     setPageToken('');
   };
+  // What is typed in min/max, applied on Enter or leaving the field; kept
+  // apart from the filter so the page's live redraws do not wipe it.
+  const [draft, setDraft] = useState({ min: '', max: '' });
   const change = (k) => (e) => {
-    setFilter({ ...filter, [k]: e.currentTarget.value });
+    const v = e.currentTarget.value;
+    setFilter((f) => ({ ...f, [k]: v }));
     setPageToken('');
+  };
+  const type = (k) => (e) => {
+    const v = e.currentTarget.value;
+    setDraft((d) => ({ ...d, [k]: v }));
   };
   const arrow = (c) => (order.by === c ? (order.desc ? ' ▼' : ' ▲') : '');
   return (
@@ -186,11 +194,11 @@ function TrialsTable({ searchId, metrics, version }) {
         <label>metric <select id="filter-metric" value={filter.metric} onChange={change('metric')}>
           {metrics.map((m) => <option value={m}>{m}</option>)}
         </select></label>
-        <label>min <input id="filter-min" size="8" value={filter.min} onChange={change('min')} /></label>
-        <label>max <input id="filter-max" size="8" value={filter.max} onChange={change('max')} /></label>
+        <label>min <input id="filter-min" size="8" value={draft.min} onInput={type('min')} onChange={change('min')} /></label>
+        <label>max <input id="filter-max" size="8" value={draft.max} onInput={type('max')} onChange={change('max')} /></label>
       </form>
       {error && <p class="error">{error}</p>}
-      <table class="grid" id="trials" data-ms={page ? page.ms.toFixed(1) : ''} data-offset={page ? page.offset : ''}>
+      <table class="grid" id="trials" data-ms={page ? page.ms.toFixed(1) : ''} data-offset={page ? page.offset : ''} data-query={page ? page.query : ''}>
         <thead>
           <tr>
             <th onClick={() => sortBy('number')}>#{arrow('number')}</th><th>state</th>

@@ -85,7 +85,8 @@ try {
   await page.fill('#filter-min', '0.5');
   await page.press('#filter-min', 'Enter');
   await page.locator('#filter-min').blur();
-  await page.waitForTimeout(500);
+  // The rows shown are those of the filtered query (data-query: the loaded page's).
+  await page.waitForSelector('#trials[data-query*="min=0.5"][data-query*="state=SUCCEEDED"]');
   const accuracies = await page.evaluate(() => {
     const col = [...document.querySelectorAll('#trials thead th')].findIndex((th) => th.dataset.col === 'accuracy');
     return [...document.querySelectorAll('#trials tbody tr')].map((r) => +r.children[col].textContent);
@@ -97,7 +98,7 @@ try {
 
   // Sorting by accuracy (descending on first click) is done by the server.
   await page.click('#trials th[data-col=accuracy]');
-  await page.waitForTimeout(500);
+  await page.waitForSelector('#trials[data-query*="order=accuracy"][data-query*="desc=1"]');
   const sorted = await page.evaluate(() => {
     const col = [...document.querySelectorAll('#trials thead th')].findIndex((th) => th.dataset.col === 'accuracy');
     return [...document.querySelectorAll('#trials tbody tr')].map((r) => +r.children[col].textContent);
