@@ -183,6 +183,15 @@ function TrialsTable({ searchId, metrics, version }) {
     const v = e.currentTarget.value;
     setDraft((d) => ({ ...d, [k]: v }));
   };
+  // Not the change event: redrawing a controlled input resets the browser's
+  // "changed since focus" state, so it may never fire.
+  const apply = (k) => (e) => {
+    if (e.type === 'keydown' && e.key !== 'Enter') return;
+    const v = e.currentTarget.value;
+    if (filter[k] === v) return;
+    setFilter((f) => ({ ...f, [k]: v }));
+    setPageToken('');
+  };
   const arrow = (c) => (order.by === c ? (order.desc ? ' ▼' : ' ▲') : '');
   return (
     <section>
@@ -194,8 +203,8 @@ function TrialsTable({ searchId, metrics, version }) {
         <label>metric <select id="filter-metric" value={filter.metric} onChange={change('metric')}>
           {metrics.map((m) => <option value={m}>{m}</option>)}
         </select></label>
-        <label>min <input id="filter-min" size="8" value={draft.min} onInput={type('min')} onChange={change('min')} /></label>
-        <label>max <input id="filter-max" size="8" value={draft.max} onInput={type('max')} onChange={change('max')} /></label>
+        <label>min <input id="filter-min" size="8" value={draft.min} onInput={type('min')} onKeyDown={apply('min')} onBlur={apply('min')} /></label>
+        <label>max <input id="filter-max" size="8" value={draft.max} onInput={type('max')} onKeyDown={apply('max')} onBlur={apply('max')} /></label>
       </form>
       {error && <p class="error">{error}</p>}
       <table class="grid" id="trials" data-ms={page ? page.ms.toFixed(1) : ''} data-offset={page ? page.offset : ''} data-query={page ? page.query : ''}>
@@ -284,13 +293,28 @@ const COSTS = ['latency_ms', 'peak_memory_bytes', 'flash_bytes', 'macs', 'params
 // Which decisions move accuracy and a cost: the server's first-order
 // variance shares per token position; refreshed every 10th change, since it
 // reads every SUCCEEDED trial.
-function Importance({ searchId, metrics, version }) {
+// Past AUTO_IMPORTANCE succeeded trials it is computed on request, so it
+// does not compete with the charts when a large search opens.
+const AUTO_IMPORTANCE = 5000;
+
+function Importance({ searchId, metrics, version, succeeded }) {
   const asked = useMemo(() => [metrics.includes('accuracy') ? 'accuracy' : 'reward', COSTS.find((m) => metrics.includes(m))].filter(Boolean), [metrics]);
   const [data, setData] = useState(null);
+  const [wanted, setWanted] = useState(false);
+  const on = wanted || succeeded <= AUTO_IMPORTANCE;
   const tick = Math.floor(version / 10);
   useEffect(() => {
+    if (!on) return;
     api(`searches/${searchId}/importance?${qs({ metrics: asked.join(',') })}`).then(setData).catch((e) => setData({ error: e.message }));
-  }, [searchId, asked.join(), tick]);
+  }, [searchId, asked.join(), tick, on]);
+  if (!on) {
+    return (
+      <section>
+        <h3>Decision importance</h3>
+        <button id="importance-compute" onClick={() => setWanted(true)}>Compute over {succeeded} succeeded trials</button>
+      </section>
+    );
+  }
   if (!data) return null;
   if (data.error) return <section><h3>Decision importance</h3><p class="error">{data.error}</p></section>;
   const best = (m, p) => {
@@ -417,7 +441,7 @@ function Search({ id, me }) {
       <CompareWith id={id} />
       <Pareto searchId={id} metrics={metrics} version={version} />
       <Best searchId={id} version={version} />
-      <Importance searchId={id} metrics={metrics} version={version} />
+      <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
       <TrialsTable searchId={id} metrics={metrics} version={version} />
     </div>
   );
