@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <string>
@@ -181,11 +182,16 @@ int main(int argc, char** argv) {
   }
   std::cout << std::flush;
 
-  // 2. In the browser.
+  // 2. In the browser. The token goes through a private file: a command
+  // line shows in `ps` and in RunCommand's error messages.
+  const std::string token_file = dir + "/token";
+  std::ofstream(token_file) << *token;
+  std::filesystem::permissions(
+      token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto node = hwnas::RunCommand(
-      {"env", absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", *http_port, "/"), "TOKEN=" + *token,
-       absl::StrCat("SEARCH=", search->id), absl::StrCat("RUNS=", runs), "node",
-       source + "/bench/dashboard/measure.mjs"},
+      {"env", absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", *http_port, "/"),
+       "TOKEN_FILE=" + token_file, absl::StrCat("SEARCH=", search->id), absl::StrCat("RUNS=", runs),
+       "node", source + "/bench/dashboard/measure.mjs"},
       absl::Minutes(10));
   if (!node.ok()) return Fail(std::string(node.status().message()));
   std::cout << "\n" << node->output;

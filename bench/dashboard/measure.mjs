@@ -7,7 +7,10 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
-const { DASHBOARD_URL, TOKEN, SEARCH } = process.env;
+import { readFileSync } from 'node:fs';
+
+const { DASHBOARD_URL, TOKEN_FILE, SEARCH } = process.env;
+const TOKEN = readFileSync(TOKEN_FILE, 'utf8').trim();
 const RUNS = +(process.env.RUNS || 5);
 const note = (...a) => console.error(new Date().toISOString(), ...a);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
