@@ -48,6 +48,7 @@ const points = await page.getAttribute('#pareto-chart', 'data-points');
 const paging = [];
 for (let i = 0; i < 10; i++) {
   note('page', i);
+  if (await page.isDisabled('#next-page')) break;  // A search of under 500 trials.
   paging.push(await page.evaluate(async () => {
     const table = document.querySelector('#trials');
     const offset = +table.dataset.offset;
