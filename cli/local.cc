@@ -600,12 +600,17 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   const std::string port_file = absl::StrCat(state_dir, "/server.port");
   fs::remove(port_file, ec);
   system.server_log = absl::StrCat(state_dir, "/logs/server.log");
+  // The HTTP listener (the web dashboard, /metrics) on a port free now; none
+  // if no port is free.
+  absl::StatusOr<int> http_port = PickFreePort();
+  const std::string http_address = http_port.ok() ? absl::StrCat("127.0.0.1:", *http_port) : "";
   HWNAS_ASSIGN_OR_RETURN(
       ChildProcess server,
-      ChildProcess::Start({.argv = {server_bin, "serve", "--listen", "127.0.0.1:0",
-                                    "--metrics=", "--port-file", port_file},
-                           .env = {absl::StrCat("HWNAS_DATABASE=", database)},
-                           .log_path = system.server_log}));
+      ChildProcess::Start(
+          {.argv = {server_bin, "serve", "--listen", "127.0.0.1:0",
+                    absl::StrCat("--metrics=", http_address), "--port-file", port_file},
+           .env = {absl::StrCat("HWNAS_DATABASE=", database)},
+           .log_path = system.server_log}));
   system.server.emplace(std::move(server));
   int port = 0;
   for (absl::Time deadline = absl::Now() + absl::Seconds(60); port == 0;) {
@@ -629,6 +634,10 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
       absl::StrCat("# Written by `hwnas local`; valid while it runs.\nserver: ", address,
                    "\ntoken: ", tokens.admin, "\n")));
   err << "hwnas-server on " << address << " (log: " << system.server_log << ")\n";
+  if (!http_address.empty()) {
+    err << "dashboard: http://" << http_address << "/ (sign in with the admin_token in "
+        << state_dir << "/tokens.yaml)\n";
+  }
 
   for (int64_t i = 1; i <= workers; ++i) {
     std::vector<std::string> argv = {worker_bin,  "serve",

@@ -122,18 +122,35 @@ HttpServer::~HttpServer() {
   }
 }
 
-void HttpServer::Get(const std::string& path, Handler handler) {
-  impl_->http.Get(EscapeRegex(path), [handler = std::move(handler)](const httplib::Request& req,
-                                                                    httplib::Response& res) {
+namespace {
+
+httplib::Server::Handler Adapt(HttpServer::Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
     HttpRequest r;
     r.method = req.method;
     r.path = req.path;
     r.params.insert(req.params.begin(), req.params.end());
     r.headers.insert(req.headers.begin(), req.headers.end());
+    r.body = req.body;
     HttpResponse out = handler(r);
     res.status = out.status;
+    for (auto& [name, value] : out.headers) res.set_header(name.c_str(), value);
     res.set_content(std::move(out.body), out.content_type.c_str());
-  });
+  };
+}
+
+}  // namespace
+
+void HttpServer::Get(const std::string& path, Handler handler) {
+  impl_->http.Get(EscapeRegex(path), Adapt(std::move(handler)));
+}
+
+void HttpServer::GetPrefix(const std::string& prefix, Handler handler) {
+  impl_->http.Get(EscapeRegex(prefix) + ".*", Adapt(std::move(handler)));
+}
+
+void HttpServer::PostPrefix(const std::string& prefix, Handler handler) {
+  impl_->http.Post(EscapeRegex(prefix) + ".*", Adapt(std::move(handler)));
 }
 
 absl::Status HttpServer::Start() {

@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,12 +29,15 @@ struct HttpRequest {
   std::string path;
   std::multimap<std::string, std::string> params;   // Query parameters.
   std::multimap<std::string, std::string> headers;  // As sent (names as sent).
+  std::string body;
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra response headers (e.g. Cache-Control).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct HttpServerOptions {
@@ -64,6 +69,10 @@ class HttpServer {
 
   // Routes, added before Start(): an exact path.
   void Get(const std::string& path, Handler handler);
+  // Every path that starts with `prefix` (routes match in the order added,
+  // so add exact paths first).
+  void GetPrefix(const std::string& prefix, Handler handler);
+  void PostPrefix(const std::string& prefix, Handler handler);
 
   // Binds (INVALID_ARGUMENT for a bad address, UNAVAILABLE when the port is
   // taken) and starts serving on a background thread.

@@ -13,9 +13,11 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "db/dashboard_queries.h"
 #include "db/notify_listener.h"
 #include "db/postgres_store.h"
 #include "server/auth.h"
+#include "server/dashboard_api.h"
 #include "server/http_server.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
@@ -117,6 +119,8 @@ struct HwnasServer::Impl {
   std::unique_ptr<SearchServiceImpl> search_service;
   std::unique_ptr<WorkerServiceImpl> worker_service;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<db::DashboardQueries> dashboard_queries;
+  std::unique_ptr<DashboardApi> dashboard;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<db::NotifyListener> revocations;
   std::thread bring_up;
@@ -242,6 +246,21 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
       return HttpResponse{.content_type = "text/plain; version=0.0.4",
                           .body = raw->metrics.Render()};
     });
+    // The dashboard's routes come last: its "/" prefix must not shadow these.
+    Coordinator* coordinator = raw->coordinator.get();
+    // Its own few connections: chart queries read every finished trial of a
+    // search and must not hold the scheduler's.
+    raw->dashboard_queries = std::make_unique<db::DashboardQueries>(options.database, 4);
+    raw->dashboard = std::make_unique<DashboardApi>(
+        DashboardDeps{
+            .store = raw->store.get(),
+            .queries = raw->dashboard_queries.get(),
+            .auth = raw->auth.get(),
+            .cancel = [coordinator](const User& user,
+                                    int64_t id) { return coordinator->Cancel(user, id); }},
+        DashboardOptions{.assets_dir = options.dashboard_dir});
+    HWNAS_RETURN_IF_ERROR(raw->dashboard->LoadAssets());
+    raw->dashboard->Register(*raw->http);
     if (absl::Status s = raw->http->Start(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--metrics: ", s.message()));
     }

@@ -1,5 +1,6 @@
 // hwnas-server assembled: the store, the coordinator, both gRPC services,
-// the standard health service and the /metrics endpoint.
+// the standard health service, and the HTTP listener (/metrics, probes and
+// the dashboard).
 #ifndef HWNAS_SERVER_SERVER_H_
 #define HWNAS_SERVER_SERVER_H_
 
@@ -19,6 +20,9 @@ struct ServerOptions {
   int db_pool_size = 16;                          // --db-pool-size
   // Empty: no metrics endpoint. Port 0 picks a free one.
   std::string metrics_address = "127.0.0.1:0";
+  // The built dashboard app served on the same HTTP listener (its JSON API is
+  // always there); empty: API only. See docs/dashboard.md.
+  std::string dashboard_dir;
   // TLS for the gRPC listener: both set, or neither (plain text).
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -53,6 +53,10 @@ serve flags:
   --metrics ADDR      HTTP address of /metrics (Prometheus), /healthz (liveness) and
                       /readyz (readiness: 503 until the database is open and migrated)
                       (default 127.0.0.1:9470; IPv4 HOST:PORT; "" to disable)
+  --dashboard-dir DIR The built web dashboard (dashboard/dist) to serve at / on the
+                      --metrics address, beside its JSON API under /api/v1/ (default:
+                      $HWNAS_DASHBOARD_DIR, else the build's dashboard/dist or
+                      /usr/share/hwnas/dashboard where one has index.html; none: API only)
   --lease-ttl SECS    Seconds a worker keeps a trial without a heartbeat (default 30)
   --max-attempts N    Attempts per trial before it fails for good (default 3)
   --max-running-per-owner N
@@ -85,6 +89,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
     {"serve",
      {{"listen", 0, "ADDR", ""},
       {"metrics", 0, "ADDR", ""},
+      {"dashboard-dir", 0, "DIR", ""},
       {"lease-ttl", 0, "SECS", ""},
       {"max-attempts", 0, "N", ""},
       {"max-running-per-owner", 0, "N", ""},
@@ -148,6 +153,19 @@ int Admin(const Args& args) {
             << ". It is shown once and stored only as a hash:\n";
   std::cout << *token << "\n";
   return 0;
+}
+
+// The flag, then $HWNAS_DASHBOARD_DIR, then the first default that holds a
+// built app. A named directory without index.html fails at start-up.
+std::string DashboardDir(const Args& args) {
+  if (std::string dir = args.GetOr("dashboard-dir", ""); !dir.empty()) return dir;
+  if (const char* env = std::getenv("HWNAS_DASHBOARD_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  for (const char* dir : {HWNAS_DASHBOARD_BUILD_DIR, "/usr/share/hwnas/dashboard"}) {
+    if (std::ifstream(std::string(dir) + "/index.html").good()) return dir;
+  }
+  return "";
 }
 
 std::vector<std::string> ProfileSearchPath(const Args& args) {
@@ -223,6 +241,7 @@ int Serve(const Args& args) {
   }
   options.database = DatabaseFrom(args);
   if (options.database.empty()) return Fail("no database: pass --database or set HWNAS_DATABASE");
+  options.dashboard_dir = DashboardDir(args);
   options.tls_cert_file = args.GetOr("tls-cert", "");
   options.tls_key_file = args.GetOr("tls-key", "");
   options.migrate = !args.Has("no-migrate");

@@ -1,0 +1,59 @@
+// The JSON API client. The token lives in sessionStorage (this tab only,
+// gone when it closes) and travels as an Authorization header, never in a
+// URL, so it stays out of server logs and browser history.
+const KEY = 'hwnas.token';
+
+export const getToken = () => sessionStorage.getItem(KEY) || '';
+export const setToken = (t) => sessionStorage.setItem(KEY, t);
+export const clearToken = () => sessionStorage.removeItem(KEY);
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// Listeners told whether the server answers (false: "reconnecting").
+const onlineListeners = new Set();
+export const onOnline = (fn) => (onlineListeners.add(fn), () => onlineListeners.delete(fn));
+const setOnline = (v) => onlineListeners.forEach((fn) => fn(v));
+
+export async function api(path, { method = 'GET', token = getToken() } = {}) {
+  let res;
+  try {
+    res = await fetch('/api/v1/' + path, {
+      method,
+      headers: { Authorization: 'Bearer ' + token },
+      cache: 'no-store',
+    });
+  } catch (e) {
+    setOnline(false);
+    throw new ApiError(0, 'the server does not answer');
+  }
+  if (res.status === 503) {
+    setOnline(false);
+    throw new ApiError(503, 'the server is starting');
+  }
+  setOnline(true);
+  let body = null;
+  try {
+    body = await res.json();
+  } catch (e) {
+    body = { error: 'unexpected answer (' + res.status + ')' };
+  }
+  if (!res.ok) {
+    if (res.status === 401) {
+      clearToken();
+      window.dispatchEvent(new Event('hwnas-logout'));
+    }
+    throw new ApiError(res.status, body.error || 'error ' + res.status);
+  }
+  return body;
+}
+
+export const qs = (o) =>
+  Object.entries(o)
+    .filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(([k, v]) => encodeURIComponent(k) + '=' + encodeURIComponent(v))
+    .join('&');

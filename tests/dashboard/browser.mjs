@@ -1,0 +1,164 @@
+// Drives the dashboard in Debian's Chromium through playwright-core, against
+// the hwnas-server that dashboard_test.cc started (see there). Steps that
+// need processes (workers, a server restart) are asked for through files in
+// $HANDSHAKE: this script writes NAME, the test answers NAME.ack.
+// Screenshots go to $ARTIFACTS. Exit 0 only when every check held.
+import { createRequire } from 'node:module';
+import { existsSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
+const log = (...a) => console.log(new Date().toISOString(), ...a);
+
+async function ask(step, timeoutMs = 120000) {
+  writeFileSync(`${HANDSHAKE}/${step}`, 'go\n');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(`${HANDSHAKE}/${step}.ack`)) {
+    if (Date.now() > deadline) throw new Error(`no answer to ${step}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log('done:', step);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+page.on('pageerror', (e) => log('page error:', e.message));
+let failed = false;
+try {
+  // A wrong token gets the login page again, with the reason, and no data.
+  await page.goto(DASHBOARD_URL);
+  await page.waitForSelector('#login');
+  await page.fill('input[name=token]', 'hwnas_wrong-token');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#login .error');
+  assert.match(await page.textContent('#login .error'), /not valid/);
+  assert.equal(await page.locator('#searches').count(), 0);
+  await shot('01-wrong-token');
+  log('ok: a wrong token stays on the login page');
+
+  await page.fill('input[name=token]', ALICE_TOKEN);
+  await page.click('button[type=submit]');
+  await page.waitForSelector(`#searches tr[data-search="${LIVE_SEARCH}"]`);
+  assert.equal(await page.locator(`#searches tr[data-search="${BOB_SEARCH}"]`).count(), 0);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('hwnas.token') !== null), true);
+  await shot('02-searches');
+  log('ok: logged in; the list has alice\'s search and not bob\'s');
+
+  // The search page, before any worker runs: nothing finished yet.
+  await page.click(`#searches tr[data-search="${LIVE_SEARCH}"] a`);
+  await page.waitForSelector('#search[data-finished="0"]');
+  await page.evaluate(() => (window.__sameDocument = true));
+  await shot('03-search-before');
+  await ask('start-workers');
+  // A trial finishes and the page shows it without a reload.
+  await page.waitForFunction(() => +document.querySelector('#search')?.dataset.finished > 0, null, { timeout: 120000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true);
+  log('ok: a trial finished live, no reload');
+  await page.waitForSelector('#search[data-state="COMPLETED"]', { timeout: 180000 });
+  await page.waitForFunction(() => document.querySelector('#finished')?.textContent === '30');
+  await page.waitForSelector('#pareto-chart canvas');
+  await page.waitForSelector('#best-trials canvas');
+  const plotted = await page.getAttribute('#pareto-chart', 'data-points');
+  assert.ok(+plotted > 0, `pareto plotted ${plotted}`);
+  await shot('04-search-completed');
+  log('ok: completed; Pareto chart drew', plotted, 'points');
+
+  // Decision importance: one row per token position, shares in [0, 100] %.
+  await page.waitForSelector('#importance tbody tr');
+  const shares = await page.evaluate(() => [...document.querySelectorAll('#importance td.bar em')].map((e) => e.textContent));
+  assert.ok(shares.length > 0, 'no importance cell');
+  assert.ok(shares.every((t) => t === '–' || (parseFloat(t) >= 0 && parseFloat(t) <= 100)), `shares: ${shares}`);
+  assert.ok(shares.some((t) => parseFloat(t) > 0), `no decision moves anything: ${shares}`);
+  log('ok: importance shown for', await page.locator('#importance tbody tr').count(), 'decisions');
+
+  // Filter: SUCCEEDED with accuracy >= 0.5, checked on every row shown.
+  await page.selectOption('#filter-state', 'SUCCEEDED');
+  await page.waitForFunction(() => [...document.querySelectorAll('#trials tbody tr')].every((r) => r.dataset.state === 'SUCCEEDED'));
+  await page.selectOption('#filter-metric', 'accuracy');
+  await page.fill('#filter-min', '0.5');
+  await page.press('#filter-min', 'Enter');
+  await page.locator('#filter-min').blur();
+  // The rows shown are those of the filtered query (data-query: the loaded page's).
+  await page.waitForSelector('#trials[data-query*="min=0.5"][data-query*="state=SUCCEEDED"]');
+  const accuracies = await page.evaluate(() => {
+    const col = [...document.querySelectorAll('#trials thead th')].findIndex((th) => th.dataset.col === 'accuracy');
+    return [...document.querySelectorAll('#trials tbody tr')].map((r) => +r.children[col].textContent);
+  });
+  assert.ok(accuracies.length > 0, 'no row after filtering');
+  assert.ok(accuracies.every((a) => a >= 0.5), `rows below 0.5: ${accuracies}`);
+  await shot('05-filtered');
+  log('ok: filtered to', accuracies.length, 'rows with accuracy >= 0.5');
+
+  // Sorting by accuracy (descending on first click) is done by the server.
+  await page.click('#trials th[data-col=accuracy]');
+  await page.waitForSelector('#trials[data-query*="order=accuracy"][data-query*="desc=1"]');
+  const sorted = await page.evaluate(() => {
+    const col = [...document.querySelectorAll('#trials thead th')].findIndex((th) => th.dataset.col === 'accuracy');
+    return [...document.querySelectorAll('#trials tbody tr')].map((r) => +r.children[col].textContent);
+  });
+  assert.deepEqual(sorted, [...sorted].sort((a, b) => b - a));
+
+  // A trial's page: metrics, its architecture as blocks.
+  await page.click('#trials tbody tr:first-child a');
+  await page.waitForSelector('#trial #architecture .block');
+  await shot('06-trial');
+  log('ok: trial page');
+
+  // Two of alice's searches side by side; one of bob's is a 404 page.
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
+  await page.fill('#compare-with', OTHER_SEARCH);
+  await page.press('#compare-with', 'Enter');
+  await page.waitForSelector(`#compare tr[data-search="${LIVE_SEARCH}"]`);
+  await page.waitForSelector(`#compare tr[data-search="${OTHER_SEARCH}"]`);
+  await page.waitForSelector('#compare-best canvas');
+  await page.waitForSelector('#compare-scatter canvas');
+  assert.ok(+(await page.getAttribute('#compare-scatter', 'data-points')) > 0);
+  await shot('06b-compare');
+  await page.goto(`${DASHBOARD_URL}#/compare/${LIVE_SEARCH}/${BOB_SEARCH}`);
+  await page.waitForSelector('#not-found');
+  log('ok: comparison page; with bob\'s search it is a 404');
+
+  // Another user's search is a 404 page.
+  await page.goto(`${DASHBOARD_URL}#/search/${BOB_SEARCH}`);
+  await page.waitForSelector('#not-found');
+  await shot('07-other-users-search');
+  log('ok: bob\'s search is a 404');
+
+  // The server restarts: the page says "reconnecting", then recovers.
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
+  await page.waitForSelector('#search');
+  await ask('stop-server');
+  await page.waitForSelector('#reconnecting', { timeout: 30000 });
+  await shot('08-reconnecting');
+  await ask('start-server');
+  await page.waitForSelector('#reconnecting', { state: 'detached', timeout: 60000 });
+  await page.waitForSelector('#search');
+  log('ok: reconnecting shown while the server was down, then gone');
+
+  // Log out: back to the login page, token gone.
+  await page.click('#logout');
+  await page.waitForSelector('#login');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('hwnas.token')), null);
+  // A token that stops being valid (here: a wrong one) gets the login page.
+  await page.evaluate(() => sessionStorage.setItem('hwnas.token', 'hwnas_revoked'));
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
+  await page.reload();
+  await page.waitForSelector('#login');
+  assert.equal(await page.locator('#search').count(), 0);
+  await shot('09-logged-out');
+  log('ok: logout and a bad stored token both end on the login page');
+} catch (e) {
+  failed = true;
+  log('FAILED:', e.stack || e);
+  await shot('failure').catch(() => {});
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,561 @@
+// The dashboard against a real hwnas-server, real table workers and a
+// private PostgreSQL:
+//  - DashboardApi: the JSON API over HTTP (auth, owner-only visibility,
+//    filters, paging, Pareto and best-so-far checked against the store);
+//  - DashboardBrowser (run with --browser): tests/dashboard/browser.mjs drives
+//    Debian's Chromium through playwright-core: log in, watch a trial finish
+//    live, filter, open a trial, another user's search is a 404, a wrong
+//    token gets the login page, "reconnecting" while the server restarts.
+//    Screenshots are kept in the build tree (tests/dashboard/artifacts).
+// With --browser the binary exits 77 (ctest: skipped) when node or chromium
+// is missing, saying which.
+#include <httplib.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "cli/app.h"
+#include "cli/errors.h"
+#include "common/subprocess.h"
+#include "db/store.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/cli/processes.h"
+#include "tests/testing/postgres_env.h"
+#include "tests/testing/test_paths.h"
+
+namespace hwnas {
+namespace {
+
+using json = nlohmann::json;
+namespace ct = cli::testing;
+
+bool g_browser = false;
+
+std::string TableSpec(absl::string_view name, int64_t trials) {
+  return absl::StrCat("name: ", name, R"(
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+objectives:
+  reward: penalty
+  constraints:
+    - {metric: latency_ms, target: 15.72, lambda: 100}
+  pareto_metrics: [latency_ms]
+strategy: {name: random, seed: 7}
+budget: {trials: )",
+                      trials, "}\n");
+}
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+class DashboardFixture : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(ct::NewTempDir("hwnas-dashboard"));
+    database_ = new std::string(hwnas::testing::PostgresEnvironment::Get()->NewDatabase());
+    auto store = db::Store::Open({.connection_string = *database_, .pool_size = 2});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = store->release();
+    ASSERT_TRUE(store_->Migrate().ok());
+    tokens_ = new std::map<std::string, std::string>();
+    for (const auto& [name, admin, worker] :
+         {std::tuple<const char*, bool, bool>{"alice", false, false},
+          {"bob", false, false},
+          {"root", true, false},
+          {"fleet", false, true}}) {
+      auto user = store_->CreateUser(name, admin, worker);
+      ASSERT_TRUE(user.ok()) << user.status();
+      auto token = store_->IssueToken(user->id);
+      ASSERT_TRUE(token.ok()) << token.status();
+      (*tokens_)[name] = *token;
+    }
+    auto grpc_port = PickFreePort();
+    auto http_port = PickFreePort();
+    ASSERT_TRUE(grpc_port.ok() && http_port.ok());
+    grpc_port_ = *grpc_port;
+    http_port_ = *http_port;
+    ASSERT_TRUE(StartServer().ok());
+  }
+
+  // hwnas-server on fixed ports (a restart keeps them), serving the built
+  // app from the source tree when it is there.
+  static absl::Status StartServer() {
+    const std::string dist = absl::StrCat(
+        std::getenv("HWNAS_SOURCE_DIR") != nullptr ? std::getenv("HWNAS_SOURCE_DIR") : ".",
+        "/dashboard/dist");
+    std::vector<std::string> argv = {ct::BinaryPath("server/hwnas-server"),
+                                     "serve",
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", grpc_port_),
+                                     "--metrics",
+                                     absl::StrCat("127.0.0.1:", http_port_),
+                                     "--lease-ttl",
+                                     "10"};
+    if (std::filesystem::exists(dist + "/index.html")) {
+      argv.push_back("--dashboard-dir");
+      argv.push_back(dist);
+    }
+    auto child = ChildProcess::Start({.argv = argv,
+                                      .env = {absl::StrCat("HWNAS_DATABASE=", *database_)},
+                                      .log_path = absl::StrCat(*dir_, "/server.log")});
+    if (!child.ok()) return child.status();
+    server_ = new ChildProcess(*std::move(child));
+    const bool up = ct::WaitFor(
+        [] {
+          httplib::Client c("127.0.0.1", http_port_);
+          auto r = c.Get("/readyz");
+          return r && r->status == 200;
+        },
+        absl::Seconds(60));
+    if (!up) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "hwnas-server did not start: ", ct::ReadWholeFile(absl::StrCat(*dir_, "/server.log"))));
+    }
+    return absl::OkStatus();
+  }
+
+  static void StopServer() {
+    if (server_ == nullptr) return;
+    server_->Stop(absl::Seconds(10));
+    delete server_;
+    server_ = nullptr;
+  }
+
+  static absl::Status StartWorkers(int count) {
+    auto workers =
+        ct::StartWorkers(absl::StrCat("127.0.0.1:", grpc_port_), (*tokens_)["fleet"], count, *dir_);
+    if (!workers.ok()) return workers.status();
+    if (workers_ == nullptr) workers_ = new std::vector<ChildProcess>();
+    for (ChildProcess& w : *workers) workers_->push_back(std::move(w));
+    return absl::OkStatus();
+  }
+
+  static void TearDownTestSuite() {
+    if (workers_ != nullptr) {
+      for (ChildProcess& w : *workers_) w.Stop(absl::Seconds(10));
+      delete workers_;
+      workers_ = nullptr;
+    }
+    StopServer();
+    delete store_;
+    delete tokens_;
+    delete database_;
+    delete dir_;
+  }
+
+  // Submits `spec` as `user` through the real CLI (SubmitSearch); the id.
+  static int64_t Submit(const std::string& user, absl::string_view name, int64_t trials) {
+    const std::string path = absl::StrCat(*dir_, "/", name, ".yaml");
+    std::ofstream(path) << TableSpec(name, trials);
+    std::ostringstream out, err;
+    cli::CliContext ctx = cli::DefaultContext();
+    ctx.out = &out;
+    ctx.err = &err;
+    const std::string address = absl::StrCat("127.0.0.1:", grpc_port_);
+    const std::string token = (*tokens_)[user];
+    ctx.env = [address, token](absl::string_view key) -> std::optional<std::string> {
+      if (key == "HWNAS_SERVER") return address;
+      if (key == "HWNAS_TOKEN") return token;
+      return std::nullopt;
+    };
+    const int code = cli::RunCli({"submit", "-f", path}, ctx);
+    EXPECT_EQ(code, cli::kExitOk) << err.str();
+    int64_t id = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(out.str().substr(0, out.str().find('\n')), &id)) << out.str();
+    return id;
+  }
+
+  static Reply Call(const std::string& method, const std::string& path, const std::string& token) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(30, 0);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto r = method == "POST" ? c.Post(path.c_str(), headers, "", "text/plain")
+                              : c.Get(path.c_str(), headers);
+    Reply reply;
+    if (!r) return reply;
+    reply.status = r->status;
+    reply.body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    return reply;
+  }
+  static Reply Get(const std::string& path, const std::string& user = "alice") {
+    return Call("GET", path, user.empty() ? "" : (*tokens_)[user]);
+  }
+
+  static bool SearchFinished(int64_t id) {
+    auto s = store_->GetSearch(id);
+    return s.ok() && s->state != SearchState::kRunning;
+  }
+
+  static std::vector<TrialRecord> StoredTrials(int64_t id) {
+    std::vector<TrialRecord> all;
+    db::TrialQuery query;
+    query.search_id = id;
+    for (;;) {
+      auto page = store_->ListTrials(query);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return all;
+      all.insert(all.end(), page->items.begin(), page->items.end());
+      if (page->next_page_token.empty()) return all;
+      query.page_token = page->next_page_token;
+    }
+  }
+
+  static std::string* dir_;
+  static std::string* database_;
+  static db::Store* store_;
+  static std::map<std::string, std::string>* tokens_;
+  static ChildProcess* server_;
+  static std::vector<ChildProcess>* workers_;
+  static int grpc_port_;
+  static int http_port_;
+};
+
+std::string* DashboardFixture::dir_ = nullptr;
+std::string* DashboardFixture::database_ = nullptr;
+db::Store* DashboardFixture::store_ = nullptr;
+std::map<std::string, std::string>* DashboardFixture::tokens_ = nullptr;
+ChildProcess* DashboardFixture::server_ = nullptr;
+std::vector<ChildProcess>* DashboardFixture::workers_ = nullptr;
+int DashboardFixture::grpc_port_ = 0;
+int DashboardFixture::http_port_ = 0;
+
+class DashboardApi : public DashboardFixture {
+ protected:
+  void SetUp() override {
+    if (g_browser) GTEST_SKIP() << "API cases run without --browser";
+    if (server_ == nullptr) GTEST_SKIP() << "the suite did not start";
+    static int64_t done = [] {
+      int64_t id = Submit("alice", "api-done", 60);
+      EXPECT_TRUE(StartWorkers(2).ok());
+      EXPECT_TRUE(ct::WaitFor([id] { return SearchFinished(id); }, absl::Minutes(3)));
+      return id;
+    }();
+    done_ = done;
+  }
+  int64_t done_ = 0;
+};
+
+TEST_F(DashboardApi, TokensAreRequiredAndCheckedWithoutLeakingData) {
+  for (const std::string& path :
+       std::vector<std::string>{"/api/v1/searches", absl::StrCat("/api/v1/searches/", done_)}) {
+    Reply none = Get(path, "");
+    EXPECT_EQ(none.status, 401) << path;
+    EXPECT_TRUE(none.body.contains("error"));
+    EXPECT_FALSE(none.body.contains("searches"));
+    Reply wrong = Call("GET", path, "hwnas_not-a-real-token");
+    EXPECT_EQ(wrong.status, 401) << path;
+    EXPECT_FALSE(wrong.body.contains("name"));
+  }
+  // Worker identities have no business here.
+  EXPECT_EQ(Get("/api/v1/searches", "fleet").status, 403);
+  Reply me = Get("/api/v1/me");
+  EXPECT_EQ(me.status, 200);
+  EXPECT_EQ(me.body["name"], "alice");
+}
+
+TEST_F(DashboardApi, OwnersSeeOnlyTheirSearchesAndAdminsAll) {
+  const int64_t bobs = Submit("bob", "bobs-search", 3);
+  Reply alice = Get("/api/v1/searches");
+  ASSERT_EQ(alice.status, 200);
+  std::set<int64_t> ids;
+  for (const json& s : alice.body["searches"]) {
+    EXPECT_EQ(s["owner"], "alice");
+    ids.insert(s["id"].get<int64_t>());
+  }
+  EXPECT_TRUE(ids.count(done_));
+  EXPECT_FALSE(ids.count(bobs));
+  // Another's search reads exactly like one that does not exist.
+  Reply other = Get(absl::StrCat("/api/v1/searches/", bobs));
+  Reply missing = Get("/api/v1/searches/987654");
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(other.body, missing.body);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", bobs, "/trials")).status, 404);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", bobs, "/pareto")).status, 404);
+  EXPECT_EQ(
+      Call("POST", absl::StrCat("/api/v1/searches/", bobs, "/cancel"), (*tokens_)["alice"]).status,
+      404);
+  Reply root = Get("/api/v1/searches", "root");
+  std::set<int64_t> all;
+  for (const json& s : root.body["searches"]) all.insert(s["id"].get<int64_t>());
+  EXPECT_TRUE(all.count(done_) && all.count(bobs));
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", bobs), "root").status, 200);
+}
+
+TEST_F(DashboardApi, SearchSummaryMatchesTheStore) {
+  Reply r = Get(absl::StrCat("/api/v1/searches/", done_));
+  ASSERT_EQ(r.status, 200);
+  auto s = store_->GetSearch(done_);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(r.body["state"], "COMPLETED");
+  EXPECT_EQ(r.body["finished"].get<int64_t>(), s->counts.finished());
+  EXPECT_EQ(r.body["budget"], 60);
+  EXPECT_DOUBLE_EQ(r.body["progress"].get<double>(), 1.0);
+  EXPECT_TRUE(r.body["eta_seconds"].is_null());
+  ASSERT_TRUE(s->best_trial.has_value());
+  EXPECT_EQ(r.body["best"]["number"], s->best_trial->number);
+  const json& metrics = r.body["metrics"];
+  EXPECT_NE(std::find(metrics.begin(), metrics.end(), "latency_ms"), metrics.end());
+}
+
+TEST_F(DashboardApi, TrialsAreFilteredSortedAndPagedServerSide) {
+  const std::vector<TrialRecord> stored = StoredTrials(done_);
+  // SUCCEEDED with accuracy in [0.5, 0.9], by accuracy descending.
+  std::vector<std::pair<double, int64_t>> expected;
+  for (const TrialRecord& t : stored) {
+    if (t.state != TrialState::kSucceeded || !t.result) continue;
+    if (t.result->accuracy >= 0.5 && t.result->accuracy <= 0.9) {
+      expected.push_back({-t.result->accuracy, t.number});
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_GT(expected.size(), 3u) << "too few trials in range to test paging";
+  std::vector<int64_t> got;
+  std::string token;
+  int pages = 0;
+  do {
+    Reply r = Get(absl::StrCat("/api/v1/searches/", done_,
+                               "/trials?state=SUCCEEDED&metric=accuracy&min=0.5&max=0.9"
+                               "&order=accuracy&desc=1&page_size=3&page_token=",
+                               token));
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    for (const json& t : r.body["trials"]) got.push_back(t["number"].get<int64_t>());
+    token = r.body["next_page_token"].get<std::string>();
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  std::vector<int64_t> want;
+  for (const auto& [acc, number] : expected) want.push_back(number);
+  EXPECT_EQ(got, want);
+  EXPECT_GT(pages, 1);
+
+  Reply bad = Get(absl::StrCat("/api/v1/searches/", done_, "/trials?order=drop_table"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_TRUE(absl::StrContains(bad.body["error"].get<std::string>(), "drop_table"));
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/trials?min=abc&metric=accuracy")).status,
+            400);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/trials?state=NOPE")).status, 400);
+}
+
+TEST_F(DashboardApi, ParetoFrontMatchesABruteForceFront) {
+  Reply r = Get(absl::StrCat("/api/v1/searches/", done_, "/pareto?x=latency_ms&y=accuracy"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["x_goal"], "min");
+  EXPECT_EQ(r.body["y_goal"], "max");
+  std::set<int64_t> front;
+  const json& number = r.body["number"];
+  for (size_t i = 0; i < number.size(); ++i) {
+    if (r.body["kind"][i] == 1) front.insert(number[i].get<int64_t>());
+    if (i > 0) {
+      EXPECT_LE(r.body["x"][i - 1].get<double>(), r.body["x"][i].get<double>());
+    }
+  }
+  // O(n^2) reference: SUCCEEDED trials no other SUCCEEDED trial dominates.
+  std::vector<TrialRecord> ok;
+  for (TrialRecord& t : StoredTrials(done_)) {
+    if (t.state == TrialState::kSucceeded && t.result && t.result->latency) ok.push_back(t);
+  }
+  std::set<int64_t> want;
+  for (const TrialRecord& a : ok) {
+    bool dominated = false;
+    for (const TrialRecord& b : ok) {
+      const double ax = a.result->latency->median_ms, bx = b.result->latency->median_ms;
+      const double ay = a.result->accuracy, by = b.result->accuracy;
+      if (bx <= ax && by >= ay && (bx < ax || by > ay)) dominated = true;
+    }
+    if (!dominated) want.insert(a.number);
+  }
+  EXPECT_EQ(front, want);
+  EXPECT_EQ(r.body["front_size"].get<size_t>(), want.size());
+}
+
+TEST_F(DashboardApi, BestSoFarIsMonotoneAndEndsAtTheBest) {
+  Reply r = Get(absl::StrCat("/api/v1/searches/", done_, "/best?metric=reward"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const json& v = r.body["value"];
+  ASSERT_FALSE(v.empty());
+  for (size_t i = 1; i < v.size(); ++i) EXPECT_GE(v[i].get<double>(), v[i - 1].get<double>());
+  double best = -1e300;
+  for (const TrialRecord& t : StoredTrials(done_)) {
+    if (t.state == TrialState::kSucceeded && t.reward) best = std::max(best, *t.reward);
+  }
+  EXPECT_DOUBLE_EQ(v.back().get<double>(), best);
+  EXPECT_EQ(r.body["trials"].back().get<int64_t>(), r.body["finished"].get<int64_t>());
+}
+
+TEST_F(DashboardApi, TokenImportanceMatchesARecomputationFromTheStore) {
+  Reply r =
+      Get(absl::StrCat("/api/v1/searches/", done_, "/importance?metrics=accuracy,latency_ms"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  std::vector<TrialRecord> ok;
+  for (TrialRecord& t : StoredTrials(done_)) {
+    if (t.state == TrialState::kSucceeded) ok.push_back(t);
+  }
+  ASSERT_GE(ok.size(), 2u);
+  EXPECT_EQ(r.body["trials"].get<size_t>(), ok.size());
+  const size_t positions = ok[0].architecture.tokens.size();
+  ASSERT_EQ(r.body["positions"].get<size_t>(), positions);
+  ASSERT_EQ(r.body["metrics"].size(), 2u);
+  for (int m = 0; m < 2; ++m) {
+    const json& got = r.body["metrics"][m];
+    // Reference: two passes, per position, over the stored records.
+    auto value = [m](const TrialRecord& t) {
+      return m == 0 ? t.result->accuracy : t.result->latency->median_ms;
+    };
+    double mean = 0;
+    for (const TrialRecord& t : ok) mean += value(t) / ok.size();
+    double total = 0;
+    for (const TrialRecord& t : ok) total += (value(t) - mean) * (value(t) - mean);
+    double some = 0;
+    for (size_t p = 0; p < positions; ++p) {
+      std::map<int, std::vector<double>> by_choice;
+      for (const TrialRecord& t : ok) by_choice[t.architecture.tokens[p]].push_back(value(t));
+      double between = 0;
+      for (const auto& [choice, values] : by_choice) {
+        double group = 0;
+        for (double v : values) group += v / values.size();
+        between += values.size() * (group - mean) * (group - mean);
+      }
+      const double share = got["importance"][p].get<double>();
+      EXPECT_NEAR(share, between / total, 1e-9) << got["metric"] << " position " << p;
+      EXPECT_GE(share, 0);
+      EXPECT_LE(share, 1);
+      EXPECT_EQ(got["choices"][p].size(), by_choice.size());
+      some += share;
+    }
+    EXPECT_GT(some, 0) << "no decision moves " << got["metric"];
+  }
+  Reply bad = Get(absl::StrCat("/api/v1/searches/", done_, "/importance?metrics=nope"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_TRUE(absl::StrContains(bad.body["error"].get<std::string>(), "nope"));
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/importance"), "bob").status, 404);
+}
+
+TEST_F(DashboardApi, TrialDetailAndMissingTrial) {
+  Reply r = Get(absl::StrCat("/api/v1/searches/", done_, "/trials/1"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  auto t = store_->GetTrial(done_, 1, true);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(r.body["architecture"], t->architecture.readable);
+  EXPECT_EQ(r.body["tokens"].size(), t->architecture.tokens.size());
+  EXPECT_TRUE(r.body["epochs"].is_array());
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/trials/99999")).status, 404);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/nothing")).status, 404);
+}
+
+TEST_F(DashboardApi, OwnerCancelsARunningSearch) {
+  // No worker takes it fast enough to finish 5000 trials.
+  const int64_t id = Submit("alice", "to-cancel", 5000);
+  EXPECT_EQ(
+      Call("POST", absl::StrCat("/api/v1/searches/", id, "/cancel"), (*tokens_)["bob"]).status,
+      404);
+  Reply r = Call("POST", absl::StrCat("/api/v1/searches/", id, "/cancel"), (*tokens_)["alice"]);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["state"], "CANCELLED");
+  auto s = store_->GetSearch(id);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->state, SearchState::kCancelled);
+}
+
+// The browser suite: the node script does the driving; this side runs the
+// processes it asks for (workers, a server restart) through files in DIR.
+class DashboardBrowser : public DashboardFixture {
+ protected:
+  void SetUp() override {
+    if (!g_browser) GTEST_SKIP() << "run with --browser (ctest dashboard_browser)";
+    if (server_ == nullptr) GTEST_SKIP() << "the suite did not start";
+  }
+};
+
+TEST_F(DashboardBrowser, LiveSearchInChromium) {
+  const char* source = std::getenv("HWNAS_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string script = absl::StrCat(source, "/tests/dashboard/browser.mjs");
+  const std::string artifacts =
+      absl::StrCat(std::getenv("HWNAS_BINARY_DIR"), "/tests/dashboard/artifacts");
+  std::filesystem::create_directories(artifacts);
+  ASSERT_TRUE(std::filesystem::exists(absl::StrCat(source, "/dashboard/dist/index.html")))
+      << "the dashboard is not built: scripts/setup (or npm ci && npm run build in dashboard/)";
+  const int64_t live = Submit("alice", "browser-live", 30);
+  const int64_t bobs = Submit("bob", "browser-bob", 2);
+  const int64_t other = Submit("alice", "browser-other", 5);
+  const std::string handshake = absl::StrCat(*dir_, "/handshake");
+  std::filesystem::create_directories(handshake);
+  auto node = ChildProcess::Start(
+      {.argv = {"node", script},
+       .env = {absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", http_port_, "/"),
+               absl::StrCat("ALICE_TOKEN=", (*tokens_)["alice"]),
+               absl::StrCat("LIVE_SEARCH=", live), absl::StrCat("BOB_SEARCH=", bobs),
+               absl::StrCat("OTHER_SEARCH=", other), absl::StrCat("ARTIFACTS=", artifacts),
+               absl::StrCat("HANDSHAKE=", handshake),
+               absl::StrCat("NODE_PATH=", source, "/dashboard/node_modules")},
+       .log_path = absl::StrCat(artifacts, "/browser.log")});
+  ASSERT_TRUE(node.ok()) << node.status();
+  const auto step = [&](const std::string& name) {
+    return std::filesystem::exists(absl::StrCat(handshake, "/", name));
+  };
+  const auto ack = [&](const std::string& name) {
+    std::ofstream(absl::StrCat(handshake, "/", name, ".ack")) << "ok\n";
+  };
+  // 1. The page shows the search with nothing finished: start the workers.
+  bool ok =
+      ct::WaitFor([&] { return step("start-workers") || !node->Running(); }, absl::Minutes(3));
+  if (ok && step("start-workers")) {
+    ASSERT_TRUE(StartWorkers(1).ok());
+    ack("start-workers");
+    // 2. Stop the server, then bring it back on the same ports.
+    ok = ct::WaitFor([&] { return step("stop-server") || !node->Running(); }, absl::Minutes(3));
+    if (ok && step("stop-server")) {
+      StopServer();
+      ack("stop-server");
+      ok = ct::WaitFor([&] { return step("start-server") || !node->Running(); }, absl::Minutes(2));
+      if (ok && step("start-server")) {
+        ASSERT_TRUE(StartServer().ok());
+        ack("start-server");
+      }
+    }
+  }
+  std::optional<int> code = node->Wait(absl::Minutes(4));
+  if (!code) node->Stop(absl::Seconds(5));
+  const std::string log = ct::ReadWholeFile(absl::StrCat(artifacts, "/browser.log"));
+  EXPECT_EQ(code.value_or(-1), 0) << log;
+  std::cout << log;
+}
+
+}  // namespace
+}  // namespace hwnas
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--browser") hwnas::g_browser = true;
+  }
+  if (hwnas::g_browser) {
+    // Only what cannot be installed by the project's setup skips the test.
+    if (!std::filesystem::exists("/usr/bin/chromium")) {
+      std::cout
+          << "SKIP: /usr/bin/chromium is missing (scripts/setup installs Debian's chromium)\n";
+      return 77;
+    }
+    auto node = hwnas::RunCommand({"node", "--version"}, absl::Seconds(30));
+    if (!node.ok() || node->exit_code != 0) {
+      std::cout << "SKIP: node is missing (scripts/setup installs Debian's nodejs)\n";
+      return 77;
+    }
+  }
+  hwnas::testing::RegisterPostgresEnvironment();
+  return RUN_ALL_TESTS();
+}
