@@ -19,11 +19,11 @@
 #include "common/records.h"
 #include "controller/search.h"
 #include "db/store.h"
+#include "hardware/targets.h"
 #include "scheduler/early_stopping.h"
 #include "server/queue_counters.h"
 #include "space/search_space.h"
 #include "spec/search_spec.h"
-#include "worker/trial_runner.h"
 
 namespace hwnas::server {
 
@@ -116,7 +116,7 @@ class SearchRuntime {
       const std::vector<std::string>& profile_search_path);
   SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
                 std::unique_ptr<space::SearchSpace> space,
-                std::optional<worker::TargetSet> targets);
+                std::optional<hardware::TargetSet> targets);
   // The metrics every trial of this search will carry: the table answers
   // accuracy and latency; training adds loss and time, the static costs, the
   // measured latency (unless hardware.measure_latency is false) and each
@@ -140,7 +140,7 @@ class SearchRuntime {
   const int64_t warm_start_search_id_;
   const int64_t max_ahead_;
   const std::unique_ptr<space::SearchSpace> space_;
-  const std::optional<worker::TargetSet> targets_;
+  const std::optional<hardware::TargetSet> targets_;
 
   // Serializes ProposeAndStore calls (so checkpoints are stored in order)
   // without holding mu_ across the database write.

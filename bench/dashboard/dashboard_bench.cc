@@ -26,6 +26,7 @@
 #include "common/subprocess.h"
 #include "controller/nb201_table.h"
 #include "db/local_postgres.h"
+#include "db/postgres_store.h"
 #include "db/store.h"
 
 namespace {
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
   std::filesystem::permissions(dir, std::filesystem::perms::all);
   hwnas::db::LocalPostgres pg({.dir = dir + "/pg", .durable = false});
   if (absl::Status s = pg.Start(); !s.ok()) return Fail(std::string(s.message()));
-  auto store = hwnas::db::Store::Open({.connection_string = pg.ConnectionString()});
+  auto store = hwnas::db::PostgresStore::Open({.connection_string = pg.ConnectionString()});
   if (!store.ok()) return Fail(std::string(store.status().message()));
   if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(std::string(s.message()));
   auto user = (*store)->CreateUser("bench", false);

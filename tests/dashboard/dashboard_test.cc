@@ -27,6 +27,7 @@
 #include "cli/app.h"
 #include "cli/errors.h"
 #include "common/subprocess.h"
+#include "db/postgres_store.h"
 #include "db/store.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -66,7 +67,7 @@ class DashboardFixture : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(ct::NewTempDir("hwnas-dashboard"));
     database_ = new std::string(hwnas::testing::PostgresEnvironment::Get()->NewDatabase());
-    auto store = db::Store::Open({.connection_string = *database_, .pool_size = 2});
+    auto store = db::PostgresStore::Open({.connection_string = *database_, .pool_size = 2});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = store->release();
     ASSERT_TRUE(store_->Migrate().ok());

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/search_runtime.h"
+#include "spec/search_spec.h"
 #include "tests/testing/test_paths.h"
 
 namespace hwnas::server {
@@ -27,13 +28,13 @@ budget: {trials: 3}
 )";
 
 std::string Error(const std::string& yaml) {
-  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(yaml);
+  absl::StatusOr<spec::SearchSpec> spec = spec::ParseSearchSpec(yaml);
   EXPECT_FALSE(spec.ok());
   return spec.ok() ? "" : std::string(spec.status().message());
 }
 
 std::string CheckError(const std::string& yaml) {
-  absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(yaml, {});
+  absl::StatusOr<spec::SearchSpec> spec = SearchRuntime::CheckSpec(yaml, {});
   EXPECT_FALSE(spec.ok()) << yaml;
   if (spec.ok()) return "";
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
@@ -105,7 +106,7 @@ TEST(SearchSpecTest, ProfilesAreNamesOrInlineNeverPaths) {
           int8: {conv: 1, depthwise: 2, linear: 1, recurrent: 1}
 objectives: {pareto_metrics: [latency_ms@lab]}
 )");
-  absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(inline_profile, {});
+  absl::StatusOr<spec::SearchSpec> spec = SearchRuntime::CheckSpec(inline_profile, {});
   EXPECT_TRUE(spec.ok()) << spec.status();
   // An inline profile's errors name its field inside the spec.
   EXPECT_THAT(CheckError(absl::StrReplaceAll(inline_profile, {{"clock_mhz: 64", "clock_mhz: x"}})),
@@ -121,7 +122,7 @@ TEST(SearchSpecTest, ExamplesValidate) {
     std::ifstream in(entry.path());
     std::stringstream text;
     text << in.rdbuf();
-    absl::StatusOr<SearchSpec> spec = SearchRuntime::CheckSpec(text.str(), {});
+    absl::StatusOr<spec::SearchSpec> spec = SearchRuntime::CheckSpec(text.str(), {});
     EXPECT_TRUE(spec.ok()) << entry.path() << ": " << spec.status();
     ++seen;
   }
