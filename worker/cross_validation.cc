@@ -18,6 +18,7 @@ Dataset Subset(const Dataset& pool, const std::vector<int64_t>& indices) {
   for (int64_t i : indices) {
     out.features.insert(out.features.end(), pool.sample(i), pool.sample(i) + size);
     out.labels.push_back(pool.labels[i]);
+    if (!pool.groups.empty()) out.groups.push_back(pool.groups[i]);
   }
   return out;
 }
@@ -30,7 +31,25 @@ absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
   Dataset pool = data.train;
   pool.features.insert(pool.features.end(), data.val.features.begin(), data.val.features.end());
   pool.labels.insert(pool.labels.end(), data.val.labels.begin(), data.val.labels.end());
-  absl::StatusOr<std::vector<Fold>> folds = MakeFolds(pool.labels, options);
+  const bool grouped = pool.groups.size() == static_cast<size_t>(data.train.size()) &&
+                       data.val.groups.size() == static_cast<size_t>(data.val.size());
+  if (grouped) {
+    pool.groups.insert(pool.groups.end(), data.val.groups.begin(), data.val.groups.end());
+  } else {
+    pool.groups.clear();
+  }
+  absl::StatusOr<std::vector<Fold>> folds;
+  if (options.leave_one_group_out) {
+    if (!grouped) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation.split: session needs a data set whose samples come from "
+                       "sessions (eegmmidb runs); ",
+                       data.source, " has none"));
+    }
+    folds = MakeGroupFolds(pool.groups);
+  } else {
+    folds = MakeFolds(pool.labels, options);
+  }
   if (!folds.ok()) return folds.status();
   std::vector<DataSplits> out;
   out.reserve(folds->size());
@@ -39,9 +58,14 @@ absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
     s.train = Subset(pool, fold.train);
     s.val = Subset(pool, fold.val);
     s.test = data.test;
-    s.source =
-        absl::StrCat(data.source, " (fold ", fold.index + 1, " of ", options.folds,
-                     options.repeats > 1 ? absl::StrCat(", repeat ", fold.repeat + 1) : "", ")");
+    if (options.leave_one_group_out) {
+      s.source =
+          absl::StrCat(data.source, " (session ", pool.groups[fold.val.front()], " held out)");
+    } else {
+      s.source =
+          absl::StrCat(data.source, " (fold ", fold.index + 1, " of ", options.folds,
+                       options.repeats > 1 ? absl::StrCat(", repeat ", fold.repeat + 1) : "", ")");
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -77,8 +101,10 @@ CrossValidationOutcome CrossValidate(const space::NetworkPlan& plan, const DataS
       };
     }
     FoldResult r;
-    r.repeat = static_cast<int>(f) / folds.folds;
-    r.index = static_cast<int>(f) % folds.folds;
+    const int per_repeat =
+        folds.leave_one_group_out ? static_cast<int>(splits->size()) : folds.folds;
+    r.repeat = static_cast<int>(f) / per_repeat;
+    r.index = static_cast<int>(f) % per_repeat;
     r.outcome = TrainAndEvaluate(plan, (*splits)[f], per_fold, fold_progress, interrupt);
     out.train_seconds += r.outcome.result.train_seconds;
     out.epochs += r.outcome.result.epochs;
@@ -86,7 +112,7 @@ CrossValidationOutcome CrossValidate(const space::NetworkPlan& plan, const DataS
     if (state == TrialState::kFailed || state == TrialState::kCancelled) {
       out.state = state;
       out.error =
-          absl::StrCat("fold ", r.index + 1, " of ", folds.folds,
+          absl::StrCat("fold ", r.index + 1, " of ", per_repeat,
                        folds.repeats > 1 ? absl::StrCat(" (repeat ", r.repeat + 1, ")") : "", ": ",
                        r.outcome.result.error);
       out.folds.push_back(std::move(r));

@@ -369,6 +369,7 @@ absl::StatusOr<EegEpochs> LoadEegEpochs(const DataConfig& c, const std::string& 
         }
       }
       out.data.labels.push_back(ev - c.events.begin());
+      out.data.groups.push_back(run);
     }
   }
   if (out.data.size() == 0) {
@@ -406,6 +407,11 @@ absl::StatusOr<DataSplits> LoadDataSplits(const DataConfig& c, absl::string_view
           Gather(c.input_shape, all.num_classes, all.features.data(), all.labels, split.val, 1.0f);
       out.test =
           Gather(c.input_shape, all.num_classes, all.features.data(), all.labels, split.test, 1.0f);
+      for (auto [part, indices] :
+           {std::pair{&out.train, &split.train}, std::pair{&out.val, &split.val},
+            std::pair{&out.test, &split.test}}) {
+        for (int64_t i : *indices) part->groups.push_back(all.groups[i]);
+      }
       out.source = path;
       norm_channels = c.layout == EegLayout::kImage ? c.input_shape[1] : c.input_shape[0];
       break;

@@ -23,6 +23,8 @@ using spec::DatasetKind;
 using spec::DataShapeFor;
 using spec::EegLayout;
 using spec::EvalSplit;
+using spec::EvaluationOptions;
+using spec::EvaluationSplit;
 using spec::HardwareOptions;
 using spec::LoadWorkerSpec;
 using spec::LrSchedule;
@@ -41,6 +43,9 @@ struct Dataset {
   int num_classes = 0;
   std::vector<float> features;
   std::vector<int64_t> labels;  // In [0, num_classes).
+  // Per sample, the recording it came from (EEG: the run number), for
+  // leave-one-session-out evaluation; empty when the data set has none.
+  std::vector<int64_t> groups;
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t sample_size() const { return space::NumElements(sample_shape); }

@@ -22,6 +22,9 @@ struct FoldOptions {
   bool stratified = true;  // Keep each class's share in every fold.
   int repeats = 1;         // Independent reshuffles: folds * repeats splits.
   uint64_t seed = 0;
+  // Leave-one-group-out over the samples' groups (EEG runs) instead of k
+  // folds: `folds`, `stratified` and `repeats` do not apply.
+  bool leave_one_group_out = false;
 };
 
 // One split of the pool: indices into the labels given to MakeFolds, each

@@ -7,8 +7,10 @@
 
 #include <limits>
 #include <numeric>
+#include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
 
@@ -65,6 +67,35 @@ TEST(CrossValidationTest, FoldSplitsPartitionThePoolAndKeepTheTestSplit) {
   absl::StatusOr<std::vector<DataSplits>> three = FoldSplits(s.data, {.folds = 3});
   ASSERT_FALSE(three.ok());
   EXPECT_THAT(std::string(three.status().message()), HasSubstr("only 2 samples"));
+}
+
+TEST(CrossValidationTest, LeaveOneSessionOutHoldsOutEachEegRun) {
+  absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(
+      "space: {name: temporal}\n"
+      "data: {dataset: eegmmidb, channels: [C3, Cz, C4], decimate: 4, seed: 1}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec->data, testing::SharedDataDir());
+  ASSERT_TRUE(data.ok()) << data.status();
+  absl::StatusOr<std::vector<DataSplits>> folds = FoldSplits(*data, {.leave_one_group_out = true});
+  ASSERT_TRUE(folds.ok()) << folds.status();
+  ASSERT_EQ(folds->size(), 3u);  // Runs 4, 8 and 12.
+  std::set<int64_t> held_out;
+  for (const DataSplits& f : *folds) {
+    ASSERT_FALSE(f.val.groups.empty());
+    const int64_t run = f.val.groups.front();
+    EXPECT_THAT(f.val.groups, ::testing::Each(run));
+    EXPECT_THAT(f.train.groups, ::testing::Not(::testing::Contains(run)));
+    EXPECT_EQ(f.train.size() + f.val.size(), data->train.size() + data->val.size());
+    EXPECT_THAT(f.source, HasSubstr(absl::StrCat("session ", run, " held out")));
+    held_out.insert(run);
+  }
+  EXPECT_EQ(held_out, (std::set<int64_t>{4, 8, 12}));
+  // ECG5000 has no sessions: the split is refused and says why.
+  EcgCase ecg = Ecg(kTraining);
+  absl::StatusOr<std::vector<DataSplits>> none =
+      FoldSplits(ecg.data, {.leave_one_group_out = true});
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(std::string(none.status().message()), HasSubstr("evaluation.split: session"));
 }
 
 TEST(CrossValidationTest, MeanIsTheMeanOfTheFoldsAndEpochsRunOn) {

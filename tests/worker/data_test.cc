@@ -277,6 +277,11 @@ TEST(EegTest, EpochsAroundImageryEvents) {
   EXPECT_EQ(counts[0] + counts[1], 45);
   EXPECT_GT(counts[0], 15);
   EXPECT_GT(counts[1], 15);
+  // Every epoch knows its run (for leave-one-session-out), in file order.
+  ASSERT_EQ(all->data.groups.size(), 45u);
+  EXPECT_EQ(std::count(all->data.groups.begin(), all->data.groups.end(), 4), 15);
+  EXPECT_EQ(std::count(all->data.groups.begin(), all->data.groups.end(), 8), 15);
+  EXPECT_EQ(std::count(all->data.groups.begin(), all->data.groups.end(), 12), 15);
 
   c = Parse(
       "{dataset: eegmmidb, channels: [c3, Cz, C4.], bandpass: [8, 30], decimate: 4, "
@@ -289,6 +294,9 @@ TEST(EegTest, EpochsAroundImageryEvents) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->train.size() + s->val.size() + s->test.size(), 45);
   EXPECT_EQ(s->test.size(), 9);  // round(0.2 * n) per class.
+  EXPECT_EQ(s->train.groups.size(), static_cast<size_t>(s->train.size()));
+  EXPECT_EQ(s->val.groups.size(), static_cast<size_t>(s->val.size()));
+  EXPECT_EQ(s->test.groups.size(), 9u);
   // Per-sample normalization: every channel of every window has mean 0.
   const float* x = s->train.sample(0);
   double mean = 0;
