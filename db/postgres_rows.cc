@@ -58,7 +58,7 @@ using F = const pqxx::field&;
 // The result columns, in the order of the trials' SELECT list. The latency
 // columns come as a group led by the median: a stored median means a
 // measurement.
-const std::array<ResultColumn, 16> kResultColumns = {{
+const std::array<ResultColumn, 20> kResultColumns = {{
     {"accuracy", "float8", false, [](R r, W) -> nlohmann::json { return r.accuracy; },
      [](F f, Outcome& o) { o.result.accuracy = Or<double>(f, 0); }},
     {"loss", "float8", false, [](R r, W) -> nlohmann::json { return r.loss; },
@@ -116,6 +116,30 @@ const std::array<ResultColumn, 16> kResultColumns = {{
      [](F f, Outcome& o) { o.result.epochs = Or<int>(f, 0); }},
     {"error", "text", true, [](R r, W) -> nlohmann::json { return r.error; },
      [](F f, Outcome& o) { o.result.error = Or<std::string>(f, ""); }},
+    {"accuracy_se", "float8", true,
+     [](R r, W) { return OrNull(!r.fold_accuracy.empty(), r.accuracy_se); },
+     [](F f, Outcome& o) { o.result.accuracy_se = Or<double>(f, 0); }},
+    {"balanced_accuracy", "float8", true,
+     [](R r, W) {
+       return OrNull(r.balanced_accuracy.has_value(), r.balanced_accuracy.value_or(0));
+     },
+     [](F f, Outcome& o) {
+       if (!f.is_null()) o.result.balanced_accuracy = f.as<double>();
+     }},
+    {"macro_f1", "float8", true,
+     [](R r, W) { return OrNull(r.macro_f1.has_value(), r.macro_f1.value_or(0)); },
+     [](F f, Outcome& o) {
+       if (!f.is_null()) o.result.macro_f1 = f.as<double>();
+     }},
+    {"fold_accuracy", "jsonb", true,
+     [](R r, W) { return OrNull(!r.fold_accuracy.empty(), nlohmann::json(r.fold_accuracy)); },
+     [](F f, Outcome& o) {
+       nlohmann::json folds = nlohmann::json::parse(Or<std::string>(f, ""), nullptr, false);
+       if (!folds.is_array()) return;
+       for (const nlohmann::json& v : folds) {
+         if (v.is_number()) o.result.fold_accuracy.push_back(v.get<double>());
+       }
+     }},
     {"reward", "float8", true,
      [](R, W reward) { return OrNull(reward.has_value(), reward.value_or(0)); },
      [](F f, Outcome& o) {

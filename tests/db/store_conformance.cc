@@ -45,6 +45,11 @@ TrialResult SampleResult(double accuracy) {
   r.estimates["latency_ms@cortex-m7"] = 12.5;
   r.train_seconds = 3.25;
   r.epochs = 2;
+  // Cross-validated over two folds, with the class-balance scores.
+  r.fold_accuracy = {accuracy - 0.0625, accuracy + 0.0625};
+  r.accuracy_se = 0.0625;
+  r.balanced_accuracy = accuracy - 0.125;
+  r.macro_f1 = accuracy - 0.25;
   return r;
 }
 
@@ -259,6 +264,24 @@ TEST_P(StoreConformanceTest, CompletionIsExactlyOnce) {
   ASSERT_EQ(stored->epochs.size(), 1u);
   EXPECT_DOUBLE_EQ(stored->epochs[0].values.at("val_accuracy"), 0.5);
   EXPECT_EQ(*store_->LastFinishSequence(search), 1);
+}
+
+TEST_P(StoreConformanceTest, SingleSplitResultsStoreNoFoldsOrClassScores) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));
+  Lease lease = MustLease(search, "w1");
+  TrialResult single = SampleResult(0.75);
+  single.fold_accuracy.clear();
+  single.accuracy_se = 0;
+  single.balanced_accuracy.reset();
+  single.macro_f1.reset();
+  ASSERT_OK(store_->CompleteTrial(lease.lease_id, "w1", single, TrialState::kSucceeded, 0.7));
+  absl::StatusOr<TrialRecord> stored = store_->GetTrial(search, 1, /*with_epochs=*/false);
+  ASSERT_OK(stored);
+  ASSERT_TRUE(stored->result.has_value());
+  EXPECT_EQ(*stored->result, single);
+  EXPECT_FALSE(MetricValue(*stored->result, "accuracy_se").has_value());
+  EXPECT_FALSE(MetricValue(*stored->result, "macro_f1").has_value());
 }
 
 TEST_P(StoreConformanceTest, BatchedCompletionsAnswerEachReportAsAloneWouldBe) {
