@@ -16,6 +16,14 @@ absl::StatusOr<RewardFunction> RewardFunction::Create(RewardOptions options) {
 
 absl::StatusOr<double> RewardFunction::Reward(const TrialResult& result) const {
   double reward = result.accuracy;
+  if (options_.accuracy_metric != "accuracy") {
+    std::optional<double> score = MetricValue(result, options_.accuracy_metric);
+    if (!score) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("result has no '", options_.accuracy_metric, "' for objectives.accuracy"));
+    }
+    reward = *score;
+  }
   double penalty = 0;
   for (const Constraint& c : options_.constraints) {
     std::optional<double> m = MetricValue(result, c.metric);

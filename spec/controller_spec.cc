@@ -20,6 +20,11 @@ namespace {
 // reward would fail and a hard limit would never trip, so the spec is
 // refused up front.
 absl::Status CheckTableMetrics(const RewardOptions& objectives, const EvaluatorOptions& evaluator) {
+  if (objectives.accuracy_metric != "accuracy") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("objectives.accuracy: the table evaluator reports accuracy only, not '",
+                     objectives.accuracy_metric, "'"));
+  }
   const std::string estimate = absl::StrCat("latency_ms@", evaluator.device);
   auto check = [&](const std::string& path, const std::string& metric) -> absl::Status {
     if (metric == "latency_ms" || metric == "latency_p90_ms" || metric == estimate) {

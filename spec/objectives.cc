@@ -109,8 +109,11 @@ std::vector<std::string> RewardOptions::EffectiveParetoMetrics() const {
 
 absl::StatusOr<RewardOptions> ParseRewardOptions(const YamlSection& objectives) {
   HWNAS_RETURN_IF_ERROR(
-      objectives.CheckKeys({"reward", "constraints", "hard_limits", "pareto_metrics"}));
+      objectives.CheckKeys({"reward", "accuracy", "constraints", "hard_limits", "pareto_metrics"}));
   RewardOptions options;
+  HWNAS_ASSIGN_OR_RETURN(
+      options.accuracy_metric,
+      objectives.Enum("accuracy", {"accuracy", "balanced_accuracy", "macro_f1"}, "accuracy"));
   HWNAS_ASSIGN_OR_RETURN(std::string form,
                          objectives.Enum("reward", {"mnasnet", "penalty"}, "mnasnet"));
   options.form = form == "penalty" ? RewardForm::kPenalty : RewardForm::kMnasNet;

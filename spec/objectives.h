@@ -50,6 +50,9 @@ struct HardLimit {
 // The spec's `objectives:` section.
 struct RewardOptions {
   RewardForm form = RewardForm::kMnasNet;
+  // The score that plays ACC in the reward: "accuracy", or for imbalanced
+  // data "balanced_accuracy" or "macro_f1" (reported by trained trials).
+  std::string accuracy_metric = "accuracy";
   std::vector<Constraint> constraints;
   std::vector<HardLimit> hard_limits;
   // Cost metrics of the Pareto front kept next to accuracy. Empty: the

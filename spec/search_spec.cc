@@ -21,9 +21,9 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
   if (!root.present() || !root.node().IsMap()) {
     return absl::InvalidArgumentError("spec: must be a YAML mapping with name, space, ... keys");
   }
-  HWNAS_RETURN_IF_ERROR(
-      root.CheckKeys({"name", "description", "space", "data", "training", "hardware", "objectives",
-                      "strategy", "budget", "evaluator", "early_stopping", "scheduling"}));
+  HWNAS_RETURN_IF_ERROR(root.CheckKeys({"name", "description", "space", "data", "training",
+                                        "evaluation", "hardware", "objectives", "strategy",
+                                        "budget", "evaluator", "early_stopping", "scheduling"}));
   SearchSpec spec;
   spec.yaml = std::string(yaml);
   spec.root = root;

@@ -13,6 +13,7 @@
 #include "common/data_paths.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/trial.h"
 #include "space/registry.h"
 
 namespace hwnas::spec {
@@ -297,6 +298,64 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
   return h;
 }
 
+absl::StatusOr<EvaluationOptions> ParseEvaluationOptions(const YamlSection& s,
+                                                         const DataConfig& data,
+                                                         const TrainingOptions& training) {
+  EvaluationOptions e;
+  if (!s.present()) return e;
+  HWNAS_RETURN_IF_ERROR(s.CheckKeys({"split", "folds", "stratified", "repeats", "seed"}));
+  HWNAS_ASSIGN_OR_RETURN(std::string split, s.Enum("split", {"folds", "session"}, "folds"));
+  HWNAS_ASSIGN_OR_RETURN(int64_t seed, s.Int("seed", 0, 0, INT64_MAX));
+  e.seed = static_cast<uint64_t>(seed);
+  if (training.eval_split == EvalSplit::kTest) {
+    return FieldError("training.eval_split",
+                      "test cannot be combined with evaluation: cross-validation judges each "
+                      "fold on its validation part (the test split stays held out)");
+  }
+  if (split == "session") {
+    e.split = EvaluationSplit::kSession;
+    for (const char* key : {"folds", "stratified", "repeats"}) {
+      if (s.Has(key)) {
+        return FieldError(s.PathOf(key),
+                          "does not apply to split: session (one fold per recording run)");
+      }
+    }
+    if (data.kind != DatasetKind::kEeg) {
+      return FieldError(s.PathOf("split"),
+                        absl::StrCat("session needs recording sessions (data.dataset: eegmmidb, "
+                                     "whose runs are the sessions); data.dataset is ",
+                                     QuoteValue(data.dataset)));
+    }
+    if (data.runs.size() < 2) {
+      return FieldError(
+          s.PathOf("split"),
+          absl::StrCat("session needs at least 2 runs in data.runs, got ", data.runs.size()));
+    }
+    return e;
+  }
+  e.split = EvaluationSplit::kFolds;
+  HWNAS_ASSIGN_OR_RETURN(int64_t folds, s.Int("folds", 5, INT64_MIN, INT64_MAX));
+  if (folds < 2) {
+    return FieldError(s.PathOf("folds"),
+                      absl::StrCat("must be at least 2, got ", folds,
+                                   " (leave evaluation: out for a single validation split)"));
+  }
+  if (folds > static_cast<int64_t>(kMaxFolds)) {
+    return FieldError(s.PathOf("folds"),
+                      absl::StrCat("must be at most ", kMaxFolds, ", got ", folds));
+  }
+  e.folds = static_cast<int>(folds);
+  HWNAS_ASSIGN_OR_RETURN(e.stratified, s.Bool("stratified", true));
+  HWNAS_ASSIGN_OR_RETURN(int64_t repeats, s.Int("repeats", 1, 1, 10));
+  e.repeats = static_cast<int>(repeats);
+  if (static_cast<size_t>(e.folds * e.repeats) > kMaxFolds) {
+    return FieldError(s.PathOf("repeats"),
+                      absl::StrCat("folds x repeats is ", e.folds * e.repeats, "; at most ",
+                                   kMaxFolds, " trainings per trial"));
+  }
+  return e;
+}
+
 absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(yaml_text));
   if (!root.node().IsMap()) {
@@ -314,6 +373,9 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(spec.training, ParseTrainingOptions(training));
   HWNAS_ASSIGN_OR_RETURN(YamlSection hardware, root.Child("hardware"));
   HWNAS_ASSIGN_OR_RETURN(spec.hardware, ParseHardwareOptions(hardware));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection evaluation, root.Child("evaluation"));
+  HWNAS_ASSIGN_OR_RETURN(spec.evaluation,
+                         ParseEvaluationOptions(evaluation, spec.data, spec.training));
   if (spec.hardware.activation_bits && spec.space.Has("activation_bits")) {
     HWNAS_ASSIGN_OR_RETURN(int64_t space_bits, spec.space.Int("activation_bits", 32, 1, 32));
     if (space_bits != *spec.hardware.activation_bits) {

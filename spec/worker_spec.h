@@ -124,7 +124,27 @@ struct HardwareOptions {
   std::vector<hardware::TargetConfig> targets;  // Estimation targets.
 };
 
-// The worker's view of a spec: its three sections plus the `space:` section
+// How a trained trial's accuracy is judged. kHoldout: the data section's
+// validation split, once. kFolds: k-fold cross-validation of the training
+// pool (train + val; test stays held out). kSession: leave one recording
+// session (EEG run) out at a time.
+enum class EvaluationSplit { kHoldout, kFolds, kSession };
+
+// The spec's `evaluation:` section, e.g.
+//   evaluation: {folds: 5, stratified: true, repeats: 1, seed: 0}
+//   evaluation: {split: session}
+// Absent: kHoldout. A cross-validated trial reports the mean accuracy over
+// its folds, its standard error and every fold's value.
+struct EvaluationOptions {
+  EvaluationSplit split = EvaluationSplit::kHoldout;
+  int folds = 5;
+  bool stratified = true;
+  int repeats = 1;
+  uint64_t seed = 0;
+  bool cross_validated() const { return split != EvaluationSplit::kHoldout; }
+};
+
+// The worker's view of a spec: its sections plus the `space:` section
 // (kept as YAML; the space registry validates it).
 struct WorkerSpec {
   std::string name;
@@ -132,11 +152,17 @@ struct WorkerSpec {
   DataConfig data;
   TrainingOptions training;
   HardwareOptions hardware;
+  EvaluationOptions evaluation;
 };
 
 absl::StatusOr<DataConfig> ParseDataConfig(const YamlSection& data);
 absl::StatusOr<TrainingOptions> ParseTrainingOptions(const YamlSection& training);
 absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& hardware);
+// Needs the parsed data and training sections: a session split needs EEG
+// runs, and cross-validation judges on validation folds, never on test.
+absl::StatusOr<EvaluationOptions> ParseEvaluationOptions(const YamlSection& evaluation,
+                                                         const DataConfig& data,
+                                                         const TrainingOptions& training);
 
 // Parses the worker's sections of a whole spec document.
 absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text);

@@ -89,6 +89,12 @@ std::string TrialOutcomeToJson(const Architecture& arch, const TrialOutcome& o) 
   j["state"] = std::string(TrialStateName(o.state));
   const TrialResult& r = o.result;
   j["accuracy"] = r.accuracy;
+  if (!r.fold_accuracy.empty()) {
+    j["accuracy_se"] = r.accuracy_se;
+    j["fold_accuracy"] = r.fold_accuracy;
+  }
+  if (r.balanced_accuracy) j["balanced_accuracy"] = *r.balanced_accuracy;
+  if (r.macro_f1) j["macro_f1"] = *r.macro_f1;
   j["loss"] = r.loss;
   j["epochs"] = r.epochs;
   j["train_seconds"] = r.train_seconds;
@@ -155,7 +161,19 @@ int RunEvaluate(const EvaluateOptions& options, std::ostream& out, std::ostream&
     PrintRow(out, "state", TrialStateName(outcome.state));
     if (!r.error.empty()) PrintRow(out, "error", r.error);
     const char* split = spec.training.eval_split == EvalSplit::kTest ? "test" : "val";
-    PrintRow(out, absl::StrCat("accuracy (", split, ")"), absl::StrFormat("%.4f", r.accuracy));
+    if (r.fold_accuracy.empty()) {
+      PrintRow(out, absl::StrCat("accuracy (", split, ")"), absl::StrFormat("%.4f", r.accuracy));
+    } else {
+      std::vector<std::string> folds;
+      for (double a : r.fold_accuracy) folds.push_back(absl::StrFormat("%.4f", a));
+      PrintRow(out, absl::StrCat("accuracy (", r.fold_accuracy.size(), " folds)"),
+               absl::StrFormat("%.4f +- %.4f (folds: %s)", r.accuracy, r.accuracy_se,
+                               absl::StrJoin(folds, " ")));
+    }
+    if (r.balanced_accuracy) {
+      PrintRow(out, "balanced_accuracy", absl::StrFormat("%.4f", *r.balanced_accuracy));
+    }
+    if (r.macro_f1) PrintRow(out, "macro_f1", absl::StrFormat("%.4f", *r.macro_f1));
     PrintRow(out, absl::StrCat("loss (", split, ")"), absl::StrFormat("%.4f", r.loss));
     PrintRow(out, "epochs", absl::StrCat(r.epochs));
     PrintRow(out, "train_seconds", absl::StrFormat("%.2f", r.train_seconds));

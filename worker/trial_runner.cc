@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "worker/cross_validation.h"
+#include "worker/folds.h"
 #include "worker/trainer_internal.h"
 
 namespace hwnas::worker {
@@ -64,9 +66,17 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
     return out;
   }
   const LatencyOptions latency = LatencyOptionsFrom(spec_.hardware);
-  TrialOutcome out = internal::TrainEvaluateMeasure(
-      plan, *data_, spec_.training, spec_.hardware.measure_latency ? &latency : nullptr, progress,
-      nullptr, interrupt);
+  TrialOutcome out =
+      spec_.evaluation.cross_validated()
+          ? CrossValidated(plan, progress, interrupt)
+          : internal::TrainEvaluateMeasure(plan, *data_, spec_.training,
+                                           spec_.hardware.measure_latency ? &latency : nullptr,
+                                           progress, nullptr, interrupt);
+  if (!spec_.evaluation.cross_validated() && !out.confusion.empty()) {
+    const ClassScores scores = ScoreConfusion(out.confusion);
+    out.result.balanced_accuracy = scores.balanced_accuracy;
+    out.result.macro_f1 = scores.macro_f1;
+  }
   out.result.costs = statics->costs;
   out.result.estimates = statics->estimates;
   if (out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
@@ -81,6 +91,48 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
       std::string(TrialStateName(out.state)), out.result.accuracy, out.result.epochs,
       out.result.train_seconds, out.result.latency ? out.result.latency->median_ms : -1.0,
       out.result.error);
+  return out;
+}
+
+TrialOutcome TrialRunner::CrossValidated(const space::NetworkPlan& plan,
+                                         const ProgressCallback& progress,
+                                         const InterruptFlag* interrupt) {
+  const EvaluationOptions& e = spec_.evaluation;
+  FoldOptions folds{.folds = e.folds,
+                    .stratified = e.stratified,
+                    .repeats = e.repeats,
+                    .seed = e.seed,
+                    .leave_one_group_out = e.split == EvaluationSplit::kSession};
+  CrossValidationOutcome cv =
+      CrossValidate(plan, *data_, spec_.training, folds, progress, interrupt);
+  TrialOutcome out;
+  out.state = cv.state;
+  out.result.error = cv.error;
+  out.result.train_seconds = cv.train_seconds;
+  out.result.epochs = cv.epochs;
+  for (const FoldResult& f : cv.folds) {
+    out.history.insert(out.history.end(), f.outcome.history.begin(), f.outcome.history.end());
+  }
+  if (cv.state != TrialState::kSucceeded && cv.state != TrialState::kEarlyStopped) return out;
+  for (const FoldResult& f : cv.folds)
+    out.result.fold_accuracy.push_back(f.outcome.result.accuracy);
+  out.result.accuracy = cv.accuracy.mean;
+  out.result.accuracy_se = cv.accuracy.standard_error;
+  out.result.loss = cv.loss.mean;
+  out.result.balanced_accuracy = cv.balanced_accuracy.mean;
+  out.result.macro_f1 = cv.macro_f1.mean;
+  if (spec_.hardware.measure_latency) {
+    // Latency does not depend on the weights: one untrained network stands
+    // for the k trained ones.
+    absl::StatusOr<LatencyMeasurement> measured =
+        MeasureLatency(plan, LatencyOptionsFrom(spec_.hardware));
+    if (!measured.ok()) {
+      out.state = TrialState::kFailed;
+      out.result.error = absl::StrCat("latency: ", measured.status().message());
+      return out;
+    }
+    out.result.latency = *measured;
+  }
   return out;
 }
 

@@ -118,6 +118,10 @@ class TrialRunner {
   const DataSplits& data() const { return *data_; }
 
  private:
+  // RunPlan's training when spec.evaluation cross-validates: every fold,
+  // summarized into one outcome (mean, standard error, per-fold values).
+  TrialOutcome CrossValidated(const space::NetworkPlan& plan, const ProgressCallback& progress,
+                              const InterruptFlag* interrupt);
   TrialRunner(WorkerSpec spec, std::unique_ptr<space::SearchSpace> space,
               std::unique_ptr<DataSplits> data, TargetSet targets);
 

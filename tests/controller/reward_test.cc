@@ -70,6 +70,22 @@ TEST(RewardTest, EstimateMetricsAndMissingMetrics) {
   EXPECT_NE(missing.status().message().find("latency_ms@cortex-m7"), std::string::npos);
 }
 
+TEST(RewardTest, BalancedAccuracyOrMacroF1CanPlayAccuracy) {
+  RewardOptions options = RewardOptions().add_constraint(Constraint::Hard("latency_ms", 50));
+  options.accuracy_metric = "balanced_accuracy";
+  RewardFunction f = Make(options);
+  TrialResult r = Result(0.9, 100);
+  r.balanced_accuracy = 0.6;
+  EXPECT_DOUBLE_EQ(*f.Reward(r), 0.3);
+  // A result without the score (a table lookup) cannot be rewarded on it.
+  absl::StatusOr<double> missing = f.Reward(Result(0.9, 100));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("objectives.accuracy"), std::string::npos);
+  options.accuracy_metric = "macro_f1";
+  r.macro_f1 = 0.5;
+  EXPECT_DOUBLE_EQ(*Make(options).Reward(r), 0.25);
+}
+
 TEST(RewardTest, HardLimits) {
   RewardFunction f = Make(RewardOptions().add_hard_limit({"flash_bytes", 1000}));
   EXPECT_FALSE(f.HardLimitViolation(Result(0.9, 1, 1000)).has_value());

@@ -172,6 +172,14 @@ TEST(SpecTest, TableSearchesConstrainOnlyWhatTheTableReports) {
                   .ok());
   // A trained search may constrain any cost.
   EXPECT_TRUE(Parse("objectives: {constraints: [{metric: params, target: 1000000}]}").ok());
+  // Balanced accuracy and macro-F1 come from training only.
+  EXPECT_EQ(Error("evaluator: {kind: table}\nobjectives: {accuracy: macro_f1}"),
+            "objectives.accuracy: the table evaluator reports accuracy only, not 'macro_f1'");
+  absl::StatusOr<ControllerSpec> balanced = Parse("objectives: {accuracy: balanced_accuracy}");
+  ASSERT_TRUE(balanced.ok()) << balanced.status();
+  EXPECT_EQ(balanced->objectives.accuracy_metric, "balanced_accuracy");
+  EXPECT_NE(Error("objectives: {accuracy: f1}").find("objectives.accuracy: unknown value 'f1'"),
+            std::string::npos);
 }
 
 }  // namespace

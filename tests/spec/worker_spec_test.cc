@@ -123,8 +123,54 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
                 "hardware: {targets: [{name: x, lut: a, mcu_profile: {name: b}}]}\n",
                 "hardware.targets[0]: needs exactly one of mcu_profile"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {folds: 1}\n",
+                "evaluation.folds: must be at least 2, got 1"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {folds: 101}\n",
+                "evaluation.folds: must be at most 100"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\n"
+                "evaluation: {folds: 20, repeats: 6}\n",
+                "evaluation.repeats: folds x repeats is 120"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {split: session}\n",
+                "evaluation.split: session needs recording sessions"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: eegmmidb, runs: [4]}\n"
+                "evaluation: {split: session}\n",
+                "evaluation.split: session needs at least 2 runs"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: eegmmidb}\n"
+                "evaluation: {split: session, folds: 3}\n",
+                "evaluation.folds: does not apply to split: session"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\n"
+                "training: {eval_split: test}\nevaluation: {folds: 2}\n",
+                "training.eval_split: test cannot be combined with evaluation"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {fold: 2}\n",
+                "evaluation.fold: unknown key"},
         BadSpec{"data: {dataset: fashion_mnist}\n", "space: is required"},
         BadSpec{"[1, 2]", "spec: must be a YAML mapping"}));
+
+TEST(WorkerSpecTest, EvaluationSectionChoosesHowAccuracyIsJudged) {
+  absl::StatusOr<WorkerSpec> none =
+      ParseWorkerSpec("space: {name: temporal}\ndata: {dataset: ecg5000}\n");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->evaluation.cross_validated());
+  absl::StatusOr<WorkerSpec> folds = ParseWorkerSpec(
+      "space: {name: temporal}\ndata: {dataset: ecg5000}\n"
+      "evaluation: {folds: 2, stratified: false, repeats: 3, seed: 9}\n");
+  ASSERT_TRUE(folds.ok()) << folds.status();
+  EXPECT_EQ(folds->evaluation.split, EvaluationSplit::kFolds);
+  EXPECT_EQ(folds->evaluation.folds, 2);
+  EXPECT_FALSE(folds->evaluation.stratified);
+  EXPECT_EQ(folds->evaluation.repeats, 3);
+  EXPECT_EQ(folds->evaluation.seed, 9u);
+  absl::StatusOr<WorkerSpec> defaults =
+      ParseWorkerSpec("space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->evaluation.folds, 5);
+  EXPECT_TRUE(defaults->evaluation.stratified);
+  absl::StatusOr<WorkerSpec> session = ParseWorkerSpec(
+      "space: {name: eegnet}\ndata: {dataset: eegmmidb}\nevaluation: {split: session}\n");
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ(session->evaluation.split, EvaluationSplit::kSession);
+  EXPECT_TRUE(session->evaluation.cross_validated());
+}
 
 TEST(DataShapeTest, WithoutLoadingData) {
   DataConfig c;

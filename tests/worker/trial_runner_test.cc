@@ -13,6 +13,7 @@
 #include "spec/worker_spec.h"
 #include "tests/testing/test_paths.h"
 #include "worker/datasets.h"
+#include "worker/folds.h"
 
 namespace hwnas::worker {
 namespace {
@@ -256,6 +257,63 @@ hardware:
   out = (*runner)->Run(wrong, nullptr);
   EXPECT_EQ(out.state, TrialState::kFailed);
   EXPECT_THAT(out.result.error, HasSubstr("invalid architecture: token 2"));
+}
+
+TEST(TrialRunnerTest, CrossValidatedTrialReportsTheMeanOfItsFolds) {
+  WorkerSpec spec = Spec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 2, batch_size: 32, seed: 3}
+evaluation: {folds: 2, seed: 1}
+hardware: {latency_runs: 5, latency_budget_s: 0.5}
+)");
+  RunnerOptions options;
+  options.shared_data_dir = testing::SharedDataDir();
+  absl::StatusOr<std::unique_ptr<TrialRunner>> runner = TrialRunner::Create(spec, options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  std::vector<double> folds_seen;
+  TrialOutcome out = (*runner)->RunPlan(Lower(spec, "conv_k5_d1_c16_p2 conv_k5_d2_c32_p2"),
+                                        [&](const EpochMetrics& m) {
+                                          folds_seen.push_back(m.values.at("fold"));
+                                          return ProgressDecision::kContinue;
+                                        });
+  ASSERT_EQ(out.state, TrialState::kSucceeded) << out.result.error;
+  ASSERT_EQ(out.result.fold_accuracy.size(), 2u);
+  EXPECT_DOUBLE_EQ(out.result.accuracy,
+                   (out.result.fold_accuracy[0] + out.result.fold_accuracy[1]) / 2);
+  EXPECT_NEAR(out.result.accuracy_se,
+              std::fabs(out.result.fold_accuracy[0] - out.result.fold_accuracy[1]) / 2, 1e-12);
+  EXPECT_EQ(out.result.epochs, 4);
+  EXPECT_EQ(folds_seen, (std::vector<double>{1, 1, 2, 2}));
+  ASSERT_TRUE(out.result.balanced_accuracy.has_value());
+  ASSERT_TRUE(out.result.macro_f1.has_value());
+  EXPECT_LE(*out.result.macro_f1, 1.0);
+  ASSERT_TRUE(out.result.latency.has_value());
+  EXPECT_GT(out.result.costs.params, 0);
+  EXPECT_TRUE(ValidateTrialResult(out.result).ok());
+}
+
+TEST(TrialRunnerTest, SingleSplitTrialsAlsoReportClassBalanceScores) {
+  WorkerSpec spec = Spec(R"(
+space: {name: temporal}
+data: {dataset: ecg5000, seed: 0}
+training: {optimizer: adam, lr: 0.01, epochs: 1, batch_size: 32, seed: 3}
+hardware: {measure_latency: false}
+)");
+  RunnerOptions options;
+  options.shared_data_dir = testing::SharedDataDir();
+  absl::StatusOr<std::unique_ptr<TrialRunner>> runner = TrialRunner::Create(spec, options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  TrialOutcome out = (*runner)->RunPlan(Lower(spec, "conv_k5_d1_c16_p2"), nullptr);
+  ASSERT_EQ(out.state, TrialState::kSucceeded) << out.result.error;
+  EXPECT_TRUE(out.result.fold_accuracy.empty());
+  ASSERT_TRUE(out.result.balanced_accuracy.has_value());
+  // From the held-out confusion matrix, which has every sample once.
+  ASSERT_FALSE(out.confusion.empty());
+  const ClassScores scores = ScoreConfusion(out.confusion);
+  EXPECT_EQ(*out.result.balanced_accuracy, scores.balanced_accuracy);
+  EXPECT_EQ(*out.result.macro_f1, scores.macro_f1);
+  EXPECT_NEAR(scores.accuracy, out.result.accuracy, 1e-9);
 }
 
 TEST(TrialRunnerTest, MissingDataAndProfilesAreErrors) {
