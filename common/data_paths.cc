@@ -25,12 +25,18 @@ std::optional<std::string> SharedDataDirFromEnv() {
   return std::string(env);
 }
 
-absl::StatusOr<std::string> RequireSharedDataDir(absl::string_view flag_value) {
-  if (!flag_value.empty()) return std::string(flag_value);
-  if (std::optional<std::string> env = SharedDataDirFromEnv()) return *env;
+namespace {
+absl::Status NoSharedDataDir() {
   return absl::FailedPreconditionError(
       absl::StrCat("no shared data directory: pass --data-dir or set ", kSharedDataEnvVar,
                    " (the folder with ecg5000/ and eegmmidb_S001/, see the data README)"));
+}
+}  // namespace
+
+absl::StatusOr<std::string> RequireSharedDataDir(absl::string_view flag_value) {
+  if (!flag_value.empty()) return std::string(flag_value);
+  if (std::optional<std::string> env = SharedDataDirFromEnv()) return *env;
+  return NoSharedDataDir();
 }
 
 DataLocations::DataLocations(std::string shared_dir, std::string system_dir)
@@ -71,10 +77,9 @@ absl::StatusOr<std::string> DataLocations::DefaultPath(absl::string_view dataset
     return absl::InvalidArgumentError(
         absl::StrCat("data.path: is required for dataset '", dataset, "'"));
   }
-  if (shared_dir_.empty()) {
-    // The same words as RequireSharedDataDir("").
-    return RequireSharedDataDir("").status();
-  }
+  // An empty shared directory is an error even when the environment names
+  // one: whoever built this DataLocations already chose not to use it.
+  if (shared_dir_.empty()) return NoSharedDataDir();
   return dataset == "ecg5000" ? Ecg5000Train() : EegmmidbSubject(eeg_subject);
 }
 

@@ -80,11 +80,14 @@ TEST(DataLocationsTest, FilesUnderBothRoots) {
 }
 
 TEST(DataLocationsTest, WithoutASharedDirectoryItsFilesAreUnknown) {
+  // Whatever the environment says (CI and developers often set it).
+  setenv(kSharedDataEnvVar, "/elsewhere", 1);
   DataLocations data("", "/sys");
   EXPECT_EQ(data.Nb201Table(), "");
   EXPECT_EQ(data.Ecg5000Train(), "");
   EXPECT_EQ(*data.DefaultPath("fashion_mnist"), "/sys/fashion-mnist");
   EXPECT_EQ(data.DefaultPath("ecg5000").status().code(), absl::StatusCode::kFailedPrecondition);
+  unsetenv(kSharedDataEnvVar);
 }
 
 TEST(DataLocationsTest, PresentListsTheDataSetsWhoseFilesExist) {
