@@ -51,6 +51,11 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
     spec.requirements.dataset = worker.data.dataset;
     spec.worker = std::move(worker);
   } else {
+    if (root.Has("evaluation")) {
+      return absl::InvalidArgumentError(
+          "evaluation: applies to trained trials (evaluator kind train); the table evaluator "
+          "looks accuracies up");
+    }
     spec.data_shape = kTableShape;
     spec.requirements.dataset = kTableDataset;
   }

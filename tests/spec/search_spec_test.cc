@@ -64,6 +64,8 @@ TEST(SearchSpecTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("name: [unclosed"), HasSubstr("malformed YAML"));
   EXPECT_THAT(Error("just a string"), HasSubstr("must be a YAML mapping"));
   EXPECT_THAT(Error(std::string(kTable) + "budgett: 3\n"), HasSubstr("budgett: unknown key"));
+  EXPECT_THAT(Error(std::string(kTable) + "evaluation: {folds: 5}\n"),
+              HasSubstr("evaluation: applies to trained trials"));
   EXPECT_THAT(Error("space: {name: nb201}\nevaluator: {kind: table}\n"), HasSubstr("name"));
   EXPECT_THAT(Error("name: x\nspace: {name: resnet}\nevaluator: {kind: table}\n"),
               HasSubstr("space.name: unknown search space 'resnet'"));
