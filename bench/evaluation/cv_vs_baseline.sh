@@ -28,11 +28,13 @@ worker=$build/worker/hwnas-worker
 for bin in "$hwnas" "$worker" "$build/server/hwnas-server"; do
   [[ -x $bin ]] || { echo "cv_vs_baseline: $bin is missing (build first)" >&2; exit 1; }
 done
-state=$(mktemp -d /var/tmp/hwnas-cv-bench.XXXXXX)
-log=$state/local.out
+work=$(mktemp -d /var/tmp/hwnas-cv-bench.XXXXXX)
+chmod 755 "$work"  # As root, PostgreSQL runs as the postgres user.
+state=$work/state  # hwnas local wants a new or empty directory.
+log=$work/local.out
 cleanup() {
   [[ -n ${local_pid:-} ]] && kill -INT "$local_pid" 2>/dev/null && wait "$local_pid" 2>/dev/null
-  rm -rf "$state"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
