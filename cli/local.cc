@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/commands.h"
@@ -467,29 +468,54 @@ std::string SpecHash(absl::string_view spec_yaml) {
 // CLI does not link the spec parser (it pulls in LibTorch). The text goes
 // through a private temporary file so that what is checked is what is
 // submitted, also when the spec came from stdin.
-absl::Status CheckSpecFirst(const std::string& server_bin, const std::string& spec_path,
-                            const std::string& spec) {
+// Runs `argv` + the spec (as a temporary file) + `argv_after`; exit 0 is
+// OK, `bad_input_exit` an error in the spec, reported naming the user's
+// file, anything else an internal error.
+absl::Status CheckSpecWith(std::vector<std::string> argv,
+                           const std::vector<std::string>& argv_after, int bad_input_exit,
+                           const std::string& spec_path, const std::string& spec) {
   char tmp[] = "/tmp/hwnas-spec-XXXXXX";
   const int fd = mkstemp(tmp);
   if (fd < 0) return LocalIoError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
   const bool written = write(fd, spec.data(), spec.size()) == static_cast<ssize_t>(spec.size());
   close(fd);
+  const std::string program = absl::StrCat(argv.front(), " ", argv.at(1));
+  argv.push_back(tmp);
+  argv.insert(argv.end(), argv_after.begin(), argv_after.end());
   absl::StatusOr<CommandResult> checked;
-  if (written) checked = RunCommand({server_bin, "check-spec", tmp}, absl::Seconds(60));
+  // Loading a data set (EEG runs) can take a while on a loaded machine.
+  if (written) checked = RunCommand(argv, absl::Seconds(300));
   unlink(tmp);
   if (!written) return LocalIoError(absl::StrCat("cannot write ", tmp));
   if (!checked.ok()) return checked.status();
   if (checked->exit_code == 0) return absl::OkStatus();
   std::string output = std::string(absl::StripTrailingAsciiWhitespace(checked->output));
-  if (checked->exit_code == 2) {
-    // Each error line starts with the file checked; name the user's file.
-    absl::string_view message = output;
-    absl::ConsumePrefix(&message, absl::StrCat(tmp, ": "));
+  if (checked->exit_code == bad_input_exit) {
+    // Each error line names the file checked; name the user's file.
+    std::string message = absl::StrReplaceAll(output, {{absl::StrCat(tmp, ": "), ""}});
+    absl::string_view shown = message;
+    absl::ConsumePrefix(&shown, "error: ");
     return absl::InvalidArgumentError(absl::StrCat(
-        "the spec ", spec_path == "-" ? "from stdin" : spec_path, " is not valid:\n  ", message));
+        "the spec ", spec_path == "-" ? "from stdin" : spec_path, " is not valid:\n  ", shown));
   }
   return absl::InternalError(
-      absl::StrCat(server_bin, " check-spec failed (exit ", checked->exit_code, "): ", output));
+      absl::StrCat(program, " failed (exit ", checked->exit_code, "): ", output));
+}
+
+absl::Status CheckSpecFirst(const std::string& server_bin, const std::string& spec_path,
+                            const std::string& spec) {
+  return CheckSpecWith({server_bin, "check-spec"}, {}, /*bad_input_exit=*/2, spec_path, spec);
+}
+
+// What the workers would find on their first trial (the data set, folds that
+// fit it), checked before anything starts: this machine's workers read the
+// same data directory.
+absl::Status CheckDataFirst(const std::string& worker_bin, const std::string& spec_path,
+                            const std::string& spec, const std::optional<std::string>& data_dir) {
+  std::vector<std::string> after;
+  if (data_dir) after = {"--data-dir", *data_dir};
+  return CheckSpecWith({worker_bin, "check", "--spec"}, after, /*bad_input_exit=*/3, spec_path,
+                       spec);
 }
 
 absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
@@ -538,6 +564,7 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   HWNAS_ASSIGN_OR_RETURN(std::string server_bin, FindHwnasProgram("hwnas-server", ctx.env));
   HWNAS_ASSIGN_OR_RETURN(std::string worker_bin, FindHwnasProgram("hwnas-worker", ctx.env));
   HWNAS_RETURN_IF_ERROR(CheckSpecFirst(server_bin, spec_path, spec));
+  HWNAS_RETURN_IF_ERROR(CheckDataFirst(worker_bin, spec_path, spec, data_dir));
 
   const std::string hash = SpecHash(spec);
   const std::optional<int64_t> previous = LastSearchFor(state_dir, hash);

@@ -11,8 +11,10 @@
 #include "hardware/costs.h"
 #include "hardware/latency_lut.h"
 #include "nlohmann/json.hpp"
+#include "spec/search_spec.h"
 #include "spec/worker_spec.h"
 #include "worker/calibrate.h"
+#include "worker/cross_validation.h"
 
 namespace hwnas::worker {
 namespace {
@@ -116,6 +118,43 @@ std::string TrialOutcomeToJson(const Architecture& arch, const TrialOutcome& o) 
   }
   j["history"] = history;
   return j.dump(2);
+}
+
+int RunCheck(const CheckOptions& options, std::ostream& out, std::ostream& err) {
+  // A spec is a few KB; 1 MiB bounds what a wrong path can make us read.
+  absl::StatusOr<std::string> text = ReadRegularFile(options.spec_path, 1 << 20);
+  if (!text.ok()) return Fail(err, text.status());
+  absl::StatusOr<spec::SearchSpec> search = spec::ParseSearchSpec(*text);
+  if (!search.ok()) {
+    return Fail(err, absl::Status(search.status().code(), absl::StrCat(options.spec_path, ": ",
+                                                                       search.status().message())));
+  }
+  if (!search->worker) {
+    out << options.spec_path << ": a " << EvaluatorKindName(search->controller.evaluator.kind)
+        << " search: no data set to check\n";
+    return kExitOk;
+  }
+  const WorkerSpec& spec = *search->worker;
+  absl::StatusOr<DataSplits> data = LoadDataSplits(spec.data, options.data_dir);
+  if (!data.ok()) {
+    return Fail(err, absl::Status(data.status().code(),
+                                  absl::StrCat(options.spec_path, ": ", data.status().message())));
+  }
+  std::string evaluation = "one validation split";
+  if (spec.evaluation.cross_validated()) {
+    const FoldOptions folds = FoldOptionsFrom(spec.evaluation);
+    if (absl::Status s = CheckFoldsFit(*data, folds); !s.ok()) {
+      return Fail(err, absl::Status(s.code(), absl::StrCat(options.spec_path, ": ", s.message())));
+    }
+    evaluation = folds.leave_one_group_out
+                     ? std::string("one session left out at a time")
+                     : absl::StrCat(folds.folds, " folds x ", folds.repeats, " repeat(s)",
+                                    folds.stratified ? ", stratified" : "");
+  }
+  out << options.spec_path << ": " << data->source << ": " << data->train.size() << " training, "
+      << data->val.size() << " validation, " << data->test.size() << " test samples; " << evaluation
+      << ": ok\n";
+  return kExitOk;
 }
 
 int RunEvaluate(const EvaluateOptions& options, std::ostream& out, std::ostream& err) {

@@ -53,6 +53,17 @@ struct CalibrateCommandOptions {
 };
 int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std::ostream& err);
 
+// `hwnas-worker check`: what a worker does before a search's first trial,
+// without training: parse the spec, load its data set from data_dir and
+// check that the evaluation section's folds or sessions work on that data
+// (more folds than samples of a class is caught here, naming the field).
+// A table search has no data to check. kExitBadInput on any problem.
+struct CheckOptions {
+  std::string spec_path;
+  std::string data_dir;
+};
+int RunCheck(const CheckOptions& options, std::ostream& out, std::ostream& err);
+
 // The result of a trial as JSON (the `--json` output of evaluate).
 std::string TrialOutcomeToJson(const Architecture& arch, const TrialOutcome& outcome);
 

@@ -23,7 +23,44 @@ Dataset Subset(const Dataset& pool, const std::vector<int64_t>& indices) {
   return out;
 }
 
+// The pool's groups when both splits carry them, else empty.
+std::vector<int64_t> PoolGroups(const DataSplits& data) {
+  if (data.train.groups.size() != static_cast<size_t>(data.train.size()) ||
+      data.val.groups.size() != static_cast<size_t>(data.val.size())) {
+    return {};
+  }
+  std::vector<int64_t> groups = data.train.groups;
+  groups.insert(groups.end(), data.val.groups.begin(), data.val.groups.end());
+  return groups;
+}
+
+absl::Status NoSessionsError(const DataSplits& data) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("evaluation.split: session needs a data set whose samples come from "
+                   "sessions (eegmmidb runs); ",
+                   data.source, " has none"));
+}
+
 }  // namespace
+
+FoldOptions FoldOptionsFrom(const EvaluationOptions& evaluation) {
+  return FoldOptions{.folds = evaluation.folds,
+                     .stratified = evaluation.stratified,
+                     .repeats = evaluation.repeats,
+                     .seed = evaluation.seed,
+                     .leave_one_group_out = evaluation.split == EvaluationSplit::kSession};
+}
+
+absl::Status CheckFoldsFit(const DataSplits& data, const FoldOptions& options) {
+  if (options.leave_one_group_out) {
+    const std::vector<int64_t> groups = PoolGroups(data);
+    if (groups.empty()) return NoSessionsError(data);
+    return MakeGroupFolds(groups).status();
+  }
+  std::vector<int64_t> labels = data.train.labels;
+  labels.insert(labels.end(), data.val.labels.begin(), data.val.labels.end());
+  return MakeFolds(labels, options).status();
+}
 
 absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
                                                    const FoldOptions& options) {
@@ -31,21 +68,11 @@ absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
   Dataset pool = data.train;
   pool.features.insert(pool.features.end(), data.val.features.begin(), data.val.features.end());
   pool.labels.insert(pool.labels.end(), data.val.labels.begin(), data.val.labels.end());
-  const bool grouped = pool.groups.size() == static_cast<size_t>(data.train.size()) &&
-                       data.val.groups.size() == static_cast<size_t>(data.val.size());
-  if (grouped) {
-    pool.groups.insert(pool.groups.end(), data.val.groups.begin(), data.val.groups.end());
-  } else {
-    pool.groups.clear();
-  }
+  pool.groups = PoolGroups(data);
+  const bool grouped = !pool.groups.empty();
   absl::StatusOr<std::vector<Fold>> folds;
   if (options.leave_one_group_out) {
-    if (!grouped) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("evaluation.split: session needs a data set whose samples come from "
-                       "sessions (eegmmidb runs); ",
-                       data.source, " has none"));
-    }
+    if (!grouped) return NoSessionsError(data);
     folds = MakeGroupFolds(pool.groups);
   } else {
     folds = MakeFolds(pool.labels, options);

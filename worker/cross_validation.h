@@ -26,6 +26,16 @@ namespace hwnas::worker {
 absl::StatusOr<std::vector<DataSplits>> FoldSplits(const DataSplits& data,
                                                    const FoldOptions& options);
 
+// The same folds as FoldSplits would make, checked without copying any
+// sample: the errors FoldSplits would return (too many folds for a class,
+// a session split on data without sessions), each naming its field. A worker
+// runs it once when it loads a search's data, so a spec whose folds cannot
+// work on this data set fails before any training.
+absl::Status CheckFoldsFit(const DataSplits& data, const FoldOptions& options);
+
+// The fold options of a spec's evaluation section.
+FoldOptions FoldOptionsFrom(const EvaluationOptions& evaluation);
+
 struct FoldResult {
   int repeat = 0;
   int index = 0;

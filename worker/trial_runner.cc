@@ -27,6 +27,11 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
   HWNAS_ASSIGN_OR_RETURN(TargetSet targets,
                          TargetSet::Load(spec.hardware.targets, options.profile_search_path));
   HWNAS_ASSIGN_OR_RETURN(DataSplits data, LoadDataSplits(spec.data, options.shared_data_dir));
+  if (spec.evaluation.cross_validated()) {
+    // Once per search on this worker, before any training: folds that
+    // cannot work on this data fail the first trial at once, naming the field.
+    HWNAS_RETURN_IF_ERROR(CheckFoldsFit(data, FoldOptionsFrom(spec.evaluation)));
+  }
   spdlog::info("event=runner_ready spec={} space={} data={} train={} val={} test={} targets={}",
                spec.name, std::string(space->name()), data.source, data.train.size(),
                data.val.size(), data.test.size(), spec.hardware.targets.size());
@@ -98,11 +103,7 @@ TrialOutcome TrialRunner::CrossValidated(const space::NetworkPlan& plan,
                                          const ProgressCallback& progress,
                                          const InterruptFlag* interrupt) {
   const EvaluationOptions& e = spec_.evaluation;
-  FoldOptions folds{.folds = e.folds,
-                    .stratified = e.stratified,
-                    .repeats = e.repeats,
-                    .seed = e.seed,
-                    .leave_one_group_out = e.split == EvaluationSplit::kSession};
+  const FoldOptions folds = FoldOptionsFrom(e);
   CrossValidationOutcome cv =
       CrossValidate(plan, *data_, spec_.training, folds, progress, interrupt);
   TrialOutcome out;

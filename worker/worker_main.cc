@@ -33,6 +33,7 @@ commands:
   evaluate   train one architecture on the spec's data, evaluate it, measure its
              latency and hardware costs, and print the result
   describe   print an architecture's layers, shapes and static costs (no training)
+  check      load a spec's data set and check that its evaluation folds fit it
   calibrate  build a per-op latency lookup table for a space on this machine
   serve      join a search server's worker fleet and run the trials it hands out
   export     train an architecture fully and save it as a TorchScript module
@@ -64,6 +65,21 @@ flags:
 
 exit codes: 0 success, 1 the trial failed (NaN loss, time limit, ...),
             2 bad flags, 3 bad spec, architecture or data
+)";
+
+constexpr char kCheckHelp[] =
+    R"(usage: hwnas-worker check --spec SPEC.yaml [--data-dir DIR]
+
+Does what a worker does before a search's first trial, without training: parses
+the spec, loads its data set and checks that the evaluation section works on that
+data (e.g. stratified folds need at least one sample of every class per fold; a
+session split needs EEG runs). Prints the split sizes, or the error naming the
+field, and exits 3. `hwnas local` runs it before submitting. A table search has
+no data: it passes.
+
+flags:
+  --spec PATH        search spec (YAML)
+  --data-dir DIR     shared data directory (default: $HWNAS_SHARED_DATA)
 )";
 
 constexpr char kDescribeHelp[] =
@@ -207,6 +223,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"seed", 0, "N", ""},
       {"quiet", 0, "", ""}}},
     {"describe", {{"spec", 0, "PATH", ""}, {"arch", 0, "ARCH", ""}, {"json", 0, "", ""}}},
+    {"check", {{"spec", 0, "PATH", ""}, {"data-dir", 0, "DIR", ""}}},
     {"calibrate",
      {{"spec", 0, "PATH", ""},
       {"out", 0, "PATH", ""},
@@ -382,6 +399,7 @@ int main(int argc, char** argv) {
   }
   const char* help = command == "evaluate"    ? kEvaluateHelp
                      : command == "describe"  ? kDescribeHelp
+                     : command == "check"     ? kCheckHelp
                      : command == "calibrate" ? kCalibrateHelp
                      : command == "serve"     ? kServeHelp
                      : command == "export"    ? kExportHelp
@@ -434,6 +452,14 @@ int main(int argc, char** argv) {
     if (threads) o.threads = static_cast<int>(*threads);
     if (seed) o.seed = static_cast<uint64_t>(*seed);
     return hwnas::worker::RunEvaluate(o, std::cout, std::cerr);
+  }
+  if (command == "check") {
+    if (absl::Status s = flags.Require({"spec"}); !s.ok()) {
+      return Usage(help, std::string(s.message()));
+    }
+    return hwnas::worker::RunCheck(
+        {.spec_path = flags.GetOr("spec", ""), .data_dir = flags.GetOr("data-dir", "")}, std::cout,
+        std::cerr);
   }
   if (command == "describe") {
     if (absl::Status s = flags.Require({"spec", "arch"}); !s.ok()) {

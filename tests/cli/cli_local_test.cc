@@ -343,5 +343,29 @@ TEST(HwnasLocal, BadSpecIsRejectedAndEverythingStops) {
   EXPECT_TRUE(std::filesystem::is_empty(state));
 }
 
+// Folds that cannot work on the data set (ECG5000's rarest class has 2
+// beats in the pool, so 5 stratified folds are impossible) are refused
+// before anything starts, naming the field, as a worker would refuse them
+// on its first trial.
+TEST(HwnasLocal, FoldsThatDoNotFitTheDataAreRejectedBeforeAnythingStarts) {
+  const std::string state = testing::NewTempDir("hwnas-local-folds");
+  CleanUp clean_up{state};
+  std::string spec_text =
+      ReadWholeFile(absl::StrCat(hwnas::testing::SourceDir(), "/examples/ecg-tinyml.yaml"));
+  ASSERT_TRUE(absl::StrContains(spec_text, "  folds: 2\n"));
+  absl::StrReplaceAll({{"  folds: 2\n", "  folds: 5\n"}}, &spec_text);
+  const std::string spec = absl::StrCat(state, "-folds.yaml");
+  std::ofstream(spec) << spec_text;
+  LocalRun run =
+      StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run.log"));
+  EXPECT_EQ(Finish(run, absl::Minutes(3)), 2) << ReadWholeFile(run.log);
+  const std::string out = ReadWholeFile(run.log);
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat("the spec ", spec, " is not valid:\n  evaluation.folds is 5 but class ")))
+      << out;
+  EXPECT_FALSE(absl::StrContains(out, "PostgreSQL on")) << out;
+  EXPECT_TRUE(std::filesystem::is_empty(state));
+}
+
 }  // namespace
 }  // namespace hwnas::cli
