@@ -705,10 +705,13 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
       "Calibrated by `hwnas-worker calibrate --mcu ", options.cpu, "` on ", options.archs,
       " random architectures of the '", (*space)->name(), "' space (", options.spec_path,
       "):\nhwnas's exported int8 C, built with arm-none-eabi-gcc -O2 and run in QEMU -icount.\n",
-      "cycles_* count emulator instructions (not a cycle-accurate latency; see docs/mcu.md);\n",
-      "float32 = int8 because hwnas exports every network in int8. runtime.* are the median\n",
-      "firmware bytes beyond the model's own (kernel code, stack). Terms no architecture\n",
-      "exercised keep the shipped ", base->name, " profile's values.");
+      "deployed: the exported C's code bytes per kernel and call and its stack (flash and\n",
+      "SRAM = these + the exact const data and arena, mcu/footprint.h) and instructions per\n",
+      "work counter. Cycles count emulator instructions (not a cycle-accurate latency; see\n",
+      "docs/mcu.md). The legacy terms (cycles_per_mac, ..., runtime.*) price plans that do not\n",
+      "lower to int8 C; float32 = int8 because hwnas exports every network in int8. Terms no\n",
+      "architecture exercised (a kernel no network links) keep the shipped ", base->name,
+      " profile's values.");
   hardware::McuProfile fitted = cal->fitted;
   fitted.float32 = fitted.int8;
   {
