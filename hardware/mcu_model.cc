@@ -84,21 +84,6 @@ absl::StatusOr<std::map<std::string, double>> ReadNumberMap(
   return out;
 }
 
-const std::vector<std::string>& KernelFunctionNames() {
-  static const std::vector<std::string> names = {"hwnas_conv_s8",
-                                                 "hwnas_conv_s4",
-                                                 "hwnas_depthwise_conv_s8",
-                                                 "hwnas_fully_connected_s8",
-                                                 "hwnas_avg_pool_s8",
-                                                 "hwnas_max_pool_s8",
-                                                 "hwnas_global_avg_pool_s8",
-                                                 "hwnas_add_s8",
-                                                 "hwnas_mul_s8",
-                                                 "hwnas_lut_s8",
-                                                 "hwnas_rnn_s8"};
-  return names;
-}
-
 absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
   DeployedCosts d;
   if (!root.Has("deployed")) return d;
@@ -112,9 +97,9 @@ absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
   HWNAS_ASSIGN_OR_RETURN(double stack, DoubleOr(s, "stack_bytes", 0.0, 0, 1e9));
   d.stack_bytes = static_cast<int64_t>(std::llround(stack));
   HWNAS_ASSIGN_OR_RETURN(d.kernel_flash_bytes,
-                         ReadNumberMap(s, "kernel_flash_bytes", KernelFunctionNames()));
+                         ReadNumberMap(s, "kernel_flash_bytes", mcu::KernelFunctionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.call_flash_bytes,
-                         ReadNumberMap(s, "call_flash_bytes", KernelFunctionNames()));
+                         ReadNumberMap(s, "call_flash_bytes", mcu::KernelFunctionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.cycles, ReadNumberMap(s, "cycles", mcu::WorkCounterNames()));
   return d;
 }

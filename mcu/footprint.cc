@@ -142,6 +142,21 @@ const char* KernelOf(const Int8Node& n) {
 
 }  // namespace
 
+const std::vector<std::string>& KernelFunctionNames() {
+  static const std::vector<std::string> names = {"hwnas_conv_s8",
+                                                 "hwnas_conv_s4",
+                                                 "hwnas_depthwise_conv_s8",
+                                                 "hwnas_fully_connected_s8",
+                                                 "hwnas_avg_pool_s8",
+                                                 "hwnas_max_pool_s8",
+                                                 "hwnas_global_avg_pool_s8",
+                                                 "hwnas_add_s8",
+                                                 "hwnas_mul_s8",
+                                                 "hwnas_lut_s8",
+                                                 "hwnas_rnn_s8"};
+  return names;
+}
+
 const std::vector<std::string>& WorkCounterNames() {
   static const std::vector<std::string> names = {"dot22.calls",     "dot22.iter",
                                                  "dot22.tail",      "dot2.calls",

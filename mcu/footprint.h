@@ -45,6 +45,10 @@ struct Footprint {
 // input/output copies of model_infer; kernel calls.
 const std::vector<std::string>& WorkCounterNames();
 
+// The C kernel functions of runtime/hwnas_nn.h a model can call (the keys
+// of Footprint::kernel_calls).
+const std::vector<std::string>& KernelFunctionNames();
+
 // From an Int8Model (a quantized one, or SkeletonModel's).
 Footprint FootprintOf(const Int8Model& model);
 

@@ -293,22 +293,9 @@ std::vector<double> LegacyFeatures(const space::NetworkPlan& plan) {
   return f;
 }
 
-// The kernel functions a footprint links (indicator) and calls, in the
-// order of the flash fit's columns after the constant.
-const std::vector<std::string>& KernelFunctions() {
-  static const std::vector<std::string> names = {"hwnas_conv_s8",
-                                                 "hwnas_conv_s4",
-                                                 "hwnas_depthwise_conv_s8",
-                                                 "hwnas_fully_connected_s8",
-                                                 "hwnas_avg_pool_s8",
-                                                 "hwnas_max_pool_s8",
-                                                 "hwnas_global_avg_pool_s8",
-                                                 "hwnas_add_s8",
-                                                 "hwnas_mul_s8",
-                                                 "hwnas_lut_s8",
-                                                 "hwnas_rnn_s8"};
-  return names;
-}
+// The flash fit's columns: a constant, then per kernel function whether the
+// network links it and how often it calls it.
+const std::vector<std::string>& KernelFunctions() { return mcu::KernelFunctionNames(); }
 
 std::vector<double> FlashColumns(const mcu::Footprint& f) {
   std::vector<double> row = {1.0};
