@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <random>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "mcu/firmware.h"
 #include "mcu/footprint.h"
 #include "space/mnasnet_space.h"
+#include "space/temporal_space.h"
 
 namespace hwnas::mcu {
 namespace {
@@ -187,6 +189,51 @@ TEST(FootprintTest, ShippedProfileFlashAndSramMatchTheFirmware) {
           << fw->sram_bytes << " (arena " << model.memory.arena_size << ", stack "
           << fw->stack_bytes << ")";
     }
+  }
+  std::filesystem::remove_all(root);
+}
+
+// Beyond the space the profiles were fitted on: ECG-sized temporal networks
+// (1-D convs, max pooling, LSTM / GRU cells), priced with the shipped
+// profiles (the pooling and recurrent kernels at their nm sizes). The
+// mnasnet-fitted code sizes carry about 0.7 KB these networks do not link
+// (measured: 3-4% over on 19-28 KB firmware; SRAM within 4 B), so this holds
+// flash and SRAM to 5% and prints the numbers.
+TEST(FootprintTest, ShippedProfileOnTemporalNetworks) {
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  space::TemporalSpace temporal({.activation_bits = 8}, space::DataShape{{1, 140}, 5});
+  std::mt19937_64 rng(3);
+  const std::string root =
+      (std::filesystem::path(::testing::TempDir()) / "hwnas_footprint_temporal").string();
+  absl::StatusOr<hardware::McuProfile> profile =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  int n = 0;
+  while (n < 3) {
+    std::vector<int> tokens;
+    for (const space::Decision& d : temporal.decisions()) {
+      tokens.push_back(static_cast<int>(rng() % d.choices.size()));
+    }
+    absl::StatusOr<space::NetworkPlan> plan = temporal.Lower(tokens);
+    if (!plan.ok() || !PlanFootprint(*plan).ok()) continue;
+    const std::string dir = absl::StrCat(root, "/", n++);
+    const Int8Model model = Export(*plan, 4);
+    CodegenOptions options;
+    options.cpu = "cortex-m7";
+    ASSERT_TRUE(WriteCProject(model, options, dir).ok());
+    absl::StatusOr<FirmwareMeasurement> fw = BuildAndRunFirmware(dir, "cortex-m7", 300);
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    absl::StatusOr<hardware::McuEstimate> e = hardware::EstimateMcu(*plan, *profile);
+    ASSERT_TRUE(e.ok()) << e.status();
+    const Footprint f = FootprintOf(model);
+    std::string kernels;
+    for (const auto& [k, calls] : f.kernel_calls) absl::StrAppend(&kernels, k, "x", calls, " ");
+    std::cout << temporal.Readable(tokens) << ": flash estimated " << e->flash_needed_bytes
+              << " measured " << fw->flash_bytes << "; SRAM estimated " << e->sram_needed_bytes
+              << " measured " << fw->sram_bytes << " (stack " << fw->stack_bytes << "); " << kernels
+              << "\n";
+    EXPECT_NEAR(static_cast<double>(e->flash_needed_bytes) / fw->flash_bytes, 1.0, 0.05) << dir;
+    EXPECT_NEAR(static_cast<double>(e->sram_needed_bytes) / fw->sram_bytes, 1.0, 0.05) << dir;
   }
   std::filesystem::remove_all(root);
 }
