@@ -21,6 +21,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/yaml_fields.h"
+#include "mcu/footprint.h"
 
 #ifndef HWNAS_PROFILE_DIR
 #define HWNAS_PROFILE_DIR "hardware/profiles"
@@ -67,13 +68,50 @@ absl::StatusOr<CyclesPerMac> ReadCyclesPerMac(const YamlSection& s) {
   return c;
 }
 
+// A map of names to non-negative numbers; names outside `allowed` are errors.
+absl::StatusOr<std::map<std::string, double>> ReadNumberMap(
+    const YamlSection& s, absl::string_view key, const std::vector<std::string>& allowed) {
+  std::map<std::string, double> out;
+  if (!s.Has(key)) return out;
+  HWNAS_ASSIGN_OR_RETURN(YamlSection m, s.Child(key));
+  if (!m.present()) return out;
+  HWNAS_RETURN_IF_ERROR(m.CheckIsMap());
+  HWNAS_RETURN_IF_ERROR(m.CheckKeys(allowed));
+  for (const auto& kv : m.node()) {
+    const std::string name = kv.first.as<std::string>();
+    HWNAS_ASSIGN_OR_RETURN(out[name], m.Double(name, std::nullopt, 0, 1e9));
+  }
+  return out;
+}
+
+absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
+  DeployedCosts d;
+  if (!root.Has("deployed")) return d;
+  HWNAS_ASSIGN_OR_RETURN(YamlSection s, root.Child("deployed"));
+  if (!s.present()) return d;
+  HWNAS_RETURN_IF_ERROR(s.CheckKeys(
+      {"base_flash_bytes", "kernel_flash_bytes", "call_flash_bytes", "stack_bytes", "cycles"}));
+  d.present = true;
+  HWNAS_ASSIGN_OR_RETURN(double base, DoubleOr(s, "base_flash_bytes", 0.0, 0, 1e9));
+  d.base_flash_bytes = static_cast<int64_t>(std::llround(base));
+  HWNAS_ASSIGN_OR_RETURN(double stack, DoubleOr(s, "stack_bytes", 0.0, 0, 1e9));
+  d.stack_bytes = static_cast<int64_t>(std::llround(stack));
+  HWNAS_ASSIGN_OR_RETURN(d.kernel_flash_bytes,
+                         ReadNumberMap(s, "kernel_flash_bytes", mcu::KernelFunctionNames()));
+  HWNAS_ASSIGN_OR_RETURN(d.call_flash_bytes,
+                         ReadNumberMap(s, "call_flash_bytes", mcu::KernelFunctionNames()));
+  HWNAS_ASSIGN_OR_RETURN(d.cycles, ReadNumberMap(s, "cycles", mcu::WorkCounterNames()));
+  return d;
+}
+
 absl::StatusOr<McuProfile> ParseSection(const YamlSection& root) {
   if (!root.present() || !root.node().IsMap()) {
     return absl::InvalidArgumentError("profile must be a YAML mapping (name:, clock_mhz:, ...)");
   }
-  HWNAS_RETURN_IF_ERROR(root.CheckKeys(
-      {"name", "description", "clock_mhz", "sram_kb", "flash_kb", "runtime", "cycles_per_mac",
-       "cycles_per_element", "memory_cycles_per_byte", "op_overhead_cycles", "active_power_mw"}));
+  HWNAS_RETURN_IF_ERROR(
+      root.CheckKeys({"name", "description", "clock_mhz", "sram_kb", "flash_kb", "runtime",
+                      "cycles_per_mac", "cycles_per_element", "memory_cycles_per_byte",
+                      "op_overhead_cycles", "active_power_mw", "deployed"}));
   McuProfile p;
   if (!root.Has("name")) return absl::InvalidArgumentError("name: is required");
   HWNAS_ASSIGN_OR_RETURN(p.name, root.String("name", std::nullopt));
@@ -117,6 +155,7 @@ absl::StatusOr<McuProfile> ParseSection(const YamlSection& root) {
     HWNAS_ASSIGN_OR_RETURN(double mw, root.Double("active_power_mw", std::nullopt, 0, 1e6));
     p.active_power_mw = mw;
   }
+  HWNAS_ASSIGN_OR_RETURN(p.deployed, ReadDeployed(root));
   if (p.runtime_flash_bytes > p.flash_bytes) {
     return absl::InvalidArgumentError("runtime.flash_kb: exceeds flash_kb");
   }
@@ -137,6 +176,28 @@ bool IsCheapActivation(Activation a) {
 }
 
 std::string Kb(int64_t bytes) { return absl::StrFormat("%.1f KB", bytes / 1024.0); }
+
+double DeployedCycles(const mcu::Footprint& f, const DeployedCosts& d) {
+  double cycles = 0;
+  for (const auto& [name, per] : d.cycles) {
+    auto it = f.work.find(name);
+    if (it != f.work.end()) cycles += it->second * per;
+  }
+  return cycles;
+}
+
+int64_t DeployedCodeBytes(const mcu::Footprint& f, const DeployedCosts& d) {
+  double bytes = static_cast<double>(d.base_flash_bytes);
+  for (const auto& [kernel, calls] : f.kernel_calls) {
+    if (auto it = d.kernel_flash_bytes.find(kernel); it != d.kernel_flash_bytes.end()) {
+      bytes += it->second;
+    }
+    if (auto it = d.call_flash_bytes.find(kernel); it != d.call_flash_bytes.end()) {
+      bytes += it->second * static_cast<double>(calls);
+    }
+  }
+  return static_cast<int64_t>(std::llround(bytes));
+}
 
 }  // namespace
 
@@ -221,6 +282,11 @@ McuEstimate EstimateMcu(const NetworkPlan& plan, const CostReport& costs,
                         const McuProfile& profile) {
   McuEstimate e;
   const int n = static_cast<int>(plan.ops.size());
+  std::optional<mcu::Footprint> footprint;
+  if (profile.deployed.present) {
+    absl::StatusOr<mcu::Footprint> f = mcu::PlanFootprint(plan);
+    if (f.ok()) footprint = *std::move(f);
+  }
   const std::vector<int> consumers = ConsumerCounts(plan);
   e.op_cycles.assign(n, 0);
   for (int i = 1; i < n; ++i) {
@@ -271,25 +337,41 @@ McuEstimate EstimateMcu(const NetworkPlan& plan, const CostReport& costs,
     e.op_cycles[i] = cycles;
     e.cycles += cycles;
   }
+  if (footprint && !profile.deployed.cycles.empty()) {
+    e.deployed = true;
+    e.op_cycles.assign(n, 0);
+    e.cycles = DeployedCycles(*footprint, profile.deployed);
+  }
   e.latency_ms = e.cycles / (profile.clock_mhz * 1000.0);
   if (profile.active_power_mw) e.energy_mj = *profile.active_power_mw * e.latency_ms / 1000.0;
 
-  const int64_t peak = costs.totals.peak_activation_bytes;
-  e.sram_needed_bytes = peak + costs.max_scratch_bytes + profile.runtime_sram_bytes;
-  e.flash_needed_bytes = costs.totals.flash_bytes + profile.runtime_flash_bytes;
+  int64_t peak = costs.totals.peak_activation_bytes, scratch = costs.max_scratch_bytes;
+  int64_t model_flash = costs.totals.flash_bytes;
+  int64_t runtime_sram = profile.runtime_sram_bytes, runtime_flash = profile.runtime_flash_bytes;
+  if (footprint) {
+    // The export's own arena and const data; the runtime is the kernels'
+    // code and the stack.
+    e.deployed = true;
+    peak = footprint->arena_bytes;
+    scratch = 0;
+    model_flash = footprint->const_bytes;
+    runtime_sram = profile.deployed.stack_bytes;
+    runtime_flash = DeployedCodeBytes(*footprint, profile.deployed);
+  }
+  e.sram_needed_bytes = peak + scratch + runtime_sram;
+  e.flash_needed_bytes = model_flash + runtime_flash;
   e.fits_sram = e.sram_needed_bytes <= profile.sram_bytes;
   e.fits_flash = e.flash_needed_bytes <= profile.flash_bytes;
   std::vector<std::string> problems;
   if (!e.fits_sram) {
-    problems.push_back(absl::StrCat("SRAM: needs ", Kb(e.sram_needed_bytes), " (peak activations ",
-                                    Kb(peak), " + scratch ", Kb(costs.max_scratch_bytes),
-                                    " + runtime ", Kb(profile.runtime_sram_bytes), ") > ",
-                                    Kb(profile.sram_bytes), " on ", profile.name));
+    problems.push_back(absl::StrCat("SRAM: needs ", Kb(e.sram_needed_bytes),
+                                    footprint ? " (arena " : " (peak activations ", Kb(peak),
+                                    " + scratch ", Kb(scratch), " + runtime ", Kb(runtime_sram),
+                                    ") > ", Kb(profile.sram_bytes), " on ", profile.name));
   }
   if (!e.fits_flash) {
     problems.push_back(absl::StrCat("flash: needs ", Kb(e.flash_needed_bytes), " (model ",
-                                    Kb(costs.totals.flash_bytes), " + runtime ",
-                                    Kb(profile.runtime_flash_bytes), ") > ",
+                                    Kb(model_flash), " + runtime ", Kb(runtime_flash), ") > ",
                                     Kb(profile.flash_bytes), " on ", profile.name));
   }
   if (problems.empty()) {

@@ -23,6 +23,15 @@
 //                                  # (default 0)
 //   op_overhead_cycles: 1500       # per kernel call (default 0)
 //   active_power_mw: 30            # optional: energy = power * latency
+//   deployed:                      # optional: hwnas's own int8 C export, as
+//                                  # `hwnas-worker calibrate --mcu` measures it
+//     base_flash_bytes: 120        #   model_infer's fixed code
+//     kernel_flash_bytes: {hwnas_conv_s8: 2100, ...}  # code of each kernel
+//                                  #   function a network links
+//     call_flash_bytes: {hwnas_conv_s8: 22, ...}      # each call's code
+//     stack_bytes: 200             #   model_infer's stack high-water mark
+//     cycles: {dot22.iter: 15, requantized: 24, ...}  # per work counter
+//                                  #   (mcu::WorkCounterNames); optional
 // Required: name, clock_mhz, sram_kb, flash_kb, cycles_per_mac.float32 and
 // .int8 (all four kinds each). Unknown keys are errors.
 //
@@ -39,6 +48,13 @@
 // linear or folded BN that feeds only them), dropout, flatten and the input
 // cost nothing: deployment runtimes fuse or drop them.
 // Latency ms = cycles / (clock_mhz * 1000).
+//
+// With a `deployed` section, a plan that lowers to int8 C (mcu/footprint.h)
+// is priced as hwnas exports it instead: flash = the model's const data
+// (exact) + the code of the kernels it links + each call's code + the base;
+// SRAM = the memory planner's arena (the export's own) + stack_bytes; and,
+// when `cycles` is given, cycles = sum of the kernels' work counters times
+// their cost. A plan that does not lower falls back to the formulas above.
 //
 // Feasibility: SRAM need = peak activations + max scratch + runtime sram;
 // flash need = flash bytes + runtime flash. Either above the device's
@@ -68,6 +84,16 @@ struct CyclesPerMac {
   double recurrent = 1;
 };
 
+// The `deployed` section (see above).
+struct DeployedCosts {
+  bool present = false;
+  int64_t base_flash_bytes = 0;
+  std::map<std::string, double> kernel_flash_bytes;  // Kernel function -> code bytes.
+  std::map<std::string, double> call_flash_bytes;    // Kernel function -> bytes per call.
+  int64_t stack_bytes = 0;
+  std::map<std::string, double> cycles;  // Work counter -> cycles per count.
+};
+
 struct McuProfile {
   std::string name;
   std::string description;
@@ -85,6 +111,7 @@ struct McuProfile {
   double memory_cycles_per_byte = 0;
   double op_overhead_cycles = 0;
   std::optional<double> active_power_mw;
+  DeployedCosts deployed;
 };
 
 // Parses a profile from YAML text; errors read "<source>: <field>: problem".
@@ -115,7 +142,8 @@ struct McuEstimate {
   double cycles = 0;
   double latency_ms = 0;
   std::optional<double> energy_mj;
-  std::vector<double> op_cycles;  // Per plan op.
+  std::vector<double> op_cycles;  // Per plan op (all 0 when `deployed` priced the plan).
+  bool deployed = false;          // Priced by the profile's `deployed` section.
   int64_t sram_needed_bytes = 0;
   int64_t flash_needed_bytes = 0;
   bool fits_sram = false;

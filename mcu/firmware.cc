@@ -98,19 +98,25 @@ absl::StatusOr<std::vector<std::vector<int8_t>>> RunHostProgram(
   return outputs;
 }
 
-absl::StatusOr<ElfSizes> ReadElfSizes(const std::string& elf) {
-  CommandResult r = RunShell(absl::StrCat("arm-none-eabi-size -B ", Quote(elf)), "", 30);
-  if (r.exit_code != 0) return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", r.output));
+absl::StatusOr<ElfSizes> ParseElfSizes(const std::string& output) {
   // "   text    data     bss     dec     hex filename\n  1234  0  4096 ..."
-  std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
-  if (lines.size() < 2) return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", r.output));
-  std::vector<std::string> f = absl::StrSplit(lines[1], ' ', absl::SkipEmpty());
+  std::vector<std::string> lines = absl::StrSplit(output, '\n', absl::SkipEmpty());
+  if (lines.size() < 2) return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", output));
+  // Columns are padded with spaces and separated by a tab, which is all that
+  // is left between them once a number fills its column (text >= 1 MB).
+  std::vector<std::string> f = absl::StrSplit(lines[1], absl::ByAnyChar(" \t"), absl::SkipEmpty());
   ElfSizes s;
   if (f.size() < 3 || !absl::SimpleAtoi(f[0], &s.text) || !absl::SimpleAtoi(f[1], &s.data) ||
       !absl::SimpleAtoi(f[2], &s.bss)) {
-    return absl::InternalError(absl::StrCat("cannot parse arm-none-eabi-size: ", r.output));
+    return absl::InternalError(absl::StrCat("cannot parse arm-none-eabi-size: ", output));
   }
   return s;
+}
+
+absl::StatusOr<ElfSizes> ReadElfSizes(const std::string& elf) {
+  CommandResult r = RunShell(absl::StrCat("arm-none-eabi-size -B ", Quote(elf)), "", 30);
+  if (r.exit_code != 0) return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", r.output));
+  return ParseElfSizes(r.output);
 }
 
 absl::StatusOr<std::string> RunInQemu(const std::string& elf, const std::string& machine,

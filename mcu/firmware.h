@@ -60,6 +60,8 @@ struct ElfSizes {
   int64_t text = 0, data = 0, bss = 0;
 };
 absl::StatusOr<ElfSizes> ReadElfSizes(const std::string& elf);
+// The same from arm-none-eabi-size's output.
+absl::StatusOr<ElfSizes> ParseElfSizes(const std::string& output);
 
 // Runs an ELF in QEMU with the deterministic icount mode; returns its output.
 absl::StatusOr<std::string> RunInQemu(const std::string& elf, const std::string& machine,

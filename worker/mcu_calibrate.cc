@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "hardware/costs.h"
 #include "hardware/latency_lut.h"
@@ -126,31 +130,38 @@ bool Solve(std::vector<double> a, std::vector<double> b, int n, std::vector<doub
   return true;
 }
 
-// Least squares of relative error (rows divided by the measurement, columns
-// scaled to unit norm for conditioning) over the columns in `active`; the
-// most negative coefficient leaves the set until none is negative.
-std::vector<double> NonNegativeRelativeFit(const std::vector<std::vector<double>>& rows,
-                                           const std::vector<double>& y, std::vector<int> active) {
+// Weighted least squares with non-negative coefficients: minimizes
+// sum_i ((rows[i] . x - y[i]) / w[i])^2 over the columns in `active`
+// (columns scaled to unit norm for conditioning); the most negative
+// coefficient leaves the set until none is negative. Returns `k` values.
+std::vector<double> NonNegativeFit(const std::vector<std::vector<double>>& rows,
+                                   const std::vector<double>& y, const std::vector<double>& w,
+                                   std::vector<int> active, size_t k) {
   const size_t m = rows.size();
-  std::vector<double> coef(McuFeatureNames().size(), 0.0);
+  std::vector<double> coef(k, 0.0);
   while (!active.empty()) {
     const int n = static_cast<int>(active.size());
     std::vector<double> norm(n, 0.0);
     for (size_t i = 0; i < m; ++i) {
-      for (int j = 0; j < n; ++j) norm[j] += std::pow(rows[i][active[j]] / y[i], 2);
+      for (int j = 0; j < n; ++j) norm[j] += std::pow(rows[i][active[j]] / w[i], 2);
     }
     for (double& v : norm) v = std::sqrt(std::max(v, 1e-300));
     std::vector<double> ata(n * n, 0.0), atb(n, 0.0);
     for (size_t i = 0; i < m; ++i) {
       for (int j = 0; j < n; ++j) {
-        const double aj = rows[i][active[j]] / y[i] / norm[j];
-        atb[j] += aj;  // b = y / y = 1.
-        for (int k = 0; k < n; ++k) ata[j * n + k] += aj * rows[i][active[k]] / y[i] / norm[k];
+        const double aj = rows[i][active[j]] / w[i] / norm[j];
+        atb[j] += aj * y[i] / w[i];
+        for (int c = 0; c < n; ++c) ata[j * n + c] += aj * rows[i][active[c]] / w[i] / norm[c];
       }
     }
+    // A tiny ridge: columns that are linear combinations of others on these
+    // samples (a kernel linked exactly when another is not, a call count
+    // equal to another's plus one) share their weight instead of making the
+    // system singular; on unit-norm columns it changes nothing else.
+    for (int j = 0; j < n; ++j) ata[j * n + j] += 1e-9;
     std::vector<double> x;
     if (!Solve(ata, atb, n, x)) {
-      active.pop_back();  // Collinear: drop the last (least specific) term.
+      active.pop_back();  // Still singular: drop the last (least specific) term.
       continue;
     }
     int worst = -1;
@@ -165,6 +176,25 @@ std::vector<double> NonNegativeRelativeFit(const std::vector<std::vector<double>
     active.erase(active.begin() + worst);
   }
   return coef;
+}
+
+// The columns some row has non-zero, without one equal to an earlier
+// column (a kernel every network links is the constant term).
+std::vector<int> DistinctActiveColumns(const std::vector<std::vector<double>>& rows, size_t k) {
+  std::vector<int> active;
+  for (size_t j = 0; j < k; ++j) {
+    bool any = false;
+    for (const auto& r : rows) any = any || r[j] != 0;
+    if (!any) continue;
+    bool duplicate = false;
+    for (int a : active) {
+      bool same = true;
+      for (const auto& r : rows) same = same && r[a] == r[j];
+      duplicate = duplicate || same;
+    }
+    if (!duplicate) active.push_back(static_cast<int>(j));
+  }
+  return active;
 }
 
 double Median(std::vector<double> v) {
@@ -182,7 +212,9 @@ McuAgreement::Metric Agreement(const std::vector<double>& predicted,
     const double rel = std::abs(predicted[i] / std::max(measured[i], 1.0) - 1);
     m.within_10pct += rel <= 0.10 ? 1 : 0;
     m.within_20pct += rel <= 0.20 ? 1 : 0;
+    m.within_2pct += rel <= 0.02 ? 1 : 0;
   }
+  m.within_2pct /= static_cast<double>(measured.size());
   m.within_10pct /= static_cast<double>(measured.size());
   m.within_20pct /= static_cast<double>(measured.size());
   m.spearman = SpearmanCorrelation(predicted, measured);
@@ -239,26 +271,20 @@ mcu::ParamMap RandomPlanParams(const space::NetworkPlan& plan, uint64_t seed) {
 }
 
 space::NetworkPlan DeployedPlan(space::NetworkPlan plan) {
-  for (space::Op& op : plan.ops) {
-    if (op.weight_bits != 4) op.weight_bits = 8;
-  }
-  plan.activation_bits = 8;
-  return plan;
+  return mcu::DeployedPlan(std::move(plan));
 }
 
-const std::vector<std::string>& McuFeatureNames() {
-  static const std::vector<std::string> names = {
-      "int8.conv",   "int8.depthwise", "int8.linear", "int8.recurrent",
-      "int4.conv",   "int4.depthwise", "int4.linear", "int4.recurrent",
-      "elementwise", "nonlinear",      "memory_byte", "op_overhead"};
-  return names;
-}
+namespace {
 
-std::vector<double> McuFeatures(const space::NetworkPlan& plan) {
+constexpr size_t kLegacyFeatures = 12;
+
+// The legacy terms (cycles_per_mac, per element, per byte, per op) of a
+// plan: what a profile without a `deployed` section prices.
+std::vector<double> LegacyFeatures(const space::NetworkPlan& plan) {
   const space::NetworkPlan deployed = DeployedPlan(plan);
   std::vector<double> f;
   absl::StatusOr<hardware::CostReport> costs = hardware::ComputeCosts(deployed);
-  for (size_t k = 0; k < McuFeatureNames().size(); ++k) {
+  for (size_t k = 0; k < kLegacyFeatures; ++k) {
     f.push_back(
         costs.ok()
             ? hardware::EstimateMcu(deployed, *costs, UnitProfile(static_cast<int>(k))).cycles
@@ -267,10 +293,45 @@ std::vector<double> McuFeatures(const space::NetworkPlan& plan) {
   return f;
 }
 
+// The flash fit's columns: a constant, then per kernel function whether the
+// network links it and how often it calls it.
+const std::vector<std::string>& KernelFunctions() { return mcu::KernelFunctionNames(); }
+
+std::vector<double> FlashColumns(const mcu::Footprint& f) {
+  std::vector<double> row = {1.0};
+  for (const std::string& k : KernelFunctions()) row.push_back(f.kernel_calls.count(k) ? 1.0 : 0.0);
+  for (const std::string& k : KernelFunctions()) {
+    auto it = f.kernel_calls.find(k);
+    row.push_back(it == f.kernel_calls.end() ? 0.0 : static_cast<double>(it->second));
+  }
+  return row;
+}
+
+}  // namespace
+
+const std::vector<std::string>& McuFeatureNames() { return mcu::WorkCounterNames(); }
+
+std::vector<double> McuFeatures(const mcu::Footprint& footprint) {
+  std::vector<double> f;
+  for (const std::string& name : McuFeatureNames()) {
+    auto it = footprint.work.find(name);
+    f.push_back(it == footprint.work.end() ? 0.0 : it->second);
+  }
+  return f;
+}
+
+std::vector<double> McuFeatures(const space::NetworkPlan& plan) {
+  absl::StatusOr<mcu::Footprint> f = mcu::PlanFootprint(plan);
+  if (!f.ok()) return std::vector<double>(McuFeatureNames().size(), 0.0);
+  return McuFeatures(*f);
+}
+
 absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const std::string& cpu,
                                          uint64_t seed, const std::string& work_dir,
                                          double timeout_s) {
   const space::NetworkPlan deployed = DeployedPlan(plan);
+  absl::StatusOr<mcu::Footprint> footprint = mcu::PlanFootprint(plan);
+  if (!footprint.ok()) return footprint.status();
   absl::StatusOr<mcu::FloatGraph> graph =
       mcu::LowerPlan(deployed, RandomPlanParams(deployed, seed));
   if (!graph.ok()) return graph.status();
@@ -293,40 +354,137 @@ absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const s
   if (!fw.ok()) return fw.status();
   McuSample s;
   s.macs = model->macs();
-  s.features = McuFeatures(plan);
+  s.footprint = *std::move(footprint);
+  s.features = McuFeatures(s.footprint);
+  s.legacy_features = LegacyFeatures(plan);
   s.instructions = fw->instructions.front();
   s.flash_bytes = fw->flash_bytes;
   s.sram_bytes = fw->sram_bytes;
+  s.stack_bytes = fw->stack_bytes;
   return s;
 }
 
 hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
                                    const std::vector<McuSample>& samples) {
   hardware::McuProfile p = base;
+  p.deployed.present = true;
   const size_t k = McuFeatureNames().size();
-  std::vector<std::vector<double>> rows;
-  std::vector<double> y;
+  std::vector<std::vector<double>> rows, flash_rows;
+  std::vector<double> y, flash_y, flash_w, stack_gap;
   for (const McuSample& s : samples) {
     if (s.instructions <= 0 || s.features.size() != k) continue;
     rows.push_back(s.features);
     y.push_back(static_cast<double>(s.instructions));
+    flash_rows.push_back(FlashColumns(s.footprint));
+    flash_y.push_back(static_cast<double>(s.flash_bytes - s.footprint.const_bytes));
+    flash_w.push_back(static_cast<double>(std::max<int64_t>(s.flash_bytes, 1)));
+    stack_gap.push_back(static_cast<double>(s.sram_bytes - s.footprint.arena_bytes));
   }
-  // A term enters the fit when some sample has it (the int4 or recurrent
-  // kernels of a space without them keep the base profile's numbers).
-  std::vector<int> active;
+  if (rows.empty()) return p;
+  // Instructions: the work counters some sample exercises.
+  const std::vector<double> coef = NonNegativeFit(rows, y, y, DistinctActiveColumns(rows, k), k);
+  p.deployed.cycles.clear();
   for (size_t j = 0; j < k; ++j) {
-    for (const auto& r : rows) {
+    if (coef[j] > 0) p.deployed.cycles[McuFeatureNames()[j]] = coef[j];
+  }
+  // Flash beyond the const data: a base, each kernel linked, each call.
+  const size_t nk = KernelFunctions().size();
+  const std::vector<double> code = NonNegativeFit(
+      flash_rows, flash_y, flash_w, DistinctActiveColumns(flash_rows, 1 + 2 * nk), 1 + 2 * nk);
+  p.deployed.base_flash_bytes = std::llround(code[0]);
+  for (size_t j = 0; j < nk; ++j) {
+    const std::string& kernel = KernelFunctions()[j];
+    bool linked = false;
+    for (const auto& r : flash_rows) linked = linked || r[1 + j] != 0;
+    if (!linked) continue;  // Keeps base's numbers, if any.
+    p.deployed.kernel_flash_bytes[kernel] = code[1 + j];
+    p.deployed.call_flash_bytes[kernel] = code[1 + nk + j];
+  }
+  // SRAM beyond the arena: the stack (the kernels keep no static state).
+  p.deployed.stack_bytes = std::llround(Median(stack_gap));
+  // The legacy terms, for plans that do not lower to int8 C.
+  std::vector<std::vector<double>> legacy;
+  std::vector<double> legacy_y;
+  for (const McuSample& s : samples) {
+    if (s.instructions <= 0 || s.legacy_features.size() != kLegacyFeatures) continue;
+    legacy.push_back(s.legacy_features);
+    legacy_y.push_back(static_cast<double>(s.instructions));
+  }
+  std::vector<int> active;
+  for (int j = 0; j < static_cast<int>(kLegacyFeatures); ++j) {
+    for (const auto& r : legacy) {
       if (r[j] > 0) {
-        active.push_back(static_cast<int>(j));
+        active.push_back(j);
         break;
       }
     }
   }
-  const std::vector<double> coef = NonNegativeRelativeFit(rows, y, active);
-  for (int j : active) *Coefficient(p, j) = coef[j];
+  const std::vector<double> legacy_coef =
+      NonNegativeFit(legacy, legacy_y, legacy_y, active, kLegacyFeatures);
+  for (int j : active) *Coefficient(p, j) = legacy_coef[j];
   // The model's cycles are now emulator instructions: the clock stays, so
   // latency_ms reads as instructions at one per cycle.
   return p;
+}
+
+namespace {
+
+// A sample from an earlier run's measurements; the footprint from the plan.
+absl::StatusOr<McuSample> ReplayMeasurement(const std::map<std::string, McuSample>& measured,
+                                            const std::string& arch,
+                                            const space::NetworkPlan& plan) {
+  auto it = measured.find(arch);
+  if (it == measured.end()) return absl::NotFoundError("not in the measurement log");
+  absl::StatusOr<mcu::Footprint> footprint = mcu::PlanFootprint(plan);
+  if (!footprint.ok()) return footprint.status();
+  McuSample s = it->second;
+  s.footprint = *std::move(footprint);
+  s.macs = s.footprint.macs;
+  s.features = McuFeatures(s.footprint);
+  s.legacy_features = LegacyFeatures(plan);
+  return s;
+}
+
+}  // namespace
+
+std::map<std::string, McuSample> ParseMcuMeasurementLog(std::istream& log) {
+  std::map<std::string, McuSample> out;
+  std::string line;
+  while (std::getline(log, line)) {
+    // --check-out's CSV: set,"arch",macs,instructions,estimated,flash,estimated,sram,...
+    if (absl::StartsWith(line, "fit,\"") || absl::StartsWith(line, "check,\"")) {
+      const size_t open = line.find('"'), close = line.find('"', open + 1);
+      if (close == std::string::npos || close + 2 > line.size()) continue;
+      std::vector<std::string> f = absl::StrSplit(line.substr(close + 2), ',');
+      McuSample s;
+      s.arch = line.substr(open + 1, close - open - 1);
+      if (f.size() < 7 || !absl::SimpleAtoi(f[1], &s.instructions) ||
+          !absl::SimpleAtoi(f[3], &s.flash_bytes) || !absl::SimpleAtoi(f[5], &s.sram_bytes)) {
+        continue;
+      }
+      out.emplace(s.arch, s);
+      continue;
+    }
+    // The progress lines: measured 3/200: 123 instructions, flash 456 B, SRAM 789 B (arch)
+    if (!absl::StartsWith(line, "measured ")) continue;
+    const size_t colon = line.find(": "), open = line.find(" ("), close = line.rfind(')');
+    if (colon == std::string::npos || open == std::string::npos || close == std::string::npos ||
+        close < open) {
+      continue;
+    }
+    long long instructions = 0, flash = 0, sram = 0;
+    if (std::sscanf(line.c_str() + colon + 2, "%lld instructions, flash %lld B, SRAM %lld B",
+                    &instructions, &flash, &sram) != 3) {
+      continue;
+    }
+    McuSample s;
+    s.arch = line.substr(open + 2, close - open - 2);
+    s.instructions = instructions;
+    s.flash_bytes = flash;
+    s.sram_bytes = sram;
+    out.emplace(s.arch, s);
+  }
+  return out;
 }
 
 McuAgreement EvaluateProfile(const hardware::McuProfile& profile,
@@ -384,6 +542,22 @@ std::string McuProfileYaml(const hardware::McuProfile& p, const std::string& com
   if (p.active_power_mw) {
     absl::StrAppend(&out, absl::StrFormat("active_power_mw: %.6g\n", *p.active_power_mw));
   }
+  if (p.deployed.present) {
+    auto map = [](const std::map<std::string, double>& m, const char* format) {
+      std::vector<std::string> items;
+      for (const auto& [name, v] : m) {
+        items.push_back(absl::StrCat(name, ": ", absl::StrFormat(format, v)));
+      }
+      return absl::StrCat("{", absl::StrJoin(items, ", "), "}");
+    };
+    absl::StrAppend(&out, "deployed:\n", "  base_flash_bytes: ", p.deployed.base_flash_bytes,
+                    "\n  kernel_flash_bytes: ", map(p.deployed.kernel_flash_bytes, "%.0f"),
+                    "\n  call_flash_bytes: ", map(p.deployed.call_flash_bytes, "%.1f"),
+                    "\n  stack_bytes: ", p.deployed.stack_bytes, "\n");
+    if (!p.deployed.cycles.empty()) {
+      absl::StrAppend(&out, "  cycles: ", map(p.deployed.cycles, "%.4g"), "\n");
+    }
+  }
   return out;
 }
 
@@ -393,7 +567,9 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
   if (options.fit_archs < 1 || options.check_archs < 0) {
     return absl::InvalidArgumentError("calibrate --mcu: --archs must be >= 1, --check >= 0");
   }
-  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) return s;
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok() && options.measured == nullptr) {
+    return s;
+  }
   McuCalibration c;
   c.base = base;
   std::mt19937_64 rng(options.seed);
@@ -411,8 +587,12 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
     if (!plan.ok()) return plan.status();
     const std::string dir =
         (std::filesystem::path(options.work_dir) / absl::StrCat("arch-", n)).string();
-    absl::StatusOr<McuSample> s = MeasureMcuPlan(*plan, options.cpu, options.seed + n, dir);
     const std::string arch = space.Readable(*tokens);
+    // From an earlier run when it measured this architecture; else now.
+    const bool replay = options.measured != nullptr && options.measured->count(arch) > 0;
+    absl::StatusOr<McuSample> s = replay
+                                      ? ReplayMeasurement(*options.measured, arch, *plan)
+                                      : MeasureMcuPlan(*plan, options.cpu, options.seed + n, dir);
     if (!s.ok()) {
       // An architecture the generator cannot lower (or a firmware that does
       // not fit QEMU's memory) is reported and replaced by another draw.
@@ -426,16 +606,18 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
     (fit ? c.fit : c.check).push_back(*s);
     (fit ? fit_plans : check_plans).push_back(*std::move(plan));
     if (options.progress) {
-      options.progress(
-          absl::StrFormat("measured %d/%d: %d instructions, flash %d B, SRAM %d B (%s)",
-                          c.fit.size() + c.check.size(), total, s->instructions, s->flash_bytes,
-                          s->sram_bytes, arch));
+      options.progress(absl::StrFormat("%s %d/%d: %d instructions, flash %d B, SRAM %d B (%s)",
+                                       replay ? "reused" : "measured",
+                                       c.fit.size() + c.check.size(), total, s->instructions,
+                                       s->flash_bytes, s->sram_bytes, arch));
     }
   }
   c.fitted = FitMcuProfile(base, c.fit);
-  // Runtime overheads: what the firmware holds beyond the model's bytes
-  // (kernel code, stack), as the median over the fit architectures.
+  // The legacy model's runtime overheads (for plans that do not lower):
+  // what the firmware holds beyond its bytes, as the median over the fit
+  // architectures.
   hardware::McuProfile bare = c.fitted;
+  bare.deployed = {};
   bare.runtime_flash_bytes = bare.runtime_sram_bytes = 0;
   std::vector<McuSample> fit_copy = c.fit;
   EvaluateProfile(bare, fit_plans, fit_copy);
@@ -456,8 +638,8 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
 namespace {
 
 std::string Row(const char* what, const McuAgreement::Metric& m) {
-  return absl::StrFormat("| %s | %.0f%% | %.0f%% | %.3f |", what, 100 * m.within_10pct,
-                         100 * m.within_20pct, m.spearman);
+  return absl::StrFormat("| %s | %.0f%% | %.0f%% | %.0f%% | %.3f |", what, 100 * m.within_2pct,
+                         100 * m.within_10pct, 100 * m.within_20pct, m.spearman);
 }
 
 }  // namespace
@@ -487,6 +669,21 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
       (std::filesystem::temp_directory_path() / absl::StrCat("hwnas-calibrate-mcu-", ::getpid()))
           .string();
   if (options.progress) c.progress = [&err](const std::string& line) { err << line << "\n"; };
+  std::map<std::string, McuSample> measured;
+  if (!options.measured_log.empty()) {
+    std::ifstream log(options.measured_log);
+    if (!log) {
+      return fail(
+          absl::NotFoundError(absl::StrCat("--measured: cannot read ", options.measured_log)), 2);
+    }
+    measured = ParseMcuMeasurementLog(log);
+    if (measured.empty()) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+                      "--measured: no \"measured N/M: ...\" lines in ", options.measured_log)),
+                  2);
+    }
+    c.measured = &measured;
+  }
   absl::StatusOr<McuCalibration> cal = CalibrateMcu(**space, *base, c);
   std::error_code ec;
   std::filesystem::remove_all(c.work_dir, ec);
@@ -495,10 +692,13 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
       "Calibrated by `hwnas-worker calibrate --mcu ", options.cpu, "` on ", options.archs,
       " random architectures of the '", (*space)->name(), "' space (", options.spec_path,
       "):\nhwnas's exported int8 C, built with arm-none-eabi-gcc -O2 and run in QEMU -icount.\n",
-      "cycles_* count emulator instructions (not a cycle-accurate latency; see docs/mcu.md);\n",
-      "float32 = int8 because hwnas exports every network in int8. runtime.* are the median\n",
-      "firmware bytes beyond the model's own (kernel code, stack). Terms no architecture\n",
-      "exercised keep the shipped ", base->name, " profile's values.");
+      "deployed: the exported C's code bytes per kernel and call and its stack (flash and\n",
+      "SRAM = these + the exact const data and arena, mcu/footprint.h) and instructions per\n",
+      "work counter. Cycles count emulator instructions (not a cycle-accurate latency; see\n",
+      "docs/mcu.md). The legacy terms (cycles_per_mac, ..., runtime.*) price plans that do not\n",
+      "lower to int8 C; float32 = int8 because hwnas exports every network in int8. Terms no\n",
+      "architecture exercised (a kernel no network links) keep the shipped ", base->name,
+      " profile's values.");
   hardware::McuProfile fitted = cal->fitted;
   fitted.float32 = fitted.int8;
   {
@@ -517,7 +717,7 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
   if (!options.check_out.empty()) {
     std::ofstream csv(options.check_out, std::ios::trunc);
     csv << "set,arch,macs,instructions,estimated_instructions,flash_bytes,estimated_flash_bytes,"
-           "sram_bytes,estimated_sram_bytes\n";
+           "sram_bytes,estimated_sram_bytes,model_const_bytes,arena_bytes,kernel_calls\n";
     // Every measured architecture: the fit set and the check set, both with
     // the calibrated profile's estimates.
     std::vector<std::pair<const char*, const McuSample*>> rows;
@@ -527,27 +727,38 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
       const McuSample& s = *sample;
       csv << set << ",\"" << s.arch << "\"," << s.macs << "," << s.instructions << ","
           << static_cast<int64_t>(s.estimated_cycles) << "," << s.flash_bytes << ","
-          << s.estimated_flash_bytes << "," << s.sram_bytes << "," << s.estimated_sram_bytes
-          << "\n";
+          << s.estimated_flash_bytes << "," << s.sram_bytes << "," << s.estimated_sram_bytes << ","
+          << s.footprint.const_bytes << "," << s.footprint.arena_bytes << ","
+          << absl::StrJoin(s.footprint.kernel_calls, " ", absl::PairFormatter("=")) << "\n";
     }
     if (!csv.flush()) {
       return fail(absl::InternalError(absl::StrCat(options.check_out, ": cannot write")), 1);
     }
   }
   out << "wrote " << options.out_path << " (fitted on " << cal->fit.size() << " architectures)\n";
-  out << absl::StrFormat(
-      "int8 instructions/MAC: conv %.3g, depthwise %.3g, linear %.3g, recurrent %.3g; int4: conv "
-      "%.3g, linear %.3g; per element %.3g, nonlinear %.3g, per byte %.3g, per op %.4g; "
-      "runtime flash %d B, SRAM %d B\n",
-      cal->fitted.int8.conv, cal->fitted.int8.depthwise, cal->fitted.int8.linear,
-      cal->fitted.int8.recurrent, cal->fitted.int4.conv, cal->fitted.int4.linear,
-      cal->fitted.cycles_per_element, cal->fitted.cycles_per_nonlinear_element,
-      cal->fitted.memory_cycles_per_byte, cal->fitted.op_overhead_cycles,
-      cal->fitted.runtime_flash_bytes, cal->fitted.runtime_sram_bytes);
+  {
+    std::vector<std::string> terms;
+    for (const auto& [name, v] : cal->fitted.deployed.cycles) {
+      terms.push_back(absl::StrFormat("%s %.3g", name, v));
+    }
+    out << "instructions per work counter: " << absl::StrJoin(terms, ", ") << "\n";
+    std::vector<std::string> code;
+    for (const auto& [name, v] : cal->fitted.deployed.kernel_flash_bytes) {
+      code.push_back(absl::StrFormat("%s %.0f B (+%.1f B a call)", name, v,
+                                     cal->fitted.deployed.call_flash_bytes.at(name)));
+    }
+    out << "code: base " << cal->fitted.deployed.base_flash_bytes << " B, "
+        << absl::StrJoin(code, ", ") << "; stack " << cal->fitted.deployed.stack_bytes << " B\n";
+  }
   if (!cal->check.empty()) {
     out << "estimate vs measurement on " << cal->check.size()
-        << " other architectures (share within +-10%, +-20%, Spearman):\n"
-        << "| metric | within 10% | within 20% | Spearman |\n|---|---|---|---|\n"
+        << " other architectures (share within +-10%, +-20%, Spearman; flash and SRAM within "
+           "+-2%: shipped "
+        << absl::StrFormat("%.0f%% / %.0f%%, calibrated %.0f%% / %.0f%%",
+                           100 * cal->before.flash.within_2pct, 100 * cal->before.sram.within_2pct,
+                           100 * cal->after.flash.within_2pct, 100 * cal->after.sram.within_2pct)
+        << "):\n"
+        << "| metric | within 2% | within 10% | within 20% | Spearman |\n|---|---|---|---|---|\n"
         << Row("instructions, shipped profile", cal->before.instructions) << "\n"
         << Row("instructions, calibrated", cal->after.instructions) << "\n"
         << Row("flash, shipped profile", cal->before.flash) << "\n"

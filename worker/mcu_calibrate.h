@@ -8,12 +8,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "hardware/mcu_model.h"
+#include "mcu/footprint.h"
 #include "mcu/quantize.h"
 #include "space/network_plan.h"
 #include "space/search_space.h"
@@ -25,26 +28,32 @@ namespace hwnas::worker {
 mcu::ParamMap RandomPlanParams(const space::NetworkPlan& plan, uint64_t seed);
 
 // The plan as hwnas exports it to a microcontroller: every layer in int8,
-// except the 4-bit ones (packed int4).
+// except the 4-bit ones (packed int4). Same as mcu::DeployedPlan.
 space::NetworkPlan DeployedPlan(space::NetworkPlan plan);
 
 // One architecture's measured firmware next to the profile's estimate.
 struct McuSample {
   std::string arch;  // The space's readable form.
   int64_t macs = 0;
-  std::vector<double> features;  // McuFeatureNames() order.
-  int64_t instructions = 0;      // One model_infer call, QEMU -icount.
-  int64_t flash_bytes = 0;       // Firmware minus the empty firmware.
-  int64_t sram_bytes = 0;        // Static data + bss + measured stack.
-  double estimated_cycles = 0;   // Filled by EvaluateProfile.
+  std::vector<double> features;         // McuFeatureNames() order: the kernels' work counters.
+  mcu::Footprint footprint;             // What the export holds and does (mcu/footprint.h).
+  std::vector<double> legacy_features;  // The profile's legacy terms (cycles_per_mac, ...).
+  int64_t stack_bytes = 0;              // Measured stack high-water mark.
+  int64_t instructions = 0;             // One model_infer call, QEMU -icount.
+  int64_t flash_bytes = 0;              // Firmware minus the empty firmware.
+  int64_t sram_bytes = 0;               // Static data + bss + measured stack.
+  double estimated_cycles = 0;          // Filled by EvaluateProfile.
   int64_t estimated_flash_bytes = 0;
   int64_t estimated_sram_bytes = 0;
 };
 
-// What the profile's cost terms count for a plan (MACs per precision and
-// kernel kind, elements, nonlinear elements, bytes moved, kernel calls).
+// What the profile's `deployed.cycles` terms count for a plan: the int8
+// kernels' work counters (mcu::WorkCounterNames()); all 0 for a plan that
+// does not lower to int8 C.
 const std::vector<std::string>& McuFeatureNames();
 std::vector<double> McuFeatures(const space::NetworkPlan& plan);
+// The same from a footprint.
+std::vector<double> McuFeatures(const mcu::Footprint& footprint);
 
 // Random weights, quantization on random inputs, C export, firmware built
 // for `cpu` and run once in QEMU (killed after timeout_s).
@@ -52,17 +61,21 @@ absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const s
                                          uint64_t seed, const std::string& work_dir,
                                          double timeout_s = 300);
 
-// Least squares with non-negative coefficients (instructions ~ features x
-// coefficients) and the runtime flash/SRAM overhead as the median of
-// measured minus the model's bytes; terms no sample exercises keep `base`'s
-// value. The result's cycles count emulator instructions.
+// The profile's `deployed` section from measurements: `cycles` by least
+// squares on the relative error with non-negative coefficients
+// (instructions ~ work counters x coefficients; counters no sample
+// exercises are left out); the code bytes of each kernel function and of
+// each call by least squares on measured flash minus the model's exact const
+// data (a kernel no sample links keeps `base`'s value); stack_bytes the
+// largest measured stack. The legacy terms (cycles_per_mac, ...) keep
+// `base`'s values. The result's cycles count emulator instructions.
 hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
                                    const std::vector<McuSample>& samples);
 
 // Estimates with `profile` into each sample; then the agreement.
 struct McuAgreement {
   struct Metric {
-    double within_10pct = 0, within_20pct = 0, spearman = 0;
+    double within_2pct = 0, within_10pct = 0, within_20pct = 0, spearman = 0;
   };
   Metric instructions, flash, sram;
 };
@@ -81,7 +94,16 @@ struct McuCalibrateOptions {
   uint64_t seed = 0;
   std::string work_dir;  // Scratch for the generated projects.
   std::function<void(const std::string&)> progress;
+  // When set, an architecture it holds (arch -> instructions, flash, SRAM)
+  // is taken from it instead of building and running the firmware again;
+  // the others are measured. Replays an earlier run with the same spec and
+  // seed (see ParseMcuMeasurementLog), e.g. to refit a changed cost model or
+  // to extend a run.
+  const std::map<std::string, McuSample>* measured = nullptr;
 };
+// Measurements of an earlier calibrate --mcu run, by architecture: its
+// "measured N/M: ..." progress lines (stderr) or its --check-out CSV.
+std::map<std::string, McuSample> ParseMcuMeasurementLog(std::istream& log);
 struct McuCalibration {
   hardware::McuProfile base, fitted;
   std::vector<McuSample> fit, check;  // check: estimates with `fitted`.
@@ -96,6 +118,7 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
 // prints the agreement before and after calibration. Returns an exit code.
 struct McuCalibrateCommandOptions {
   std::string spec_path, out_path, check_out, cpu;
+  std::string measured_log;  // --measured: reuse this earlier run's log or CSV.
   int archs = 100, check = 100;
   uint64_t seed = 0;
   bool progress = true;

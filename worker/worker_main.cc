@@ -129,6 +129,10 @@ shipped and calibrated profiles with the measurements; --check-out writes
 every measured architecture (fit and check) with the calibrated estimates.
   --mcu CPU       cortex-m4 or cortex-m7
   --archs N       architectures to fit on (default 100)
+  --measured LOG  reuse the measurements of an earlier run with the same --spec
+                  and --seed (its stderr log or --check-out CSV): the
+                  architectures it measured are not built and run again (to
+                  refit a changed cost model, or to extend a run)
 )";
 
 constexpr char kServeHelp[] =
@@ -235,6 +239,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"seed", 0, "N", ""},
       {"mcu", 0, "CPU", ""},
       {"archs", 0, "N", ""},
+      {"measured", 0, "LOG", ""},
       {"quiet", 0, "", ""}}},
     {"export",
      {{"spec", 0, "PATH", ""},
@@ -485,6 +490,7 @@ int main(int argc, char** argv) {
     o.out_path = flags.GetOr("out", "");
     o.cpu = flags.GetOr("mcu", "");
     o.check_out = flags.GetOr("check-out", "");
+    o.measured_log = flags.GetOr("measured", "");
     if (archs) o.archs = static_cast<int>(*archs);
     if (check) o.check = static_cast<int>(*check);
     if (seed) o.seed = static_cast<uint64_t>(*seed);

@@ -95,6 +95,40 @@ TEST(McuModelTest, ToyProfileInt8ByHand) {
   EXPECT_TRUE(e->feasible());
 }
 
+// A `deployed` section prices the plan as hwnas exports it (mcu/footprint.h).
+TEST(McuModelTest, DeployedSectionPricesTheExportByHand) {
+  const std::string text = absl::StrCat(kToyProfile, R"(deployed:
+  base_flash_bytes: 100
+  kernel_flash_bytes: {hwnas_conv_s8: 1000, hwnas_global_avg_pool_s8: 200,
+                       hwnas_fully_connected_s8: 300, hwnas_rnn_s8: 5000}
+  call_flash_bytes: {hwnas_conv_s8: 20}
+  stack_bytes: 64
+  cycles: {requantized: 2, calls: 100}
+)");
+  absl::StatusOr<McuProfile> p = ParseMcuProfile(text, "toy.yaml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->deployed.present);
+  absl::StatusOr<McuEstimate> e = EstimateMcu(SmallCnn(32, 32), *p);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->deployed);
+  // Exported in int8 (float weights too): conv 3x3 1 -> 4 (BN folded, ReLU
+  // fused), global average pool, fully connected 4 -> 3.
+  // Const data: conv params 36 + weights 36 + bias, multiplier, shift 3 x 16;
+  // pool params 36; fc params 36 + weights 12 + 3 x 12 -> 240. Code: base 100
+  // + the three kernels linked 1500 + one conv call 20 (the RNN kernel is not
+  // linked) -> 1860.
+  EXPECT_EQ(e->flash_needed_bytes, 240 + 1620);
+  // Arena: the 8x8x4 conv output (256) beside the 8x8 input (64); + stack.
+  EXPECT_EQ(e->sram_needed_bytes, 320 + 64);
+  // 256 + 3 requantized outputs x 2, 3 calls x 100.
+  EXPECT_DOUBLE_EQ(e->cycles, 259 * 2 + 300);
+  // Unknown kernels and counters are errors.
+  absl::StatusOr<McuProfile> bad = ParseMcuProfile(
+      absl::StrCat(kToyProfile, "deployed: {cycles: {bogus.iter: 1}}\n"), "bad.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bogus.iter"), std::string::npos) << bad.status();
+}
+
 TEST(McuModelTest, InfeasibleArchitecturesSayWhy) {
   std::string text(kToyProfile);
   text.replace(text.find("sram_kb: 1.5"), 12, "sram_kb: 1.0");

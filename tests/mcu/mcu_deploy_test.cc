@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "mcu/codegen.h"
@@ -545,43 +547,82 @@ namespace hwnas::worker {
 namespace {
 
 // The fit recovers known coefficients from exact synthetic measurements and
-// never returns a negative one.
+// never returns a negative one: instructions per work counter, the code
+// bytes of kernels and calls, the stack.
 TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
   absl::StatusOr<hardware::McuProfile> base =
       hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
   ASSERT_TRUE(base.ok()) << base.status();
+  const std::vector<std::string>& names = McuFeatureNames();
+  auto index = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> u(1e3, 1e6);
-  // int8 conv 2.5, depthwise 7.0, linear 2.2, per element 3, per op 400.
   std::vector<McuSample> samples;
   for (int i = 0; i < 40; ++i) {
     McuSample s;
-    s.features.assign(McuFeatureNames().size(), 0.0);
-    s.features[0] = u(rng);
-    s.features[1] = u(rng) / 10;
-    s.features[2] = u(rng) / 50;
-    s.features[8] = u(rng) / 20;
-    s.features[11] = 5 + i % 17;
-    s.instructions = std::llround(2.5 * s.features[0] + 7.0 * s.features[1] + 2.2 * s.features[2] +
-                                  3 * s.features[8] + 400 * s.features[11]);
+    s.features.assign(names.size(), 0.0);
+    s.features[index("dot22.iter")] = u(rng);
+    s.features[index("depthwise.taps4")] = u(rng) / 10;
+    s.features[index("requantized")] = u(rng) / 50;
+    s.features[index("calls")] = 5 + i % 17;
+    s.instructions = std::llround(
+        15.0 * s.features[index("dot22.iter")] + 7.0 * s.features[index("depthwise.taps4")] +
+        24.0 * s.features[index("requantized")] + 400 * s.features[index("calls")]);
+    // Every network links the int8 conv; half of them the int4 one.
+    s.footprint.const_bytes = 10000 + 1000 * i;
+    s.footprint.arena_bytes = 4000 + 64 * i;
+    s.footprint.kernel_calls["hwnas_conv_s8"] = 3 + i % 5;
+    if (i % 2) s.footprint.kernel_calls["hwnas_conv_s4"] = 1 + i % 3;
+    s.flash_bytes = s.footprint.const_bytes + 3000 +
+                    30 * s.footprint.kernel_calls["hwnas_conv_s8"] +
+                    (i % 2 ? 1500 + 40 * s.footprint.kernel_calls["hwnas_conv_s4"] : 0);
+    s.sram_bytes = s.footprint.arena_bytes + 180;
     samples.push_back(s);
   }
   hardware::McuProfile p = FitMcuProfile(*base, samples);
-  EXPECT_NEAR(p.int8.conv, 2.5, 0.01);
-  EXPECT_NEAR(p.int8.depthwise, 7.0, 0.05);
-  EXPECT_NEAR(p.int8.linear, 2.2, 0.05);
-  EXPECT_NEAR(p.cycles_per_element, 3, 0.05);
-  EXPECT_NEAR(p.op_overhead_cycles, 400, 5);
-  // Terms no sample has keep the base profile's values.
-  EXPECT_EQ(p.int8.recurrent, base->int8.recurrent);
-  EXPECT_EQ(p.int4.conv, base->int4.conv);
+  ASSERT_TRUE(p.deployed.present);
+  EXPECT_NEAR(p.deployed.cycles["dot22.iter"], 15, 0.05);
+  EXPECT_NEAR(p.deployed.cycles["depthwise.taps4"], 7, 0.05);
+  EXPECT_NEAR(p.deployed.cycles["requantized"], 24, 0.1);
+  EXPECT_NEAR(p.deployed.cycles["calls"], 400, 5);
+  EXPECT_EQ(p.deployed.cycles.count("recurrent.macs"), 0u) << "not exercised";
+  // The int8 conv is in every network: its code is the base's.
+  EXPECT_NEAR(p.deployed.base_flash_bytes + p.deployed.kernel_flash_bytes["hwnas_conv_s8"], 3000,
+              2);
+  EXPECT_NEAR(p.deployed.kernel_flash_bytes["hwnas_conv_s4"], 1500, 2);
+  EXPECT_NEAR(p.deployed.call_flash_bytes["hwnas_conv_s8"], 30, 0.5);
+  EXPECT_NEAR(p.deployed.call_flash_bytes["hwnas_conv_s4"], 40, 0.5);
+  EXPECT_EQ(p.deployed.stack_bytes, 180);
+  // The legacy terms keep the base profile's values (no legacy features).
+  EXPECT_EQ(p.int8.conv, base->int8.conv);
   // The YAML reads back as the same profile.
   absl::StatusOr<hardware::McuProfile> back =
       hardware::ParseMcuProfile(McuProfileYaml(p, "test\nprofile"), "calibrated");
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_NEAR(back->int8.conv, p.int8.conv, 1e-3);
-  EXPECT_NEAR(back->op_overhead_cycles, p.op_overhead_cycles, 1);
+  EXPECT_NEAR(back->deployed.cycles["dot22.iter"], 15, 0.05);
+  EXPECT_NEAR(back->deployed.kernel_flash_bytes["hwnas_conv_s4"], 1500, 2);
+  EXPECT_EQ(back->deployed.stack_bytes, 180);
   EXPECT_EQ(back->sram_bytes, p.sram_bytes);
+}
+
+// The measurements of an earlier run, from its progress lines or its CSV.
+TEST(McuCalibrateTest, ParsesAnEarlierRunsLogAndCsv) {
+  std::istringstream log(
+      "skipped r1_x: no kernel\n"
+      "measured 1/2: 123 instructions, flash 456 B, SRAM 789 B (r1_k3 w8)\n"
+      "set,arch,macs,instructions,estimated_instructions,flash_bytes,estimated_flash_bytes,"
+      "sram_bytes,estimated_sram_bytes\n"
+      "check,\"r2_k5 w4\",10,1000,990,2000,1990,3000,2990\n");
+  std::map<std::string, McuSample> m = ParseMcuMeasurementLog(log);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m["r1_k3 w8"].instructions, 123);
+  EXPECT_EQ(m["r1_k3 w8"].flash_bytes, 456);
+  EXPECT_EQ(m["r1_k3 w8"].sram_bytes, 789);
+  EXPECT_EQ(m["r2_k5 w4"].instructions, 1000);
+  EXPECT_EQ(m["r2_k5 w4"].flash_bytes, 2000);
+  EXPECT_EQ(m["r2_k5 w4"].sram_bytes, 3000);
 }
 
 // End to end on a handful of real exported networks: measured in QEMU,
@@ -617,6 +658,15 @@ data: {dataset: fashion_mnist}
   }
   EXPECT_GT(c->fitted.int8.conv, 0);
   EXPECT_GT(c->fitted.runtime_flash_bytes, 0) << "kernel code";
+  ASSERT_TRUE(c->fitted.deployed.present);
+  EXPECT_GT(c->fitted.deployed.stack_bytes, 0);
+  // Flash and SRAM are computed, not guessed: close on the check set even
+  // from 8 architectures (mcu_footprint_test holds the shipped profiles,
+  // fitted on 100, to 2%).
+  for (const McuSample& s : c->check) {
+    EXPECT_NEAR(static_cast<double>(s.estimated_flash_bytes) / s.flash_bytes, 1.0, 0.10) << s.arch;
+    EXPECT_NEAR(static_cast<double>(s.estimated_sram_bytes) / s.sram_bytes, 1.0, 0.10) << s.arch;
+  }
   // On the architectures it was fitted on, the fit is close.
   for (const McuSample& s : c->fit) {
     EXPECT_NEAR(s.estimated_cycles / static_cast<double>(s.instructions), 1.0, 0.25) << s.arch;
