@@ -220,7 +220,8 @@ const std::vector<CommandSpec>& Commands() {
          "tokens;\n"
          "                               repeat for more"},
         {"file", 'f', "FILE",
-         "one architecture per line ('#' comments and blank lines skipped; '-': stdin)"}},
+         "one architecture per line ('#' comments and blank lines skipped; '-': stdin);\n"
+         "                               after any --arch ones"}},
        "Only the search's owner (or an admin) may enqueue, and only on a RUNNING search.\n"
        "Enqueued trials are leased before the strategy's pending proposals; their\n"
        "results are told to the strategy like its own, and they count against the\n"

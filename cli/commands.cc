@@ -388,10 +388,11 @@ absl::StatusOr<int> RunEnqueue(const ParsedArgs& args, CliContext& ctx, Client& 
     for (const std::string& a : it->second) rows.push_back({.architecture = a});
   }
   if (std::optional<std::string> path = args.Get("file")) {
-    if (!rows.empty()) return UsageError("give architectures with --arch or --file, not both");
     HWNAS_ASSIGN_OR_RETURN(std::string text, ctx.read_file(*path));
-    rows = ParseArchitectureList(text);
-    if (rows.empty()) return UsageError(absl::StrCat(*path, " lists no architectures"));
+    std::vector<GuidedRow> listed = ParseArchitectureList(text);
+    if (listed.empty()) return UsageError(absl::StrCat(*path, " lists no architectures"));
+    // After the --arch ones, which errors name by position; these by line.
+    rows.insert(rows.end(), listed.begin(), listed.end());
   }
   if (rows.empty()) return UsageError("enqueue needs architectures: --arch ARCH or --file FILE");
   absl::StatusOr<std::vector<TrialRecord>> added = client.EnqueueTrials(id, rows);

@@ -291,7 +291,9 @@ TEST_F(CliGuidedTrials, EnqueuedRunFirstImportedAreNeverLeasedBadInputStoresNoth
     EXPECT_EQ(i->state, TrialState::kSucceeded);
     // Never re-run: no other trial evaluated the same cell.
     for (const TrialRecord& t : trials) {
-      if (&t != i) EXPECT_NE(t.architecture.tokens, i->architecture.tokens);
+      if (&t != i) {
+        EXPECT_NE(t.architecture.tokens, i->architecture.tokens);
+      }
     }
   }
 
@@ -315,7 +317,9 @@ TEST_F(CliGuidedTrials, EnqueuedRunFirstImportedAreNeverLeasedBadInputStoresNoth
       best_accuracy = std::max(best_accuracy, t.result->accuracy);
     }
   }
-  if (best_accuracy < 0.93) EXPECT_TRUE(imported_on_front) << front.out;
+  if (best_accuracy < 0.93) {
+    EXPECT_TRUE(imported_on_front) << front.out;
+  }
   EXPECT_TRUE(pareto["least_violating"].empty());
 
   // A finished search takes no more guided trials.
