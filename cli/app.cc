@@ -220,8 +220,8 @@ const std::vector<CommandSpec>& Commands() {
          "tokens;\n"
          "                               repeat for more"},
         {"file", 'f', "FILE",
-         "one architecture per line ('#' comments and blank lines skipped; '-': stdin);\n"
-         "                               after any --arch ones"}},
+         "one architecture per line, after any --arch ones ('#' comments and\n"
+         "                               blank lines skipped; '-': standard input)"}},
        "Only the search's owner (or an admin) may enqueue, and only on a RUNNING search.\n"
        "Enqueued trials are leased before the strategy's pending proposals; their\n"
        "results are told to the strategy like its own, and they count against the\n"
