@@ -35,8 +35,9 @@ struct Entry {
 const std::vector<Entry>& Table() {
   static const auto* table = [] {
     const auto& commands = Commands();
-    const Runner runners[] = {RunSubmit, RunList,   RunStatus, RunCancel, RunWatch,
-                              RunTrials, RunPareto, RunTrial,  RunReport, RunExportCommand};
+    const Runner runners[] = {RunSubmit, RunList,    RunStatus, RunCancel,
+                              RunWatch,  RunTrials,  RunPareto, RunTrial,
+                              RunReport, RunEnqueue, RunImport, RunExportCommand};
     constexpr size_t kConnected = sizeof(runners) / sizeof(runners[0]);
     auto* t = new std::vector<Entry>();
     for (size_t i = 0; i < kConnected; ++i) t->push_back({&commands[i], runners[i]});
@@ -210,6 +211,50 @@ const std::vector<CommandSpec>& Commands() {
        "section (pareto_metrics, else constraint and hard-limit metrics).",
        "  hwnas report 12 -o report.html\n"
        "  hwnas report 12 --svg front.svg --plot pareto:flash_bytes\n"},
+      {"enqueue",
+       "Queue architectures to run before the strategy's own proposals.",
+       {"ID"},
+       {{"arch", 'a', "ARCH",
+         "an architecture in the search's space: its readable form (e.g. a\n"
+         "                               NAS-Bench-201 arch string) or its comma-separated "
+         "tokens;\n"
+         "                               repeat for more"},
+        {"file", 'f', "FILE",
+         "one architecture per line, after any --arch ones ('#' comments and\n"
+         "                               blank lines skipped; '-': standard input)"}},
+       "Only the search's owner (or an admin) may enqueue, and only on a RUNNING search.\n"
+       "Enqueued trials are leased before the strategy's pending proposals; their\n"
+       "results are told to the strategy like its own, and they count against the\n"
+       "budget (they run even when that takes the search past it). All or nothing: an\n"
+       "architecture that does not decode in the space is refused, naming it and its\n"
+       "position (--arch) or line (--file), and nothing of the request is stored\n"
+       "(exit code 2). Table output lists the new trials.",
+       "  hwnas enqueue 12 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|"
+       "skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'\n"
+       "  hwnas enqueue 12 --arch 3,3,1,1,3,3\n"
+       "  hwnas enqueue 12 --file known-good.txt\n"},
+      {"import",
+       "Import results evaluated elsewhere (CSV or JSON) as finished trials.",
+       {"ID", "FILE"},
+       {},
+       "Each row is an architecture (readable form or tokens) with the metrics measured\n"
+       "for it: `accuracy` (a fraction in [0, 1]) is required; loss, latency_ms,\n"
+       "latency_p90_ms, params, macs, peak_memory_bytes, flash_bytes, train_seconds,\n"
+       "balanced_accuracy, macro_f1 and METRIC@TARGET estimates are optional columns\n"
+       "(CSV, header first) or keys (JSON: an array of objects). The rows are stored\n"
+       "as trials of origin 'imported', judged by the search's objectives (SUCCEEDED,\n"
+       "or INFEASIBLE over a hard limit), told to the strategy, counted in the Pareto\n"
+       "front, the report and the budget, and never leased or re-run. Owner (or admin)\n"
+       "only, on a RUNNING search. All or nothing: a row with a missing or non-numeric\n"
+       "metric, an unknown column or an architecture outside the space is refused with\n"
+       "its line number and nothing is imported (exit code 2).",
+       "  hwnas import 12 results.csv\n"
+       "  hwnas import 12 results.json -o json\n"
+       "\n"
+       "results.csv:\n"
+       "  architecture,accuracy,latency_ms\n"
+       "  |nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|"
+       "nor_conv_3x3~2|,0.91,11.2\n"},
       ExportCommandSpec(),
       LocalCommandSpec(),
   };

@@ -1,5 +1,6 @@
 #include "cli/client.h"
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -218,7 +219,55 @@ absl::StatusOr<ParetoFront> Client::GetParetoFront(int64_t search_id,
   for (const v1::Trial& t : response.trials()) front.trials.push_back(proto::FromProto(t));
   front.metrics.assign(response.metrics().begin(), response.metrics().end());
   front.hypervolume = response.hypervolume();
+  for (const v1::NearMiss& n : response.least_violating()) {
+    NearMiss near{.trial = proto::FromProto(n.trial()), .total_excess = n.total_excess()};
+    for (const v1::LimitMiss& m : n.misses()) {
+      near.misses.push_back(
+          {.metric = m.metric(), .value = m.value(), .limit = m.limit(), .excess = m.excess()});
+    }
+    front.least_violating.push_back(std::move(near));
+  }
   return front;
+}
+
+absl::StatusOr<std::vector<TrialRecord>> Client::EnqueueTrials(int64_t search_id,
+                                                               const std::vector<GuidedRow>& rows) {
+  v1::EnqueueTrialsRequest request;
+  request.set_search_id(search_id);
+  const bool with_lines =
+      std::any_of(rows.begin(), rows.end(), [](const GuidedRow& r) { return r.line > 0; });
+  for (const GuidedRow& r : rows) {
+    request.add_architectures(r.architecture);
+    if (with_lines) request.add_lines(r.line);
+  }
+  grpc::ClientContext context;
+  Prepare(context, options_.timeout);
+  v1::EnqueueTrialsResponse response;
+  grpc::Status status = stub_->EnqueueTrials(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, options_.server, "EnqueueTrials");
+  std::vector<TrialRecord> out;
+  for (const v1::Trial& t : response.trials()) out.push_back(proto::FromProto(t));
+  return out;
+}
+
+absl::StatusOr<std::vector<TrialRecord>> Client::ImportTrials(int64_t search_id,
+                                                              const std::vector<GuidedRow>& rows) {
+  v1::ImportTrialsRequest request;
+  request.set_search_id(search_id);
+  for (const GuidedRow& r : rows) {
+    v1::ImportedResult* p = request.add_results();
+    p->set_architecture(r.architecture);
+    p->set_line(r.line);
+    if (r.result) *p->mutable_result() = proto::ToProto(*r.result);
+  }
+  grpc::ClientContext context;
+  Prepare(context, options_.timeout);
+  v1::ImportTrialsResponse response;
+  grpc::Status status = stub_->ImportTrials(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, options_.server, "ImportTrials");
+  std::vector<TrialRecord> out;
+  for (const v1::Trial& t : response.trials()) out.push_back(proto::FromProto(t));
+  return out;
 }
 
 absl::Status Client::WatchSearch(int64_t search_id,

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cli/config.h"
+#include "cli/near_miss.h"
 #include "common/records.h"
 #include "common/trial.h"
 #include "grpcpp/channel.h"
@@ -72,6 +73,16 @@ struct ParetoFront {
   std::vector<TrialRecord> trials;
   std::vector<std::string> metrics;  // The cost metrics it was computed over.
   double hypervolume = 0;
+  // When nothing is feasible (trials empty): the least-violating trials.
+  std::vector<NearMiss> least_violating;
+};
+
+// One architecture for EnqueueTrials / ImportTrials: the space's readable
+// form or a token list, its source line (0: none) and, to import, its result.
+struct GuidedRow {
+  std::string architecture;
+  int line = 0;
+  std::optional<TrialResult> result;
 };
 
 enum class SearchEventKind {
@@ -115,6 +126,13 @@ class Client {
   // `metrics` empty: the search's constrained metrics.
   absl::StatusOr<ParetoFront> GetParetoFront(int64_t search_id,
                                              const std::vector<std::string>& metrics);
+
+  // Architectures to run before the strategy's proposals (all or nothing).
+  absl::StatusOr<std::vector<TrialRecord>> EnqueueTrials(int64_t search_id,
+                                                         const std::vector<GuidedRow>& rows);
+  // Results evaluated elsewhere, stored as finished trials (all or nothing).
+  absl::StatusOr<std::vector<TrialRecord>> ImportTrials(int64_t search_id,
+                                                        const std::vector<GuidedRow>& rows);
 
   // Streams events to `on_event` until the search finishes (OK), the callback
   // returns false (OK), the stream fails, or CancelWatch() is called

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/errors.h"
 #include "cli/format.h"
+#include "cli/guided.h"
 #include "cli/report.h"
 #include "cli/spec_info.h"
 #include "cli/terminal_plot.h"
@@ -181,7 +182,13 @@ absl::StatusOr<int> RunStatus(const ParsedArgs& args, CliContext& ctx, Client& c
   HWNAS_ASSIGN_OR_RETURN(int64_t id, SearchId(args));
   absl::StatusOr<SearchRecord> search = client.GetSearch(id);
   if (!search.ok()) return InSearch(search.status(), id);
-  *ctx.out << FormatSearchDetail(*search, format);
+  std::vector<NearMiss> least_violating;
+  if (!search->best_trial && search->counts.infeasible > 0) {
+    // Nothing feasible yet: say how close the search came instead of "none".
+    absl::StatusOr<ParetoFront> front = client.GetParetoFront(id, {});
+    if (front.ok() && front->trials.empty()) least_violating = std::move(front->least_violating);
+  }
+  *ctx.out << FormatSearchDetail(*search, format, least_violating);
   return kExitOk;
 }
 
@@ -338,6 +345,12 @@ absl::StatusOr<int> RunReport(const ParsedArgs& args, CliContext& ctx, Client& c
   if (!search.ok()) return InSearch(search.status(), id);
   input.search = *std::move(search);
   HWNAS_ASSIGN_OR_RETURN(input.trials, client.ListTrials(id, ListTrialsQuery()));
+  if (!input.search.best_trial && input.search.counts.infeasible > 0) {
+    absl::StatusOr<ParetoFront> front = client.GetParetoFront(id, {});
+    if (front.ok() && front->trials.empty()) {
+      input.least_violating = std::move(front->least_violating);
+    }
+  }
   input.generated_at = ctx.now();
   if (auto svg_path = args.Get("svg")) {
     HWNAS_ASSIGN_OR_RETURN(std::string svg, RenderPlotSvg(input, plot));
@@ -351,6 +364,57 @@ absl::StatusOr<int> RunReport(const ParsedArgs& args, CliContext& ctx, Client& c
     *ctx.err << "wrote " << path << " (" << input.trials.size() << " trials)\n";
   }
   return kExitOk;
+}
+
+namespace {
+
+// The new trials, as `hwnas trials` would list them (JSON/CSV: the same
+// formats), with a line on stderr saying what happened.
+int PrintAdded(const std::vector<TrialRecord>& added, absl::string_view verb, int64_t id,
+               OutputFormat format, CliContext& ctx) {
+  *ctx.out << FormatTrialList(added, TrialMetricColumns(added, {}), format);
+  *ctx.err << verb << " " << added.size() << (added.size() == 1 ? " trial" : " trials")
+           << " of search " << id << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+absl::StatusOr<int> RunEnqueue(const ParsedArgs& args, CliContext& ctx, Client& client) {
+  HWNAS_ASSIGN_OR_RETURN(OutputFormat format, FormatOf(args));
+  HWNAS_ASSIGN_OR_RETURN(int64_t id, SearchId(args));
+  std::vector<GuidedRow> rows;
+  if (auto it = args.repeated.find("arch"); it != args.repeated.end()) {
+    for (const std::string& a : it->second) rows.push_back({.architecture = a});
+  }
+  if (std::optional<std::string> path = args.Get("file")) {
+    HWNAS_ASSIGN_OR_RETURN(std::string text, ctx.read_file(*path));
+    std::vector<GuidedRow> listed = ParseArchitectureList(text);
+    if (listed.empty()) return UsageError(absl::StrCat(*path, " lists no architectures"));
+    // After the --arch ones, which errors name by position; these by line.
+    rows.insert(rows.end(), listed.begin(), listed.end());
+  }
+  if (rows.empty()) return UsageError("enqueue needs architectures: --arch ARCH or --file FILE");
+  absl::StatusOr<std::vector<TrialRecord>> added = client.EnqueueTrials(id, rows);
+  if (!added.ok()) return InSearch(added.status(), id);
+  return PrintAdded(*added, "enqueued", id, format, ctx);
+}
+
+absl::StatusOr<int> RunImport(const ParsedArgs& args, CliContext& ctx, Client& client) {
+  HWNAS_ASSIGN_OR_RETURN(OutputFormat format, FormatOf(args));
+  HWNAS_ASSIGN_OR_RETURN(int64_t id, SearchId(args));
+  const std::string& path = args.positionals.at(1);
+  HWNAS_ASSIGN_OR_RETURN(std::string text, ctx.read_file(path));
+  // Checked here first, so a bad file never reaches the server.
+  HWNAS_ASSIGN_OR_RETURN(std::vector<GuidedRow> rows, ParseImportFile(text, path));
+  absl::StatusOr<std::vector<TrialRecord>> added = client.ImportTrials(id, rows);
+  if (!added.ok()) {
+    if (added.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", added.status().message()));
+    }
+    return InSearch(added.status(), id);
+  }
+  return PrintAdded(*added, "imported", id, format, ctx);
 }
 
 }  // namespace hwnas::cli

@@ -22,6 +22,8 @@ absl::StatusOr<int> RunTrials(const ParsedArgs& args, CliContext& ctx, Client& c
 absl::StatusOr<int> RunPareto(const ParsedArgs& args, CliContext& ctx, Client& client);
 absl::StatusOr<int> RunTrial(const ParsedArgs& args, CliContext& ctx, Client& client);
 absl::StatusOr<int> RunReport(const ParsedArgs& args, CliContext& ctx, Client& client);
+absl::StatusOr<int> RunEnqueue(const ParsedArgs& args, CliContext& ctx, Client& client);
+absl::StatusOr<int> RunImport(const ParsedArgs& args, CliContext& ctx, Client& client);
 
 // Watches `search_id` until it ends, drawing the progress bar (tty) or one
 // line per event; prints the summary. Returns 0 when COMPLETED with at least

@@ -238,6 +238,7 @@ json TrialToJson(const TrialRecord& t) {
   j["number"] = t.number;
   j["state"] = std::string(TrialStateName(t.state));
   j["attempts"] = t.attempts;
+  j["origin"] = std::string(TrialOriginName(t.origin));
   j["worker_id"] = t.worker_id;
   j["reward"] = t.reward ? json(*t.reward) : json(nullptr);
   j["architecture"] = {{"space", t.architecture.space},
@@ -351,10 +352,15 @@ std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFo
   return table.Render();
 }
 
-std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
+std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format,
+                               const std::vector<NearMiss>& least_violating) {
   // JSON: one object (`hwnas status 12 -o json | jq .trials.finished`);
   // CSV: the list's header and one row.
-  if (format == OutputFormat::kJson) return SearchToJson(s).dump(2) + "\n";
+  if (format == OutputFormat::kJson) {
+    json j = SearchToJson(s);
+    if (!least_violating.empty()) j["least_violating"] = LeastViolatingToJson(least_violating);
+    return j.dump(2) + "\n";
+  }
   if (format != OutputFormat::kTable) return FormatSearchList({s}, format);
   std::string out;
   absl::StrAppend(&out, "Search:      ", s.id,
@@ -393,8 +399,49 @@ std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format) {
     if (!b.architecture.readable.empty()) {
       absl::StrAppend(&out, "             ", b.architecture.readable, "\n");
     }
+  } else if (!least_violating.empty()) {
+    absl::StrAppend(&out,
+                    "Best trial:  none feasible; the least-violating trials and what they miss:\n",
+                    FormatLeastViolating(least_violating));
   } else {
     absl::StrAppend(&out, "Best trial:  none yet\n");
+  }
+  return out;
+}
+
+std::string DescribeMisses(const NearMiss& near) {
+  if (near.misses.empty()) return near.trial.failure_reason;
+  std::vector<std::string> parts;
+  for (const LimitMiss& m : near.misses) {
+    parts.push_back(absl::StrCat(m.metric, " ", FormatMetric(m.metric, m.value), " > ",
+                                 FormatMetric(m.metric, m.limit),
+                                 absl::StrFormat(" (+%.3g%%)", m.excess * 100)));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
+std::string FormatLeastViolating(const std::vector<NearMiss>& least_violating) {
+  TextTable table({"RANK", "#", "ACCURACY", "MISSES", "ARCHITECTURE"});
+  int rank = 0;
+  for (const NearMiss& n : least_violating) {
+    table.AddRow({absl::StrCat(++rank), absl::StrCat(n.trial.number), FormatAccuracy(n.trial),
+                  DescribeMisses(n), Truncate(n.trial.architecture.readable, kTableArchWidth)});
+  }
+  return table.Render();
+}
+
+json LeastViolatingToJson(const std::vector<NearMiss>& least_violating) {
+  json out = json::array();
+  for (const NearMiss& n : least_violating) {
+    json misses = json::array();
+    for (const LimitMiss& m : n.misses) {
+      misses.push_back(
+          {{"metric", m.metric}, {"value", m.value}, {"limit", m.limit}, {"excess", m.excess}});
+    }
+    out.push_back(
+        {{"trial", TrialToJson(n.trial)},
+         {"misses", std::move(misses)},
+         {"total_excess", std::isfinite(n.total_excess) ? json(n.total_excess) : json(nullptr)}});
   }
   return out;
 }
@@ -454,8 +501,8 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
         }
       }
       columns.insert(columns.end(), metric_columns.begin(), metric_columns.end());
-      for (const char* c :
-           {"train_seconds", "epochs", "space", "architecture", "tokens", "failure_reason"}) {
+      for (const char* c : {"train_seconds", "epochs", "space", "architecture", "tokens",
+                            "failure_reason", "origin"}) {
         columns.push_back(c);
       }
       std::string out;
@@ -479,6 +526,7 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
         row.push_back(CsvField(t.architecture.readable));
         row.push_back(CsvField(absl::StrJoin(t.architecture.tokens, " ")));
         row.push_back(CsvField(t.failure_reason));
+        row.push_back(std::string(TrialOriginName(t.origin)));
         absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
       }
       return out;
@@ -487,13 +535,21 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
       break;
   }
   if (trials.empty()) return "No trials.\n";
-  std::vector<std::string> header = {"#", "STATE", "REWARD", "ACCURACY"};
+  // The origin only when some trial was enqueued or imported by hand.
+  const bool origins = std::any_of(trials.begin(), trials.end(), [](const TrialRecord& t) {
+    return t.origin != TrialOrigin::kStrategy;
+  });
+  std::vector<std::string> header = {"#", "STATE"};
+  if (origins) header.push_back("ORIGIN");
+  for (const char* h : {"REWARD", "ACCURACY"}) header.push_back(h);
   for (const std::string& m : metrics) header.push_back(absl::AsciiStrToUpper(m));
   header.push_back("ARCHITECTURE");
   TextTable table(header);
   for (const TrialRecord& t : trials) {
-    std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state)),
-                                    RewardCell(t), FormatAccuracy(t)};
+    std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state))};
+    if (origins) row.push_back(std::string(TrialOriginName(t.origin)));
+    row.push_back(RewardCell(t));
+    row.push_back(FormatAccuracy(t));
     for (const std::string& m : metrics) row.push_back(FormatMetric(m, TrialMetric(t, m)));
     // Why a trial failed matters more than its architecture: show it first.
     std::string arch = t.architecture.readable;
@@ -531,6 +587,12 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
   absl::StrAppend(&out, "State:         ", TrialStateName(t.state), " (attempts ", t.attempts,
                   t.worker_id.empty() ? "" : absl::StrCat(", worker ", t.worker_id), ")\n");
   if (!t.failure_reason.empty()) absl::StrAppend(&out, "Reason:        ", t.failure_reason, "\n");
+  if (t.origin != TrialOrigin::kStrategy) {
+    absl::StrAppend(&out, "Origin:        ", TrialOriginName(t.origin),
+                    t.origin == TrialOrigin::kImported ? " (evaluated elsewhere, never run here)"
+                                                       : " (queued by its owner)",
+                    "\n");
+  }
   absl::StrAppend(&out, "Space:         ", t.architecture.space, " v", t.architecture.space_version,
                   "\n");
   absl::StrAppend(&out, "Architecture:  ", t.architecture.readable, "\n");
@@ -648,7 +710,20 @@ std::string FormatPareto(const ParetoFront& front, OutputFormat format) {
     j["hypervolume"] = front.hypervolume;
     j["trials"] = json::array();
     for (const TrialRecord& t : front.trials) j["trials"].push_back(TrialToJson(t));
+    j["least_violating"] = LeastViolatingToJson(front.least_violating);
     return j.dump(2) + "\n";
+  }
+  if (front.trials.empty() && !front.least_violating.empty()) {
+    if (format == OutputFormat::kCsv) {
+      std::vector<TrialRecord> trials;
+      for (const NearMiss& n : front.least_violating) trials.push_back(n.trial);
+      return FormatTrialList(trials, front.metrics, format);
+    }
+    return absl::StrCat(
+        "No feasible trial: every finished trial is over a hard limit. The least-violating\n"
+        "trials, closest first, and by how much each misses (relax that limit, or enqueue\n"
+        "smaller architectures):\n\n",
+        FormatLeastViolating(front.least_violating));
   }
   std::vector<TrialRecord> sorted = front.trials;
   const std::string first = front.metrics.empty() ? "latency_ms" : front.metrics[0];

@@ -65,8 +65,15 @@ nlohmann::json TrialToJson(const TrialRecord& t);
 
 // `ls`: one row per search.
 std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFormat format);
-// `status` / `cancel` / `submit`: one search in full.
-std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format);
+// `status` / `cancel` / `submit`: one search in full. `least_violating`
+// (when nothing is feasible): shown instead of "Best trial: none yet"; JSON
+// carries it as "least_violating".
+std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format,
+                               const std::vector<NearMiss>& least_violating = {});
+// The least-violating trials as a table: rank, trial, accuracy, what each
+// misses and the architecture. JSON: LeastViolatingToJson.
+std::string FormatLeastViolating(const std::vector<NearMiss>& least_violating);
+nlohmann::json LeastViolatingToJson(const std::vector<NearMiss>& least_violating);
 
 // The cost metrics shown for trials: latency, params, MACs, peak memory and
 // flash, then `extra` (e.g. the spec's "latency_ms@cortex-m7"), dropping the
@@ -83,7 +90,9 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
 // plot of the curve).
 std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format);
 // `pareto`: the front's trials, in table mode followed by nothing else (the
-// command adds the scatter plot).
+// command adds the scatter plot). When nothing is feasible: the
+// least-violating trials and their misses instead of an empty front (JSON:
+// "least_violating" beside the empty "trials"; CSV: their trial rows).
 std::string FormatPareto(const ParetoFront& front, OutputFormat format);
 
 }  // namespace hwnas::cli

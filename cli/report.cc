@@ -259,7 +259,25 @@ std::string RenderHtmlReport(const ReportInput& input) {
   });
   if (static_cast<int>(ranked.size()) > input.top_n) ranked.resize(std::max(0, input.top_n));
   absl::StrAppend(&html, "<h2 id=\"top\">Top architectures</h2>\n");
-  if (ranked.empty()) absl::StrAppend(&html, "<p>No succeeded trials yet.</p>\n");
+  if (ranked.empty() && !input.least_violating.empty()) {
+    // An empty list would hide how close the search came: the trials that
+    // miss the hard limits by the least, and by how much.
+    absl::StrAppend(&html,
+                    "<p id=\"least-violating\">No feasible trial: every finished trial is over a "
+                    "hard limit. The least-violating, closest first:</p>\n<table "
+                    "class=\"trials\">\n<thead><tr><th>rank</th><th>#</th><th>accuracy</th>"
+                    "<th>misses</th><th class=\"arch\">architecture</th></tr></thead>\n<tbody>\n");
+    int rank = 0;
+    for (const NearMiss& n : input.least_violating) {
+      absl::StrAppend(&html, "<tr><td class=\"num\">", ++rank, "</td><td class=\"num\">",
+                      n.trial.number, "</td><td>", XmlEscape(FormatAccuracy(n.trial)), "</td><td>",
+                      XmlEscape(DescribeMisses(n)), "</td><td class=\"arch\"><code>",
+                      XmlEscape(n.trial.architecture.readable), "</code></td></tr>\n");
+    }
+    absl::StrAppend(&html, "</tbody>\n</table>\n");
+  } else if (ranked.empty()) {
+    absl::StrAppend(&html, "<p>No succeeded trials yet.</p>\n");
+  }
   if (std::any_of(ranked.begin(), ranked.end(),
                   [](const TrialRecord* t) { return !t->result->fold_accuracy.empty(); })) {
     absl::StrAppend(&html,
@@ -308,10 +326,13 @@ std::string RenderHtmlReport(const ReportInput& input) {
   absl::StrAppend(&html, "<th class=\"arch\">architecture</th></tr></thead>\n<tbody>\n");
   for (const TrialRecord* t : ByNumber(input.trials)) {
     const bool front = std::find(on_front.begin(), on_front.end(), t) != on_front.end();
-    absl::StrAppend(&html, "<tr class=\"", TrialStateName(t->state), front ? " front" : "",
-                    "\"><td class=\"num\">", t->number, "</td><td class=\"state\">",
-                    TrialStateName(t->state), "</td><td>", FormatMetric("reward", t->reward),
-                    "</td><td>", XmlEscape(FormatAccuracy(*t)), "</td>");
+    absl::StrAppend(
+        &html, "<tr class=\"", TrialStateName(t->state), front ? " front" : "",
+        "\"><td class=\"num\">", t->number, "</td><td class=\"state\">", TrialStateName(t->state),
+        t->origin == TrialOrigin::kStrategy ? std::string()
+                                            : absl::StrCat(" (", TrialOriginName(t->origin), ")"),
+        "</td><td>", FormatMetric("reward", t->reward), "</td><td>", XmlEscape(FormatAccuracy(*t)),
+        "</td>");
     for (const std::string& m : columns) {
       absl::StrAppend(&html, "<td>", XmlEscape(FormatMetric(m, Metric(*t, m))), "</td>");
     }

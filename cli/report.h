@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cli/near_miss.h"
 #include "common/records.h"
 
 namespace hwnas::cli {
@@ -21,7 +22,10 @@ struct ReportInput {
   // Cost metrics for the Pareto plots; empty: from the spec's `objectives:`
   // (see SpecInfo::CostMetrics).
   std::vector<std::string> cost_metrics;
-  int top_n = 10;                               // Architectures listed in full.
+  int top_n = 10;  // Architectures listed in full.
+  // When nothing is feasible: the least-violating trials (GetParetoFront),
+  // shown in place of the top architectures.
+  std::vector<NearMiss> least_violating;
   absl::Time generated_at = absl::UnixEpoch();  // Printed in the footer.
 };
 

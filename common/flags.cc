@@ -141,6 +141,7 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& flags,
       inline_value = args[++i];
     }
     parsed.values[spec->name] = *inline_value;
+    parsed.repeated[spec->name].push_back(*inline_value);
   }
   return parsed;
 }

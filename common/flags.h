@@ -32,7 +32,9 @@ struct FlagSpec {
 
 struct ParsedFlags {
   std::map<std::string, std::string> values;  // Flags with values (last one wins).
-  std::set<std::string> bools;                // Boolean flags given.
+  // Every value of each flag, in order (`hwnas enqueue --arch A --arch B`).
+  std::map<std::string, std::vector<std::string>> repeated;
+  std::set<std::string> bools;  // Boolean flags given.
   std::vector<std::string> positionals;
   bool help = false;
 

@@ -9,10 +9,37 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/trial.h"
 
 namespace hwnas {
+
+// Where a trial came from: the search's strategy, its owner's queue
+// (`hwnas enqueue`: leased before the strategy's proposals) or results
+// evaluated elsewhere (`hwnas import`: stored finished, never leased).
+enum class TrialOrigin { kStrategy, kEnqueued, kImported };
+
+// "strategy", "enqueued", "imported": the stored and displayed names.
+inline absl::string_view TrialOriginName(TrialOrigin origin) {
+  switch (origin) {
+    case TrialOrigin::kEnqueued:
+      return "enqueued";
+    case TrialOrigin::kImported:
+      return "imported";
+    case TrialOrigin::kStrategy:
+      break;
+  }
+  return "strategy";
+}
+
+// nullopt for a name TrialOriginName never gives.
+inline std::optional<TrialOrigin> ParseTrialOrigin(absl::string_view name) {
+  if (name == "strategy") return TrialOrigin::kStrategy;
+  if (name == "enqueued") return TrialOrigin::kEnqueued;
+  if (name == "imported") return TrialOrigin::kImported;
+  return std::nullopt;
+}
 
 struct TrialRecord {
   int64_t id = 0;  // Store-wide id.
@@ -34,6 +61,7 @@ struct TrialRecord {
   std::optional<absl::Time> started_at;
   std::optional<absl::Time> finished_at;
   int64_t finish_seq = 0;  // Order of finishing within the search (0: not finished).
+  TrialOrigin origin = TrialOrigin::kStrategy;
 };
 
 // The order of a trial listing: by number, best reward or accuracy first, or

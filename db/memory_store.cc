@@ -40,7 +40,9 @@ struct MemoryStore::State {
     int64_t next_trial_number = 1;
     int64_t next_finish_seq = 1;
     std::vector<int64_t> trial_ids;  // Index: number - 1.
-    std::set<int64_t> pending;       // Numbers of PENDING trials.
+    // PENDING trials in lease order: (not enqueued, number), so enqueued
+    // trials come first, then the lowest numbers.
+    std::set<std::pair<bool, int64_t>> pending;
     std::map<int64_t, Checkpoint> checkpoints;
   };
   using Epochs = std::map<int, std::map<std::string, double>>;
@@ -68,10 +70,11 @@ struct MemoryStore::State {
   // Every state change goes through here, so the indexes stay right.
   void SetState(TrialRecord& t, TrialState state) {
     Search& s = searches.at(t.search_id);
-    if (t.state == TrialState::kPending) s.pending.erase(t.number);
+    const std::pair<bool, int64_t> key{t.origin != TrialOrigin::kEnqueued, t.number};
+    if (t.state == TrialState::kPending) s.pending.erase(key);
     if (IsActive(t.state)) active.erase(t.id);
     t.state = state;
-    if (state == TrialState::kPending) s.pending.insert(t.number);
+    if (state == TrialState::kPending) s.pending.insert(key);
     if (IsActive(state)) active.insert(t.id);
   }
 
@@ -146,7 +149,7 @@ struct MemoryStore::State {
                                  absl::Duration ttl, absl::Time now) {
     Search* s = FindSearch(search_id);
     if (s == nullptr || s->pending.empty()) return std::nullopt;
-    TrialRecord& t = trials.at(s->trial_ids[*s->pending.begin() - 1]);
+    TrialRecord& t = trials.at(s->trial_ids[s->pending.begin()->second - 1]);
     SetState(t, TrialState::kLeased);
     if (!t.lease_id.empty()) by_lease.erase(t.lease_id);
     t.lease_id = NewLeaseId();
@@ -387,6 +390,7 @@ absl::StatusOr<std::vector<TrialRecord>> MemoryStore::AddTrials(
     t.architecture = n.architecture;
     t.canonical_hash = n.canonical_hash;
     t.proposal_id = n.proposal_id;
+    t.origin = n.origin;
     t.state = TrialState::kUnspecified;
     t.created_at = now;
     s->trial_ids.push_back(t.id);

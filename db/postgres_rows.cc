@@ -194,7 +194,8 @@ const std::string& TrialColumns() {
         "COALESCE(t.lease_id, ''), " HWNAS_MICROS("t.lease_expires_at") ", ",
         absl::StrJoin(results, ", "),
         ", t.failure_reason, " HWNAS_MICROS("t.created_at") ", " HWNAS_MICROS(
-            "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq, t.proposal_id"));
+            "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq, t.proposal_id, "
+                                                               "t.origin"));
   }();
   return *columns;
 }
@@ -243,6 +244,9 @@ absl::StatusOr<TrialRecord> ParseTrial(const pqxx::row& r) {
   t.finished_at = OptTime(r[k + 3]);
   t.finish_seq = r[k + 4].is_null() ? 0 : r[k + 4].as<int64_t>();
   t.proposal_id = static_cast<uint64_t>(r[k + 5].as<int64_t>());
+  std::optional<TrialOrigin> origin = ParseTrialOrigin(r[k + 6].as<std::string>());
+  if (!origin) return absl::DataLossError("stored trial origin is unknown");
+  t.origin = *origin;
   return t;
 }
 
@@ -359,16 +363,18 @@ void PrepareStatements(pqxx::connection& c) {
                    "worker_id = $2, lease_expires_at = now() + make_interval(secs => $3), "
                    "attempts = attempts + 1, started_at = COALESCE(started_at, now()) "
                    "WHERE t.id = (SELECT id FROM trials WHERE search_id = $1 AND state = 'PENDING' "
-                   "ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
+                   "ORDER BY (origin <> 'enqueued'), number LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                   "RETURNING ",
                    TrialColumns()));
-  // Up to n = cardinality($2) pending trials of search $1, lowest numbers
-  // first, leased to the workers of $2 in order (SKIP LOCKED as above).
+  // Up to n = cardinality($2) pending trials of search $1, enqueued ones
+  // first, then lowest numbers first, leased to the workers of $2 in order (SKIP LOCKED as above).
   c.prepare(
       kLeaseBatchStmt,
       absl::StrCat(
           "WITH w AS (SELECT wid, ord FROM unnest($2::text[]) WITH ORDINALITY AS w(wid, ord)), "
-          "p AS (SELECT id, row_number() OVER (ORDER BY number) AS ord FROM (SELECT id, "
-          "number FROM trials WHERE search_id = $1 AND state = 'PENDING' ORDER BY number "
+          "p AS (SELECT id, row_number() OVER (ORDER BY rank, number) AS ord FROM (SELECT id, "
+          "(origin <> 'enqueued') AS rank, number FROM trials WHERE search_id = $1 AND "
+          "state = 'PENDING' ORDER BY (origin <> 'enqueued'), number "
           "LIMIT cardinality($2::text[]) FOR UPDATE SKIP LOCKED) q) "
           "UPDATE trials t SET state = 'LEASED', lease_id = gen_random_uuid()::text, "
           "worker_id = w.wid, lease_expires_at = now() + make_interval(secs => $3), "
@@ -379,12 +385,13 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare(
       kInsertTrialsStmt,
       absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, tokens, "
-                   "readable, canonical_hash, state, finish_seq, finished_at, proposal_id) "
+                   "readable, canonical_hash, state, finish_seq, finished_at, proposal_id, origin) "
                    "SELECT $1, x.number, x.space, x.space_version, x.tokens::int[], x.readable, "
                    "x.canonical_hash, x.state, x.finish_seq, CASE WHEN x.done THEN now() END, "
-                   "x.proposal_id FROM jsonb_to_recordset($2::jsonb) AS x(number bigint, space "
-                   "text, space_version int, tokens text, readable text, canonical_hash bigint, "
-                   "state text, finish_seq bigint, done boolean, proposal_id bigint) "
+                   "x.proposal_id, x.origin FROM jsonb_to_recordset($2::jsonb) AS x(number "
+                   "bigint, space text, space_version int, tokens text, readable text, "
+                   "canonical_hash bigint, state text, finish_seq bigint, done boolean, "
+                   "proposal_id bigint, origin text) "
                    "ORDER BY x.number RETURNING ",
                    TrialColumns()));
   // Many completions in one statement (one round trip, its own

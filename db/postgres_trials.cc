@@ -49,7 +49,8 @@ absl::StatusOr<std::vector<TrialRecord>> PostgresStore::AddTrials(
                               {"canonical_hash", static_cast<int64_t>(t.canonical_hash)},
                               {"state", std::string(TrialStateName(t.state))},
                               {"done", done},
-                              {"proposal_id", static_cast<int64_t>(t.proposal_id)}};
+                              {"proposal_id", static_cast<int64_t>(t.proposal_id)},
+                              {"origin", std::string(TrialOriginName(t.origin))}};
           if (done) x["finish_seq"] = finish_seq++;
           rows.push_back(std::move(x));
         }

@@ -136,8 +136,8 @@ class LeaseStore {
   virtual ~LeaseStore() = default;
 
   // Leases the lowest-numbered pending trial of the first listed search that
-  // has one (concurrent callers never get the same trial). nullopt when none
-  // of the searches has a pending trial.
+  // has one, enqueued trials (TrialOrigin::kEnqueued) before the others (concurrent callers never
+  // get the same trial). nullopt when none of the searches has a pending trial.
   virtual absl::StatusOr<std::optional<Lease>> LeaseTrial(const LeaseRequest& request) = 0;
   // Batched leasing: one lease per listed worker where trials are pending,
   // taken from the listed searches in order. Answer i belongs to

@@ -113,6 +113,11 @@ absl::StatusOr<int> ValidateNewTrials(const std::vector<NewTrial>& trials) {
           absl::StrCat("a new trial starts PENDING, INFEASIBLE, SUCCEEDED or FAILED, not ",
                        TrialStateName(t.state)));
     }
+    // An imported trial carries its result and is never leased; an enqueued
+    // one waits for a worker like a proposal (or is INFEASIBLE up front).
+    if (t.origin == TrialOrigin::kImported && (t.state == TrialState::kPending || !t.result)) {
+      return absl::InvalidArgumentError("an imported trial is stored finished, with its result");
+    }
     if (t.state != TrialState::kPending) ++finished;
   }
   return finished;

@@ -47,6 +47,9 @@ struct NewTrial {
   std::optional<TrialResult> result;
   std::optional<double> reward;
   std::string failure_reason;
+  // kEnqueued: leased before the strategy's pending trials. kImported:
+  // stored finished (SUCCEEDED or INFEASIBLE with its result), never leased.
+  TrialOrigin origin = TrialOrigin::kStrategy;
 };
 
 struct Lease {

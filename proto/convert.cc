@@ -140,6 +140,7 @@ hwnas::v1::Trial ToProto(const TrialRecord& t) {
   *p.mutable_created_at() = ToProto(t.created_at);
   if (t.started_at) *p.mutable_started_at() = ToProto(*t.started_at);
   if (t.finished_at) *p.mutable_finished_at() = ToProto(*t.finished_at);
+  p.set_origin(ToProto(t.origin));
   return p;
 }
 
@@ -158,7 +159,31 @@ TrialRecord FromProto(const hwnas::v1::Trial& p) {
   t.created_at = FromProto(p.created_at());
   if (p.has_started_at()) t.started_at = FromProto(p.started_at());
   if (p.has_finished_at()) t.finished_at = FromProto(p.finished_at());
+  t.origin = FromProto(p.origin());
   return t;
+}
+
+hwnas::v1::TrialOrigin ToProto(TrialOrigin o) {
+  switch (o) {
+    case TrialOrigin::kEnqueued:
+      return hwnas::v1::TRIAL_ORIGIN_ENQUEUED;
+    case TrialOrigin::kImported:
+      return hwnas::v1::TRIAL_ORIGIN_IMPORTED;
+    case TrialOrigin::kStrategy:
+      break;
+  }
+  return hwnas::v1::TRIAL_ORIGIN_STRATEGY;
+}
+
+TrialOrigin FromProto(hwnas::v1::TrialOrigin p) {
+  switch (p) {
+    case hwnas::v1::TRIAL_ORIGIN_ENQUEUED:
+      return TrialOrigin::kEnqueued;
+    case hwnas::v1::TRIAL_ORIGIN_IMPORTED:
+      return TrialOrigin::kImported;
+    default:
+      return TrialOrigin::kStrategy;  // UNSPECIFIED: a server before origins.
+  }
 }
 
 hwnas::v1::Search ToProto(const SearchRecord& s) {

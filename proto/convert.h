@@ -18,6 +18,9 @@ Architecture FromProto(const hwnas::v1::Architecture& p);
 hwnas::v1::TrialState ToProto(TrialState s);
 TrialState FromProto(hwnas::v1::TrialState p);
 
+hwnas::v1::TrialOrigin ToProto(TrialOrigin o);
+TrialOrigin FromProto(hwnas::v1::TrialOrigin p);
+
 hwnas::v1::SearchState ToProto(SearchState s);
 SearchState FromProto(hwnas::v1::SearchState p);
 

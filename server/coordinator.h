@@ -82,6 +82,12 @@ class Coordinator {
                                            std::vector<std::string> metrics) {
     return searches_.ParetoFront(user, search_id, std::move(metrics));
   }
+  // `hwnas enqueue` / `hwnas import` (SearchDirectory::AddGuided).
+  absl::StatusOr<std::vector<TrialRecord>> AddGuided(const User& user, int64_t search_id,
+                                                     const std::vector<GuidedTrial>& items,
+                                                     TrialOrigin origin) {
+    return searches_.AddGuided(user, search_id, items, origin);
+  }
   // The event source of one WatchSearch call, as `user` sees the search.
   std::unique_ptr<WatchSource> Watch(const User& user, int64_t search_id) {
     return std::make_unique<WatchSource>(&searches_, user, search_id);

@@ -4,6 +4,7 @@
 #define HWNAS_SERVER_COORDINATOR_TYPES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,10 +57,38 @@ struct ProgressAnswer {
   absl::Time lease_expires_at;
 };
 
+// A hard limit a trial misses, and by how much.
+struct LimitMiss {
+  std::string metric;
+  double value = 0;
+  double limit = 0;
+  double excess = 0;  // (value - limit) / limit.
+};
+
+// An infeasible trial and the limits it misses (SearchDirectory::ParetoFront
+// when nothing is feasible).
+struct NearMiss {
+  TrialRecord trial;
+  std::vector<LimitMiss> misses;
+  double total_excess = 0;  // Sum of the misses' excesses: the ranking.
+};
+
 struct ParetoAnswer {
   std::vector<TrialRecord> trials;
   std::vector<std::string> metrics;
   double hypervolume = 0;
+  // Filled only when `trials` is empty: the least-violating infeasible
+  // trials, best first.
+  std::vector<NearMiss> least_violating;
+};
+
+// One architecture of `hwnas enqueue` / `hwnas import`: the space's readable
+// form or a comma-separated token list, where it came from (for errors), and
+// for an import its result.
+struct GuidedTrial {
+  std::string architecture;
+  int line = 0;  // Source line; 0: unknown (errors then name the position).
+  std::optional<TrialResult> result;
 };
 
 }  // namespace hwnas::server

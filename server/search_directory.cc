@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/pareto.h"
+#include "server/least_violating.h"
 #include "server/search_runtime.h"
 #include "spdlog/spdlog.h"
 
@@ -291,7 +292,59 @@ absl::StatusOr<ParetoAnswer> SearchDirectory::ParetoFront(const User& user, int6
   for (const controller::ParetoPoint& p : front.points()) {
     answer.trials.push_back(by_number.at(p.trial_id));
   }
+  if (answer.trials.empty()) {
+    // Nothing feasible (yet): an empty answer would leave the user guessing,
+    // so show the trials that came closest and what they miss.
+    absl::StatusOr<spec::SearchSpec> spec = spec::ParseSearchSpec(search.spec_yaml);
+    if (spec.ok()) {
+      std::vector<TrialRecord> infeasible;
+      db::TrialQuery q{.search_id = search_id, .state = TrialState::kInfeasible, .page_size = 1000};
+      while (true) {
+        HWNAS_ASSIGN_OR_RETURN(db::Page<TrialRecord> page, store_->ListTrials(q));
+        for (TrialRecord& t : page.items) infeasible.push_back(std::move(t));
+        if (page.next_page_token.empty()) break;
+        q.page_token = page.next_page_token;
+      }
+      answer.least_violating = LeastViolating(spec->controller.objectives.hard_limits,
+                                              std::move(infeasible), kLeastViolatingShown);
+    }
+  }
   return answer;
+}
+
+absl::StatusOr<std::vector<TrialRecord>> SearchDirectory::AddGuided(
+    const User& user, int64_t search_id, const std::vector<GuidedTrial>& items,
+    TrialOrigin origin) {
+  if (user.is_worker && !user.is_admin) {
+    return absl::PermissionDeniedError("worker tokens cannot add trials to searches");
+  }
+  HWNAS_ASSIGN_OR_RETURN(SearchRecord search, Visible(user, search_id));
+  if (search.state != SearchState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("search ", search_id, " is ", SearchStateName(search.state),
+                     "; trials can only be added to a running search"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(std::shared_ptr<SearchRuntime> runtime, Runtime(search_id));
+  HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> added,
+                         runtime->StoreGuided(*store_, items, origin));
+  int64_t new_pending = 0;
+  int64_t new_finished = 0;
+  for (const TrialRecord& t : added) {
+    if (t.state == TrialState::kPending) {
+      ++new_pending;
+    } else {
+      ++new_finished;
+      if (t.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
+    }
+  }
+  runtime->counters().OnProposed(new_pending, new_finished);
+  if (new_pending > 0) fleet_->WakeWaiters();
+  // Imports may use up the budget (the search then completes) or change
+  // what the strategy proposes next.
+  ScheduleRefill(runtime);
+  spdlog::info("event=trials_added search={} by={} origin={} trials={}", search_id, user.name,
+               std::string(TrialOriginName(origin)), added.size());
+  return added;
 }
 
 absl::StatusOr<std::vector<TrialRecord>> SearchDirectory::FinishedSince(int64_t search_id,

@@ -70,6 +70,13 @@ class SearchDirectory {
   absl::StatusOr<TrialRecord> GetTrial(const User& user, int64_t search_id, int64_t number);
   absl::StatusOr<ParetoAnswer> ParetoFront(const User& user, int64_t search_id,
                                            std::vector<std::string> metrics);
+  // `hwnas enqueue` / `hwnas import`: the owner's (or an admin's)
+  // architectures stored as trials of `origin` on a RUNNING search (see
+  // SearchRuntime::StoreGuided; all or nothing). FAILED_PRECONDITION when the
+  // search is not running.
+  absl::StatusOr<std::vector<TrialRecord>> AddGuided(const User& user, int64_t search_id,
+                                                     const std::vector<GuidedTrial>& items,
+                                                     TrialOrigin origin);
   // Finished trials with a finish sequence above `after` (WatchSearch).
   absl::StatusOr<std::vector<TrialRecord>> FinishedSince(int64_t search_id, int64_t after);
   // The highest finish sequence so far (0 if nothing finished).

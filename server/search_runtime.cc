@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "db/store_checks.h"
 #include "spdlog/spdlog.h"
 
 namespace hwnas::server {
@@ -271,6 +272,97 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
     if (IsTerminal(t.state)) done.push_back(t);
   }
   if (!done.empty()) Observe(done);
+  return stored;
+}
+
+namespace {
+
+// "line 4" or "architecture 2" (1-based), for error messages.
+std::string Where(const GuidedTrial& item, size_t index) {
+  return item.line > 0 ? absl::StrCat("line ", item.line)
+                       : absl::StrCat("architecture ", index + 1);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::StoreGuided(
+    db::Store& store, const std::vector<GuidedTrial>& items, TrialOrigin origin) {
+  if (items.empty()) return absl::InvalidArgumentError("no architectures given");
+  if (origin == TrialOrigin::kStrategy) {
+    return absl::InvalidArgumentError("StoreGuided stores enqueued or imported trials only");
+  }
+  // Serialized with proposals, so checkpoints still go to the store in order.
+  absl::MutexLock propose_lock(&propose_mu_);
+  std::vector<db::NewTrial> trials;
+  trials.reserve(items.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < items.size(); ++i) {
+      const GuidedTrial& item = items[i];
+      absl::StatusOr<std::vector<int>> tokens = space_->Parse(item.architecture);
+      absl::StatusOr<Architecture> arch =
+          tokens.ok() ? space_->MakeArchitecture(*std::move(tokens)) : tokens.status();
+      if (!arch.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(item, i), ": ", QuoteValue(item.architecture), " does not decode in the '",
+            space_->name(), "' space: ", arch.status().message(), "; nothing was stored"));
+      }
+      db::NewTrial t;
+      t.origin = origin;
+      t.canonical_hash = space_->CanonicalHash(arch->tokens);
+      t.proposal_id = controller::kNoProposal;
+      if (origin == TrialOrigin::kEnqueued) {
+        auto [costs, violation] = StaticCheck(*arch);
+        if (!violation.empty()) {
+          t.state = TrialState::kInfeasible;
+          t.result = costs;
+          t.failure_reason = violation;
+        }
+      } else {
+        if (!item.result) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(Where(item, i), ": no metrics; nothing was stored"));
+        }
+        if (!(item.result->accuracy >= 0 && item.result->accuracy <= 1)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(Where(item, i), ": accuracy ", item.result->accuracy,
+                           " is not a fraction in [0, 1]; nothing was stored"));
+        }
+        absl::StatusOr<controller::ScoredTrial> scored = search_->Score(controller::FinishedTrial{
+            controller::kNoProposal, *arch, TrialState::kSucceeded, *item.result});
+        if (!scored.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              Where(item, i), ": ", scored.status().message(), "; nothing was stored"));
+        }
+        t.result = item.result;
+        if (scored->state == TrialState::kInfeasible) {
+          t.state = TrialState::kInfeasible;
+          t.failure_reason = scored->note;
+        } else {
+          t.state = TrialState::kSucceeded;
+          t.reward = scored->reward;
+        }
+      }
+      t.architecture = *std::move(arch);
+      // The store's own checks (finite metrics, sizes), named by line here.
+      if (absl::Status valid = db::ValidateNewTrials({t}).status(); !valid.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(item, i), ": ", valid.message(), "; nothing was stored"));
+      }
+      trials.push_back(std::move(t));
+    }
+  }
+  // One AddTrials: one transaction, so a refused row (the store validates
+  // metrics too) leaves nothing behind.
+  absl::StatusOr<std::vector<TrialRecord>> stored = store.AddTrials(id_, trials);
+  if (!stored.ok()) return stored.status();
+  std::vector<TrialRecord> done;
+  for (const TrialRecord& t : *stored) {
+    if (IsTerminal(t.state)) done.push_back(t);
+  }
+  if (!done.empty()) Observe(done);
+  spdlog::info("event=trials_{} search={} trials={} finished={}",
+               std::string(TrialOriginName(origin)), id_, stored->size(), done.size());
   return stored;
 }
 

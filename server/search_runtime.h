@@ -21,6 +21,7 @@
 #include "db/store.h"
 #include "hardware/targets.h"
 #include "scheduler/early_stopping.h"
+#include "server/coordinator_types.h"
 #include "server/queue_counters.h"
 #include "space/search_space.h"
 #include "spec/search_spec.h"
@@ -80,6 +81,17 @@ class SearchRuntime {
   // strategy. Returns the stored trials.
   absl::StatusOr<std::vector<TrialRecord>> ProposeAndStore(db::Store& store, int n)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Stores the owner's architectures as trials of `origin` (kEnqueued:
+  // PENDING, or INFEASIBLE when static costs break a hard limit; kImported:
+  // finished with their results, SUCCEEDED or INFEASIBLE as the objectives
+  // judge them) and tells the strategy about those already finished. All or
+  // nothing: the first item that does not decode in the space (or, for an
+  // import, whose result cannot be scored) fails the call, naming its line
+  // or position, before anything is stored.
+  absl::StatusOr<std::vector<TrialRecord>> StoreGuided(db::Store& store,
+                                                       const std::vector<GuidedTrial>& items,
+                                                       TrialOrigin origin) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The verdict on a reported result (pure: changes nothing).
   Verdict Judge(const TrialRecord& trial, const TrialResult& result, bool early_stopped)

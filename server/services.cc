@@ -313,6 +313,67 @@ grpc::ServerUnaryReactor* SearchServiceImpl::GetParetoFront(
     for (const TrialRecord& t : front->trials) *response->add_trials() = ToProto(t);
     for (const std::string& m : front->metrics) response->add_metrics(m);
     response->set_hypervolume(front->hypervolume);
+    for (const NearMiss& near : front->least_violating) {
+      hwnas::v1::NearMiss* p = response->add_least_violating();
+      *p->mutable_trial() = ToProto(near.trial);
+      p->set_total_excess(near.total_excess);
+      for (const LimitMiss& miss : near.misses) {
+        hwnas::v1::LimitMiss* m = p->add_misses();
+        m->set_metric(miss.metric);
+        m->set_value(miss.value);
+        m->set_limit(miss.limit);
+        m->set_excess(miss.excess);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+// Most architectures or rows one EnqueueTrials / ImportTrials call takes.
+constexpr int kMaxGuidedPerCall = 10000;
+
+grpc::ServerUnaryReactor* SearchServiceImpl::EnqueueTrials(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::EnqueueTrialsRequest* request,
+    hwnas::v1::EnqueueTrialsResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    if (request->architectures_size() > kMaxGuidedPerCall) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("architectures: at most ", kMaxGuidedPerCall, " per call"));
+    }
+    if (request->lines_size() != 0 && request->lines_size() != request->architectures_size()) {
+      return absl::InvalidArgumentError("lines: one per architecture, or none");
+    }
+    std::vector<GuidedTrial> items;
+    for (int i = 0; i < request->architectures_size(); ++i) {
+      items.push_back({.architecture = request->architectures(i),
+                       .line = request->lines_size() > 0 ? request->lines(i) : 0});
+    }
+    absl::StatusOr<std::vector<TrialRecord>> added =
+        coordinator_->AddGuided(user, request->search_id(), items, TrialOrigin::kEnqueued);
+    if (!added.ok()) return added.status();
+    for (const TrialRecord& t : *added) *response->add_trials() = ToProto(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::ImportTrials(
+    grpc::CallbackServerContext* ctx, const hwnas::v1::ImportTrialsRequest* request,
+    hwnas::v1::ImportTrialsResponse* response) {
+  return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
+    if (request->results_size() > kMaxGuidedPerCall) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("results: at most ", kMaxGuidedPerCall, " per call"));
+    }
+    std::vector<GuidedTrial> items;
+    for (const hwnas::v1::ImportedResult& r : request->results()) {
+      GuidedTrial item{.architecture = r.architecture(), .line = r.line()};
+      if (r.has_result()) item.result = FromProto(r.result());
+      items.push_back(std::move(item));
+    }
+    absl::StatusOr<std::vector<TrialRecord>> added =
+        coordinator_->AddGuided(user, request->search_id(), items, TrialOrigin::kImported);
+    if (!added.ok()) return added.status();
+    for (const TrialRecord& t : *added) *response->add_trials() = ToProto(t);
     return absl::OkStatus();
   });
 }

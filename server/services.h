@@ -43,6 +43,12 @@ class SearchServiceImpl final : public hwnas::v1::SearchService::CallbackService
   grpc::ServerUnaryReactor* GetParetoFront(grpc::CallbackServerContext* ctx,
                                            const hwnas::v1::GetParetoFrontRequest* request,
                                            hwnas::v1::GetParetoFrontResponse* response) override;
+  grpc::ServerUnaryReactor* EnqueueTrials(grpc::CallbackServerContext* ctx,
+                                          const hwnas::v1::EnqueueTrialsRequest* request,
+                                          hwnas::v1::EnqueueTrialsResponse* response) override;
+  grpc::ServerUnaryReactor* ImportTrials(grpc::CallbackServerContext* ctx,
+                                         const hwnas::v1::ImportTrialsRequest* request,
+                                         hwnas::v1::ImportTrialsResponse* response) override;
   grpc::ServerWriteReactor<hwnas::v1::SearchEvent>* WatchSearch(
       grpc::CallbackServerContext* ctx, const hwnas::v1::WatchSearchRequest* request) override;
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -155,7 +156,8 @@ TEST(FormatTrialList, CsvHeaderAndRows) {
                                              "space",
                                              "architecture",
                                              "tokens",
-                                             "failure_reason"};
+                                             "failure_reason",
+                                             "origin"};
   EXPECT_EQ(header, expected);
   auto col = [&](absl::string_view name) {
     return std::find(header.begin(), header.end(), name) - header.begin();
@@ -169,6 +171,7 @@ TEST(FormatTrialList, CsvHeaderAndRows) {
   EXPECT_EQ(row2[col("flash_bytes")], "600000");
   EXPECT_EQ(row2[col("latency_ms@cortex-m7")], "200");
   EXPECT_EQ(row2[col("tokens")], "2 1 2");
+  EXPECT_EQ(row2[col("origin")], "strategy");
   EXPECT_EQ(row2[col("architecture")], "r1_k3_s11_e1_i32_o16 r2_k3_s22_e6_i16_o24_se0.25");
   std::vector<std::string> row5 = CsvRow(lines[5]);
   ASSERT_EQ(row5.size(), header.size());
@@ -344,6 +347,49 @@ TEST(FormatPareto, SortedByFirstMetric) {
   EXPECT_NE(table.find("2 trials, hypervolume 55.7926\n"), std::string::npos) << table;
   j = json::parse(FormatPareto(front, OutputFormat::kJson));
   EXPECT_EQ(j["hypervolume"].get<double>(), 55.79262472919821);
+}
+
+// Nothing feasible: the least-violating trials and their misses, in every
+// format, instead of an empty front; status shows them instead of "none yet".
+TEST(FormatPareto, NothingFeasibleShowsTheLeastViolating) {
+  auto trials = MakeTrials();
+  ParetoFront front;
+  front.metrics = {"latency_ms"};
+  NearMiss near{.trial = trials[0], .total_excess = 0.25};
+  near.trial.state = TrialState::kInfeasible;
+  near.misses.push_back({.metric = "latency_ms", .value = 12.5, .limit = 10, .excess = 0.25});
+  front.least_violating = {near};
+  std::string table = FormatPareto(front, OutputFormat::kTable);
+  EXPECT_NE(table.find("No feasible trial"), std::string::npos) << table;
+  EXPECT_NE(table.find("latency_ms 12.50 > 10.00 (+25%)"), std::string::npos) << table;
+  json j = json::parse(FormatPareto(front, OutputFormat::kJson));
+  EXPECT_TRUE(j["trials"].empty());
+  ASSERT_EQ(j["least_violating"].size(), 1u);
+  EXPECT_EQ(j["least_violating"][0]["trial"]["number"], near.trial.number);
+  EXPECT_DOUBLE_EQ(j["least_violating"][0]["misses"][0]["excess"].get<double>(), 0.25);
+  auto csv = Lines(FormatPareto(front, OutputFormat::kCsv));
+  ASSERT_EQ(csv.size(), 2u);
+  EXPECT_EQ(CsvRow(csv[1])[0], absl::StrCat(near.trial.number));
+
+  SearchRecord search;
+  search.id = 3;
+  search.counts.infeasible = 4;
+  std::string status = FormatSearchDetail(search, OutputFormat::kTable, {near});
+  EXPECT_NE(status.find("none feasible"), std::string::npos) << status;
+  EXPECT_NE(status.find("(+25%)"), std::string::npos) << status;
+  EXPECT_EQ(status.find("none yet"), std::string::npos) << status;
+  EXPECT_NE(FormatSearchDetail(search, OutputFormat::kTable).find("none yet"), std::string::npos);
+}
+
+TEST(FormatTrialList, OriginColumnOnlyWithGuidedTrials) {
+  auto trials = MakeTrials();
+  EXPECT_EQ(FormatTrialList(trials, {}, OutputFormat::kTable).find("ORIGIN"), std::string::npos);
+  trials[0].origin = TrialOrigin::kImported;
+  const std::string table = FormatTrialList(trials, {}, OutputFormat::kTable);
+  EXPECT_NE(table.find("ORIGIN"), std::string::npos) << table;
+  EXPECT_NE(table.find("imported"), std::string::npos) << table;
+  EXPECT_NE(FormatTrialDetail(trials[0], OutputFormat::kTable).find("Origin:        imported"),
+            std::string::npos);
 }
 
 // Trials 2 and 3 of MakeTrials cross-validated over three folds: 0.90 ±0.02

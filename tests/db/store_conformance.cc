@@ -820,4 +820,90 @@ TEST_P(StoreConformanceTest, LooksUpTrialsByLeaseAndCollectsCurves) {
   EXPECT_EQ(store_->GetTrial(search, 1, false)->finish_seq, 1);
 }
 
+// #19: trials carry their origin; enqueued ones are leased before the
+// strategy's (whatever their numbers), imported ones are stored finished and
+// never leased; a bad row in a guided batch stores nothing of it.
+TEST_P(StoreConformanceTest, TrialOriginsRoundTripAndSetTheLeaseOrder) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 1, 1, 1, 1, 1}), Pending({2, 2, 2, 2, 2, 2})}));
+  NewTrial enqueued = Pending({3, 3, 3, 3, 3, 3});
+  enqueued.origin = TrialOrigin::kEnqueued;
+  NewTrial imported = Pending({4, 4, 4, 4, 4, 4});
+  imported.origin = TrialOrigin::kImported;
+  imported.state = TrialState::kSucceeded;
+  imported.result = SampleResult(0.9);
+  imported.reward = 0.9;
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {enqueued, imported});
+  ASSERT_OK(added);
+  ASSERT_EQ(added->size(), 2u);
+  EXPECT_EQ((*added)[0].number, 3);
+  EXPECT_EQ((*added)[0].origin, TrialOrigin::kEnqueued);
+  EXPECT_EQ((*added)[0].state, TrialState::kPending);
+  EXPECT_EQ((*added)[1].origin, TrialOrigin::kImported);
+  EXPECT_EQ((*added)[1].state, TrialState::kSucceeded);
+  EXPECT_EQ((*added)[1].finish_seq, 1);
+  ASSERT_TRUE((*added)[1].result.has_value());
+  EXPECT_DOUBLE_EQ((*added)[1].result->accuracy, 0.9);
+
+  // Trial 3 (enqueued) first, then 1 and 2 by number; the imported trial 4
+  // is never handed out.
+  EXPECT_EQ(MustLease(search, "w1").trial.number, 3);
+  absl::StatusOr<std::vector<std::optional<Lease>>> batch =
+      store_->LeaseTrials({"w1", "w2", "w3"}, {search}, absl::Seconds(30));
+  ASSERT_OK(batch);
+  ASSERT_TRUE((*batch)[0].has_value());
+  ASSERT_TRUE((*batch)[1].has_value());
+  EXPECT_EQ((*batch)[0]->trial.number, 1);
+  EXPECT_EQ((*batch)[1]->trial.number, 2);
+  EXPECT_FALSE((*batch)[2].has_value());
+
+  // The origin survives every read path.
+  EXPECT_EQ(store_->GetTrial(search, 3, false)->origin, TrialOrigin::kEnqueued);
+  EXPECT_EQ(store_->GetTrial(search, 1, false)->origin, TrialOrigin::kStrategy);
+  absl::StatusOr<std::vector<TrialRecord>> finished = store_->FinishedTrialsSince(search, 0);
+  ASSERT_OK(finished);
+  ASSERT_EQ(finished->size(), 1u);
+  EXPECT_EQ((*finished)[0].origin, TrialOrigin::kImported);
+  absl::StatusOr<Page<TrialRecord>> page = store_->ListTrials({.search_id = search});
+  ASSERT_OK(page);
+  ASSERT_EQ(page->items.size(), 4u);
+  EXPECT_EQ(page->items[3].origin, TrialOrigin::kImported);
+  if (std::optional<std::string> rows = backend().Sql(
+          absl::StrCat("SELECT trial_number, origin FROM v_trials WHERE search_id = ", search,
+                       " ORDER BY trial_number"))) {
+    EXPECT_EQ(*rows, "1|strategy\n2|strategy\n3|enqueued\n4|imported");
+  }
+}
+
+TEST_P(StoreConformanceTest, GuidedBatchesAreAllOrNothing) {
+  const int64_t search = NewSearchId();
+  NewTrial good = Pending({1, 2, 3, 4, 0, 1});
+  good.origin = TrialOrigin::kImported;
+  good.state = TrialState::kSucceeded;
+  good.result = SampleResult(0.8);
+  good.reward = 0.8;
+  NewTrial nan = good;
+  nan.architecture = Arch({2, 2, 2, 2, 2, 2});
+  nan.result = SampleResult(std::numeric_limits<double>::quiet_NaN());
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {good, nan});
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  // An imported trial without its result, or still pending, is refused too.
+  NewTrial no_result = good;
+  no_result.result.reset();
+  EXPECT_EQ(store_->AddTrials(search, {no_result}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  NewTrial pending_import = Pending({1, 1, 1, 1, 1, 1});
+  pending_import.origin = TrialOrigin::kImported;
+  EXPECT_EQ(store_->AddTrials(search, {pending_import}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<TrialCounts> counts = store_->CountTrials(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->total, 0);
+  EXPECT_EQ(*store_->LastFinishSequence(search), 0);
+  // Numbering did not move: the next stored trial is number 1.
+  added = store_->AddTrials(search, {good});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].number, 1);
+}
+
 }  // namespace hwnas::db::conformance

@@ -19,6 +19,7 @@
 #include "db/memory_store.h"
 #include "gtest/gtest.h"
 #include "server/executor.h"
+#include "server/least_violating.h"
 #include "server/metrics.h"
 
 namespace hwnas::server {
@@ -395,6 +396,117 @@ TEST_F(CoordinatorTest, WorkersGoQuietAfterTheLivenessWindow) {
   clock_.Advance(absl::Seconds(61));
   s = *coordinator_->GetSearch(owner_, search);
   EXPECT_EQ(s.waiting, "no worker is connected");
+}
+
+// #19: enqueued architectures are leased before the strategy's queued
+// proposals; imported results are stored finished and never leased; a
+// request with one bad architecture stores nothing; only the owner may add.
+TEST_F(CoordinatorTest, GuidedTrialsAreLeasedFirstOrNeverAndAllOrNothing) {
+  const int64_t search = Submit(TableSpec("guided", 40));
+  const std::string worker = RegisterWorker("w1");
+  auto total = [&] { return store_.CountTrials(search)->total; };
+  const int64_t proposed = total();
+  ASSERT_GT(proposed, 0);
+
+  absl::StatusOr<std::vector<TrialRecord>> added = coordinator_->AddGuided(
+      owner_, search, {{.architecture = "1,2,3,4,0,1"}, {.architecture = "|bogus~0|"}},
+      TrialOrigin::kEnqueued);
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(added.status().message().find("architecture 2"), std::string::npos) << added.status();
+  added = coordinator_->AddGuided(owner_, search, {{.architecture = "1,1,1,1,1,1", .line = 7}},
+                                  TrialOrigin::kImported);
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(added.status().message().find("line 7: no metrics"), std::string::npos)
+      << added.status();
+  TrialResult too_accurate = TableResult(1.5);
+  added = coordinator_->AddGuided(
+      owner_, search,
+      {{.architecture = "1,1,1,1,1,1", .line = 2, .result = TableResult(0.5)},
+       {.architecture = "2,2,2,2,2,2", .line = 3, .result = too_accurate}},
+      TrialOrigin::kImported);
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(added.status().message().find("line 3: accuracy 1.5"), std::string::npos)
+      << added.status();
+  User mallory = *store_.CreateUser("mallory", false, false);
+  added = coordinator_->AddGuided(mallory, search, {{.architecture = "1,2,3,4,0,1"}},
+                                  TrialOrigin::kEnqueued);
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(total(), proposed);
+
+  added = coordinator_->AddGuided(
+      owner_, search, {{.architecture = "1,2,3,4,0,1"}, {.architecture = "3,3,3,3,3,3"}},
+      TrialOrigin::kEnqueued);
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_EQ(added->size(), 2u);
+  EXPECT_EQ((*added)[0].origin, TrialOrigin::kEnqueued);
+  EXPECT_GT((*added)[0].number, proposed);
+  absl::StatusOr<std::vector<TrialRecord>> imported = coordinator_->AddGuided(
+      owner_, search, {{.architecture = "4,4,4,4,4,4", .line = 2, .result = TableResult(0.6)}},
+      TrialOrigin::kImported);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->size(), 1u);
+  EXPECT_EQ((*imported)[0].state, TrialState::kSucceeded);
+  ASSERT_TRUE((*imported)[0].reward.has_value());
+
+  // The first two leases are the enqueued trials, whatever their numbers.
+  std::vector<Assignment> first = AcquireNow(worker, 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].trial_number, (*added)[0].number);
+  EXPECT_EQ(first[1].trial_number, (*added)[1].number);
+  // Draining the queue never hands out the imported trial.
+  for (int round = 0; round < 100; ++round) {
+    std::vector<Assignment> more = AcquireNow(worker, 50);
+    if (more.empty()) break;
+    for (const Assignment& a : more) {
+      EXPECT_NE(a.trial_number, (*imported)[0].number);
+    }
+  }
+  absl::StatusOr<TrialRecord> stored = store_.GetTrial(search, (*imported)[0].number, false);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->attempts, 0);
+  EXPECT_EQ(stored->origin, TrialOrigin::kImported);
+}
+
+TEST(LeastViolating, RanksByTotalRelativeExcessThenAccuracy) {
+  auto trial = [](int64_t number, double accuracy, double latency, int64_t flash) {
+    TrialRecord t;
+    t.number = number;
+    t.state = TrialState::kInfeasible;
+    t.result = TrialResult{};
+    t.result->accuracy = accuracy;
+    t.result->latency = LatencyMeasurement{latency, latency, 1, 1, "raspi4"};
+    t.result->costs.flash_bytes = flash;
+    return t;
+  };
+  const std::vector<spec::HardLimit> limits = {{"latency_ms", 10}, {"flash_bytes", 1000}};
+  TrialRecord sram;
+  sram.number = 9;
+  sram.state = TrialState::kInfeasible;
+  sram.failure_reason = "does not fit cortex-m7 (SRAM or flash)";
+  std::vector<NearMiss> ranked = LeastViolating(limits,
+                                                {trial(1, 0.9, 20, 500),   // +100%
+                                                 trial(2, 0.5, 12, 1050),  // +20% +5%
+                                                 trial(3, 0.7, 13, 500),   // +30%
+                                                 trial(4, 0.8, 13, 500),   // +30%, better
+                                                 sram},
+                                                4);
+  ASSERT_EQ(ranked.size(), 4u);
+  EXPECT_EQ(ranked[0].trial.number, 2);
+  ASSERT_EQ(ranked[0].misses.size(), 2u);
+  EXPECT_EQ(ranked[0].misses[0].metric, "latency_ms");
+  EXPECT_DOUBLE_EQ(ranked[0].misses[0].value, 12);
+  EXPECT_DOUBLE_EQ(ranked[0].misses[0].limit, 10);
+  EXPECT_DOUBLE_EQ(ranked[0].misses[0].excess, 0.2);
+  EXPECT_DOUBLE_EQ(ranked[0].misses[1].excess, 0.05);
+  EXPECT_DOUBLE_EQ(ranked[0].total_excess, 0.25);
+  EXPECT_EQ(ranked[1].trial.number, 4);  // Ties on excess: higher accuracy first.
+  EXPECT_EQ(ranked[2].trial.number, 3);
+  EXPECT_EQ(ranked[3].trial.number, 1);
+  // The trial no limit measures ranks last (cut here by k = 4).
+  ranked = LeastViolating(limits, {sram, trial(1, 0.9, 20, 500)}, 5);
+  ASSERT_EQ(ranked.size(), 2u);
+  EXPECT_EQ(ranked[1].trial.number, 9);
+  EXPECT_TRUE(ranked[1].misses.empty());
 }
 
 }  // namespace
