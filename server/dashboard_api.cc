@@ -419,8 +419,22 @@ absl::Status DashboardApi::LoadAssets() {
 }
 
 void DashboardApi::Register(HttpServer& http) {
-  http.GetPrefix("/api/", [this](const HttpRequest& r) { return Get(r); });
-  http.PostPrefix("/api/", [this](const HttpRequest& r) { return Post(r); });
+  // Every API call's time in the handler goes to the log (debug level;
+  // warn past a second), so a slow page can be traced to its request.
+  const auto timed = [](HttpResponse (DashboardApi::*handler)(const HttpRequest&),
+                        DashboardApi* self) {
+    return [handler, self](const HttpRequest& r) {
+      const absl::Time t0 = absl::Now();
+      HttpResponse out = (self->*handler)(r);
+      const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+      const auto level = ms > 1000 ? spdlog::level::warn : spdlog::level::debug;
+      spdlog::log(level, "event=dashboard_request method={} path={} status={} ms={:.1f} bytes={}",
+                  r.method, r.path, out.status, ms, out.body.size());
+      return out;
+    };
+  };
+  http.GetPrefix("/api/", timed(&DashboardApi::Get, this));
+  http.PostPrefix("/api/", timed(&DashboardApi::Post, this));
   http.GetPrefix("/", [this](const HttpRequest& r) { return Asset(r.path); });
 }
 

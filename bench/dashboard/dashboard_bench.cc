@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   auto server = ChildProcess::Start(
       {.argv = {binary + "/server/hwnas-server", "serve", "--listen", "127.0.0.1:0", "--metrics",
                 absl::StrCat("127.0.0.1:", *http_port), "--dashboard-dir",
-                source + "/dashboard/dist"},
+                source + "/dashboard/dist", "--log-level", "debug"},
        .env = {"HWNAS_DATABASE=" + pg.ConnectionString()},
        .log_path = dir + "/server.log"});
   if (!server.ok()) return Fail(std::string(server.status().message()));
@@ -197,6 +197,13 @@ int main(int argc, char** argv) {
   if (!node.ok()) return Fail(std::string(node.status().message()));
   std::cout << "\n" << node->output;
   server->Stop(absl::Seconds(10));
+  // The server's log has each API call's time in its handler
+  // (event=dashboard_request): kept for reading after the run.
+  const std::string kept_log = "/tmp/hwnas-bench-dashboard-server.log";
+  std::error_code ec;
+  std::filesystem::copy_file(dir + "/server.log", kept_log,
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (!ec) std::cout << "server log (per-request times): " << kept_log << "\n";
   (void)pg.Stop();
   std::filesystem::remove_all(dir);
   return node->exit_code;

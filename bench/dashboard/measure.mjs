@@ -42,6 +42,13 @@ for (let i = 0; i < RUNS; i++) {
     return e ? e.responseEnd : NaN;
   }));
   note('load', i, 'first', first[i], 'pareto', pareto[i], 'pareto API answered', apiDone[i]);
+  // Each API call of this load: sent, first byte, last byte (ms from the
+  // navigation), to see which waits on which.
+  const calls = await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((r) => r.name.includes('/api/v1/'))
+    .map((r) => `${r.name.replace(/^.*\/api\/v1\//, '')} start ${r.startTime.toFixed(0)} ` +
+      `sent ${r.requestStart.toFixed(0)} first-byte ${r.responseStart.toFixed(0)} end ${r.responseEnd.toFixed(0)}`));
+  calls.forEach((c) => note('  ', c));
 }
 const points = await page.getAttribute('#pareto-chart', 'data-points');
 
