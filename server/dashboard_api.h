@@ -17,12 +17,16 @@
 #define HWNAS_SERVER_DASHBOARD_API_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/records.h"
 #include "db/dashboard_queries.h"
 #include "db/store.h"
@@ -65,10 +69,20 @@ class DashboardApi {
 
  private:
   HttpResponse Asset(const std::string& path) const;
+  // A Pareto answer (JSON text) kept while the search's trial counts and
+  // state are what they were when it was computed: a trial that finishes
+  // changes them. Keyed by search, axes and goals.
+  std::optional<std::string> CachedPareto(const std::string& key, const std::string& version);
+  void KeepPareto(const std::string& key, const std::string& version, std::string body);
 
   DashboardDeps deps_;
   DashboardOptions options_;
   std::map<std::string, std::string> assets_;  // Path -> bytes; set before serving.
+  absl::Mutex cache_mu_;
+  // (key, (version, body)), newest last; a few entries (~2.5 MB each at
+  // 100,000 trials).
+  std::deque<std::pair<std::string, std::pair<std::string, std::string>>> pareto_cache_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace hwnas::server
