@@ -359,28 +359,33 @@ absl::StatusOr<std::vector<TrialPoint>> DashboardQueries::FinishedPoints(int64_t
                                                                          absl::string_view y) {
   HWNAS_ASSIGN_OR_RETURN(std::string x_sql, MetricSql(x, 2));
   HWNAS_ASSIGN_OR_RETURN(std::string y_sql, MetricSql(y, 3));
-  // The finish-sequence index holds exactly these rows, in this order.
+  // The finish-sequence index holds exactly these rows, in this order. Only
+  // what the scatter needs: 100,000 rows are read per answer.
   const std::string sql =
-      absl::StrCat("SELECT t.number, t.state, t.finish_seq, ", HWNAS_DASH_MICROS("t.finished_at"),
-                   ", ", x_sql, ", ", y_sql,
+      absl::StrCat("SELECT t.number, t.state, ", x_sql, ", ", y_sql,
                    " FROM trials t WHERE t.search_id = $1 AND t.finish_seq IS NOT NULL "
                    // Typed even when neither metric reads its name.
-                   "AND $2::text = $2::text AND $3::text = $3::text "
-                   "ORDER BY t.finish_seq");
+                   "AND $2::text = $2::text AND $3::text = $3::text ORDER BY t.finish_seq");
   return pool_->Run<std::vector<TrialPoint>>(
       "finished points", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<TrialPoint>> {
         pqxx::nontransaction txn(c);
         pqxx::result r = txn.exec_params(sql, search_id, std::string(x), std::string(y));
         std::vector<TrialPoint> out;
         out.reserve(r.size());
+        // The state column takes a handful of values: parsed once each.
+        std::map<std::string, TrialState, std::less<>> states;
         for (const pqxx::row& row : r) {
           TrialPoint p;
           p.number = row[0].as<int64_t>();
-          HWNAS_ASSIGN_OR_RETURN(p.state, ParseTrialState(row[1].as<std::string>()));
-          p.finish_seq = row[2].as<int64_t>();
-          if (!row[3].is_null()) p.finished_at = absl::FromUnixMicros(row[3].as<int64_t>());
-          if (!row[4].is_null()) p.x = row[4].as<double>();
-          if (!row[5].is_null()) p.y = row[5].as<double>();
+          const absl::string_view state(row[1].c_str(), row[1].size());
+          auto it = states.find(state);
+          if (it == states.end()) {
+            HWNAS_ASSIGN_OR_RETURN(TrialState parsed, ParseTrialState(state));
+            it = states.emplace(std::string(state), parsed).first;
+          }
+          p.state = it->second;
+          if (!row[2].is_null()) p.x = row[2].as<double>();
+          if (!row[3].is_null()) p.y = row[3].as<double>();
           out.push_back(p);
         }
         return out;

@@ -43,8 +43,6 @@ struct TrialFilter {
 struct TrialPoint {
   int64_t number = 0;
   TrialState state = TrialState::kUnspecified;
-  int64_t finish_seq = 0;
-  absl::Time finished_at = absl::UnixEpoch();
   std::optional<double> x;
   std::optional<double> y;
 };

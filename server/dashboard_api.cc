@@ -1,6 +1,7 @@
 #include "server/dashboard_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -224,8 +225,8 @@ json SearchJson(const SearchRecord& s, absl::Time now, bool detail) {
 // x from best to worst (ties: better y first), then a point is on the front
 // when its y beats every y before it. Only SUCCEEDED trials can be on it;
 // INFEASIBLE ones are returned marked, the others as dominated.
-json ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, bool x_max,
-                const std::string& ym, bool y_max) {
+std::string ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, bool x_max,
+                       const std::string& ym, bool y_max) {
   std::vector<const db::TrialPoint*> pts;
   pts.reserve(all.size());
   for (const db::TrialPoint& p : all) {
@@ -265,32 +266,36 @@ json ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, b
     if (*pts[a]->x != *pts[b]->x) return *pts[a]->x < *pts[b]->x;
     return *pts[a]->y < *pts[b]->y;
   });
-  std::vector<int64_t> number;
-  std::vector<double> x;
-  std::vector<double> y;
-  std::vector<int> k;
-  number.reserve(order.size());
-  x.reserve(order.size());
-  y.reserve(order.size());
-  k.reserve(order.size());
-  for (size_t i : order) {
-    number.push_back(pts[i]->number);
-    x.push_back(*pts[i]->x);
-    y.push_back(*pts[i]->y);
-    k.push_back(kind[i]);
-  }
-  return json{{"x_metric", xm},
-              {"y_metric", ym},
-              {"x_goal", x_max ? "max" : "min"},
-              {"y_goal", y_max ? "max" : "min"},
-              {"finished", all.size()},
-              {"front_size", front},
-              {"infeasible", infeasible},
-              {"missing", all.size() - pts.size()},
-              {"number", std::move(number)},
-              {"x", std::move(x)},
-              {"y", std::move(y)},
-              {"kind", std::move(k)}};
+  // Written by hand: at 100,000 points this is most of the answer's time
+  // with a JSON library. Values go with 9 significant digits (a chart needs
+  // far fewer; the table and trial page have them exact), a third shorter
+  // than the shortest exact form.
+  std::string out;
+  out.reserve(64 + order.size() * 40);
+  absl::StrAppend(&out, "{", json("x_metric").dump(), ":", json(xm).dump(),
+                  ",\"y_metric\":", json(ym).dump(), ",\"x_goal\":\"", x_max ? "max" : "min",
+                  "\",\"y_goal\":\"", y_max ? "max" : "min", "\",\"finished\":", all.size(),
+                  ",\"front_size\":", front, ",\"infeasible\":", infeasible,
+                  ",\"missing\":", all.size() - pts.size());
+  char buf[32];
+  const auto column = [&](const char* name, auto value) {
+    absl::StrAppend(&out, ",\"", name, "\":[");
+    for (size_t n = 0; n < order.size(); ++n) {
+      if (n > 0) out.push_back(',');
+      value(order[n]);
+    }
+    out.push_back(']');
+  };
+  const auto number = [&](double v) {
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 9);
+    out.append(buf, r.ptr);
+  };
+  column("number", [&](size_t i) { absl::StrAppend(&out, pts[i]->number); });
+  column("x", [&](size_t i) { number(*pts[i]->x); });
+  column("y", [&](size_t i) { number(*pts[i]->y); });
+  column("kind", [&](size_t i) { out.push_back(static_cast<char>('0' + kind[i])); });
+  out.push_back('}');
+  return out;
 }
 
 // Best feasible (SUCCEEDED) value so far, against finished trials and time:
@@ -632,7 +637,8 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     }
     absl::StatusOr<std::vector<db::TrialPoint>> pts = deps_.queries->FinishedPoints(id, x, y);
     if (!pts.ok()) return FromStatus(pts.status());
-    HttpResponse r = JsonResponse(200, ParetoJson(*pts, x, *x_max, y, *y_max));
+    HttpResponse r = JsonResponse(200, json::object());
+    r.body = ParetoJson(*pts, x, *x_max, y, *y_max);
     KeepPareto(key, version, r.body);
     return r;
   }

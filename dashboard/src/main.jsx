@@ -456,7 +456,18 @@ function Search({ id, me }) {
   }, [s]);
   const metrics = useMemo(() => s?.metrics || [], [s && s.metrics.join()]);
   if (error && error.status === 404) return <NotFound what={`search ${id}`} />;
-  if (!s) return error ? <p class="error">{error.message}</p> : <p>Loading…</p>;
+  // The table's first page is asked for at once, beside the summary, not
+  // after it (one round trip less before the first render); the charts wait
+  // for the summary, which names the metrics they plot.
+  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} />;
+  if (!s) {
+    return (
+      <div class="search-page">
+        {error ? <p class="error">{error.message}</p> : <p>Loading…</p>}
+        {table}
+      </div>
+    );
+  }
   const cancel = async () => {
     if (!confirm(`Cancel search ${s.id} (${s.name})? Its pending and running trials stop.`)) return;
     try {
@@ -468,6 +479,7 @@ function Search({ id, me }) {
   };
   const c = s.counts;
   return (
+    <div class="search-page">
     <div id="search" data-finished={s.finished} data-state={s.state}>
       <h2>
         Search {s.id}: {s.name} <span class={'state ' + s.state} id="search-state">{s.state}</span>
@@ -487,7 +499,8 @@ function Search({ id, me }) {
       <Pareto searchId={id} metrics={metrics} version={version} />
       <Best searchId={id} version={version} />
       <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
-      <TrialsTable searchId={id} metrics={metrics} version={version} best={s.best} />
+    </div>
+    {table}
     </div>
   );
 }
@@ -602,7 +615,9 @@ function App() {
   }, []);
   const banner = !online && <div class="banner" id="reconnecting">Reconnecting to the server…</div>;
   if (!getToken()) return <>{banner}<Login message={loginMessage} /></>;
-  if (!me) return <>{banner}<p>Signing in…</p></>;
+  // The page's own calls go out while "me" is still on its way (a token that
+  // is refused logs out on any 401); until then the user is unnamed.
+  const user = me || { name: '', admin: false };
   const logout = () => {
     clearToken();
     setMe(null);
@@ -610,7 +625,7 @@ function App() {
   };
   let page;
   if (route[0] === 'search' && route[1] && route[2] === 'trial' && route[3]) page = <Trial id={route[1]} number={route[3]} />;
-  else if (route[0] === 'search' && route[1]) page = <Search id={route[1]} me={me} />;
+  else if (route[0] === 'search' && route[1]) page = <Search id={route[1]} me={user} />;
   else if (route[0] === 'compare' && route[1] && route[2]) page = <Compare a={route[1]} b={route[2]} />;
   else if (route.length === 0) page = <Searches />;
   else page = <NotFound what="page" />;
@@ -619,7 +634,7 @@ function App() {
       {banner}
       <header>
         <a href="#/" class="brand">hwnas</a>
-        <span class="user" id="user">{me.name}{me.admin ? ' (admin)' : ''}</span>
+        <span class="user" id="user">{user.name}{user.admin ? ' (admin)' : ''}</span>
         <button id="logout" onClick={logout}>Log out</button>
       </header>
       <main>{page}</main>

@@ -63,7 +63,7 @@ try {
   log('ok: a trial finished live, no reload');
   await page.waitForSelector('#search[data-state="COMPLETED"]', { timeout: 180000 });
   await page.waitForFunction(() => document.querySelector('#finished')?.textContent === '30');
-  await page.waitForSelector('#pareto-chart canvas');
+  await page.waitForSelector('#pareto-chart[data-points] canvas');
   await page.waitForSelector('#best-trials canvas');
   const plotted = await page.getAttribute('#pareto-chart', 'data-points');
   assert.ok(+plotted > 0, `pareto plotted ${plotted}`);
@@ -153,7 +153,7 @@ try {
   await page.waitForSelector(`#compare tr[data-search="${LIVE_SEARCH}"]`);
   await page.waitForSelector(`#compare tr[data-search="${OTHER_SEARCH}"]`);
   await page.waitForSelector('#compare-best canvas');
-  await page.waitForSelector('#compare-scatter canvas');
+  await page.waitForSelector('#compare-scatter[data-points] canvas');
   assert.ok(+(await page.getAttribute('#compare-scatter', 'data-points')) > 0);
   await shot('06b-compare');
   // Compared with the cross-validated one: its best accuracy with ±.
