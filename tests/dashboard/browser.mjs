@@ -111,17 +111,6 @@ try {
   await shot('06-trial');
   log('ok: trial page');
 
-  // Keyset paging back and forth (sorted by accuracy, 50 rows a page).
-  if (!(await page.isDisabled('#next-page'))) {
-    const firstRows = await page.evaluate(() => [...document.querySelectorAll('#trials tbody tr')].map((r) => r.dataset.trial));
-    await page.click('#next-page');
-    await page.waitForSelector('#trials[data-offset="50"]');
-    await page.click('#prev-page');
-    await page.waitForSelector('#trials[data-offset="0"]');
-    assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('#trials tbody tr')].map((r) => r.dataset.trial)), firstRows);
-    log('ok: next and previous page');
-  }
-
   // A cross-validated search (#23): accuracy ± its standard error in the
   // table, "within noise of the best" marks, and the folds on a trial page.
   await page.goto(`${DASHBOARD_URL}#/search/${CV_SEARCH}`);
