@@ -272,7 +272,10 @@ function TrialsTable({ searchId, metrics, version, best }) {
 }
 
 function Pareto({ searchId, metrics, version }) {
-  const defaultX = (ms) => (ms.includes('latency_ms') ? 'latency_ms' : ms.find((m) => m !== 'accuracy' && m !== 'reward') || 'reward');
+  // A cost against accuracy: measured latency, else the first cost the
+  // trials have (not another quality score such as macro_f1 or accuracy_se).
+  const QUALITY = ['accuracy', 'reward', 'accuracy_se', 'balanced_accuracy', 'macro_f1', 'loss'];
+  const defaultX = (ms) => (ms.includes('latency_ms') ? 'latency_ms' : COSTS.find((m) => ms.includes(m)) || ms.find((m) => !QUALITY.includes(m)) || 'reward');
   const [axes, setAxes] = useState({ x: defaultX(metrics), y: 'accuracy' });
   const picked = useRef(false);
   const [chart, setChart] = useState(null);
