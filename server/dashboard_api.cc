@@ -422,6 +422,14 @@ json LayersJson(const SearchRecord& s, const TrialRecord& t) {
                 {"flash_bytes", total.flash_bytes}}}};
 }
 
+// What a kept answer depends on: every finished trial changes the counts.
+std::string CountsVersion(const SearchRecord& s) {
+  const TrialCounts& c = s.counts;
+  return absl::StrCat(SearchStateName(s.state), "|", c.total, "|", c.pending, "|", c.running, "|",
+                      c.succeeded, "|", c.failed, "|", c.infeasible, "|", c.early_stopped, "|",
+                      c.cancelled);
+}
+
 std::string ContentType(const std::string& path) {
   const auto ends = [&](absl::string_view s) { return absl::EndsWith(path, s); };
   if (ends(".html")) return "text/html; charset=utf-8";
@@ -465,24 +473,24 @@ absl::Status DashboardApi::LoadAssets() {
 }
 
 namespace {
-constexpr size_t kParetoCacheEntries = 8;
+constexpr size_t kKeptAnswers = 16;
 }  // namespace
 
-std::optional<std::string> DashboardApi::CachedPareto(const std::string& key,
+std::optional<std::string> DashboardApi::CachedAnswer(const std::string& key,
                                                       const std::string& version) {
   absl::MutexLock lock(&cache_mu_);
-  for (const auto& [k, entry] : pareto_cache_) {
+  for (const auto& [k, entry] : answers_) {
     if (k == key && entry.first == version) return entry.second;
   }
   return std::nullopt;
 }
 
-void DashboardApi::KeepPareto(const std::string& key, const std::string& version,
+void DashboardApi::KeepAnswer(const std::string& key, const std::string& version,
                               std::string body) {
   absl::MutexLock lock(&cache_mu_);
-  std::erase_if(pareto_cache_, [&](const auto& e) { return e.first == key; });
-  pareto_cache_.push_back({key, {version, std::move(body)}});
-  while (pareto_cache_.size() > kParetoCacheEntries) pareto_cache_.pop_front();
+  std::erase_if(answers_, [&](const auto& e) { return e.first == key; });
+  answers_.push_back({key, {version, std::move(body)}});
+  while (answers_.size() > kKeptAnswers) answers_.pop_front();
 }
 
 void DashboardApi::Register(HttpServer& http) {
@@ -625,12 +633,9 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     // Every finished trial's two values: the largest answer of the API.
     // Finished trials do not change, so it is reused until one more
     // finishes (or a state changes), which the counts show.
-    const std::string key = absl::StrCat(id, "|", x, "|", *x_max, "|", y, "|", *y_max);
-    const TrialCounts& c = search->counts;
-    const std::string version = absl::StrCat(
-        SearchStateName(search->state), "|", c.total, "|", c.pending, "|", c.running, "|",
-        c.succeeded, "|", c.failed, "|", c.infeasible, "|", c.early_stopped, "|", c.cancelled);
-    if (std::optional<std::string> body = CachedPareto(key, version)) {
+    const std::string key = absl::StrCat("pareto|", id, "|", x, "|", *x_max, "|", y, "|", *y_max);
+    const std::string version = CountsVersion(*search);
+    if (std::optional<std::string> body = CachedAnswer(key, version)) {
       HttpResponse r = JsonResponse(200, json::object());
       r.body = *std::move(body);
       return r;
@@ -639,16 +644,26 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     if (!pts.ok()) return FromStatus(pts.status());
     HttpResponse r = JsonResponse(200, json::object());
     r.body = ParetoJson(*pts, x, *x_max, y, *y_max);
-    KeepPareto(key, version, r.body);
+    KeepAnswer(key, version, r.body);
     return r;
   }
   if (what == "best" && parts.size() == 3) {
     const std::string metric = Param(request, "metric").value_or("reward");
     absl::StatusOr<bool> max = GoalParam(request, "goal", metric);
     if (!max.ok()) return FromStatus(max.status());
+    // Reads every finished trial too: kept like the Pareto answer.
+    const std::string key = absl::StrCat("best|", id, "|", metric, "|", *max);
+    const std::string version = CountsVersion(*search);
+    if (std::optional<std::string> body = CachedAnswer(key, version)) {
+      HttpResponse r = JsonResponse(200, json::object());
+      r.body = *std::move(body);
+      return r;
+    }
     absl::StatusOr<db::BestSoFarSeries> series = deps_.queries->BestSoFar(id, metric, *max);
     if (!series.ok()) return FromStatus(series.status());
-    return JsonResponse(200, BestSoFarJson(*series, metric, *max, search->created_at));
+    HttpResponse r = JsonResponse(200, BestSoFarJson(*series, metric, *max, search->created_at));
+    KeepAnswer(key, version, r.body);
+    return r;
   }
   if (what == "importance" && parts.size() == 3) {
     std::vector<std::string> metrics =

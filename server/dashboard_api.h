@@ -69,19 +69,19 @@ class DashboardApi {
 
  private:
   HttpResponse Asset(const std::string& path) const;
-  // A Pareto answer (JSON text) kept while the search's trial counts and
-  // state are what they were when it was computed: a trial that finishes
-  // changes them. Keyed by search, axes and goals.
-  std::optional<std::string> CachedPareto(const std::string& key, const std::string& version);
-  void KeepPareto(const std::string& key, const std::string& version, std::string body);
+  // A Pareto or best-so-far answer (JSON text) kept while the search's trial
+  // counts and state are what they were when it was computed: a trial that
+  // finishes changes them. Keyed by the call and its parameters.
+  std::optional<std::string> CachedAnswer(const std::string& key, const std::string& version);
+  void KeepAnswer(const std::string& key, const std::string& version, std::string body);
 
   DashboardDeps deps_;
   DashboardOptions options_;
   std::map<std::string, std::string> assets_;  // Path -> bytes; set before serving.
   absl::Mutex cache_mu_;
-  // (key, (version, body)), newest last; a few entries (~2.5 MB each at
+  // (key, (version, body)), newest last; 16 at most (a Pareto answer is ~2 MB at
   // 100,000 trials).
-  std::deque<std::pair<std::string, std::pair<std::string, std::string>>> pareto_cache_
+  std::deque<std::pair<std::string, std::pair<std::string, std::string>>> answers_
       ABSL_GUARDED_BY(cache_mu_);
 };
 
