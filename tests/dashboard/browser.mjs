@@ -67,6 +67,11 @@ try {
   await page.waitForSelector('#best-trials canvas');
   const plotted = await page.getAttribute('#pareto-chart', 'data-points');
   assert.ok(+plotted > 0, `pareto plotted ${plotted}`);
+  // Every one of the 30 finished trials is accounted for: the server keeps
+  // its Pareto answer only until another trial finishes.
+  const info = await page.textContent('#pareto-info');
+  const [, shown, , missing] = info.match(/(\d+) plotted(, (\d+) without both metrics)?/);
+  assert.equal(+shown + (+missing || 0), 30, info);
   await shot('04-search-completed');
   log('ok: completed; Pareto chart drew', plotted, 'points');
 
