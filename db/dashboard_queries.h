@@ -43,10 +43,23 @@ struct TrialFilter {
 struct TrialPoint {
   int64_t number = 0;
   TrialState state = TrialState::kUnspecified;
-  int64_t finish_seq = 0;
-  absl::Time finished_at = absl::UnixEpoch();
   std::optional<double> x;
   std::optional<double> y;
+};
+
+// Best-so-far: the finished trials (in finish order) at which a SUCCEEDED
+// trial improved on every SUCCEEDED one before it.
+struct BestStep {
+  int64_t index = 0;  // 1-based position in finish order.
+  int64_t number = 0;
+  absl::Time finished_at = absl::UnixEpoch();
+  double value = 0;
+};
+
+struct BestSoFarSeries {
+  int64_t finished = 0;  // Finished trials (any terminal state but CANCELLED).
+  absl::Time last_finished_at = absl::UnixEpoch();
+  std::vector<BestStep> steps;
 };
 
 // A SUCCEEDED trial's decisions (architecture tokens) and metric values, in
@@ -73,6 +86,11 @@ class DashboardQueries {
   // Every finished trial of the search in finish order, with two metrics.
   absl::StatusOr<std::vector<TrialPoint>> FinishedPoints(int64_t search_id, absl::string_view x,
                                                          absl::string_view y);
+  // The improvements only, found in the database (a window over the
+  // finish-sequence index): what the best-so-far chart draws, without
+  // sending every finished trial to the server.
+  absl::StatusOr<BestSoFarSeries> BestSoFar(int64_t search_id, absl::string_view metric,
+                                            bool maximize);
   // Every SUCCEEDED trial of the search with its tokens and up to 4 metrics
   // (INVALID_ARGUMENT past that or for an unknown metric).
   absl::StatusOr<std::vector<TokenRow>> SucceededTokens(int64_t search_id,

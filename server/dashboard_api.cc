@@ -1,6 +1,7 @@
 #include "server/dashboard_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,8 +17,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "hardware/costs.h"
 #include "nlohmann/json.hpp"
+#include "space/network_plan.h"
+#include "space/search_space.h"
 #include "spdlog/spdlog.h"
+#include "spec/worker_spec.h"
 
 namespace hwnas::server {
 namespace {
@@ -28,7 +33,9 @@ constexpr char kJson[] = "application/json";
 constexpr char kApiPrefix[] = "/api/v1/";
 
 // The metrics a trial may carry, in display order (estimates come after).
-constexpr const char* kMetricNames[] = {"accuracy",          "loss",        "latency_ms",
+// accuracy_se only exists for cross-validated trials (#23).
+constexpr const char* kMetricNames[] = {"accuracy",          "accuracy_se", "balanced_accuracy",
+                                        "macro_f1",          "loss",        "latency_ms",
                                         "latency_p90_ms",    "params",      "macs",
                                         "peak_memory_bytes", "flash_bytes", "train_seconds"};
 
@@ -143,6 +150,8 @@ json TrialJson(const TrialRecord& t, bool detail) {
     j["space_version"] = t.architecture.space_version;
     j["tokens"] = t.architecture.tokens;
     j["epochs_trained"] = t.result ? t.result->epochs : 0;
+    // Each cross-validation fold's accuracy (empty for one split).
+    j["fold_accuracy"] = t.result ? t.result->fold_accuracy : std::vector<double>();
     if (t.result && t.result->latency) {
       j["latency"] = {{"median_ms", t.result->latency->median_ms},
                       {"p90_ms", t.result->latency->p90_ms},
@@ -216,8 +225,8 @@ json SearchJson(const SearchRecord& s, absl::Time now, bool detail) {
 // x from best to worst (ties: better y first), then a point is on the front
 // when its y beats every y before it. Only SUCCEEDED trials can be on it;
 // INFEASIBLE ones are returned marked, the others as dominated.
-json ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, bool x_max,
-                const std::string& ym, bool y_max) {
+std::string ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, bool x_max,
+                       const std::string& ym, bool y_max) {
   std::vector<const db::TrialPoint*> pts;
   pts.reserve(all.size());
   for (const db::TrialPoint& p : all) {
@@ -257,62 +266,62 @@ json ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, b
     if (*pts[a]->x != *pts[b]->x) return *pts[a]->x < *pts[b]->x;
     return *pts[a]->y < *pts[b]->y;
   });
-  std::vector<int64_t> number;
-  std::vector<double> x;
-  std::vector<double> y;
-  std::vector<int> k;
-  number.reserve(order.size());
-  x.reserve(order.size());
-  y.reserve(order.size());
-  k.reserve(order.size());
-  for (size_t i : order) {
-    number.push_back(pts[i]->number);
-    x.push_back(*pts[i]->x);
-    y.push_back(*pts[i]->y);
-    k.push_back(kind[i]);
-  }
-  return json{{"x_metric", xm},
-              {"y_metric", ym},
-              {"x_goal", x_max ? "max" : "min"},
-              {"y_goal", y_max ? "max" : "min"},
-              {"finished", all.size()},
-              {"front_size", front},
-              {"infeasible", infeasible},
-              {"missing", all.size() - pts.size()},
-              {"number", std::move(number)},
-              {"x", std::move(x)},
-              {"y", std::move(y)},
-              {"kind", std::move(k)}};
+  // Written by hand: at 100,000 points this is most of the answer's time
+  // with a JSON library. Values go with 9 significant digits (a chart needs
+  // far fewer; the table and trial page have them exact), a third shorter
+  // than the shortest exact form.
+  std::string out;
+  out.reserve(64 + order.size() * 40);
+  absl::StrAppend(&out, "{", json("x_metric").dump(), ":", json(xm).dump(),
+                  ",\"y_metric\":", json(ym).dump(), ",\"x_goal\":\"", x_max ? "max" : "min",
+                  "\",\"y_goal\":\"", y_max ? "max" : "min", "\",\"finished\":", all.size(),
+                  ",\"front_size\":", front, ",\"infeasible\":", infeasible,
+                  ",\"missing\":", all.size() - pts.size());
+  char buf[32];
+  const auto column = [&](const char* name, auto value) {
+    absl::StrAppend(&out, ",\"", name, "\":[");
+    for (size_t n = 0; n < order.size(); ++n) {
+      if (n > 0) out.push_back(',');
+      value(order[n]);
+    }
+    out.push_back(']');
+  };
+  const auto number = [&](double v) {
+    const auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 9);
+    out.append(buf, r.ptr);
+  };
+  column("number", [&](size_t i) { absl::StrAppend(&out, pts[i]->number); });
+  column("x", [&](size_t i) { number(*pts[i]->x); });
+  column("y", [&](size_t i) { number(*pts[i]->y); });
+  column("kind", [&](size_t i) { out.push_back(static_cast<char>('0' + kind[i])); });
+  out.push_back('}');
+  return out;
 }
 
 // Best feasible (SUCCEEDED) value so far, against finished trials and time:
 // one point per improvement, plus the last trial so the line reaches now.
-json BestSoFarJson(const std::vector<db::TrialPoint>& pts, const std::string& metric, bool max,
+json BestSoFarJson(const db::BestSoFarSeries& series, const std::string& metric, bool max,
                    absl::Time start) {
   std::vector<int64_t> trials;
   std::vector<double> seconds;
   std::vector<double> value;
   std::vector<int64_t> number;
-  std::optional<double> best;
-  for (size_t i = 0; i < pts.size(); ++i) {
-    const db::TrialPoint& p = pts[i];
-    if (p.state != TrialState::kSucceeded || !p.x || !std::isfinite(*p.x)) continue;
-    if (best && !(max ? *p.x > *best : *p.x < *best)) continue;
-    best = *p.x;
-    trials.push_back(static_cast<int64_t>(i + 1));
-    seconds.push_back(std::max(0.0, absl::ToDoubleSeconds(p.finished_at - start)));
-    value.push_back(*p.x);
-    number.push_back(p.number);
+  const auto since = [&](absl::Time t) { return std::max(0.0, absl::ToDoubleSeconds(t - start)); };
+  for (const db::BestStep& s : series.steps) {
+    trials.push_back(s.index);
+    seconds.push_back(since(s.finished_at));
+    value.push_back(s.value);
+    number.push_back(s.number);
   }
-  if (best && !pts.empty() && trials.back() != static_cast<int64_t>(pts.size())) {
-    trials.push_back(static_cast<int64_t>(pts.size()));
-    seconds.push_back(std::max(0.0, absl::ToDoubleSeconds(pts.back().finished_at - start)));
-    value.push_back(*best);
+  if (!value.empty() && trials.back() != series.finished) {
+    trials.push_back(series.finished);
+    seconds.push_back(since(series.last_finished_at));
+    value.push_back(value.back());
     number.push_back(number.back());
   }
   return json{{"metric", metric},
               {"goal", max ? "max" : "min"},
-              {"finished", pts.size()},
+              {"finished", series.finished},
               {"trials", std::move(trials)},
               {"seconds", std::move(seconds)},
               {"value", std::move(value)},
@@ -376,6 +385,51 @@ json ImportanceJson(const std::vector<db::TokenRow>& rows,
   return json{{"trials", rows.size()}, {"positions", positions}, {"metrics", std::move(out)}};
 }
 
+// The architecture's layers with shapes and static costs, as
+// `hwnas-worker describe` prints them: the spec's space lowers the trial's
+// tokens to a network plan and hardware/costs.h costs each op. Torch-free, so
+// the server computes it; a spec the worker side cannot read (or a space
+// that has no plan) gets a note instead.
+json LayersJson(const SearchRecord& s, const TrialRecord& t) {
+  absl::StatusOr<spec::WorkerSpec> ws = spec::ParseWorkerSpec(s.spec_yaml);
+  if (!ws.ok()) return json{{"note", absl::StrCat("no layers: ", ws.status().message())}};
+  absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = spec::MakeSpace(*ws);
+  if (!space.ok()) return json{{"note", absl::StrCat("no layers: ", space.status().message())}};
+  absl::StatusOr<space::NetworkPlan> plan = (*space)->Lower(t.architecture.tokens);
+  if (!plan.ok()) return json{{"note", absl::StrCat("no layers: ", plan.status().message())}};
+  const space::NetworkPlan lowered = spec::ApplyHardwareOptions(*std::move(plan), ws->hardware);
+  absl::StatusOr<hardware::CostReport> report = hardware::ComputeCosts(lowered);
+  if (!report.ok()) return json{{"note", absl::StrCat("no layers: ", report.status().message())}};
+  json ops = json::array();
+  for (const hardware::OpCost& c : report->ops) {
+    const space::Op& op = lowered.ops[c.op];
+    ops.push_back({{"name", c.name},
+                   {"type", std::string(space::OpTypeName(op.type))},
+                   {"output_shape", space::ShapeToString(c.output_shape)},
+                   {"params", c.params},
+                   {"macs", c.macs},
+                   {"flash_bytes", c.flash_bytes},
+                   {"live_bytes", c.live_bytes},
+                   {"weight_bits", op.weight_bits}});
+  }
+  const HardwareCosts& total = report->totals;
+  return json{{"ops", std::move(ops)},
+              {"peak_op", report->peak_op},
+              {"totals",
+               {{"params", total.params},
+                {"macs", total.macs},
+                {"peak_activation_bytes", total.peak_activation_bytes},
+                {"flash_bytes", total.flash_bytes}}}};
+}
+
+// What a kept answer depends on: every finished trial changes the counts.
+std::string CountsVersion(const SearchRecord& s) {
+  const TrialCounts& c = s.counts;
+  return absl::StrCat(SearchStateName(s.state), "|", c.total, "|", c.pending, "|", c.running, "|",
+                      c.succeeded, "|", c.failed, "|", c.infeasible, "|", c.early_stopped, "|",
+                      c.cancelled);
+}
+
 std::string ContentType(const std::string& path) {
   const auto ends = [&](absl::string_view s) { return absl::EndsWith(path, s); };
   if (ends(".html")) return "text/html; charset=utf-8";
@@ -418,9 +472,44 @@ absl::Status DashboardApi::LoadAssets() {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr size_t kKeptAnswers = 16;
+}  // namespace
+
+std::optional<std::string> DashboardApi::CachedAnswer(const std::string& key,
+                                                      const std::string& version) {
+  absl::MutexLock lock(&cache_mu_);
+  for (const auto& [k, entry] : answers_) {
+    if (k == key && entry.first == version) return entry.second;
+  }
+  return std::nullopt;
+}
+
+void DashboardApi::KeepAnswer(const std::string& key, const std::string& version,
+                              std::string body) {
+  absl::MutexLock lock(&cache_mu_);
+  std::erase_if(answers_, [&](const auto& e) { return e.first == key; });
+  answers_.push_back({key, {version, std::move(body)}});
+  while (answers_.size() > kKeptAnswers) answers_.pop_front();
+}
+
 void DashboardApi::Register(HttpServer& http) {
-  http.GetPrefix("/api/", [this](const HttpRequest& r) { return Get(r); });
-  http.PostPrefix("/api/", [this](const HttpRequest& r) { return Post(r); });
+  // Every API call's time in the handler goes to the log (debug level;
+  // warn past a second), so a slow page can be traced to its request.
+  const auto timed = [](HttpResponse (DashboardApi::*handler)(const HttpRequest&),
+                        DashboardApi* self) {
+    return [handler, self](const HttpRequest& r) {
+      const absl::Time t0 = absl::Now();
+      HttpResponse out = (self->*handler)(r);
+      const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+      const auto level = ms > 1000 ? spdlog::level::warn : spdlog::level::debug;
+      spdlog::log(level, "event=dashboard_request method={} path={} status={} ms={:.1f} bytes={}",
+                  r.method, r.path, out.status, ms, out.body.size());
+      return out;
+    };
+  };
+  http.GetPrefix("/api/", timed(&DashboardApi::Get, this));
+  http.PostPrefix("/api/", timed(&DashboardApi::Post, this));
   http.GetPrefix("/", [this](const HttpRequest& r) { return Asset(r.path); });
 }
 
@@ -530,7 +619,9 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     if (!absl::SimpleAtoi(parts[3], &number) || number <= 0) return Error(404, "not found");
     absl::StatusOr<TrialRecord> t = deps_.store->GetTrial(id, number, /*with_epochs=*/true);
     if (!t.ok()) return FromStatus(t.status());
-    return JsonResponse(200, TrialJson(*t, true));
+    json j = TrialJson(*t, true);
+    j["layers"] = LayersJson(*search, *t);
+    return JsonResponse(200, j);
   }
   if (what == "pareto" && parts.size() == 3) {
     const std::string x = Param(request, "x").value_or("latency_ms");
@@ -539,18 +630,40 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     absl::StatusOr<bool> y_max = GoalParam(request, "y_goal", y);
     if (!x_max.ok()) return FromStatus(x_max.status());
     if (!y_max.ok()) return FromStatus(y_max.status());
+    // Every finished trial's two values: the largest answer of the API.
+    // Finished trials do not change, so it is reused until one more
+    // finishes (or a state changes), which the counts show.
+    const std::string key = absl::StrCat("pareto|", id, "|", x, "|", *x_max, "|", y, "|", *y_max);
+    const std::string version = CountsVersion(*search);
+    if (std::optional<std::string> body = CachedAnswer(key, version)) {
+      HttpResponse r = JsonResponse(200, json::object());
+      r.body = *std::move(body);
+      return r;
+    }
     absl::StatusOr<std::vector<db::TrialPoint>> pts = deps_.queries->FinishedPoints(id, x, y);
     if (!pts.ok()) return FromStatus(pts.status());
-    return JsonResponse(200, ParetoJson(*pts, x, *x_max, y, *y_max));
+    HttpResponse r = JsonResponse(200, json::object());
+    r.body = ParetoJson(*pts, x, *x_max, y, *y_max);
+    KeepAnswer(key, version, r.body);
+    return r;
   }
   if (what == "best" && parts.size() == 3) {
     const std::string metric = Param(request, "metric").value_or("reward");
     absl::StatusOr<bool> max = GoalParam(request, "goal", metric);
     if (!max.ok()) return FromStatus(max.status());
-    absl::StatusOr<std::vector<db::TrialPoint>> pts =
-        deps_.queries->FinishedPoints(id, metric, metric);
-    if (!pts.ok()) return FromStatus(pts.status());
-    return JsonResponse(200, BestSoFarJson(*pts, metric, *max, search->created_at));
+    // Reads every finished trial too: kept like the Pareto answer.
+    const std::string key = absl::StrCat("best|", id, "|", metric, "|", *max);
+    const std::string version = CountsVersion(*search);
+    if (std::optional<std::string> body = CachedAnswer(key, version)) {
+      HttpResponse r = JsonResponse(200, json::object());
+      r.body = *std::move(body);
+      return r;
+    }
+    absl::StatusOr<db::BestSoFarSeries> series = deps_.queries->BestSoFar(id, metric, *max);
+    if (!series.ok()) return FromStatus(series.status());
+    HttpResponse r = JsonResponse(200, BestSoFarJson(*series, metric, *max, search->created_at));
+    KeepAnswer(key, version, r.body);
+    return r;
   }
   if (what == "importance" && parts.size() == 3) {
     std::vector<std::string> metrics =

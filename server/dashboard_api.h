@@ -17,12 +17,16 @@
 #define HWNAS_SERVER_DASHBOARD_API_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/records.h"
 #include "db/dashboard_queries.h"
 #include "db/store.h"
@@ -65,10 +69,20 @@ class DashboardApi {
 
  private:
   HttpResponse Asset(const std::string& path) const;
+  // A Pareto or best-so-far answer (JSON text) kept while the search's trial
+  // counts and state are what they were when it was computed: a trial that
+  // finishes changes them. Keyed by the call and its parameters.
+  std::optional<std::string> CachedAnswer(const std::string& key, const std::string& version);
+  void KeepAnswer(const std::string& key, const std::string& version, std::string body);
 
   DashboardDeps deps_;
   DashboardOptions options_;
   std::map<std::string, std::string> assets_;  // Path -> bytes; set before serving.
+  absl::Mutex cache_mu_;
+  // (key, (version, body)), newest last; 16 at most (a Pareto answer is ~2 MB at
+  // 100,000 trials).
+  std::deque<std::pair<std::string, std::pair<std::string, std::string>>> answers_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace hwnas::server

@@ -2,7 +2,7 @@
 // docs/dashboard.md). Routes live in the URL fragment (#/search/12), so the
 // server serves one page and a reload keeps the view.
 import { render } from 'preact';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, clearToken, getToken, onOnline, qs, setToken } from './api.js';
 import { bestChart, Chart, compareBestChart, compareScatterChart, epochChart, fmt, paretoChart } from './charts.jsx';
 import './style.css';
@@ -24,7 +24,8 @@ function useRoute() {
 function usePoll(load, deps, ms) {
   const [state, setState] = useState({ data: null, error: null });
   const alive = useRef(true);
-  useEffect(() => {
+  // Before paint, so the first request does not wait for a frame.
+  useLayoutEffect(() => {
     alive.current = true;
     let timer = null;
     const tick = async () => {
@@ -143,18 +144,54 @@ function Pager({ token, next, setToken, size }) {
   );
 }
 
+// Keyset pages: the server's next_page_token continues after the last row;
+// "previous" goes back through the tokens that led here.
+function KeysetPager({ stack, next, go, size }) {
+  const offset = stack.length * size;
+  return (
+    <div class="pager">
+      <button id="prev-page" disabled={stack.length === 0} onClick={() => go(-1)}>‹ previous</button>
+      <span>rows {offset + 1}–{offset + size}</span>
+      <button id="next-page" disabled={!next} onClick={() => go(+1)}>next ›</button>
+    </div>
+  );
+}
+
+// Accuracy for people: with ± its standard error when the trial was
+// cross-validated (#23), as `hwnas trials` and the report print it.
+const accuracyText = (m) =>
+  m?.accuracy == null ? '' : m.accuracy_se != null ? `${m.accuracy.toFixed(4)} ±${m.accuracy_se.toFixed(4)}` : fmt(m.accuracy);
+
+// As the report: within noise of the best (by reward) when the accuracies
+// differ by at most their combined standard error; only cross-validated
+// trials have one, so a single split is never "within noise".
+const withinNoise = (t, best) => {
+  if (!best || t.number === best.number) return false;
+  const a = t.metrics, b = best.metrics;
+  if (a?.accuracy_se == null || b?.accuracy_se == null || a.accuracy == null || b.accuracy == null) return false;
+  return Math.abs(a.accuracy - b.accuracy) <= Math.hypot(a.accuracy_se, b.accuracy_se);
+};
+
 const TRIAL_STATES = ['', 'PENDING', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'INFEASIBLE', 'EARLY_STOPPED', 'CANCELLED'];
-const COLUMNS = ['reward', 'accuracy', 'latency_ms', 'params', 'macs', 'peak_memory_bytes', 'flash_bytes'];
+const COLUMNS = ['reward', 'accuracy', 'balanced_accuracy', 'macro_f1', 'latency_ms', 'params', 'macs', 'peak_memory_bytes', 'flash_bytes'];
 const PAGE = 50;
 
-function TrialsTable({ searchId, metrics, version }) {
+function TrialsTable({ searchId, metrics, version, best }) {
   const [filter, setFilter] = useState({ state: '', metric: 'accuracy', min: '', max: '' });
   const [order, setOrder] = useState({ by: 'number', desc: false });
-  const [token, setPageToken] = useState('');
+  // The page's token and the tokens of the pages before it.
+  const [paging, setPaging] = useState({ token: '', stack: [] });
+  const token = paging.token;
+  const setPageToken = (t) => setPaging({ token: t, stack: [] });
+  const go = (step) => setPaging((p) => (step > 0
+    ? { token: page.next_page_token, stack: [...p.stack, p.token] }
+    : { token: p.stack[p.stack.length - 1], stack: p.stack.slice(0, -1) }));
   const [page, setPage] = useState(null);
   const [error, setError] = useState('');
-  const columns = useMemo(() => [...new Set([...COLUMNS.filter((c) => c === 'reward' || metrics.includes(c)), ...metrics])], [metrics]);
-  useEffect(() => {
+  // accuracy_se shows as the ± of the accuracy column, not on its own.
+  const columns = useMemo(() => [...new Set([...COLUMNS.filter((c) => c === 'reward' || metrics.includes(c)), ...metrics])].filter((c) => c !== 'accuracy_se'), [metrics]);
+  const noiseMarks = page?.trials.some((t) => withinNoise(t, best));
+  useLayoutEffect(() => {
     const t0 = performance.now();
     const q = qs({
       state: filter.state, metric: filter.min !== '' || filter.max !== '' ? filter.metric : '',
@@ -162,11 +199,11 @@ function TrialsTable({ searchId, metrics, version }) {
     });
     api(`searches/${searchId}/trials?${q}`)
       .then((p) => {
-        setPage({ ...p, ms: performance.now() - t0, offset: +token || 0, query: q });
+        setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q });
         setError('');
       })
       .catch((e) => setError(e.message));
-  }, [searchId, filter, order, token, version]);
+  }, [searchId, filter, order, paging, version]);
   const sortBy = (by) => {
     setOrder((o) => ({ by, desc: o.by === by ? !o.desc : by === 'reward' || by === 'accuracy' }));
     setPageToken('');
@@ -220,20 +257,26 @@ function TrialsTable({ searchId, metrics, version }) {
             <tr key={t.number} data-trial={t.number} data-state={t.state}>
               <td><a href={`#/search/${searchId}/trial/${t.number}`}>{t.number}</a></td>
               <td class={'state ' + t.state}>{t.state}</td>
-              {columns.map((c) => <td class="num">{fmt(t.metrics[c])}</td>)}
+              {columns.map((c) => (c === 'accuracy'
+                ? <td class="num" data-col="accuracy" data-value={t.metrics.accuracy ?? ''}>{accuracyText(t.metrics)}{withinNoise(t, best) && <span class="noise" title="within noise of the best trial's accuracy (difference at most their combined standard error)"> ≈best</span>}</td>
+                : <td class="num">{fmt(t.metrics[c])}</td>))}
               <td class="arch" title={t.architecture}>{t.architecture}</td>
             </tr>
           ))}
         </tbody>
       </table>
       {page && page.trials.length === 0 && <p>No trial matches.</p>}
-      {page && <Pager token={token} next={page.next_page_token} setToken={setPageToken} size={PAGE} />}
+      {noiseMarks && <p class="note" id="noise-note">≈best: accuracy within noise of the best trial's (#{best.number}): the difference is at most their combined standard error, so the folds cannot tell them apart.</p>}
+      {page && <KeysetPager stack={paging.stack} next={page.next_page_token} go={go} size={PAGE} />}
     </section>
   );
 }
 
 function Pareto({ searchId, metrics, version }) {
-  const defaultX = (ms) => (ms.includes('latency_ms') ? 'latency_ms' : ms.find((m) => m !== 'accuracy' && m !== 'reward') || 'reward');
+  // A cost against accuracy: measured latency, else the first cost the
+  // trials have (not another quality score such as macro_f1 or accuracy_se).
+  const QUALITY = ['accuracy', 'reward', 'accuracy_se', 'balanced_accuracy', 'macro_f1', 'loss'];
+  const defaultX = (ms) => (ms.includes('latency_ms') ? 'latency_ms' : COSTS.find((m) => ms.includes(m)) || ms.find((m) => !QUALITY.includes(m)) || 'reward');
   const [axes, setAxes] = useState({ x: defaultX(metrics), y: 'accuracy' });
   const picked = useRef(false);
   const [chart, setChart] = useState(null);
@@ -243,7 +286,9 @@ function Pareto({ searchId, metrics, version }) {
   useEffect(() => {
     if (!picked.current && axes.x !== defaultX(metrics)) setAxes({ ...axes, x: defaultX(metrics) });
   }, [metrics.join()]);
-  useEffect(() => {
+  // A layout effect: the request goes out before the page is painted, not
+  // after (on a busy machine the first paint of a search page took ~1 s).
+  useLayoutEffect(() => {
     api(`searches/${searchId}/pareto?${qs(axes)}`)
       .then((p) => {
         setInfo(p);
@@ -274,7 +319,7 @@ function Pareto({ searchId, metrics, version }) {
 
 function Best({ searchId, version }) {
   const [best, setBest] = useState(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     api(`searches/${searchId}/best?metric=reward`).then(setBest).catch(() => {});
   }, [searchId, version]);
   const byTrials = useMemo(() => best && bestChart(best, false), [best]);
@@ -368,15 +413,21 @@ function Compare({ a, b }) {
   const row = (s) => (
     <tr data-search={s.id}>
       <td><a href={`#/search/${s.id}`}>{s.id}</a></td><td>{s.name}</td><td class={'state ' + s.state}>{s.state}</td>
-      <td>{s.finished}/{s.budget}</td><td class="num">{fmt(s.best?.metrics?.reward)}</td><td class="num">{fmt(s.best?.metrics?.accuracy)}</td>
+      <td>{s.finished}/{s.budget}</td><td class="num">{fmt(s.best?.metrics?.reward)}</td><td class="num" data-col="accuracy">{accuracyText(s.best?.metrics)}</td>
+      <td class="num">{fmt(s.best?.metrics?.balanced_accuracy)}</td><td class="num">{fmt(s.best?.metrics?.macro_f1)}</td>
       <td class="num">{fmt(s.best?.metrics?.latency_ms)}</td><td>{s.rate_per_min.toFixed(1)}/min</td>
     </tr>
   );
   return (
     <div id="compare">
       <h2>Search {a} and search {b}</h2>
-      <table class="grid"><thead><tr><th>id</th><th>name</th><th>state</th><th>finished</th><th>best reward</th><th>its accuracy</th><th>its latency_ms</th><th>rate</th></tr></thead>
+      <table class="grid"><thead><tr><th>id</th><th>name</th><th>state</th><th>finished</th><th>best reward</th><th>its accuracy</th><th>balanced accuracy</th><th>macro-F1</th><th>its latency_ms</th><th>rate</th></tr></thead>
         <tbody>{row(data.sa)}{row(data.sb)}</tbody></table>
+      {data.sa.best && data.sb.best && data.sa.best.metrics.accuracy_se != null && data.sb.best.metrics.accuracy_se != null && (
+        <p class="note" id="compare-noise">{Math.abs(data.sa.best.metrics.accuracy - data.sb.best.metrics.accuracy) <= Math.hypot(data.sa.best.metrics.accuracy_se, data.sb.best.metrics.accuracy_se)
+          ? 'The two best accuracies are within noise of each other (difference at most their combined standard error).'
+          : 'The two best accuracies differ by more than their combined standard error.'}</p>
+      )}
       <section><h3>Best feasible reward vs trials</h3><Chart id="compare-best" opts={charts.best.opts} data={charts.best.data} /></section>
       <section>
         <h3>Trials of both</h3>
@@ -411,7 +462,18 @@ function Search({ id, me }) {
   }, [s]);
   const metrics = useMemo(() => s?.metrics || [], [s && s.metrics.join()]);
   if (error && error.status === 404) return <NotFound what={`search ${id}`} />;
-  if (!s) return error ? <p class="error">{error.message}</p> : <p>Loading…</p>;
+  // The table's first page is asked for at once, beside the summary, not
+  // after it (one round trip less before the first render); the charts wait
+  // for the summary, which names the metrics they plot.
+  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} />;
+  if (!s) {
+    return (
+      <div class="search-page">
+        {error ? <p class="error">{error.message}</p> : <p>Loading…</p>}
+        {table}
+      </div>
+    );
+  }
   const cancel = async () => {
     if (!confirm(`Cancel search ${s.id} (${s.name})? Its pending and running trials stop.`)) return;
     try {
@@ -423,6 +485,7 @@ function Search({ id, me }) {
   };
   const c = s.counts;
   return (
+    <div class="search-page">
     <div id="search" data-finished={s.finished} data-state={s.state}>
       <h2>
         Search {s.id}: {s.name} <span class={'state ' + s.state} id="search-state">{s.state}</span>
@@ -435,14 +498,15 @@ function Search({ id, me }) {
         <div>{c.running} running, {c.pending} pending, {c.succeeded} succeeded, {c.failed} failed, {c.infeasible} infeasible, {c.early_stopped} stopped early</div>
         <div>rate {s.rate_per_min.toFixed(1)} trials/min{s.eta_seconds != null && `, ETA ${duration(s.eta_seconds)}`}</div>
         <div>owner {s.owner}, space {s.space}, created {when(s.created_at)}</div>
-        {s.best && <div>best: trial <a href={`#/search/${id}/trial/${s.best.number}`}>{s.best.number}</a>, reward {fmt(s.best.metrics.reward)}, accuracy {fmt(s.best.metrics.accuracy)}</div>}
+        {s.best && <div>best: trial <a href={`#/search/${id}/trial/${s.best.number}`}>{s.best.number}</a>, reward {fmt(s.best.metrics.reward)}, accuracy <span id="best-accuracy">{accuracyText(s.best.metrics)}</span></div>}
         {s.error && <div class="error">{s.error}</div>}
       </div>
       <CompareWith id={id} />
       <Pareto searchId={id} metrics={metrics} version={version} />
       <Best searchId={id} version={version} />
       <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
-      <TrialsTable searchId={id} metrics={metrics} version={version} />
+    </div>
+    {table}
     </div>
   );
 }
@@ -460,6 +524,33 @@ function ArchitectureBlocks({ readable }) {
   );
 }
 
+// Per-layer shapes and static costs, as `hwnas-worker describe` prints them
+// (computed by the server from the spec's space; no training).
+function Layers({ layers }) {
+  if (!layers) return null;
+  if (!layers.ops) return <section><h3>Layers</h3><p class="note" id="layers-note">{layers.note}</p></section>;
+  const bytes = (v) => (v >= 1024 ? fmt(v / 1024) + ' KiB' : v + ' B');
+  return (
+    <section>
+      <h3>Layers ({layers.ops.length})</h3>
+      <table class="grid" id="layers">
+        <thead><tr><th>#</th><th>layer</th><th>type</th><th>output</th><th>params</th><th>MACs</th><th>flash</th><th>live memory</th><th>weight bits</th></tr></thead>
+        <tbody>
+          {layers.ops.map((o, i) => (
+            <tr data-op={i} class={i === layers.peak_op ? 'peak' : ''}>
+              <td>{i}</td><td>{o.name}</td><td>{o.type}</td><td>{o.output_shape}</td><td class="num">{fmt(o.params)}</td>
+              <td class="num">{fmt(o.macs)}</td><td class="num">{bytes(o.flash_bytes)}</td>
+              <td class="num" title={i === layers.peak_op ? 'the peak of live activation memory' : ''}>{bytes(o.live_bytes)}</td><td>{o.weight_bits}</td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot><tr><th colspan="4">total</th><td class="num">{fmt(layers.totals.params)}</td><td class="num">{fmt(layers.totals.macs)}</td>
+          <td class="num">{bytes(layers.totals.flash_bytes)}</td><td class="num">peak {bytes(layers.totals.peak_activation_bytes)}</td><td /></tr></tfoot>
+      </table>
+    </section>
+  );
+}
+
 function Trial({ id, number }) {
   const { data: t, error } = usePoll(() => api(`searches/${id}/trials/${number}`), [id, number], POLL_MS * 2);
   const curve = useMemo(() => (t && t.epochs.length ? epochChart(t.epochs) : null), [t && t.epochs.length, t && t.state]);
@@ -473,7 +564,12 @@ function Trial({ id, number }) {
       <div class="pair">
         <table class="grid kv">
           <tbody>
-            {Object.entries(t.metrics).filter(([, v]) => v != null).map(([k, v]) => <tr><th>{k}</th><td class="num">{fmt(v)}</td></tr>)}
+            {Object.entries(t.metrics).filter(([k, v]) => v != null && k !== 'accuracy_se').map(([k, v]) => (
+              <tr data-metric={k}><th>{k}</th><td class="num">{k === 'accuracy' ? accuracyText(t.metrics) : fmt(v)}</td></tr>
+            ))}
+            {t.fold_accuracy.length > 0 && (
+              <tr id="folds"><th>accuracy per fold ({t.fold_accuracy.length})</th><td class="num">{t.fold_accuracy.map((a) => a.toFixed(4)).join(', ')}</td></tr>
+            )}
             {t.latency && <tr><th>latency measured</th><td>{t.latency.runs} runs, {t.latency.threads} threads, {t.latency.device}</td></tr>}
             <tr><th>epochs</th><td>{t.epochs_trained}</td></tr>
             <tr><th>worker</th><td>{t.worker_id}</td></tr>
@@ -488,6 +584,7 @@ function Trial({ id, number }) {
           <p class="note">tokens: {t.tokens.join(' ')}</p>
         </div>
       </div>
+      <Layers layers={t.layers} />
       <h3>Epoch curves</h3>
       {curve ? <Chart id="epoch-chart" opts={curve.opts} data={curve.data} /> : <p>No per-epoch metrics (a table lookup, or not started).</p>}
     </div>
@@ -524,7 +621,9 @@ function App() {
   }, []);
   const banner = !online && <div class="banner" id="reconnecting">Reconnecting to the server…</div>;
   if (!getToken()) return <>{banner}<Login message={loginMessage} /></>;
-  if (!me) return <>{banner}<p>Signing in…</p></>;
+  // The page's own calls go out while "me" is still on its way (a token that
+  // is refused logs out on any 401); until then the user is unnamed.
+  const user = me || { name: '', admin: false };
   const logout = () => {
     clearToken();
     setMe(null);
@@ -532,7 +631,7 @@ function App() {
   };
   let page;
   if (route[0] === 'search' && route[1] && route[2] === 'trial' && route[3]) page = <Trial id={route[1]} number={route[3]} />;
-  else if (route[0] === 'search' && route[1]) page = <Search id={route[1]} me={me} />;
+  else if (route[0] === 'search' && route[1]) page = <Search id={route[1]} me={user} />;
   else if (route[0] === 'compare' && route[1] && route[2]) page = <Compare a={route[1]} b={route[2]} />;
   else if (route.length === 0) page = <Searches />;
   else page = <NotFound what="page" />;
@@ -541,7 +640,7 @@ function App() {
       {banner}
       <header>
         <a href="#/" class="brand">hwnas</a>
-        <span class="user" id="user">{me.name}{me.admin ? ' (admin)' : ''}</span>
+        <span class="user" id="user">{user.name}{user.admin ? ' (admin)' : ''}</span>
         <button id="logout" onClick={logout}>Log out</button>
       </header>
       <main>{page}</main>

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
+const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, CV_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
 const log = (...a) => console.log(new Date().toISOString(), ...a);
 
 async function ask(step, timeoutMs = 120000) {
@@ -63,10 +63,15 @@ try {
   log('ok: a trial finished live, no reload');
   await page.waitForSelector('#search[data-state="COMPLETED"]', { timeout: 180000 });
   await page.waitForFunction(() => document.querySelector('#finished')?.textContent === '30');
-  await page.waitForSelector('#pareto-chart canvas');
+  await page.waitForSelector('#pareto-chart[data-points] canvas');
   await page.waitForSelector('#best-trials canvas');
   const plotted = await page.getAttribute('#pareto-chart', 'data-points');
   assert.ok(+plotted > 0, `pareto plotted ${plotted}`);
+  // Every one of the 30 finished trials is accounted for: the server keeps
+  // its Pareto answer only until another trial finishes.
+  const info = await page.textContent('#pareto-info');
+  const [, shown, , missing] = info.match(/(\d+) plotted(, (\d+) without both metrics)?/);
+  assert.equal(+shown + (+missing || 0), 30, info);
   await shot('04-search-completed');
   log('ok: completed; Pareto chart drew', plotted, 'points');
 
@@ -111,6 +116,30 @@ try {
   await shot('06-trial');
   log('ok: trial page');
 
+  // A cross-validated search (#23): accuracy ± its standard error in the
+  // table, "within noise of the best" marks, and the folds on a trial page.
+  await page.goto(`${DASHBOARD_URL}#/search/${CV_SEARCH}`);
+  await page.waitForSelector('#trials tbody tr[data-trial="6"]');
+  assert.match(await page.textContent('#best-accuracy'), /^0\.9000 ±0\.0200$/);
+  const cvRows = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#trials tbody tr')].map((r) => [r.dataset.trial, r.querySelector('td[data-col=accuracy]').textContent])));
+  assert.match(cvRows[1], /^0\.9000 ±0\.0200$/);
+  assert.match(cvRows[2], /^0\.8800 ±0\.0200 ≈best$/);
+  assert.match(cvRows[3], /^0\.8700 ±0\.0300 ≈best$/);
+  for (const n of [1, 4, 5, 6]) assert.ok(!cvRows[n].includes('≈best'), `trial ${n}: ${cvRows[n]}`);
+  const heads = await page.evaluate(() => [...document.querySelectorAll('#trials thead th')].map((th) => th.dataset.col).filter(Boolean));
+  assert.ok(heads.includes('balanced_accuracy') && heads.includes('macro_f1'), `columns: ${heads}`);
+  assert.ok(!heads.includes('accuracy_se'), 'the error is shown with the accuracy, not as a column');
+  await page.waitForSelector('#noise-note');
+  await shot('06c-cross-validated');
+  await page.click('#trials tbody tr[data-trial="2"] a');
+  await page.waitForSelector('#trial #folds');
+  assert.match(await page.textContent('#trial tr[data-metric=accuracy] td'), /^0\.8800 ±0\.0200$/);
+  assert.match(await page.textContent('#folds td'), /^0\.8600, 0\.9000, 0\.8600, 0\.9000$/);
+  await page.waitForSelector('#layers tbody tr');
+  assert.ok((await page.locator('#layers tbody tr').count()) > 2);
+  await shot('06d-cross-validated-trial');
+  log('ok: accuracy ± its error, within-noise marks, folds and layers');
+
   // Two of alice's searches side by side; one of bob's is a 404 page.
   await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
   await page.fill('#compare-with', OTHER_SEARCH);
@@ -118,9 +147,13 @@ try {
   await page.waitForSelector(`#compare tr[data-search="${LIVE_SEARCH}"]`);
   await page.waitForSelector(`#compare tr[data-search="${OTHER_SEARCH}"]`);
   await page.waitForSelector('#compare-best canvas');
-  await page.waitForSelector('#compare-scatter canvas');
+  await page.waitForSelector('#compare-scatter[data-points] canvas');
   assert.ok(+(await page.getAttribute('#compare-scatter', 'data-points')) > 0);
   await shot('06b-compare');
+  // Compared with the cross-validated one: its best accuracy with ±.
+  await page.goto(`${DASHBOARD_URL}#/compare/${CV_SEARCH}/${LIVE_SEARCH}`);
+  await page.waitForSelector(`#compare tr[data-search="${CV_SEARCH}"] td[data-col=accuracy]`);
+  assert.match(await page.textContent(`#compare tr[data-search="${CV_SEARCH}"] td[data-col=accuracy]`), /^0\.9000 ±0\.0200$/);
   await page.goto(`${DASHBOARD_URL}#/compare/${LIVE_SEARCH}/${BOB_SEARCH}`);
   await page.waitForSelector('#not-found');
   log('ok: comparison page; with bob\'s search it is a 404');

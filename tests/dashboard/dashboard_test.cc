@@ -31,6 +31,7 @@
 #include "db/store.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "spec/worker_spec.h"
 #include "tests/cli/processes.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/test_paths.h"
@@ -196,6 +197,63 @@ class DashboardFixture : public ::testing::Test {
     return Call("GET", path, user.empty() ? "" : (*tokens_)[user]);
   }
 
+  // A finished search of `owner`'s with cross-validated results (#23), put
+  // in through the store as a worker's reports would leave them: the ECG
+  // example's spec (a temporal space, 2 folds x 2 repeats) and 6 SUCCEEDED
+  // trials whose accuracy, standard error, per-fold accuracies, balanced
+  // accuracy and macro-F1 are set. Trial 1 is the best by reward; trials 2
+  // and 3 are within noise of its accuracy, 4-6 are not.
+  static int64_t SeedCrossValidated(const std::string& owner) {
+    const std::string yaml = ct::ReadWholeFile(HWNAS_TEST_SOURCE_DIR "/examples/ecg-tinyml.yaml");
+    auto spec = spec::ParseWorkerSpec(yaml);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    if (!spec.ok()) return 0;
+    auto space = spec::MakeSpace(*spec);
+    EXPECT_TRUE(space.ok()) << space.status();
+    if (!space.ok()) return 0;
+    auto user = store_->GetUser(owner);
+    EXPECT_TRUE(user.ok()) << user.status();
+    auto search = store_->CreateSearch({.name = "cross-validated",
+                                        .owner_id = user->id,
+                                        .spec_yaml = yaml,
+                                        .space = "temporal",
+                                        .budget = 6});
+    EXPECT_TRUE(search.ok()) << search.status();
+    // (accuracy, its standard error, reward); the four folds lie at the
+    // mean -/+ the error.
+    const std::vector<std::tuple<double, double, double>> results = {
+        {0.90, 0.02, 0.90}, {0.88, 0.02, 0.89}, {0.87, 0.03, 0.88},
+        {0.80, 0.01, 0.80}, {0.70, 0.02, 0.70}, {0.60, 0.01, 0.60}};
+    std::vector<db::NewTrial> rows;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& [acc, se, reward] = results[i];
+      std::vector<int> tokens((*space)->decisions().size(), 0);
+      for (size_t d = 0; d < tokens.size(); ++d) {
+        tokens[d] = static_cast<int>((i + d) % (*space)->decisions()[d].choices.size());
+      }
+      auto arch = (*space)->MakeArchitecture(tokens);
+      EXPECT_TRUE(arch.ok()) << arch.status();
+      if (!arch.ok()) return 0;
+      db::NewTrial t;
+      t.architecture = *arch;
+      t.canonical_hash = (*space)->CanonicalHash(tokens);
+      t.state = TrialState::kSucceeded;
+      TrialResult r;
+      r.accuracy = acc;
+      r.accuracy_se = se;
+      r.fold_accuracy = {acc - se, acc + se, acc - se, acc + se};
+      r.balanced_accuracy = acc - 0.05;
+      r.macro_f1 = acc - 0.1;
+      r.costs = {.params = 1000, .macs = 20000, .peak_activation_bytes = 4096, .flash_bytes = 1200};
+      t.result = r;
+      t.reward = reward;
+      rows.push_back(std::move(t));
+    }
+    EXPECT_TRUE(store_->AddTrials(search->id, rows).ok());
+    EXPECT_TRUE(store_->FinishSearch(search->id, SearchState::kCompleted).ok());
+    return search->id;
+  }
+
   static bool SearchFinished(int64_t id) {
     auto s = store_->GetSearch(id);
     return s.ok() && s->state != SearchState::kRunning;
@@ -315,12 +373,13 @@ TEST_F(DashboardApi, SearchSummaryMatchesTheStore) {
 
 TEST_F(DashboardApi, TrialsAreFilteredSortedAndPagedServerSide) {
   const std::vector<TrialRecord> stored = StoredTrials(done_);
-  // SUCCEEDED with accuracy in [0.5, 0.9], by accuracy descending.
+  // SUCCEEDED with accuracy in [0.5, 0.9], by accuracy descending (ties by
+  // number, descending too), in keyset pages of 3.
   std::vector<std::pair<double, int64_t>> expected;
   for (const TrialRecord& t : stored) {
     if (t.state != TrialState::kSucceeded || !t.result) continue;
     if (t.result->accuracy >= 0.5 && t.result->accuracy <= 0.9) {
-      expected.push_back({-t.result->accuracy, t.number});
+      expected.push_back({-t.result->accuracy, -t.number});
     }
   }
   std::sort(expected.begin(), expected.end());
@@ -339,9 +398,54 @@ TEST_F(DashboardApi, TrialsAreFilteredSortedAndPagedServerSide) {
     ++pages;
   } while (!token.empty() && pages < 100);
   std::vector<int64_t> want;
-  for (const auto& [acc, number] : expected) want.push_back(number);
+  for (const auto& [acc, number] : expected) want.push_back(-number);
   EXPECT_EQ(got, want);
   EXPECT_GT(pages, 1);
+
+  // Every trial, by latency ascending: those with a latency in order, then
+  // those without one (by number), each exactly once across pages.
+  std::vector<std::pair<double, int64_t>> by_latency;
+  std::vector<int64_t> without;
+  for (const TrialRecord& t : stored) {
+    if (t.result && t.result->latency) {
+      by_latency.push_back({t.result->latency->median_ms, t.number});
+    } else {
+      without.push_back(t.number);
+    }
+  }
+  std::sort(by_latency.begin(), by_latency.end());
+  std::sort(without.begin(), without.end());
+  std::vector<int64_t> want_latency;
+  for (const auto& [v, number] : by_latency) want_latency.push_back(number);
+  want_latency.insert(want_latency.end(), without.begin(), without.end());
+  std::vector<int64_t> got_latency;
+  token.clear();
+  pages = 0;
+  do {
+    Reply r = Get(absl::StrCat("/api/v1/searches/", done_,
+                               "/trials?order=latency_ms&page_size=7&page_token=", token));
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    for (const json& t : r.body["trials"]) got_latency.push_back(t["number"].get<int64_t>());
+    token = r.body["next_page_token"].get<std::string>();
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  EXPECT_EQ(got_latency, want_latency);
+  // Pages by number, descending, follow keys too.
+  Reply first = Get(absl::StrCat("/api/v1/searches/", done_, "/trials?desc=1&page_size=5"));
+  ASSERT_EQ(first.status, 200);
+  Reply second = Get(absl::StrCat(
+      "/api/v1/searches/", done_,
+      "/trials?desc=1&page_size=5&page_token=", first.body["next_page_token"].get<std::string>()));
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(second.body["trials"][0]["number"].get<int64_t>(),
+            first.body["trials"][4]["number"].get<int64_t>() - 1);
+  // A token that is not one of ours, or from another order, is refused.
+  for (const std::string bad_token : {"100", "n5", "vx:3"}) {
+    Reply refused = Get(
+        absl::StrCat("/api/v1/searches/", done_, "/trials?order=accuracy&page_token=", bad_token));
+    EXPECT_EQ(refused.status, 400) << bad_token;
+    EXPECT_TRUE(absl::StrContains(refused.body["error"].get<std::string>(), "page_token"));
+  }
 
   Reply bad = Get(absl::StrCat("/api/v1/searches/", done_, "/trials?order=drop_table"));
   EXPECT_EQ(bad.status, 400);
@@ -457,6 +561,57 @@ TEST_F(DashboardApi, TrialDetailAndMissingTrial) {
   EXPECT_EQ(Get(absl::StrCat("/api/v1/searches/", done_, "/nothing")).status, 404);
 }
 
+TEST_F(DashboardApi, CrossValidatedTrialsCarryTheirErrorFoldsAndLayers) {
+  const int64_t id = SeedCrossValidated("alice");
+  ASSERT_GT(id, 0);
+  // The table: accuracy with its standard error, balanced accuracy and
+  // macro-F1, sortable by each.
+  Reply page = Get(absl::StrCat("/api/v1/searches/", id, "/trials?order=balanced_accuracy&desc=1"));
+  ASSERT_EQ(page.status, 200) << page.body.dump();
+  ASSERT_EQ(page.body["trials"].size(), 6u);
+  const json& first = page.body["trials"][0];
+  EXPECT_EQ(first["number"], 1);
+  EXPECT_DOUBLE_EQ(first["metrics"]["accuracy"].get<double>(), 0.90);
+  EXPECT_DOUBLE_EQ(first["metrics"]["accuracy_se"].get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(first["metrics"]["balanced_accuracy"].get<double>(), 0.85);
+  EXPECT_DOUBLE_EQ(first["metrics"]["macro_f1"].get<double>(), 0.80);
+  Reply filtered =
+      Get(absl::StrCat("/api/v1/searches/", id, "/trials?metric=macro_f1&min=0.75&order=macro_f1"));
+  ASSERT_EQ(filtered.status, 200) << filtered.body.dump();
+  EXPECT_EQ(filtered.body["trials"].size(), 3u);
+  // The summary's best (by reward) has them too, and the metric menus list
+  // them.
+  Reply summary = Get(absl::StrCat("/api/v1/searches/", id));
+  ASSERT_EQ(summary.status, 200);
+  EXPECT_DOUBLE_EQ(summary.body["best"]["metrics"]["accuracy_se"].get<double>(), 0.02);
+  const json& metrics = summary.body["metrics"];
+  EXPECT_NE(std::find(metrics.begin(), metrics.end(), "macro_f1"), metrics.end());
+  // The trial page: each fold's accuracy, and the layers with their costs
+  // as `hwnas-worker describe` computes them.
+  Reply trial = Get(absl::StrCat("/api/v1/searches/", id, "/trials/2"));
+  ASSERT_EQ(trial.status, 200) << trial.body.dump();
+  EXPECT_EQ(trial.body["fold_accuracy"], json({0.86, 0.90, 0.86, 0.90}));
+  const json& layers = trial.body["layers"];
+  ASSERT_TRUE(layers.contains("ops")) << layers.dump();
+  ASSERT_GT(layers["ops"].size(), 2u);
+  int64_t params = 0;
+  int64_t macs = 0;
+  for (const json& op : layers["ops"]) {
+    EXPECT_FALSE(op["output_shape"].get<std::string>().empty());
+    params += op["params"].get<int64_t>();
+    macs += op["macs"].get<int64_t>();
+  }
+  EXPECT_GT(params, 0);
+  EXPECT_EQ(params, layers["totals"]["params"].get<int64_t>());
+  EXPECT_EQ(macs, layers["totals"]["macs"].get<int64_t>());
+  // A single-split trial has no standard error and no folds.
+  Reply single = Get(absl::StrCat("/api/v1/searches/", done_, "/trials/1"));
+  ASSERT_EQ(single.status, 200);
+  EXPECT_FALSE(single.body["metrics"].contains("accuracy_se") &&
+               !single.body["metrics"]["accuracy_se"].is_null());
+  EXPECT_TRUE(single.body["fold_accuracy"].empty());
+}
+
 TEST_F(DashboardApi, OwnerCancelsARunningSearch) {
   // No worker takes it fast enough to finish 5000 trials.
   const int64_t id = Submit("alice", "to-cancel", 5000);
@@ -493,6 +648,8 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
   const int64_t live = Submit("alice", "browser-live", 30);
   const int64_t bobs = Submit("bob", "browser-bob", 2);
   const int64_t other = Submit("alice", "browser-other", 5);
+  const int64_t cross_validated = SeedCrossValidated("alice");
+  ASSERT_GT(cross_validated, 0);
   const std::string handshake = absl::StrCat(*dir_, "/handshake");
   std::filesystem::create_directories(handshake);
   auto node = ChildProcess::Start(
@@ -500,8 +657,8 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
        .env = {absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", http_port_, "/"),
                absl::StrCat("ALICE_TOKEN=", (*tokens_)["alice"]),
                absl::StrCat("LIVE_SEARCH=", live), absl::StrCat("BOB_SEARCH=", bobs),
-               absl::StrCat("OTHER_SEARCH=", other), absl::StrCat("ARTIFACTS=", artifacts),
-               absl::StrCat("HANDSHAKE=", handshake),
+               absl::StrCat("OTHER_SEARCH=", other), absl::StrCat("CV_SEARCH=", cross_validated),
+               absl::StrCat("ARTIFACTS=", artifacts), absl::StrCat("HANDSHAKE=", handshake),
                absl::StrCat("NODE_PATH=", source, "/dashboard/node_modules")},
        .log_path = absl::StrCat(artifacts, "/browser.log")});
   ASSERT_TRUE(node.ok()) << node.status();
