@@ -46,8 +46,7 @@ bool CanRun(const WorkerProfile& worker, const Requirements& req, std::string* w
   for (const std::string& cpu : req.measure_mcus) {
     if (!Contains(worker.measure_mcus, cpu)) {
       return refuse(absl::StrCat("search measures firmware on ", cpu,
-                                 ", worker does not (hwnas-worker serve --measure-mcu ", cpu,
-                                 ")"));
+                                 ", worker does not (hwnas-worker serve --measure-mcu ", cpu, ")"));
     }
   }
   return true;

@@ -110,9 +110,9 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
         named = named || t.name == target;
       }
       const absl::string_view base = absl::string_view(metric).substr(0, at);
-      const bool measured = std::find(spec::kMeasuredMcuMetrics.begin(),
-                                      spec::kMeasuredMcuMetrics.end(),
-                                      base) != spec::kMeasuredMcuMetrics.end();
+      const bool measured =
+          std::find(spec::kMeasuredMcuMetrics.begin(), spec::kMeasuredMcuMetrics.end(), base) !=
+          spec::kMeasuredMcuMetrics.end();
       why = !named     ? absl::StrCat("no hardware target is named '", target, "'; ")
             : measured ? absl::StrCat("hardware target '", target,
                                       "' is not measured: give it measure: cortex-m7 or "

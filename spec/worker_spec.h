@@ -145,7 +145,7 @@ struct HardwareOptions {
   int latency_threads = 1;
   double latency_budget_s = 5;                  // Stop adding runs after this long.
   std::vector<hardware::TargetConfig> targets;  // Estimation targets.
-  std::vector<McuMeasureTarget> measure_mcu;     // Targets also measured, in target order.
+  std::vector<McuMeasureTarget> measure_mcu;    // Targets also measured, in target order.
 };
 
 // How a trained trial's accuracy is judged. kHoldout: the data section's
