@@ -53,7 +53,9 @@ constexpr char kEvaluateHelp[] =
 
 Trains ARCH with the spec's training section on its data section, evaluates it on
 the held-out split, measures latency (hardware section) and prints the result.
-A progress line per epoch goes to stderr.
+Targets with `measure: CPU` (hardware.targets) are also measured on the trained
+network's firmware (arm-none-eabi-gcc, qemu-system-arm): measured_*@TARGET and
+int8_accuracy@TARGET. A progress line per epoch goes to stderr.
 
 flags:
   --spec PATH        search spec (YAML) with space, data, training, hardware sections
