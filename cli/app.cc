@@ -196,7 +196,10 @@ const std::vector<CommandSpec>& Commands() {
        "Show one trial in full, with its per-epoch curve.",
        {"ID", "N"},
        {},
-       "CSV output is one row per epoch.",
+       "CSV output is one row per epoch. 'Estimate:' lines are the targets' estimates;\n"
+       "'Measured:' lines (measured_*@T, int8_accuracy@T) were measured on the trained\n"
+       "network's firmware in QEMU, for targets with `measure:` (hwnas-worker serve\n"
+       "--measure-mcu).",
        "  hwnas trial 12 57\n"
        "  hwnas trial 12 57 -o json\n"},
       {"report",

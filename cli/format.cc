@@ -649,7 +649,12 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
     }
     if (!any_cost) absl::StrAppend(&out, "Costs:         not computed for this trial\n");
     for (const auto& [k, v] : r.estimates) {
-      absl::StrAppend(&out, "Estimate:      ", k, " = ", FormatMetric(k, v), "\n");
+      // Firmware numbers measured in QEMU (serve --measure-mcu) are not
+      // estimates: labelled apart so the two are never confused.
+      const bool measured =
+          absl::StartsWith(k, "measured_") || absl::StartsWith(k, "int8_accuracy@");
+      absl::StrAppend(&out, measured ? "Measured:      " : "Estimate:      ", k, " = ",
+                      FormatMetric(k, v), "\n");
     }
     const char* epochs = r.epochs == 1 ? " epoch" : " epochs";
     if (trained) {

@@ -153,6 +153,9 @@ struct WorkerRecord {
   std::vector<std::string> evaluators;
   std::string version;
   std::string hostname;
+  // CPUs it measures firmware on (serve --measure-mcu). Sent at every
+  // registration and kept by the scheduler's registry, not the store.
+  std::vector<std::string> measure_mcus;
   absl::Time registered_at = absl::UnixEpoch();
   absl::Time last_heartbeat = absl::UnixEpoch();
 };

@@ -251,6 +251,7 @@ hwnas::v1::WorkerCapabilities CapabilitiesToProto(const WorkerRecord& w) {
   for (const std::string& e : w.evaluators) p.add_evaluators(e);
   p.set_version(w.version);
   p.set_hostname(w.hostname);
+  for (const std::string& m : w.measure_mcus) p.add_measure_mcus(m);
   return p;
 }
 
@@ -265,6 +266,7 @@ WorkerRecord CapabilitiesFromProto(const hwnas::v1::WorkerCapabilities& p) {
   w.evaluators = ToVector(p.evaluators());
   w.version = p.version();
   w.hostname = p.hostname();
+  w.measure_mcus = ToVector(p.measure_mcus());
   return w;
 }
 

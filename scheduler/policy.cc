@@ -43,6 +43,12 @@ bool CanRun(const WorkerProfile& worker, const Requirements& req, std::string* w
                                worker.device_tag, "'"));
   }
   if (req.needs_gpu && !worker.gpu) return refuse("search needs a GPU");
+  for (const std::string& cpu : req.measure_mcus) {
+    if (!Contains(worker.measure_mcus, cpu)) {
+      return refuse(absl::StrCat("search measures firmware on ", cpu,
+                                 ", worker does not (hwnas-worker serve --measure-mcu ", cpu, ")"));
+    }
+  }
   return true;
 }
 

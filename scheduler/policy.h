@@ -20,6 +20,9 @@ struct Requirements {
   std::string dataset;     // Data set the worker must have (train only).
   std::string device_tag;  // Non-empty: latency must be measured on this device.
   bool needs_gpu = false;
+  // CPUs whose firmware the worker must build and run in QEMU (the spec's
+  // `hardware.targets[].measure`), e.g. {"cortex-m7"}.
+  std::vector<std::string> measure_mcus;
 };
 
 // One running search as the scheduler sees it.
@@ -40,6 +43,7 @@ struct WorkerProfile {
   std::vector<std::string> datasets;
   std::vector<std::string> search_spaces;  // "name" or "name@version".
   std::vector<std::string> evaluators;
+  std::vector<std::string> measure_mcus;  // serve --measure-mcu.
 };
 
 struct PolicyOptions {

@@ -21,6 +21,7 @@ scheduler::WorkerProfile ProfileOf(const WorkerRecord& w) {
   p.datasets = w.datasets;
   p.search_spaces = w.search_spaces;
   p.evaluators = w.evaluators;
+  p.measure_mcus = w.measure_mcus;
   return p;
 }
 
@@ -70,7 +71,20 @@ void LeaseBroker::Resume() {
 
 absl::StatusOr<WorkerRecord> LeaseBroker::RegisterWorker(const User& owner, WorkerRecord worker) {
   worker.owner_id = owner.id;
+  if (worker.measure_mcus.size() > 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "capabilities.measure_mcus: at most 8 CPUs, got ", worker.measure_mcus.size()));
+  }
+  for (const std::string& cpu : worker.measure_mcus) {
+    if (cpu.empty() || cpu.size() > 64) {
+      return absl::InvalidArgumentError("capabilities.measure_mcus: a CPU name is empty or long");
+    }
+  }
   HWNAS_ASSIGN_OR_RETURN(WorkerRecord stored, store_->UpsertWorker(worker));
+  // The store keeps no measure_mcus: a worker sends them with every
+  // registration (also after a server restart), and only this registry
+  // schedules by them.
+  stored.measure_mcus = worker.measure_mcus;
   absl::MutexLock lock(&mu_);
   workers_[stored.id] = WorkerState{stored.owner_id, ProfileOf(stored), clock_->Now()};
   spdlog::info("event=worker_registered worker={} owner={} name={} spaces={} evaluators={}",

@@ -1,5 +1,7 @@
 #include "server/search_runtime.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -86,6 +88,12 @@ absl::StatusOr<std::set<std::string>> SearchRuntime::MetricsOfTrials() {
                                                    std::move(plan), spec_.worker->hardware)));
   metrics.insert({"params", "macs", "peak_memory_bytes", "flash_bytes"});
   for (const auto& [key, value] : estimate.estimates) metrics.insert(key);
+  // Measured on the firmware by workers with --measure-mcu (after training).
+  for (const spec::McuMeasureTarget& m : spec_.worker->hardware.measure_mcu) {
+    for (absl::string_view metric : spec::kMeasuredMcuMetrics) {
+      metrics.insert(absl::StrCat(metric, "@", m.target));
+    }
+  }
   return metrics;
 }
 
@@ -102,8 +110,15 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
       for (const hardware::TargetConfig& t : spec_.worker->hardware.targets) {
         named = named || t.name == target;
       }
-      why = named ? absl::StrCat("hardware target '", target, "' does not estimate it; ")
-                  : absl::StrCat("no hardware target is named '", target, "'; ");
+      const absl::string_view base = absl::string_view(metric).substr(0, at);
+      const bool measured =
+          std::find(spec::kMeasuredMcuMetrics.begin(), spec::kMeasuredMcuMetrics.end(), base) !=
+          spec::kMeasuredMcuMetrics.end();
+      why = !named     ? absl::StrCat("no hardware target is named '", target, "'; ")
+            : measured ? absl::StrCat("hardware target '", target,
+                                      "' is not measured: give it measure: cortex-m7 or "
+                                      "cortex-m4; ")
+                       : absl::StrCat("hardware target '", target, "' does not estimate it; ");
     }
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": the trials of this search will not have '", metric, "' (", why,

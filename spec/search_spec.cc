@@ -49,6 +49,11 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
     HWNAS_ASSIGN_OR_RETURN(WorkerSpec worker, ParseWorkerSpec(yaml));
     spec.data_shape = DataShapeFor(worker.data);
     spec.requirements.dataset = worker.data.dataset;
+    // Only workers that measure these CPUs (serve --measure-mcu) get trials.
+    for (const McuMeasureTarget& m : worker.hardware.measure_mcu) {
+      std::vector<std::string>& cpus = spec.requirements.measure_mcus;
+      if (std::find(cpus.begin(), cpus.end(), m.cpu) == cpus.end()) cpus.push_back(m.cpu);
+    }
     spec.worker = std::move(worker);
   } else {
     if (root.Has("evaluation")) {

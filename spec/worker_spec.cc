@@ -1,5 +1,6 @@
 #include "spec/worker_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -247,7 +248,7 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
       YamlSection t(list[i], absl::StrCat(s.PathOf("targets"), "[", i, "]"));
       if (!list[i].IsMap())
         return FieldError(t.path(), "must be a mapping {name, mcu_profile | lut}");
-      HWNAS_RETURN_IF_ERROR(t.CheckKeys({"name", "mcu_profile", "lut"}));
+      HWNAS_RETURN_IF_ERROR(t.CheckKeys({"name", "mcu_profile", "lut", "measure"}));
       hardware::TargetConfig target;
       HWNAS_ASSIGN_OR_RETURN(target.name, t.String("name", std::nullopt));
       if (t.Has("mcu_profile") && t.node()["mcu_profile"].IsMap()) {
@@ -292,10 +293,28 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
                             absl::StrCat("duplicate target ", QuoteValue(target.name)));
         }
       }
+      if (t.Has("measure")) {
+        HWNAS_ASSIGN_OR_RETURN(std::string cpu, t.String("measure", std::nullopt));
+        if (!IsMeasurableMcu(cpu)) {
+          return FieldError(t.PathOf("measure"),
+                            absl::StrCat("unknown CPU ", QuoteValue(cpu), " (expected one of: ",
+                                         absl::StrJoin(kMeasurableMcus, ", "), ")"));
+        }
+        if (!target.lut.empty()) {
+          return FieldError(t.PathOf("measure"),
+                            "needs an mcu_profile target: a lut target has no flash or SRAM "
+                            "limits to check the firmware against");
+        }
+        h.measure_mcu.push_back({target.name, cpu});
+      }
       h.targets.push_back(std::move(target));
     }
   }
   return h;
+}
+
+bool IsMeasurableMcu(absl::string_view cpu) {
+  return std::find(kMeasurableMcus.begin(), kMeasurableMcus.end(), cpu) != kMeasurableMcus.end();
 }
 
 absl::StatusOr<EvaluationOptions> ParseEvaluationOptions(const YamlSection& s,
@@ -376,6 +395,15 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection evaluation, root.Child("evaluation"));
   HWNAS_ASSIGN_OR_RETURN(spec.evaluation,
                          ParseEvaluationOptions(evaluation, spec.data, spec.training));
+  if (!spec.hardware.measure_mcu.empty() && spec.evaluation.cross_validated()) {
+    // Cross-validation trains one network per fold; which one would be the
+    // trial's firmware is not defined.
+    return FieldError(
+        "hardware.targets",
+        absl::StrCat("measure (target ", QuoteValue(spec.hardware.measure_mcu.front().target),
+                     ") needs one trained network per trial; it cannot be combined with "
+                     "cross-validation (evaluation)"));
+  }
   if (spec.hardware.activation_bits && spec.space.Has("activation_bits")) {
     HWNAS_ASSIGN_OR_RETURN(int64_t space_bits, spec.space.Int("activation_bits", 32, 1, 32));
     if (space_bits != *spec.hardware.activation_bits) {

@@ -9,6 +9,7 @@
 #ifndef HWNAS_SPEC_WORKER_SPEC_H_
 #define HWNAS_SPEC_WORKER_SPEC_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -110,6 +111,28 @@ struct TrainingOptions {
 };
 
 // The spec's `hardware:` section.
+// The CPUs whose firmware a worker can build and run in QEMU for measured
+// costs (`hardware.targets[].measure`, `hwnas-worker serve --measure-mcu`).
+inline constexpr std::array<absl::string_view, 2> kMeasurableMcus = {"cortex-m4", "cortex-m7"};
+bool IsMeasurableMcu(absl::string_view cpu);
+
+// The result keys a measured target adds, each as "<metric>@<target name>"
+// beside the target's estimates ("latency_ms@m7", "feasible@m7", ...):
+// flash of the firmware minus an empty one, SRAM (static data + bss + the
+// stack high-water mark), instructions of one inference in QEMU (not
+// cycles), and the int8 network's accuracy on the held-out split.
+inline constexpr std::array<absl::string_view, 4> kMeasuredMcuMetrics = {
+    "measured_flash_bytes", "measured_sram_bytes", "measured_instructions", "int8_accuracy"};
+
+// An MCU target whose costs are also measured on the trained network's
+// firmware: `hardware.targets: [{name: m7, mcu_profile: cortex-m7,
+// measure: cortex-m7}]`. Only workers started with --measure-mcu CPU get
+// such a search's trials.
+struct McuMeasureTarget {
+  std::string target;  // The target's name (the "@m7" of the keys).
+  std::string cpu;     // One of kMeasurableMcus: -mcpu and the QEMU board.
+};
+
 struct HardwareOptions {
   // Width activations are stored at on device, for costs and estimates. The
   // space's `activation_bits` sets it in the plan; this overrides it (both
@@ -122,6 +145,7 @@ struct HardwareOptions {
   int latency_threads = 1;
   double latency_budget_s = 5;                  // Stop adding runs after this long.
   std::vector<hardware::TargetConfig> targets;  // Estimation targets.
+  std::vector<McuMeasureTarget> measure_mcu;    // Targets also measured, in target order.
 };
 
 // How a trained trial's accuracy is judged. kHoldout: the data section's

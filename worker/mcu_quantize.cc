@@ -6,6 +6,7 @@
 #include <atomic>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,40 @@ absl::StatusOr<McuFeasibility> MeasureTrialOnMcu(PlanNet& net, const Dataset& tr
   std::filesystem::remove_all(dir, ec);
   if (!summary.ok()) return summary.status();
   return ApplyMcuMeasurement(*summary, profile, result);
+}
+
+absl::StatusOr<McuFeasibility> MeasureTrainedNet(PlanNet& net, const Dataset& train,
+                                                 const Dataset& held_out,
+                                                 const std::vector<McuMeasureJob>& jobs,
+                                                 TrialResult* result) {
+  std::map<std::string, double> measured;  // Merged into `result` once all succeeded.
+  McuFeasibility all;
+  for (const McuMeasureJob& job : jobs) {
+    TrialResult one;
+    absl::StatusOr<McuFeasibility> f =
+        MeasureTrialOnMcu(net, train, held_out, job.cpu, &job.profile, &one);
+    if (!f.ok()) {
+      return absl::Status(f.status().code(), absl::StrCat("measuring target ", job.target, " on ",
+                                                          job.cpu, ": ", f.status().message()));
+    }
+    // MeasureTrialOnMcu keys by CPU; a spec names its targets.
+    const std::string cpu_suffix = absl::StrCat("@", job.cpu);
+    for (const auto& [key, value] : one.estimates) {
+      if (key.size() <= cpu_suffix.size() ||
+          key.compare(key.size() - cpu_suffix.size(), cpu_suffix.size(), cpu_suffix) != 0) {
+        continue;
+      }
+      measured[absl::StrCat(key.substr(0, key.size() - cpu_suffix.size()), "@", job.target)] =
+          value;
+    }
+    if (!f->feasible) {
+      all.feasible = false;
+      absl::StrAppend(&all.reason, all.reason.empty() ? "" : "; ", "target ", job.target, ": ",
+                      f->reason);
+    }
+  }
+  for (auto& [key, value] : measured) result->estimates[key] = value;
+  return all;
 }
 
 }  // namespace hwnas::worker

@@ -11,9 +11,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/data_paths.h"
 #include "common/status_macros.h"
 #include "controller/nb201_table.h"
+#include "mcu/firmware.h"
 #include "space/registry.h"
 #include "spec/evaluator.h"
 #include "spec/worker_spec.h"
@@ -54,6 +56,7 @@ WorkerRecord Capabilities(const ServeOptions& options, const DataLocations& data
   c.search_spaces = space::SearchSpaceNames();
   c.evaluators.push_back("train");
   c.datasets = data.Present();
+  c.measure_mcus = options.measure_mcus;
   // Generic formats read from a path in the spec.
   c.datasets.push_back("idx");
   c.datasets.push_back("ucr");
@@ -114,6 +117,17 @@ class RunnerExecutor final : public TrialExecutor {
         return out;
       }
       spec->training.threads = std::max(1, options_.threads);
+      // The server sends measuring searches to measuring workers only; an
+      // older server does not know, so this worker checks too.
+      for (const spec::McuMeasureTarget& m : spec->hardware.measure_mcu) {
+        if (std::find(options_.measure_mcus.begin(), options_.measure_mcus.end(), m.cpu) ==
+            options_.measure_mcus.end()) {
+          out.result.error = absl::StrCat(
+              "hardware.targets: target ", m.target, " is measured on ", m.cpu,
+              ", which this worker does not measure (serve --measure-mcu ", m.cpu, ")");
+          return out;
+        }
+      }
       absl::StatusOr<std::unique_ptr<TrialRunner>> runner = TrialRunner::Create(
           *std::move(spec), RunnerOptions{shared_dir_, options_.profile_search_path});
       if (!runner.ok()) {
@@ -149,6 +163,19 @@ class RunnerExecutor final : public TrialExecutor {
 }  // namespace
 
 absl::Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
+  for (const std::string& cpu : options.measure_mcus) {
+    if (!spec::IsMeasurableMcu(cpu)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--measure-mcu: unknown CPU '", cpu,
+                       "' (expected one of: ", absl::StrJoin(spec::kMeasurableMcus, ", "), ")"));
+    }
+  }
+  if (!options.measure_mcus.empty()) {
+    // At start-up rather than as every trial's failure.
+    if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("--measure-mcu: ", s.message()));
+    }
+  }
   const DataLocations data = DataLocations::FromFlagOrEnv(options.shared_data_dir);
   const std::string table_path =
       !options.table_path.empty() ? options.table_path : data.Nb201Table();

@@ -35,11 +35,18 @@ struct ServeOptions {
   // Table trials per AcquireTrial, reported together with ReportResults
   // (the server hands out training trials one at a time regardless).
   int batch = 1;
+  // `--measure-mcu cortex-m7,cortex-m4`: CPUs whose firmware this worker
+  // builds (arm-none-eabi-gcc) and runs in QEMU for the measured costs of
+  // searches that ask for them (spec hardware.targets[].measure). Advertised
+  // in the capabilities; Serve checks the toolchain and QEMU first.
+  std::vector<std::string> measure_mcus;
 };
 
 // Runs until `*stop` becomes true (then hands back a running trial and
 // returns OK), or `max_trials` trials are done, or an error that retrying
-// cannot fix (a rejected token).
+// cannot fix (a rejected token). With measure_mcus: FailedPrecondition
+// naming the Debian package before connecting when the cross toolchain or
+// QEMU is missing, InvalidArgument naming an unknown CPU.
 absl::Status Serve(const ServeOptions& options, const std::atomic<bool>* stop);
 
 }  // namespace hwnas::worker

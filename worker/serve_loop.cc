@@ -37,7 +37,8 @@ class Backoff {
 };
 
 // How a training trial ended, for what the loop tells the server.
-enum class Ending { kReport, kFailed, kHandBack, kDrop };
+// kInfeasible: trained, but over a hard limit measured on the worker.
+enum class Ending { kReport, kFailed, kInfeasible, kHandBack, kDrop };
 
 // Single-threaded except for the heartbeat thread of RunTraining, which
 // shares only atomics and the (thread-safe) client.
@@ -78,7 +79,7 @@ class Loop {
                                           const std::optional<EpochMetrics>& metrics);
   void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped);
   void ReportFailure(const std::string& lease_id, const std::string& reason, bool retryable,
-                     const std::optional<TrialResult>& partial);
+                     const std::optional<TrialResult>& partial, bool infeasible = false);
   // Hands every lease of an AcquireTrials answer back (retryable failure).
   void HandBack(const std::vector<TrialLease>& leases);
   // Retries `call` on transient errors until it succeeds, fails for good or
@@ -210,10 +211,10 @@ void Loop::ReportResult(const std::string& lease_id, const TrialResult& result,
 }
 
 void Loop::ReportFailure(const std::string& lease_id, const std::string& reason, bool retryable,
-                         const std::optional<TrialResult>& partial) {
+                         const std::optional<TrialResult>& partial, bool infeasible) {
   const std::string sent = reason.substr(0, kMaxFailureReason);
   absl::StatusOr<ReportAnswer> answer = WithRetries("ReportFailure", options_.report_patience, [&] {
-    return client_.ReportFailure(worker_id_, lease_id, sent, retryable, partial);
+    return client_.ReportFailure(worker_id_, lease_id, sent, retryable, partial, infeasible);
   });
   if (!answer.ok()) {
     spdlog::error("event=report_failed lease={} error=\"{}\"", lease_id,
@@ -272,6 +273,8 @@ TrainingOutcome Loop::RunTraining(const TrialLease& lease, Ending* ending) {
 
   if (lease_lost || cancelled) {
     *ending = Ending::kDrop;
+  } else if (outcome.state == TrialState::kInfeasible) {
+    *ending = Ending::kInfeasible;  // A final answer, also when stopping.
   } else if (stop_->load() && outcome.state != TrialState::kSucceeded) {
     *ending = Ending::kHandBack;
   } else if (outcome.state == TrialState::kFailed || outcome.state == TrialState::kCancelled) {
@@ -303,6 +306,10 @@ void Loop::RunTrial(const TrialLease& lease) {
       break;
     case Ending::kFailed:
       ReportFailure(lease.lease_id, outcome.result.error, false, outcome.result);
+      break;
+    case Ending::kInfeasible:
+      ReportFailure(lease.lease_id, outcome.result.error, false, outcome.result,
+                    /*infeasible=*/true);
       break;
     case Ending::kHandBack:
       ReportFailure(lease.lease_id, "worker shutting down", /*retryable=*/true, std::nullopt);

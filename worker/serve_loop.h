@@ -27,7 +27,10 @@ enum class TrialKind { kLookup, kTraining };
 
 struct TrainingOutcome {
   // kSucceeded; kEarlyStopped (the epoch callback said stop); kCancelled
-  // (the interrupt flag was set); kFailed (result.error says why).
+  // (the interrupt flag was set); kFailed (result.error says why);
+  // kInfeasible (trained, but over a limit measured on the worker, e.g. the
+  // firmware's flash: result.error says by how much, the result keeps the
+  // measured numbers).
   TrialState state = TrialState::kFailed;
   TrialResult result;
 };

@@ -26,6 +26,23 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
   HWNAS_ASSIGN_OR_RETURN(TargetSet targets,
                          TargetSet::Load(spec.hardware.targets, options.profile_search_path));
+  // The measured targets' device profiles (TargetSet::Load above checked
+  // them; it keeps its own copies private).
+  std::vector<McuMeasureJob> jobs;
+  const std::vector<std::string> profile_path = options.profile_search_path.empty()
+                                                    ? hardware::DefaultProfileSearchPath()
+                                                    : options.profile_search_path;
+  for (const spec::McuMeasureTarget& m : spec.hardware.measure_mcu) {
+    for (const hardware::TargetConfig& t : spec.hardware.targets) {
+      if (t.name != m.target) continue;
+      absl::StatusOr<hardware::McuProfile> profile =
+          !t.mcu_profile_yaml.empty()
+              ? hardware::ParseMcuProfile(t.mcu_profile_yaml, absl::StrCat(t.name, ".mcu_profile"))
+              : hardware::FindMcuProfile(t.mcu_profile, profile_path);
+      if (!profile.ok()) return profile.status();
+      jobs.push_back(McuMeasureJob{m.target, m.cpu, *std::move(profile)});
+    }
+  }
   HWNAS_ASSIGN_OR_RETURN(DataSplits data, LoadDataSplits(spec.data, options.shared_data_dir));
   if (spec.evaluation.cross_validated()) {
     // Once per search on this worker, before any training: folds that
@@ -35,9 +52,11 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
   spdlog::info("event=runner_ready spec={} space={} data={} train={} val={} test={} targets={}",
                spec.name, std::string(space->name()), data.source, data.train.size(),
                data.val.size(), data.test.size(), spec.hardware.targets.size());
-  return std::unique_ptr<TrialRunner>(new TrialRunner(std::move(spec), std::move(space),
+  std::unique_ptr<TrialRunner> runner(new TrialRunner(std::move(spec), std::move(space),
                                                       std::make_unique<DataSplits>(std::move(data)),
                                                       std::move(targets)));
+  runner->measure_jobs_ = std::move(jobs);
+  return runner;
 }
 
 absl::StatusOr<TrialResult> TrialRunner::StaticResult(const space::NetworkPlan& plan) const {
@@ -71,12 +90,25 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
     return out;
   }
   const LatencyOptions latency = LatencyOptionsFrom(spec_.hardware);
+  // The measured targets: the trained network's firmware, built and run in
+  // QEMU while the network is still alive. (The spec refuses measuring with
+  // cross-validation.)
+  std::optional<absl::StatusOr<McuFeasibility>> measured;
+  TrialResult measured_keys;
+  internal::TrainedNetHook on_trained;
+  if (!measure_jobs_.empty()) {
+    on_trained = [&](PlanNet& net) {
+      const bool on_test = spec_.training.eval_split == EvalSplit::kTest || data_->val.size() == 0;
+      measured = MeasureTrainedNet(net, data_->train, on_test ? data_->test : data_->val,
+                                   measure_jobs_, &measured_keys);
+    };
+  }
   TrialOutcome out =
       spec_.evaluation.cross_validated()
           ? CrossValidated(plan, progress, interrupt)
           : internal::TrainEvaluateMeasure(plan, *data_, spec_.training,
                                            spec_.hardware.measure_latency ? &latency : nullptr,
-                                           progress, nullptr, interrupt);
+                                           progress, on_trained, interrupt);
   if (!spec_.evaluation.cross_validated() && !out.confusion.empty()) {
     const ClassScores scores = ScoreConfusion(out.confusion);
     out.result.balanced_accuracy = scores.balanced_accuracy;
@@ -84,6 +116,20 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
   }
   out.result.costs = statics->costs;
   out.result.estimates = statics->estimates;
+  if (measured && out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
+    if (!measured->ok()) {
+      // Everything trained and evaluated stays in the result (the worker
+      // reports it with the failure); only the measured keys are missing.
+      out.state = TrialState::kFailed;
+      out.result.error = absl::StrCat("MCU measurement: ", measured->status().message());
+    } else {
+      for (const auto& [key, value] : measured_keys.estimates) out.result.estimates[key] = value;
+      if (!(*measured)->feasible) {
+        out.state = TrialState::kInfeasible;
+        out.result.error = (*measured)->reason;
+      }
+    }
+  }
   if (out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
     if (absl::Status s = ValidateTrialResult(out.result); !s.ok()) {
       out.state = TrialState::kFailed;

@@ -21,6 +21,7 @@
 #include "space/search_space.h"
 #include "spec/worker_spec.h"
 #include "worker/datasets.h"
+#include "worker/mcu_measure.h"
 
 namespace hwnas::worker {
 
@@ -42,8 +43,10 @@ using InterruptFlag = std::atomic<bool>;
 
 struct TrialOutcome {
   // kSucceeded, kEarlyStopped (the callback said stop), kCancelled (the
-  // InterruptFlag was set) or kFailed (result.error says why: NaN loss,
-  // wall-clock limit, a LibTorch error...).
+  // InterruptFlag was set), kFailed (result.error says why: NaN loss,
+  // wall-clock limit, a LibTorch error, a failed firmware measurement...) or
+  // kInfeasible (a measured firmware is over its target's flash or SRAM:
+  // result.error says by how much, the result keeps everything measured).
   TrialState state = TrialState::kFailed;
   TrialResult result;
   std::vector<EpochMetrics> history;
@@ -106,7 +109,9 @@ class TrialRunner {
   // Validates and lowers the tokens, then RunPlan.
   TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress,
                    const InterruptFlag* interrupt = nullptr);
-  // Costs, estimates, training, evaluation and latency for a lowered plan.
+  // Costs, estimates, training, evaluation and latency for a lowered plan;
+  // for the spec's measured targets (hardware.targets[].measure) also the
+  // trained network's firmware, measured in QEMU (MeasureTrainedNet).
   TrialOutcome RunPlan(const space::NetworkPlan& plan, const ProgressCallback& progress,
                        const InterruptFlag* interrupt = nullptr);
 
@@ -129,6 +134,7 @@ class TrialRunner {
   std::unique_ptr<space::SearchSpace> space_;
   std::unique_ptr<DataSplits> data_;
   TargetSet targets_;
+  std::vector<McuMeasureJob> measure_jobs_;  // The spec's measured targets.
 };
 
 }  // namespace hwnas::worker

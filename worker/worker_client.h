@@ -108,10 +108,14 @@ class WorkerClient {
 
   // `retryable`: the trial goes back to the queue (until its attempts run
   // out) instead of failing. `partial`: what was measured before it failed.
+  // `infeasible`: not a failure but over a hard limit found on the worker
+  // (a measured firmware over the device's flash or SRAM); `reason` says by
+  // how much and the trial ends INFEASIBLE.
   virtual absl::StatusOr<ReportAnswer> ReportFailure(const std::string& worker_id,
                                                      const std::string& lease_id,
                                                      const std::string& reason, bool retryable,
-                                                     const std::optional<TrialResult>& partial) = 0;
+                                                     const std::optional<TrialResult>& partial,
+                                                     bool infeasible) = 0;
 };
 
 }  // namespace hwnas::worker

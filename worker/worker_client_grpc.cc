@@ -167,12 +167,14 @@ class GrpcWorkerClient final : public WorkerClient {
   absl::StatusOr<ReportAnswer> ReportFailure(const std::string& worker_id,
                                              const std::string& lease_id, const std::string& reason,
                                              bool retryable,
-                                             const std::optional<TrialResult>& partial) override {
+                                             const std::optional<TrialResult>& partial,
+                                             bool infeasible) override {
     hwnas::v1::ReportFailureRequest req;
     req.set_worker_id(worker_id);
     req.set_lease_id(lease_id);
     req.set_reason(reason);
     req.set_retryable(retryable);
+    req.set_infeasible(infeasible);
     if (partial) *req.mutable_partial() = ToProto(*partial);
     hwnas::v1::ReportFailureResponse resp;
     grpc::ClientContext ctx;

@@ -3,6 +3,7 @@
 // worker/commands.h.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
@@ -12,9 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/flags.h"
 #include "common/log.h"
+#include "spec/worker_spec.h"
 #include "worker/commands.h"
 #include "worker/export.h"
 #include "worker/mcu_calibrate.h"
@@ -49,7 +54,9 @@ constexpr char kEvaluateHelp[] =
 
 Trains ARCH with the spec's training section on its data section, evaluates it on
 the held-out split, measures latency (hardware section) and prints the result.
-A progress line per epoch goes to stderr.
+Targets with `measure: CPU` (hardware.targets) are also measured on the trained
+network's firmware (arm-none-eabi-gcc, qemu-system-arm): measured_*@TARGET and
+int8_accuracy@TARGET. A progress line per epoch goes to stderr.
 
 flags:
   --spec PATH        search spec (YAML) with space, data, training, hardware sections
@@ -165,10 +172,22 @@ Flags:
   --acquire-wait S  seconds the server may hold a request for work open when it
                     has none (long-poll; 1 to 60, default 10). SIGTERM cancels
                     a waiting request at once
+  --measure-mcu CPUS
+                    cortex-m7, cortex-m4 or both (comma-separated): this worker
+                    also measures trained networks on these CPUs for searches
+                    whose spec asks (hardware.targets[].measure): int8 C
+                    built with arm-none-eabi-gcc and run in qemu-system-arm,
+                    adding measured_flash_bytes@T, measured_sram_bytes@T,
+                    measured_instructions@T and int8_accuracy@T to results.
+                    Only workers with the flag get such searches' trials.
+                    Refused at start-up when the toolchain or QEMU is missing
+                    (Debian gcc-arm-none-eabi, libnewlib-arm-none-eabi,
+                    qemu-system-arm)
   --log-level L     trace, debug, info (default), warn, error
 
 Example:
   HWNAS_TOKEN=hwn_... hwnas-worker serve --server 10.0.0.5:7470 --threads 2
+  hwnas-worker serve --server 10.0.0.5:7470 --measure-mcu cortex-m7,cortex-m4
 )";
 
 constexpr char kExportHelp[] =
@@ -267,7 +286,8 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"table", 0, "FILE", ""},
       {"max-trials", 0, "N", ""},
       {"batch", 0, "N", ""},
-      {"acquire-wait", 0, "SECS", ""}}},
+      {"acquire-wait", 0, "SECS", ""},
+      {"measure-mcu", 0, "CPUS", ""}}},
 };
 
 // A non-negative integer flag into `out` (left alone when absent).
@@ -328,6 +348,19 @@ int Serve(const Flags& flags, std::optional<int64_t> threads, const char* help) 
                    absl::StrCat("--acquire-wait must be 1 to 60 seconds, got ", *acquire_wait));
     }
     o.acquire_wait = absl::Seconds(*acquire_wait);
+  }
+  if (flags.Has("measure-mcu")) {
+    for (absl::string_view cpu : absl::StrSplit(flags.GetOr("measure-mcu", ""), ',')) {
+      cpu = absl::StripAsciiWhitespace(cpu);
+      if (!hwnas::spec::IsMeasurableMcu(cpu)) {
+        return Usage(help, absl::StrCat("--measure-mcu: unknown CPU '", cpu, "' (expected ",
+                                        absl::StrJoin(hwnas::spec::kMeasurableMcus, " or "),
+                                        ", comma-separated)"));
+      }
+      if (std::find(o.measure_mcus.begin(), o.measure_mcus.end(), cpu) == o.measure_mcus.end()) {
+        o.measure_mcus.emplace_back(cpu);
+      }
+    }
   }
 
   sigset_t signals;

@@ -147,7 +147,9 @@ TEST(ConvertTest, WorkerCapabilitiesRoundTrip) {
   w.evaluators = {"train", "table"};
   w.version = "0.1.0";
   w.hostname = "node-3";
+  w.measure_mcus = {"cortex-m7", "cortex-m4"};
   WorkerRecord back = CapabilitiesFromProto(CapabilitiesToProto(w));
+  EXPECT_EQ(back.measure_mcus, w.measure_mcus);
   EXPECT_EQ(back.device_tag, w.device_tag);
   EXPECT_EQ(back.threads, w.threads);
   EXPECT_EQ(back.datasets, w.datasets);

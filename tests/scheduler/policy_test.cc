@@ -46,6 +46,24 @@ TEST(CanRunTest, MatchesEveryCapability) {
   EXPECT_FALSE(CanRun(w, {"mnasnet", "simulate", "", "", false}, &why));
 }
 
+TEST(CanRunTest, MeasuringSearchesNeedAWorkerThatMeasuresEveryCpu) {
+  WorkerProfile w = CpuWorker();
+  Requirements req{"mnasnet", "train", "fashion-mnist", "", false};
+  req.measure_mcus = {"cortex-m7"};
+  std::string why;
+  EXPECT_FALSE(CanRun(w, req, &why));
+  EXPECT_THAT(why, ::testing::HasSubstr("measures firmware on cortex-m7"));
+  EXPECT_THAT(why, ::testing::HasSubstr("--measure-mcu cortex-m7"));
+  w.measure_mcus = {"cortex-m4"};
+  EXPECT_FALSE(CanRun(w, req, &why));
+  w.measure_mcus = {"cortex-m4", "cortex-m7"};
+  EXPECT_TRUE(CanRun(w, req, &why));
+  req.measure_mcus = {"cortex-m7", "cortex-m4"};
+  EXPECT_TRUE(CanRun(w, req, &why));
+  // A measuring worker still runs searches that measure nothing.
+  EXPECT_TRUE(CanRun(w, {"mnasnet", "train", "fashion-mnist", "", false}, &why));
+}
+
 TEST(RankSearchesTest, OrdersByGrantsPerWeight) {
   std::vector<SearchDemand> s = {Demand(1, "a", 1, 10), Demand(2, "b", 3, 15),
                                  Demand(3, "c", 1, 4)};

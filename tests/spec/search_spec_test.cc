@@ -60,6 +60,26 @@ TEST(SearchSpecTest, ParsesATrainingSearchWithEarlyStopping) {
   EXPECT_EQ(spec->early_stopping.min_trials, 2);
 }
 
+TEST(SearchSpecTest, MeasuredTargetsBecomeRequirements) {
+  absl::StatusOr<SearchSpec> spec =
+      ParseSearchSpec(std::string(kTrain) +
+                      "hardware:\n"
+                      "  targets:\n"
+                      "    - {name: m7, mcu_profile: cortex-m7, measure: cortex-m7}\n"
+                      "    - {name: m4, mcu_profile: cortex-m4, measure: cortex-m4}\n"
+                      "    - {name: m7b, mcu_profile: cortex-m7, measure: cortex-m7}\n"
+                      "    - {name: est, mcu_profile: cortex-m4}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->requirements.measure_mcus, (std::vector<std::string>{"cortex-m7", "cortex-m4"}));
+  ASSERT_EQ(spec->worker->hardware.measure_mcu.size(), 3u);
+  EXPECT_EQ(spec->worker->hardware.measure_mcu[1].target, "m4");
+  EXPECT_EQ(spec->worker->hardware.measure_mcu[1].cpu, "cortex-m4");
+  // Nothing measured: no requirement.
+  spec = ParseSearchSpec(kTrain);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->requirements.measure_mcus.empty());
+}
+
 TEST(SearchSpecTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("name: [unclosed"), HasSubstr("malformed YAML"));
   EXPECT_THAT(Error("just a string"), HasSubstr("must be a YAML mapping"));

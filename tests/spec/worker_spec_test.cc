@@ -123,6 +123,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
                 "hardware: {targets: [{name: x, lut: a, mcu_profile: {name: b}}]}\n",
                 "hardware.targets[0]: needs exactly one of mcu_profile"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, mcu_profile: cortex-m7, measure: cortex-m9}]}\n",
+                "hardware.targets[0].measure: unknown CPU 'cortex-m9' (expected one of: "
+                "cortex-m4, cortex-m7)"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, lut: phone, measure: cortex-m7}]}\n",
+                "hardware.targets[0].measure: needs an mcu_profile target"},
+        BadSpec{"space: {name: nb201}\ndata: {dataset: fashion_mnist}\n"
+                "hardware: {targets: [{name: x, mcu_profile: cortex-m7, measure: [cortex-m7]}]}\n",
+                "hardware.targets[0].measure"},
+        BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {folds: 3}\n"
+                "hardware: {targets: [{name: m4, mcu_profile: cortex-m4, measure: cortex-m4}]}\n",
+                "hardware.targets: measure (target 'm4') needs one trained network per trial"},
         BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {folds: 1}\n",
                 "evaluation.folds: must be at least 2, got 1"},
         BadSpec{"space: {name: temporal}\ndata: {dataset: ecg5000}\nevaluation: {folds: 101}\n",

@@ -35,6 +35,7 @@ class FakeWorkerClient final : public WorkerClient {
     std::string reason;
     bool retryable = false;
     bool has_partial = false;
+    bool infeasible = false;
   };
   // A scripted AcquireTrials answer. `block_until_cancelled`: wait (in real
   // time) for the cancel flag and answer CANCELLED, as a long-poll does.
@@ -182,12 +183,16 @@ class FakeWorkerClient final : public WorkerClient {
 
   absl::StatusOr<ReportAnswer> ReportFailure(const std::string&, const std::string& lease_id,
                                              const std::string& reason, bool retryable,
-                                             const std::optional<TrialResult>& partial) override {
+                                             const std::optional<TrialResult>& partial,
+                                             bool infeasible) override {
     absl::MutexLock l(&mu_);
     if (absl::Status s = NextReportErrorLocked(); !s.ok()) return s;
-    failures_.push_back(FailureCall{lease_id, reason, retryable, partial.has_value()});
-    return ReportAnswer{7, 1, retryable ? TrialState::kPending : TrialState::kFailed, false,
-                        retryable};
+    failures_.push_back(FailureCall{lease_id, reason, retryable, partial.has_value(), infeasible});
+    return ReportAnswer{7, 1,
+                        retryable    ? TrialState::kPending
+                        : infeasible ? TrialState::kInfeasible
+                                     : TrialState::kFailed,
+                        false, retryable};
   }
 
  private:

@@ -318,6 +318,39 @@ TEST_F(ServeLoopTest, AFailedTrainingIsReportedNotRetryableWithWhatWasMeasured) 
   EXPECT_TRUE(client_.failures()[0].has_partial);
 }
 
+TEST_F(ServeLoopTest, AFailedTrainingIsNotReportedInfeasible) {
+  client_.AddAcquire({std::vector<TrialLease>{Lease("L1", 1, kTrainSpec)}});
+  executor_.train = [](const TrialAssignment&, const EpochCallback&, const std::atomic<bool>*) {
+    TrialResult r;
+    r.error = "MCU measurement: measuring target m7 on cortex-m7: QEMU timed out";
+    return TrainingOutcome{TrialState::kFailed, r};
+  };
+  ASSERT_TRUE(Run().ok());
+  ASSERT_THAT(client_.failures(), SizeIs(1));
+  EXPECT_FALSE(client_.failures()[0].infeasible);
+}
+
+// serve --measure-mcu: a firmware over the device's flash is a final answer
+// (INFEASIBLE with the measured numbers), not a failure to retry.
+TEST_F(ServeLoopTest, AnInfeasibleMeasurementIsReportedInfeasibleWithTheResult) {
+  client_.AddAcquire({std::vector<TrialLease>{Lease("L1", 1, kTrainSpec)}});
+  executor_.train = [](const TrialAssignment&, const EpochCallback&, const std::atomic<bool>*) {
+    TrialResult r;
+    r.accuracy = 0.8;
+    r.estimates["measured_flash_bytes@m7"] = 40000;
+    r.error = "target m7: measured flash 40000 B exceeds cortex-m7's 32768 B";
+    return TrainingOutcome{TrialState::kInfeasible, r};
+  };
+  ASSERT_TRUE(Run().ok());
+  ASSERT_THAT(client_.failures(), SizeIs(1));
+  EXPECT_EQ(client_.failures()[0].reason,
+            "target m7: measured flash 40000 B exceeds cortex-m7's 32768 B");
+  EXPECT_TRUE(client_.failures()[0].infeasible);
+  EXPECT_FALSE(client_.failures()[0].retryable);
+  EXPECT_TRUE(client_.failures()[0].has_partial);
+  EXPECT_THAT(client_.results(), IsEmpty());
+}
+
 TEST_F(ServeLoopTest, ShutdownDuringTrainingHandsTheTrialBack) {
   client_.AddAcquire({std::vector<TrialLease>{Lease("L1", 1, kTrainSpec)}});
   executor_.train = WaitForInterrupt([this] { stop_ = true; });  // SIGTERM mid-trial.

@@ -327,7 +327,7 @@ TEST_F(GrpcWorkerClientTest, FailureReports) {
   TrialResult partial;
   partial.error = "loss is NaN";
   absl::StatusOr<ReportAnswer> a =
-      client_->ReportFailure("w-42", "L1", "loss is NaN", false, partial);
+      client_->ReportFailure("w-42", "L1", "loss is NaN", false, partial, false);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->trial_number, 9);
   EXPECT_FALSE(a->requeued);
@@ -336,7 +336,7 @@ TEST_F(GrpcWorkerClientTest, FailureReports) {
   EXPECT_FALSE(sent.retryable());
   EXPECT_TRUE(sent.has_partial());
 
-  a = client_->ReportFailure("w-42", "L2", "worker shutting down", true, std::nullopt);
+  a = client_->ReportFailure("w-42", "L2", "worker shutting down", true, std::nullopt, false);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_TRUE(a->requeued);
   EXPECT_FALSE(service_.Get(service_.failure_).has_partial());
