@@ -16,11 +16,24 @@
 
 namespace hwnas::bench {
 
-// One device + latency target.
+// How a row's latency is judged (for feasibility, regret and what the
+// strategies observe).
+enum class LatencyProtocol {
+  kRow,       // The row's own measurement (the reference protocol).
+  kFunction,  // The median over every row of the same function
+              // (SearchSpace::FunctionSignature): a lucky measurement of one
+              // encoding of a network does not count as a feasible find.
+};
+
+// One data set + device + latency target + latency protocol.
 struct Setting {
   std::string device;    // Table column, e.g. "raspi4".
   double quantile = 0;   // Target as a quantile of the device's latencies (if > 0)...
-  double target_ms = 0;  // ...or in milliseconds. Resolved by ResolveTarget.
+  double target_ms = 0;  // ...or in milliseconds. Resolved by RunSetting.
+  controller::Nb201Dataset dataset = controller::Nb201Dataset::kCifar10;
+  LatencyProtocol protocol = LatencyProtocol::kRow;
+  // "raspi4, q=0.25 (15.72 ms)", with ", function median" under kFunction
+  // (the data set is not named: tables are per data set).
   std::string Label() const;
 };
 
@@ -41,7 +54,6 @@ struct Contender {
 };
 
 struct BenchOptions {
-  controller::Nb201Dataset dataset = controller::Nb201Dataset::kCifar10;
   // Reward: penalty (lambda, as the reference evolution's fitness) or
   // MnasNet's product with a hard or soft constraint.
   controller::RewardForm form = controller::RewardForm::kPenalty;
@@ -78,6 +90,15 @@ absl::StatusOr<SettingResult> RunSetting(const controller::Nb201Table& table, Se
 // Markdown table: median / mean regret, hit rate and HV ratio at each budget,
 // wall time per proposal.
 std::string FormatTable(const std::vector<SettingResult>& results, const BenchOptions& options);
+// The sweep summary at one budget: per data set a table of median regret per
+// strategy per setting, then per strategy the share of settings where its
+// median is below random's ("ahead"), at most 0.1 points above it ("within
+// 0.1") and below evolution's; per protocol and overall. Strategies labelled
+// "random" / "evolution" are the references (a share is left out without them).
+std::string FormatSweep(const std::vector<SettingResult>& results, int budget);
+// One line per setting for progress logs: "cifar10 | raspi4, q=... | random 0.92 | ...".
+std::string FormatSweepLine(const SettingResult& result, int budget);
+
 // CSV rows: setting,strategy,seed,trial,regret.
 std::string FormatCsv(const std::vector<SettingResult>& results);
 // SVG: one panel per setting, median regret vs trials per strategy.
