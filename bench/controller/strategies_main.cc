@@ -85,6 +85,9 @@ flags:
      {"contenders", 0, "LIST",
       "see above (default 'random; evolution; mnasnet-ppo; mnasnet-reinforce')"},
      {"csv", 0, "PATH", "write per-trial regret curves here"},
+     {"trace", 0, "PATH",
+      "write per-trial traces here (latency / target, feasible, accuracy, the controller's "
+      "policy entropy)"},
      {"plot", 0, "PATH", "write an SVG of median regret vs trials here"},
      {"batch_sizes", 0, "LIST", "overhead: controller batch sizes (default 1,8,64)"},
      {"architectures", 0, "N", "overhead: architectures per measurement (default 512)"}},
@@ -113,6 +116,7 @@ struct Flags {
   int threads = 1;
   std::string contenders = "random; evolution; mnasnet-ppo; mnasnet-reinforce";
   std::string csv;
+  std::string trace;
   std::string plot;
   std::string batch_sizes = "1,8,64";
   int architectures = 512;
@@ -135,6 +139,7 @@ absl::StatusOr<Flags> ReadFlags(const ParsedFlags& parsed) {
            {"budgets", &f.budgets},
            {"contenders", &f.contenders},
            {"csv", &f.csv},
+           {"trace", &f.trace},
            {"plot", &f.plot},
            {"batch_sizes", &f.batch_sizes}}) {
     *value = parsed.GetOr(name, *value);
@@ -407,6 +412,7 @@ absl::Status Main(absl::string_view command, const Flags& flags) {
   o.first_seed = flags.first_seed;
   o.workers = flags.workers;
   o.threads = flags.threads;
+  o.trace = !flags.trace.empty();
   if (o.seeds < 1 || o.workers < 1 || o.threads < 1) {
     return absl::InvalidArgumentError("--seeds, --workers and --threads must be positive");
   }
@@ -450,6 +456,9 @@ absl::Status Main(absl::string_view command, const Flags& flags) {
     results.push_back(*std::move(r));
   }
   std::cout << (sweep ? FormatSweep(results, budget) : FormatTable(results, o));
+  if (!flags.trace.empty()) {
+    if (absl::Status s = WriteFile(flags.trace, FormatTrace(results)); !s.ok()) return s;
+  }
   if (!flags.csv.empty()) {
     if (absl::Status s = WriteFile(flags.csv, FormatCsv(results)); !s.ok()) return s;
   }

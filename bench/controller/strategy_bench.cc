@@ -106,6 +106,7 @@ std::vector<double> FunctionMedianLatencies(const std::vector<double>& lat) {
 struct RunOutput {
   std::vector<double> curve;
   std::vector<double> hv;
+  std::vector<TraceRow> trace;
   double seconds = 0;
   long proposals = 0;
   std::string error;
@@ -201,6 +202,15 @@ absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting settin
         r.error = scored.status().ToString();
         return r;
       }
+      if (options.trace) {
+        const auto* ctl =
+            dynamic_cast<const controller::MnasNetController*>(&(*search)->strategy());
+        for (const controller::FinishedTrial& f : done) {
+          const int index = *Nb201Table::IndexOf(f.architecture.tokens);
+          r.trace.push_back({lat[index] / setting.target_ms, acc[index],
+                             ctl != nullptr ? ctl->last_entropy() : -1.0});
+        }
+      }
     }
     double best = -1;
     std::vector<std::pair<double, double>> seen;
@@ -250,6 +260,7 @@ absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting settin
       }
       cr.curves.push_back(std::move(r.curve));
       cr.hv_ratio.push_back(std::move(r.hv));
+      cr.traces.push_back(std::move(r.trace));
       cr.seconds_in_strategy += r.seconds;
       cr.proposals += r.proposals;
     }
@@ -288,6 +299,28 @@ std::string FormatTable(const std::vector<SettingResult>& results, const BenchOp
           absl::StrJoin(hv, " / "), " | ",
           absl::StrFormat("%.3f", 1e3 * c.seconds_in_strategy / std::max<long>(1, c.proposals)),
           " |\n");
+    }
+  }
+  return out;
+}
+
+std::string FormatTrace(const std::vector<SettingResult>& results) {
+  std::string out =
+      "dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy\n";
+  for (const SettingResult& sr : results) {
+    const std::string label =
+        absl::StrFormat("%s@%.4g%s", sr.setting.device, sr.setting.target_ms,
+                        sr.setting.protocol == LatencyProtocol::kFunction ? "/function" : "");
+    for (const ContenderResult& c : sr.contenders) {
+      for (size_t s = 0; s < c.traces.size(); ++s) {
+        for (size_t t = 0; t < c.traces[s].size(); ++t) {
+          const TraceRow& row = c.traces[s][t];
+          absl::StrAppendFormat(&out, "%s,%s,%s,%d,%d,%.4f,%d,%.2f,%.4f\n",
+                                controller::Nb201DatasetName(sr.setting.dataset), label, c.label, s,
+                                t + 1, row.latency_over_target, row.latency_over_target <= 1.0,
+                                row.accuracy, row.policy_entropy);
+        }
+      }
     }
   }
   return out;

@@ -62,8 +62,18 @@ struct BenchOptions {
   std::vector<int> budgets = {100, 200, 500};
   int seeds = 100;
   int first_seed = 0;
-  int workers = 1;  // Trials in flight (proposals per Propose call).
-  int threads = 1;  // Runs in parallel.
+  int workers = 1;     // Trials in flight (proposals per Propose call).
+  int threads = 1;     // Runs in parallel.
+  bool trace = false;  // Keep per-trial traces (FormatTrace).
+};
+
+// One trial of a run, for diagnosing how a strategy spends its trials.
+struct TraceRow {
+  double latency_over_target = 0;  // Judged latency / target.
+  double accuracy = 0;             // Percent.
+  // The controller's policy entropy at its last update (nats); -1 for
+  // strategies without one.
+  double policy_entropy = -1;
 };
 
 // Per (setting, contender): per-seed curves and summary at each budget.
@@ -72,6 +82,7 @@ struct ContenderResult {
   // curves[seed][t] = regret (accuracy points) after t+1 distinct trials.
   std::vector<std::vector<double>> curves;
   std::vector<std::vector<double>> hv_ratio;  // [seed][budget index]
+  std::vector<std::vector<TraceRow>> traces;  // [seed][t], with BenchOptions::trace.
   double seconds_in_strategy = 0;             // Propose + Observe, all seeds.
   long proposals = 0;
 };
@@ -98,6 +109,9 @@ std::string FormatTable(const std::vector<SettingResult>& results, const BenchOp
 std::string FormatSweep(const std::vector<SettingResult>& results, int budget);
 // One line per setting for progress logs: "cifar10 | raspi4, q=... | random 0.92 | ...".
 std::string FormatSweepLine(const SettingResult& result, int budget);
+
+// CSV rows: dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy.
+std::string FormatTrace(const std::vector<SettingResult>& results);
 
 // CSV rows: setting,strategy,seed,trial,regret.
 std::string FormatCsv(const std::vector<SettingResult>& results);
