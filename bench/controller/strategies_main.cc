@@ -44,8 +44,8 @@ controller's propose+learn time per architecture (overhead).
 --contenders is ';'-separated: a builtin label or label={strategy section},
 either optionally followed by @REWARD, the contender's own reward:
 penalty[:LAMBDA], mnasnet-soft, mnasnet-hard or mnasnet:ALPHA:BETA (else
---reward; mnasnet-ppo-soft and mnasnet-reinforce-soft learn from mnasnet-soft). Regret is judged on
-feasible accuracy whatever the reward.
+--reward; mnasnet-ppo-soft and mnasnet-reinforce-soft learn from mnasnet-soft).
+Regret is judged on feasible accuracy whatever the reward.
 
 --settings=sweep runs every data set x every latency column x quantile x
 latency protocol (narrowed by --datasets, --devices, --quantiles, --protocols)

@@ -90,7 +90,8 @@ const std::vector<int>& FunctionGroups() {
   return *groups;
 }
 
-// Every row's latency replaced by the median over the rows of its function.
+}  // namespace
+
 std::vector<double> FunctionMedianLatencies(const std::vector<double>& lat) {
   const std::vector<int>& group = FunctionGroups();
   const int n = *std::max_element(group.begin(), group.end()) + 1;
@@ -102,6 +103,8 @@ std::vector<double> FunctionMedianLatencies(const std::vector<double>& lat) {
   for (size_t i = 0; i < lat.size(); ++i) out[i] = median[group[i]];
   return out;
 }
+
+namespace {
 
 struct RunOutput {
   std::vector<double> curve;

@@ -25,6 +25,10 @@ enum class LatencyProtocol {
               // encoding of a network does not count as a feasible find.
 };
 
+// A device column's latencies (one per table row) with every row's replaced
+// by the median over the rows of the same function (LatencyProtocol::kFunction).
+std::vector<double> FunctionMedianLatencies(const std::vector<double>& latencies);
+
 // One data set + device + latency target + latency protocol.
 struct Setting {
   std::string device;    // Table column, e.g. "raspi4".
