@@ -332,7 +332,13 @@ std::string FormatTrace(const std::vector<SettingResult>& results) {
 std::string FormatCsv(const std::vector<SettingResult>& results) {
   std::string out = "setting,strategy,seed,trial,regret\n";
   for (const SettingResult& sr : results) {
-    const std::string label = absl::StrFormat("%s@%.4g", sr.setting.device, sr.setting.target_ms);
+    // "raspi4@15.72" as before for CIFAR-10 rows; other data sets and the
+    // function protocol are named too ("cifar100/raspi4@15.72/function").
+    std::string label = absl::StrFormat("%s@%.4g", sr.setting.device, sr.setting.target_ms);
+    if (sr.setting.dataset != controller::Nb201Dataset::kCifar10) {
+      label = absl::StrCat(controller::Nb201DatasetName(sr.setting.dataset), "/", label);
+    }
+    if (sr.setting.protocol == LatencyProtocol::kFunction) absl::StrAppend(&label, "/function");
     for (const ContenderResult& c : sr.contenders) {
       for (size_t s = 0; s < c.curves.size(); ++s) {
         for (size_t t = 0; t < c.curves[s].size(); ++t) {

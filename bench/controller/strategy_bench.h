@@ -117,7 +117,7 @@ std::string FormatSweepLine(const SettingResult& result, int budget);
 // CSV rows: dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy.
 std::string FormatTrace(const std::vector<SettingResult>& results);
 
-// CSV rows: setting,strategy,seed,trial,regret.
+// CSV rows: setting,strategy,seed,trial,regret (setting: [dataset/]device@target[/function]).
 std::string FormatCsv(const std::vector<SettingResult>& results);
 // SVG: one panel per setting, median regret vs trials per strategy.
 std::string FormatSvg(const std::vector<SettingResult>& results);
