@@ -72,6 +72,7 @@ struct MnasNetController::Impl {
   double adv_var = 0;
   int64_t reward_count = 0;
   int64_t updates = 0;
+  double last_entropy = 0;  // Not saved: diagnostics only.
 
   Impl(ControllerOptions o, const space::SearchSpace& s, uint64_t seed)
       : options(o), space(s), rng(seed), policy(Shape(o, s)) {
@@ -242,6 +243,9 @@ struct MnasNetController::Impl {
       policy.Forward(seqs, nullptr, logp, entropy, &trace);
       if (e == 0) {
         for (size_t b = fresh; b < seqs.size(); ++b) old.push_back(logp[b]);
+        double sum = 0;
+        for (size_t b = 0; b < fresh; ++b) sum += entropy[b];
+        last_entropy = sum / static_cast<double>(fresh);
       }
       for (size_t b = 0; b < seqs.size(); ++b) {
         const double a = adv_values[b];
@@ -570,6 +574,7 @@ absl::StatusOr<double> MnasNetController::SequenceProbability(absl::Span<const i
 int64_t MnasNetController::updates() const { return impl_->updates; }
 int MnasNetController::buffered() const { return static_cast<int>(impl_->buffer.size()); }
 double MnasNetController::baseline() const { return impl_->baseline; }
+double MnasNetController::last_entropy() const { return impl_->last_entropy; }
 
 void SetControllerThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
 

@@ -47,6 +47,10 @@ class MnasNetController : public Strategy {
   int64_t updates() const;
   int buffered() const;
   double baseline() const;
+  // Mean entropy (nats, summed over decisions) of the policy on the fresh
+  // samples of the last update, before it; 0 before the first update.
+  // Diagnostics (bench traces): a collapsing policy shows here first.
+  double last_entropy() const;
 
  private:
   struct Impl;

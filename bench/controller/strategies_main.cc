@@ -2,11 +2,14 @@
 //
 //   hwnas-bench-strategies [strategies] --settings=issue --seeds=100 --threads=2
 //       --csv=curves.csv --plot=regret.svg
+//   hwnas-bench-strategies --settings=sweep --seeds=40 --budgets=200
+//       --datasets=cifar100 --devices=samsung_a50,titanx_1   # a subset of the sweep
 //   hwnas-bench-strategies overhead      # controller propose+learn time per architecture
 //
 // Contenders: --contenders='random; evolution; ppo-fast={name: mnasnet-ppo, learning_rate: 0.05}'
 // (a builtin label, or label={a strategy: section}), each optionally with a
 // reward of its own: 'ppo-hard={name: mnasnet-ppo}@mnasnet-hard'.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -41,16 +44,32 @@ controller's propose+learn time per architecture (overhead).
 --contenders is ';'-separated: a builtin label or label={strategy section},
 either optionally followed by @REWARD, the contender's own reward:
 penalty[:LAMBDA], mnasnet-soft, mnasnet-hard or mnasnet:ALPHA:BETA (else
---reward; the builtin controllers default to mnasnet-soft). Regret is judged on
-feasible accuracy whatever the reward.
+--reward; mnasnet-ppo-soft and mnasnet-reinforce-soft learn from mnasnet-soft).
+Regret is judged on feasible accuracy whatever the reward.
+
+--settings=sweep runs every data set x every latency column x quantile x
+latency protocol (narrowed by --datasets, --devices, --quantiles, --protocols)
+and prints, for the largest budget, median regret per strategy per setting (a
+table per data set) and the share of settings where each strategy is ahead of
+random, within 0.1 points of it, and ahead of evolution. Under the function
+protocol a row's latency is the median over every row of the same function
+(SearchSpace::FunctionSignature), for the target, feasibility and what the
+strategies observe.
 
 flags:
 )",
     {{"table", 0, "PATH", "NAS-Bench-201 CSV (default: $HWNAS_SHARED_DATA/nb201/...)"},
      {"dataset", 0, "NAME", "cifar10 (default) | cifar100 | imagenet16"},
      {"settings", 0, "NAME",
-      "'issue': the six settings of the strategies issue; else --device with --quantile or "
-      "--target_ms"},
+      "'issue': the six settings of the strategies issue; 'sweep': see above; else --device "
+      "with --quantile or --target_ms"},
+     {"datasets", 0, "LIST", "sweep: data sets (default cifar10,cifar100,imagenet16)"},
+     {"devices", 0, "LIST", "sweep: latency columns (default: every column of the table)"},
+     {"quantiles", 0, "LIST", "sweep: target quantiles (default 0.1,0.25,0.5)"},
+     {"protocols", 0, "LIST", "sweep: row,function (default both)"},
+     {"protocol", 0, "NAME",
+      "latency protocol outside the sweep: row (default) | function (median over the rows "
+      "of the same function)"},
      {"device", 0, "NAME", "latency column (default raspi4)"},
      {"quantile", 0, "Q", "latency target as a quantile of the device's latencies (default 0.25)"},
      {"target_ms", 0, "MS", "latency target in ms (overrides --quantile when > 0)"},
@@ -66,6 +85,9 @@ flags:
      {"contenders", 0, "LIST",
       "see above (default 'random; evolution; mnasnet-ppo; mnasnet-reinforce')"},
      {"csv", 0, "PATH", "write per-trial regret curves here"},
+     {"trace", 0, "PATH",
+      "write per-trial traces here (latency / target, feasible, accuracy, the controller's "
+      "policy entropy)"},
      {"plot", 0, "PATH", "write an SVG of median regret vs trials here"},
      {"batch_sizes", 0, "LIST", "overhead: controller batch sizes (default 1,8,64)"},
      {"architectures", 0, "N", "overhead: architectures per measurement (default 512)"}},
@@ -76,6 +98,11 @@ struct Flags {
   std::string table;
   std::string dataset = "cifar10";
   std::string settings;
+  std::string datasets = "cifar10,cifar100,imagenet16";
+  std::string devices;
+  std::string quantiles = "0.1,0.25,0.5";
+  std::string protocols = "row,function";
+  std::string protocol = "row";
   std::string device = "raspi4";
   double quantile = 0.25;
   double target_ms = 0;
@@ -89,6 +116,7 @@ struct Flags {
   int threads = 1;
   std::string contenders = "random; evolution; mnasnet-ppo; mnasnet-reinforce";
   std::string csv;
+  std::string trace;
   std::string plot;
   std::string batch_sizes = "1,8,64";
   int architectures = 512;
@@ -100,12 +128,18 @@ absl::StatusOr<Flags> ReadFlags(const ParsedFlags& parsed) {
            {"table", &f.table},
            {"dataset", &f.dataset},
            {"settings", &f.settings},
+           {"datasets", &f.datasets},
+           {"devices", &f.devices},
+           {"quantiles", &f.quantiles},
+           {"protocols", &f.protocols},
+           {"protocol", &f.protocol},
            {"device", &f.device},
            {"reward", &f.reward},
            {"constraint", &f.constraint},
            {"budgets", &f.budgets},
            {"contenders", &f.contenders},
            {"csv", &f.csv},
+           {"trace", &f.trace},
            {"plot", &f.plot},
            {"batch_sizes", &f.batch_sizes}}) {
     *value = parsed.GetOr(name, *value);
@@ -143,8 +177,7 @@ RewardChoice MnasNetSoft() {
 }
 
 // Builtin contenders. The controllers use the benchmark's tuned settings
-// (docs/benchmarks.md), MnasNet's soft reward included; `*-paper` keep every
-// default from the papers.
+// (docs/benchmarks.md); `*-paper` keep every default from the papers.
 absl::StatusOr<Contender> Builtin(absl::string_view label) {
   auto parse = [label](absl::string_view yaml, std::optional<RewardChoice> reward =
                                                    std::nullopt) -> absl::StatusOr<Contender> {
@@ -157,17 +190,20 @@ absl::StatusOr<Contender> Builtin(absl::string_view label) {
   };
   if (label == "random") return parse("{name: random}");
   if (label == "evolution") return parse("{name: evolution, population: 30, tournament: 10}");
-  if (label == "mnasnet-ppo") {
-    return parse(
-        "{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4, "
-        "risk_quantile: 0.25}",
-        MnasNetSoft());
-  }
-  if (label == "mnasnet-reinforce") {
-    return parse(
-        "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}",
-        MnasNetSoft());
-  }
+  // The controllers learn from the benchmark's reward (--reward, the penalty
+  // form by default), which ranks every over-target trial by how far it is
+  // over: MnasNet's soft reward, which they learned from before #19, barely
+  // does, and at tight targets it led them to infeasible networks
+  // (docs/benchmarks.md, "The controller on every column"). `-soft` keeps it.
+  const std::string ppo =
+      "{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4, "
+      "risk_quantile: 0.25}";
+  const std::string reinforce =
+      "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25}";
+  if (label == "mnasnet-ppo") return parse(ppo);
+  if (label == "mnasnet-reinforce") return parse(reinforce);
+  if (label == "mnasnet-ppo-soft") return parse(ppo, MnasNetSoft());
+  if (label == "mnasnet-reinforce-soft") return parse(reinforce, MnasNetSoft());
   if (label == "nsga2") return parse("{name: nsga2, population: 40, crossover: 0.9}");
   if (label == "surrogate") return parse("{name: surrogate}");
   if (label == "surrogate-nm") {
@@ -177,7 +213,8 @@ absl::StatusOr<Contender> Builtin(absl::string_view label) {
   if (label == "mnasnet-reinforce-paper") return parse("{name: mnasnet-reinforce}");
   return absl::InvalidArgumentError(
       absl::StrCat("--contenders: unknown builtin '", label,
-                   "' (random, evolution, nsga2, mnasnet-ppo, mnasnet-reinforce, surrogate, "
+                   "' (random, evolution, nsga2, mnasnet-ppo, mnasnet-reinforce, mnasnet-ppo-soft, "
+                   "mnasnet-reinforce-soft, surrogate, "
                    "surrogate-nm, "
                    "mnasnet-ppo-paper, "
                    "mnasnet-reinforce-paper, or label={strategy section})"));
@@ -260,6 +297,71 @@ absl::StatusOr<std::vector<int>> Ints(absl::string_view list, absl::string_view 
   return out;
 }
 
+absl::StatusOr<LatencyProtocol> ParseProtocol(absl::string_view name, absl::string_view flag) {
+  if (name == "row") return LatencyProtocol::kRow;
+  if (name == "function") return LatencyProtocol::kFunction;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": unknown protocol '", name, "' (row | function)"));
+}
+
+// The sweep's settings, data set outermost, then protocol, device, quantile.
+absl::StatusOr<std::vector<Setting>> SweepSettings(const Flags& flags,
+                                                   const controller::Nb201Table& table) {
+  std::vector<controller::Nb201Dataset> datasets;
+  for (absl::string_view name : absl::StrSplit(flags.datasets, ',', absl::SkipWhitespace())) {
+    absl::StatusOr<controller::Nb201Dataset> d = controller::ParseNb201Dataset(name);
+    if (!d.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--datasets: ", d.status().message()));
+    datasets.push_back(*d);
+  }
+  std::vector<std::string> devices = table.devices();
+  if (!flags.devices.empty()) {
+    devices.clear();
+    for (absl::string_view name : absl::StrSplit(flags.devices, ',', absl::SkipWhitespace())) {
+      if (!table.DeviceColumn(name).ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--devices: no latency column '", name, "'"));
+      }
+      devices.emplace_back(absl::StripPrefix(name, "lat_"));
+    }
+  }
+  std::vector<double> quantiles;
+  for (absl::string_view q : absl::StrSplit(flags.quantiles, ',', absl::SkipWhitespace())) {
+    double x = 0;
+    if (!absl::SimpleAtod(q, &x) || !(x > 0 && x < 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--quantiles: bad value '", q, "' (in (0, 1))"));
+    }
+    quantiles.push_back(x);
+  }
+  std::vector<LatencyProtocol> protocols;
+  for (absl::string_view p : absl::StrSplit(flags.protocols, ',', absl::SkipWhitespace())) {
+    absl::StatusOr<LatencyProtocol> parsed = ParseProtocol(p, "protocols");
+    if (!parsed.ok()) return parsed.status();
+    protocols.push_back(*parsed);
+  }
+  if (datasets.empty() || devices.empty() || quantiles.empty() || protocols.empty()) {
+    return absl::InvalidArgumentError(
+        "--datasets, --devices, --quantiles and --protocols must not be empty");
+  }
+  std::vector<Setting> out;
+  for (controller::Nb201Dataset d : datasets) {
+    for (LatencyProtocol p : protocols) {
+      for (const std::string& device : devices) {
+        for (double q : quantiles) {
+          Setting s;
+          s.device = device;
+          s.quantile = q;
+          s.dataset = d;
+          s.protocol = p;
+          out.push_back(s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 absl::Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream f(path);
   f << text;
@@ -292,7 +394,8 @@ absl::Status Main(absl::string_view command, const Flags& flags) {
   BenchOptions o;
   absl::StatusOr<controller::Nb201Dataset> dataset = controller::ParseNb201Dataset(flags.dataset);
   if (!dataset.ok()) return dataset.status();
-  o.dataset = *dataset;
+  absl::StatusOr<LatencyProtocol> protocol = ParseProtocol(flags.protocol, "protocol");
+  if (!protocol.ok()) return protocol.status();
   const std::string reward = flags.reward;
   if (reward != "penalty" && reward != "mnasnet") {
     return absl::InvalidArgumentError("--reward: penalty | mnasnet");
@@ -312,6 +415,7 @@ absl::Status Main(absl::string_view command, const Flags& flags) {
   o.first_seed = flags.first_seed;
   o.workers = flags.workers;
   o.threads = flags.threads;
+  o.trace = !flags.trace.empty();
   if (o.seeds < 1 || o.workers < 1 || o.threads < 1) {
     return absl::InvalidArgumentError("--seeds, --workers and --threads must be positive");
   }
@@ -319,24 +423,45 @@ absl::Status Main(absl::string_view command, const Flags& flags) {
   if (!contenders.ok()) return contenders.status();
 
   std::vector<Setting> settings;
+  const bool sweep = flags.settings == "sweep";
   if (flags.settings == "issue") {
     settings = {{"raspi4", 0.25, 0}, {"raspi4", 0.50, 0},  {"pixel3", 0.25, 0},
                 {"fpga", 0.25, 0},   {"eyeriss", 0.25, 0}, {"gold_6226", 0.25, 0}};
+  } else if (sweep) {
+    absl::StatusOr<std::vector<Setting>> s = SweepSettings(flags, **table);
+    if (!s.ok()) return s.status();
+    settings = *std::move(s);
   } else if (!flags.settings.empty()) {
-    return absl::InvalidArgumentError("--settings: 'issue' or empty");
+    return absl::InvalidArgumentError("--settings: 'issue', 'sweep' or empty");
   } else if (flags.target_ms > 0) {
     settings = {{flags.device, 0, flags.target_ms}};
   } else {
     settings = {{flags.device, flags.quantile, 0}};
   }
+  if (!sweep) {
+    for (Setting& s : settings) {
+      s.dataset = *dataset;
+      s.protocol = *protocol;
+    }
+  }
+  const int budget = *std::max_element(o.budgets.begin(), o.budgets.end());
   std::vector<SettingResult> results;
   for (const Setting& s : settings) {
     absl::StatusOr<SettingResult> r = RunSetting(**table, s, *contenders, o);
     if (!r.ok()) return r.status();
-    std::cerr << "done: " << r->setting.Label() << "\n";
+    // The sweep's progress lines carry its results, so a sweep cut short
+    // still leaves every finished setting in the log.
+    if (sweep) {
+      std::cerr << "done: " << FormatSweepLine(*r, budget) << std::endl;
+    } else {
+      std::cerr << "done: " << r->setting.Label() << "\n";
+    }
     results.push_back(*std::move(r));
   }
-  std::cout << FormatTable(results, o);
+  std::cout << (sweep ? FormatSweep(results, budget) : FormatTable(results, o));
+  if (!flags.trace.empty()) {
+    if (absl::Status s = WriteFile(flags.trace, FormatTrace(results)); !s.ok()) return s;
+  }
   if (!flags.csv.empty()) {
     if (absl::Status s = WriteFile(flags.csv, FormatCsv(results)); !s.ok()) return s;
   }

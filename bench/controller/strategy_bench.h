@@ -16,11 +16,28 @@
 
 namespace hwnas::bench {
 
-// One device + latency target.
+// How a row's latency is judged (for feasibility, regret and what the
+// strategies observe).
+enum class LatencyProtocol {
+  kRow,       // The row's own measurement (the reference protocol).
+  kFunction,  // The median over every row of the same function
+              // (SearchSpace::FunctionSignature): a lucky measurement of one
+              // encoding of a network does not count as a feasible find.
+};
+
+// A device column's latencies (one per table row) with every row's replaced
+// by the median over the rows of the same function (LatencyProtocol::kFunction).
+std::vector<double> FunctionMedianLatencies(const std::vector<double>& latencies);
+
+// One data set + device + latency target + latency protocol.
 struct Setting {
   std::string device;    // Table column, e.g. "raspi4".
   double quantile = 0;   // Target as a quantile of the device's latencies (if > 0)...
-  double target_ms = 0;  // ...or in milliseconds. Resolved by ResolveTarget.
+  double target_ms = 0;  // ...or in milliseconds. Resolved by RunSetting.
+  controller::Nb201Dataset dataset = controller::Nb201Dataset::kCifar10;
+  LatencyProtocol protocol = LatencyProtocol::kRow;
+  // "raspi4, q=0.25 (15.72 ms)", with ", function median" under kFunction
+  // (the data set is not named: tables are per data set).
   std::string Label() const;
 };
 
@@ -41,7 +58,6 @@ struct Contender {
 };
 
 struct BenchOptions {
-  controller::Nb201Dataset dataset = controller::Nb201Dataset::kCifar10;
   // Reward: penalty (lambda, as the reference evolution's fitness) or
   // MnasNet's product with a hard or soft constraint.
   controller::RewardForm form = controller::RewardForm::kPenalty;
@@ -50,8 +66,18 @@ struct BenchOptions {
   std::vector<int> budgets = {100, 200, 500};
   int seeds = 100;
   int first_seed = 0;
-  int workers = 1;  // Trials in flight (proposals per Propose call).
-  int threads = 1;  // Runs in parallel.
+  int workers = 1;     // Trials in flight (proposals per Propose call).
+  int threads = 1;     // Runs in parallel.
+  bool trace = false;  // Keep per-trial traces (FormatTrace).
+};
+
+// One trial of a run, for diagnosing how a strategy spends its trials.
+struct TraceRow {
+  double latency_over_target = 0;  // Judged latency / target.
+  double accuracy = 0;             // Percent.
+  // The controller's policy entropy at its last update (nats); -1 for
+  // strategies without one.
+  double policy_entropy = -1;
 };
 
 // Per (setting, contender): per-seed curves and summary at each budget.
@@ -60,6 +86,7 @@ struct ContenderResult {
   // curves[seed][t] = regret (accuracy points) after t+1 distinct trials.
   std::vector<std::vector<double>> curves;
   std::vector<std::vector<double>> hv_ratio;  // [seed][budget index]
+  std::vector<std::vector<TraceRow>> traces;  // [seed][t], with BenchOptions::trace.
   double seconds_in_strategy = 0;             // Propose + Observe, all seeds.
   long proposals = 0;
 };
@@ -78,7 +105,19 @@ absl::StatusOr<SettingResult> RunSetting(const controller::Nb201Table& table, Se
 // Markdown table: median / mean regret, hit rate and HV ratio at each budget,
 // wall time per proposal.
 std::string FormatTable(const std::vector<SettingResult>& results, const BenchOptions& options);
-// CSV rows: setting,strategy,seed,trial,regret.
+// The sweep summary at one budget: per data set a table of median regret per
+// strategy per setting, then per strategy the share of settings where its
+// median is below random's ("ahead"), at most 0.1 points above it ("within
+// 0.1") and below evolution's; per protocol and overall. Strategies labelled
+// "random" / "evolution" are the references (a share is left out without them).
+std::string FormatSweep(const std::vector<SettingResult>& results, int budget);
+// One line per setting for progress logs: "cifar10 | raspi4, q=... | random 0.92 | ...".
+std::string FormatSweepLine(const SettingResult& result, int budget);
+
+// CSV rows: dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy.
+std::string FormatTrace(const std::vector<SettingResult>& results);
+
+// CSV rows: setting,strategy,seed,trial,regret (setting: [dataset/]device@target[/function]).
 std::string FormatCsv(const std::vector<SettingResult>& results);
 // SVG: one panel per setting, median regret vs trials per strategy.
 std::string FormatSvg(const std::vector<SettingResult>& results);
