@@ -376,6 +376,8 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection evaluation, root.Child("evaluation"));
   HWNAS_ASSIGN_OR_RETURN(spec.evaluation,
                          ParseEvaluationOptions(evaluation, spec.data, spec.training));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection evaluator, root.Child("evaluator"));
+  HWNAS_ASSIGN_OR_RETURN(spec.evaluator, ParseEvaluatorOptions(evaluator));
   if (spec.hardware.activation_bits && spec.space.Has("activation_bits")) {
     HWNAS_ASSIGN_OR_RETURN(int64_t space_bits, spec.space.Int("activation_bits", 32, 1, 32));
     if (space_bits != *spec.hardware.activation_bits) {

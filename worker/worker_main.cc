@@ -48,7 +48,9 @@ constexpr char kEvaluateHelp[] =
 
 Trains ARCH with the spec's training section on its data section, evaluates it on
 the held-out split, measures latency (hardware section) and prints the result.
-A progress line per epoch goes to stderr.
+A progress line per epoch goes to stderr. With `evaluator: {kind: proxy}` in the
+spec it scores ARCH untrained on one training batch instead (the estimates
+proxy_score@<proxy> and proxy_seconds@<proxy>; accuracy is the mapped score).
 
 flags:
   --spec PATH        search spec (YAML) with space, data, training, hardware sections
