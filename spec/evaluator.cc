@@ -1,5 +1,8 @@
 #include "spec/evaluator.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -13,16 +16,18 @@ absl::string_view EvaluatorKindName(EvaluatorKind kind) {
       return "train";
     case EvaluatorKind::kTable:
       return "table";
+    case EvaluatorKind::kProxy:
+      return "proxy";
   }
   return "train";
 }
 
 absl::StatusOr<EvaluatorKind> ParseEvaluatorKind(absl::string_view name) {
-  for (EvaluatorKind kind : {EvaluatorKind::kTrain, EvaluatorKind::kTable}) {
+  for (EvaluatorKind kind : {EvaluatorKind::kTrain, EvaluatorKind::kTable, EvaluatorKind::kProxy}) {
     if (name == EvaluatorKindName(kind)) return kind;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown evaluator kind '", name, "' (expected one of: train, table)"));
+      absl::StrCat("unknown evaluator kind '", name, "' (expected one of: train, table, proxy)"));
 }
 
 absl::StatusOr<Nb201Dataset> ParseNb201Dataset(absl::string_view name) {
@@ -67,17 +72,70 @@ absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device) {
                    "' (expected one of: ", absl::StrJoin(Nb201KnownDevices(), ", "), ")"));
 }
 
+const std::vector<std::string>& ProxyNames() {
+  static const std::vector<std::string>* const kNames =
+      new std::vector<std::string>{"synflow", "naswot", "gradnorm", "snip", "rmi"};
+  return *kNames;
+}
+
+namespace {
+
+absl::Status ParseProxyOptions(const YamlSection& evaluator, EvaluatorOptions& o) {
+  HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "proxy", "reference", "batch", "seed"}));
+  if (!evaluator.Has("proxy")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        evaluator.PathOf("proxy"),
+        ": is required for kind proxy (one of: ", absl::StrJoin(ProxyNames(), ", "), ")"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(o.proxy, evaluator.String("proxy", std::nullopt));
+  if (std::find(ProxyNames().begin(), ProxyNames().end(), o.proxy) == ProxyNames().end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(evaluator.PathOf("proxy"), ": unknown proxy '", o.proxy,
+                     "' (expected one of: ", absl::StrJoin(ProxyNames(), ", "), ")"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(o.reference, evaluator.String("reference", ""));
+  if (o.proxy == "rmi" && o.reference.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        evaluator.PathOf("reference"),
+        ": proxy rmi needs a reference model, the TorchScript file `hwnas-worker export` writes "
+        "for a trained architecture"));
+  }
+  if (o.proxy != "rmi" && !o.reference.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        evaluator.PathOf("reference"), ": only proxy rmi compares with a reference; proxy ",
+        o.proxy, " scores the network alone"));
+  }
+  // RMI estimates covariances of up to 8 components per side from the
+  // batch: below 32 samples the estimate is mostly noise.
+  HWNAS_ASSIGN_OR_RETURN(int64_t batch, evaluator.Int("batch", 64, 8, 4096));
+  if (o.proxy == "rmi" && batch < 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        evaluator.PathOf("batch"), ": proxy rmi needs at least 32 samples, got ", batch));
+  }
+  o.proxy_batch = static_cast<int>(batch);
+  HWNAS_ASSIGN_OR_RETURN(int64_t seed, evaluator.Int("seed", 0, 0, INT64_MAX));
+  o.proxy_seed = static_cast<uint64_t>(seed);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator) {
   HWNAS_RETURN_IF_ERROR(evaluator.CheckIsMap());
   EvaluatorOptions o;
   HWNAS_ASSIGN_OR_RETURN(std::string kind,
                          evaluator.Enum("kind",
                                         {EvaluatorKindName(EvaluatorKind::kTrain),
-                                         EvaluatorKindName(EvaluatorKind::kTable)},
+                                         EvaluatorKindName(EvaluatorKind::kTable),
+                                         EvaluatorKindName(EvaluatorKind::kProxy)},
                                         std::string(EvaluatorKindName(EvaluatorKind::kTrain))));
   HWNAS_ASSIGN_OR_RETURN(o.kind, ParseEvaluatorKind(kind));
   if (o.kind == EvaluatorKind::kTrain) {
     HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind"}));
+    return o;
+  }
+  if (o.kind == EvaluatorKind::kProxy) {
+    HWNAS_RETURN_IF_ERROR(ParseProxyOptions(evaluator, o));
     return o;
   }
   HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "path", "dataset", "device"}));

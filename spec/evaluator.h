@@ -1,5 +1,6 @@
 // How a search's trials are evaluated: the spec's `evaluator:` section, the
-// EvaluatorKind every module uses instead of spelling "train" / "table", and
+// EvaluatorKind every module uses instead of spelling "train" / "table" /
+// "proxy", and
 // the NAS-Bench-201 names (data sets, device columns) the table evaluator
 // accepts. Torch-free; the table itself is loaded by controller/nb201_table.h.
 #ifndef HWNAS_SPEC_EVALUATOR_H_
@@ -17,9 +18,10 @@ namespace hwnas::spec {
 enum class EvaluatorKind {
   kTrain,  // Workers train each architecture (the training: section).
   kTable,  // Answered from the NAS-Bench-201 table (nb201 space only).
+  kProxy,  // Scored untrained on one real batch by a training-free proxy.
 };
 
-// "train" | "table": the spelling in specs, in worker capabilities (on the
+// "train" | "table" | "proxy": the spelling in specs, in worker capabilities (on the
 // wire) and in the stored scheduler requirements.
 absl::string_view EvaluatorKindName(EvaluatorKind kind);
 absl::StatusOr<EvaluatorKind> ParseEvaluatorKind(absl::string_view name);
@@ -39,13 +41,28 @@ const std::vector<std::string>& Nb201KnownDevices();
 // Accepts "raspi4" or "lat_raspi4"; fails naming the known devices.
 absl::StatusOr<std::string> CanonicalNb201Device(absl::string_view device);
 
+// The proxies a `kind: proxy` evaluator takes, as worker/proxies.h spells
+// them: synflow, naswot, gradnorm, snip, rmi.
+const std::vector<std::string>& ProxyNames();
+
 // `evaluator:` {kind: train} or
-// {kind: table, path: <csv>, dataset: cifar10|cifar100|imagenet16, device: raspi4}
+// {kind: table, path: <csv>, dataset: cifar10|cifar100|imagenet16, device: raspi4} or
+// {kind: proxy, proxy: synflow|naswot|gradnorm|snip|rmi, reference: <model.pt>,
+//  batch: 64, seed: 0}
 struct EvaluatorOptions {
   EvaluatorKind kind = EvaluatorKind::kTrain;
   std::string path;  // Empty: controller::ResolveNb201TablePath("") at load time.
   Nb201Dataset dataset = Nb201Dataset::kCifar10;
   std::string device = "raspi4";  // A device column, without "lat_".
+  // kind: proxy. `reference` (rmi only, required there) is a TorchScript file
+  // that `hwnas-worker export` wrote from a trained architecture; it is read
+  // on the worker: an absolute path, or relative to the shared data
+  // directory. `batch` samples of the training split (seeded by `seed`) are
+  // the one batch every proxy scores on.
+  std::string proxy;
+  std::string reference;
+  int proxy_batch = 64;
+  uint64_t proxy_seed = 0;
 };
 absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator);
 

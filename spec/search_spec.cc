@@ -45,7 +45,13 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
 
   const EvaluatorKind evaluator = spec.controller.evaluator.kind;
   spec.requirements.evaluator = std::string(EvaluatorKindName(evaluator));
-  if (evaluator == EvaluatorKind::kTrain) {
+  if (evaluator == EvaluatorKind::kProxy && root.Has("evaluation")) {
+    return absl::InvalidArgumentError(
+        "evaluation: applies to trained trials (evaluator kind train); a proxy scores one "
+        "batch of the training split and has no held-out folds");
+  }
+  if (evaluator == EvaluatorKind::kTrain || evaluator == EvaluatorKind::kProxy) {
+    // A proxy needs the same data and space as training (one real batch).
     HWNAS_ASSIGN_OR_RETURN(WorkerSpec worker, ParseWorkerSpec(yaml));
     spec.data_shape = DataShapeFor(worker.data);
     spec.requirements.dataset = worker.data.dataset;

@@ -27,7 +27,7 @@ struct SearchSpec {
   std::string yaml;  // As submitted: workers get it with each trial.
   YamlSection root{YAML::Node(), ""};
   ControllerSpec controller;  // objectives, strategy, budget, evaluator.
-  // The worker's sections; set for the `train` evaluator only.
+  // The worker's sections; set for the `train` and `proxy` evaluators.
   std::optional<WorkerSpec> worker;
   std::string space_name;
   space::DataShape data_shape;

@@ -395,6 +395,15 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
   HWNAS_ASSIGN_OR_RETURN(YamlSection evaluation, root.Child("evaluation"));
   HWNAS_ASSIGN_OR_RETURN(spec.evaluation,
                          ParseEvaluationOptions(evaluation, spec.data, spec.training));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection evaluator, root.Child("evaluator"));
+  HWNAS_ASSIGN_OR_RETURN(spec.evaluator, ParseEvaluatorOptions(evaluator));
+  if (!spec.hardware.measure_mcu.empty() && spec.evaluator.kind == EvaluatorKind::kProxy) {
+    // A proxy trial trains nothing: there is no network worth deploying.
+    return FieldError(
+        "hardware.targets",
+        absl::StrCat("measure (target ", QuoteValue(spec.hardware.measure_mcu.front().target),
+                     ") needs a trained network; a proxy evaluator trains none"));
+  }
   if (!spec.hardware.measure_mcu.empty() && spec.evaluation.cross_validated()) {
     // Cross-validation trains one network per fold; which one would be the
     // trial's firmware is not defined.

@@ -5,7 +5,8 @@
 //
 // A full spec file is accepted: these parsers read their own sections only
 // and ignore the other top-level sections (`name`, `space`, `objectives`,
-// `strategy`, `budget`, `evaluator`), but reject unknown keys inside theirs.
+// `strategy`, `budget`), but reject unknown keys inside theirs. `evaluator`
+// is read too: a proxy evaluator changes what a worker does with a trial.
 #ifndef HWNAS_SPEC_WORKER_SPEC_H_
 #define HWNAS_SPEC_WORKER_SPEC_H_
 
@@ -23,6 +24,7 @@
 #include "hardware/targets.h"
 #include "space/network_plan.h"
 #include "space/search_space.h"
+#include "spec/evaluator.h"
 
 namespace hwnas::spec {
 
@@ -177,6 +179,9 @@ struct WorkerSpec {
   TrainingOptions training;
   HardwareOptions hardware;
   EvaluationOptions evaluation;
+  // kTrain: train and evaluate; kProxy: score untrained with evaluator.proxy
+  // (the worker then skips training); kTable specs never reach a TrialRunner.
+  EvaluatorOptions evaluator;
 };
 
 absl::StatusOr<DataConfig> ParseDataConfig(const YamlSection& data);

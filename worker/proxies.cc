@@ -1,5 +1,6 @@
 #include "worker/proxies.h"
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -219,6 +220,11 @@ absl::StatusOr<ProxyKind> ParseProxyKind(absl::string_view name) {
       "proxy: '", name, "' is not a proxy (expected synflow, naswot, gradnorm, snip or rmi)"));
 }
 
+double ProxyAccuracy(ProxyKind kind, double score) {
+  if (kind == ProxyKind::kRmi) return 1 - std::exp(-std::max(score, 0.0));
+  return 0.5 + std::atan(score) / M_PI;
+}
+
 std::vector<int64_t> ProxyBatchIndices(const Dataset& data, int batch_size, uint64_t seed) {
   std::vector<int64_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
@@ -306,6 +312,38 @@ absl::StatusOr<Representation> PenultimateRepresentation(const space::NetworkPla
     return Penultimate(**net, batch);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("representation: ", ExceptionMessage(e)));
+  }
+}
+
+absl::StatusOr<Representation> ModuleOutputRepresentation(const std::string& torchscript_path,
+                                                          const Dataset& data,
+                                                          const ProxyOptions& options) {
+  if (data.size() == 0) return absl::InvalidArgumentError("proxy: the data set has no samples");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(torchscript_path);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reference '", torchscript_path,
+                     "' is not a loadable TorchScript file: ", ExceptionMessage(e)));
+  }
+  try {
+    module.eval();
+    const std::vector<int64_t> rows = ProxyBatchIndices(data, options.batch_size, options.seed);
+    const Batch batch = GatherBatch(data, rows);
+    torch::NoGradGuard no_grad;
+    torch::jit::IValue out = module.forward({batch.x});
+    if (!out.isTensor() || out.toTensor().dim() < 1 ||
+        out.toTensor().size(0) != static_cast<int64_t>(rows.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("reference '", torchscript_path,
+                                                     "': forward must return a tensor of ",
+                                                     rows.size(), " rows (one per sample)"));
+    }
+    return ToRepresentation(out.toTensor());
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reference '", torchscript_path, "' cannot take samples of shape ",
+                     space::ShapeToString(data.sample_shape), ": ", ExceptionMessage(e)));
   }
 }
 

@@ -46,6 +46,15 @@ struct ProxyScore {
   double seconds = 0;
 };
 
+// The score as ACC for the reward (a value in [0, 1], higher is better,
+// rank-preserving): 1 - exp(-score) for RMI (nats >= 0, so 0 shares nothing
+// with the reference and 1 is approached by a copy of it), and
+// 0.5 + atan(score) / pi for the others, whose scores are unbounded logs or
+// sums with no common scale. Strategies that compare rewards by rank
+// (random, evolution, hard constraints) see the proxy's ranking exactly; the
+// soft MnasNet reward's trade-off against costs depends on this scale.
+double ProxyAccuracy(ProxyKind kind, double score);
+
 // The indices of the samples a proxy uses: a seeded choice of
 // min(batch_size, data.size()) samples, stable across proxies and runs so
 // that a reference representation can be computed on the same batch.
@@ -64,6 +73,18 @@ absl::StatusOr<ProxyScore> ScoreProxy(const space::NetworkPlan& plan, const Data
 absl::StatusOr<Representation> PenultimateRepresentation(const space::NetworkPlan& plan,
                                                          const Dataset& data,
                                                          const ProxyOptions& options);
+
+// RMI's reference side from a trained model saved as TorchScript (what
+// `hwnas-worker export` writes, or torch.jit.save of any module that takes
+// the data's samples): its forward output (the trained network's logits) on
+// the batch ProxyBatchIndices picks. The output, not a hidden layer, because
+// it exists for every saved module and is what the reference has learnt to
+// separate; RMI compares the candidate's penultimate features against it.
+// Errors name the path: a missing or unreadable file, an output that is not
+// {batch, ...}, a module that cannot take the samples.
+absl::StatusOr<Representation> ModuleOutputRepresentation(const std::string& torchscript_path,
+                                                          const Dataset& data,
+                                                          const ProxyOptions& options);
 
 // Mutual information (nats) between two representations of the same rows
 // under a joint Gaussian model of their leading principal components

@@ -55,6 +55,8 @@ WorkerRecord Capabilities(const ServeOptions& options, const DataLocations& data
   c.version = "0.1.0";
   c.search_spaces = space::SearchSpaceNames();
   c.evaluators.push_back("train");
+  // Proxy trials run through the same TrialRunner (worker/proxies.h).
+  c.evaluators.push_back(std::string(spec::EvaluatorKindName(spec::EvaluatorKind::kProxy)));
   c.datasets = data.Present();
   c.measure_mcus = options.measure_mcus;
   // Generic formats read from a path in the spec.

@@ -1,5 +1,7 @@
 #include "worker/trial_runner.h"
 
+#include <cmath>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -8,16 +10,19 @@
 #include "spdlog/spdlog.h"
 #include "worker/cross_validation.h"
 #include "worker/folds.h"
+#include "worker/proxies.h"
 #include "worker/trainer_internal.h"
 
 namespace hwnas::worker {
 
 TrialRunner::TrialRunner(WorkerSpec spec, std::unique_ptr<space::SearchSpace> space,
-                         std::unique_ptr<DataSplits> data, TargetSet targets)
+                         std::unique_ptr<DataSplits> data, TargetSet targets,
+                         std::unique_ptr<Representation> reference)
     : spec_(std::move(spec)),
       space_(std::move(space)),
       data_(std::move(data)),
-      targets_(std::move(targets)) {}
+      targets_(std::move(targets)),
+      reference_(std::move(reference)) {}
 
 TrialRunner::~TrialRunner() = default;
 
@@ -49,12 +54,35 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
     // cannot work on this data fail the first trial at once, naming the field.
     HWNAS_RETURN_IF_ERROR(CheckFoldsFit(data, FoldOptionsFrom(spec.evaluation)));
   }
-  spdlog::info("event=runner_ready spec={} space={} data={} train={} val={} test={} targets={}",
-               spec.name, std::string(space->name()), data.source, data.train.size(),
-               data.val.size(), data.test.size(), spec.hardware.targets.size());
+  std::unique_ptr<Representation> reference;
+  if (spec.evaluator.kind == spec::EvaluatorKind::kProxy) {
+    HWNAS_ASSIGN_OR_RETURN(ProxyKind kind, ParseProxyKind(spec.evaluator.proxy));
+    if (kind == ProxyKind::kRmi) {
+      // Relative references live with the data, like data paths do.
+      std::filesystem::path path(spec.evaluator.reference);
+      if (path.is_relative() && !options.shared_data_dir.empty()) {
+        path = std::filesystem::path(options.shared_data_dir) / path;
+      }
+      absl::StatusOr<Representation> r = ModuleOutputRepresentation(
+          path.string(), data.train,
+          {.batch_size = spec.evaluator.proxy_batch, .seed = spec.evaluator.proxy_seed});
+      if (!r.ok()) {
+        return absl::Status(r.status().code(),
+                            absl::StrCat("evaluator.reference: ", r.status().message()));
+      }
+      reference = std::make_unique<Representation>(*std::move(r));
+    }
+  }
+  spdlog::info(
+      "event=runner_ready spec={} space={} data={} train={} val={} test={} targets={} "
+      "evaluator={}{}",
+      spec.name, std::string(space->name()), data.source, data.train.size(), data.val.size(),
+      data.test.size(), spec.hardware.targets.size(),
+      std::string(spec::EvaluatorKindName(spec.evaluator.kind)),
+      spec.evaluator.proxy.empty() ? "" : "/" + spec.evaluator.proxy);
   std::unique_ptr<TrialRunner> runner(new TrialRunner(std::move(spec), std::move(space),
                                                       std::make_unique<DataSplits>(std::move(data)),
-                                                      std::move(targets)));
+                                                      std::move(targets), std::move(reference)));
   runner->measure_jobs_ = std::move(jobs);
   return runner;
 }
@@ -90,6 +118,25 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
     return out;
   }
   const LatencyOptions latency = LatencyOptionsFrom(spec_.hardware);
+  if (spec_.evaluator.kind == spec::EvaluatorKind::kProxy) {
+    TrialOutcome out = ScoreWithProxy(plan);
+    out.result.costs = statics->costs;
+    out.result.estimates.insert(statics->estimates.begin(), statics->estimates.end());
+    if (out.state == TrialState::kSucceeded) {
+      if (absl::Status s = ValidateTrialResult(out.result); !s.ok()) {
+        out.state = TrialState::kFailed;
+        out.result.error = std::string(s.message());
+      }
+    }
+    spdlog::info(
+        "event=proxy_trial_done state={} proxy={} score={:.6g} accuracy={:.4f} error=\"{}\"",
+        std::string(TrialStateName(out.state)), spec_.evaluator.proxy,
+        out.result.estimates.count("proxy_score@" + spec_.evaluator.proxy)
+            ? out.result.estimates.at("proxy_score@" + spec_.evaluator.proxy)
+            : NAN,
+        out.result.accuracy, out.result.error);
+    return out;
+  }
   // The measured targets: the trained network's firmware, built and run in
   // QEMU while the network is still alive. (The spec refuses measuring with
   // cross-validation.)
@@ -142,6 +189,42 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
       std::string(TrialStateName(out.state)), out.result.accuracy, out.result.epochs,
       out.result.train_seconds, out.result.latency ? out.result.latency->median_ms : -1.0,
       out.result.error);
+  return out;
+}
+
+TrialOutcome TrialRunner::ScoreWithProxy(const space::NetworkPlan& plan) {
+  TrialOutcome out;
+  absl::StatusOr<ProxyKind> kind = ParseProxyKind(spec_.evaluator.proxy);
+  if (!kind.ok()) {
+    out.result.error = std::string(kind.status().message());
+    return out;
+  }
+  absl::StatusOr<ProxyScore> score = ScoreProxy(plan, data_->train, *kind,
+                                                {.batch_size = spec_.evaluator.proxy_batch,
+                                                 .seed = spec_.evaluator.proxy_seed,
+                                                 .reference = reference_.get()});
+  if (!score.ok()) {
+    out.result.error = std::string(score.status().message());
+    return out;
+  }
+  const std::string name(ProxyKindName(*kind));
+  out.result.accuracy = ProxyAccuracy(*kind, score->score);
+  out.result.estimates["proxy_score@" + name] = score->score;
+  out.result.estimates["proxy_seconds@" + name] = score->seconds;
+  out.result.train_seconds = score->seconds;
+  out.result.epochs = 0;
+  if (spec_.hardware.measure_latency) {
+    // Latency does not depend on the weights: the untrained network times
+    // like the trained one would.
+    absl::StatusOr<LatencyMeasurement> measured =
+        MeasureLatency(plan, LatencyOptionsFrom(spec_.hardware));
+    if (!measured.ok()) {
+      out.result.error = absl::StrCat("latency: ", measured.status().message());
+      return out;
+    }
+    out.result.latency = *measured;
+  }
+  out.state = TrialState::kSucceeded;
   return out;
 }
 

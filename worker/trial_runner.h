@@ -82,6 +82,8 @@ TrialOutcome TrainAndEvaluate(const space::NetworkPlan& plan, const DataSplits& 
 absl::StatusOr<LatencyMeasurement> MeasureLatency(const space::NetworkPlan& plan,
                                                   const LatencyOptions& options);
 
+struct Representation;  // worker/proxies.h
+
 // A human-readable description of this machine's CPU, used as the device.
 std::string HostDeviceName();
 
@@ -106,7 +108,9 @@ class TrialRunner {
                                                              RunnerOptions options);
   ~TrialRunner();
 
-  // Validates and lowers the tokens, then RunPlan.
+  // Validates and lowers the tokens, then RunPlan. With `evaluator: {kind:
+  // proxy}` in the spec, RunPlan scores the untrained network on one batch
+  // instead of training it (see ScoreWithProxy).
   TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress,
                    const InterruptFlag* interrupt = nullptr);
   // Costs, estimates, training, evaluation and latency for a lowered plan;
@@ -127,14 +131,24 @@ class TrialRunner {
   // summarized into one outcome (mean, standard error, per-fold values).
   TrialOutcome CrossValidated(const space::NetworkPlan& plan, const ProgressCallback& progress,
                               const InterruptFlag* interrupt);
+  // RunPlan's evaluation for a proxy evaluator: the proxy's score on one
+  // batch of the training split. result.accuracy (ACC in the reward) is the
+  // score mapped monotonically into [0, 1] (ProxyAccuracy); the raw score and
+  // the proxy's seconds are the estimates "proxy_score@<proxy>" and
+  // "proxy_seconds@<proxy>"; train_seconds is the proxy's time, epochs 0.
+  TrialOutcome ScoreWithProxy(const space::NetworkPlan& plan);
   TrialRunner(WorkerSpec spec, std::unique_ptr<space::SearchSpace> space,
-              std::unique_ptr<DataSplits> data, TargetSet targets);
+              std::unique_ptr<DataSplits> data, TargetSet targets,
+              std::unique_ptr<Representation> reference);
 
   WorkerSpec spec_;
   std::unique_ptr<space::SearchSpace> space_;
   std::unique_ptr<DataSplits> data_;
   TargetSet targets_;
   std::vector<McuMeasureJob> measure_jobs_;  // The spec's measured targets.
+  // The RMI reference model's output on the proxy batch (rmi only), loaded
+  // once: every trial of the spec compares with the same one.
+  std::unique_ptr<Representation> reference_;
 };
 
 }  // namespace hwnas::worker

@@ -56,7 +56,10 @@ Trains ARCH with the spec's training section on its data section, evaluates it o
 the held-out split, measures latency (hardware section) and prints the result.
 Targets with `measure: CPU` (hardware.targets) are also measured on the trained
 network's firmware (arm-none-eabi-gcc, qemu-system-arm): measured_*@TARGET and
-int8_accuracy@TARGET. A progress line per epoch goes to stderr.
+int8_accuracy@TARGET. A progress line per epoch goes to stderr. With
+`evaluator: {kind: proxy}` in the spec it scores ARCH untrained on one training
+batch instead (the estimates proxy_score@<proxy> and proxy_seconds@<proxy>;
+accuracy is the mapped score).
 
 flags:
   --spec PATH        search spec (YAML) with space, data, training, hardware sections

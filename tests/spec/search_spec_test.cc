@@ -80,6 +80,60 @@ TEST(SearchSpecTest, MeasuredTargetsBecomeRequirements) {
   EXPECT_TRUE(spec->requirements.measure_mcus.empty());
 }
 
+TEST(SearchSpecTest, ParsesAProxySearch) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(
+      std::string(kTrain) +
+      "evaluator: {kind: proxy, proxy: rmi, reference: models/ref.pt, batch: 48, seed: 3}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->requirements.evaluator, "proxy");
+  EXPECT_EQ(spec->requirements.dataset, "fashion_mnist");
+  ASSERT_TRUE(spec->worker.has_value());
+  const EvaluatorOptions& ev = spec->worker->evaluator;
+  EXPECT_EQ(ev.kind, EvaluatorKind::kProxy);
+  EXPECT_EQ(ev.proxy, "rmi");
+  EXPECT_EQ(ev.reference, "models/ref.pt");
+  EXPECT_EQ(ev.proxy_batch, 48);
+  EXPECT_EQ(ev.proxy_seed, 3u);
+  EXPECT_EQ(spec->controller.evaluator.proxy, "rmi");
+  for (const char* proxy : {"synflow", "naswot", "gradnorm", "snip"}) {
+    absl::StatusOr<SearchSpec> other =
+        ParseSearchSpec(absl::StrCat(kTrain, "evaluator: {kind: proxy, proxy: ", proxy, "}\n"));
+    ASSERT_TRUE(other.ok()) << proxy << ": " << other.status();
+    EXPECT_EQ(other->worker->evaluator.proxy, proxy);
+    EXPECT_EQ(other->worker->evaluator.proxy_batch, 64);
+  }
+}
+
+TEST(SearchSpecTest, ProxyErrorsNameTheField) {
+  const std::string train(kTrain);
+  EXPECT_EQ(Error(train + "evaluator: {kind: proxy, proxy: jacov}\n"),
+            "evaluator.proxy: unknown proxy 'jacov' (expected one of: synflow, naswot, gradnorm, "
+            "snip, rmi)");
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy}\n"),
+              HasSubstr("evaluator.proxy: is required for kind proxy"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: rmi}\n"),
+              HasSubstr("evaluator.reference: proxy rmi needs a reference model"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: synflow, reference: r.pt}\n"),
+              HasSubstr("evaluator.reference: only proxy rmi compares with a reference"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: rmi, reference: r.pt, batch: 16}\n"),
+              HasSubstr("evaluator.batch: proxy rmi needs at least 32 samples, got 16"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: snip, batch: 2}\n"),
+              HasSubstr("evaluator.batch"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: snip, device: raspi4}\n"),
+              HasSubstr("evaluator.device: unknown key"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: snip}\nevaluation: {folds: 3}\n"),
+              HasSubstr("evaluation: applies to trained trials"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: oracle}\n"),
+              HasSubstr("evaluator.kind: unknown value 'oracle'"));
+  // A proxy trains nothing, so there is no firmware to measure.
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: snip}\nhardware:\n  targets:\n"
+                            "    - {name: m7, mcu_profile: cortex-m7, measure: cortex-m7}\n"),
+              HasSubstr("hardware.targets: measure (target 'm7') needs a trained network"));
+  // A proxy scores a batch of real data: the data section is required.
+  EXPECT_THAT(Error("name: p\nspace: {name: temporal}\nevaluator: {kind: proxy, proxy: snip}\n"),
+              HasSubstr("data"));
+}
+
 TEST(SearchSpecTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("name: [unclosed"), HasSubstr("malformed YAML"));
   EXPECT_THAT(Error("just a string"), HasSubstr("must be a YAML mapping"));
