@@ -125,9 +125,14 @@ const std::vector<CommandSpec>& Commands() {
        "Submit a search spec; prints the new search's id.",
        {},
        {{"file", 'f', "FILE", "the search spec (YAML); '-' reads standard input"},
-        {"watch", 'w', "", "then watch the search until it ends"}},
+        {"watch", 'w', "", "then watch the search until it ends"},
+        {"data-dir", 0, "DIR",
+         "check the spec against the data here first (default: "
+         "$HWNAS_SHARED_DATA or ../shared/data)"}},
        "The server validates the spec; errors name the field, e.g.\n"
        "\"objectives.constraints[0].metric: unknown metric 'latncy'\" (exit code 2).\n"
+       "With hwnas-worker and the data set on this machine, the spec is first checked\n"
+       "against the data (e.g. evaluation.folds over a class's samples; exit code 2).\n"
        "A random idempotency key is sent, so retries after a lost connection never\n"
        "start a second search. Table output prints only the id on stdout.",
        "  hwnas submit -f examples/fashion-mnist-mcu.yaml\n"

@@ -10,6 +10,7 @@
 #include "cli/errors.h"
 #include "cli/format.h"
 #include "cli/guided.h"
+#include "cli/local.h"
 #include "cli/report.h"
 #include "cli/spec_info.h"
 #include "cli/terminal_plot.h"
@@ -139,6 +140,22 @@ absl::StatusOr<int> RunSubmit(const ParsedArgs& args, CliContext& ctx, Client& c
   // gRPC cannot carry it (protobuf strings are UTF-8): say why here.
   if (absl::Status s = CheckUtf8(spec); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("the spec file ", *path, ": ", s.message()));
+  }
+  // The server reads no data files, so a spec that cannot work on its data
+  // (more stratified folds than a class has samples) is refused here when
+  // this machine has hwnas-worker and the data set; otherwise the workers
+  // refuse it before their first trial. The server judges the rest.
+  if (absl::StatusOr<std::string> worker = FindHwnasProgram("hwnas-worker", ctx.env); worker.ok()) {
+    std::optional<std::string> data_dir = args.Get("data-dir");
+    if (!data_dir) data_dir = FindSharedDataDir(ctx.env);
+    absl::Status fits = CheckDataFirst(*worker, *path, spec, data_dir);
+    if (fits.code() == absl::StatusCode::kOutOfRange) {
+      return absl::InvalidArgumentError(fits.message());
+    }
+    if (fits.code() == absl::StatusCode::kNotFound) {
+      *ctx.err << "note: the data set is not on this machine; the workers check that the spec "
+                  "fits it before their first trial\n";
+    }
   }
   absl::StatusOr<SearchRecord> search = client.SubmitSearch(spec, ctx.new_idempotency_key());
   if (!search.ok()) {

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -463,17 +464,20 @@ std::string SpecHash(absl::string_view spec_yaml) {
   return absl::StrFormat("%016x", h);
 }
 
-// Checks the spec with `hwnas-server check-spec`, as SubmitSearch would,
-// before PostgreSQL, the server and the workers are started for nothing. The
-// CLI does not link the spec parser (it pulls in LibTorch). The text goes
-// through a private temporary file so that what is checked is what is
-// submitted, also when the spec came from stdin.
+// `hwnas-worker check`'s exit codes (worker/commands.h; the CLI does not
+// link the worker).
+constexpr int kWorkerExitBadInput = 3;
+constexpr int kWorkerExitNoData = 4;
+constexpr int kWorkerExitDataMismatch = 5;
+
 // Runs `argv` + the spec (as a temporary file) + `argv_after`; exit 0 is
-// OK, `bad_input_exit` an error in the spec, reported naming the user's
-// file, anything else an internal error.
+// OK, one of `bad_input_exits` an error in the spec (NOT_FOUND for
+// kWorkerExitNoData, OUT_OF_RANGE for kWorkerExitDataMismatch), reported naming the user's file;
+// anything else an internal error.
 absl::Status CheckSpecWith(std::vector<std::string> argv,
-                           const std::vector<std::string>& argv_after, int bad_input_exit,
-                           const std::string& spec_path, const std::string& spec) {
+                           const std::vector<std::string>& argv_after,
+                           std::initializer_list<int> bad_input_exits, const std::string& spec_path,
+                           const std::string& spec) {
   char tmp[] = "/tmp/hwnas-spec-XXXXXX";
   const int fd = mkstemp(tmp);
   if (fd < 0) return LocalIoError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
@@ -490,21 +494,29 @@ absl::Status CheckSpecWith(std::vector<std::string> argv,
   if (!checked.ok()) return checked.status();
   if (checked->exit_code == 0) return absl::OkStatus();
   std::string output = std::string(absl::StripTrailingAsciiWhitespace(checked->output));
-  if (checked->exit_code == bad_input_exit) {
+  if (absl::c_linear_search(bad_input_exits, checked->exit_code)) {
     // Each error line names the file checked; name the user's file.
     std::string message = absl::StrReplaceAll(output, {{absl::StrCat(tmp, ": "), ""}});
     absl::string_view shown = message;
     absl::ConsumePrefix(&shown, "error: ");
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the spec ", spec_path == "-" ? "from stdin" : spec_path, " is not valid:\n  ", shown));
+    absl::StatusCode code = absl::StatusCode::kInvalidArgument;
+    if (checked->exit_code == kWorkerExitNoData) code = absl::StatusCode::kNotFound;
+    if (checked->exit_code == kWorkerExitDataMismatch) code = absl::StatusCode::kOutOfRange;
+    return absl::Status(code, absl::StrCat("the spec ", spec_path == "-" ? "from stdin" : spec_path,
+                                           " is not valid:\n  ", shown));
   }
   return absl::InternalError(
       absl::StrCat(program, " failed (exit ", checked->exit_code, "): ", output));
 }
 
+// Checks the spec with `hwnas-server check-spec`, as SubmitSearch would,
+// before PostgreSQL, the server and the workers are started for nothing. The
+// CLI does not link the spec parser (it pulls in LibTorch). The text goes
+// through a private temporary file so that what is checked is what is
+// submitted, also when the spec came from stdin.
 absl::Status CheckSpecFirst(const std::string& server_bin, const std::string& spec_path,
                             const std::string& spec) {
-  return CheckSpecWith({server_bin, "check-spec"}, {}, /*bad_input_exit=*/2, spec_path, spec);
+  return CheckSpecWith({server_bin, "check-spec"}, {}, /*bad_input_exits=*/{2}, spec_path, spec);
 }
 
 // What the workers would find on their first trial (the data set, folds that
@@ -514,8 +526,10 @@ absl::Status CheckDataFirst(const std::string& worker_bin, const std::string& sp
                             const std::string& spec, const std::optional<std::string>& data_dir) {
   std::vector<std::string> after;
   if (data_dir) after = {"--data-dir", *data_dir};
-  return CheckSpecWith({worker_bin, "check", "--spec"}, after, /*bad_input_exit=*/3, spec_path,
-                       spec);
+  return CheckSpecWith(
+      {worker_bin, "check", "--spec"}, after,
+      /*bad_input_exits=*/{kWorkerExitBadInput, kWorkerExitNoData, kWorkerExitDataMismatch},
+      spec_path, spec);
 }
 
 absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {

@@ -43,6 +43,15 @@ absl::StatusOr<std::string> FindHwnasProgram(absl::string_view name, const EnvLo
 // tree this binary was built in; nullopt when none exists.
 std::optional<std::string> FindSharedDataDir(const EnvLookup& env);
 
+// Runs `hwnas-worker check` on the spec with the data in `data_dir` (the
+// worker's default when nullopt): OK when the spec fits its data set;
+// INVALID_ARGUMENT when the spec is invalid; NOT_FOUND when the data set is
+// not on this machine; OUT_OF_RANGE, naming the field, when the spec does not
+// fit its data (e.g. more stratified folds than a class has samples). Errors
+// name `spec_path`.
+absl::Status CheckDataFirst(const std::string& worker_bin, const std::string& spec_path,
+                            const std::string& spec, const std::optional<std::string>& data_dir);
+
 // 16 hex digits of FNV-1a over the spec text: the key that maps a spec to its
 // search in the state directory.
 std::string SpecHash(absl::string_view spec_yaml);

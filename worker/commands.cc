@@ -144,7 +144,8 @@ int RunCheck(const CheckOptions& options, std::ostream& out, std::ostream& err) 
   if (spec.evaluation.cross_validated()) {
     const FoldOptions folds = FoldOptionsFrom(spec.evaluation);
     if (absl::Status s = CheckFoldsFit(*data, folds); !s.ok()) {
-      return Fail(err, absl::Status(s.code(), absl::StrCat(options.spec_path, ": ", s.message())));
+      return Fail(err, absl::Status(s.code(), absl::StrCat(options.spec_path, ": ", s.message())),
+                  kExitDataMismatch);
     }
     evaluation = folds.leave_one_group_out
                      ? std::string("one session left out at a time")

@@ -16,9 +16,11 @@ namespace hwnas::worker {
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitTrialFailed = 1;  // The trial ran and failed.
-inline constexpr int kExitUsage = 2;        // Bad flags.
-inline constexpr int kExitBadInput = 3;     // Bad spec, architecture or data.
+inline constexpr int kExitTrialFailed = 1;   // The trial ran and failed.
+inline constexpr int kExitUsage = 2;         // Bad flags.
+inline constexpr int kExitBadInput = 3;      // Bad spec, architecture or data.
+inline constexpr int kExitNoData = 4;        // check: the data set is not on this machine.
+inline constexpr int kExitDataMismatch = 5;  // check: the spec does not fit its data.
 
 struct EvaluateOptions {
   std::string spec_path;
@@ -57,7 +59,10 @@ int RunCalibrate(const CalibrateCommandOptions& options, std::ostream& out, std:
 // without training: parse the spec, load its data set from data_dir and
 // check that the evaluation section's folds or sessions work on that data
 // (more folds than samples of a class is caught here, naming the field).
-// A table search has no data to check. kExitBadInput on any problem.
+// A table search has no data to check. kExitNoData when the data set is not
+// found here (a client machine may lack what the workers have);
+// kExitDataMismatch when the evaluation section does not fit the data;
+// kExitBadInput on any other problem (an invalid spec).
 struct CheckOptions {
   std::string spec_path;
   std::string data_dir;

@@ -84,8 +84,9 @@ Does what a worker does before a search's first trial, without training: parses
 the spec, loads its data set and checks that the evaluation section works on that
 data (e.g. stratified folds need at least one sample of every class per fold; a
 session split needs EEG runs). Prints the split sizes, or the error naming the
-field, and exits 3. `hwnas local` runs it before submitting. A table search has
-no data: it passes.
+field. Exit codes: 3 the spec is invalid, 4 the data set is not on this machine,
+5 the spec does not fit its data. `hwnas local` and `hwnas submit` run it before
+submitting. A table search has no data: it passes.
 
 flags:
   --spec PATH        search spec (YAML)

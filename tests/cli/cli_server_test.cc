@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/app.h"
@@ -347,6 +348,24 @@ TEST_F(CliAgainstRealServer, SpecErrorsNameTheField) {
   CliRun run = AsAlice({"submit", "-f", WriteSpec("bad", bad)});
   EXPECT_EQ(run.code, kExitInvalid);
   EXPECT_TRUE(absl::StrContains(run.err, "budget.trials")) << run.err;
+}
+
+// The server reads no data files: a spec whose stratified folds cannot work
+// on its data set (ECG5000's rarest class has 2 beats in the pool) is
+// refused by the CLI's data check before anything is submitted.
+TEST_F(CliAgainstRealServer, SubmitRefusesFoldsThatDoNotFitTheData) {
+  std::string yaml =
+      ReadWholeFile(absl::StrCat(hwnas::testing::SourceDir(), "/examples/ecg-tinyml.yaml"));
+  ASSERT_TRUE(absl::StrContains(yaml, "  folds: 2\n"));
+  absl::StrReplaceAll(
+      {{"  folds: 2\n", "  folds: 5\n"}, {"name: ecg5000-cortex-m4", "name: ecg-five-folds"}},
+      &yaml);
+  CliRun run = AsAlice({"submit", "-f", WriteSpec("five-folds", yaml)});
+  EXPECT_EQ(run.code, kExitInvalid) << run.err;
+  EXPECT_TRUE(absl::StrContains(run.err, "evaluation.folds is 5 but class ")) << run.err;
+  CliRun list = AsAlice({"ls"});
+  ASSERT_EQ(list.code, kExitOk) << list.err;
+  EXPECT_FALSE(absl::StrContains(list.out, "ecg-five-folds")) << list.out;
 }
 
 TEST_F(CliAgainstRealServer, AuthErrorsAreClearAndNonZero) {
