@@ -1,5 +1,6 @@
 #include "server/watch_source.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace hwnas::server {
@@ -14,6 +15,16 @@ std::vector<TrialCounts> CountsAsOf(TrialCounts counts, const std::vector<TrialR
     if (int64_t* counter = counts.CounterFor(done[i].state); counter && *counter > 0) --*counter;
   }
   return as_of;
+}
+
+TrialCounts NeverBehind(TrialCounts at, TrialCounts* shown) {
+  for (int64_t TrialCounts::*counter :
+       {&TrialCounts::succeeded, &TrialCounts::failed, &TrialCounts::infeasible,
+        &TrialCounts::early_stopped, &TrialCounts::cancelled}) {
+    at.*counter = std::max(at.*counter, shown->*counter);
+    shown->*counter = at.*counter;
+  }
+  return at;
 }
 
 WatchSource::WatchSource(SearchDirectory* searches, User user, int64_t search_id)
@@ -51,6 +62,10 @@ absl::StatusOr<WatchBatch> WatchSource::Poll() {
     for (size_t i = 0; i < done.size(); ++i) {
       SearchRecord at = snapshot;
       at.counts = as_of[i];
+      // Trials that finished between this poll's two reads were counted
+      // already (an event showed 39/40) but are streamed by the next poll,
+      // whose stepping back would show them at 37/40.
+      at.counts = NeverBehind(at.counts, &shown_);
       add(WatchEvent::Kind::kTrialFinished, std::move(at)).trial = done[i];
       last_finish_seq_ = done[i].finish_seq;
     }

@@ -49,12 +49,21 @@ class WatchSource {
   int64_t last_finish_seq_ = 0;
   int64_t last_running_ = -1;
   std::string last_waiting_;
+  // The finished-state counters of the last trial event sent: a later event
+  // never shows fewer (see Poll).
+  TrialCounts shown_;
 };
 
 // The search's counts as they stood when each of `done` (in finish order)
 // had just finished: `counts` were read after them, and stepping back over
 // the later ones takes them out.
 std::vector<TrialCounts> CountsAsOf(TrialCounts counts, const std::vector<TrialRecord>& done);
+
+// `at` with each finished-state counter raised to at least `*shown`'s, and
+// `*shown` updated to the result: successive trial events never show less
+// progress than an earlier one, although a poll's counts can run ahead of
+// the trials it streams (they finished between its two reads).
+TrialCounts NeverBehind(TrialCounts at, TrialCounts* shown);
 
 }  // namespace hwnas::server
 

@@ -21,6 +21,7 @@
 #include "server/executor.h"
 #include "server/least_violating.h"
 #include "server/metrics.h"
+#include "server/watch_source.h"
 
 namespace hwnas::server {
 namespace {
@@ -507,6 +508,29 @@ TEST(LeastViolating, RanksByTotalRelativeExcessThenAccuracy) {
   ASSERT_EQ(ranked.size(), 2u);
   EXPECT_EQ(ranked[1].trial.number, 9);
   EXPECT_TRUE(ranked[1].misses.empty());
+}
+
+// A poll streamed trial 36 with 39/40 (37-39 finished between its reads);
+// the next poll streams 37-39 stepping back from 40: they show 39, 39, 39
+// and 40, never 37.
+TEST(WatchProgress, NeverGoesBack) {
+  TrialCounts shown;
+  TrialCounts at;
+  at.succeeded = 39;
+  EXPECT_EQ(NeverBehind(at, &shown).finished(), 39);
+  for (int64_t n : {37, 38, 39}) {
+    at.succeeded = n;
+    EXPECT_EQ(NeverBehind(at, &shown).finished(), 39) << n;
+  }
+  at.succeeded = 39;
+  at.failed = 1;
+  const TrialCounts last = NeverBehind(at, &shown);
+  EXPECT_EQ(last.finished(), 40);
+  EXPECT_EQ(last.failed, 1);
+  // Counters that go down (running, pending) are left as read.
+  at.running = 0;
+  shown.running = 5;
+  EXPECT_EQ(NeverBehind(at, &shown).running, 0);
 }
 
 }  // namespace
