@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/cli/processes.h"
+#include "tests/cli/server_suite.h"
 #include "tests/testing/postgres_env.h"
 
 namespace hwnas::cli {
@@ -29,11 +30,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CliRun;
 
 // nb201 answered from the table. The penalty reward needs latency_ms, so an
 // imported row without it cannot be scored.
@@ -65,78 +62,34 @@ constexpr char kArchC[] =
 class CliGuidedTrials : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(testing::NewTempDir("hwnas-cli-guided"));
-    const std::string database = hwnas::testing::PostgresEnvironment::Get()->NewDatabase();
-    auto store = db::PostgresStore::Open({.connection_string = database, .pool_size = 2});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = store->release();
-    ASSERT_TRUE(store_->Migrate().ok());
-    tokens_ = new std::map<std::string, std::string>();
-    for (const auto& [name, worker] :
-         {std::pair<const char*, bool>{"alice", false}, {"bob", false}, {"fleet", true}}) {
-      auto user = store_->CreateUser(name, /*is_admin=*/false, worker);
-      ASSERT_TRUE(user.ok()) << user.status();
-      auto token = store_->IssueToken(user->id);
-      ASSERT_TRUE(token.ok()) << token.status();
-      (*tokens_)[name] = *token;
-    }
-    auto server = testing::StartServer(database, *dir_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = new testing::ServerProcess(*std::move(server));
+    auto suite = testing::ServerSuite::Start("hwnas-cli-guided");
+    ASSERT_TRUE(suite.ok()) << suite.status();
+    suite_ = suite->release();
   }
 
   static void TearDownTestSuite() {
-    if (workers_ != nullptr) {
-      for (ChildProcess& w : *workers_) w.Stop(absl::Seconds(10));
-      delete workers_;
-    }
-    if (server_ != nullptr) {
-      server_->process.Stop(absl::Seconds(10));
-      delete server_;
-    }
-    delete store_;
-    delete tokens_;
-    if (dir_ != nullptr && !::testing::UnitTest::GetInstance()->Failed()) {
-      std::error_code ec;
-      std::filesystem::remove_all(*dir_, ec);
-    }
-    delete dir_;
+    delete suite_;
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    if (server_ == nullptr) GTEST_SKIP() << "the suite did not start";
+    if (suite_ == nullptr) GTEST_SKIP() << "the suite did not start";
   }
 
   // One table worker, started on first use.
   static void EnsureWorker() {
-    if (workers_ != nullptr) return;
-    auto workers = testing::StartWorkers(server_->address(), (*tokens_)["fleet"], 1, *dir_);
-    ASSERT_TRUE(workers.ok()) << workers.status();
-    workers_ = new std::vector<ChildProcess>(*std::move(workers));
+    if (!suite_->workers.empty()) return;
+    absl::Status started = suite_->StartWorkers(1);
+    ASSERT_TRUE(started.ok()) << started;
   }
 
   static CliRun Run(const std::vector<std::string>& args, const std::string& user) {
-    std::ostringstream out, err;
-    CliContext ctx = DefaultContext();
-    ctx.out = &out;
-    ctx.err = &err;
-    const std::string address = server_->address();
-    const std::string token = (*tokens_)[user];
-    ctx.env = [address, token](absl::string_view name) -> std::optional<std::string> {
-      if (name == "HWNAS_SERVER") return address;
-      if (name == "HWNAS_TOKEN") return token;
-      return std::nullopt;
-    };
-    CliRun run;
-    run.code = RunCli(args, ctx);
-    run.out = out.str();
-    run.err = err.str();
-    return run;
+    return suite_->As(user, args);
   }
   static CliRun AsAlice(const std::vector<std::string>& args) { return Run(args, "alice"); }
 
   static std::string WriteFile(absl::string_view name, const std::string& contents) {
-    const std::string path = absl::StrCat(*dir_, "/", name);
+    const std::string path = absl::StrCat(suite_->dir, "/", name);
     std::ofstream(path) << contents;
     return path;
   }
@@ -149,39 +102,20 @@ class CliGuidedTrials : public ::testing::Test {
     return id;
   }
 
-  static std::vector<TrialRecord> StoredTrials(int64_t id) {
-    std::vector<TrialRecord> all;
-    db::TrialQuery query{.search_id = id};
-    for (;;) {
-      auto page = store_->ListTrials(query);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) return all;
-      all.insert(all.end(), page->items.begin(), page->items.end());
-      if (page->next_page_token.empty()) return all;
-      query.page_token = page->next_page_token;
-    }
-  }
+  static std::vector<TrialRecord> StoredTrials(int64_t id) { return suite_->StoredTrials(id); }
 
   static bool Completed(int64_t id) {
-    auto s = store_->GetSearch(id);
+    auto s = suite_->store->GetSearch(id);
     return s.ok() && s->state == SearchState::kCompleted;
   }
 
-  static std::string* dir_;
-  static db::Store* store_;
-  static std::map<std::string, std::string>* tokens_;
-  static testing::ServerProcess* server_;
-  static std::vector<ChildProcess>* workers_;
+  static testing::ServerSuite* suite_;
 };
 
-std::string* CliGuidedTrials::dir_ = nullptr;
-db::Store* CliGuidedTrials::store_ = nullptr;
-std::map<std::string, std::string>* CliGuidedTrials::tokens_ = nullptr;
-testing::ServerProcess* CliGuidedTrials::server_ = nullptr;
-std::vector<ChildProcess>* CliGuidedTrials::workers_ = nullptr;
+testing::ServerSuite* CliGuidedTrials::suite_ = nullptr;
 
 TEST_F(CliGuidedTrials, EnqueuedRunFirstImportedAreNeverLeasedBadInputStoresNothing) {
-  ASSERT_EQ(workers_, nullptr) << "this test must run before any worker starts";
+  ASSERT_TRUE(suite_->workers.empty()) << "this test must run before any worker starts";
   const int64_t id = Submit("guided", TableSpec("guided", 30));
   ASSERT_GT(id, 0);
   const size_t proposed = StoredTrials(id).size();
@@ -380,7 +314,7 @@ TEST_F(CliGuidedTrials, NothingFeasibleShowsTheLeastViolatingTrials) {
   EXPECT_TRUE(absl::StrContains(status.out, absl::StrCat(closest))) << status.out;
   EXPECT_FALSE(absl::StrContains(status.out, "none yet")) << status.out;
 
-  const std::string html_path = absl::StrCat(*dir_, "/infeasible.html");
+  const std::string html_path = absl::StrCat(suite_->dir, "/infeasible.html");
   CliRun report = AsAlice({"report", absl::StrCat(id), "-o", html_path});
   ASSERT_EQ(report.code, kExitOk) << report.err;
   const std::string html = testing::ReadWholeFile(html_path);

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/cli/processes.h"
+#include "tests/cli/server_suite.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/test_paths.h"
 
@@ -36,11 +37,7 @@ namespace {
 using json = nlohmann::json;
 using testing::ReadWholeFile;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CliRun;
 
 // nb201 answered from the table: no training, a few seconds per search.
 std::string TableSpec(absl::string_view name, int64_t trials) {
@@ -60,78 +57,29 @@ budget: {trials: )",
 class CliAgainstRealServer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(testing::NewTempDir("hwnas-cli-server"));
-    const std::string database = hwnas::testing::PostgresEnvironment::Get()->NewDatabase();
-    auto store = db::PostgresStore::Open({.connection_string = database, .pool_size = 2});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = store->release();
-    ASSERT_TRUE(store_->Migrate().ok());
-    tokens_ = new std::map<std::string, std::string>();
-    for (const auto& [name, worker] :
-         {std::pair<const char*, bool>{"alice", false}, {"bob", false}, {"fleet", true}}) {
-      auto user = store_->CreateUser(name, /*is_admin=*/false, worker);
-      ASSERT_TRUE(user.ok()) << user.status();
-      auto token = store_->IssueToken(user->id);
-      ASSERT_TRUE(token.ok()) << token.status();
-      (*tokens_)[name] = *token;
-    }
-    auto server = testing::StartServer(database, *dir_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = new testing::ServerProcess(*std::move(server));
-    auto workers = testing::StartWorkers(server_->address(), (*tokens_)["fleet"], 2, *dir_);
-    ASSERT_TRUE(workers.ok()) << workers.status();
-    workers_ = new std::vector<ChildProcess>(*std::move(workers));
+    auto suite = testing::ServerSuite::Start("hwnas-cli-server");
+    ASSERT_TRUE(suite.ok()) << suite.status();
+    suite_ = suite->release();
+    absl::Status workers = suite_->StartWorkers(2);
+    ASSERT_TRUE(workers.ok()) << workers;
   }
 
   static void TearDownTestSuite() {
-    if (workers_ != nullptr) {
-      for (ChildProcess& w : *workers_) w.Stop(absl::Seconds(10));
-      delete workers_;
-    }
-    if (server_ != nullptr) {
-      server_->process.Stop(absl::Seconds(10));
-      delete server_;
-    }
-    delete store_;
-    delete tokens_;
-    if (dir_ != nullptr && !::testing::UnitTest::GetInstance()->Failed()) {
-      std::error_code ec;
-      std::filesystem::remove_all(*dir_, ec);
-    }
-    delete dir_;
+    delete suite_;
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    if (server_ == nullptr || workers_ == nullptr) GTEST_SKIP() << "the suite did not start";
+    if (suite_ == nullptr || suite_->workers.empty()) GTEST_SKIP() << "the suite did not start";
   }
 
-  // Runs `hwnas ARGS` in-process with HWNAS_SERVER and HWNAS_TOKEN set (no
-  // token when `token` is empty) and no config file.
   static CliRun Run(const std::vector<std::string>& args, const std::string& token) {
-    std::ostringstream out, err;
-    CliContext ctx = DefaultContext();
-    ctx.out = &out;
-    ctx.err = &err;
-    const std::string address = server_->address();
-    ctx.env = [address, token](absl::string_view name) -> std::optional<std::string> {
-      if (name == "HWNAS_SERVER") return address;
-      if (name == "HWNAS_TOKEN" && !token.empty()) return token;
-      if (name == "HWNAS_WORKER_BIN") return testing::BinaryPath("worker/hwnas-worker");
-      if (name == "HWNAS_SHARED_DATA") return hwnas::testing::SharedDataDir();
-      return std::nullopt;
-    };
-    CliRun run;
-    run.code = RunCli(args, ctx);
-    run.out = out.str();
-    run.err = err.str();
-    return run;
+    return suite_->Run(args, token);
   }
-  static CliRun AsAlice(const std::vector<std::string>& args) {
-    return Run(args, (*tokens_)["alice"]);
-  }
+  static CliRun AsAlice(const std::vector<std::string>& args) { return suite_->As("alice", args); }
 
   static std::string WriteSpec(absl::string_view name, const std::string& yaml) {
-    const std::string path = absl::StrCat(*dir_, "/", name, ".yaml");
+    const std::string path = absl::StrCat(suite_->dir, "/", name, ".yaml");
     std::ofstream(path) << yaml;
     return path;
   }
@@ -152,34 +100,12 @@ class CliAgainstRealServer : public ::testing::Test {
     return id;
   }
 
-  static std::vector<TrialRecord> StoredTrials(int64_t id) {
-    std::vector<TrialRecord> all;
-    db::TrialQuery query;
-    query.search_id = id;
-    for (;;) {
-      auto page = store_->ListTrials(query);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) return all;
-      all.insert(all.end(), page->items.begin(), page->items.end());
-      if (page->next_page_token.empty()) return all;
-      query.page_token = page->next_page_token;
-    }
-  }
-
-  static std::string* dir_;
   static std::string* watch_output_;  // CompletedSearch's `submit --watch`.
-  static db::Store* store_;
-  static std::map<std::string, std::string>* tokens_;
-  static testing::ServerProcess* server_;
-  static std::vector<ChildProcess>* workers_;
+  static testing::ServerSuite* suite_;
 };
 
-std::string* CliAgainstRealServer::dir_ = nullptr;
 std::string* CliAgainstRealServer::watch_output_ = new std::string;
-db::Store* CliAgainstRealServer::store_ = nullptr;
-std::map<std::string, std::string>* CliAgainstRealServer::tokens_ = nullptr;
-testing::ServerProcess* CliAgainstRealServer::server_ = nullptr;
-std::vector<ChildProcess>* CliAgainstRealServer::workers_ = nullptr;
+testing::ServerSuite* CliAgainstRealServer::suite_ = nullptr;
 
 TEST_F(CliAgainstRealServer, SubmitWatchListStatus) {
   const int64_t id = CompletedSearch();
@@ -224,7 +150,7 @@ TEST_F(CliAgainstRealServer, SubmitWatchListStatus) {
   CliRun status = AsAlice({"status", absl::StrCat(id), "-o", "json"});
   ASSERT_EQ(status.code, kExitOk) << status.err;
   json s = json::parse(status.out);
-  auto stored = store_->GetSearch(id);
+  auto stored = suite_->store->GetSearch(id);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(s["state"], "COMPLETED");
   EXPECT_EQ(s["budget"], 40);
@@ -239,7 +165,7 @@ TEST_F(CliAgainstRealServer, TrialsJsonMatchesTheStore) {
   CliRun run = AsAlice({"trials", absl::StrCat(id), "-o", "json"});
   ASSERT_EQ(run.code, kExitOk) << run.err;
   json trials = json::parse(run.out);
-  std::vector<TrialRecord> stored = StoredTrials(id);
+  std::vector<TrialRecord> stored = suite_->StoredTrials(id);
   ASSERT_EQ(trials.size(), stored.size());
   ASSERT_EQ(stored.size(), 40u);
   std::map<int64_t, const TrialRecord*> by_number;
@@ -287,7 +213,7 @@ TEST_F(CliAgainstRealServer, ParetoFrontIsNonDominated) {
   json front = json::parse(run.out);
   ASSERT_TRUE(front.contains("trials")) << run.out;
   ASSERT_FALSE(front["trials"].empty());
-  std::vector<TrialRecord> stored = StoredTrials(id);
+  std::vector<TrialRecord> stored = suite_->StoredTrials(id);
   for (const json& f : front["trials"]) {
     const double acc = f["result"]["accuracy"].get<double>();
     const double lat = f["result"]["latency"]["median_ms"].get<double>();
@@ -380,29 +306,29 @@ TEST_F(CliAgainstRealServer, AuthErrorsAreClearAndNonZero) {
   EXPECT_TRUE(absl::StrContains(wrong.err, "did not accept the credentials")) << wrong.err;
 
   // Bob may not see or cancel Alice's search.
-  CliRun peek = Run({"status", absl::StrCat(id)}, (*tokens_)["bob"]);
+  CliRun peek = Run({"status", absl::StrCat(id)}, suite_->tokens.at("bob"));
   EXPECT_NE(peek.code, kExitOk);
   EXPECT_TRUE(peek.code == kExitAuth || peek.code == kExitInvalid) << peek.code;
   EXPECT_TRUE(absl::StrContains(peek.err, "permission denied") ||
               absl::StrContains(peek.err, absl::StrCat("search ", id)))
       << peek.err;
-  CliRun cancel = Run({"cancel", absl::StrCat(id)}, (*tokens_)["bob"]);
+  CliRun cancel = Run({"cancel", absl::StrCat(id)}, suite_->tokens.at("bob"));
   EXPECT_NE(cancel.code, kExitOk);
-  CliRun trials = Run({"trials", absl::StrCat(id)}, (*tokens_)["bob"]);
+  CliRun trials = Run({"trials", absl::StrCat(id)}, suite_->tokens.at("bob"));
   EXPECT_NE(trials.code, kExitOk);
   EXPECT_TRUE(trials.out.empty()) << trials.out;
   // Bob's own list does not show it.
-  CliRun ls = Run({"ls", "-o", "json"}, (*tokens_)["bob"]);
+  CliRun ls = Run({"ls", "-o", "json"}, suite_->tokens.at("bob"));
   ASSERT_EQ(ls.code, kExitOk) << ls.err;
   EXPECT_TRUE(json::parse(ls.out).empty()) << ls.out;
   // A worker token sees no user's searches.
-  CliRun worker = Run({"status", absl::StrCat(id)}, (*tokens_)["fleet"]);
+  CliRun worker = Run({"status", absl::StrCat(id)}, suite_->tokens.at("fleet"));
   EXPECT_NE(worker.code, kExitOk) << worker.out;
 
   // The real binary maps the same error to the same exit code.
   auto binary =
       RunCommand({"env", "-u", "HWNAS_TOKEN", "-u", "HWNAS_CONFIG", "XDG_CONFIG_HOME=/nonexistent",
-                  testing::BinaryPath("cli/hwnas"), "--server", server_->address(), "ls"},
+                  testing::BinaryPath("cli/hwnas"), "--server", suite_->server->address(), "ls"},
                  absl::Seconds(60));
   ASSERT_TRUE(binary.ok()) << binary.status();
   EXPECT_EQ(binary->exit_code, kExitAuth) << binary->output;
@@ -413,7 +339,7 @@ TEST_F(CliAgainstRealServer, AuthErrorsAreClearAndNonZero) {
 // anything is written.
 TEST_F(CliAgainstRealServer, ExportRefusesToTrainATrialOfATableSearch) {
   const int64_t id = CompletedSearch();
-  const std::string out = absl::StrCat(*dir_, "/export-table");
+  const std::string out = absl::StrCat(suite_->dir, "/export-table");
   CliRun run =
       AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", out, "--train-epochs", "1"});
   EXPECT_EQ(run.code, kExitUsage) << run.err;
@@ -430,11 +356,11 @@ TEST_F(CliAgainstRealServer, ExportWritesTheTrialAndATorchScriptModelPythonLoads
   ASSERT_EQ(submit.code, kExitOk) << submit.err << submit.out;
   int64_t id = 0;
   ASSERT_TRUE(absl::SimpleAtoi(submit.out.substr(0, submit.out.find('\n')), &id));
-  const std::vector<TrialRecord> stored = StoredTrials(id);
+  const std::vector<TrialRecord> stored = suite_->StoredTrials(id);
   ASSERT_EQ(stored.size(), 2u);
   const TrialRecord& trial = stored[0];
 
-  const std::string plain = absl::StrCat(*dir_, "/export-plain");
+  const std::string plain = absl::StrCat(suite_->dir, "/export-plain");
   CliRun files = AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", plain});
   ASSERT_EQ(files.code, kExitOk) << files.err;
   json arch = json::parse(ReadWholeFile(absl::StrCat(plain, "/architecture.json")));
@@ -449,7 +375,7 @@ TEST_F(CliAgainstRealServer, ExportWritesTheTrialAndATorchScriptModelPythonLoads
                                 trial.architecture.readable));
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat(plain, "/model.pt")));
 
-  const std::string trained = absl::StrCat(*dir_, "/export-trained");
+  const std::string trained = absl::StrCat(suite_->dir, "/export-trained");
   CliRun run = AsAlice({"export", absl::StrCat(id), "--trial", "1", "--out", trained,
                         "--train-epochs", "1", "--spec-data"});
   ASSERT_EQ(run.code, kExitOk) << run.err;
@@ -497,18 +423,19 @@ TEST_F(CliAgainstRealServer, HtmlReportRendersInHeadlessChromium) {
     GTEST_SKIP() << "chromium is not installed (scripts/setup installs Debian's `chromium`)";
   }
   const int64_t id = CompletedSearch();
-  const std::string html = absl::StrCat(*dir_, "/report.html");
+  const std::string html = absl::StrCat(suite_->dir, "/report.html");
   CliRun run = AsAlice({"report", absl::StrCat(id), "-o", html});
   ASSERT_EQ(run.code, kExitOk) << run.err;
 
-  const std::vector<std::string> common = {chromium,
-                                           "--headless",
-                                           "--no-sandbox",
-                                           "--disable-gpu",
-                                           "--no-first-run",
-                                           "--disable-dev-shm-usage",
-                                           "--window-size=1280,2400",
-                                           absl::StrCat("--user-data-dir=", *dir_, "/chromium")};
+  const std::vector<std::string> common = {
+      chromium,
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-dev-shm-usage",
+      "--window-size=1280,2400",
+      absl::StrCat("--user-data-dir=", suite_->dir, "/chromium")};
   std::vector<std::string> dump = common;
   dump.push_back("--dump-dom");
   dump.push_back(absl::StrCat("file://", html));
@@ -527,7 +454,7 @@ TEST_F(CliAgainstRealServer, HtmlReportRendersInHeadlessChromium) {
   // The trial table: one row per stored trial, with its stored accuracy and
   // reward as the report formats them.
   EXPECT_TRUE(absl::StrContains(page, "<table class=\"trials\">"));
-  for (const TrialRecord& t : StoredTrials(id)) {
+  for (const TrialRecord& t : suite_->StoredTrials(id)) {
     const std::string row =
         absl::StrCat("<td class=\"num\">", t.number, "</td><td class=\"state\">",
                      TrialStateName(t.state), "</td><td>", FormatMetric("reward", t.reward),
@@ -536,7 +463,7 @@ TEST_F(CliAgainstRealServer, HtmlReportRendersInHeadlessChromium) {
   }
 
   std::vector<std::string> shot = common;
-  const std::string png = absl::StrCat(*dir_, "/report.png");
+  const std::string png = absl::StrCat(suite_->dir, "/report.png");
   shot.push_back(absl::StrCat("--screenshot=", png));
   shot.push_back(absl::StrCat("file://", html));
   auto screenshot = RunCommand(shot, absl::Seconds(120));
