@@ -183,11 +183,22 @@ function TrialsTable({ searchId, metrics, version, best }) {
   const [paging, setPaging] = useState({ token: '', stack: [] });
   const token = paging.token;
   const setPageToken = (t) => setPaging({ token: t, stack: [] });
-  const go = (step) => setPaging((p) => (step > 0
-    ? { token: page.next_page_token, stack: [...p.stack, p.token] }
-    : { token: p.stack[p.stack.length - 1], stack: p.stack.slice(0, -1) }));
   const [page, setPage] = useState(null);
   const [error, setError] = useState('');
+  // Steps from the page on screen (the tokens it was asked with and its
+  // next_page_token), not from a request still on its way: two quick clicks
+  // ask for the same next page, never for a page past one not yet shown.
+  const go = (step) => {
+    if (!page) return;
+    const from = page.paging;
+    const to = step > 0
+      ? { token: page.next_page_token, stack: [...from.stack, from.token] }
+      : { token: from.stack[from.stack.length - 1], stack: from.stack.slice(0, -1) };
+    setPaging((p) => (to.token === p.token && to.stack.length === p.stack.length ? p : to));
+  };
+  // Only the latest request's answer is shown: an earlier one that comes
+  // back after it (a live reload, a quick next and previous) is dropped.
+  const asked = useRef(0);
   // accuracy_se shows as the ± of the accuracy column, not on its own.
   const columns = useMemo(() => [...new Set([...COLUMNS.filter((c) => c === 'reward' || metrics.includes(c)), ...metrics])].filter((c) => c !== 'accuracy_se'), [metrics]);
   const noiseMarks = page?.trials.some((t) => withinNoise(t, best));
@@ -197,12 +208,14 @@ function TrialsTable({ searchId, metrics, version, best }) {
       state: filter.state, metric: filter.min !== '' || filter.max !== '' ? filter.metric : '',
       min: filter.min, max: filter.max, order: order.by, desc: order.desc ? 1 : '', page_token: token, page_size: PAGE,
     });
+    const n = ++asked.current;
     api(`searches/${searchId}/trials?${q}`)
       .then((p) => {
-        setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q });
+        if (n !== asked.current) return;
+        setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q, paging });
         setError('');
       })
-      .catch((e) => setError(e.message));
+      .catch((e) => n === asked.current && setError(e.message));
   }, [searchId, filter, order, paging, version]);
   const sortBy = (by) => {
     setOrder((o) => ({ by, desc: o.by === by ? !o.desc : by === 'reward' || by === 'accuracy' }));
@@ -267,7 +280,7 @@ function TrialsTable({ searchId, metrics, version, best }) {
       </table>
       {page && page.trials.length === 0 && <p>No trial matches.</p>}
       {noiseMarks && <p class="note" id="noise-note">≈best: accuracy within noise of the best trial's (#{best.number}): the difference is at most their combined standard error, so the folds cannot tell them apart.</p>}
-      {page && <KeysetPager stack={paging.stack} next={page.next_page_token} go={go} size={PAGE} />}
+      {page && <KeysetPager stack={page.paging.stack} next={page.next_page_token} go={go} size={PAGE} />}
     </section>
   );
 }
@@ -288,13 +301,16 @@ function Pareto({ searchId, metrics, version }) {
   }, [metrics.join()]);
   // A layout effect: the request goes out before the page is painted, not
   // after (on a busy machine the first paint of a search page took ~1 s).
+  const asked = useRef(0);
   useLayoutEffect(() => {
+    const n = ++asked.current;
     api(`searches/${searchId}/pareto?${qs(axes)}`)
       .then((p) => {
+        if (n !== asked.current) return;  // Other axes were picked since.
         setInfo(p);
         setChart(paretoChart(p));
       })
-      .catch((e) => setInfo({ error: e.message }));
+      .catch((e) => n === asked.current && setInfo({ error: e.message }));
   }, [searchId, axes.x, axes.y, version]);
   const pick = (k) => (e) => {
     picked.current = true;
@@ -308,8 +324,9 @@ function Pareto({ searchId, metrics, version }) {
       {info?.error && <p class="error">{info.error}</p>}
       {info && !info.error && (
         <p class="note" id="pareto-info">
-          {info.front_size} on the front, {info.infeasible} infeasible, {info.x.length} plotted
+          {info.front_size} on the front, {info.infeasible} infeasible, {info.points ?? info.x.length} plotted
           {info.missing ? `, ${info.missing} without both metrics` : ''}
+          {info.sampled && <span id="pareto-sampled">; drawn: the whole front and one dominated and one infeasible trial per cell of a {info.grid.join('×')} grid ({info.x.length} points)</span>}
         </p>
       )}
       {chart && <Chart id="pareto-chart" opts={chart.opts} data={chart.data} />}
