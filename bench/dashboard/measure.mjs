@@ -48,11 +48,24 @@ browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
 });
 page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+// The page's long tasks (over 50 ms on its main thread), kept from the
+// document's start: what a late render waited for.
+await page.addInitScript(() => {
+  window.__long = [];
+  new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push([e.startTime, e.duration])))
+    .observe({ type: 'longtask', buffered: true });
+});
 page.setDefaultTimeout(WAIT_MS);
 page.setDefaultNavigationTimeout(WAIT_MS);
 await waitFor('the app\'s first page', page.goto(DASHBOARD_URL));
 await page.evaluate((t) => sessionStorage.setItem('hwnas.token', t), TOKEN);
 
+// The renderer's own time by kind (script, style, layout; seconds of its
+// main thread) per load, from the DevTools protocol.
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Performance.enable');
+const rendererTimes = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics
+  .filter((m) => /^(TaskDuration|ScriptDuration|LayoutDuration|RecalcStyleDuration)$/.test(m.name)).map((m) => [m.name, m.value]));
 const first = [];
 const pareto = [];
 const draw = [];
@@ -62,6 +75,7 @@ for (let i = 0; i < RUNS; i++) {
   // reload, which sent and then dropped a first round of requests that the
   // server still answered).
   await waitFor('about:blank', page.goto('about:blank'));
+  const before = await rendererTimes();
   await waitFor(`load ${i}: the search page`, page.goto(`${DASHBOARD_URL}#/search/${SEARCH}`));
   first.push(await waitFor(`load ${i}: the summary (#search) and trial rows (#trials tbody tr)`,
     page.waitForFunction(() => document.querySelector('#search') &&
@@ -76,6 +90,8 @@ for (let i = 0; i < RUNS; i++) {
     const e = performance.getEntriesByType('resource').find((r) => r.name.includes('/pareto?'));
     return e ? e.responseEnd : NaN;
   }));
+  const after = await rendererTimes();
+  note('   renderer main thread (ms): ' + Object.keys(after).map((k) => `${k.replace('Duration', '')} ${(1000 * (after[k] - (before[k] || 0))).toFixed(0)}`).join(', '));
   note('load', i, 'first', first[i], 'pareto', pareto[i], 'pareto API answered', apiDone[i]);
   // Each API call of this load: sent, first byte, last byte (ms from the
   // navigation), to see which waits on which.
@@ -84,6 +100,10 @@ for (let i = 0; i < RUNS; i++) {
     .map((r) => `${r.name.replace(/^.*\/api\/v1\//, '')} start ${r.startTime.toFixed(0)} ` +
       `sent ${r.requestStart.toFixed(0)} first-byte ${r.responseStart.toFixed(0)} end ${r.responseEnd.toFixed(0)}`));
   calls.forEach((c) => note('  ', c));
+  note('   app marks:', await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hwnas:'))
+    .map((m) => `${m.name.slice(6)} ${m.startTime.toFixed(0)}`).join(', ')));
+  note('   long tasks (start+ms):', (await page.evaluate(() => window.__long.map(([t, d]) => `${t.toFixed(0)}+${d.toFixed(0)}`).join(' '))) || 'none',
+    '; first contentful paint', await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime.toFixed(0)));
 }
 const points = await page.getAttribute('#pareto-chart', 'data-points');
 

@@ -176,7 +176,7 @@ const TRIAL_STATES = ['', 'PENDING', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED',
 const COLUMNS = ['reward', 'accuracy', 'balanced_accuracy', 'macro_f1', 'latency_ms', 'params', 'macs', 'peak_memory_bytes', 'flash_bytes'];
 const PAGE = 50;
 
-function TrialsTable({ searchId, metrics, version, best }) {
+function TrialsTable({ searchId, metrics, version, best, onShown }) {
   const [filter, setFilter] = useState({ state: '', metric: 'accuracy', min: '', max: '' });
   const [order, setOrder] = useState({ by: 'number', desc: false });
   // The page's token and the tokens of the pages before it.
@@ -215,8 +215,19 @@ function TrialsTable({ searchId, metrics, version, best }) {
         setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q, paging });
         setError('');
       })
-      .catch((e) => n === asked.current && setError(e.message));
+      .catch((e) => {
+        if (n !== asked.current) return;
+        setError(e.message);
+        onShown?.();
+      });
   }, [searchId, filter, order, paging, version]);
+  // Once the first rows are painted (a task after the frame that drew them).
+  const rowsIn = page !== null;
+  useEffect(() => {
+    if (!rowsIn) return;
+    performance.mark('hwnas:rows-rendered');
+    if (onShown) requestAnimationFrame(() => setTimeout(() => (performance.mark('hwnas:rows-painted'), onShown()), 0));
+  }, [rowsIn]);
   const sortBy = (by) => {
     setOrder((o) => ({ by, desc: o.by === by ? !o.desc : by === 'reward' || by === 'accuracy' }));
     setPageToken('');
@@ -285,7 +296,7 @@ function TrialsTable({ searchId, metrics, version, best }) {
   );
 }
 
-function Pareto({ searchId, metrics, version }) {
+function Pareto({ searchId, metrics, version, after }) {
   // A cost against accuracy: measured latency, else the first cost the
   // trials have (not another quality score such as macro_f1 or accuracy_se).
   const QUALITY = ['accuracy', 'reward', 'accuracy_se', 'balanced_accuracy', 'macro_f1', 'loss'];
@@ -304,9 +315,10 @@ function Pareto({ searchId, metrics, version }) {
   const asked = useRef(0);
   useLayoutEffect(() => {
     const n = ++asked.current;
-    api(`searches/${searchId}/pareto?${qs(axes)}`)
+    api(`searches/${searchId}/pareto?${qs(axes)}`, { after })
       .then((p) => {
         if (n !== asked.current) return;  // Other axes were picked since.
+        performance.mark('hwnas:pareto-parsed');
         setInfo(p);
         setChart(paretoChart(p));
       })
@@ -334,10 +346,10 @@ function Pareto({ searchId, metrics, version }) {
   );
 }
 
-function Best({ searchId, version }) {
+function Best({ searchId, version, after }) {
   const [best, setBest] = useState(null);
   useLayoutEffect(() => {
-    api(`searches/${searchId}/best?metric=reward`).then(setBest).catch(() => {});
+    api(`searches/${searchId}/best?metric=reward`, { after }).then(setBest).catch(() => {});
   }, [searchId, version]);
   const byTrials = useMemo(() => best && bestChart(best, false), [best]);
   const byTime = useMemo(() => best && bestChart(best, true), [best]);
@@ -478,11 +490,29 @@ function Search({ id, me }) {
     last.current = key;
   }, [s]);
   const metrics = useMemo(() => s?.metrics || [], [s && s.metrics.join()]);
+  // The charts' answers are asked for with the summary but read and drawn
+  // after the summary and the first rows are on screen: on a busy machine
+  // parsing and drawing them held the page's first render back.
+  const gate = useMemo(() => {
+    let open;
+    const shown = new Promise((r) => (open = r)).then(() => performance.mark('hwnas:charts-allowed'));
+    return { shown, open, rows: false, summary: false };
+  }, [id]);
+  const onShown = useCallback(() => {
+    gate.rows = true;
+    if (gate.summary) gate.open();
+  }, [gate]);
+  useEffect(() => {
+    if (!s || gate.summary) return;
+    performance.mark('hwnas:summary-rendered');
+    gate.summary = true;
+    if (gate.rows) gate.open();
+  });
   if (error && error.status === 404) return <NotFound what={`search ${id}`} />;
   // The table's first page is asked for at once, beside the summary, not
   // after it (one round trip less before the first render); the charts wait
   // for the summary, which names the metrics they plot.
-  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} />;
+  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} onShown={onShown} />;
   if (!s) {
     return (
       <div class="search-page">
@@ -519,8 +549,8 @@ function Search({ id, me }) {
         {s.error && <div class="error">{s.error}</div>}
       </div>
       <CompareWith id={id} />
-      <Pareto searchId={id} metrics={metrics} version={version} />
-      <Best searchId={id} version={version} />
+      <Pareto searchId={id} metrics={metrics} version={version} after={gate.shown} />
+      <Best searchId={id} version={version} after={gate.shown} />
       <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
     </div>
     {table}
