@@ -209,6 +209,9 @@ int main(int argc, char** argv) {
       {"trials SUCCEEDED, accuracy in [0.9, 0.95]",
        base + "/trials?state=SUCCEEDED&metric=accuracy&min=0.9&max=0.95&page_size=50"},
       {"pareto latency_ms x accuracy", base + "/pareto?x=latency_ms&y=accuracy"},
+      // Every point, as the answer was before it was thinned (computed).
+      {"pareto latency_ms x accuracy, every point",
+       base + "/pareto?x=latency_ms&y=accuracy&sample_above=1000000"},
       // Axes the browser did not ask for: the first call computes.
       {"pareto latency_p90_ms x accuracy", base + "/pareto?x=latency_p90_ms&y=accuracy"},
       {"best so far (reward)", base + "/best?metric=reward"},
