@@ -296,7 +296,7 @@ function TrialsTable({ searchId, metrics, version, best, onShown }) {
   );
 }
 
-function Pareto({ searchId, metrics, version, after }) {
+function Pareto({ searchId, metrics, version, after, onDraw }) {
   // A cost against accuracy: measured latency, else the first cost the
   // trials have (not another quality score such as macro_f1 or accuracy_se).
   const QUALITY = ['accuracy', 'reward', 'accuracy_se', 'balanced_accuracy', 'macro_f1', 'loss'];
@@ -322,7 +322,11 @@ function Pareto({ searchId, metrics, version, after }) {
         setInfo(p);
         setChart(paretoChart(p));
       })
-      .catch((e) => n === asked.current && setInfo({ error: e.message }));
+      .catch((e) => {
+        if (n !== asked.current) return;
+        setInfo({ error: e.message });
+        onDraw?.();
+      });
   }, [searchId, axes.x, axes.y, version]);
   const pick = (k) => (e) => {
     picked.current = true;
@@ -341,7 +345,7 @@ function Pareto({ searchId, metrics, version, after }) {
           {info.sampled && <span id="pareto-sampled">; drawn: the whole front and one dominated and one infeasible trial per cell of a {info.grid.join('×')} grid ({info.x.length} points)</span>}
         </p>
       )}
-      {chart && <Chart id="pareto-chart" opts={chart.opts} data={chart.data} />}
+      {chart && <Chart id="pareto-chart" opts={chart.opts} data={chart.data} onDraw={onDraw} />}
     </section>
   );
 }
@@ -496,7 +500,10 @@ function Search({ id, me }) {
   const gate = useMemo(() => {
     let open;
     const shown = new Promise((r) => (open = r)).then(() => performance.mark('hwnas:charts-allowed'));
-    return { shown, open, rows: false, summary: false };
+    // The best-so-far charts come after the scatter, not beside it.
+    let drawn;
+    const scatter = new Promise((r) => (drawn = r));
+    return { shown, open, rows: false, summary: false, scatter, drawn };
   }, [id]);
   const onShown = useCallback(() => {
     gate.rows = true;
@@ -549,8 +556,8 @@ function Search({ id, me }) {
         {s.error && <div class="error">{s.error}</div>}
       </div>
       <CompareWith id={id} />
-      <Pareto searchId={id} metrics={metrics} version={version} after={gate.shown} />
-      <Best searchId={id} version={version} after={gate.shown} />
+      <Pareto searchId={id} metrics={metrics} version={version} after={gate.shown} onDraw={gate.drawn} />
+      <Best searchId={id} version={version} after={gate.scatter} />
       <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
     </div>
     {table}
