@@ -262,6 +262,27 @@ DashboardQueries::DashboardQueries(std::string connection_string, int pool_size)
 
 DashboardQueries::~DashboardQueries() = default;
 
+absl::StatusOr<SearchHead> DashboardQueries::Head(int64_t search_id) {
+  return pool_->Run<SearchHead>(
+      "search head", [&](pqxx::connection& c) -> absl::StatusOr<SearchHead> {
+        pqxx::nontransaction txn(c);
+        pqxx::result r = txn.exec_params(
+            "SELECT s.owner_id, s.state, COALESCE(f.next_finish_seq - 1, 0), " HWNAS_DASH_MICROS(
+                "s.created_at") " FROM searches s "
+            "LEFT JOIN search_finish_counters f ON f.search_id = s.id WHERE s.id = $1",
+            search_id);
+        if (r.empty()) {
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+        }
+        SearchHead h;
+        h.owner_id = r[0][0].as<int64_t>();
+        HWNAS_ASSIGN_OR_RETURN(h.state, ParseSearchState(r[0][1].as<std::string>()));
+        h.finish_seq = r[0][2].as<int64_t>();
+        h.created_at = absl::FromUnixMicros(r[0][3].as<int64_t>());
+        return h;
+      });
+}
+
 absl::StatusOr<Page<TrialRecord>> DashboardQueries::FilterTrials(const TrialFilter& f) {
   if (f.metric.empty() && (f.min || f.max)) {
     return absl::InvalidArgumentError("a min/max filter needs a metric");

@@ -62,6 +62,18 @@ struct BestSoFarSeries {
   std::vector<BestStep> steps;
 };
 
+// What a request needs to know of a search before it reads its trials: who
+// may see it, and what changes its finished trials (kept answers are
+// keyed by these). One primary-key read; GetSearch also counts every trial.
+struct SearchHead {
+  int64_t owner_id = 0;
+  SearchState state = SearchState::kUnspecified;
+  // Finish sequence numbers taken so far: one more with every trial that
+  // reaches a final state (db/migrations/0003_finish_counters.sql).
+  int64_t finish_seq = 0;
+  absl::Time created_at = absl::UnixEpoch();
+};
+
 // A SUCCEEDED trial's decisions (architecture tokens) and metric values, in
 // the order the metrics were asked for.
 struct TokenRow {
@@ -77,6 +89,8 @@ class DashboardQueries {
   DashboardQueries(const DashboardQueries&) = delete;
   DashboardQueries& operator=(const DashboardQueries&) = delete;
 
+  // NOT_FOUND for a search that does not exist.
+  absl::StatusOr<SearchHead> Head(int64_t search_id);
   // Trials of a search filtered by state and a metric range, ordered by
   // number or a metric (absent values last), paged. The records carry what a
   // table row shows (no tokens, lease or latency details: Store::GetTrial has

@@ -221,12 +221,25 @@ json SearchJson(const SearchRecord& s, absl::Time now, bool detail) {
   return j;
 }
 
+// The grid a large scatter is thinned on: finer than the chart's 3-pixel
+// squares at any width it is drawn (a 1,400-pixel page: ~450 x 100 squares).
+constexpr int kGridX = 1024;
+constexpr int kGridY = 512;
+// Points above which a Pareto answer is thinned, unless the call says.
+constexpr int64_t kSampleAbove = 4000;
+
 // Pareto front of the points that have both metrics, in O(n log n): sort by
 // x from best to worst (ties: better y first), then a point is on the front
 // when its y beats every y before it. Only SUCCEEDED trials can be on it;
 // INFEASIBLE ones are returned marked, the others as dominated.
+//
+// Past `sample_above` points the answer keeps the whole front but only one
+// dominated and one infeasible point per cell of a kGridX x kGridY grid over
+// the points' range (counts stay exact): the chart draws one square per
+// occupied cell anyway, and at 100,000 trials the full answer was 2.2 MB of
+// JSON whose parsing and drawing took the browser longer than its page.
 std::string ParetoJson(const std::vector<db::TrialPoint>& all, const std::string& xm, bool x_max,
-                       const std::string& ym, bool y_max) {
+                       const std::string& ym, bool y_max, size_t sample_above) {
   std::vector<const db::TrialPoint*> pts;
   pts.reserve(all.size());
   for (const db::TrialPoint& p : all) {
@@ -261,6 +274,31 @@ std::string ParetoJson(const std::vector<db::TrialPoint>& all, const std::string
       ++front;
     }
   }
+  const bool sampled = pts.size() > sample_above;
+  if (sampled) {
+    double x0 = *pts[0]->x, x1 = x0, y0 = *pts[0]->y, y1 = y0;
+    for (const db::TrialPoint* p : pts) {
+      x0 = std::min(x0, *p->x);
+      x1 = std::max(x1, *p->x);
+      y0 = std::min(y0, *p->y);
+      y1 = std::max(y1, *p->y);
+    }
+    const auto cell = [](double v, double lo, double hi, int n) {
+      if (!(hi > lo)) return 0;
+      return std::clamp(static_cast<int>((v - lo) / (hi - lo) * n), 0, n - 1);
+    };
+    // Bit 1: a dominated point kept in the cell; bit 2: an infeasible one.
+    std::vector<uint8_t> seen(static_cast<size_t>(kGridX) * kGridY, 0);
+    std::erase_if(order, [&](size_t i) {
+      if (kind[i] == 1) return false;
+      const size_t c = static_cast<size_t>(cell(*pts[i]->y, y0, y1, kGridY)) * kGridX +
+                       cell(*pts[i]->x, x0, x1, kGridX);
+      const uint8_t bit = kind[i] == 2 ? 2 : 1;
+      if (seen[c] & bit) return true;
+      seen[c] |= bit;
+      return false;
+    });
+  }
   // Ascending x, as the chart draws it.
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     if (*pts[a]->x != *pts[b]->x) return *pts[a]->x < *pts[b]->x;
@@ -276,7 +314,9 @@ std::string ParetoJson(const std::vector<db::TrialPoint>& all, const std::string
                   ",\"y_metric\":", json(ym).dump(), ",\"x_goal\":\"", x_max ? "max" : "min",
                   "\",\"y_goal\":\"", y_max ? "max" : "min", "\",\"finished\":", all.size(),
                   ",\"front_size\":", front, ",\"infeasible\":", infeasible,
-                  ",\"missing\":", all.size() - pts.size());
+                  ",\"missing\":", all.size() - pts.size(), ",\"points\":", pts.size(),
+                  ",\"sampled\":", sampled ? "true" : "false");
+  if (sampled) absl::StrAppend(&out, ",\"grid\":[", kGridX, ",", kGridY, "]");
   char buf[32];
   const auto column = [&](const char* name, auto value) {
     absl::StrAppend(&out, ",\"", name, "\":[");
@@ -422,14 +462,6 @@ json LayersJson(const SearchRecord& s, const TrialRecord& t) {
                 {"flash_bytes", total.flash_bytes}}}};
 }
 
-// What a kept answer depends on: every finished trial changes the counts.
-std::string CountsVersion(const SearchRecord& s) {
-  const TrialCounts& c = s.counts;
-  return absl::StrCat(SearchStateName(s.state), "|", c.total, "|", c.pending, "|", c.running, "|",
-                      c.succeeded, "|", c.failed, "|", c.infeasible, "|", c.early_stopped, "|",
-                      c.cancelled);
-}
-
 std::string ContentType(const std::string& path) {
   const auto ends = [&](absl::string_view s) { return absl::EndsWith(path, s); };
   if (ends(".html")) return "text/html; charset=utf-8";
@@ -473,7 +505,7 @@ absl::Status DashboardApi::LoadAssets() {
 }
 
 namespace {
-constexpr size_t kKeptAnswers = 16;
+constexpr size_t kKeptAnswers = 32;
 }  // namespace
 
 std::optional<std::string> DashboardApi::CachedAnswer(const std::string& key,
@@ -575,12 +607,33 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
 
   int64_t id = 0;
   if (!absl::SimpleAtoi(parts[1], &id) || id <= 0) return Error(404, "not found");
-  absl::StatusOr<SearchRecord> search = deps_.store->GetSearch(id);
+  // Who may see it, from one row: GetSearch also counts every trial (a
+  // tenth of a second at 100,000 trials on a busy machine), which only the
+  // summary needs.
+  absl::StatusOr<db::SearchHead> head = deps_.queries->Head(id);
   // Another user's search reads exactly like one that does not exist.
-  if (!search.ok()) return FromStatus(search.status());
-  if (search->owner_id != user->id && !user->is_admin) return Error(404, "not found");
+  if (!head.ok()) return FromStatus(head.status());
+  if (head->owner_id != user->id && !user->is_admin) return Error(404, "not found");
+  // Kept answers stand while the search's state and finished trials do.
+  const std::string version = absl::StrCat(SearchStateName(head->state), "|", head->finish_seq);
 
-  if (parts.size() == 2) return JsonResponse(200, SearchJson(*search, now, true));
+  if (parts.size() == 2) {
+    // A search that no longer runs changes no more; its summary (counts and
+    // all) is kept. A running one's pending and running counts move without
+    // a trial finishing, so it is read each time.
+    const bool settled = head->state != SearchState::kRunning;
+    const std::string key = absl::StrCat("summary|", id);
+    if (std::optional<std::string> body = settled ? CachedAnswer(key, version) : std::nullopt) {
+      HttpResponse r = JsonResponse(200, json::object());
+      r.body = *std::move(body);
+      return r;
+    }
+    absl::StatusOr<SearchRecord> search = deps_.store->GetSearch(id);
+    if (!search.ok()) return FromStatus(search.status());
+    HttpResponse r = JsonResponse(200, SearchJson(*search, now, true));
+    if (settled && search->state == head->state) KeepAnswer(key, version, r.body);
+    return r;
+  }
   const std::string& what = parts[2];
   if (what == "trials" && parts.size() == 3) {
     db::TrialFilter f;
@@ -619,6 +672,8 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     if (!absl::SimpleAtoi(parts[3], &number) || number <= 0) return Error(404, "not found");
     absl::StatusOr<TrialRecord> t = deps_.store->GetTrial(id, number, /*with_epochs=*/true);
     if (!t.ok()) return FromStatus(t.status());
+    absl::StatusOr<SearchRecord> search = deps_.store->GetSearch(id);  // Its spec.
+    if (!search.ok()) return FromStatus(search.status());
     json j = TrialJson(*t, true);
     j["layers"] = LayersJson(*search, *t);
     return JsonResponse(200, j);
@@ -630,11 +685,17 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     absl::StatusOr<bool> y_max = GoalParam(request, "y_goal", y);
     if (!x_max.ok()) return FromStatus(x_max.status());
     if (!y_max.ok()) return FromStatus(y_max.status());
+    int64_t sample_above = kSampleAbove;
+    if (std::optional<std::string> v = Param(request, "sample_above"); v && !v->empty()) {
+      if (!absl::SimpleAtoi(*v, &sample_above) || sample_above < 1) {
+        return Error(400, absl::StrCat("sample_above = '", *v, "' must be a positive integer"));
+      }
+    }
     // Every finished trial's two values: the largest answer of the API.
     // Finished trials do not change, so it is reused until one more
-    // finishes (or a state changes), which the counts show.
-    const std::string key = absl::StrCat("pareto|", id, "|", x, "|", *x_max, "|", y, "|", *y_max);
-    const std::string version = CountsVersion(*search);
+    // finishes (its finish sequence number) or the search's state changes.
+    const std::string key =
+        absl::StrCat("pareto|", id, "|", x, "|", *x_max, "|", y, "|", *y_max, "|", sample_above);
     if (std::optional<std::string> body = CachedAnswer(key, version)) {
       HttpResponse r = JsonResponse(200, json::object());
       r.body = *std::move(body);
@@ -643,7 +704,7 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     absl::StatusOr<std::vector<db::TrialPoint>> pts = deps_.queries->FinishedPoints(id, x, y);
     if (!pts.ok()) return FromStatus(pts.status());
     HttpResponse r = JsonResponse(200, json::object());
-    r.body = ParetoJson(*pts, x, *x_max, y, *y_max);
+    r.body = ParetoJson(*pts, x, *x_max, y, *y_max, static_cast<size_t>(sample_above));
     KeepAnswer(key, version, r.body);
     return r;
   }
@@ -653,7 +714,6 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     if (!max.ok()) return FromStatus(max.status());
     // Reads every finished trial too: kept like the Pareto answer.
     const std::string key = absl::StrCat("best|", id, "|", metric, "|", *max);
-    const std::string version = CountsVersion(*search);
     if (std::optional<std::string> body = CachedAnswer(key, version)) {
       HttpResponse r = JsonResponse(200, json::object());
       r.body = *std::move(body);
@@ -661,7 +721,7 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
     }
     absl::StatusOr<db::BestSoFarSeries> series = deps_.queries->BestSoFar(id, metric, *max);
     if (!series.ok()) return FromStatus(series.status());
-    HttpResponse r = JsonResponse(200, BestSoFarJson(*series, metric, *max, search->created_at));
+    HttpResponse r = JsonResponse(200, BestSoFarJson(*series, metric, *max, head->created_at));
     KeepAnswer(key, version, r.body);
     return r;
   }

@@ -69,9 +69,10 @@ class DashboardApi {
 
  private:
   HttpResponse Asset(const std::string& path) const;
-  // A Pareto or best-so-far answer (JSON text) kept while the search's trial
-  // counts and state are what they were when it was computed: a trial that
-  // finishes changes them. Keyed by the call and its parameters.
+  // A Pareto, best-so-far or (for a search that no longer runs) summary
+  // answer (JSON text), kept while the search's state and finish sequence
+  // number (db::SearchHead) are what they were when it was computed: a trial
+  // that finishes changes them. Keyed by the call and its parameters.
   std::optional<std::string> CachedAnswer(const std::string& key, const std::string& version);
   void KeepAnswer(const std::string& key, const std::string& version, std::string body);
 
@@ -79,8 +80,8 @@ class DashboardApi {
   DashboardOptions options_;
   std::map<std::string, std::string> assets_;  // Path -> bytes; set before serving.
   absl::Mutex cache_mu_;
-  // (key, (version, body)), newest last; 16 at most (a Pareto answer is ~2 MB at
-  // 100,000 trials).
+  // (key, (version, body)), newest last; 32 at most (a Pareto answer is
+  // ~150 KB at 100,000 trials, thinned to one point per grid cell).
   std::deque<std::pair<std::string, std::pair<std::string, std::string>>> answers_
       ABSL_GUARDED_BY(cache_mu_);
 };

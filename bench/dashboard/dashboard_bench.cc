@@ -7,7 +7,12 @@
 //     first render, the Pareto scatter's render and trial-table paging.
 // Results: docs/benchmarks.md ("Dashboard").
 //
-//   build/bench/dashboard/hwnas-bench-dashboard [--trials N] [--batch N] [--runs N]
+//   build/bench/dashboard/hwnas-bench-dashboard [--trials N] [--batch N] [--runs N] [--hold S]
+//
+// --hold S keeps the filled store and the server up for S seconds before
+// measuring, and prints what measure.mjs (or a person with a browser) needs
+// to reach them: for looking at the page by hand or timing app changes
+// without refilling.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
   int64_t trials = 100000;
   int batch = 1000;
   int runs = 5;
+  int64_t hold_s = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     int64_t v = 0;
@@ -71,8 +77,10 @@ int main(int argc, char** argv) {
       batch = static_cast<int>(v);
     else if (flag == "--runs")
       runs = static_cast<int>(v);
+    else if (flag == "--hold")
+      hold_s = v;
     else
-      return Fail("unknown flag " + flag + " (--trials, --batch, --runs)");
+      return Fail("unknown flag " + flag + " (--trials, --batch, --runs, --hold)");
   }
   const std::string source = HWNAS_BENCH_SOURCE_DIR;
   const std::string binary = HWNAS_BENCH_BINARY_DIR;
@@ -161,6 +169,18 @@ int main(int argc, char** argv) {
   std::ofstream(token_file) << *token;
   std::filesystem::permissions(
       token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  if (hold_s > 0) {
+    // The connection string has the cluster's password: a private file.
+    const std::string db_file = dir + "/database";
+    std::ofstream(db_file) << pg.ConnectionString() << "\n";
+    std::filesystem::permissions(
+        db_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::cout << "holding for " << hold_s << " s:\n  DASHBOARD_URL=http://127.0.0.1:" << *http_port
+              << "/ TOKEN_FILE=" << token_file << " SEARCH=" << search->id
+              << " node bench/dashboard/measure.mjs\n  database connection string in " << db_file
+              << "\n  server log: " << dir << "/server.log" << std::endl;
+    absl::SleepFor(absl::Seconds(hold_s));
+  }
   auto node = hwnas::RunCommand(
       {"env", absl::StrCat("DASHBOARD_URL=http://127.0.0.1:", *http_port, "/"),
        "TOKEN_FILE=" + token_file, absl::StrCat("SEARCH=", search->id), absl::StrCat("RUNS=", runs),
@@ -189,6 +209,9 @@ int main(int argc, char** argv) {
       {"trials SUCCEEDED, accuracy in [0.9, 0.95]",
        base + "/trials?state=SUCCEEDED&metric=accuracy&min=0.9&max=0.95&page_size=50"},
       {"pareto latency_ms x accuracy", base + "/pareto?x=latency_ms&y=accuracy"},
+      // Every point, as the answer was before it was thinned (computed).
+      {"pareto latency_ms x accuracy, every point",
+       base + "/pareto?x=latency_ms&y=accuracy&sample_above=1000000"},
       // Axes the browser did not ask for: the first call computes.
       {"pareto latency_p90_ms x accuracy", base + "/pareto?x=latency_p90_ms&y=accuracy"},
       {"best so far (reward)", base + "/best?metric=reward"},

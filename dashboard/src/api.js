@@ -19,7 +19,10 @@ const onlineListeners = new Set();
 export const onOnline = (fn) => (onlineListeners.add(fn), () => onlineListeners.delete(fn));
 const setOnline = (v) => onlineListeners.forEach((fn) => fn(v));
 
-export async function api(path, { method = 'GET', token = getToken() } = {}) {
+// `after`: a promise the body waits for before it is read and parsed (on
+// the page's main thread): a chart's large answer can be on its way while
+// the page's first render goes ahead of it.
+export async function api(path, { method = 'GET', token = getToken(), after = null } = {}) {
   let res;
   try {
     res = await fetch('/api/v1/' + path, {
@@ -36,6 +39,7 @@ export async function api(path, { method = 'GET', token = getToken() } = {}) {
     throw new ApiError(503, 'the server is starting');
   }
   setOnline(true);
+  if (after) await after;
   let body = null;
   try {
     body = await res.json();

@@ -1,12 +1,15 @@
 // uPlot charts: canvas drawing that stays fast at 100k points.
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 // Mounts a uPlot on `data`, rebuilt when `opts` (its key) or data change.
 export function Chart({ opts, data, id, onDraw }) {
   const box = useRef(null);
-  useEffect(() => {
+  // A layout effect: the plot is built in the task that rendered its box,
+  // not after a frame (Preact runs plain effects after the next paint, a
+  // few hundred milliseconds on a starved machine).
+  useLayoutEffect(() => {
     if (!box.current || !data) return undefined;
     const width = Math.max(300, box.current.clientWidth || 600);
     const el = box.current;

@@ -176,18 +176,29 @@ const TRIAL_STATES = ['', 'PENDING', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED',
 const COLUMNS = ['reward', 'accuracy', 'balanced_accuracy', 'macro_f1', 'latency_ms', 'params', 'macs', 'peak_memory_bytes', 'flash_bytes'];
 const PAGE = 50;
 
-function TrialsTable({ searchId, metrics, version, best }) {
+function TrialsTable({ searchId, metrics, version, best, onShown }) {
   const [filter, setFilter] = useState({ state: '', metric: 'accuracy', min: '', max: '' });
   const [order, setOrder] = useState({ by: 'number', desc: false });
   // The page's token and the tokens of the pages before it.
   const [paging, setPaging] = useState({ token: '', stack: [] });
   const token = paging.token;
   const setPageToken = (t) => setPaging({ token: t, stack: [] });
-  const go = (step) => setPaging((p) => (step > 0
-    ? { token: page.next_page_token, stack: [...p.stack, p.token] }
-    : { token: p.stack[p.stack.length - 1], stack: p.stack.slice(0, -1) }));
   const [page, setPage] = useState(null);
   const [error, setError] = useState('');
+  // Steps from the page on screen (the tokens it was asked with and its
+  // next_page_token), not from a request still on its way: two quick clicks
+  // ask for the same next page, never for a page past one not yet shown.
+  const go = (step) => {
+    if (!page) return;
+    const from = page.paging;
+    const to = step > 0
+      ? { token: page.next_page_token, stack: [...from.stack, from.token] }
+      : { token: from.stack[from.stack.length - 1], stack: from.stack.slice(0, -1) };
+    setPaging((p) => (to.token === p.token && to.stack.length === p.stack.length ? p : to));
+  };
+  // Only the latest request's answer is shown: an earlier one that comes
+  // back after it (a live reload, a quick next and previous) is dropped.
+  const asked = useRef(0);
   // accuracy_se shows as the ± of the accuracy column, not on its own.
   const columns = useMemo(() => [...new Set([...COLUMNS.filter((c) => c === 'reward' || metrics.includes(c)), ...metrics])].filter((c) => c !== 'accuracy_se'), [metrics]);
   const noiseMarks = page?.trials.some((t) => withinNoise(t, best));
@@ -197,13 +208,26 @@ function TrialsTable({ searchId, metrics, version, best }) {
       state: filter.state, metric: filter.min !== '' || filter.max !== '' ? filter.metric : '',
       min: filter.min, max: filter.max, order: order.by, desc: order.desc ? 1 : '', page_token: token, page_size: PAGE,
     });
+    const n = ++asked.current;
     api(`searches/${searchId}/trials?${q}`)
       .then((p) => {
-        setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q });
+        if (n !== asked.current) return;
+        setPage({ ...p, ms: performance.now() - t0, offset: paging.stack.length * PAGE, query: q, paging });
         setError('');
       })
-      .catch((e) => setError(e.message));
+      .catch((e) => {
+        if (n !== asked.current) return;
+        setError(e.message);
+        onShown?.();
+      });
   }, [searchId, filter, order, paging, version]);
+  // Once the first rows are painted (a task after the frame that drew them).
+  const rowsIn = page !== null;
+  useEffect(() => {
+    if (!rowsIn) return;
+    performance.mark('hwnas:rows-rendered');
+    if (onShown) requestAnimationFrame(() => setTimeout(() => (performance.mark('hwnas:rows-painted'), onShown()), 0));
+  }, [rowsIn]);
   const sortBy = (by) => {
     setOrder((o) => ({ by, desc: o.by === by ? !o.desc : by === 'reward' || by === 'accuracy' }));
     setPageToken('');
@@ -267,12 +291,12 @@ function TrialsTable({ searchId, metrics, version, best }) {
       </table>
       {page && page.trials.length === 0 && <p>No trial matches.</p>}
       {noiseMarks && <p class="note" id="noise-note">≈best: accuracy within noise of the best trial's (#{best.number}): the difference is at most their combined standard error, so the folds cannot tell them apart.</p>}
-      {page && <KeysetPager stack={paging.stack} next={page.next_page_token} go={go} size={PAGE} />}
+      {page && <KeysetPager stack={page.paging.stack} next={page.next_page_token} go={go} size={PAGE} />}
     </section>
   );
 }
 
-function Pareto({ searchId, metrics, version }) {
+function Pareto({ searchId, metrics, version, after, onDraw }) {
   // A cost against accuracy: measured latency, else the first cost the
   // trials have (not another quality score such as macro_f1 or accuracy_se).
   const QUALITY = ['accuracy', 'reward', 'accuracy_se', 'balanced_accuracy', 'macro_f1', 'loss'];
@@ -288,13 +312,21 @@ function Pareto({ searchId, metrics, version }) {
   }, [metrics.join()]);
   // A layout effect: the request goes out before the page is painted, not
   // after (on a busy machine the first paint of a search page took ~1 s).
+  const asked = useRef(0);
   useLayoutEffect(() => {
-    api(`searches/${searchId}/pareto?${qs(axes)}`)
+    const n = ++asked.current;
+    api(`searches/${searchId}/pareto?${qs(axes)}`, { after })
       .then((p) => {
+        if (n !== asked.current) return;  // Other axes were picked since.
+        performance.mark('hwnas:pareto-parsed');
         setInfo(p);
         setChart(paretoChart(p));
       })
-      .catch((e) => setInfo({ error: e.message }));
+      .catch((e) => {
+        if (n !== asked.current) return;
+        setInfo({ error: e.message });
+        onDraw?.();
+      });
   }, [searchId, axes.x, axes.y, version]);
   const pick = (k) => (e) => {
     picked.current = true;
@@ -308,19 +340,20 @@ function Pareto({ searchId, metrics, version }) {
       {info?.error && <p class="error">{info.error}</p>}
       {info && !info.error && (
         <p class="note" id="pareto-info">
-          {info.front_size} on the front, {info.infeasible} infeasible, {info.x.length} plotted
+          {info.front_size} on the front, {info.infeasible} infeasible, {info.points ?? info.x.length} plotted
           {info.missing ? `, ${info.missing} without both metrics` : ''}
+          {info.sampled && <span id="pareto-sampled">; drawn: the whole front and one dominated and one infeasible trial per cell of a {info.grid.join('×')} grid ({info.x.length} points)</span>}
         </p>
       )}
-      {chart && <Chart id="pareto-chart" opts={chart.opts} data={chart.data} />}
+      {chart && <Chart id="pareto-chart" opts={chart.opts} data={chart.data} onDraw={onDraw} />}
     </section>
   );
 }
 
-function Best({ searchId, version }) {
+function Best({ searchId, version, after }) {
   const [best, setBest] = useState(null);
   useLayoutEffect(() => {
-    api(`searches/${searchId}/best?metric=reward`).then(setBest).catch(() => {});
+    api(`searches/${searchId}/best?metric=reward`, { after }).then(setBest).catch(() => {});
   }, [searchId, version]);
   const byTrials = useMemo(() => best && bestChart(best, false), [best]);
   const byTime = useMemo(() => best && bestChart(best, true), [best]);
@@ -461,11 +494,32 @@ function Search({ id, me }) {
     last.current = key;
   }, [s]);
   const metrics = useMemo(() => s?.metrics || [], [s && s.metrics.join()]);
+  // The charts' answers are asked for with the summary but read and drawn
+  // after the summary and the first rows are on screen: on a busy machine
+  // parsing and drawing them held the page's first render back.
+  const gate = useMemo(() => {
+    let open;
+    const shown = new Promise((r) => (open = r)).then(() => performance.mark('hwnas:charts-allowed'));
+    // The best-so-far charts come after the scatter, not beside it.
+    let drawn;
+    const scatter = new Promise((r) => (drawn = r));
+    return { shown, open, rows: false, summary: false, scatter, drawn };
+  }, [id]);
+  const onShown = useCallback(() => {
+    gate.rows = true;
+    if (gate.summary) gate.open();
+  }, [gate]);
+  useEffect(() => {
+    if (!s || gate.summary) return;
+    performance.mark('hwnas:summary-rendered');
+    gate.summary = true;
+    if (gate.rows) gate.open();
+  });
   if (error && error.status === 404) return <NotFound what={`search ${id}`} />;
   // The table's first page is asked for at once, beside the summary, not
   // after it (one round trip less before the first render); the charts wait
   // for the summary, which names the metrics they plot.
-  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} />;
+  const table = <TrialsTable searchId={id} metrics={metrics} version={version} best={s?.best} onShown={onShown} />;
   if (!s) {
     return (
       <div class="search-page">
@@ -502,8 +556,8 @@ function Search({ id, me }) {
         {s.error && <div class="error">{s.error}</div>}
       </div>
       <CompareWith id={id} />
-      <Pareto searchId={id} metrics={metrics} version={version} />
-      <Best searchId={id} version={version} />
+      <Pareto searchId={id} metrics={metrics} version={version} after={gate.shown} onDraw={gate.drawn} />
+      <Best searchId={id} version={version} after={gate.scatter} />
       <Importance searchId={id} metrics={metrics} version={version} succeeded={c.succeeded} />
     </div>
     {table}

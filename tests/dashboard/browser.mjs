@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, CV_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
+const { DASHBOARD_URL, ALICE_TOKEN, LIVE_SEARCH, BOB_SEARCH, OTHER_SEARCH, CV_SEARCH, DENSE_SEARCH, ARTIFACTS, HANDSHAKE } = process.env;
 const log = (...a) => console.log(new Date().toISOString(), ...a);
 
 async function ask(step, timeoutMs = 120000) {
@@ -31,7 +31,27 @@ const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
 page.on('pageerror', (e) => log('page error:', e.message));
 let failed = false;
+// Every answer of the JSON API the page got, to check none carried data
+// while it had no valid token.
+const answers = [];
+page.on('response', (r) => r.url().includes('/api/v1/') && answers.push({ url: r.url(), status: r.status() }));
+// The rows on screen: their trial numbers, the table's offset and query.
+const onScreen = () => page.evaluate(() => {
+  const t = document.querySelector('#trials');
+  return {
+    offset: t ? +t.dataset.offset : NaN, query: t?.dataset.query,
+    numbers: [...document.querySelectorAll('#trials tbody tr')].map((r) => +r.dataset.trial),
+  };
+});
 try {
+  // No token at all: a link to a search gets the login page, and the page
+  // asked the API for nothing that answered with data.
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
+  await page.waitForSelector('#login');
+  assert.equal(await page.locator('#search').count(), 0);
+  assert.deepEqual(answers.filter((a) => a.status < 400), [], 'an API answer with data before logging in');
+  log('ok: no token, a search link gets the login page and no data');
+
   // A wrong token gets the login page again, with the reason, and no data.
   await page.goto(DASHBOARD_URL);
   await page.waitForSelector('#login');
@@ -140,6 +160,76 @@ try {
   await shot('06d-cross-validated-trial');
   log('ok: accuracy ± its error, within-noise marks, folds and layers');
 
+  // 5,000 trials: pages past the first ones, with quick clicks, by number
+  // and sorted (#22: the benchmark's paging at 100,000 trials hung when a
+  // click's rows never came), and the Pareto answer thinned to one point
+  // per cell with the whole front.
+  await page.goto(`${DASHBOARD_URL}#/search/${DENSE_SEARCH}`);
+  await page.waitForSelector('#trials tbody tr[data-trial="1"]');
+  const next = async (want) => {
+    await page.click('#next-page');
+    await page.waitForFunction((o) => +document.querySelector('#trials').dataset.offset === o, want, { timeout: 30000 });
+  };
+  for (let k = 1; k <= 4; k++) {
+    await next(50 * k);
+    const s = await onScreen();
+    assert.deepEqual(s.numbers, Array.from({ length: 50 }, (_, i) => 50 * k + i + 1), `page ${k + 1}`);
+  }
+  // Two clicks before the first one's rows come: one page on, not two
+  // offsets on with the rows of one.
+  await page.evaluate(() => {
+    document.querySelector('#next-page').click();
+    document.querySelector('#next-page').click();
+  });
+  await page.waitForFunction(() => +document.querySelector('#trials').dataset.offset === 250, null, { timeout: 30000 });
+  await page.waitForTimeout(500);  // Any late answer would have landed by now.
+  let s = await onScreen();
+  assert.equal(s.offset, 250, 'two quick clicks moved one page');
+  assert.deepEqual(s.numbers, Array.from({ length: 50 }, (_, i) => 251 + i), 'rows after two quick clicks');
+  assert.match(await page.textContent('.pager span'), /rows 251–300/);
+  // Next then previous at once: the previous page is what stays.
+  await page.evaluate(() => {
+    document.querySelector('#next-page').click();
+  });
+  await page.click('#prev-page');
+  await page.waitForTimeout(500);
+  s = await onScreen();
+  assert.ok(s.offset === 200 || s.offset === 250, `offset ${s.offset}`);
+  assert.deepEqual(s.numbers, Array.from({ length: 50 }, (_, i) => s.offset + i + 1), `rows at offset ${s.offset}`);
+  // Sorted by accuracy (descending), three pages: ordered across the page
+  // boundaries, no trial twice.
+  await page.click('#trials th[data-col=accuracy]');
+  await page.waitForSelector('#trials[data-query*="order=accuracy"][data-query*="desc=1"][data-offset="0"]');
+  const accuracyOf = () => page.evaluate(() => [...document.querySelectorAll('#trials tbody tr td[data-col=accuracy]')].map((c) => c.dataset.value === '' ? -1 : +c.dataset.value));
+  let seen = new Set((await onScreen()).numbers);
+  let values = await accuracyOf();
+  for (let k = 1; k <= 2; k++) {
+    await next(50 * k);
+    const v = await accuracyOf();
+    const n = (await onScreen()).numbers;
+    assert.equal(n.length, 50);
+    assert.ok(n.every((x) => !seen.has(x)), `page ${k + 1} repeats a trial`);
+    n.forEach((x) => seen.add(x));
+    values = values.concat(v);
+  }
+  assert.deepEqual(values, [...values].sort((a, b) => b - a), 'accuracy descending across pages');
+  await shot('06e-dense-paged');
+  log('ok: 5,000 trials paged by number and by accuracy, quick clicks included');
+  await page.waitForSelector('#pareto-sampled');
+  await page.waitForSelector('#pareto-chart[data-points] canvas');
+  assert.match(await page.textContent('#pareto-info'), /5000 plotted/);
+  const drawn = +(await page.getAttribute('#pareto-chart', 'data-points'));
+  assert.ok(drawn > 0 && drawn < 5000, `drew ${drawn} of 5000`);
+  log('ok: the Pareto scatter of 5,000 trials drew', drawn, 'points');
+
+  // A search that does not exist, and a trial that does not: 404 pages.
+  await page.goto(`${DASHBOARD_URL}#/search/987654321`);
+  await page.waitForSelector('#not-found');
+  await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}/trial/987654`);
+  await page.waitForSelector('#not-found');
+  assert.equal(await page.locator('#trial').count(), 0);
+  log('ok: an unknown search and an unknown trial are 404 pages');
+
   // Two of alice's searches side by side; one of bob's is a 404 page.
   await page.goto(`${DASHBOARD_URL}#/search/${LIVE_SEARCH}`);
   await page.fill('#compare-with', OTHER_SEARCH);
@@ -160,6 +250,9 @@ try {
 
   // Another user's search is a 404 page.
   await page.goto(`${DASHBOARD_URL}#/search/${BOB_SEARCH}`);
+  await page.waitForSelector('#not-found');
+  assert.equal(await page.locator('#search').count(), 0);
+  await page.goto(`${DASHBOARD_URL}#/search/${BOB_SEARCH}/trial/1`);
   await page.waitForSelector('#not-found');
   await shot('07-other-users-search');
   log('ok: bob\'s search is a 404');

@@ -254,6 +254,51 @@ class DashboardFixture : public ::testing::Test {
     return search->id;
   }
 
+  // A finished search of `n` trials on few distinct points (period 200 in
+  // (latency, accuracy)), every 10th INFEASIBLE: many trials per cell of the
+  // Pareto answer's grid.
+  static int64_t SeedDense(const std::string& owner, int n) {
+    const std::string yaml = ct::ReadWholeFile(HWNAS_TEST_SOURCE_DIR "/examples/ecg-tinyml.yaml");
+    auto spec = spec::ParseWorkerSpec(yaml);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    if (!spec.ok()) return 0;
+    auto space = spec::MakeSpace(*spec);
+    EXPECT_TRUE(space.ok()) << space.status();
+    if (!space.ok()) return 0;
+    auto user = store_->GetUser(owner);
+    EXPECT_TRUE(user.ok()) << user.status();
+    auto search = store_->CreateSearch({.name = "dense",
+                                        .owner_id = user->id,
+                                        .spec_yaml = yaml,
+                                        .space = "temporal",
+                                        .budget = n});
+    EXPECT_TRUE(search.ok()) << search.status();
+    std::vector<int> tokens((*space)->decisions().size(), 0);
+    auto arch = (*space)->MakeArchitecture(tokens);
+    EXPECT_TRUE(arch.ok()) << arch.status();
+    if (!arch.ok()) return 0;
+    std::vector<db::NewTrial> rows;
+    for (int i = 0; i < n; ++i) {
+      db::NewTrial t;
+      t.architecture = *arch;
+      t.canonical_hash = (*space)->CanonicalHash(tokens);
+      TrialResult r;
+      r.latency = LatencyMeasurement{.median_ms = 1 + (i % 50) * 0.5, .p90_ms = 30, .runs = 1};
+      if (i % 10 == 9) {
+        t.state = TrialState::kInfeasible;
+      } else {
+        t.state = TrialState::kSucceeded;
+        r.accuracy = 0.5 + ((i * 7) % 40) * 0.01;
+        t.reward = r.accuracy;
+      }
+      t.result = r;
+      rows.push_back(std::move(t));
+    }
+    EXPECT_TRUE(store_->AddTrials(search->id, rows).ok());
+    EXPECT_TRUE(store_->FinishSearch(search->id, SearchState::kCompleted).ok());
+    return search->id;
+  }
+
   static bool SearchFinished(int64_t id) {
     auto s = store_->GetSearch(id);
     return s.ok() && s->state != SearchState::kRunning;
@@ -487,6 +532,77 @@ TEST_F(DashboardApi, ParetoFrontMatchesABruteForceFront) {
   EXPECT_EQ(r.body["front_size"].get<size_t>(), want.size());
 }
 
+// Past sample_above points the answer keeps the whole front and one point
+// of each other kind per occupied cell of its grid, with exact counts.
+TEST_F(DashboardApi, ParetoThinsALargeAnswerToOnePointPerCellAndKeepsTheFront) {
+  const int64_t dense = SeedDense("alice", 3000);
+  const std::string base = absl::StrCat("/api/v1/searches/", dense, "/pareto?x=latency_ms");
+  Reply full = Get(base);  // 3,000 points: under the default threshold.
+  ASSERT_EQ(full.status, 200) << full.body.dump();
+  EXPECT_FALSE(full.body["sampled"].get<bool>());
+  ASSERT_EQ(full.body["x"].size(), 3000u);
+  EXPECT_EQ(full.body["points"], 3000);
+  Reply thin = Get(base + "&sample_above=1000");
+  ASSERT_EQ(thin.status, 200) << thin.body.dump();
+  ASSERT_TRUE(thin.body["sampled"].get<bool>());
+  EXPECT_EQ(thin.body["points"], 3000);
+  for (const char* count : {"front_size", "infeasible", "missing", "finished"}) {
+    EXPECT_EQ(thin.body[count], full.body[count]) << count;
+  }
+  // 200 distinct points, so at most 200 cells per kind; the front whole.
+  EXPECT_LE(thin.body["x"].size(), 200u + full.body["front_size"].get<size_t>());
+  const int gx = thin.body["grid"][0], gy = thin.body["grid"][1];
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (size_t i = 0; i < full.body["x"].size(); ++i) {
+    x0 = std::min(x0, full.body["x"][i].get<double>());
+    x1 = std::max(x1, full.body["x"][i].get<double>());
+    y0 = std::min(y0, full.body["y"][i].get<double>());
+    y1 = std::max(y1, full.body["y"][i].get<double>());
+  }
+  const auto cell = [&](const json& b, size_t i) {
+    const auto at = [](double v, double lo, double hi, int n) {
+      return std::clamp(static_cast<int>((v - lo) / (hi - lo) * n), 0, n - 1);
+    };
+    return std::make_tuple(b["kind"][i].get<int>(), at(b["x"][i].get<double>(), x0, x1, gx),
+                           at(b["y"][i].get<double>(), y0, y1, gy));
+  };
+  // Reference: the full answer's front and its occupied (kind, cell)s.
+  std::map<int64_t, std::tuple<double, double, int>> by_number;
+  std::set<int64_t> front;
+  std::set<std::tuple<int, int, int>> occupied;
+  for (size_t i = 0; i < full.body["x"].size(); ++i) {
+    const int64_t n = full.body["number"][i];
+    by_number[n] = {full.body["x"][i], full.body["y"][i], full.body["kind"][i]};
+    if (full.body["kind"][i] == 1) front.insert(n);
+    if (full.body["kind"][i] != 1) occupied.insert(cell(full.body, i));
+  }
+  std::set<int64_t> thin_front;
+  std::set<std::tuple<int, int, int>> drawn;
+  for (size_t i = 0; i < thin.body["x"].size(); ++i) {
+    const int64_t n = thin.body["number"][i];
+    ASSERT_TRUE(by_number.contains(n)) << n;
+    EXPECT_EQ(by_number[n],
+              std::make_tuple(thin.body["x"][i].get<double>(), thin.body["y"][i].get<double>(),
+                              thin.body["kind"][i].get<int>()))
+        << "trial " << n;
+    if (i > 0) {
+      EXPECT_LE(thin.body["x"][i - 1].get<double>(), thin.body["x"][i].get<double>());
+    }
+    if (thin.body["kind"][i] == 1) {
+      thin_front.insert(n);
+    } else {
+      EXPECT_TRUE(drawn.insert(cell(thin.body, i)).second) << "two points in one cell: " << n;
+    }
+  }
+  EXPECT_EQ(thin_front, front);
+  EXPECT_EQ(drawn, occupied);
+  for (const char* bad : {"0", "-5", "many"}) {
+    Reply r = Get(base + "&sample_above=" + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_TRUE(absl::StrContains(r.body["error"].get<std::string>(), "sample_above")) << bad;
+  }
+}
+
 TEST_F(DashboardApi, BestSoFarIsMonotoneAndEndsAtTheBest) {
   Reply r = Get(absl::StrCat("/api/v1/searches/", done_, "/best?metric=reward"));
   ASSERT_EQ(r.status, 200) << r.body.dump();
@@ -650,6 +766,9 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
   const int64_t other = Submit("alice", "browser-other", 5);
   const int64_t cross_validated = SeedCrossValidated("alice");
   ASSERT_GT(cross_validated, 0);
+  // Pages past the first ones, sorted and not, and a thinned Pareto answer.
+  const int64_t dense = SeedDense("alice", 5000);
+  ASSERT_GT(dense, 0);
   const std::string handshake = absl::StrCat(*dir_, "/handshake");
   std::filesystem::create_directories(handshake);
   auto node = ChildProcess::Start(
@@ -658,7 +777,8 @@ TEST_F(DashboardBrowser, LiveSearchInChromium) {
                absl::StrCat("ALICE_TOKEN=", (*tokens_)["alice"]),
                absl::StrCat("LIVE_SEARCH=", live), absl::StrCat("BOB_SEARCH=", bobs),
                absl::StrCat("OTHER_SEARCH=", other), absl::StrCat("CV_SEARCH=", cross_validated),
-               absl::StrCat("ARTIFACTS=", artifacts), absl::StrCat("HANDSHAKE=", handshake),
+               absl::StrCat("DENSE_SEARCH=", dense), absl::StrCat("ARTIFACTS=", artifacts),
+               absl::StrCat("HANDSHAKE=", handshake),
                absl::StrCat("NODE_PATH=", source, "/dashboard/node_modules")},
        .log_path = absl::StrCat(artifacts, "/browser.log")});
   ASSERT_TRUE(node.ok()) << node.status();
