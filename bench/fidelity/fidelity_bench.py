@@ -93,7 +93,7 @@ def hwnas_spec_text(base_yaml, name, strategy, seed, fidelity):
 
 
 def parse_worker_logs(log_dir, t0):
-    """Reported trials from hwnas-worker logs: (t_s, state, accuracy, epochs, arch).
+    """Reported trials from hwnas-worker logs: (t_s, state, accuracy, epochs, arch, search).
 
     The worker logs `trial_started ... arch="..."`, `trial_done state=...
     accuracy=... epochs=...` and, once the server has the result,
@@ -120,7 +120,8 @@ def parse_worker_logs(log_dir, t0):
                 elif body.startswith("event=trial_reported"):
                     kv = dict(tok.split("=", 1) for tok in body.split() if "=" in tok)
                     out.append((utc_seconds(parts[0]) - t0, kv.get("state", ""),
-                                float(kv.get("accuracy", "nan")), epochs, arch))
+                                float(kv.get("accuracy", "nan")), epochs, arch,
+                                kv.get("search", "")))
     return sorted(out)
 
 
@@ -131,10 +132,13 @@ def run_hwnas(args, task, strategy, seed, deadline, workdir):
         base = f.read()
     with open(spec_path, "w") as f:
         f.write(hwnas_spec_text(base, name, strategy, seed, args.fidelity))
-    # One PostgreSQL cluster for every hwnas run (hwnas local keeps it in
-    # its state directory between runs; created once by init_hwnas_state);
-    # each run's spec has its own name, so each run is a new search.
-    state = os.path.join(workdir, "hwnas-state")
+    # Each run gets its own copy of a state directory whose PostgreSQL
+    # cluster was created once, untimed (init_hwnas_state): hwnas local
+    # resumes every unfinished search of its database, so runs sharing one
+    # would share their workers with the searches interrupted before them.
+    state = os.path.join(workdir, name + "-state")
+    shutil.rmtree(state, ignore_errors=True)
+    subprocess.run(["cp", "-a", os.path.join(workdir, "hwnas-template"), state], check=True)
     log = open(os.path.join(workdir, name + ".out"), "w")
     cmd = [os.path.join(args.build, "cli", "hwnas"), "local", spec_path, "--workers",
            str(args.workers), "--threads", "1", "--state-dir", state, "--data-dir", args.data_dir]
@@ -154,22 +158,28 @@ def run_hwnas(args, task, strategy, seed, deadline, workdir):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     log.close()
+    search = ""
+    with open(os.path.join(workdir, name + ".out"), errors="replace") as f:
+        for line in f:
+            if line.startswith("submitted search "):
+                search = line.split()[2]
     trials = []
-    for t, st, acc, epochs, arch in parse_worker_logs(os.path.join(state, "logs"), t0):
-        # The logs are shared by every run of this state directory: earlier
-        # runs' lines fall before t0.
-        if t < 0 or t > deadline or st not in ("SUCCEEDED", "EARLY_STOPPED"):
+    for t, st, acc, epochs, arch, sid in parse_worker_logs(os.path.join(state, "logs"), t0):
+        if sid != search or t < 0 or t > deadline or st not in ("SUCCEEDED", "EARLY_STOPPED"):
             continue
         trials.append({"t_s": t, "state": st, "accuracy": acc, "epochs": epochs, "feasible": 1,
                        "arch": arch})
     # Infeasible architectures never reach a worker, so the logs do not count them.
+    if not args.keep_state:
+        shutil.rmtree(state, ignore_errors=True)
     return trials, note
 
 
 def init_hwnas_state(args, workdir):
-    """Creates hwnas local's PostgreSQL cluster once, untimed (a one-time
-    setup on a machine, like creating Optuna's storage): one ECG trial."""
-    state = os.path.join(workdir, "hwnas-state")
+    """Creates hwnas local's state directory (PostgreSQL cluster, users,
+    tokens) once, untimed, as a user's machine has it after its first search:
+    one ECG trial. Every run starts from a copy of it."""
+    state = os.path.join(workdir, "hwnas-template")
     if os.path.isdir(os.path.join(state, "postgres")):
         return
     spec_path = os.path.join(workdir, "fid-init.yaml")
@@ -474,8 +484,6 @@ def cmd_run(args):
                       flush=True)
     tf.close()
     rf.close()
-    if not args.keep_state:
-        shutil.rmtree(os.path.join(workdir, "hwnas-state", "postgres"), ignore_errors=True)
     summarize(args.out)
 
 
@@ -689,7 +697,7 @@ def main():
     r.add_argument("--nice", type=int, default=10)
     r.add_argument("--out", required=True)
     r.add_argument("--work", help="scratch folder (default OUT/work)")
-    r.add_argument("--keep-state", action="store_true", help="keep hwnas local's database")
+    r.add_argument("--keep-state", action="store_true", help="keep each hwnas run's state directory (database, logs)")
     s = sub.add_parser("summarize", help="table and plot from OUT/trials.csv and OUT/runs.csv")
     s.add_argument("out")
     w = sub.add_parser("optuna-worker", help=argparse.SUPPRESS)

@@ -65,9 +65,9 @@ class WorkerLogTest(unittest.TestCase):
         # Trial 5 finished training but its report failed (shutdown): not counted.
         self.assertEqual(len(got), 2)
         self.assertAlmostEqual(got[0][0], 2.251, places=3)
-        self.assertEqual(got[0][1:], ("SUCCEEDED", 0.0202, 9, "none"))
+        self.assertEqual(got[0][1:], ("SUCCEEDED", 0.0202, 9, "none", "1"))
         self.assertAlmostEqual(got[1][0], 5.5, places=3)
-        self.assertEqual(got[1][1:], ("EARLY_STOPPED", 0.5, 1, "conv_k9_d1_c16_p2 gru_h16"))
+        self.assertEqual(got[1][1:], ("EARLY_STOPPED", 0.5, 1, "conv_k9_d1_c16_p2 gru_h16", "1"))
 
 
 class CurveTest(unittest.TestCase):
