@@ -412,7 +412,11 @@ def prepare(args, task, workdir):
 
 def cmd_run(args):
     os.makedirs(args.out, exist_ok=True)
-    workdir = os.path.abspath(args.work or os.path.join(args.out, "work"))
+    # Scratch outside the repository by default: it holds the data split
+    # (derived from the shared data, which is never committed).
+    workdir = os.path.abspath(args.work or os.path.join(
+        os.environ.get("TMPDIR", "/var/tmp"), "hwnas-fidelity-" + os.path.basename(
+            os.path.abspath(args.out))))
     os.makedirs(workdir, exist_ok=True)
     args.build = os.path.abspath(args.build)
     deadlines = {}
@@ -696,7 +700,7 @@ def main():
                         "'{kind: asha, resource: epochs, min: 1, max: 9, eta: 3}'")
     r.add_argument("--nice", type=int, default=10)
     r.add_argument("--out", required=True)
-    r.add_argument("--work", help="scratch folder (default OUT/work)")
+    r.add_argument("--work", help="scratch folder (default $TMPDIR or /var/tmp/hwnas-fidelity-NAME)")
     r.add_argument("--keep-state", action="store_true", help="keep each hwnas run's state directory (database, logs)")
     s = sub.add_parser("summarize", help="table and plot from OUT/trials.csv and OUT/runs.csv")
     s.add_argument("out")
