@@ -21,7 +21,6 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/proxies/rank_stats.h"
 #include "common/files.h"
 #include "controller/search.h"
 #include "nlohmann/json.hpp"
@@ -45,35 +45,6 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-std::vector<double> Ranks(const std::vector<double>& v) {
-  std::vector<size_t> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (size_t i = 0; i < idx.size();) {
-    size_t j = i;
-    while (j + 1 < idx.size() && v[idx[j + 1]] == v[idx[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) r[idx[k]] = (i + j) / 2.0 + 1;  // Average rank of ties.
-    i = j + 1;
-  }
-  return r;
-}
-
-// Spearman's rho: Pearson correlation of the (tie-averaged) ranks.
-double Spearman(const std::vector<double>& x, const std::vector<double>& y) {
-  const std::vector<double> rx = Ranks(x), ry = Ranks(y);
-  const double n = static_cast<double>(x.size());
-  const double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / n;
-  const double my = std::accumulate(ry.begin(), ry.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
 }
 
 int Main(int argc, char** argv) {
@@ -160,7 +131,7 @@ int Main(int argc, char** argv) {
                                    arch->readable);
     }
     summary["supernet_seconds"] = supernet_s;
-    summary["spearman_probability_accuracy"] = Spearman(probability, accuracy);
+    summary["spearman_probability_accuracy"] = hwnas::bench::Spearman(probability, accuracy);
   } else {
     hwnas::spec::ControllerSpec cs = spec->controller;
     cs.strategy = hwnas::spec::StrategyOptions().set_name(method);
