@@ -25,6 +25,18 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   if (space.decisions().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("space ", space.name(), " has no decisions"));
   }
+  if (options.name == "dnas") {
+    // A supernet job, not a propose/observe loop: worker/dnas/ runs it.
+    if (space.name() != "mnasnet") {
+      return FieldError("strategy.name",
+                        absl::StrCat("dnas needs a space whose decisions are per-layer op "
+                                     "choices (mnasnet); space ",
+                                     space.name(), " is not supported"));
+    }
+    return absl::UnimplementedError(
+        "strategy.name: dnas runs as one supernet job on a worker (`hwnas-worker dnas --spec "
+        "SPEC --out DIR`); the server does not schedule it yet");
+  }
   if (options.name == "random") return std::make_unique<RandomSearch>(space, seed);
   if (options.name == "evolution") {
     return std::make_unique<Evolution>(options.evolution, space, seed);

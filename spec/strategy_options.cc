@@ -20,7 +20,7 @@ bool IsController(absl::string_view name) {
 }  // namespace
 
 std::vector<std::string> StrategyNames() {
-  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate", "nsga2"};
+  return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate", "nsga2", "dnas"};
 }
 
 absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
@@ -28,7 +28,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   StrategyOptions o;
   HWNAS_ASSIGN_OR_RETURN(o.name, strategy.Enum("name",
                                                {"random", "evolution", "mnasnet-ppo",
-                                                "mnasnet-reinforce", "surrogate", "nsga2"},
+                                                "mnasnet-reinforce", "surrogate", "nsga2", "dnas"},
                                                "evolution"));
   std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
   if (o.name == "evolution") {
@@ -41,6 +41,10 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
                              "normalize_advantages", "infeasible_reward", "init_range",
                              "warm_start_epochs", "avoid_repeats", "risk_quantile", "elite_size"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
+  } else if (o.name == "dnas") {
+    keys.insert(keys.end(),
+                {"epochs", "warmup_epochs", "alpha", "beta", "tau", "tau_decay", "k", "arch_lr",
+                 "arch_weight_decay", "arch_fraction", "memory_penalty", "target"});
   } else if (o.name == "surrogate") {
     keys.insert(keys.end(), {"initial",
                              "ensemble",
@@ -133,6 +137,22 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
                          strategy.Int("near_miss_retries", s.near_miss_retries, 0, 1000));
   HWNAS_ASSIGN_OR_RETURN(s.near_miss_margin,
                          strategy.Double("near_miss_margin", s.near_miss_margin, 0, 10));
+  DnasOptions& d = o.dnas;
+  HWNAS_ASSIGN_OR_RETURN(d.epochs, strategy.Int("epochs", d.epochs, 1, 10000));
+  HWNAS_ASSIGN_OR_RETURN(d.warmup_epochs, strategy.Int("warmup_epochs", d.warmup_epochs, 0, 10000));
+  HWNAS_ASSIGN_OR_RETURN(d.alpha, strategy.Double("alpha", d.alpha, 0, 1e3));
+  HWNAS_ASSIGN_OR_RETURN(d.beta, strategy.Double("beta", d.beta, 0, 10));
+  HWNAS_ASSIGN_OR_RETURN(d.tau, strategy.Double("tau", d.tau, 1e-3, 1e3));
+  HWNAS_ASSIGN_OR_RETURN(d.tau_decay, strategy.Double("tau_decay", d.tau_decay, 1e-3, 1));
+  HWNAS_ASSIGN_OR_RETURN(d.k, strategy.Int("k", d.k, 1, 1000));
+  HWNAS_ASSIGN_OR_RETURN(d.arch_lr, strategy.Double("arch_lr", d.arch_lr, 1e-8, 10));
+  HWNAS_ASSIGN_OR_RETURN(d.arch_weight_decay,
+                         strategy.Double("arch_weight_decay", d.arch_weight_decay, 0, 1));
+  HWNAS_ASSIGN_OR_RETURN(d.arch_fraction,
+                         strategy.Double("arch_fraction", d.arch_fraction, 0.01, 0.99));
+  HWNAS_ASSIGN_OR_RETURN(d.memory_penalty,
+                         strategy.Double("memory_penalty", d.memory_penalty, 0, 1e6));
+  HWNAS_ASSIGN_OR_RETURN(d.target, strategy.String("target", ""));
   HWNAS_RETURN_IF_ERROR(ValidateStrategyOptions(o));
   return o;
 }
@@ -182,6 +202,25 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
     return FieldError("strategy.risk_quantile",
                       "needs batch_size >= 2 (trials are ranked within their batch)");
   }
+  const DnasOptions& d = o.dnas;
+  if (d.epochs < 1) return FieldError("strategy.epochs", "must be at least 1");
+  if (d.warmup_epochs < 0 || d.warmup_epochs >= d.epochs) {
+    return FieldError("strategy.warmup_epochs", absl::StrCat("must be in [0, epochs) = [0, ",
+                                                             d.epochs, "), got ", d.warmup_epochs));
+  }
+  if (!(d.alpha > 0)) return FieldError("strategy.alpha", "must be positive");
+  if (!(d.beta >= 0)) return FieldError("strategy.beta", "must be >= 0");
+  if (!(d.tau > 0)) return FieldError("strategy.tau", "must be positive");
+  if (!(d.tau_decay > 0 && d.tau_decay <= 1)) {
+    return FieldError("strategy.tau_decay", "must be in (0, 1]");
+  }
+  if (d.k < 1) return FieldError("strategy.k", "must be at least 1");
+  if (!(d.arch_lr > 0)) return FieldError("strategy.arch_lr", "must be positive");
+  if (!(d.arch_weight_decay >= 0)) return FieldError("strategy.arch_weight_decay", "must be >= 0");
+  if (!(d.arch_fraction > 0 && d.arch_fraction < 1)) {
+    return FieldError("strategy.arch_fraction", "must be in (0, 1)");
+  }
+  if (!(d.memory_penalty >= 0)) return FieldError("strategy.memory_penalty", "must be >= 0");
   const SurrogateOptions& s = o.surrogate;
   if (s.initial < 2) return FieldError("strategy.initial", "must be at least 2");
   if (s.ensemble < 1) return FieldError("strategy.ensemble", "must be positive");

@@ -226,9 +226,31 @@ struct SurrogateOptions {
   }
 };
 
+// FBNet-style differentiable search (worker/dnas/): a supernet with every
+// candidate of each per-layer decision, architecture parameters sampled with
+// Gumbel-softmax, loss CE * alpha * log(LAT_us)^beta plus hard-limit
+// penalties. Defaults from FBNet (Wu et al., CVPR 2019): tau 5 decaying 0.956
+// per epoch, alpha 0.2, beta 0.6, Adam 0.01 / weight decay 5e-4 for the
+// architecture parameters, 20% of the training split for them.
+struct DnasOptions {
+  int epochs = 10;           // Supernet epochs (weight + architecture steps).
+  int warmup_epochs = 0;     // First epochs train weights only.
+  double alpha = 0.2;        // Latency term scale.
+  double beta = 0.6;         // Latency term exponent.
+  double tau = 5.0;          // Initial Gumbel-softmax temperature.
+  double tau_decay = 0.956;  // Temperature factor per epoch.
+  int k = 5;                 // Architectures sampled at the end.
+  double arch_lr = 0.01;     // Adam learning rate of the architecture parameters.
+  double arch_weight_decay = 5e-4;
+  double arch_fraction = 0.2;   // Of the training split, for architecture steps.
+  double memory_penalty = 2.0;  // Weight of relu(E[need] / limit - 1) for SRAM and flash.
+  std::string target;           // hardware.targets name for LAT; empty: the first.
+};
+
 struct StrategyOptions {
-  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate | nsga2
+  // random | evolution | mnasnet-ppo | mnasnet-reinforce | surrogate | nsga2 | dnas
   std::string name = "evolution";
+  DnasOptions dnas;
   EvolutionOptions evolution;
   Nsga2Options nsga2;
   ControllerOptions controller;

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "spec/worker_spec.h"
 #include "worker/commands.h"
+#include "worker/dnas/dnas_search.h"
 #include "worker/export.h"
 #include "worker/mcu_calibrate.h"
 #include "worker/serve.h"
@@ -42,6 +43,7 @@ commands:
   calibrate  build a per-op latency lookup table for a space on this machine
   serve      join a search server's worker fleet and run the trials it hands out
   export     train an architecture fully and save it as a TorchScript module
+  dnas       run an FBNet-style differentiable search (supernet) for a spec
 
 Run 'hwnas-worker <command> --help' for the flags of a command.
 Data: Fashion-MNIST is read from /usr/share/datasets/fashion-mnist (Debian package
@@ -233,6 +235,31 @@ flags:
   --quiet          no progress output
 )";
 
+constexpr char kDnasHelp[] =
+    R"(usage: hwnas-worker dnas --spec SPEC.yaml --out DIR [flags]
+
+Runs FBNet-style differentiable architecture search for the spec (strategy:
+{name: dnas, epochs, alpha, beta, tau, tau_decay, k, warmup_epochs, arch_lr,
+arch_weight_decay, arch_fraction, memory_penalty, target}): a supernet of the
+mnasnet space with every candidate per decision, Gumbel-softmax architecture
+parameters, loss CE * alpha * log(LAT_us)^beta (LAT: the expected latency on the
+spec's hardware target) plus SRAM/flash penalties under an MCU's limits. One
+progress line per epoch on stdout; every epoch is checkpointed in DIR
+(checkpoint.pt, progress.jsonl). Run it again with the same --out to resume
+after the last finished epoch; a finished DIR (result.json) is printed, not
+trained again. The result (JSON on stdout and DIR/result.json) lists the K most
+likely distinct architectures within the target's hard limits, with their
+probabilities, for stand-alone training (hwnas-worker evaluate --arch ...).
+
+flags:
+  --spec PATH      search spec (YAML) with strategy.name dnas
+  --out DIR        job directory (created; resumed when it holds a checkpoint)
+  --epochs N       override strategy.epochs
+  --threads N      override training.threads
+  --data-dir DIR   shared data directory (default: $HWNAS_SHARED_DATA)
+  --quiet          no progress output on stderr
+)";
+
 using Flags = hwnas::ParsedFlags;
 using hwnas::FlagSpec;
 
@@ -248,6 +275,13 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"epochs", 0, "N", ""},
       {"threads", 0, "N", ""},
       {"seed", 0, "N", ""},
+      {"quiet", 0, "", ""}}},
+    {"dnas",
+     {{"spec", 0, "PATH", ""},
+      {"out", 0, "DIR", ""},
+      {"epochs", 0, "N", ""},
+      {"threads", 0, "N", ""},
+      {"data-dir", 0, "DIR", ""},
       {"quiet", 0, "", ""}}},
     {"describe", {{"spec", 0, "PATH", ""}, {"arch", 0, "ARCH", ""}, {"json", 0, "", ""}}},
     {"check", {{"spec", 0, "PATH", ""}, {"data-dir", 0, "DIR", ""}}},
@@ -445,6 +479,7 @@ int main(int argc, char** argv) {
                      : command == "calibrate" ? kCalibrateHelp
                      : command == "serve"     ? kServeHelp
                      : command == "export"    ? kExportHelp
+                     : command == "dnas"      ? kDnasHelp
                                               : nullptr;
   if (help == nullptr) {
     std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
@@ -502,6 +537,19 @@ int main(int argc, char** argv) {
     return hwnas::worker::RunCheck(
         {.spec_path = flags.GetOr("spec", ""), .data_dir = flags.GetOr("data-dir", "")}, std::cout,
         std::cerr);
+  }
+  if (command == "dnas") {
+    if (absl::Status s = flags.Require({"spec", "out"}); !s.ok()) {
+      return Usage(help, std::string(s.message()));
+    }
+    hwnas::worker::dnas::DnasCommandOptions o;
+    o.spec_path = flags.GetOr("spec", "");
+    o.out_dir = flags.GetOr("out", "");
+    o.data_dir = flags.GetOr("data-dir", "");
+    o.progress = !flags.Has("quiet");
+    if (epochs) o.epochs = static_cast<int>(*epochs);
+    if (threads) o.threads = static_cast<int>(*threads);
+    return hwnas::worker::dnas::RunDnas(o, std::cout, std::cerr);
   }
   if (command == "describe") {
     if (absl::Status s = flags.Require({"spec", "arch"}); !s.ok()) {

@@ -8,6 +8,7 @@
 #include "controller/random_search.h"
 #include "controller/search.h"
 #include "gtest/gtest.h"
+#include "space/mnasnet_space.h"
 #include "space/nb201_space.h"
 #include "tests/controller/test_util.h"
 #include "tests/controller/toy_space.h"
@@ -630,6 +631,24 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
   s = MakeStrategy(o, Nb201(), 1);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("strategy.exploration"), std::string::npos) << s.status();
+}
+
+// dnas is a supernet job (worker/dnas/), not a propose/observe strategy: a
+// space that is not per-layer op choices is refused naming it, and mnasnet
+// is refused saying where it runs today.
+TEST(DnasStrategyTest, RefusedWithTheReason) {
+  StrategyOptions o;
+  o.name = "dnas";
+  absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(o, Nb201(), 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("space nb201 is not supported"), std::string::npos)
+      << s.status();
+  space::MnasnetSpace mnasnet(space::MnasnetSpace::Options{}, {{3, 32, 32}, 10});
+  s = MakeStrategy(o, mnasnet, 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("hwnas-worker dnas"), std::string::npos) << s.status();
 }
 
 }  // namespace
