@@ -36,10 +36,11 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   } else if (o.name == "nsga2") {
     keys.insert(keys.end(), {"population", "crossover", "mutation"});
   } else if (IsController(o.name)) {
-    keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
-                             "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
-                             "normalize_advantages", "infeasible_reward", "init_range",
-                             "warm_start_epochs", "avoid_repeats", "risk_quantile", "elite_size"});
+    keys.insert(keys.end(),
+                {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
+                 "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
+                 "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats",
+                 "risk_quantile", "elite_size", "breadth_share", "breadth_patience"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "surrogate") {
     keys.insert(keys.end(), {"initial",
@@ -107,6 +108,9 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.risk_quantile,
                          strategy.Double("risk_quantile", c.risk_quantile, 0, 0.99));
   HWNAS_ASSIGN_OR_RETURN(c.elite_size, strategy.Int("elite_size", c.elite_size, 0, 4096));
+  HWNAS_ASSIGN_OR_RETURN(c.breadth_share, strategy.Double("breadth_share", c.breadth_share, 0, 1));
+  HWNAS_ASSIGN_OR_RETURN(c.breadth_patience,
+                         strategy.Int("breadth_patience", c.breadth_patience, 0, 1000000));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
@@ -178,6 +182,10 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (c.elite_size < 0 || c.elite_size > 4096) {
     return FieldError("strategy.elite_size", "must be in [0, 4096]");
   }
+  if (!(c.breadth_share >= 0 && c.breadth_share <= 1)) {
+    return FieldError("strategy.breadth_share", "must be in [0, 1]");
+  }
+  if (c.breadth_patience < 0) return FieldError("strategy.breadth_patience", "must be >= 0");
   if (c.risk_quantile > 0 && c.batch_size < 2) {
     return FieldError("strategy.risk_quantile",
                       "needs batch_size >= 2 (trials are ranked within their batch)");

@@ -103,6 +103,17 @@ struct ControllerOptions {
   // settled on a mediocre sequence in some seeds, which seeds depending on
   // the last bits of BLAS products (docs/benchmarks.md, "Controller").
   int elite_size = 8;
+  // Breadth once the search stalls (0 = off): after `breadth_patience`
+  // rewarded trials without a better best reward, each proposal is, with
+  // probability `breadth_share`, not sampled from the policy but either an
+  // unseen token list computing the same function as an elite (an equivalent
+  // encoding, SearchSpace::FunctionSignature: a new training run and latency
+  // measurement of the best network) or a uniformly random unseen one (half
+  // each). A policy that has concentrated on one family before it saw the best
+  // one otherwise never leaves it (docs/benchmarks.md, "The controller on every
+  // column"). Breadth proposals are learned from like the policy's own.
+  double breadth_share = 0;
+  int breadth_patience = 16;
 
   ControllerOptions& set_algorithm(PolicyGradient v) {
     algorithm = v;
