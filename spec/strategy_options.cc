@@ -23,13 +23,18 @@ std::vector<std::string> StrategyNames() {
   return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate", "nsga2"};
 }
 
-absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
+std::string DefaultStrategyName(bool table_search) {
+  return table_search ? "surrogate" : "evolution";
+}
+
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy,
+                                                     absl::string_view default_name) {
   HWNAS_RETURN_IF_ERROR(strategy.CheckIsMap());
   StrategyOptions o;
   HWNAS_ASSIGN_OR_RETURN(o.name, strategy.Enum("name",
                                                {"random", "evolution", "mnasnet-ppo",
                                                 "mnasnet-reinforce", "surrogate", "nsga2"},
-                                               "evolution"));
+                                               std::string(default_name)));
   std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
   if (o.name == "evolution") {
     keys.insert(keys.end(), {"population", "tournament", "mutations"});

@@ -280,8 +280,16 @@ std::vector<std::string> StrategyNames();
 //   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
 //   strategy: {name: surrogate, initial: 10, ensemble: 8, exploration: 0.5}
 //   strategy: {name: nsga2, population: 40, crossover: 0.9, mutation: 0.2}
-// Keys that do not belong to the named strategy are rejected.
-absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
+// Keys that do not belong to the named strategy are rejected. Without a
+// name, `default_name` (DefaultStrategyName).
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy,
+                                                     absl::string_view default_name = "evolution");
+
+// The strategy a spec without `strategy: {name: ...}` gets: the surrogate for
+// table searches (measured ahead of evolution on the NAS-Bench-201 sweep,
+// docs/benchmarks.md "The controller on every column"), evolution otherwise
+// (nothing measured it against evolution on trained trials).
+std::string DefaultStrategyName(bool table_search);
 absl::Status ValidateStrategyOptions(const StrategyOptions& options);
 
 }  // namespace hwnas::spec
