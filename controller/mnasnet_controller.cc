@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -23,7 +25,9 @@ namespace {
 
 constexpr absl::string_view kTag = "hwnas.mnasnet_controller";
 // Format 2 added the replayed elites; format 1 checkpoints restore with none.
-constexpr int kFormat = 2;
+// Format 3 added the breadth state (rewarded trials, best reward and when it
+// was reached); older checkpoints restore as if the best had just improved.
+constexpr int kFormat = 3;
 constexpr int kOldestFormat = 1;
 constexpr double kAdamBeta1 = 0.9;
 constexpr double kAdamBeta2 = 0.999;
@@ -73,6 +77,12 @@ struct MnasNetController::Impl {
   int64_t reward_count = 0;
   int64_t updates = 0;
   double last_entropy = 0;  // Not saved: diagnostics only.
+  // Breadth (ControllerOptions::breadth_share): rewarded trials learned from,
+  // the best reward among them and the count when it was reached.
+  int64_t rewarded = 0;
+  double best_reward = -std::numeric_limits<double>::infinity();
+  int64_t best_at = 0;
+  int64_t breadth_proposals = 0;  // Not saved: diagnostics only.
 
   Impl(ControllerOptions o, const space::SearchSpace& s, uint64_t seed)
       : options(o), space(s), rng(seed), policy(Shape(o, s)) {
@@ -268,6 +278,11 @@ struct MnasNetController::Impl {
   }
 
   void Learn(Sample s) {
+    ++rewarded;
+    if (s.reward > best_reward) {
+      best_reward = s.reward;
+      best_at = rewarded;
+    }
     buffer.push_back(std::move(s));
     const size_t bs = static_cast<size_t>(options.batch_size);
     while (buffer.size() >= bs) {
@@ -275,6 +290,61 @@ struct MnasNetController::Impl {
       buffer.erase(buffer.begin(), buffer.begin() + bs);
       Update(std::move(batch));
     }
+  }
+
+  bool Stalled() const {
+    return options.breadth_share > 0 && rewarded > 0 &&
+           rewarded - best_at >= options.breadth_patience;
+  }
+
+  bool Fresh(const std::vector<int>& t) const {
+    return space.Validate(t).ok() && !seen.contains(internal::ExactKey(space, t));
+  }
+
+  // An unseen token list computing the same function as an elite, best elite
+  // first: 1-3 random decisions of the elite changed, kept when the function
+  // signature is unchanged (spaces without equivalent token lists never
+  // match, and fall back to uniform proposals).
+  std::optional<std::vector<int>> EliteEncoding() {
+    const auto& ds = space.decisions();
+    for (const Sample& e : elites) {
+      const std::string signature = space.FunctionSignature(e.tokens);
+      for (int attempt = 0; attempt < 64; ++attempt) {
+        std::vector<int> t = e.tokens;
+        const int changes = 1 + static_cast<int>(rng.Uniform(3));
+        for (int c = 0; c < changes; ++c) {
+          const size_t d = rng.Uniform(ds.size());
+          t[d] = static_cast<int>(rng.Uniform(ds[d].choices.size()));
+        }
+        if (Fresh(t) && space.FunctionSignature(t) == signature) return t;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A uniformly random unseen token list (nullopt when 256 draws found none).
+  std::optional<std::vector<int>> UniformFresh() {
+    const auto& ds = space.decisions();
+    std::vector<int> t(ds.size());
+    for (int attempt = 0; attempt < 256; ++attempt) {
+      for (size_t d = 0; d < ds.size(); ++d) {
+        t[d] = static_cast<int>(rng.Uniform(ds[d].choices.size()));
+      }
+      if (Fresh(t)) return t;
+    }
+    return std::nullopt;
+  }
+
+  // A breadth proposal while the search is stalled, else nullopt (the policy
+  // samples). Draws from rng only when stalled, so searches that keep
+  // improving are unchanged.
+  std::optional<std::vector<int>> Breadth() {
+    if (!Stalled() || !rng.Bernoulli(options.breadth_share)) return std::nullopt;
+    std::optional<std::vector<int>> t;
+    if (rng.Bernoulli(0.5)) t = EliteEncoding();
+    if (!t) t = UniformFresh();
+    if (t) ++breadth_proposals;
+    return t;
   }
 
   // Reward the controller learns from, or nullopt (dropped).
@@ -321,6 +391,9 @@ struct MnasNetController::Impl {
       w.Ints(e.tokens);
       w.F64(e.reward);
     }
+    w.I64(rewarded);
+    w.F64(best_reward);
+    w.I64(best_at);
   }
 
   absl::Status LoadFrom(internal::ByteReader& r, int format) {
@@ -387,6 +460,20 @@ struct MnasNetController::Impl {
         new_elites.push_back(std::move(e));
       }
     }
+    // Older formats: as if the best reward had just been reached (the
+    // patience counts from the restore).
+    int64_t new_rewarded = new_reward_count + static_cast<int64_t>(new_buffer.size());
+    double new_best =
+        new_elites.empty() ? -std::numeric_limits<double>::infinity() : new_elites.front().reward;
+    int64_t new_best_at = new_rewarded;
+    if (format >= 3) {
+      HWNAS_ASSIGN_OR_RETURN(new_rewarded, r.I64());
+      HWNAS_ASSIGN_OR_RETURN(new_best, r.F64());
+      HWNAS_ASSIGN_OR_RETURN(new_best_at, r.I64());
+      if (new_rewarded < 0 || new_best_at < 0 || new_best_at > new_rewarded) {
+        return absl::InvalidArgumentError("controller checkpoint: bad breadth state");
+      }
+    }
     HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
     // Everything parsed: commit.
     torch::NoGradGuard no_grad;
@@ -405,6 +492,9 @@ struct MnasNetController::Impl {
     pending = std::move(new_pending);
     buffer = std::move(new_buffer);
     elites = std::move(new_elites);
+    rewarded = new_rewarded;
+    best_reward = new_best;
+    best_at = new_best_at;
     // A checkpoint may come from a search with another elite_size.
     if (elites.size() > static_cast<size_t>(options.elite_size)) elites.resize(options.elite_size);
     return absl::OkStatus();
@@ -450,6 +540,12 @@ absl::StatusOr<std::vector<Proposal>> MnasNetController::Propose(int n) {
     out.push_back(Proposal{id, internal::MakeArch(m.space, std::move(tokens))});
   };
   try {
+    // While stalled, a share of the proposals comes from breadth (learned
+    // from with their log-probability under the policy, like any proposal).
+    // The policy fills the rest below.
+    for (int i = 0; i < n; ++i) {
+      if (std::optional<std::vector<int>> t = m.Breadth()) emit(*t, m.LogProb(*t));
+    }
     std::vector<std::vector<int>> tokens;
     std::vector<double> logps;
     const int rounds = m.options.avoid_repeats ? 2 : 100;
@@ -575,6 +671,7 @@ int64_t MnasNetController::updates() const { return impl_->updates; }
 int MnasNetController::buffered() const { return static_cast<int>(impl_->buffer.size()); }
 double MnasNetController::baseline() const { return impl_->baseline; }
 double MnasNetController::last_entropy() const { return impl_->last_entropy; }
+int64_t MnasNetController::breadth_proposals() const { return impl_->breadth_proposals; }
 
 void SetControllerThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
 

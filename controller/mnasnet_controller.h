@@ -51,6 +51,9 @@ class MnasNetController : public Strategy {
   // samples of the last update, before it; 0 before the first update.
   // Diagnostics (bench traces): a collapsing policy shows here first.
   double last_entropy() const;
+  // Proposals made by breadth (ControllerOptions::breadth_share) so far; not
+  // checkpointed (diagnostics).
+  int64_t breadth_proposals() const;
 
  private:
   struct Impl;

@@ -47,12 +47,15 @@ absl::StatusOr<ControllerSpec> ParseControllerSpec(const YamlSection& root,
   ControllerSpec spec;
   HWNAS_ASSIGN_OR_RETURN(YamlSection objectives, root.Child("objectives"));
   HWNAS_ASSIGN_OR_RETURN(spec.objectives, ParseRewardOptions(objectives));
-  HWNAS_ASSIGN_OR_RETURN(YamlSection strategy, root.Child("strategy"));
-  HWNAS_ASSIGN_OR_RETURN(spec.strategy, ParseStrategyOptions(strategy));
-  HWNAS_ASSIGN_OR_RETURN(YamlSection budget, root.Child("budget"));
-  HWNAS_ASSIGN_OR_RETURN(spec.budget, ParseBudgetOptions(budget));
+  // The evaluator first: the default strategy depends on it.
   HWNAS_ASSIGN_OR_RETURN(YamlSection evaluator, root.Child("evaluator"));
   HWNAS_ASSIGN_OR_RETURN(spec.evaluator, ParseEvaluatorOptions(evaluator));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection strategy, root.Child("strategy"));
+  HWNAS_ASSIGN_OR_RETURN(
+      spec.strategy, ParseStrategyOptions(strategy, DefaultStrategyName(spec.evaluator.kind ==
+                                                                        EvaluatorKind::kTable)));
+  HWNAS_ASSIGN_OR_RETURN(YamlSection budget, root.Child("budget"));
+  HWNAS_ASSIGN_OR_RETURN(spec.budget, ParseBudgetOptions(budget));
   if (spec.evaluator.kind == EvaluatorKind::kTable && !space_name.empty() &&
       space_name != "nb201") {
     return absl::InvalidArgumentError(

@@ -23,23 +23,29 @@ std::vector<std::string> StrategyNames() {
   return {"random", "evolution", "mnasnet-ppo", "mnasnet-reinforce", "surrogate", "nsga2", "dnas"};
 }
 
-absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy) {
+std::string DefaultStrategyName(bool table_search) {
+  return table_search ? "surrogate" : "evolution";
+}
+
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy,
+                                                     absl::string_view default_name) {
   HWNAS_RETURN_IF_ERROR(strategy.CheckIsMap());
   StrategyOptions o;
   HWNAS_ASSIGN_OR_RETURN(o.name, strategy.Enum("name",
                                                {"random", "evolution", "mnasnet-ppo",
                                                 "mnasnet-reinforce", "surrogate", "nsga2", "dnas"},
-                                               "evolution"));
+                                               std::string(default_name)));
   std::vector<std::string> keys = {"name", "seed", "warm_start_from"};
   if (o.name == "evolution") {
     keys.insert(keys.end(), {"population", "tournament", "mutations"});
   } else if (o.name == "nsga2") {
     keys.insert(keys.end(), {"population", "crossover", "mutation"});
   } else if (IsController(o.name)) {
-    keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
-                             "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
-                             "normalize_advantages", "infeasible_reward", "init_range",
-                             "warm_start_epochs", "avoid_repeats", "risk_quantile", "elite_size"});
+    keys.insert(keys.end(),
+                {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
+                 "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
+                 "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats",
+                 "risk_quantile", "elite_size", "breadth_share", "breadth_patience"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "dnas") {
     keys.insert(keys.end(),
@@ -111,6 +117,9 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.risk_quantile,
                          strategy.Double("risk_quantile", c.risk_quantile, 0, 0.99));
   HWNAS_ASSIGN_OR_RETURN(c.elite_size, strategy.Int("elite_size", c.elite_size, 0, 4096));
+  HWNAS_ASSIGN_OR_RETURN(c.breadth_share, strategy.Double("breadth_share", c.breadth_share, 0, 1));
+  HWNAS_ASSIGN_OR_RETURN(c.breadth_patience,
+                         strategy.Int("breadth_patience", c.breadth_patience, 0, 1000000));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
@@ -198,6 +207,10 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (c.elite_size < 0 || c.elite_size > 4096) {
     return FieldError("strategy.elite_size", "must be in [0, 4096]");
   }
+  if (!(c.breadth_share >= 0 && c.breadth_share <= 1)) {
+    return FieldError("strategy.breadth_share", "must be in [0, 1]");
+  }
+  if (c.breadth_patience < 0) return FieldError("strategy.breadth_patience", "must be >= 0");
   if (c.risk_quantile > 0 && c.batch_size < 2) {
     return FieldError("strategy.risk_quantile",
                       "needs batch_size >= 2 (trials are ranked within their batch)");

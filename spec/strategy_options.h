@@ -103,6 +103,17 @@ struct ControllerOptions {
   // settled on a mediocre sequence in some seeds, which seeds depending on
   // the last bits of BLAS products (docs/benchmarks.md, "Controller").
   int elite_size = 8;
+  // Breadth once the search stalls (0 = off): after `breadth_patience`
+  // rewarded trials without a better best reward, each proposal is, with
+  // probability `breadth_share`, not sampled from the policy but either an
+  // unseen token list computing the same function as an elite (an equivalent
+  // encoding, SearchSpace::FunctionSignature: a new training run and latency
+  // measurement of the best network) or a uniformly random unseen one (half
+  // each). A policy that has concentrated on one family before it saw the best
+  // one otherwise never leaves it (docs/benchmarks.md, "The controller on every
+  // column"). Breadth proposals are learned from like the policy's own.
+  double breadth_share = 0;
+  int breadth_patience = 16;
 
   ControllerOptions& set_algorithm(PolicyGradient v) {
     algorithm = v;
@@ -291,8 +302,16 @@ std::vector<std::string> StrategyNames();
 //   strategy: {name: mnasnet-ppo, hidden_size: 100, learning_rate: 3.5e-4, batch_size: 8}
 //   strategy: {name: surrogate, initial: 10, ensemble: 8, exploration: 0.5}
 //   strategy: {name: nsga2, population: 40, crossover: 0.9, mutation: 0.2}
-// Keys that do not belong to the named strategy are rejected.
-absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy);
+// Keys that do not belong to the named strategy are rejected. Without a
+// name, `default_name` (DefaultStrategyName).
+absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy,
+                                                     absl::string_view default_name = "evolution");
+
+// The strategy a spec without `strategy: {name: ...}` gets: the surrogate for
+// table searches (measured ahead of evolution on the NAS-Bench-201 sweep,
+// docs/benchmarks.md "The controller on every column"), evolution otherwise
+// (nothing measured it against evolution on trained trials).
+std::string DefaultStrategyName(bool table_search);
 absl::Status ValidateStrategyOptions(const StrategyOptions& options);
 
 }  // namespace hwnas::spec

@@ -5,6 +5,7 @@
 #ifndef HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
 #define HWNAS_BENCH_CONTROLLER_STRATEGY_BENCH_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,9 @@ struct TraceRow {
   // The controller's policy entropy at its last update (nats); -1 for
   // strategies without one.
   double policy_entropy = -1;
+  // Breadth proposals the controller had made up to this trial (-1 for
+  // strategies without breadth); ControllerOptions::breadth_share.
+  int64_t breadth = -1;
 };
 
 // Per (setting, contender): per-seed curves and summary at each budget.

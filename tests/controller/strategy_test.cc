@@ -1,5 +1,6 @@
 #include "controller/strategy.h"
 
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -379,9 +380,11 @@ TEST(ControllerTest, OutOfOrderResultsMakeTheSameUpdate) {
   EXPECT_EQ(*a->Save(), *b->Save());
 }
 
-// Checkpoints of the release before elite replay (format 1: the same bytes
-// without the trailing elite list) still restore, so stored searches resume.
-TEST(ControllerTest, RestoresFormatOneCheckpoints) {
+// Checkpoints of earlier releases still restore, so stored searches resume:
+// format 1 (before elite replay: no elite list) and format 2 (before breadth:
+// no breadth state). They restore as if the best reward had just been
+// reached, so breadth waits its patience from the restore.
+TEST(ControllerTest, RestoresFormatOneAndTwoCheckpoints) {
   ToySpace space(6, 4);
   ControllerOptions co;
   co.batch_size = 4;
@@ -399,20 +402,118 @@ TEST(ControllerTest, RestoresFormatOneCheckpoints) {
     }
     ASSERT_TRUE(a->Observe(obs).ok());
   }
-  const std::string v2 = *a->Save();
+  const std::string v3 = *a->Save();
   // Header: tag (u64 length + bytes), then the format as a little-endian i64.
-  const size_t format_at = 8 + static_cast<size_t>(static_cast<unsigned char>(v2[0]));
-  ASSERT_EQ(v2[format_at], 2);
+  const size_t format_at = 8 + static_cast<size_t>(static_cast<unsigned char>(v3[0]));
+  ASSERT_EQ(v3[format_at], 3);
+  // Format 3 ends with the breadth state: rewarded trials (i64), best reward
+  // (f64), the count when it was reached (i64).
+  auto i64_at = [](const std::string& bytes, size_t at) {
+    int64_t v = 0;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    return v;
+  };
+  const size_t state_at = v3.size() - 24;
+  EXPECT_EQ(i64_at(v3, state_at), 9);
+  std::string v2 = v3.substr(0, state_at);
+  v2[format_at] = 2;
   std::string v1 = v2.substr(0, v2.size() - 8);  // Drop the elite count (0).
   v1[format_at] = 1;
   co.elite_size = 8;
+  for (const std::string* old : {&v1, &v2}) {
+    auto b = *MnasNetController::Create(co, space, 99);
+    ASSERT_TRUE(b->Restore(*old).ok());
+    const std::string resaved = *b->Save();
+    ASSERT_EQ(resaved.size(), v3.size());
+    EXPECT_EQ(resaved.substr(0, state_at), v3.substr(0, state_at));
+    EXPECT_EQ(i64_at(resaved, state_at), 9);       // 8 learned + 1 buffered.
+    EXPECT_EQ(i64_at(resaved, state_at + 16), 9);  // Best "just reached".
+  }
   auto b = *MnasNetController::Create(co, space, 99);
-  ASSERT_TRUE(b->Restore(v1).ok());
-  EXPECT_EQ(*b->Save(), v2);
-  v1[format_at] = 3;
+  v1[format_at] = 4;
   absl::Status future = b->Restore(v1);
   EXPECT_FALSE(future.ok());
-  EXPECT_NE(future.message().find("formats 1 to 2"), std::string::npos) << future;
+  EXPECT_NE(future.message().find("formats 1 to 3"), std::string::npos) << future;
+}
+
+// Breadth: while the best reward keeps improving, the policy makes every
+// proposal; after breadth_patience rewarded trials without a better one,
+// breadth does (share 1), each proposal still new; a checkpoint taken while
+// stalled continues identically.
+TEST(ControllerTest, BreadthStartsWhenTheBestStallsAndIsCheckpointed) {
+  ToySpace space(6, 4);
+  ControllerOptions co;
+  co.batch_size = 4;
+  co.breadth_share = 1;
+  co.breadth_patience = 8;
+  auto drive = [&](MnasNetController& c, bool improving, int rounds, double& next,
+                   std::set<std::vector<int>>& seen) {
+    for (int round = 0; round < rounds; ++round) {
+      std::vector<Observation> obs;
+      const std::vector<Proposal> props = *c.Propose(4);
+      for (const Proposal& p : props) {
+        EXPECT_TRUE(seen.insert(p.architecture.tokens).second) << "repeat in round " << round;
+        Observation o;
+        o.proposal_id = p.id;
+        o.architecture = p.architecture;
+        o.reward = improving ? (next += 0.01) : 0.5;
+        obs.push_back(o);
+      }
+      ASSERT_TRUE(c.Observe(obs).ok());
+    }
+  };
+  double next = 0;
+  std::set<std::vector<int>> seen;
+  auto improving = *MnasNetController::Create(co, space, 5);
+  drive(*improving, true, 6, next, seen);
+  EXPECT_EQ(improving->breadth_proposals(), 0);
+
+  seen.clear();
+  auto stalled = *MnasNetController::Create(co, space, 5);
+  drive(*stalled, false, 6, next, seen);
+  // Best reached at trial 1; stalled from trial 9 on, so rounds 4-6 (after
+  // 12, 16 and 20 rewarded trials) are all breadth.
+  EXPECT_EQ(stalled->breadth_proposals(), 12);
+
+  auto resumed = *MnasNetController::Create(co, space, 77);
+  ASSERT_TRUE(resumed->Restore(*stalled->Save()).ok());
+  std::set<std::vector<int>> seen_a = seen, seen_b = seen;
+  drive(*stalled, false, 2, next, seen_a);
+  drive(*resumed, false, 2, next, seen_b);
+  EXPECT_EQ(seen_a, seen_b);
+  EXPECT_EQ(*stalled->Save(), *resumed->Save());
+  EXPECT_EQ(resumed->breadth_proposals(), 8);  // Diagnostics: not checkpointed.
+}
+
+// On NB201, breadth proposes other encodings of an elite's network (the same
+// FunctionSignature, e.g. an operation on an edge whose output is unused),
+// half the time, and otherwise uniformly random new cells.
+TEST(ControllerTest, BreadthProposesEquivalentEncodingsOfElites) {
+  const space::Nb201Space& space = Nb201();
+  ControllerOptions co;
+  co.batch_size = 1;
+  co.breadth_share = 1;
+  co.breadth_patience = 0;
+  auto c = *MnasNetController::Create(co, space, 11);
+  // A single 3x3 convolution on the input-to-output edge, every other edge none.
+  const std::vector<int> elite = {0, 0, 0, 3, 0, 0};
+  Observation o;
+  o.architecture = *space.MakeArchitecture(elite);
+  o.reward = 0.9;
+  ASSERT_TRUE(c->Observe({o}).ok());
+  const std::string signature = space.FunctionSignature(elite);
+  int equivalent = 0;
+  std::set<std::vector<int>> seen = {elite};
+  const std::vector<Proposal> props = *c->Propose(40);
+  for (const Proposal& p : props) {
+    EXPECT_TRUE(seen.insert(p.architecture.tokens).second);
+    if (space.FunctionSignature(p.architecture.tokens) == signature) ++equivalent;
+  }
+  EXPECT_EQ(c->breadth_proposals(), 40);
+  // Expected 20 (half of the breadth proposals); a uniform cell is rarely
+  // equivalent to this one.
+  EXPECT_GE(equivalent, 10);
+  EXPECT_LE(equivalent, 32);
 }
 
 // Elites are remembered across updates and checkpoints: a controller with

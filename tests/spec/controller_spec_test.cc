@@ -72,6 +72,48 @@ TEST(SpecTest, Defaults) {
   EXPECT_TRUE(spec->objectives.constraints.empty());
 }
 
+// Table searches default to the surrogate (ahead of evolution on the
+// NAS-Bench-201 sweep, docs/benchmarks.md); a named strategy is kept, and
+// searches that train keep evolution.
+TEST(SpecTest, TableSearchesDefaultToTheSurrogate) {
+  absl::StatusOr<ControllerSpec> table = Parse("evaluator: {kind: table}\n", "nb201");
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->strategy.name, "surrogate");
+  EXPECT_EQ(table->strategy.surrogate.exploration, SurrogateOptions{}.exploration);
+  absl::StatusOr<ControllerSpec> named =
+      Parse("evaluator: {kind: table}\nstrategy: {name: evolution, population: 12}\n", "nb201");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->strategy.name, "evolution");
+  EXPECT_EQ(named->strategy.evolution.population, 12);
+  absl::StatusOr<ControllerSpec> seeded =
+      Parse("evaluator: {kind: table}\nstrategy: {seed: 5, ensemble: 4}\n", "nb201");
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  EXPECT_EQ(seeded->strategy.name, "surrogate");
+  EXPECT_EQ(seeded->strategy.surrogate.ensemble, 4);
+  EXPECT_EQ(DefaultStrategyName(false), "evolution");
+  EXPECT_EQ(DefaultStrategyName(true), "surrogate");
+  // Options of the other default are refused, naming the key.
+  EXPECT_NE(
+      Error("evaluator: {kind: table}\nstrategy: {population: 12}\n", "nb201").find("population"),
+      std::string::npos);
+}
+
+// The controller's breadth options parse and are range-checked.
+TEST(SpecTest, ParsesControllerBreadth) {
+  absl::StatusOr<ControllerSpec> spec =
+      Parse("strategy: {name: mnasnet-reinforce, breadth_share: 0.5, breadth_patience: 24}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->strategy.controller.breadth_share, 0.5);
+  EXPECT_EQ(spec->strategy.controller.breadth_patience, 24);
+  EXPECT_EQ(ControllerOptions{}.breadth_share, 0);  // Off unless asked for.
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_share: 1.5}").find("breadth_share"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_patience: -1}").find("breadth_patience"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: evolution, breadth_share: 0.5}").find("breadth_share"),
+            std::string::npos);
+}
+
 TEST(SpecTest, ParsesSurrogateOptions) {
   absl::StatusOr<ControllerSpec> spec = Parse(
       "strategy: {name: surrogate, initial: 20, ensemble: 4, exploration: 0.1, decompose: false, "
