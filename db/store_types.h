@@ -50,6 +50,11 @@ struct NewTrial {
   // kEnqueued: leased before the strategy's pending trials. kImported:
   // stored finished (SUCCEEDED or INFEASIBLE with its result), never leased.
   TrialOrigin origin = TrialOrigin::kStrategy;
+  // Multi-fidelity: the starting rung (= bracket) and its epoch target (0:
+  // the spec's training.epochs).
+  int rung = 0;
+  int epoch_target = 0;
+  int bracket = 0;
 };
 
 struct Lease {
@@ -115,6 +120,17 @@ struct Checkpoint {
   std::string state;  // Opaque strategy bytes.
   // Highest trial finish sequence the strategy had observed.
   int64_t observed_through = 0;
+};
+
+// One trial's result on one rung (Store::RecordRung).
+struct RungResult {
+  int64_t trial_number = 0;
+  int rung = 0;
+  int epochs = 0;
+  double score = 0;       // What the promotion rule ranked it by.
+  bool promoted = false;  // The trial went on to the next rung from here.
+  int bracket = 0;        // The trial's bracket (read back, never written).
+  friend bool operator==(const RungResult&, const RungResult&) = default;
 };
 
 struct Event {
