@@ -1,6 +1,7 @@
 #include "db/memory_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <set>
 #include <utility>
@@ -47,6 +48,8 @@ struct MemoryStore::State {
     std::map<int64_t, Checkpoint> checkpoints;
     // trial_rungs: (trial number, rung) -> result.
     std::map<std::pair<int64_t, int>, RungResult> rungs;
+    // trial_checkpoints: trial number -> checkpoint.
+    std::map<int64_t, TrialCheckpoint> trial_checkpoints;
   };
   using Epochs = std::map<int, std::map<std::string, double>>;
 
@@ -351,6 +354,7 @@ absl::StatusOr<SearchRecord> MemoryStore::FinishSearch(int64_t search_id, Search
       t.lease_expires_at.reset();
     }
   }
+  s->trial_checkpoints.clear();  // No use once the search has ended.
   state_->AddEvent(search_id, std::nullopt, "search_finished",
                    absl::StrCat("{\"state\": \"", SearchStateName(state), "\"}"), now);
   return state_->Summary(*s, /*with_best=*/true);
@@ -908,6 +912,7 @@ absl::StatusOr<TrialRecord> MemoryStore::PromoteTrial(int64_t search_id, int64_t
   if (auto it = s->rungs.find({number, t.rung}); it != s->rungs.end()) it->second.promoted = true;
   state_->SetState(t, TrialState::kPending);
   ++s->promotions;
+  t.attempts = 0;  // Attempts count per rung: a long ladder is no failure.
   t.rung = rung;
   t.epoch_target = epoch_target;
   // The lease id stays, as PostgreSQL keeps it, until the next lease: a late
@@ -915,6 +920,64 @@ absl::StatusOr<TrialRecord> MemoryStore::PromoteTrial(int64_t search_id, int64_t
   t.lease_expires_at.reset();
   t.finished_at.reset();
   return t;
+}
+
+absl::StatusOr<CheckpointSaved> MemoryStore::SaveTrialCheckpoint(int64_t search_id,
+                                                                 const TrialCheckpoint& checkpoint,
+                                                                 int64_t limit_bytes) {
+  HWNAS_RETURN_IF_ERROR(ValidateTrialCheckpoint(checkpoint, limit_bytes));
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  if (checkpoint.trial_number < 1 ||
+      checkpoint.trial_number > static_cast<int64_t>(s->trial_ids.size())) {
+    return absl::NotFoundError(absl::StrCat("trial ", checkpoint.trial_number, " of search ",
+                                            search_id, " does not exist"));
+  }
+  const int64_t size = static_cast<int64_t>(checkpoint.data.size());
+  int64_t others = 0;
+  std::vector<std::pair<double, int64_t>> lower;  // (score, trial) evictable.
+  for (const auto& [number, c] : s->trial_checkpoints) {
+    if (number == checkpoint.trial_number) continue;
+    others += static_cast<int64_t>(c.data.size());
+    if (c.score < checkpoint.score) lower.push_back({c.score, number});
+  }
+  std::sort(lower.begin(), lower.end());
+  CheckpointSaved saved;
+  int64_t total = others + size;
+  size_t k = 0;
+  for (; total > limit_bytes && k < lower.size(); ++k) {
+    total -= static_cast<int64_t>(s->trial_checkpoints.at(lower[k].second).data.size());
+    saved.evicted.push_back(lower[k].second);
+  }
+  if (total > limit_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "trial ", checkpoint.trial_number, "'s checkpoint (", size, " bytes) does not fit: search ",
+        search_id, "'s checkpoints would take ", total, " bytes, over its limit of ", limit_bytes,
+        " bytes, and no lower-scoring checkpoint is left to evict"));
+  }
+  for (int64_t number : saved.evicted) s->trial_checkpoints.erase(number);
+  s->trial_checkpoints[checkpoint.trial_number] = checkpoint;
+  saved.search_bytes = total;
+  return saved;
+}
+
+absl::StatusOr<std::optional<TrialCheckpoint>> MemoryStore::LoadTrialCheckpoint(int64_t search_id,
+                                                                                int64_t number) {
+  absl::MutexLock lock(&mu_);
+  const State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  auto it = s->trial_checkpoints.find(number);
+  if (it == s->trial_checkpoints.end()) return std::optional<TrialCheckpoint>();
+  return std::optional<TrialCheckpoint>(it->second);
+}
+
+absl::Status MemoryStore::DeleteTrialCheckpoint(int64_t search_id, int64_t number) {
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  s->trial_checkpoints.erase(number);
+  return absl::OkStatus();
 }
 
 }  // namespace hwnas::db

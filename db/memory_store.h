@@ -104,6 +104,12 @@ class MemoryStore final : public Store {
   absl::StatusOr<std::vector<RungResult>> ListRungs(int64_t search_id) override;
   absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
                                            int epoch_target) override;
+  absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
+                                                      const TrialCheckpoint& checkpoint,
+                                                      int64_t limit_bytes) override;
+  absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
+                                                                     int64_t number) override;
+  absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) override;
 
  private:
   struct State;

@@ -106,13 +106,103 @@ absl::StatusOr<TrialRecord> PostgresStore::PromoteTrial(int64_t search_id, int64
             "UPDATE search_finish_counters SET promotions = promotions + 1 WHERE search_id = $1",
             search_id);
         pqxx::result r = txn.exec_params(
-            absl::StrCat("UPDATE trials t SET state = 'PENDING', rung = $3, epoch_target = $4, "
+            absl::StrCat("UPDATE trials t SET state = 'PENDING', rung = $3, epoch_target = $4, attempts = 0, "
                          "lease_expires_at = NULL, finished_at = NULL "
                          "WHERE t.search_id = $1 AND t.number = $2 RETURNING ",
                          TrialColumns()),
             search_id, number, rung, epoch_target);
         return ParseTrial(r[0]);
       });
+}
+
+absl::StatusOr<CheckpointSaved> PostgresStore::SaveTrialCheckpoint(
+    int64_t search_id, const TrialCheckpoint& checkpoint, int64_t limit_bytes) {
+  HWNAS_RETURN_IF_ERROR(ValidateTrialCheckpoint(checkpoint, limit_bytes));
+  const int64_t size = static_cast<int64_t>(checkpoint.data.size());
+  return pool_->Transact<CheckpointSaved>(
+      "save trial checkpoint", [&](pqxx::work& txn) -> absl::StatusOr<CheckpointSaved> {
+        // The search row serializes the search's checkpoint writes, so two
+        // of them cannot both see room that only one of them fits in.
+        HWNAS_RETURN_IF_ERROR(LockSearch(txn, search_id).status());
+        if (txn.exec_params("SELECT 1 FROM trials WHERE search_id = $1 AND number = $2", search_id,
+                            checkpoint.trial_number)
+                .empty()) {
+          return absl::NotFoundError(absl::StrCat("trial ", checkpoint.trial_number, " of search ",
+                                                  search_id, " does not exist"));
+        }
+        pqxx::result others = txn.exec_params(
+            "SELECT trial_number, bytes, score FROM trial_checkpoints WHERE search_id = $1 AND "
+            "trial_number <> $2 ORDER BY score, trial_number",
+            search_id, checkpoint.trial_number);
+        CheckpointSaved saved;
+        int64_t total = size;
+        for (const pqxx::row& row : others) total += row[1].as<int64_t>();
+        for (const pqxx::row& row : others) {
+          if (total <= limit_bytes || row[2].as<double>() >= checkpoint.score) break;
+          total -= row[1].as<int64_t>();
+          saved.evicted.push_back(row[0].as<int64_t>());
+        }
+        if (total > limit_bytes) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("trial ", checkpoint.trial_number, "'s checkpoint (", size,
+                           " bytes) does not fit: search ", search_id, "'s checkpoints would take ",
+                           total, " bytes, over its limit of ", limit_bytes,
+                           " bytes, and no lower-scoring checkpoint is left to evict"));
+        }
+        for (int64_t number : saved.evicted) {
+          txn.exec_params0(
+              "DELETE FROM trial_checkpoints WHERE search_id = $1 AND trial_number = $2", search_id,
+              number);
+        }
+        txn.exec_params0(
+            "INSERT INTO trial_checkpoints (search_id, trial_number, epochs, score, bytes, data) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (search_id, trial_number) DO UPDATE SET "
+            "epochs = EXCLUDED.epochs, score = EXCLUDED.score, bytes = EXCLUDED.bytes, "
+            "data = EXCLUDED.data, created_at = now()",
+            search_id, checkpoint.trial_number, checkpoint.epochs, checkpoint.score, size,
+            pqxx::binarystring(checkpoint.data.data(), checkpoint.data.size()));
+        saved.search_bytes = total;
+        return saved;
+      });
+}
+
+absl::StatusOr<std::optional<TrialCheckpoint>> PostgresStore::LoadTrialCheckpoint(int64_t search_id,
+                                                                                  int64_t number) {
+  return pool_->Transact<std::optional<TrialCheckpoint>>(
+      "load trial checkpoint",
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<TrialCheckpoint>> {
+        if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", search_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+        }
+        pqxx::result r = txn.exec_params(
+            "SELECT epochs, score, data FROM trial_checkpoints WHERE search_id = $1 AND "
+            "trial_number = $2",
+            search_id, number);
+        if (r.empty()) return std::optional<TrialCheckpoint>();
+        TrialCheckpoint c;
+        c.trial_number = number;
+        c.epochs = r[0][0].as<int>();
+        c.score = r[0][1].as<double>();
+        c.data = pqxx::binarystring(r[0][2]).str();
+        return std::optional<TrialCheckpoint>(std::move(c));
+      });
+}
+
+absl::Status PostgresStore::DeleteTrialCheckpoint(int64_t search_id, int64_t number) {
+  return pool_
+      ->Transact<int>(
+          "delete trial checkpoint",
+          [&](pqxx::work& txn) -> absl::StatusOr<int> {
+            if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", search_id).empty()) {
+              return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+            }
+            txn.exec_params0(
+                "DELETE FROM trial_checkpoints WHERE search_id = $1 AND "
+                "trial_number = $2",
+                search_id, number);
+            return 0;
+          })
+      .status();
 }
 
 }  // namespace hwnas::db

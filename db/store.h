@@ -199,6 +199,21 @@ class RungStore {
   // next one; NOT_FOUND for an unknown trial.
   virtual absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
                                                    int epoch_target) = 0;
+
+  // Stores (replacing) a trial's training checkpoint. When the search's
+  // checkpoints would then take more than `limit_bytes`, the checkpoints of
+  // lower-scoring trials are deleted first, lowest score first; if that is
+  // not enough, RESOURCE_EXHAUSTED says the numbers and nothing changes
+  // (also when the database itself is full: the transaction rolls back).
+  virtual absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
+                                                              const TrialCheckpoint& checkpoint,
+                                                              int64_t limit_bytes) = 0;
+  // nullopt when the trial has none (never stored, evicted, or deleted).
+  virtual absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
+                                                                             int64_t number) = 0;
+  // Deletes one trial's checkpoint (none: OK). FinishSearch deletes all of
+  // a search's checkpoints.
+  virtual absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) = 0;
 };
 
 // The whole store, as the server and tools hold it (db::Store&,

@@ -128,6 +128,21 @@ absl::StatusOr<int> ValidateNewTrials(const std::vector<NewTrial>& trials) {
   return finished;
 }
 
+absl::Status ValidateTrialCheckpoint(const TrialCheckpoint& c, int64_t limit_bytes) {
+  if (c.epochs <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("epochs must be positive, got ", c.epochs));
+  }
+  if (!std::isfinite(c.score)) {
+    return absl::InvalidArgumentError(absl::StrCat("score must be finite, got ", c.score));
+  }
+  if (c.data.empty()) return absl::InvalidArgumentError("checkpoint data is empty");
+  if (limit_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit_bytes must be positive, got ", limit_bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRungResult(const RungResult& r) {
   if (r.rung < 0 || r.rung > 1000) {
     return absl::InvalidArgumentError(

@@ -133,6 +133,20 @@ struct RungResult {
   friend bool operator==(const RungResult&, const RungResult&) = default;
 };
 
+// A trial's training checkpoint (Store::SaveTrialCheckpoint).
+struct TrialCheckpoint {
+  int64_t trial_number = 0;
+  int epochs = 0;    // Epochs trained when it was written.
+  double score = 0;  // The rung score: eviction goes lowest first.
+  std::string data;  // Opaque bytes (the worker's format).
+};
+
+// What SaveTrialCheckpoint did to make room.
+struct CheckpointSaved {
+  int64_t search_bytes = 0;      // The search's checkpoints now, this one included.
+  std::vector<int64_t> evicted;  // Trials whose checkpoints were deleted for it.
+};
+
 struct Event {
   int64_t id = 0;
   int64_t search_id = 0;

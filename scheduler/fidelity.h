@@ -30,6 +30,9 @@ struct FidelityOptions {
   int max = 1;  // Epochs of the top rung.
   int eta = 3;  // Rung k trains min * eta^k epochs; 1/eta of a rung is promoted.
   int brackets = 0;
+  // `checkpoint_mib`: most bytes of resumable training state kept per
+  // search (lowest-scoring trials' checkpoints are evicted first).
+  int64_t checkpoint_limit_bytes = int64_t{256} << 20;
   bool enabled() const { return kind != FidelityKind::kNone; }
 };
 

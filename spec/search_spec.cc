@@ -30,8 +30,9 @@ absl::Status ParseFidelity(const YamlSection& root, SearchSpec& spec) {
   o.kind = kind == "asha" ? scheduler::FidelityKind::kAsha : scheduler::FidelityKind::kHyperband;
   HWNAS_RETURN_IF_ERROR(f.CheckKeys(
       o.kind == scheduler::FidelityKind::kHyperband
-          ? std::vector<std::string>{"kind", "resource", "min", "max", "eta", "brackets"}
-          : std::vector<std::string>{"kind", "resource", "min", "max", "eta"}));
+          ? std::vector<std::string>{"kind", "resource", "min", "max", "eta", "brackets",
+                                     "checkpoint_mib"}
+          : std::vector<std::string>{"kind", "resource", "min", "max", "eta", "checkpoint_mib"}));
   HWNAS_ASSIGN_OR_RETURN(std::string resource, f.Enum("resource", {"epochs"}, "epochs"));
   const EvaluatorKind evaluator = spec.controller.evaluator.kind;
   if (evaluator != EvaluatorKind::kTrain || !spec.worker) {
@@ -79,6 +80,8 @@ absl::Status ParseFidelity(const YamlSection& root, SearchSpec& spec) {
   }
   o.min = static_cast<int>(min);
   o.max = static_cast<int>(max);
+  HWNAS_ASSIGN_OR_RETURN(int64_t mib, f.Int("checkpoint_mib", 256, 1, 1 << 20));
+  o.checkpoint_limit_bytes = mib << 20;
   if (o.kind == scheduler::FidelityKind::kHyperband) {
     const int rungs = static_cast<int>(scheduler::RungEpochs(o).size());
     HWNAS_ASSIGN_OR_RETURN(int64_t brackets, f.Int("brackets", 0, 0, 1000));

@@ -40,7 +40,7 @@ struct SearchSpec {
   scheduler::MedianStoppingOptions early_stopping;
   std::string early_stopping_metric = "val_accuracy";
   // `fidelity:` {kind: none|asha|hyperband, resource: epochs, min: 1, max: 9,
-  //              eta: 3, brackets: 0}. Trained trials only; max <=
+  //              eta: 3, brackets: 0, checkpoint_mib: 256}. Trained trials only; max <=
   // training.epochs (the learning-rate schedule spans training.epochs, and a
   // promoted trial continues it where its last rung stopped).
   scheduler::FidelityOptions fidelity;

@@ -22,6 +22,22 @@ CREATE TABLE trial_rungs (
   PRIMARY KEY (search_id, trial_number, rung)
 );
 
+-- Each trial's training checkpoint (weights and optimizer state, as the
+-- worker wrote them after its last rung), for its next rung to resume from.
+-- Deleted when the trial reaches the top rung, when the search ends, and
+-- lowest score first when a search's checkpoints reach its byte limit
+-- (fidelity.checkpoint_mib).
+CREATE TABLE trial_checkpoints (
+  search_id    BIGINT NOT NULL REFERENCES searches(id) ON DELETE CASCADE,
+  trial_number BIGINT NOT NULL,
+  epochs       INT NOT NULL CHECK (epochs > 0),
+  score        DOUBLE PRECISION NOT NULL,
+  bytes        BIGINT NOT NULL,
+  data         BYTEA NOT NULL,
+  created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (search_id, trial_number)
+);
+
 -- A promoted trial finishes once per rung, taking a finish sequence each
 -- time, but counts against the budget once: the queue counts subtract the
 -- promotions from the sequences taken.

@@ -374,6 +374,64 @@ TEST_P(StoreConformanceTest, PromotedTrialsRunTheNextRungAndCountOnce) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_P(StoreConformanceTest, TrialCheckpointsAreEvictedLowestScoreFirstAndGoWithTheSearch) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1}), Pending({2}), Pending({3}), Pending({4})}));
+  // Binary data with zero bytes survives the round trip.
+  std::string data("ck\0pt", 5);
+  data.append(95, 'x');  // 100 bytes.
+  auto checkpoint = [&](int64_t number, double score) {
+    return TrialCheckpoint{number, 1, score, data};
+  };
+  absl::StatusOr<CheckpointSaved> saved =
+      store_->SaveTrialCheckpoint(search, checkpoint(1, 0.5), 250);
+  ASSERT_OK(saved);
+  EXPECT_EQ(saved->search_bytes, 100);
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, checkpoint(2, 0.3), 250));
+  absl::StatusOr<std::optional<TrialCheckpoint>> loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->data, data);
+  EXPECT_EQ((*loaded)->epochs, 1);
+  EXPECT_DOUBLE_EQ((*loaded)->score, 0.5);
+  // A third does not fit under 250 bytes: the lowest score (trial 2) goes.
+  saved = store_->SaveTrialCheckpoint(search, checkpoint(3, 0.9), 250);
+  ASSERT_OK(saved);
+  EXPECT_EQ(saved->evicted, (std::vector<int64_t>{2}));
+  EXPECT_EQ(saved->search_bytes, 200);
+  loaded = store_->LoadTrialCheckpoint(search, 2);
+  ASSERT_OK(loaded);
+  EXPECT_FALSE(loaded->has_value());
+  // One that scores below every stored one evicts nothing: refused with the
+  // numbers, and nothing stored before is lost.
+  saved = store_->SaveTrialCheckpoint(search, checkpoint(4, 0.1), 250);
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(saved.status().message(), HasSubstr("300 bytes, over its limit of 250 bytes"));
+  EXPECT_TRUE(store_->LoadTrialCheckpoint(search, 1)->has_value());
+  EXPECT_TRUE(store_->LoadTrialCheckpoint(search, 3)->has_value());
+  // Replacing a trial's own checkpoint does not count the old one.
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{3, 3, 0.95, data}, 250));
+  EXPECT_EQ((*store_->LoadTrialCheckpoint(search, 3))->epochs, 3);
+  // Bad input.
+  EXPECT_EQ(
+      store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 0, 0.5, data}, 250).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 1, 0.5, ""}, 250).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SaveTrialCheckpoint(search, checkpoint(9, 0.5), 250).status().code(),
+            absl::StatusCode::kNotFound);
+  // Deleted one by one, and all when the search ends.
+  ASSERT_OK(store_->DeleteTrialCheckpoint(search, 1));
+  EXPECT_FALSE(store_->LoadTrialCheckpoint(search, 1)->has_value());
+  ASSERT_OK(store_->DeleteTrialCheckpoint(search, 1));  // None: still OK.
+  ASSERT_OK(store_->FinishSearch(search, SearchState::kCompleted));
+  EXPECT_FALSE(store_->LoadTrialCheckpoint(search, 3)->has_value());
+  if (std::optional<std::string> rows = backend().Sql("SELECT count(*) FROM trial_checkpoints")) {
+    EXPECT_EQ(*rows, "0");
+  }
+}
+
 TEST_P(StoreConformanceTest, SingleSplitResultsStoreNoFoldsOrClassScores) {
   const int64_t search = NewSearchId();
   ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));

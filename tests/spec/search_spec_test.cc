@@ -175,13 +175,16 @@ TEST(SearchSpecTest, ParsesFidelity) {
   EXPECT_EQ(spec->fidelity.max, 9);
   EXPECT_EQ(spec->fidelity.eta, 3);
   EXPECT_EQ(scheduler::RungEpochs(spec->fidelity), (std::vector<int>{1, 3, 9}));
+  EXPECT_EQ(spec->fidelity.checkpoint_limit_bytes, int64_t{256} << 20);
   // Defaults: resource epochs, min 1, eta 3.
-  spec = ParseSearchSpec(Train9() + "fidelity: {kind: hyperband, max: 4, brackets: 2}\n");
+  spec = ParseSearchSpec(Train9() +
+                         "fidelity: {kind: hyperband, max: 4, brackets: 2, checkpoint_mib: 3}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->fidelity.kind, scheduler::FidelityKind::kHyperband);
   EXPECT_EQ(spec->fidelity.min, 1);
   EXPECT_EQ(spec->fidelity.eta, 3);
   EXPECT_EQ(spec->fidelity.brackets, 2);
+  EXPECT_EQ(spec->fidelity.checkpoint_limit_bytes, 3 << 20);
   spec = ParseSearchSpec(Train9() + "fidelity: {kind: none}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_FALSE(spec->fidelity.enabled());
@@ -201,6 +204,8 @@ TEST(SearchSpecTest, FidelityErrorsNameTheField) {
               HasSubstr("fidelity.kind: unknown value 'sha'"));
   EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, brackets: 2}\n"),
               HasSubstr("fidelity.brackets: unknown key"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, checkpoint_mib: 0}\n"),
+              HasSubstr("fidelity.checkpoint_mib"));
   EXPECT_THAT(Error(train + "fidelity: {kind: none, max: 9}\n"),
               HasSubstr("fidelity.max: unknown key"));
   EXPECT_THAT(Error(train + "fidelity: {kind: hyperband, max: 9, brackets: 4}\n"),
