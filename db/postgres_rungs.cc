@@ -70,49 +70,50 @@ absl::StatusOr<TrialRecord> PostgresStore::PromoteTrial(int64_t search_id, int64
     return absl::InvalidArgumentError(
         absl::StrCat("epoch_target must be positive, got ", epoch_target));
   }
-  return pool_->Transact<TrialRecord>(
-      "promote trial", [&](pqxx::work& txn) -> absl::StatusOr<TrialRecord> {
-        // The search row first, as every writer locks it: a cancel cannot
-        // slip between the check and the update.
-        HWNAS_ASSIGN_OR_RETURN(SearchState state, LockSearch(txn, search_id));
-        if (state != SearchState::kRunning) {
-          return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
-                                                            SearchStateName(state),
-                                                            ": its trials are no longer promoted"));
-        }
-        pqxx::result cur = txn.exec_params(
-            "SELECT state, rung FROM trials WHERE search_id = $1 AND number = $2 FOR UPDATE",
-            search_id, number);
-        if (cur.empty()) {
-          return absl::NotFoundError(
-              absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
-        }
-        const std::string trial_state = cur[0][0].as<std::string>();
-        const int current = cur[0][1].as<int>();
-        if (trial_state != TrialStateName(TrialState::kSucceeded)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "trial ", number, " is ", trial_state, "; only a SUCCEEDED trial is promoted"));
-        }
-        if (rung != current + 1) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("trial ", number, " is on rung ", current,
-                           ": it can only be promoted to rung ", current + 1, ", not ", rung));
-        }
-        txn.exec_params0(
-            "UPDATE trial_rungs SET promoted = true WHERE search_id = $1 AND trial_number = $2 "
-            "AND rung = $3",
-            search_id, number, current);
-        txn.exec_params0(
-            "UPDATE search_finish_counters SET promotions = promotions + 1 WHERE search_id = $1",
-            search_id);
-        pqxx::result r = txn.exec_params(
-            absl::StrCat("UPDATE trials t SET state = 'PENDING', rung = $3, epoch_target = $4, attempts = 0, "
-                         "lease_expires_at = NULL, finished_at = NULL "
-                         "WHERE t.search_id = $1 AND t.number = $2 RETURNING ",
-                         TrialColumns()),
-            search_id, number, rung, epoch_target);
-        return ParseTrial(r[0]);
-      });
+  return pool_->Transact<
+      TrialRecord>("promote trial", [&](pqxx::work& txn) -> absl::StatusOr<TrialRecord> {
+    // The search row first, as every writer locks it: a cancel cannot
+    // slip between the check and the update.
+    HWNAS_ASSIGN_OR_RETURN(SearchState state, LockSearch(txn, search_id));
+    if (state != SearchState::kRunning) {
+      return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
+                                                        SearchStateName(state),
+                                                        ": its trials are no longer promoted"));
+    }
+    pqxx::result cur = txn.exec_params(
+        "SELECT state, rung FROM trials WHERE search_id = $1 AND number = $2 FOR UPDATE", search_id,
+        number);
+    if (cur.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
+    }
+    const std::string trial_state = cur[0][0].as<std::string>();
+    const int current = cur[0][1].as<int>();
+    if (trial_state != TrialStateName(TrialState::kSucceeded)) {
+      return absl::FailedPreconditionError(absl::StrCat("trial ", number, " is ", trial_state,
+                                                        "; only a SUCCEEDED trial is promoted"));
+    }
+    if (rung != current + 1) {
+      return absl::FailedPreconditionError(absl::StrCat("trial ", number, " is on rung ", current,
+                                                        ": it can only be promoted to rung ",
+                                                        current + 1, ", not ", rung));
+    }
+    txn.exec_params0(
+        "UPDATE trial_rungs SET promoted = true WHERE search_id = $1 AND trial_number = $2 "
+        "AND rung = $3",
+        search_id, number, current);
+    txn.exec_params0(
+        "UPDATE search_finish_counters SET promotions = promotions + 1 WHERE search_id = $1",
+        search_id);
+    pqxx::result r = txn.exec_params(
+        absl::StrCat(
+            "UPDATE trials t SET state = 'PENDING', rung = $3, epoch_target = $4, attempts = 0, "
+            "lease_expires_at = NULL, finished_at = NULL "
+            "WHERE t.search_id = $1 AND t.number = $2 RETURNING ",
+            TrialColumns()),
+        search_id, number, rung, epoch_target);
+    return ParseTrial(r[0]);
+  });
 }
 
 absl::StatusOr<CheckpointSaved> PostgresStore::SaveTrialCheckpoint(
