@@ -646,5 +646,36 @@ TEST_F(CoordinatorTest, AshaPromotesTheSameTrialWithItsCheckpointWithoutWaitingF
   EXPECT_FALSE(kept->has_value());
 }
 
+// Hyperband: new trials are spread over brackets that start on different
+// rungs (bracket b on rung b, with that rung's epochs), in Li et al.'s
+// proportions: with min 1, max 9, eta 3 the first 17 go 9 / 5 / 3.
+TEST_F(CoordinatorTest, HyperbandStartsTrialsOnTheirBracketsRungs) {
+  WorkerRecord w;
+  w.name = "trainer";
+  w.search_spaces = {"mnasnet"};
+  w.evaluators = {"train"};
+  w.datasets = {"fashion_mnist"};
+  absl::StatusOr<WorkerRecord> registered = coordinator_->RegisterWorker(fleet_, w);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  std::string spec = AshaSpec(17);
+  spec.replace(spec.find("kind: asha"), 10, "kind: hyperband");
+  const int64_t search = Submit(spec);
+  ASSERT_NE(search, 0);
+  std::map<int, int> by_bracket;
+  const std::map<int, int> epochs_of = {{0, 1}, {1, 3}, {2, 9}};
+  for (int i = 0; i < 17; ++i) {
+    std::vector<Assignment> got = AcquireNow(registered->id);
+    ASSERT_EQ(got.size(), 1u) << "lease " << i;
+    absl::StatusOr<TrialRecord> t = store_.GetTrial(search, got[0].trial_number, false);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(got[0].rung, t->bracket);
+    EXPECT_EQ(got[0].epoch_target, epochs_of.at(t->bracket));
+    // The top rung's lease keeps no state: nothing resumes from it.
+    EXPECT_EQ(got[0].checkpoint_wanted, t->bracket < 2);
+    by_bracket[t->bracket]++;
+  }
+  EXPECT_EQ(by_bracket, (std::map<int, int>{{0, 9}, {1, 5}, {2, 3}}));
+}
+
 }  // namespace
 }  // namespace hwnas::server
