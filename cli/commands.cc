@@ -97,8 +97,14 @@ absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& c
       if (!last) cost_metrics = ReadSpecInfo(e.search.spec_yaml).CostMetrics();
       last = e.search;
       if (ctx.stdout_is_tty) {
-        out << "\r\x1b[2K"
-            << FitWidth(RenderProgressLine(e.search, ctx.now(), cost_metrics), ctx.terminal_width)
+        out << "\r\x1b[2K";
+        // A rung promotion stays on screen above the progress bar.
+        if (e.kind == SearchEventKind::kTrialFinished && e.trial) {
+          if (std::optional<std::string> promoted = PromotionLine(*e.trial)) {
+            out << FitWidth(*promoted, ctx.terminal_width) << "\n";
+          }
+        }
+        out << FitWidth(RenderProgressLine(e.search, ctx.now(), cost_metrics), ctx.terminal_width)
             << std::flush;
         drew_bar = true;
       } else {

@@ -239,6 +239,11 @@ json TrialToJson(const TrialRecord& t) {
   j["state"] = std::string(TrialStateName(t.state));
   j["attempts"] = t.attempts;
   j["origin"] = std::string(TrialOriginName(t.origin));
+  // Multi-fidelity: the rung of the current or last lease and its epochs
+  // (null: no fidelity section, the spec's training.epochs).
+  j["rung"] = t.rung;
+  j["epoch_target"] = t.epoch_target > 0 ? json(t.epoch_target) : json(nullptr);
+  j["bracket"] = t.bracket;
   j["worker_id"] = t.worker_id;
   j["reward"] = t.reward ? json(*t.reward) : json(nullptr);
   j["architecture"] = {{"space", t.architecture.space},
@@ -387,6 +392,10 @@ std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format,
   if (s.best_trial) {
     const TrialRecord& b = *s.best_trial;
     absl::StrAppend(&out, "Best trial:  ", b.number, "  reward ", FormatMetric("reward", b.reward));
+    if (b.epoch_target > 0) {
+      // Multi-fidelity: the rung the result is from, and its epochs.
+      absl::StrAppend(&out, "  rung ", b.rung, " (", b.result ? b.result->epochs : 0, " epochs)");
+    }
     if (b.result) {
       absl::StrAppend(&out, "  accuracy ", FormatMetric("accuracy", b.result->accuracy));
       for (absl::string_view m : {"latency_ms", "params", "peak_memory_bytes", "flash_bytes"}) {
@@ -539,8 +548,12 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
   const bool origins = std::any_of(trials.begin(), trials.end(), [](const TrialRecord& t) {
     return t.origin != TrialOrigin::kStrategy;
   });
+  // The rung only for a multi-fidelity search.
+  const bool rungs = std::any_of(trials.begin(), trials.end(),
+                                 [](const TrialRecord& t) { return t.epoch_target > 0; });
   std::vector<std::string> header = {"#", "STATE"};
   if (origins) header.push_back("ORIGIN");
+  if (rungs) header.push_back("RUNG");
   for (const char* h : {"REWARD", "ACCURACY"}) header.push_back(h);
   for (const std::string& m : metrics) header.push_back(absl::AsciiStrToUpper(m));
   header.push_back("ARCHITECTURE");
@@ -548,6 +561,9 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
   for (const TrialRecord& t : trials) {
     std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state))};
     if (origins) row.push_back(std::string(TrialOriginName(t.origin)));
+    if (rungs) {
+      row.push_back(t.epoch_target > 0 ? absl::StrCat(t.rung, " (", t.epoch_target, " ep)") : "-");
+    }
     row.push_back(RewardCell(t));
     row.push_back(FormatAccuracy(t));
     for (const std::string& m : metrics) row.push_back(FormatMetric(m, TrialMetric(t, m)));
@@ -592,6 +608,11 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
                     t.origin == TrialOrigin::kImported ? " (evaluated elsewhere, never run here)"
                                                        : " (queued by its owner)",
                     "\n");
+  }
+  if (t.epoch_target > 0) {
+    absl::StrAppend(&out, "Rung:          ", t.rung, " (", t.epoch_target, " epochs",
+                    t.bracket > 0 ? absl::StrCat(", bracket ", t.bracket) : "", "; trained ",
+                    t.result ? absl::StrCat(t.result->epochs) : "0", ")\n");
   }
   absl::StrAppend(&out, "Space:         ", t.architecture.space, " v", t.architecture.space_version,
                   "\n");

@@ -146,6 +146,20 @@ std::string RenderProgressLine(const SearchRecord& s, absl::Time now,
   return out;
 }
 
+std::optional<std::string> PromotionLine(const TrialRecord& t) {
+  // A finished rung's trial is streamed as it is when the watch reads it:
+  // back in the queue (or running again) on a higher rung when promoted.
+  if (t.epoch_target <= 0 || t.rung <= t.bracket || IsTerminal(t.state)) return std::nullopt;
+  std::string out = absl::StrCat("trial ", t.number, " promoted to rung ", t.rung,
+                                 ": trains on to ", t.epoch_target, " epochs");
+  if (t.result) {
+    absl::StrAppend(&out, " (rung ", t.rung - 1, ": accuracy ",
+                    absl::StrFormat("%.4f", t.result->accuracy), " after ", t.result->epochs,
+                    " epochs)");
+  }
+  return out;
+}
+
 std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>& cost_metrics) {
   const SearchRecord& s = e.search;
   const std::string progress = absl::StrCat("(", s.counts.finished(), "/", s.budget, ")");
@@ -178,7 +192,14 @@ std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>
     case SearchEventKind::kTrialFinished: {
       if (!e.trial) break;
       const TrialRecord& t = *e.trial;
+      if (std::optional<std::string> promoted = PromotionLine(t)) {
+        return absl::StrCat(*promoted, " ", progress);
+      }
       std::string out = absl::StrCat("trial ", t.number, " ", TrialStateName(t.state));
+      if (t.epoch_target > 0) {
+        absl::StrAppend(&out, " on rung ", t.rung, " (", t.result ? t.result->epochs : 0, "/",
+                        t.epoch_target, " epochs)");
+      }
       if (t.state == TrialState::kFailed || t.state == TrialState::kInfeasible) {
         if (!t.failure_reason.empty()) absl::StrAppend(&out, ": ", t.failure_reason);
         if (t.state == TrialState::kInfeasible)

@@ -5,6 +5,7 @@
 #ifndef HWNAS_CLI_TERMINAL_PLOT_H_
 #define HWNAS_CLI_TERMINAL_PLOT_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ std::string RenderProgressLine(const SearchRecord& search, absl::Time now,
 // Estimated time to finish the budget; nullopt before the first finished
 // trial or when the search is no longer running.
 std::optional<absl::Duration> EstimateRemaining(const SearchRecord& search, absl::Time now);
+
+// Multi-fidelity: "trial 7 promoted to rung 1: trains on to 3 epochs (rung 0:
+// accuracy 0.8120 after 1 epochs)" for a streamed trial that is back in the
+// queue (or running) on a higher rung; nullopt otherwise.
+std::optional<std::string> PromotionLine(const TrialRecord& trial);
 
 // One line per event for non-terminal output (logs, pipes).
 std::string RenderEventLine(const SearchEvent& event, const std::vector<std::string>& cost_metrics);

@@ -62,6 +62,12 @@ struct TrialRecord {
   std::optional<absl::Time> finished_at;
   int64_t finish_seq = 0;  // Order of finishing within the search (0: not finished).
   TrialOrigin origin = TrialOrigin::kStrategy;
+  // Multi-fidelity scheduling (spec `fidelity:`): the rung of the current or
+  // last lease, the epochs it trains to (0: the spec's training.epochs) and
+  // the Hyperband bracket (the rung the trial started on).
+  int rung = 0;
+  int epoch_target = 0;
+  int bracket = 0;
 };
 
 // The order of a trial listing: by number, best reward or accuracy first, or

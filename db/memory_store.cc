@@ -1,6 +1,7 @@
 #include "db/memory_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <set>
 #include <utility>
@@ -39,11 +40,16 @@ struct MemoryStore::State {
     std::string idempotency_key;
     int64_t next_trial_number = 1;
     int64_t next_finish_seq = 1;
+    int64_t promotions = 0;          // Finish sequences taken again by promoted trials.
     std::vector<int64_t> trial_ids;  // Index: number - 1.
     // PENDING trials in lease order: (not enqueued, number), so enqueued
     // trials come first, then the lowest numbers.
     std::set<std::pair<bool, int64_t>> pending;
     std::map<int64_t, Checkpoint> checkpoints;
+    // trial_rungs: (trial number, rung) -> result.
+    std::map<std::pair<int64_t, int>, RungResult> rungs;
+    // trial_checkpoints: trial number -> checkpoint.
+    std::map<int64_t, TrialCheckpoint> trial_checkpoints;
   };
   using Epochs = std::map<int, std::map<std::string, double>>;
 
@@ -348,6 +354,7 @@ absl::StatusOr<SearchRecord> MemoryStore::FinishSearch(int64_t search_id, Search
       t.lease_expires_at.reset();
     }
   }
+  s->trial_checkpoints.clear();  // No use once the search has ended.
   state_->AddEvent(search_id, std::nullopt, "search_finished",
                    absl::StrCat("{\"state\": \"", SearchStateName(state), "\"}"), now);
   return state_->Summary(*s, /*with_best=*/true);
@@ -391,6 +398,9 @@ absl::StatusOr<std::vector<TrialRecord>> MemoryStore::AddTrials(
     t.canonical_hash = n.canonical_hash;
     t.proposal_id = n.proposal_id;
     t.origin = n.origin;
+    t.rung = n.rung;
+    t.epoch_target = n.epoch_target;
+    t.bracket = n.bracket;
     t.state = TrialState::kUnspecified;
     t.created_at = now;
     s->trial_ids.push_back(t.id);
@@ -598,7 +608,7 @@ absl::StatusOr<QueueCounts> MemoryStore::CountQueue(int64_t search_id) {
   for (int64_t id : s->trial_ids) {
     if (IsActive(state_->trials.at(id).state)) ++c.running;
   }
-  c.finished = s->next_finish_seq - 1;
+  c.finished = s->next_finish_seq - 1 - s->promotions;
   return c;
 }
 
@@ -840,6 +850,134 @@ absl::StatusOr<std::vector<Event>> MemoryStore::ListEvents(int64_t search_id, in
     if (it->search_id == search_id) out.push_back(*it);
   }
   return out;
+}
+
+absl::Status MemoryStore::RecordRung(int64_t search_id, const RungResult& result) {
+  HWNAS_RETURN_IF_ERROR(ValidateRungResult(result));
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  if (result.trial_number < 1 || result.trial_number > static_cast<int64_t>(s->trial_ids.size())) {
+    return absl::NotFoundError(
+        absl::StrCat("trial ", result.trial_number, " of search ", search_id, " does not exist"));
+  }
+  RungResult& stored = s->rungs[{result.trial_number, result.rung}];
+  const bool promoted = stored.promoted;
+  stored = result;
+  stored.promoted = promoted;
+  stored.bracket = 0;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RungResult>> MemoryStore::ListRungs(int64_t search_id) {
+  absl::MutexLock lock(&mu_);
+  const State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  std::vector<RungResult> out;
+  for (const auto& [key, r] : s->rungs) {
+    out.push_back(r);
+    out.back().bracket = state_->trials.at(s->trial_ids[key.first - 1]).bracket;
+  }
+  return out;
+}
+
+absl::StatusOr<TrialRecord> MemoryStore::PromoteTrial(int64_t search_id, int64_t number, int rung,
+                                                      int epoch_target) {
+  if (epoch_target <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("epoch_target must be positive, got ", epoch_target));
+  }
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  if (number < 1 || number > static_cast<int64_t>(s->trial_ids.size())) {
+    return absl::NotFoundError(
+        absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
+  }
+  TrialRecord& t = state_->trials.at(s->trial_ids[number - 1]);
+  if (s->rec.state != SearchState::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
+                                                      SearchStateName(s->rec.state),
+                                                      ": its trials are no longer promoted"));
+  }
+  if (t.state != TrialState::kSucceeded) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "trial ", number, " is ", TrialStateName(t.state), "; only a SUCCEEDED trial is promoted"));
+  }
+  if (rung != t.rung + 1) {
+    return absl::FailedPreconditionError(absl::StrCat("trial ", number, " is on rung ", t.rung,
+                                                      ": it can only be promoted to rung ",
+                                                      t.rung + 1, ", not ", rung));
+  }
+  if (auto it = s->rungs.find({number, t.rung}); it != s->rungs.end()) it->second.promoted = true;
+  state_->SetState(t, TrialState::kPending);
+  ++s->promotions;
+  t.attempts = 0;  // Attempts count per rung: a long ladder is no failure.
+  t.rung = rung;
+  t.epoch_target = epoch_target;
+  // The lease id stays, as PostgreSQL keeps it, until the next lease: a late
+  // repeat of the lower rung's report still finds its trial.
+  t.lease_expires_at.reset();
+  t.finished_at.reset();
+  return t;
+}
+
+absl::StatusOr<CheckpointSaved> MemoryStore::SaveTrialCheckpoint(int64_t search_id,
+                                                                 const TrialCheckpoint& checkpoint,
+                                                                 int64_t limit_bytes) {
+  HWNAS_RETURN_IF_ERROR(ValidateTrialCheckpoint(checkpoint, limit_bytes));
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  if (checkpoint.trial_number < 1 ||
+      checkpoint.trial_number > static_cast<int64_t>(s->trial_ids.size())) {
+    return absl::NotFoundError(absl::StrCat("trial ", checkpoint.trial_number, " of search ",
+                                            search_id, " does not exist"));
+  }
+  const int64_t size = static_cast<int64_t>(checkpoint.data.size());
+  int64_t others = 0;
+  std::vector<std::pair<double, int64_t>> lower;  // (score, trial) evictable.
+  for (const auto& [number, c] : s->trial_checkpoints) {
+    if (number == checkpoint.trial_number) continue;
+    others += static_cast<int64_t>(c.data.size());
+    if (c.score < checkpoint.score) lower.push_back({c.score, number});
+  }
+  std::sort(lower.begin(), lower.end());
+  CheckpointSaved saved;
+  int64_t total = others + size;
+  size_t k = 0;
+  for (; total > limit_bytes && k < lower.size(); ++k) {
+    total -= static_cast<int64_t>(s->trial_checkpoints.at(lower[k].second).data.size());
+    saved.evicted.push_back(lower[k].second);
+  }
+  if (total > limit_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "trial ", checkpoint.trial_number, "'s checkpoint (", size, " bytes) does not fit: search ",
+        search_id, "'s checkpoints would take ", total, " bytes, over its limit of ", limit_bytes,
+        " bytes, and no lower-scoring checkpoint is left to evict"));
+  }
+  for (int64_t number : saved.evicted) s->trial_checkpoints.erase(number);
+  s->trial_checkpoints[checkpoint.trial_number] = checkpoint;
+  saved.search_bytes = total;
+  return saved;
+}
+
+absl::StatusOr<std::optional<TrialCheckpoint>> MemoryStore::LoadTrialCheckpoint(int64_t search_id,
+                                                                                int64_t number) {
+  absl::MutexLock lock(&mu_);
+  const State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  auto it = s->trial_checkpoints.find(number);
+  if (it == s->trial_checkpoints.end()) return std::optional<TrialCheckpoint>();
+  return std::optional<TrialCheckpoint>(it->second);
+}
+
+absl::Status MemoryStore::DeleteTrialCheckpoint(int64_t search_id, int64_t number) {
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  s->trial_checkpoints.erase(number);
+  return absl::OkStatus();
 }
 
 }  // namespace hwnas::db

@@ -99,6 +99,18 @@ class MemoryStore final : public Store {
   absl::StatusOr<std::vector<Event>> ListEvents(int64_t search_id, int64_t after_id,
                                                 int limit) override;
 
+  // RungStore.
+  absl::Status RecordRung(int64_t search_id, const RungResult& result) override;
+  absl::StatusOr<std::vector<RungResult>> ListRungs(int64_t search_id) override;
+  absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
+                                           int epoch_target) override;
+  absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
+                                                      const TrialCheckpoint& checkpoint,
+                                                      int64_t limit_bytes) override;
+  absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
+                                                                     int64_t number) override;
+  absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) override;
+
  private:
   struct State;
   const Clock& clock_;

@@ -195,7 +195,9 @@ const std::string& TrialColumns() {
         absl::StrJoin(results, ", "),
         ", t.failure_reason, " HWNAS_MICROS("t.created_at") ", " HWNAS_MICROS(
             "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq, t.proposal_id, "
-                                                               "t.origin"));
+                                                               "t.origin, t.rung, "
+                                                               "COALESCE(t.epoch_target, 0), "
+                                                               "t.bracket"));
   }();
   return *columns;
 }
@@ -247,6 +249,9 @@ absl::StatusOr<TrialRecord> ParseTrial(const pqxx::row& r) {
   std::optional<TrialOrigin> origin = ParseTrialOrigin(r[k + 6].as<std::string>());
   if (!origin) return absl::DataLossError("stored trial origin is unknown");
   t.origin = *origin;
+  t.rung = r[k + 7].as<int>();
+  t.epoch_target = r[k + 8].as<int>();
+  t.bracket = r[k + 9].as<int>();
   return t;
 }
 
@@ -385,13 +390,15 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare(
       kInsertTrialsStmt,
       absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, tokens, "
-                   "readable, canonical_hash, state, finish_seq, finished_at, proposal_id, origin) "
+                   "readable, canonical_hash, state, finish_seq, finished_at, proposal_id, origin, "
+                   "rung, epoch_target, bracket) "
                    "SELECT $1, x.number, x.space, x.space_version, x.tokens::int[], x.readable, "
                    "x.canonical_hash, x.state, x.finish_seq, CASE WHEN x.done THEN now() END, "
-                   "x.proposal_id, x.origin FROM jsonb_to_recordset($2::jsonb) AS x(number "
+                   "x.proposal_id, x.origin, x.rung, NULLIF(x.epoch_target, 0), x.bracket "
+                   "FROM jsonb_to_recordset($2::jsonb) AS x(number "
                    "bigint, space text, space_version int, tokens text, readable text, "
                    "canonical_hash bigint, state text, finish_seq bigint, done boolean, "
-                   "proposal_id bigint, origin text) "
+                   "proposal_id bigint, origin text, rung int, epoch_target int, bracket int) "
                    "ORDER BY x.number RETURNING ",
                    TrialColumns()));
   // Many completions in one statement (one round trip, its own

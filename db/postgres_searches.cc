@@ -94,6 +94,8 @@ absl::StatusOr<SearchRecord> PostgresStore::FinishSearch(int64_t search_id, Sear
               "WHERE search_id = $1 AND state IN ('PENDING', 'LEASED', 'RUNNING')",
               search_id);
         }
+        // Resumable training state is of no use once the search has ended.
+        txn.exec_params0("DELETE FROM trial_checkpoints WHERE search_id = $1", search_id);
         txn.exec_params0(
             "INSERT INTO events (search_id, kind, payload) VALUES ($1, 'search_finished', "
             "jsonb_build_object('state', $2::text))",

@@ -110,6 +110,17 @@ class PostgresStore final : public Store {
                            absl::string_view kind, absl::string_view payload_json) override;
   absl::StatusOr<std::vector<Event>> ListEvents(int64_t search_id, int64_t after_id,
                                                 int limit) override;
+  // RungStore (postgres_rungs.cc).
+  absl::Status RecordRung(int64_t search_id, const RungResult& result) override;
+  absl::StatusOr<std::vector<RungResult>> ListRungs(int64_t search_id) override;
+  absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
+                                           int epoch_target) override;
+  absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
+                                                      const TrialCheckpoint& checkpoint,
+                                                      int64_t limit_bytes) override;
+  absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
+                                                                     int64_t number) override;
+  absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) override;
 
   // The connection pool and transaction runner (postgres_pool.h).
   class Pool;

@@ -50,7 +50,10 @@ absl::StatusOr<std::vector<TrialRecord>> PostgresStore::AddTrials(
                               {"state", std::string(TrialStateName(t.state))},
                               {"done", done},
                               {"proposal_id", static_cast<int64_t>(t.proposal_id)},
-                              {"origin", std::string(TrialOriginName(t.origin))}};
+                              {"origin", std::string(TrialOriginName(t.origin))},
+                              {"rung", t.rung},
+                              {"epoch_target", t.epoch_target},
+                              {"bracket", t.bracket}};
           if (done) x["finish_seq"] = finish_seq++;
           rows.push_back(std::move(x));
         }
@@ -201,7 +204,8 @@ absl::StatusOr<QueueCounts> PostgresStore::CountQueue(int64_t search_id) {
             "SELECT (SELECT count(*) FROM trials WHERE search_id = $1 AND state = 'PENDING'), "
             "(SELECT count(*) FROM trials WHERE search_id = $1 "
             "AND state IN ('LEASED', 'RUNNING')), "
-            "(SELECT next_finish_seq - 1 FROM search_finish_counters WHERE search_id = $1)",
+            "(SELECT next_finish_seq - 1 - promotions FROM search_finish_counters "
+            "WHERE search_id = $1)",
             search_id);
         if (r[0][2].is_null()) {
           return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));

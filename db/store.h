@@ -179,13 +179,51 @@ class CheckpointStore {
                                                         int limit) = 0;
 };
 
+// Multi-fidelity scheduling (spec `fidelity:`): results per rung and
+// promotions of a trial to the next rung.
+class RungStore {
+ public:
+  virtual ~RungStore() = default;
+
+  // Records trial `number`'s result on `rung` (epochs > 0, a finite score);
+  // a repeat replaces the score. NOT_FOUND for an unknown trial.
+  virtual absl::Status RecordRung(int64_t search_id, const RungResult& result) = 0;
+  // Every rung result of the search, by trial number then rung, each with
+  // its trial's bracket: what a restarted server rebuilds its ladder from.
+  virtual absl::StatusOr<std::vector<RungResult>> ListRungs(int64_t search_id) = 0;
+  // Puts a SUCCEEDED trial of a RUNNING search back in the queue (PENDING)
+  // to train on to `rung` (its stored rung + 1) with `epoch_target` epochs,
+  // and marks its result on the rung below promoted, in one transaction. Its
+  // result stays until the next rung's report replaces it. FAILED_PRECONDITION
+  // for another state, a search no longer running or a rung that is not the
+  // next one; NOT_FOUND for an unknown trial.
+  virtual absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
+                                                   int epoch_target) = 0;
+
+  // Stores (replacing) a trial's training checkpoint. When the search's
+  // checkpoints would then take more than `limit_bytes`, the checkpoints of
+  // lower-scoring trials are deleted first, lowest score first; if that is
+  // not enough, RESOURCE_EXHAUSTED says the numbers and nothing changes
+  // (also when the database itself is full: the transaction rolls back).
+  virtual absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
+                                                              const TrialCheckpoint& checkpoint,
+                                                              int64_t limit_bytes) = 0;
+  // nullopt when the trial has none (never stored, evicted, or deleted).
+  virtual absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
+                                                                             int64_t number) = 0;
+  // Deletes one trial's checkpoint (none: OK). FinishSearch deletes all of
+  // a search's checkpoints.
+  virtual absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) = 0;
+};
+
 // The whole store, as the server and tools hold it (db::Store&,
 // std::unique_ptr<db::Store>).
 class Store : public UserStore,
               public SearchStore,
               public TrialStore,
               public LeaseStore,
-              public CheckpointStore {
+              public CheckpointStore,
+              public RungStore {
  public:
   Store() = default;
   ~Store() override = default;

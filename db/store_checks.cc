@@ -118,9 +118,43 @@ absl::StatusOr<int> ValidateNewTrials(const std::vector<NewTrial>& trials) {
     if (t.origin == TrialOrigin::kImported && (t.state == TrialState::kPending || !t.result)) {
       return absl::InvalidArgumentError("an imported trial is stored finished, with its result");
     }
+    if (t.rung < 0 || t.rung > 1000 || t.bracket < 0 || t.bracket > 1000 || t.epoch_target < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a new trial's rung (", t.rung, "), bracket (", t.bracket, ") and epoch_target (",
+          t.epoch_target, ") must be non-negative (rung and bracket at most 1000)"));
+    }
     if (t.state != TrialState::kPending) ++finished;
   }
   return finished;
+}
+
+absl::Status ValidateTrialCheckpoint(const TrialCheckpoint& c, int64_t limit_bytes) {
+  if (c.epochs <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("epochs must be positive, got ", c.epochs));
+  }
+  if (!std::isfinite(c.score)) {
+    return absl::InvalidArgumentError(absl::StrCat("score must be finite, got ", c.score));
+  }
+  if (c.data.empty()) return absl::InvalidArgumentError("checkpoint data is empty");
+  if (limit_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit_bytes must be positive, got ", limit_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRungResult(const RungResult& r) {
+  if (r.rung < 0 || r.rung > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rung must be between 0 and 1000, got ", r.rung));
+  }
+  if (r.epochs <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("epochs must be positive, got ", r.epochs));
+  }
+  if (!std::isfinite(r.score)) {
+    return absl::InvalidArgumentError(absl::StrCat("score must be finite, got ", r.score));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateCompletion(const TrialResult& result, TrialState final_state,

@@ -28,6 +28,10 @@ absl::Status ValidateNewSearch(const NewSearch& s);
 // Checks every trial of a batch; returns how many start finished (not
 // PENDING).
 absl::StatusOr<int> ValidateNewTrials(const std::vector<NewTrial>& trials);
+// Epochs > 0, a finite score, some data; a positive limit.
+absl::Status ValidateTrialCheckpoint(const TrialCheckpoint& c, int64_t limit_bytes);
+// Rung 0..1000, epochs > 0, a finite score.
+absl::Status ValidateRungResult(const RungResult& r);
 // A completion's final state, result and reward.
 absl::Status ValidateCompletion(const TrialResult& result, TrialState final_state,
                                 const std::optional<double>& reward);

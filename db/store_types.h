@@ -50,6 +50,11 @@ struct NewTrial {
   // kEnqueued: leased before the strategy's pending trials. kImported:
   // stored finished (SUCCEEDED or INFEASIBLE with its result), never leased.
   TrialOrigin origin = TrialOrigin::kStrategy;
+  // Multi-fidelity: the starting rung (= bracket) and its epoch target (0:
+  // the spec's training.epochs).
+  int rung = 0;
+  int epoch_target = 0;
+  int bracket = 0;
 };
 
 struct Lease {
@@ -115,6 +120,31 @@ struct Checkpoint {
   std::string state;  // Opaque strategy bytes.
   // Highest trial finish sequence the strategy had observed.
   int64_t observed_through = 0;
+};
+
+// One trial's result on one rung (Store::RecordRung).
+struct RungResult {
+  int64_t trial_number = 0;
+  int rung = 0;
+  int epochs = 0;
+  double score = 0;       // What the promotion rule ranked it by.
+  bool promoted = false;  // The trial went on to the next rung from here.
+  int bracket = 0;        // The trial's bracket (read back, never written).
+  friend bool operator==(const RungResult&, const RungResult&) = default;
+};
+
+// A trial's training checkpoint (Store::SaveTrialCheckpoint).
+struct TrialCheckpoint {
+  int64_t trial_number = 0;
+  int epochs = 0;    // Epochs trained when it was written.
+  double score = 0;  // The rung score: eviction goes lowest first.
+  std::string data;  // Opaque bytes (the worker's format).
+};
+
+// What SaveTrialCheckpoint did to make room.
+struct CheckpointSaved {
+  int64_t search_bytes = 0;      // The search's checkpoints now, this one included.
+  std::vector<int64_t> evicted;  // Trials whose checkpoints were deleted for it.
 };
 
 struct Event {

@@ -141,6 +141,9 @@ hwnas::v1::Trial ToProto(const TrialRecord& t) {
   if (t.started_at) *p.mutable_started_at() = ToProto(*t.started_at);
   if (t.finished_at) *p.mutable_finished_at() = ToProto(*t.finished_at);
   p.set_origin(ToProto(t.origin));
+  p.set_rung(t.rung);
+  p.set_epoch_target(t.epoch_target);
+  p.set_bracket(t.bracket);
   return p;
 }
 
@@ -160,6 +163,9 @@ TrialRecord FromProto(const hwnas::v1::Trial& p) {
   if (p.has_started_at()) t.started_at = FromProto(p.started_at());
   if (p.has_finished_at()) t.finished_at = FromProto(p.finished_at());
   t.origin = FromProto(p.origin());
+  t.rung = p.rung();
+  t.epoch_target = p.epoch_target();
+  t.bracket = p.bracket();
   return t;
 }
 

@@ -124,8 +124,9 @@ class Coordinator {
   }
   absl::StatusOr<db::ReportOutcome> ReportResult(const std::string& worker_id,
                                                  const std::string& lease_id,
-                                                 const TrialResult& result, bool early_stopped) {
-    return results_.ReportResult(worker_id, lease_id, result, early_stopped);
+                                                 const TrialResult& result, bool early_stopped,
+                                                 const std::string& checkpoint = "") {
+    return results_.ReportResult(worker_id, lease_id, result, early_stopped, checkpoint);
   }
   // Several results stored together (one commit), one answer per report in
   // order, each as ReportResult would give it. Fails as a whole, storing

@@ -37,6 +37,10 @@ struct Assignment {
   std::string spec_yaml;
   int attempt = 0;
   uint64_t seed = 0;
+  int epoch_target = 0;  // 0: the spec's training.epochs.
+  int rung = 0;
+  std::string resume_checkpoint;   // The trial's last rung's training state.
+  bool checkpoint_wanted = false;  // Below the top rung: send the state back.
 };
 
 // One result in Coordinator::ReportResults.
@@ -44,6 +48,7 @@ struct ResultReport {
   std::string lease_id;
   TrialResult result;
   bool early_stopped = false;
+  std::string checkpoint;  // Multi-fidelity: the trained state, for the next rung.
 };
 
 // Most trials one AcquireTrial hands out, and most results one

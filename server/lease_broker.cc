@@ -25,6 +25,33 @@ scheduler::WorkerProfile ProfileOf(const WorkerRecord& w) {
   return p;
 }
 
+// Multi-fidelity: a promoted trial resumes from the checkpoint its last rung
+// stored; every rung below the top sends its own back.
+void AttachCheckpoint(const SearchRuntime& runtime, const TrialRecord& trial, Assignment& a,
+                      db::Store& store) {
+  const int top = static_cast<int>(scheduler::RungEpochs(runtime.spec().fidelity).size()) - 1;
+  a.checkpoint_wanted = trial.rung < top;
+  if (trial.rung <= trial.bracket) return;  // The first rung starts from scratch.
+  absl::StatusOr<std::optional<db::TrialCheckpoint>> c =
+      store.LoadTrialCheckpoint(trial.search_id, trial.number);
+  if (!c.ok()) {
+    spdlog::warn("event=checkpoint_load_failed search={} trial={} error=\"{}\"", trial.search_id,
+                 trial.number, c.status().ToString());
+    return;
+  }
+  if (*c) {
+    a.resume_checkpoint = std::move((*c)->data);
+    return;
+  }
+  // Evicted under the search's byte limit, or never kept: the trial trains
+  // this rung from scratch, and the search's events say so.
+  spdlog::info("event=resume_from_scratch search={} trial={} rung={}", trial.search_id,
+               trial.number, trial.rung);
+  (void)store.AppendEvent(trial.search_id, trial.number, "resume_from_scratch",
+                          absl::StrCat("{\"rung\": ", trial.rung,
+                                       ", \"reason\": \"no checkpoint stored for this trial\"}"));
+}
+
 Assignment AssignmentFor(const SearchRuntime& runtime, const db::Lease& l) {
   Assignment a;
   a.lease_id = l.lease_id;
@@ -34,6 +61,8 @@ Assignment AssignmentFor(const SearchRuntime& runtime, const db::Lease& l) {
   a.architecture = l.trial.architecture;
   a.spec_yaml = runtime.spec().yaml;
   a.attempt = l.trial.attempts;
+  a.epoch_target = l.trial.epoch_target;
+  a.rung = l.trial.rung;
   // Independent and reproducible per (search seed, trial number).
   a.seed = controller::SplitMix64At(runtime.seed(), static_cast<uint64_t>(l.trial.number));
   return a;
@@ -268,6 +297,7 @@ absl::StatusOr<std::vector<Assignment>> LeaseBroker::TryLease(const std::string&
         leases_[l.lease_id] = l.trial;
       }
       out.push_back(AssignmentFor(*runtime, l));
+      if (runtime->multi_fidelity()) AttachCheckpoint(*runtime, l.trial, out.back(), *store_);
     }
     if (static_cast<int>(leases->size()) < count) {
       // The counters were stale: the searches asked have no more pending

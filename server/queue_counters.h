@@ -56,6 +56,11 @@ class QueueCounters {
   }
   // A lease found nothing pending: the count was stale.
   void OnDrained() { pending_ = 0; }
+  // A finished trial went back to the queue for its next rung.
+  void OnPromoted() {
+    DecrementIfPositive(finished_);
+    pending_.fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   // Stale counts may already be zero: they never go below it.

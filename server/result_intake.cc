@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "scheduler/fidelity.h"
 #include "server/search_runtime.h"
 #include "spdlog/spdlog.h"
 
@@ -49,12 +51,14 @@ absl::StatusOr<ProgressAnswer> ResultIntake::ReportProgress(
 absl::StatusOr<db::ReportOutcome> ResultIntake::ReportResult(const std::string& worker_id,
                                                              const std::string& lease_id,
                                                              const TrialResult& result,
-                                                             bool early_stopped) {
+                                                             bool early_stopped,
+                                                             const std::string& checkpoint) {
   // Checked here too, so that the error does not name a list entry.
   HWNAS_RETURN_IF_ERROR(ValidateTrialResult(result));
   if (lease_id.empty()) return absl::InvalidArgumentError("lease_id is empty");
-  HWNAS_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<db::ReportOutcome>> answers,
-                         ReportResults(worker_id, {ResultReport{lease_id, result, early_stopped}}));
+  HWNAS_ASSIGN_OR_RETURN(
+      std::vector<absl::StatusOr<db::ReportOutcome>> answers,
+      ReportResults(worker_id, {ResultReport{lease_id, result, early_stopped, checkpoint}}));
   return std::move(answers.front());
 }
 
@@ -143,6 +147,10 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ResultIntake::Rep
     if (outcome.trial.state == TrialState::kInfeasible) metrics_->trials_infeasible++;
     if (outcome.trial.state == TrialState::kFailed) metrics_->trials_failed++;
     if (runtimes[i]) {
+      // Before the promotion (AfterFinish) leases the trial again.
+      if (runtimes[i]->multi_fidelity()) {
+        KeepCheckpoint(*runtimes[i], outcome.trial, reports[i].checkpoint);
+      }
       runtimes[i]->counters().OnFinished();
       auto& [runtime, trials] = finished[runtimes[i]->id()];
       runtime = runtimes[i];
@@ -153,6 +161,43 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ResultIntake::Rep
     searches_->AfterFinish(observed.first, observed.second);
   }
   return answers;
+}
+
+void ResultIntake::KeepCheckpoint(SearchRuntime& runtime, const TrialRecord& trial,
+                                  const std::string& checkpoint) {
+  const int top = static_cast<int>(scheduler::RungEpochs(runtime.spec().fidelity).size()) - 1;
+  if (trial.state != TrialState::kSucceeded || trial.rung >= top) {
+    // Nothing will resume from it: the trial is done.
+    if (absl::Status s = store_->DeleteTrialCheckpoint(runtime.id(), trial.number); !s.ok()) {
+      spdlog::warn("event=checkpoint_delete_failed search={} trial={} error=\"{}\"", runtime.id(),
+                   trial.number, s.ToString());
+    }
+    return;
+  }
+  if (checkpoint.empty()) return;
+  db::TrialCheckpoint c;
+  c.trial_number = trial.number;
+  c.epochs = trial.result ? std::max(trial.result->epochs, 1) : 1;
+  c.score = trial.reward.value_or(trial.result ? trial.result->accuracy : 0);
+  c.data = checkpoint;
+  absl::StatusOr<db::CheckpointSaved> saved =
+      store_->SaveTrialCheckpoint(runtime.id(), c, runtime.spec().fidelity.checkpoint_limit_bytes);
+  if (!saved.ok()) {
+    // The result is stored; only a promotion of this trial will train from
+    // scratch. The event says why (with the numbers, e.g. the byte limit).
+    spdlog::warn("event=checkpoint_not_kept search={} trial={} bytes={} error=\"{}\"", runtime.id(),
+                 trial.number, checkpoint.size(), saved.status().ToString());
+    nlohmann::json payload = {{"bytes", checkpoint.size()},
+                              {"error", std::string(saved.status().message())}};
+    (void)store_->AppendEvent(runtime.id(), trial.number, "checkpoint_not_kept", payload.dump());
+    return;
+  }
+  for (int64_t evicted : saved->evicted) {
+    spdlog::info("event=checkpoint_evicted search={} trial={} for={} search_bytes={}", runtime.id(),
+                 evicted, trial.number, saved->search_bytes);
+    nlohmann::json payload = {{"for_trial", trial.number}, {"search_bytes", saved->search_bytes}};
+    (void)store_->AppendEvent(runtime.id(), evicted, "checkpoint_evicted", payload.dump());
+  }
 }
 
 std::vector<absl::StatusOr<db::ReportOutcome>> ResultIntake::CompleteBatched(

@@ -33,7 +33,8 @@ class ResultIntake {
                                                 const std::optional<EpochMetrics>& metrics);
   absl::StatusOr<db::ReportOutcome> ReportResult(const std::string& worker_id,
                                                  const std::string& lease_id,
-                                                 const TrialResult& result, bool early_stopped);
+                                                 const TrialResult& result, bool early_stopped,
+                                                 const std::string& checkpoint = "");
   absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ReportResults(
       const std::string& worker_id, const std::vector<ResultReport>& reports);
   absl::StatusOr<db::ReportOutcome> ReportFailure(const std::string& worker_id,
@@ -48,6 +49,12 @@ class ResultIntake {
   // commit.
   std::vector<absl::StatusOr<db::ReportOutcome>> CompleteBatched(
       std::vector<db::Completion> completions);
+
+  // Multi-fidelity: keeps a SUCCEEDED trial's checkpoint for its next rung
+  // (below the top rung) or deletes it (top rung). Never fails the report: a
+  // checkpoint that cannot be kept only means the next rung starts over.
+  void KeepCheckpoint(SearchRuntime& runtime, const TrialRecord& trial,
+                      const std::string& checkpoint);
 
   db::Store* const store_;
   Metrics* const metrics_;

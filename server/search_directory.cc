@@ -362,7 +362,43 @@ absl::StatusOr<int64_t> SearchDirectory::LastFinishSequence(int64_t search_id) {
 void SearchDirectory::AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
                                   const std::vector<TrialRecord>& finished) {
   runtime->Observe(finished);
+  if (runtime->multi_fidelity()) Promote(runtime, finished);
   ScheduleRefill(runtime);
+}
+
+void SearchDirectory::Promote(const std::shared_ptr<SearchRuntime>& runtime,
+                              const std::vector<TrialRecord>& finished) {
+  SearchRuntime::RungStep step = runtime->RecordRungs(finished);
+  for (const db::RungResult& r : step.results) {
+    // Kept for a restarted server's ladder; a failed write costs at most
+    // this trial's promotion after a restart, never a result.
+    if (absl::Status s = store_->RecordRung(runtime->id(), r); !s.ok()) {
+      spdlog::warn("event=rung_record_failed search={} trial={} rung={} error=\"{}\"",
+                   runtime->id(), r.trial_number, r.rung, s.ToString());
+    }
+  }
+  int promoted = 0;
+  for (const scheduler::Promotion& p : step.promotions) {
+    absl::StatusOr<TrialRecord> t = store_->PromoteTrial(runtime->id(), p.trial, p.rung, p.epochs);
+    if (!t.ok()) {
+      // The search ended meanwhile, or the trial was not SUCCEEDED after all.
+      spdlog::info("event=promotion_skipped search={} trial={} rung={} reason=\"{}\"",
+                   runtime->id(), p.trial, p.rung, t.status().ToString());
+      continue;
+    }
+    ++promoted;
+    runtime->counters().OnPromoted();
+    spdlog::info("event=trial_promoted search={} trial={} rung={} epochs={}", runtime->id(),
+                 p.trial, p.rung, p.epochs);
+    const std::string payload =
+        absl::StrCat("{\"rung\": ", p.rung, ", \"epochs\": ", p.epochs, "}");
+    if (absl::Status s = store_->AppendEvent(runtime->id(), p.trial, "promoted", payload);
+        !s.ok()) {
+      spdlog::warn("event=promotion_event_failed search={} error=\"{}\"", runtime->id(),
+                   s.ToString());
+    }
+  }
+  if (promoted > 0) fleet_->WakeWaiters();
 }
 
 void SearchDirectory::ScheduleRefill(std::shared_ptr<SearchRuntime> runtime) {

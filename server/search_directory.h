@@ -91,10 +91,15 @@ class SearchDirectory {
   int64_t RunningCount();
 
   // --- Finish bookkeeping -------------------------------------------------------
-  // Observes newly finished trials in the strategy, then refills or finishes
-  // (on the executor).
+  // Observes newly finished trials in the strategy, promotes those the
+  // search's rungs allow (multi-fidelity), then refills or finishes (on the
+  // executor).
   void AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
                    const std::vector<TrialRecord>& finished);
+  // Multi-fidelity: stores the rung results of `finished` and promotes the
+  // trials the search's ladder names (back to the queue, next rung).
+  void Promote(const std::shared_ptr<SearchRuntime>& runtime,
+               const std::vector<TrialRecord>& finished);
   // Queues one Refill of the search on the executor (at most one queued).
   void ScheduleRefill(std::shared_ptr<SearchRuntime> runtime);
   // Tops up the search's queue when it has drained to half its desired

@@ -170,6 +170,9 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
                      : 0),
       space_(std::move(space)),
       targets_(std::move(targets)) {
+  if (spec_.fidelity.enabled()) {
+    ladder_ = std::make_unique<scheduler::PromotionLadder>(spec_.fidelity);
+  }
   live_runtimes++;
 }
 
@@ -198,6 +201,12 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
   if (checkpoint) {
     std::vector<controller::FinishedTrial> before, after;
     for (TrialRecord& t : finished) {
+      if (!IsTerminal(t.state)) {
+        // Promoted since it finished: only its finish sequence is marked
+        // observed (ObserveLocked); its next rung's result comes later.
+        if (t.finish_seq > observed_through_) since.push_back(std::move(t));
+        continue;
+      }
       controller::FinishedTrial f{t.proposal_id, t.architecture, t.state,
                                   t.result.value_or(TrialResult{})};
       if (t.finish_seq <= observed_through_) {
@@ -210,6 +219,13 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
     HWNAS_RETURN_IF_ERROR(search_->RestoreHistory(before, after));
   } else {
     since = std::move(finished);
+  }
+  if (ladder_) {
+    HWNAS_ASSIGN_OR_RETURN(std::vector<db::RungResult> rungs, store.ListRungs(id_));
+    for (const db::RungResult& r : rungs) {
+      ladder_->Record(r.trial_number, r.bracket, r.rung, r.score);
+      if (r.promoted) ladder_->MarkPromoted(r.trial_number, r.rung);
+    }
   }
   ObserveLocked(since);
   spdlog::info("event=search_restored search={} checkpoint={} reobserved={}", id_,
@@ -261,6 +277,8 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
       db::NewTrial t;
       t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
       t.proposal_id = p.id;
+      // Proposal ids count up from 1 per search, also across restarts.
+      ApplyFidelity(t, p.id > 0 ? p.id - 1 : 0);
       auto [costs, violation] = StaticCheck(p.architecture);
       if (!violation.empty()) {
         t.state = TrialState::kInfeasible;
@@ -288,6 +306,35 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
   }
   if (!done.empty()) Observe(done);
   return stored;
+}
+
+void SearchRuntime::ApplyFidelity(db::NewTrial& t, uint64_t ordinal) const {
+  if (!spec_.fidelity.enabled()) return;
+  const std::vector<int> epochs = scheduler::RungEpochs(spec_.fidelity);
+  const int bracket = scheduler::BracketForTrial(spec_.fidelity, static_cast<int64_t>(ordinal));
+  t.bracket = bracket;
+  t.rung = bracket;
+  t.epoch_target = epochs[static_cast<size_t>(bracket)];
+}
+
+SearchRuntime::RungStep SearchRuntime::RecordRungs(const std::vector<TrialRecord>& finished) {
+  RungStep step;
+  if (!spec_.fidelity.enabled()) return step;
+  absl::MutexLock lock(&mu_);
+  for (const TrialRecord& t : finished) {
+    // Imported trials were trained elsewhere for unknown epochs; failed,
+    // infeasible and early-stopped ones have no full rung result.
+    if (t.state != TrialState::kSucceeded || t.origin == TrialOrigin::kImported || !t.result) {
+      continue;
+    }
+    const double score = t.reward.value_or(t.result->accuracy);
+    const int epochs = t.epoch_target > 0 ? t.epoch_target : std::max(t.result->epochs, 1);
+    ladder_->Record(t.number, t.bracket, t.rung, score);
+    step.results.push_back(
+        db::RungResult{.trial_number = t.number, .rung = t.rung, .epochs = epochs, .score = score});
+  }
+  step.promotions = ladder_->TakePromotions();
+  return step;
 }
 
 namespace {
@@ -327,6 +374,7 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::StoreGuided(
       t.canonical_hash = space_->CanonicalHash(arch->tokens);
       t.proposal_id = controller::kNoProposal;
       if (origin == TrialOrigin::kEnqueued) {
+        ApplyFidelity(t, 0);  // The owner's pick starts on the lowest rung.
         auto [costs, violation] = StaticCheck(*arch);
         if (!violation.empty()) {
           t.state = TrialState::kInfeasible;
@@ -412,8 +460,14 @@ void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
   std::vector<controller::FinishedTrial> batch;
   for (const TrialRecord& t : finished) {
     if (t.finish_seq <= observed_through_ || observed_above_.contains(t.finish_seq)) continue;
-    if (t.state != TrialState::kCancelled) {
-      batch.push_back(controller::FinishedTrial{t.proposal_id, t.architecture, t.state,
+    // A trial promoted since it finished is back in the queue (its finish
+    // sequence stays): its next rung's result comes with a new one.
+    if (t.state != TrialState::kCancelled && IsTerminal(t.state)) {
+      // A promoted trial's later rungs are told to the strategy too, as
+      // results of an architecture it knows (no proposal id: the proposal
+      // was answered by the first rung's result).
+      const uint64_t proposal = t.rung > t.bracket ? controller::kNoProposal : t.proposal_id;
+      batch.push_back(controller::FinishedTrial{proposal, t.architecture, t.state,
                                                 t.result.value_or(TrialResult{})});
     }
     observed_above_.insert(t.finish_seq);

@@ -21,6 +21,7 @@
 #include "db/store.h"
 #include "hardware/targets.h"
 #include "scheduler/early_stopping.h"
+#include "scheduler/fidelity.h"
 #include "server/coordinator_types.h"
 #include "server/queue_counters.h"
 #include "space/search_space.h"
@@ -100,6 +101,17 @@ class SearchRuntime {
   // Feeds finished trials to the strategy (repeats are ignored).
   void Observe(const std::vector<TrialRecord>& finished) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Multi-fidelity (spec `fidelity:`): records the rung results of newly
+  // finished trials (SUCCEEDED ones; a trial's score is its reward, else its
+  // accuracy) and returns them with every promotion the ASHA rule allows
+  // now, already marked promoted. Empty without fidelity.
+  struct RungStep {
+    std::vector<db::RungResult> results;
+    std::vector<scheduler::Promotion> promotions;
+  };
+  RungStep RecordRungs(const std::vector<TrialRecord>& finished) ABSL_LOCKS_EXCLUDED(mu_);
+  bool multi_fidelity() const { return spec_.fidelity.enabled(); }
+
   // Whether the strategy could propose more (false once the space or the
   // strategy is exhausted).
   bool exhausted() const { return exhausted_; }
@@ -143,6 +155,9 @@ class SearchRuntime {
   // Static costs and estimates of an architecture, and the hard limit it
   // breaks (if any), before training.
   std::pair<std::optional<TrialResult>, std::string> StaticCheck(const Architecture& arch);
+  // A new trial's starting rung, bracket and epoch target (fidelity only);
+  // `ordinal` picks the Hyperband bracket.
+  void ApplyFidelity(db::NewTrial& t, uint64_t ordinal) const;
 
   const int64_t id_;
   const std::string owner_;
@@ -166,6 +181,8 @@ class SearchRuntime {
   std::set<int64_t> observed_above_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, scheduler::Curve> finished_curves_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, scheduler::Curve> running_curves_ ABSL_GUARDED_BY(mu_);
+  // The rungs and their results (fidelity only), rebuilt from the store.
+  std::unique_ptr<scheduler::PromotionLadder> ladder_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> exhausted_{false};
   QueueCounters counters_;
   RefillFlags refill_flags_;

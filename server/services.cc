@@ -474,6 +474,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
                               p->set_spec_yaml(a.spec_yaml);
                               p->set_attempt(a.attempt);
                               p->set_seed(static_cast<int64_t>(a.seed));
+                              p->set_epoch_target(a.epoch_target);
+                              p->set_rung(a.rung);
+                              p->set_resume_checkpoint(a.resume_checkpoint);
+                              p->set_checkpoint_wanted(a.checkpoint_wanted);
                             }
                             reactor->Finish(grpc::Status::OK);
                           });
@@ -512,9 +516,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
     hwnas::v1::ReportResultResponse* response) {
   return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
     HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
-    absl::StatusOr<db::ReportOutcome> outcome =
-        coordinator_->ReportResult(request->worker_id(), request->lease_id(),
-                                   FromProto(request->result()), request->early_stopped());
+    absl::StatusOr<db::ReportOutcome> outcome = coordinator_->ReportResult(
+        request->worker_id(), request->lease_id(), FromProto(request->result()),
+        request->early_stopped(), request->checkpoint());
     if (!outcome.ok()) return outcome.status();
     *response->mutable_trial() = ToProto(outcome->trial);
     response->set_duplicate(outcome->duplicate);

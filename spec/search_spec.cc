@@ -15,15 +15,95 @@ namespace {
 // the table evaluator needs no data section.
 const space::DataShape kTableShape{{3, 32, 32}, 10};
 
+// `fidelity:`, after the evaluator and the worker's sections it depends on.
+absl::Status ParseFidelity(const YamlSection& root, SearchSpec& spec) {
+  HWNAS_ASSIGN_OR_RETURN(YamlSection f, root.Child("fidelity"));
+  if (!f.present()) return absl::OkStatus();
+  HWNAS_RETURN_IF_ERROR(f.CheckIsMap());
+  HWNAS_ASSIGN_OR_RETURN(std::string kind, f.Enum("kind", {"none", "asha", "hyperband"}, "none"));
+  scheduler::FidelityOptions& o = spec.fidelity;
+  if (kind == "none") {
+    HWNAS_RETURN_IF_ERROR(f.CheckKeys({"kind"}));
+    o = scheduler::FidelityOptions{};
+    return absl::OkStatus();
+  }
+  o.kind = kind == "asha" ? scheduler::FidelityKind::kAsha : scheduler::FidelityKind::kHyperband;
+  HWNAS_RETURN_IF_ERROR(f.CheckKeys(
+      o.kind == scheduler::FidelityKind::kHyperband
+          ? std::vector<std::string>{"kind", "resource", "min", "max", "eta", "brackets",
+                                     "checkpoint_mib"}
+          : std::vector<std::string>{"kind", "resource", "min", "max", "eta", "checkpoint_mib"}));
+  HWNAS_ASSIGN_OR_RETURN(std::string resource, f.Enum("resource", {"epochs"}, "epochs"));
+  const EvaluatorKind evaluator = spec.controller.evaluator.kind;
+  if (evaluator != EvaluatorKind::kTrain || !spec.worker) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        f.PathOf("resource"), ": the ", EvaluatorKindName(evaluator), " evaluator has no ",
+        resource, " (",
+        evaluator == EvaluatorKind::kTable ? "it looks accuracies up"
+                                           : "it scores untrained networks on one batch",
+        "); multi-fidelity scheduling needs evaluator kind train"));
+  }
+  if (spec.worker->evaluation.cross_validated()) {
+    // A cross-validated trial trains one network per fold: there is no one
+    // set of weights to resume on the next rung.
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.PathOf("kind"), ": ", kind,
+                     " resumes one network per trial; it cannot be combined with "
+                     "cross-validation (evaluation: folds or split: session)"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(int64_t min, f.Int("min", 1, 1, 100000));
+  if (!f.Has("max")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.PathOf("max"), ": is required (the epochs of the top rung)"));
+  }
+  HWNAS_ASSIGN_OR_RETURN(int64_t max, f.Int("max", std::nullopt, 1, 100000));
+  if (max < min) {
+    return absl::InvalidArgumentError(absl::StrCat(f.PathOf("max"), ": must be at least ",
+                                                   f.PathOf("min"), " (", min, "), got ", max));
+  }
+  if (f.Has("eta")) {
+    // Named here rather than by Int's range message: eta < 2 promotes
+    // everyone (1) or divides by zero (0).
+    HWNAS_ASSIGN_OR_RETURN(int64_t eta, f.Int("eta", 3, INT64_MIN, INT64_MAX));
+    if (eta < 2 || eta > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f.PathOf("eta"), ": must be between 2 and 1000 (each rung keeps 1/eta), got ", eta));
+    }
+    o.eta = static_cast<int>(eta);
+  }
+  const int epochs = spec.worker->training.epochs;
+  if (max > epochs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        f.PathOf("max"), ": ", max, " is above training.epochs (", epochs,
+        "): the learning-rate schedule spans training.epochs, so set training.epochs to at least ",
+        max));
+  }
+  o.min = static_cast<int>(min);
+  o.max = static_cast<int>(max);
+  HWNAS_ASSIGN_OR_RETURN(int64_t mib, f.Int("checkpoint_mib", 256, 1, 1 << 20));
+  o.checkpoint_limit_bytes = mib << 20;
+  if (o.kind == scheduler::FidelityKind::kHyperband) {
+    const int rungs = static_cast<int>(scheduler::RungEpochs(o).size());
+    HWNAS_ASSIGN_OR_RETURN(int64_t brackets, f.Int("brackets", 0, 0, 1000));
+    if (brackets > rungs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f.PathOf("brackets"), ": at most one bracket per rung (", rungs, " rungs for min ", min,
+          ", max ", max, ", eta ", o.eta, "), got ", brackets));
+    }
+    o.brackets = static_cast<int>(brackets);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
   if (yaml.size() > (1 << 20)) return absl::InvalidArgumentError("spec is larger than 1 MiB");
   HWNAS_ASSIGN_OR_RETURN(YamlSection root, YamlSection::Parse(yaml));
   if (!root.present() || !root.node().IsMap()) {
     return absl::InvalidArgumentError("spec: must be a YAML mapping with name, space, ... keys");
   }
-  HWNAS_RETURN_IF_ERROR(root.CheckKeys({"name", "description", "space", "data", "training",
-                                        "evaluation", "hardware", "objectives", "strategy",
-                                        "budget", "evaluator", "early_stopping", "scheduling"}));
+  HWNAS_RETURN_IF_ERROR(root.CheckKeys(
+      {"name", "description", "space", "data", "training", "evaluation", "hardware", "objectives",
+       "strategy", "budget", "evaluator", "early_stopping", "scheduling", "fidelity"}));
   SearchSpec spec;
   spec.yaml = std::string(yaml);
   spec.root = root;
@@ -97,6 +177,8 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
   HWNAS_ASSIGN_OR_RETURN(
       spec.early_stopping_metric,
       stopping.Enum("metric", {"val_accuracy", "train_accuracy"}, "val_accuracy"));
+
+  HWNAS_RETURN_IF_ERROR(ParseFidelity(root, spec));
 
   // Building the space validates the `space:` section against the data.
   HWNAS_RETURN_IF_ERROR(MakeSpace(spec).status());

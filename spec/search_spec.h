@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "common/yaml_fields.h"
 #include "scheduler/early_stopping.h"
+#include "scheduler/fidelity.h"
 #include "scheduler/policy.h"
 #include "space/search_space.h"
 #include "spec/controller_spec.h"
@@ -38,6 +39,11 @@ struct SearchSpec {
   //                    metric: val_accuracy}
   scheduler::MedianStoppingOptions early_stopping;
   std::string early_stopping_metric = "val_accuracy";
+  // `fidelity:` {kind: none|asha|hyperband, resource: epochs, min: 1, max: 9,
+  //              eta: 3, brackets: 0, checkpoint_mib: 256}. Trained trials only; max <=
+  // training.epochs (the learning-rate schedule spans training.epochs, and a
+  // promoted trial continues it where its last rung stopped).
+  scheduler::FidelityOptions fidelity;
 };
 
 absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml);

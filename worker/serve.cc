@@ -17,6 +17,7 @@
 #include "controller/nb201_table.h"
 #include "mcu/firmware.h"
 #include "space/registry.h"
+#include "spdlog/spdlog.h"
 #include "spec/evaluator.h"
 #include "spec/worker_spec.h"
 #include "worker/serve_loop.h"
@@ -142,7 +143,28 @@ class RunnerExecutor final : public TrialExecutor {
     ProgressCallback progress = [&](const EpochMetrics& m) {
       return epoch_done(m) ? ProgressDecision::kContinue : ProgressDecision::kStop;
     };
-    TrialOutcome outcome = runner_->Run(a.architecture, progress, interrupt);
+    RungRun rung;
+    rung.epoch_target = a.epoch_target;
+    rung.resume_from = a.resume_checkpoint;
+    if (a.checkpoint_wanted) rung.checkpoint_out = &out.checkpoint;
+    if (a.rung > 0 && a.resume_checkpoint.empty()) {
+      rung.note =
+          "no checkpoint from the last rung (none stored, or evicted): trained from scratch";
+    }
+    TrialOutcome outcome = runner_->Run(a.architecture, progress, interrupt, &rung);
+    if (a.epoch_target > 0) {
+      spdlog::info(
+          "event=rung_trained search={} trial={} rung={} epochs={} checkpoint_bytes={} note=\"{}\"",
+          a.search_id, a.trial_number, a.rung, outcome.result.epochs, out.checkpoint.size(),
+          rung.note);
+    }
+    // A report carries at most what the server accepts (8 MiB); a larger
+    // state is not sent and the next rung starts over (and says so).
+    if (out.checkpoint.size() > (size_t{7} << 20)) {
+      spdlog::warn("event=checkpoint_too_large trial={} bytes={} limit={}", a.trial_number,
+                   out.checkpoint.size(), size_t{7} << 20);
+      out.checkpoint.clear();
+    }
     out.state = outcome.state;
     out.result = std::move(outcome.result);
     return out;

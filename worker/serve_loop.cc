@@ -77,7 +77,8 @@ class Loop {
   TrainingOutcome RunTraining(const TrialLease& lease, Ending* ending);
   absl::StatusOr<ProgressAction> Progress(const std::string& lease_id,
                                           const std::optional<EpochMetrics>& metrics);
-  void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped);
+  void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped,
+                    const std::string& checkpoint = "");
   void ReportFailure(const std::string& lease_id, const std::string& reason, bool retryable,
                      const std::optional<TrialResult>& partial, bool infeasible = false);
   // Hands every lease of an AcquireTrials answer back (retryable failure).
@@ -195,10 +196,10 @@ absl::StatusOr<ProgressAction> Loop::Progress(const std::string& lease_id,
                      [&] { return client_.ReportProgress(worker_id_, lease_id, metrics); });
 }
 
-void Loop::ReportResult(const std::string& lease_id, const TrialResult& result,
-                        bool early_stopped) {
+void Loop::ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped,
+                        const std::string& checkpoint) {
   absl::StatusOr<ReportAnswer> answer = WithRetries("ReportResult", options_.report_patience, [&] {
-    return client_.ReportResult(worker_id_, lease_id, result, early_stopped);
+    return client_.ReportResult(worker_id_, lease_id, result, early_stopped, checkpoint);
   });
   if (answer.ok()) {
     spdlog::info("event=trial_reported search={} trial={} state={} accuracy={:.4f} duplicate={}",
@@ -302,7 +303,8 @@ void Loop::RunTrial(const TrialLease& lease) {
   TrainingOutcome outcome = RunTraining(lease, &ending);
   switch (ending) {
     case Ending::kReport:
-      ReportResult(lease.lease_id, outcome.result, outcome.state == TrialState::kEarlyStopped);
+      ReportResult(lease.lease_id, outcome.result, outcome.state == TrialState::kEarlyStopped,
+                   outcome.checkpoint);
       break;
     case Ending::kFailed:
       ReportFailure(lease.lease_id, outcome.result.error, false, outcome.result);

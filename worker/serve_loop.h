@@ -33,6 +33,8 @@ struct TrainingOutcome {
   // measured numbers).
   TrialState state = TrialState::kFailed;
   TrialResult result;
+  // Multi-fidelity: this rung's training state when the assignment wanted it.
+  std::string checkpoint;
 };
 
 // Called after each epoch; returns false to stop training at this epoch's

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <numbers>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,27 +116,145 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(PlanNet& net, const Train
                                                  .weight_decay(o.weight_decay));
 }
 
-// Trains `net` in place. Returns the final state; on failure sets `error`.
-TrialState Train(PlanNet& net, const TensorData& train, const TensorData& val,
-                 const TrainingOptions& o, const ProgressCallback& progress,
-                 const InterruptFlag* interrupt, Clock::time_point start,
-                 std::vector<EpochMetrics>& history, std::string& error) {
-  auto optimizer = MakeOptimizer(net, o);
+// A rung checkpoint: magic, epochs done, payload size, FNV-1a 64 of the
+// payload, then the payload (a LibTorch archive with the network's
+// parameters and buffers under "model" and the optimizer's state under
+// "optimizer"). The checksum tells a corrupt or truncated file from a good
+// one before LibTorch parses anything.
+constexpr char kCheckpointMagic[8] = {'H', 'W', 'N', 'A', 'S', 'C', 'K', '1'};
+constexpr size_t kCheckpointHeader = 8 + 4 + 8 + 8;
+
+uint64_t Fnv1a64(absl::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+template <typename T>
+void PutLe(std::string& out, T v) {
+  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+template <typename T>
+T GetLe(absl::string_view in, size_t at) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    v |= static_cast<T>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  }
+  return v;
+}
+
+// Every parameter's and buffer's name and shape: LibTorch's Module::load
+// replaces a tensor by name without comparing shapes, so a checkpoint of
+// another network is told apart by this before anything is loaded.
+std::string Signature(PlanNet& net) {
+  std::string out;
+  auto add = [&out](const std::string& name, const torch::Tensor& t) {
+    absl::StrAppend(&out, name, "[");
+    for (int64_t d : t.sizes()) absl::StrAppend(&out, d, ",");
+    absl::StrAppend(&out, "];");
+  };
+  for (const auto& p : net->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : net->named_buffers()) add(b.key(), b.value());
+  return out;
+}
+
+std::string SaveCheckpoint(PlanNet& net, torch::optim::Optimizer& optimizer, int epochs_done) {
+  torch::serialize::OutputArchive archive;
+  archive.write("signature", c10::IValue(Signature(net)));
+  torch::serialize::OutputArchive model;
+  net->save(model);
+  archive.write("model", model);
+  torch::serialize::OutputArchive opt;
+  optimizer.save(opt);
+  archive.write("optimizer", opt);
+  std::ostringstream payload;
+  archive.save_to(payload);
+  const std::string body = payload.str();
+  std::string out(kCheckpointMagic, sizeof(kCheckpointMagic));
+  PutLe<uint32_t>(out, static_cast<uint32_t>(epochs_done));
+  PutLe<uint64_t>(out, body.size());
+  PutLe<uint64_t>(out, Fnv1a64(body));
+  out += body;
+  return out;
+}
+
+// Loads a checkpoint into `net` and `optimizer`; returns the epochs it had
+// done. On an error the two may be partly overwritten: the caller starts
+// over with new ones.
+absl::StatusOr<int> LoadCheckpoint(absl::string_view bytes, PlanNet& net,
+                                   torch::optim::Optimizer& optimizer, int epochs) {
+  if (bytes.size() < kCheckpointHeader ||
+      bytes.substr(0, sizeof(kCheckpointMagic)) !=
+          absl::string_view(kCheckpointMagic, sizeof(kCheckpointMagic))) {
+    return absl::DataLossError(
+        absl::StrCat("not a checkpoint (", bytes.size(), " bytes, no HWNASCK1 header)"));
+  }
+  const uint32_t done = GetLe<uint32_t>(bytes, 8);
+  const uint64_t size = GetLe<uint64_t>(bytes, 12);
+  const uint64_t sum = GetLe<uint64_t>(bytes, 20);
+  const absl::string_view body = bytes.substr(kCheckpointHeader);
+  if (body.size() != size) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint is truncated: ", body.size(), " of ", size, " payload bytes"));
+  }
+  if (Fnv1a64(body) != sum) return absl::DataLossError("checkpoint checksum does not match");
+  if (done < 1 || static_cast<int>(done) > epochs) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint says ", done, " epochs were done, of a schedule of ", epochs));
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(body.data(), body.size());
+    c10::IValue signature;
+    if (!archive.try_read("signature", signature) || !signature.isString() ||
+        signature.toStringRef() != Signature(net)) {
+      return absl::DataLossError(
+          "checkpoint is for another network: its parameters do not match this one's");
+    }
+    torch::serialize::InputArchive model;
+    archive.read("model", model);
+    net->load(model);
+    torch::serialize::InputArchive opt;
+    archive.read("optimizer", opt);
+    optimizer.load(opt);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint does not load into this network: ", ExceptionMessage(e)));
+  }
+  return static_cast<int>(done);
+}
+
+// Trains `net` in place from epoch `start_epoch` (epochs before it were
+// done by an earlier rung) up to `end_epoch`, on a schedule of o.epochs.
+// Returns the final state; on failure sets `error`.
+TrialState Train(PlanNet& net, torch::optim::Optimizer& opt, const TensorData& train,
+                 const TensorData& val, const TrainingOptions& o, int start_epoch, int end_epoch,
+                 const ProgressCallback& progress, const InterruptFlag* interrupt,
+                 Clock::time_point start, std::vector<EpochMetrics>& history, std::string& error) {
+  torch::optim::Optimizer* optimizer = &opt;
   const int64_t n = train.size();
   // A final batch of one sample would break batch norm in training mode.
   int64_t batches = n / o.batch_size + (n % o.batch_size > 1 ? 1 : 0);
   if (batches == 0) batches = 1;
   const int64_t total_steps = batches * o.epochs;
-  int64_t step = 0;
+  int64_t step = batches * start_epoch;
   std::mt19937_64 rng(o.seed ^ 0x5eed5eedULL);
   std::vector<int64_t> order(n);
-  for (int epoch = 0; epoch < o.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    net->train();
+  for (int epoch = 0; epoch < end_epoch; ++epoch) {
+    // The batch order of every epoch comes from one generator: a resumed
+    // trial replays the shuffles of the epochs it skips, so its epochs see
+    // the orders they would have seen in one uninterrupted run.
     for (int64_t i = 0; i < n; ++i) order[i] = i;
     for (int64_t i = n - 1; i > 0; --i) {
       std::swap(order[i], order[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
     }
+    if (epoch < start_epoch) continue;
+    const auto epoch_start = Clock::now();
+    net->train();
     torch::Tensor perm = torch::from_blob(order.data(), {n}, torch::kLong);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
@@ -276,8 +395,8 @@ namespace internal {
 TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
                                   const TrainingOptions& o, const LatencyOptions* latency,
                                   const ProgressCallback& progress,
-                                  const TrainedNetHook& on_trained,
-                                  const InterruptFlag* interrupt) {
+                                  const TrainedNetHook& on_trained, const InterruptFlag* interrupt,
+                                  RungRun* rung) {
   TrialOutcome out;
   const auto start = Clock::now();
   const int previous_threads = torch::get_num_threads();
@@ -290,6 +409,30 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
       return out;
     }
     PlanNet net = *std::move(built);
+    std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(net, o);
+    int start_epoch = 0;
+    if (rung != nullptr && !rung->resume_from.empty()) {
+      absl::StatusOr<int> resumed = LoadCheckpoint(rung->resume_from, net, *optimizer, o.epochs);
+      if (resumed.ok()) {
+        start_epoch = *resumed;
+        rung->note = absl::StrCat("resumed from its checkpoint after epoch ", start_epoch);
+      } else {
+        // A fresh network, exactly as if there had been no checkpoint.
+        rung->note = absl::StrCat("checkpoint not used (", resumed.status().message(),
+                                  "): trained from scratch");
+        torch::manual_seed(o.seed);
+        absl::StatusOr<PlanNet> rebuilt = BuildPlanNet(plan);
+        if (!rebuilt.ok()) {
+          out.result.error = std::string(rebuilt.status().message());
+          return out;
+        }
+        net = *std::move(rebuilt);
+        optimizer = MakeOptimizer(net, o);
+      }
+    }
+    const int end_epoch = rung != nullptr && rung->epoch_target > 0
+                              ? std::min(rung->epoch_target, o.epochs)
+                              : o.epochs;
     const TensorData train = AsTensors(data.train);
     const TensorData val = AsTensors(data.val);
     const TensorData test = AsTensors(data.test);
@@ -298,8 +441,13 @@ TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSpli
       return out;
     }
     std::string error;
-    out.state = Train(net, train, val, o, progress, interrupt, start, out.history, error);
-    out.result.epochs = static_cast<int>(out.history.size());
+    out.state = Train(net, *optimizer, train, val, o, start_epoch, std::max(end_epoch, start_epoch),
+                      progress, interrupt, start, out.history, error);
+    // Epochs the network has been trained for, earlier rungs included.
+    out.result.epochs = start_epoch + static_cast<int>(out.history.size());
+    if (rung != nullptr && rung->checkpoint_out != nullptr && out.state == TrialState::kSucceeded) {
+      *rung->checkpoint_out = SaveCheckpoint(net, *optimizer, out.result.epochs);
+    }
     out.result.train_seconds = SecondsSince(start);
     if (out.state == TrialState::kFailed || out.state == TrialState::kCancelled) {
       out.result.error = error;

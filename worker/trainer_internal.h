@@ -18,12 +18,15 @@ namespace hwnas::worker::internal {
 using TrainedNetHook = std::function<void(PlanNet&)>;
 
 // TrainAndEvaluate, then (when `latency` is not null and training did not
-// fail) MeasureLatency on the trained, quantization-frozen network.
+// fail) MeasureLatency on the trained, quantization-frozen network. With
+// `rung`, trains only to rung->epoch_target, resumes from rung->resume_from
+// and writes rung->checkpoint_out (see RungRun).
 TrialOutcome TrainEvaluateMeasure(const space::NetworkPlan& plan, const DataSplits& data,
                                   const TrainingOptions& options, const LatencyOptions* latency,
                                   const ProgressCallback& progress,
                                   const TrainedNetHook& on_trained = nullptr,
-                                  const InterruptFlag* interrupt = nullptr);
+                                  const InterruptFlag* interrupt = nullptr,
+                                  RungRun* rung = nullptr);
 
 }  // namespace hwnas::worker::internal
 

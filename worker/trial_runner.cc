@@ -92,7 +92,7 @@ absl::StatusOr<TrialResult> TrialRunner::StaticResult(const space::NetworkPlan& 
 }
 
 TrialOutcome TrialRunner::Run(const Architecture& arch, const ProgressCallback& progress,
-                              const InterruptFlag* interrupt) {
+                              const InterruptFlag* interrupt, RungRun* rung) {
   TrialOutcome out;
   if (arch.space != space_->name() || arch.space_version != space_->version()) {
     out.result.error =
@@ -105,11 +105,11 @@ TrialOutcome TrialRunner::Run(const Architecture& arch, const ProgressCallback& 
     out.result.error = absl::StrCat("invalid architecture: ", plan.status().message());
     return out;
   }
-  return RunPlan(*plan, progress, interrupt);
+  return RunPlan(*plan, progress, interrupt, rung);
 }
 
 TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const ProgressCallback& progress,
-                                  const InterruptFlag* interrupt) {
+                                  const InterruptFlag* interrupt, RungRun* rung) {
   const space::NetworkPlan plan = ApplyHardwareOptions(input, spec_.hardware);
   absl::StatusOr<TrialResult> statics = StaticResult(plan);
   if (!statics.ok()) {
@@ -155,7 +155,7 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
           ? CrossValidated(plan, progress, interrupt)
           : internal::TrainEvaluateMeasure(plan, *data_, spec_.training,
                                            spec_.hardware.measure_latency ? &latency : nullptr,
-                                           progress, on_trained, interrupt);
+                                           progress, on_trained, interrupt, rung);
   if (!spec_.evaluation.cross_validated() && !out.confusion.empty()) {
     const ClassScores scores = ScoreConfusion(out.confusion);
     out.result.balanced_accuracy = scores.balanced_accuracy;

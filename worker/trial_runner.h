@@ -41,6 +41,22 @@ using ProgressCallback = std::function<ProgressDecision(const EpochMetrics&)>;
 // (search cancelled, lease lost) without waiting for a long epoch.
 using InterruptFlag = std::atomic<bool>;
 
+// Multi-fidelity (spec `fidelity:`): how far one lease of a trial trains and
+// what it resumes from. The learning-rate schedule always spans
+// training.epochs; a rung trains its first `epoch_target` epochs.
+struct RungRun {
+  int epoch_target = 0;  // 0: all of training.epochs.
+  // A checkpoint an earlier rung of this trial wrote (weights, optimizer
+  // state, epochs and steps done); empty: train from scratch. One that does
+  // not read back (corrupt, truncated, another architecture) is ignored: the
+  // trial trains from scratch and `note` says why.
+  std::string resume_from;
+  // Not null: receives this rung's checkpoint after training succeeded.
+  std::string* checkpoint_out = nullptr;
+  // Out: "resumed from epoch 3" or why the checkpoint was not used.
+  std::string note;
+};
+
 struct TrialOutcome {
   // kSucceeded, kEarlyStopped (the callback said stop), kCancelled (the
   // InterruptFlag was set), kFailed (result.error says why: NaN loss,
@@ -112,12 +128,12 @@ class TrialRunner {
   // proxy}` in the spec, RunPlan scores the untrained network on one batch
   // instead of training it (see ScoreWithProxy).
   TrialOutcome Run(const Architecture& arch, const ProgressCallback& progress,
-                   const InterruptFlag* interrupt = nullptr);
+                   const InterruptFlag* interrupt = nullptr, RungRun* rung = nullptr);
   // Costs, estimates, training, evaluation and latency for a lowered plan;
   // for the spec's measured targets (hardware.targets[].measure) also the
   // trained network's firmware, measured in QEMU (MeasureTrainedNet).
   TrialOutcome RunPlan(const space::NetworkPlan& plan, const ProgressCallback& progress,
-                       const InterruptFlag* interrupt = nullptr);
+                       const InterruptFlag* interrupt = nullptr, RungRun* rung = nullptr);
 
   // Costs and per-target estimates without training (describe, feasibility).
   absl::StatusOr<TrialResult> StaticResult(const space::NetworkPlan& plan) const;

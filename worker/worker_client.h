@@ -27,6 +27,14 @@ struct TrialAssignment {
   std::string spec_yaml;  // The search's whole spec.
   int attempt = 1;        // 1 for the first try.
   int64_t seed = 0;
+  // Multi-fidelity: train to this many epochs of the schedule (0: all of
+  // training.epochs), on this rung.
+  int epoch_target = 0;
+  int rung = 0;
+  // The trial's training state from its last rung (empty: train from
+  // scratch), and whether to send this rung's state back with the result.
+  std::string resume_checkpoint;
+  bool checkpoint_wanted = false;
 };
 
 // One trial handed to this worker; reports name the lease.
@@ -98,10 +106,12 @@ class WorkerClient {
       const std::optional<EpochMetrics>& metrics) = 0;
 
   // Idempotent per lease: a retry gets the first answer (duplicate).
+  // `checkpoint`: the trained state when the assignment wanted it (else
+  // empty), for the trial's next rung.
   virtual absl::StatusOr<ReportAnswer> ReportResult(const std::string& worker_id,
                                                     const std::string& lease_id,
-                                                    const TrialResult& result,
-                                                    bool early_stopped) = 0;
+                                                    const TrialResult& result, bool early_stopped,
+                                                    const std::string& checkpoint) = 0;
 
   virtual absl::StatusOr<std::vector<LeaseResultAnswer>> ReportResults(
       const std::string& worker_id, const std::vector<LeaseResult>& results) = 0;

@@ -29,6 +29,10 @@ TrialAssignment AssignmentFromProto(const hwnas::v1::TrialAssignment& p) {
   a.spec_yaml = p.spec_yaml();
   a.attempt = p.attempt();
   a.seed = p.seed();
+  a.epoch_target = p.epoch_target();
+  a.rung = p.rung();
+  a.resume_checkpoint = p.resume_checkpoint();
+  a.checkpoint_wanted = p.checkpoint_wanted();
   return a;
 }
 
@@ -123,12 +127,14 @@ class GrpcWorkerClient final : public WorkerClient {
 
   absl::StatusOr<ReportAnswer> ReportResult(const std::string& worker_id,
                                             const std::string& lease_id, const TrialResult& result,
-                                            bool early_stopped) override {
+                                            bool early_stopped,
+                                            const std::string& checkpoint) override {
     hwnas::v1::ReportResultRequest req;
     req.set_worker_id(worker_id);
     req.set_lease_id(lease_id);
     *req.mutable_result() = ToProto(result);
     req.set_early_stopped(early_stopped);
+    req.set_checkpoint(checkpoint);
     hwnas::v1::ReportResultResponse resp;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_.rpc_timeout);

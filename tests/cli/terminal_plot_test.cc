@@ -130,6 +130,36 @@ TEST(RenderEventLine, OneLinePerEventKind) {
   EXPECT_EQ(RenderEventLine(e, {}), "search 7 FAILED (5/10): strategy crashed");
 }
 
+TEST(RenderEventLine, RungResultsAndPromotions) {
+  auto trials = MakeTrials();
+  SearchEvent e;
+  e.search = MakeSearch();
+  e.kind = SearchEventKind::kTrialFinished;
+  // A multi-fidelity trial streamed after its promotion: back in the queue
+  // on rung 1, still carrying its rung-0 result.
+  TrialRecord t = trials[2];
+  t.state = TrialState::kPending;
+  t.rung = 1;
+  t.epoch_target = 3;
+  t.result->epochs = 1;
+  e.trial = t;
+  EXPECT_EQ(PromotionLine(t),
+            "trial 3 promoted to rung 1: trains on to 3 epochs (rung 0: "
+            "accuracy 0.8500 after 1 epochs)");
+  EXPECT_EQ(RenderEventLine(e, {}),
+            "trial 3 promoted to rung 1: trains on to 3 epochs (rung 0: accuracy 0.8500 after 1 "
+            "epochs) (5/10)");
+  // Its top rung's result: finished, with the rung and epochs.
+  t.state = TrialState::kSucceeded;
+  t.result->epochs = 3;
+  e.trial = t;
+  EXPECT_EQ(PromotionLine(t), std::nullopt);
+  EXPECT_EQ(RenderEventLine(e, {}),
+            "trial 3 SUCCEEDED on rung 1 (3/3 epochs): reward 0.8100 accuracy 0.8500 (5/10)");
+  // Without fidelity nothing changes.
+  EXPECT_EQ(PromotionLine(trials[2]), std::nullopt);
+}
+
 TEST(RenderSummary, StateCountsAndBest) {
   SearchRecord s = MakeSearch();
   s.state = SearchState::kCompleted;

@@ -267,6 +267,171 @@ TEST_P(StoreConformanceTest, CompletionIsExactlyOnce) {
   EXPECT_EQ(*store_->LastFinishSequence(search), 1);
 }
 
+// Multi-fidelity: a trial finishes a rung, is promoted (the same trial,
+// back in the queue with the next rung's epochs), leased and finished again,
+// and counts against the budget once.
+TEST_P(StoreConformanceTest, PromotedTrialsRunTheNextRungAndCountOnce) {
+  const int64_t search = NewSearchId();
+  NewTrial first = Pending({1, 2, 3});
+  first.epoch_target = 1;
+  NewTrial second = Pending({3, 2, 1});
+  second.rung = 1;
+  second.bracket = 1;
+  second.epoch_target = 3;
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {first, second});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].rung, 0);
+  EXPECT_EQ((*added)[0].epoch_target, 1);
+  EXPECT_EQ((*added)[1].rung, 1);
+  EXPECT_EQ((*added)[1].bracket, 1);
+  EXPECT_EQ((*added)[1].epoch_target, 3);
+
+  Lease lease = MustLease(search, "w1");
+  ASSERT_EQ(lease.trial.number, 1);
+  EXPECT_EQ(lease.trial.epoch_target, 1);
+  // Only a SUCCEEDED trial is promoted.
+  EXPECT_EQ(store_->PromoteTrial(search, 1, 1, 3).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK(
+      store_->CompleteTrial(lease.lease_id, "w1", SampleResult(0.6), TrialState::kSucceeded, 0.5));
+  ASSERT_OK(store_->RecordRung(
+      search, RungResult{.trial_number = 1, .rung = 0, .epochs = 1, .score = 0.5}));
+  // Rung 2 is not the next one; trial 9 does not exist.
+  EXPECT_EQ(store_->PromoteTrial(search, 1, 2, 9).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->PromoteTrial(search, 9, 1, 3).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->PromoteTrial(search, 1, 1, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<QueueCounts> counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 1);
+  EXPECT_EQ(counts->pending, 1);
+
+  absl::StatusOr<TrialRecord> promoted = store_->PromoteTrial(search, 1, 1, 3);
+  ASSERT_OK(promoted);
+  EXPECT_EQ(promoted->state, TrialState::kPending);
+  EXPECT_EQ(promoted->rung, 1);
+  EXPECT_EQ(promoted->epoch_target, 3);
+  // The lower rung's result stays until the next one replaces it.
+  ASSERT_TRUE(promoted->result.has_value());
+  EXPECT_DOUBLE_EQ(promoted->result->accuracy, 0.6);
+  counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 0);
+  EXPECT_EQ(counts->pending, 2);
+
+  // The promoted trial (lowest number) is leased again, with its new target.
+  Lease again = MustLease(search, "w2");
+  ASSERT_EQ(again.trial.number, 1);
+  EXPECT_EQ(again.trial.rung, 1);
+  EXPECT_EQ(again.trial.epoch_target, 3);
+  EXPECT_NE(again.lease_id, lease.lease_id);
+  ASSERT_OK(
+      store_->CompleteTrial(again.lease_id, "w2", SampleResult(0.8), TrialState::kSucceeded, 0.7));
+  ASSERT_OK(store_->RecordRung(
+      search, RungResult{.trial_number = 1, .rung = 1, .epochs = 3, .score = 0.7}));
+  counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 1);
+  EXPECT_EQ(counts->pending, 1);
+  absl::StatusOr<TrialRecord> stored = store_->GetTrial(search, 1, false);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->state, TrialState::kSucceeded);
+  EXPECT_DOUBLE_EQ(stored->result->accuracy, 0.8);
+  EXPECT_EQ(stored->rung, 1);
+
+  absl::StatusOr<std::vector<RungResult>> rungs = store_->ListRungs(search);
+  ASSERT_OK(rungs);
+  EXPECT_EQ(*rungs, (std::vector<RungResult>{
+                        {.trial_number = 1, .rung = 0, .epochs = 1, .score = 0.5, .promoted = true},
+                        {.trial_number = 1, .rung = 1, .epochs = 3, .score = 0.7}}));
+  if (std::optional<std::string> view = backend().Sql(
+          "SELECT trial_number, rung, epoch_target, bracket FROM v_trials ORDER BY 1")) {
+    EXPECT_EQ(*view, "1|1|3|0\n2|1|3|1");
+  }
+
+  // Bad input changes nothing.
+  EXPECT_EQ(
+      store_
+          ->RecordRung(search,
+                       RungResult{.trial_number = 1, .rung = 0, .epochs = 1, .score = std::nan("")})
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->RecordRung(search, RungResult{.trial_number = 1, .rung = 0, .epochs = 0}).code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->RecordRung(search, RungResult{.trial_number = 7, .rung = 0, .epochs = 1}).code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListRungs(search + 100).status().code(), absl::StatusCode::kNotFound);
+  NewTrial bad = Pending({4});
+  bad.rung = -1;
+  EXPECT_EQ(store_->AddTrials(search, {bad}).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A search that ended promotes nothing.
+  ASSERT_OK(store_->FinishSearch(search, SearchState::kCancelled));
+  EXPECT_EQ(store_->PromoteTrial(search, 1, 2, 9).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(StoreConformanceTest, TrialCheckpointsAreEvictedLowestScoreFirstAndGoWithTheSearch) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1}), Pending({2}), Pending({3}), Pending({4})}));
+  // Binary data with zero bytes survives the round trip.
+  std::string data("ck\0pt", 5);
+  data.append(95, 'x');  // 100 bytes.
+  auto checkpoint = [&](int64_t number, double score) {
+    return TrialCheckpoint{number, 1, score, data};
+  };
+  absl::StatusOr<CheckpointSaved> saved =
+      store_->SaveTrialCheckpoint(search, checkpoint(1, 0.5), 250);
+  ASSERT_OK(saved);
+  EXPECT_EQ(saved->search_bytes, 100);
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, checkpoint(2, 0.3), 250));
+  absl::StatusOr<std::optional<TrialCheckpoint>> loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->data, data);
+  EXPECT_EQ((*loaded)->epochs, 1);
+  EXPECT_DOUBLE_EQ((*loaded)->score, 0.5);
+  // A third does not fit under 250 bytes: the lowest score (trial 2) goes.
+  saved = store_->SaveTrialCheckpoint(search, checkpoint(3, 0.9), 250);
+  ASSERT_OK(saved);
+  EXPECT_EQ(saved->evicted, (std::vector<int64_t>{2}));
+  EXPECT_EQ(saved->search_bytes, 200);
+  loaded = store_->LoadTrialCheckpoint(search, 2);
+  ASSERT_OK(loaded);
+  EXPECT_FALSE(loaded->has_value());
+  // One that scores below every stored one evicts nothing: refused with the
+  // numbers, and nothing stored before is lost.
+  saved = store_->SaveTrialCheckpoint(search, checkpoint(4, 0.1), 250);
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(saved.status().message(), HasSubstr("300 bytes, over its limit of 250 bytes"));
+  EXPECT_TRUE(store_->LoadTrialCheckpoint(search, 1)->has_value());
+  EXPECT_TRUE(store_->LoadTrialCheckpoint(search, 3)->has_value());
+  // Replacing a trial's own checkpoint does not count the old one.
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{3, 3, 0.95, data}, 250));
+  EXPECT_EQ((*store_->LoadTrialCheckpoint(search, 3))->epochs, 3);
+  // Bad input.
+  EXPECT_EQ(
+      store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 0, 0.5, data}, 250).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 1, 0.5, ""}, 250).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SaveTrialCheckpoint(search, checkpoint(9, 0.5), 250).status().code(),
+            absl::StatusCode::kNotFound);
+  // Deleted one by one, and all when the search ends.
+  ASSERT_OK(store_->DeleteTrialCheckpoint(search, 1));
+  EXPECT_FALSE(store_->LoadTrialCheckpoint(search, 1)->has_value());
+  ASSERT_OK(store_->DeleteTrialCheckpoint(search, 1));  // None: still OK.
+  ASSERT_OK(store_->FinishSearch(search, SearchState::kCompleted));
+  EXPECT_FALSE(store_->LoadTrialCheckpoint(search, 3)->has_value());
+  if (std::optional<std::string> rows = backend().Sql("SELECT count(*) FROM trial_checkpoints")) {
+    EXPECT_EQ(*rows, "0");
+  }
+}
+
 TEST_P(StoreConformanceTest, SingleSplitResultsStoreNoFoldsOrClassScores) {
   const int64_t search = NewSearchId();
   ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3, 4, 0, 1})}));

@@ -533,5 +533,149 @@ TEST(WatchProgress, NeverGoesBack) {
   EXPECT_EQ(NeverBehind(at, &shown).running, 0);
 }
 
+// Multi-fidelity (ASHA): rung results arrive one by one; a trial in the top
+// 1/eta of its rung so far goes on at once (no waiting for the rung to
+// fill) as a new lease of the same trial, with the next rung's epochs and
+// its own checkpoint; the search counts each trial once.
+std::string AshaSpec(int budget) {
+  return absl::StrCat(R"(name: asha
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 9, batch_size: 64}
+strategy: {name: random, seed: 3}
+fidelity: {kind: asha, min: 1, max: 9, eta: 3}
+budget: {trials: )",
+                      budget, "}\n");
+}
+
+TrialResult TrainedResult(double accuracy, int epochs) {
+  TrialResult r;
+  r.accuracy = accuracy;
+  r.loss = 0.5;
+  r.epochs = epochs;
+  r.train_seconds = 1;
+  r.latency = LatencyMeasurement{1, 1.2, 30, 1, "x86_64 cpu"};
+  r.costs = HardwareCosts{1000, 20000, 4096, 1000};
+  return r;
+}
+
+TEST_F(CoordinatorTest, AshaPromotesTheSameTrialWithItsCheckpointWithoutWaitingForTheRung) {
+  WorkerRecord w;
+  w.name = "trainer";
+  w.search_spaces = {"mnasnet"};
+  w.evaluators = {"train"};
+  w.datasets = {"fashion_mnist"};
+  absl::StatusOr<WorkerRecord> registered = coordinator_->RegisterWorker(fleet_, w);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  const std::string worker = registered->id;
+  const int64_t search = Submit(AshaSpec(6));
+  ASSERT_NE(search, 0);
+
+  // Rung 0 accuracies by trial number: trial 2 is the best of the first
+  // three, trial 3 the second best of all six.
+  const std::map<int64_t, double> rung0 = {{1, 0.5}, {2, 0.8}, {3, 0.6},
+                                           {4, 0.1}, {5, 0.2}, {6, 0.3}};
+  auto run = [&](const Assignment& a, double accuracy) {
+    absl::StatusOr<db::ReportOutcome> out = coordinator_->ReportResult(
+        worker, a.lease_id, TrainedResult(accuracy, a.epoch_target), false,
+        absl::StrCat("state of trial ", a.trial_number, " after ", a.epoch_target, " epochs"));
+    ASSERT_TRUE(out.ok()) << out.status();
+  };
+  for (int64_t expected = 1; expected <= 3; ++expected) {
+    std::vector<Assignment> got = AcquireNow(worker);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].trial_number, expected);
+    EXPECT_EQ(got[0].rung, 0);
+    EXPECT_EQ(got[0].epoch_target, 1);
+    EXPECT_TRUE(got[0].checkpoint_wanted);
+    EXPECT_TRUE(got[0].resume_checkpoint.empty());
+    run(got[0], rung0.at(expected));
+  }
+  // Three results on rung 0: the best goes on to rung 1 now, ahead of the
+  // new trials, and resumes from the state its rung-0 lease sent.
+  std::vector<Assignment> got = AcquireNow(worker);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].trial_number, 2);
+  EXPECT_EQ(got[0].rung, 1);
+  EXPECT_EQ(got[0].epoch_target, 3);
+  EXPECT_TRUE(got[0].checkpoint_wanted);
+  EXPECT_EQ(got[0].resume_checkpoint, "state of trial 2 after 1 epochs");
+  run(got[0], 0.85);
+  for (int64_t expected = 4; expected <= 6; ++expected) {
+    got = AcquireNow(worker);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].trial_number, expected);
+    run(got[0], rung0.at(expected));
+  }
+  // Six results: floor(6/3) = 2, so trial 3 qualifies now too.
+  got = AcquireNow(worker);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].trial_number, 3);
+  EXPECT_EQ(got[0].rung, 1);
+  EXPECT_EQ(got[0].resume_checkpoint, "state of trial 3 after 1 epochs");
+  run(got[0], 0.7);
+
+  // Two results on rung 1 promote nobody: every trial has finished, once.
+  EXPECT_EQ(WaitFinished(search), SearchState::kCompleted);
+  const SearchRecord done = Search(search);
+  EXPECT_EQ(done.counts.total, 6);
+  EXPECT_EQ(done.counts.succeeded, 6);
+  absl::StatusOr<TrialRecord> best = store_.GetTrial(search, 2, false);
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_EQ(best->rung, 1);
+  EXPECT_EQ(best->epoch_target, 3);
+  ASSERT_TRUE(best->result.has_value());
+  EXPECT_DOUBLE_EQ(best->result->accuracy, 0.85);  // The highest rung's result.
+  absl::StatusOr<std::vector<db::RungResult>> rungs = store_.ListRungs(search);
+  ASSERT_TRUE(rungs.ok()) << rungs.status();
+  EXPECT_EQ(rungs->size(), 8u);
+  int promoted = 0;
+  for (const db::RungResult& r : *rungs) promoted += r.promoted ? 1 : 0;
+  EXPECT_EQ(promoted, 2);
+  absl::StatusOr<std::vector<db::Event>> events = store_.ListEvents(search, 0, 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::vector<int64_t> promotion_events;
+  for (const db::Event& e : *events) {
+    if (e.kind == "promoted") promotion_events.push_back(e.trial_number.value_or(0));
+  }
+  EXPECT_EQ(promotion_events, (std::vector<int64_t>{2, 3}));
+  // The search ended: no training state is kept.
+  absl::StatusOr<std::optional<db::TrialCheckpoint>> kept = store_.LoadTrialCheckpoint(search, 2);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(kept->has_value());
+}
+
+// Hyperband: new trials are spread over brackets that start on different
+// rungs (bracket b on rung b, with that rung's epochs), in Li et al.'s
+// proportions: with min 1, max 9, eta 3 the first 17 go 9 / 5 / 3.
+TEST_F(CoordinatorTest, HyperbandStartsTrialsOnTheirBracketsRungs) {
+  WorkerRecord w;
+  w.name = "trainer";
+  w.search_spaces = {"mnasnet"};
+  w.evaluators = {"train"};
+  w.datasets = {"fashion_mnist"};
+  absl::StatusOr<WorkerRecord> registered = coordinator_->RegisterWorker(fleet_, w);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  std::string spec = AshaSpec(17);
+  spec.replace(spec.find("kind: asha"), 10, "kind: hyperband");
+  const int64_t search = Submit(spec);
+  ASSERT_NE(search, 0);
+  std::map<int, int> by_bracket;
+  const std::map<int, int> epochs_of = {{0, 1}, {1, 3}, {2, 9}};
+  for (int i = 0; i < 17; ++i) {
+    std::vector<Assignment> got = AcquireNow(registered->id);
+    ASSERT_EQ(got.size(), 1u) << "lease " << i;
+    absl::StatusOr<TrialRecord> t = store_.GetTrial(search, got[0].trial_number, false);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(got[0].rung, t->bracket);
+    EXPECT_EQ(got[0].epoch_target, epochs_of.at(t->bracket));
+    // The top rung's lease keeps no state: nothing resumes from it.
+    EXPECT_EQ(got[0].checkpoint_wanted, t->bracket < 2);
+    by_bracket[t->bracket]++;
+  }
+  EXPECT_EQ(by_bracket, (std::map<int, int>{{0, 9}, {1, 5}, {2, 3}}));
+}
+
 }  // namespace
 }  // namespace hwnas::server

@@ -158,6 +158,73 @@ TEST(SearchSpecTest, ErrorsNameTheField) {
               HasSubstr("scheduling.gpu: hwnas-worker trains on the CPU"));
 }
 
+// kTrain with 9 training epochs: the top rung of the fidelity tests.
+std::string Train9() {
+  return absl::StrReplaceAll(kTrain, {{"training: {epochs: 1,", "training: {epochs: 9,"}});
+}
+
+TEST(SearchSpecTest, ParsesFidelity) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(Train9());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->fidelity.enabled());
+  spec = ParseSearchSpec(Train9() +
+                         "fidelity: {kind: asha, resource: epochs, min: 1, max: 9, eta: 3}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->fidelity.kind, scheduler::FidelityKind::kAsha);
+  EXPECT_EQ(spec->fidelity.min, 1);
+  EXPECT_EQ(spec->fidelity.max, 9);
+  EXPECT_EQ(spec->fidelity.eta, 3);
+  EXPECT_EQ(scheduler::RungEpochs(spec->fidelity), (std::vector<int>{1, 3, 9}));
+  EXPECT_EQ(spec->fidelity.checkpoint_limit_bytes, int64_t{256} << 20);
+  // Defaults: resource epochs, min 1, eta 3.
+  spec = ParseSearchSpec(Train9() +
+                         "fidelity: {kind: hyperband, max: 4, brackets: 2, checkpoint_mib: 3}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->fidelity.kind, scheduler::FidelityKind::kHyperband);
+  EXPECT_EQ(spec->fidelity.min, 1);
+  EXPECT_EQ(spec->fidelity.eta, 3);
+  EXPECT_EQ(spec->fidelity.brackets, 2);
+  EXPECT_EQ(spec->fidelity.checkpoint_limit_bytes, 3 << 20);
+  spec = ParseSearchSpec(Train9() + "fidelity: {kind: none}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->fidelity.enabled());
+}
+
+TEST(SearchSpecTest, FidelityErrorsNameTheField) {
+  const std::string train = Train9();
+  EXPECT_EQ(Error(train + "fidelity: {kind: asha, min: 3, max: 2}\n"),
+            "fidelity.max: must be at least fidelity.min (3), got 2");
+  EXPECT_EQ(Error(train + "fidelity: {kind: asha, max: 9, eta: 1}\n"),
+            "fidelity.eta: must be between 2 and 1000 (each rung keeps 1/eta), got 1");
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, eta: 0}\n"), HasSubstr("fidelity.eta"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, resource: samples}\n"),
+              HasSubstr("fidelity.resource: unknown value 'samples'"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha}\n"), HasSubstr("fidelity.max: is required"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: sha, max: 9}\n"),
+              HasSubstr("fidelity.kind: unknown value 'sha'"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, brackets: 2}\n"),
+              HasSubstr("fidelity.brackets: unknown key"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: asha, max: 9, checkpoint_mib: 0}\n"),
+              HasSubstr("fidelity.checkpoint_mib"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: none, max: 9}\n"),
+              HasSubstr("fidelity.max: unknown key"));
+  EXPECT_THAT(Error(train + "fidelity: {kind: hyperband, max: 9, brackets: 4}\n"),
+              HasSubstr("fidelity.brackets: at most one bracket per rung (3 rungs"));
+  EXPECT_THAT(Error(train + "fidelity: [asha]\n"), HasSubstr("fidelity"));
+  // The schedule spans training.epochs: the top rung cannot go past it.
+  EXPECT_EQ(Error(std::string(kTrain) + "fidelity: {kind: asha, max: 9}\n"),
+            "fidelity.max: 9 is above training.epochs (1): the learning-rate schedule spans "
+            "training.epochs, so set training.epochs to at least 9");
+  // Evaluators without epochs.
+  EXPECT_THAT(Error(std::string(kTable) + "fidelity: {kind: asha, max: 9}\n"),
+              HasSubstr("fidelity.resource: the table evaluator has no epochs"));
+  EXPECT_THAT(Error(train + "evaluator: {kind: proxy, proxy: snip}\n"
+                            "fidelity: {kind: hyperband, max: 9}\n"),
+              HasSubstr("fidelity.resource: the proxy evaluator has no epochs"));
+  EXPECT_THAT(Error(train + "evaluation: {folds: 3}\nfidelity: {kind: asha, max: 9}\n"),
+              HasSubstr("fidelity.kind: asha resumes one network per trial"));
+}
+
 // The audit's lenient specs: each is refused, naming the field.
 TEST(SearchSpecTest, RefusesQuotedNumbersNullsAndSeveralDocuments) {
   const std::string table_head =

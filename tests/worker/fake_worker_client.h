@@ -154,8 +154,8 @@ class FakeWorkerClient final : public WorkerClient {
   }
 
   absl::StatusOr<ReportAnswer> ReportResult(const std::string&, const std::string& lease_id,
-                                            const TrialResult& result,
-                                            bool early_stopped) override {
+                                            const TrialResult& result, bool early_stopped,
+                                            const std::string&) override {
     absl::MutexLock l(&mu_);
     if (absl::Status s = NextReportErrorLocked(); !s.ok()) return s;
     results_.push_back(ResultCall{lease_id, result, early_stopped});

@@ -161,6 +161,10 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     a->set_spec_yaml("evaluator: {kind: table}");
     a->set_attempt(2);
     a->set_seed(1234 + number);
+    a->set_epoch_target(number);
+    a->set_rung(1);
+    a->set_resume_checkpoint(std::string("ck\0", 3) + std::to_string(number));
+    a->set_checkpoint_wanted(number % 2 == 0);
   }
 };
 
@@ -242,6 +246,11 @@ TEST_F(GrpcWorkerClientTest, AcquireTurnsEveryLeaseIntoDomainStructs) {
     EXPECT_EQ(l.assignment.spec_yaml, "evaluator: {kind: table}");
     EXPECT_EQ(l.assignment.attempt, 2);
     EXPECT_EQ(l.assignment.seed, 1234 + i + 1);
+    // Multi-fidelity: the rung, its epochs and the state to resume from.
+    EXPECT_EQ(l.assignment.epoch_target, i + 1);
+    EXPECT_EQ(l.assignment.rung, 1);
+    EXPECT_EQ(l.assignment.resume_checkpoint, std::string("ck\0", 3) + std::to_string(i + 1));
+    EXPECT_EQ(l.assignment.checkpoint_wanted, (i + 1) % 2 == 0);
   }
 }
 
@@ -299,7 +308,9 @@ TEST_F(GrpcWorkerClientTest, ResultReports) {
   TrialResult r;
   r.accuracy = 0.91;
   r.epochs = 3;
-  absl::StatusOr<ReportAnswer> one = client_->ReportResult("w-42", "L1", r, true);
+  // A rung's training state travels as bytes (zeros included).
+  const std::string state("HWNASCK1\0state", 14);
+  absl::StatusOr<ReportAnswer> one = client_->ReportResult("w-42", "L1", r, true, state);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->search_id, 5);
   EXPECT_EQ(one->trial_number, 17);
@@ -309,6 +320,7 @@ TEST_F(GrpcWorkerClientTest, ResultReports) {
   EXPECT_EQ(sent.lease_id(), "L1");
   EXPECT_TRUE(sent.early_stopped());
   EXPECT_EQ(proto::FromProto(sent.result()), r);
+  EXPECT_EQ(sent.checkpoint(), state);
 
   absl::StatusOr<std::vector<LeaseResultAnswer>> many = client_->ReportResults(
       "w-42", {LeaseResult{"fresh", r, false}, LeaseResult{"expired", r, false},
