@@ -97,7 +97,7 @@ absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
   HWNAS_ASSIGN_OR_RETURN(double stack, DoubleOr(s, "stack_bytes", 0.0, 0, 1e9));
   d.stack_bytes = static_cast<int64_t>(std::llround(stack));
   HWNAS_ASSIGN_OR_RETURN(d.kernel_flash_bytes,
-                         ReadNumberMap(s, "kernel_flash_bytes", mcu::KernelFunctionNames()));
+                         ReadNumberMap(s, "kernel_flash_bytes", mcu::CodeSectionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.call_flash_bytes,
                          ReadNumberMap(s, "call_flash_bytes", mcu::KernelFunctionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.cycles, ReadNumberMap(s, "cycles", mcu::WorkCounterNames()));
@@ -188,10 +188,12 @@ double DeployedCycles(const mcu::Footprint& f, const DeployedCosts& d) {
 
 int64_t DeployedCodeBytes(const mcu::Footprint& f, const DeployedCosts& d) {
   double bytes = static_cast<double>(d.base_flash_bytes);
-  for (const auto& [kernel, calls] : f.kernel_calls) {
-    if (auto it = d.kernel_flash_bytes.find(kernel); it != d.kernel_flash_bytes.end()) {
+  for (const std::string& section : mcu::LinkedCode(f.kernel_calls)) {
+    if (auto it = d.kernel_flash_bytes.find(section); it != d.kernel_flash_bytes.end()) {
       bytes += it->second;
     }
+  }
+  for (const auto& [kernel, calls] : f.kernel_calls) {
     if (auto it = d.call_flash_bytes.find(kernel); it != d.call_flash_bytes.end()) {
       bytes += it->second * static_cast<double>(calls);
     }

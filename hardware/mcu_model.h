@@ -27,7 +27,9 @@
 //                                  # `hwnas-worker calibrate --mcu` measures it
 //     base_flash_bytes: 120        #   model_infer's fixed code
 //     kernel_flash_bytes: {hwnas_conv_s8: 2100, ...}  # code of each kernel
-//                                  #   function a network links
+//                                  #   function a network links, and of the
+//                                  #   helpers kernels share (hwnas_pool_s8;
+//                                  #   mcu::CodeSectionNames)
 //     call_flash_bytes: {hwnas_conv_s8: 22, ...}      # each call's code
 //     stack_bytes: 200             #   model_infer's stack high-water mark
 //     cycles: {dot22.iter: 15, requantized: 24, ...}  # per work counter
@@ -88,7 +90,7 @@ struct CyclesPerMac {
 struct DeployedCosts {
   bool present = false;
   int64_t base_flash_bytes = 0;
-  std::map<std::string, double> kernel_flash_bytes;  // Kernel function -> code bytes.
+  std::map<std::string, double> kernel_flash_bytes;  // Code section -> bytes.
   std::map<std::string, double> call_flash_bytes;    // Kernel function -> bytes per call.
   int64_t stack_bytes = 0;
   std::map<std::string, double> cycles;  // Work counter -> cycles per count.

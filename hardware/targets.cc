@@ -107,4 +107,16 @@ absl::StatusOr<std::vector<std::string>> TargetSet::Summaries(
   return lines;
 }
 
+absl::StatusOr<McuProfile> TargetSet::McuProfileOf(absl::string_view target) const {
+  for (const Impl::Target& t : impl_->list) {
+    if (t.name != target) continue;
+    if (!t.mcu) {
+      return absl::NotFoundError(
+          absl::StrCat("hardware target '", target, "' is a lookup table, not an MCU profile"));
+    }
+    return *t.mcu;
+  }
+  return absl::NotFoundError(absl::StrCat("no hardware target '", target, "'"));
+}
+
 }  // namespace hwnas::hardware

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/trial.h"
+#include "hardware/mcu_model.h"
 #include "space/network_plan.h"
 
 namespace hwnas::hardware {
@@ -51,6 +53,9 @@ class TargetSet {
   absl::StatusOr<TrialResult> Estimate(const space::NetworkPlan& plan) const;
   // A per-target summary line each (feasibility reasons), for describe.
   absl::StatusOr<std::vector<std::string>> Summaries(const space::NetworkPlan& plan) const;
+  // The MCU profile Load loaded for the target named `target` (the spec's
+  // name); NotFound when there is no such target or it is a lookup table.
+  absl::StatusOr<McuProfile> McuProfileOf(absl::string_view target) const;
 
  private:
   struct Impl;

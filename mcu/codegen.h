@@ -36,6 +36,9 @@ absl::Status WriteCProject(const Int8Model& model, const CodegenOptions& options
 // mps2.ld, fw_main.c), for benchmarks that build kernels alone.
 const std::map<std::string, std::string>& RuntimeFiles();
 
+// The project's Makefile with `cpu` as the default CPU.
+std::string ProjectMakefile(const std::string& cpu);
+
 // "cortex-m4" -> "mps2-an386", "cortex-m7" -> "mps2-an500".
 absl::StatusOr<std::string> QemuMachineFor(const std::string& cpu);
 

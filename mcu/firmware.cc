@@ -8,9 +8,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "mcu/codegen.h"
 
 namespace hwnas::mcu {
@@ -117,6 +119,74 @@ absl::StatusOr<ElfSizes> ReadElfSizes(const std::string& elf) {
   CommandResult r = RunShell(absl::StrCat("arm-none-eabi-size -B ", Quote(elf)), "", 30);
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", r.output));
   return ParseElfSizes(r.output);
+}
+
+std::map<std::string, int64_t> ParseTextSections(const std::string& size_output) {
+  std::map<std::string, int64_t> sizes;
+  for (absl::string_view line : absl::StrSplit(size_output, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    int64_t size = 0;
+    if (f.size() < 2 || !absl::ConsumePrefix(&f[0], ".text.") || f[0].empty() ||
+        !absl::SimpleAtoi(f[1], &size)) {
+      continue;
+    }
+    sizes[std::string(f[0])] = size;
+  }
+  return sizes;
+}
+
+std::map<std::string, int64_t> ParseStackUsage(const std::string& su_text) {
+  std::map<std::string, int64_t> frames;
+  for (absl::string_view line : absl::StrSplit(su_text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+    int64_t bytes = 0;
+    const size_t colon = f.empty() ? absl::string_view::npos : f[0].rfind(':');
+    if (f.size() < 2 || colon == absl::string_view::npos || !absl::SimpleAtoi(f[1], &bytes)) {
+      continue;
+    }
+    frames[std::string(f[0].substr(colon + 1))] = bytes;
+  }
+  return frames;
+}
+
+absl::StatusOr<KernelBuild> MeasureKernelCode(const std::string& cpu, const std::string& dir) {
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) return s;
+  if (auto m = QemuMachineFor(cpu); !m.ok()) return m.status();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::map<std::string, std::string> files = {{"Makefile", ProjectMakefile(cpu)}};
+  for (const char* name : {"hwnas_nn.c", "hwnas_nn.h"}) files[name] = RuntimeFiles().at(name);
+  for (const auto& [name, text] : files) {
+    std::ofstream f(std::filesystem::path(dir) / name, std::ios::trunc);
+    f << text;
+    if (!f.flush()) return absl::InternalError(absl::StrCat(dir, "/", name, ": cannot write"));
+  }
+  const std::string object = absl::StrCat("kernels-", cpu, ".o");
+  CommandResult build = RunShell(absl::StrCat("make -s ", object, " CPU=", cpu), dir, 120);
+  CommandResult size = build.exit_code == 0
+                           ? RunShell(absl::StrCat("arm-none-eabi-size -A ", object), dir, 30)
+                           : CommandResult{};
+  std::string su;
+  {
+    std::ifstream in(std::filesystem::path(dir) / absl::StrCat("kernels-", cpu, ".su"));
+    std::stringstream text;
+    text << in.rdbuf();
+    su = text.str();
+  }
+  std::filesystem::remove_all(dir, ec);
+  if (build.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("kernel build failed:\n", build.output));
+  }
+  if (size.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("arm-none-eabi-size: ", size.output));
+  }
+  KernelBuild kernels;
+  kernels.code_bytes = ParseTextSections(size.output);
+  if (kernels.code_bytes.empty()) {
+    return absl::InternalError(absl::StrCat("no .text sections in ", object, ": ", size.output));
+  }
+  kernels.stack_bytes = ParseStackUsage(su);
+  return kernels;
 }
 
 absl::StatusOr<std::string> RunInQemu(const std::string& elf, const std::string& machine,

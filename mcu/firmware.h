@@ -9,6 +9,7 @@
 #define HWNAS_MCU_FIRMWARE_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,21 @@ struct ElfSizes {
 absl::StatusOr<ElfSizes> ReadElfSizes(const std::string& elf);
 // The same from arm-none-eabi-size's output.
 absl::StatusOr<ElfSizes> ParseElfSizes(const std::string& output);
+
+// The int8 kernels (runtime/hwnas_nn.c) compiled for `cpu` as a firmware
+// compiles them (`make kernels`: -O2, -ffunction-sections, -fstack-usage).
+struct KernelBuild {
+  // Function -> its .text section's size (what --gc-sections links for it).
+  std::map<std::string, int64_t> code_bytes;
+  // Function -> its stack frame (gcc's static stack usage).
+  std::map<std::string, int64_t> stack_bytes;
+};
+// Works in `dir` (created, then removed).
+absl::StatusOr<KernelBuild> MeasureKernelCode(const std::string& cpu, const std::string& dir);
+// The code bytes from `arm-none-eabi-size -A` output of the object.
+std::map<std::string, int64_t> ParseTextSections(const std::string& size_output);
+// The frames from a -fstack-usage file ("file.c:12:6:name\tbytes\tstatic").
+std::map<std::string, int64_t> ParseStackUsage(const std::string& su_text);
 
 // Runs an ELF in QEMU with the deterministic icount mode; returns its output.
 absl::StatusOr<std::string> RunInQemu(const std::string& elf, const std::string& machine,

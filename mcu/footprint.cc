@@ -104,8 +104,11 @@ void CountPool(const Int8Node& n, const Dims& in, Work& work) {
     const int64_t ky = ValidTaps(oy * c.stride_h - c.pad_h, c.kernel_h, 1, in.h);
     for (int64_t ox = 0; ox < n.out.w; ++ox) {
       const int64_t kx = ValidTaps(ox * c.stride_w - c.pad_w, c.kernel_w, 1, in.w);
-      // Every tap is visited (out-of-range ones skipped by a test).
+      // Per output element: every window row is tested, every tap of an
+      // in-range row too (out-of-range ones skipped), the valid ones summed.
+      work.w["pool.outputs"] += static_cast<double>(in.c);
       work.w["pool.windows"] += static_cast<double>(in.c * c.kernel_h);
+      work.w["pool.tested"] += static_cast<double>(in.c * ky * c.kernel_w);
       work.w["pool.taps"] += static_cast<double>(in.c * ky * kx);
     }
   }
@@ -157,22 +160,66 @@ const std::vector<std::string>& KernelFunctionNames() {
   return names;
 }
 
+const std::vector<std::string>& CodeSectionNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v = KernelFunctionNames();
+    v.push_back("hwnas_pool_s8");
+    return v;
+  }();
+  return names;
+}
+
+std::vector<std::string> LinkedCode(const std::map<std::string, int64_t>& kernel_calls) {
+  std::vector<std::string> linked;
+  bool pool = false;
+  for (const auto& [kernel, calls] : kernel_calls) {
+    if (calls <= 0) continue;
+    linked.push_back(kernel);
+    pool = pool || kernel == "hwnas_avg_pool_s8" || kernel == "hwnas_max_pool_s8";
+  }
+  // Both pooling kernels are a call of one static function (the window
+  // loop), which the compiler keeps out of line.
+  if (pool) linked.push_back("hwnas_pool_s8");
+  return linked;
+}
+
 const std::vector<std::string>& WorkCounterNames() {
-  static const std::vector<std::string> names = {"dot22.calls",     "dot22.iter",
-                                                 "dot22.tail",      "dot2.calls",
-                                                 "dot2.iter",       "dot2.tail",
-                                                 "dot1.calls",      "dot1.iter",
-                                                 "dot1.tail",       "pointwise.pixel_pairs",
-                                                 "conv.pixels",     "conv4.positions",
-                                                 "conv4.unpacked",  "depthwise.pixels",
-                                                 "depthwise.rows4", "depthwise.taps4",
-                                                 "depthwise.rows1", "depthwise.taps1",
-                                                 "requantized",     "pool.windows",
-                                                 "pool.taps",       "global_pool.elements",
-                                                 "add.elements",    "mul.elements",
-                                                 "lut.elements",    "recurrent.macs",
-                                                 "recurrent.rows",  "recurrent.steps",
-                                                 "io.elements",     "calls"};
+  static const std::vector<std::string> names = {"dot22.calls",
+                                                 "dot22.iter",
+                                                 "dot22.tail",
+                                                 "dot2.calls",
+                                                 "dot2.iter",
+                                                 "dot2.tail",
+                                                 "dot1.calls",
+                                                 "dot1.iter",
+                                                 "dot1.tail",
+                                                 "pointwise.pixel_pairs",
+                                                 "conv.pixels",
+                                                 "conv4.positions",
+                                                 "conv4.unpacked",
+                                                 "depthwise.pixels",
+                                                 "depthwise.rows4",
+                                                 "depthwise.taps4",
+                                                 "depthwise.rows1",
+                                                 "depthwise.taps1",
+                                                 "requantized",
+                                                 "pool.windows",
+                                                 "pool.taps",
+                                                 "global_pool.elements",
+                                                 "add.elements",
+                                                 "mul.elements",
+                                                 "lut.elements",
+                                                 "recurrent.macs",
+                                                 "recurrent.rows",
+                                                 "recurrent.steps",
+                                                 "io.elements",
+                                                 "calls",
+                                                 "pool.outputs",
+                                                 "pool.tested",
+                                                 "global_pool.channels",
+                                                 "recurrent.dots",
+                                                 "recurrent.lstm_units",
+                                                 "recurrent.gru_units"};
   return names;
 }
 
@@ -222,6 +269,7 @@ Footprint FootprintOf(const Int8Model& model) {
       case NodeKind::kGlobalAvgPool:
         f.const_bytes += kConvParamsBytes;
         f.work["global_pool.elements"] += static_cast<double>(in.size());
+        f.work["global_pool.channels"] += static_cast<double>(in.c);
         break;
       case NodeKind::kAdd:
         f.const_bytes += kEltwiseParamsBytes;
@@ -242,11 +290,17 @@ Footprint FootprintOf(const Int8Model& model) {
         f.const_bytes += kRnnParamsBytes + Aligned(static_cast<int64_t>(n.weights.size())) +
                          Aligned(static_cast<int64_t>(n.recurrent_weights.size())) +
                          6 * Aligned(4 * rows);
+        // hwnas_rnn_s8: per step, the input rows' dot products (two rows a
+        // call, an odd last row alone); from the second step on the
+        // recurrent rows' too (the first step's hidden state is zero).
         const double steps = in.w;
-        f.work["recurrent.macs"] +=
-            steps * static_cast<double>(n.weights.size() + n.recurrent_weights.size());
+        f.work["recurrent.macs"] += steps * static_cast<double>(n.weights.size()) +
+                                    (steps - 1) * static_cast<double>(n.recurrent_weights.size());
+        f.work["recurrent.dots"] += (2 * steps - 1) * static_cast<double>((rows + 1) / 2);
         f.work["recurrent.rows"] += steps * static_cast<double>(rows);
         f.work["recurrent.steps"] += steps;
+        f.work[n.kind == NodeKind::kLstm ? "recurrent.lstm_units" : "recurrent.gru_units"] +=
+            steps * static_cast<double>(n.hidden);
         break;
       }
       case NodeKind::kInput:

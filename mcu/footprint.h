@@ -49,6 +49,17 @@ const std::vector<std::string>& WorkCounterNames();
 // of Footprint::kernel_calls).
 const std::vector<std::string>& KernelFunctionNames();
 
+// The code sections of runtime/hwnas_nn.c a firmware can link (with
+// -ffunction-sections and --gc-sections each function is its own section):
+// the kernel functions and the static helpers more than one kernel calls
+// out of line ("hwnas_pool_s8", behind the average and max pooling kernels).
+// The keys of a profile's `deployed.kernel_flash_bytes`.
+const std::vector<std::string>& CodeSectionNames();
+
+// The code sections a model with these kernel calls links: every kernel it
+// calls and the helpers those call.
+std::vector<std::string> LinkedCode(const std::map<std::string, int64_t>& kernel_calls);
+
 // From an Int8Model (a quantized one, or SkeletonModel's).
 Footprint FootprintOf(const Int8Model& model);
 

@@ -207,9 +207,12 @@ double Median(std::vector<double> v) {
 McuAgreement::Metric Agreement(const std::vector<double>& predicted,
                                const std::vector<double>& measured) {
   McuAgreement::Metric m;
+  m.count = static_cast<int>(measured.size());
   if (measured.empty()) return m;
   for (size_t i = 0; i < measured.size(); ++i) {
     const double rel = std::abs(predicted[i] / std::max(measured[i], 1.0) - 1);
+    m.mean_error += rel / static_cast<double>(measured.size());
+    m.max_error = std::max(m.max_error, rel);
     m.within_10pct += rel <= 0.10 ? 1 : 0;
     m.within_20pct += rel <= 0.20 ? 1 : 0;
     m.within_2pct += rel <= 0.02 ? 1 : 0;
@@ -364,8 +367,112 @@ absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const s
   return s;
 }
 
+namespace {
+
+void FitCodeBytes(const std::vector<std::vector<double>>& flash_rows,
+                  const std::vector<double>& flash_y, const std::vector<double>& flash_w,
+                  hardware::DeployedCosts& d) {
+  // Flash beyond the const data: a base, each kernel linked, each call.
+  const size_t nk = KernelFunctions().size();
+  const std::vector<double> code = NonNegativeFit(
+      flash_rows, flash_y, flash_w, DistinctActiveColumns(flash_rows, 1 + 2 * nk), 1 + 2 * nk);
+  d.base_flash_bytes = std::llround(code[0]);
+  for (size_t j = 0; j < nk; ++j) {
+    const std::string& kernel = KernelFunctions()[j];
+    bool linked = false;
+    for (const auto& r : flash_rows) linked = linked || r[1 + j] != 0;
+    if (!linked) continue;  // Keeps base's numbers, if any.
+    d.kernel_flash_bytes[kernel] = code[1 + j];
+    d.call_flash_bytes[kernel] = code[1 + nk + j];
+  }
+}
+
+// The kernels' code is known exactly (their sections' sizes); what is left
+// of the flash is model_infer (a fixed part and each call's argument set-up)
+// and the difference of main's code with and without the model call.
+void FitCallBytes(const std::map<std::string, int64_t>& kernel_code,
+                  const std::vector<McuSample>& samples, hardware::DeployedCosts& d) {
+  d.kernel_flash_bytes.clear();
+  for (const std::string& section : mcu::CodeSectionNames()) {
+    if (auto it = kernel_code.find(section); it != kernel_code.end()) {
+      d.kernel_flash_bytes[section] = static_cast<double>(it->second);
+    }
+  }
+  const size_t nk = KernelFunctions().size();
+  std::vector<std::vector<double>> rows;
+  std::vector<double> y, w;
+  for (const McuSample& s : samples) {
+    if (s.instructions <= 0) continue;
+    double code = static_cast<double>(s.flash_bytes - s.footprint.const_bytes);
+    for (const std::string& section : mcu::LinkedCode(s.footprint.kernel_calls)) {
+      if (auto it = d.kernel_flash_bytes.find(section); it != d.kernel_flash_bytes.end()) {
+        code -= it->second;
+      }
+    }
+    std::vector<double> row = {1.0};
+    for (const std::string& k : KernelFunctions()) {
+      auto it = s.footprint.kernel_calls.find(k);
+      row.push_back(it == s.footprint.kernel_calls.end() ? 0.0 : static_cast<double>(it->second));
+    }
+    rows.push_back(std::move(row));
+    y.push_back(code);
+    w.push_back(static_cast<double>(std::max<int64_t>(s.flash_bytes, 1)));
+  }
+  if (rows.empty()) return;
+  const std::vector<double> coef =
+      NonNegativeFit(rows, y, w, DistinctActiveColumns(rows, 1 + nk), 1 + nk);
+  d.base_flash_bytes = std::llround(coef[0]);
+  for (size_t j = 0; j < nk; ++j) {
+    bool called = false;
+    for (const auto& r : rows) called = called || r[1 + j] != 0;
+    if (called) d.call_flash_bytes[KernelFunctions()[j]] = coef[1 + j];
+  }
+}
+
+// The legacy terms, for plans that do not lower to int8 C.
+void FitLegacyTerms(const std::vector<McuSample>& samples, hardware::McuProfile& p) {
+  std::vector<std::vector<double>> legacy;
+  std::vector<double> legacy_y;
+  for (const McuSample& s : samples) {
+    if (s.instructions <= 0 || s.legacy_features.size() != kLegacyFeatures) continue;
+    legacy.push_back(s.legacy_features);
+    legacy_y.push_back(static_cast<double>(s.instructions));
+  }
+  std::vector<int> active;
+  for (int j = 0; j < static_cast<int>(kLegacyFeatures); ++j) {
+    for (const auto& r : legacy) {
+      if (r[j] > 0) {
+        active.push_back(j);
+        break;
+      }
+    }
+  }
+  const std::vector<double> legacy_coef =
+      NonNegativeFit(legacy, legacy_y, legacy_y, active, kLegacyFeatures);
+  for (int j : active) *Coefficient(p, j) = legacy_coef[j];
+}
+
+// A sample from an earlier run's measurements; the footprint from the plan.
+absl::StatusOr<McuSample> ReplayMeasurement(const std::map<std::string, McuSample>& measured,
+                                            const std::string& arch,
+                                            const space::NetworkPlan& plan) {
+  auto it = measured.find(arch);
+  if (it == measured.end()) return absl::NotFoundError("not in the measurement log");
+  absl::StatusOr<mcu::Footprint> footprint = mcu::PlanFootprint(plan);
+  if (!footprint.ok()) return footprint.status();
+  McuSample s = it->second;
+  s.footprint = *std::move(footprint);
+  s.macs = s.footprint.macs;
+  s.features = McuFeatures(s.footprint);
+  s.legacy_features = LegacyFeatures(plan);
+  return s;
+}
+
+}  // namespace
+
 hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
-                                   const std::vector<McuSample>& samples) {
+                                   const std::vector<McuSample>& samples,
+                                   const mcu::KernelBuild* kernel_code) {
   hardware::McuProfile p = base;
   p.deployed.present = true;
   const size_t k = McuFeatureNames().size();
@@ -387,65 +494,18 @@ hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
   for (size_t j = 0; j < k; ++j) {
     if (coef[j] > 0) p.deployed.cycles[McuFeatureNames()[j]] = coef[j];
   }
-  // Flash beyond the const data: a base, each kernel linked, each call.
-  const size_t nk = KernelFunctions().size();
-  const std::vector<double> code = NonNegativeFit(
-      flash_rows, flash_y, flash_w, DistinctActiveColumns(flash_rows, 1 + 2 * nk), 1 + 2 * nk);
-  p.deployed.base_flash_bytes = std::llround(code[0]);
-  for (size_t j = 0; j < nk; ++j) {
-    const std::string& kernel = KernelFunctions()[j];
-    bool linked = false;
-    for (const auto& r : flash_rows) linked = linked || r[1 + j] != 0;
-    if (!linked) continue;  // Keeps base's numbers, if any.
-    p.deployed.kernel_flash_bytes[kernel] = code[1 + j];
-    p.deployed.call_flash_bytes[kernel] = code[1 + nk + j];
+  if (kernel_code != nullptr && !kernel_code->code_bytes.empty()) {
+    FitCallBytes(kernel_code->code_bytes, samples, p.deployed);
+  } else {
+    FitCodeBytes(flash_rows, flash_y, flash_w, p.deployed);
   }
   // SRAM beyond the arena: the stack (the kernels keep no static state).
   p.deployed.stack_bytes = std::llround(Median(stack_gap));
-  // The legacy terms, for plans that do not lower to int8 C.
-  std::vector<std::vector<double>> legacy;
-  std::vector<double> legacy_y;
-  for (const McuSample& s : samples) {
-    if (s.instructions <= 0 || s.legacy_features.size() != kLegacyFeatures) continue;
-    legacy.push_back(s.legacy_features);
-    legacy_y.push_back(static_cast<double>(s.instructions));
-  }
-  std::vector<int> active;
-  for (int j = 0; j < static_cast<int>(kLegacyFeatures); ++j) {
-    for (const auto& r : legacy) {
-      if (r[j] > 0) {
-        active.push_back(j);
-        break;
-      }
-    }
-  }
-  const std::vector<double> legacy_coef =
-      NonNegativeFit(legacy, legacy_y, legacy_y, active, kLegacyFeatures);
-  for (int j : active) *Coefficient(p, j) = legacy_coef[j];
+  FitLegacyTerms(samples, p);
   // The model's cycles are now emulator instructions: the clock stays, so
   // latency_ms reads as instructions at one per cycle.
   return p;
 }
-
-namespace {
-
-// A sample from an earlier run's measurements; the footprint from the plan.
-absl::StatusOr<McuSample> ReplayMeasurement(const std::map<std::string, McuSample>& measured,
-                                            const std::string& arch,
-                                            const space::NetworkPlan& plan) {
-  auto it = measured.find(arch);
-  if (it == measured.end()) return absl::NotFoundError("not in the measurement log");
-  absl::StatusOr<mcu::Footprint> footprint = mcu::PlanFootprint(plan);
-  if (!footprint.ok()) return footprint.status();
-  McuSample s = it->second;
-  s.footprint = *std::move(footprint);
-  s.macs = s.footprint.macs;
-  s.features = McuFeatures(s.footprint);
-  s.legacy_features = LegacyFeatures(plan);
-  return s;
-}
-
-}  // namespace
 
 std::map<std::string, McuSample> ParseMcuMeasurementLog(std::istream& log) {
   std::map<std::string, McuSample> out;
@@ -561,58 +621,87 @@ std::string McuProfileYaml(const hardware::McuProfile& p, const std::string& com
   return out;
 }
 
-absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
+absl::StatusOr<McuCalibration> CalibrateMcu(const std::vector<const space::SearchSpace*>& spaces,
                                             const hardware::McuProfile& base,
                                             const McuCalibrateOptions& options) {
   if (options.fit_archs < 1 || options.check_archs < 0) {
     return absl::InvalidArgumentError("calibrate --mcu: --archs must be >= 1, --check >= 0");
   }
-  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok() && options.measured == nullptr) {
-    return s;
-  }
+  if (spaces.empty()) return absl::InvalidArgumentError("calibrate --mcu: no search space");
+  const absl::Status tools = mcu::CheckFirmwareTools();
+  if (!tools.ok() && options.measured == nullptr) return tools;
   McuCalibration c;
   c.base = base;
-  std::mt19937_64 rng(options.seed);
+  if (tools.ok()) {
+    // The kernels' code sizes are compiled, not fitted.
+    absl::StatusOr<mcu::KernelBuild> code = mcu::MeasureKernelCode(
+        options.cpu, (std::filesystem::path(options.work_dir) / "kernels").string());
+    if (!code.ok()) return code.status();
+    c.kernel_code = *std::move(code);
+  }
   std::vector<space::NetworkPlan> fit_plans, check_plans;
-  const int total = options.fit_archs + options.check_archs;
-  int failures = 0;
-  for (int n = 0; static_cast<int>(fit_plans.size() + check_plans.size()) < total; ++n) {
-    if (failures > total) {
-      return absl::InternalError(
-          absl::StrCat("calibrate --mcu: ", failures, " architectures could not be measured"));
+  std::map<std::string, std::vector<space::NetworkPlan>> check_plans_by_space;
+  auto count = [&](const std::vector<int>& per, int fallback, size_t i) {
+    return per.empty() ? fallback : per[std::min(i, per.size() - 1)];
+  };
+  int total = 0;
+  for (size_t i = 0; i < spaces.size(); ++i) {
+    total += count(options.fit_per_space, options.fit_archs, i) +
+             count(options.check_per_space, options.check_archs, i);
+  }
+  int done = 0;
+  for (size_t i = 0; i < spaces.size(); ++i) {
+    const space::SearchSpace* space = spaces[i];
+    const int fit_archs = count(options.fit_per_space, options.fit_archs, i);
+    const int per_space = fit_archs + count(options.check_per_space, options.check_archs, i);
+    if (fit_archs < 1 || per_space < fit_archs) {
+      return absl::InvalidArgumentError("calibrate --mcu: --archs must be >= 1, --check >= 0");
     }
-    absl::StatusOr<std::vector<int>> tokens = RandomTokens(space, rng);
-    if (!tokens.ok()) return tokens.status();
-    absl::StatusOr<space::NetworkPlan> plan = space.Lower(*tokens);
-    if (!plan.ok()) return plan.status();
-    const std::string dir =
-        (std::filesystem::path(options.work_dir) / absl::StrCat("arch-", n)).string();
-    const std::string arch = space.Readable(*tokens);
-    // From an earlier run when it measured this architecture; else now.
-    const bool replay = options.measured != nullptr && options.measured->count(arch) > 0;
-    absl::StatusOr<McuSample> s = replay
-                                      ? ReplayMeasurement(*options.measured, arch, *plan)
-                                      : MeasureMcuPlan(*plan, options.cpu, options.seed + n, dir);
-    if (!s.ok()) {
-      // An architecture the generator cannot lower (or a firmware that does
-      // not fit QEMU's memory) is reported and replaced by another draw.
-      ++failures;
-      if (options.progress)
-        options.progress(absl::StrCat("skipped ", arch, ": ", s.status().message()));
-      continue;
-    }
-    s->arch = arch;
-    const bool fit = static_cast<int>(fit_plans.size()) < options.fit_archs;
-    (fit ? c.fit : c.check).push_back(*s);
-    (fit ? fit_plans : check_plans).push_back(*std::move(plan));
-    if (options.progress) {
-      options.progress(absl::StrFormat("%s %d/%d: %d instructions, flash %d B, SRAM %d B (%s)",
-                                       replay ? "reused" : "measured",
-                                       c.fit.size() + c.check.size(), total, s->instructions,
-                                       s->flash_bytes, s->sram_bytes, arch));
+    // Each space draws as it would alone, so its measurements replay.
+    std::mt19937_64 rng(options.seed);
+    int failures = 0, fitted = 0, checked = 0;
+    const std::string prefix = spaces.size() > 1 ? absl::StrCat(space->name(), "-") : "";
+    for (int n = 0; fitted + checked < per_space; ++n) {
+      if (failures > per_space) {
+        return absl::InternalError(absl::StrCat("calibrate --mcu: ", failures, " architectures of ",
+                                                space->name(), " could not be measured"));
+      }
+      absl::StatusOr<std::vector<int>> tokens = RandomTokens(*space, rng);
+      if (!tokens.ok()) return tokens.status();
+      absl::StatusOr<space::NetworkPlan> plan = space->Lower(*tokens);
+      if (!plan.ok()) return plan.status();
+      const std::string dir =
+          (std::filesystem::path(options.work_dir) / absl::StrCat(prefix, "arch-", n)).string();
+      const std::string arch = space->Readable(*tokens);
+      // From an earlier run when it measured this architecture; else now.
+      const bool replay = options.measured != nullptr && options.measured->count(arch) > 0;
+      absl::StatusOr<McuSample> s = replay
+                                        ? ReplayMeasurement(*options.measured, arch, *plan)
+                                        : MeasureMcuPlan(*plan, options.cpu, options.seed + n, dir);
+      if (!s.ok()) {
+        // An architecture the generator cannot lower (or a firmware that does
+        // not fit QEMU's memory) is reported and replaced by another draw.
+        ++failures;
+        if (options.progress)
+          options.progress(absl::StrCat("skipped ", arch, ": ", s.status().message()));
+        continue;
+      }
+      s->space = std::string(space->name());
+      s->arch = arch;
+      const bool fit = fitted < fit_archs;
+      (fit ? fitted : checked) += 1;
+      (fit ? c.fit : c.check).push_back(*s);
+      if (!fit) check_plans_by_space[std::string(space->name())].push_back(*plan);
+      (fit ? fit_plans : check_plans).push_back(*std::move(plan));
+      ++done;
+      if (options.progress) {
+        options.progress(absl::StrFormat("%s %d/%d: %d instructions, flash %d B, SRAM %d B (%s)",
+                                         replay ? "reused" : "measured", done, total,
+                                         s->instructions, s->flash_bytes, s->sram_bytes, arch));
+      }
     }
   }
-  c.fitted = FitMcuProfile(base, c.fit);
+  c.fitted = FitMcuProfile(base, c.fit, &c.kernel_code);
   // The legacy model's runtime overheads (for plans that do not lower):
   // what the firmware holds beyond its bytes, as the median over the fit
   // architectures.
@@ -632,14 +721,35 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
   std::vector<McuSample> before = c.check;
   c.before = EvaluateProfile(base, check_plans, before);
   c.after = EvaluateProfile(c.fitted, check_plans, c.check);
+  if (spaces.size() > 1) {
+    for (const auto& [name, plans] : check_plans_by_space) {
+      std::vector<McuSample> samples;
+      for (const McuSample& s : c.check) {
+        if (s.space == name) samples.push_back(s);
+      }
+      std::vector<McuSample> copy = samples;
+      c.before_by_space[name] = EvaluateProfile(base, plans, copy);
+      c.after_by_space[name] = EvaluateProfile(c.fitted, plans, samples);
+    }
+  } else {
+    c.before_by_space[std::string(spaces.front()->name())] = c.before;
+    c.after_by_space[std::string(spaces.front()->name())] = c.after;
+  }
   return c;
+}
+
+absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
+                                            const hardware::McuProfile& base,
+                                            const McuCalibrateOptions& options) {
+  return CalibrateMcu(std::vector<const space::SearchSpace*>{&space}, base, options);
 }
 
 namespace {
 
-std::string Row(const char* what, const McuAgreement::Metric& m) {
-  return absl::StrFormat("| %s | %.0f%% | %.0f%% | %.0f%% | %.3f |", what, 100 * m.within_2pct,
-                         100 * m.within_10pct, 100 * m.within_20pct, m.spearman);
+std::string Row(const std::string& what, const McuAgreement::Metric& m) {
+  return absl::StrFormat("| %s | %.0f%% | %.0f%% | %.0f%% | %.3f | %.2f%% / %.2f%% |", what,
+                         100 * m.within_2pct, 100 * m.within_10pct, 100 * m.within_20pct,
+                         m.spearman, 100 * m.mean_error, 100 * m.max_error);
 }
 
 }  // namespace
@@ -653,52 +763,79 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
   // Measuring takes minutes: an --out that cannot be written is found now
   // (without leaving a file behind).
   if (absl::Status s = hardware::CheckLutWritable(options.out_path); !s.ok()) return fail(s, 2);
-  absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(options.spec_path);
-  if (!spec.ok()) return fail(spec.status(), 1);
-  absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = MakeSpace(*spec);
-  if (!space.ok()) return fail(space.status(), 1);
+  if (options.spec_paths.empty()) return fail(absl::InvalidArgumentError("--spec: none"), 2);
+  std::vector<std::unique_ptr<space::SearchSpace>> spaces;
+  std::vector<const space::SearchSpace*> space_ptrs;
+  std::vector<std::string> space_names;
+  for (const std::string& path : options.spec_paths) {
+    absl::StatusOr<WorkerSpec> spec = LoadWorkerSpec(path);
+    if (!spec.ok()) return fail(spec.status(), 1);
+    absl::StatusOr<std::unique_ptr<space::SearchSpace>> space = MakeSpace(*spec);
+    if (!space.ok()) return fail(space.status(), 1);
+    for (const std::string& name : space_names) {
+      if (name == (*space)->name()) {
+        return fail(absl::InvalidArgumentError(absl::StrCat("--spec: two specs of the '", name,
+                                                            "' space (one spec per space)")),
+                    2);
+      }
+    }
+    space_names.emplace_back((*space)->name());
+    space_ptrs.push_back(space->get());
+    spaces.push_back(*std::move(space));
+  }
   absl::StatusOr<hardware::McuProfile> base =
       hardware::FindMcuProfile(options.cpu, hardware::DefaultProfileSearchPath());
   if (!base.ok()) return fail(base.status(), 2);
   McuCalibrateOptions c;
   c.cpu = options.cpu;
-  c.fit_archs = options.archs;
-  c.check_archs = options.check;
+  for (const std::vector<int>* v : {&options.archs, &options.check}) {
+    if (v->empty() || (v->size() > 1 && v->size() != options.spec_paths.size())) {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+                      v == &options.archs ? "--archs" : "--check", ": ", v->size(), " counts for ",
+                      options.spec_paths.size(), " specs (give one, or one per spec)")),
+                  2);
+    }
+  }
+  c.fit_archs = options.archs.front();
+  c.check_archs = options.check.front();
+  c.fit_per_space = options.archs;
+  c.check_per_space = options.check;
   c.seed = options.seed;
   c.work_dir =
       (std::filesystem::temp_directory_path() / absl::StrCat("hwnas-calibrate-mcu-", ::getpid()))
           .string();
   if (options.progress) c.progress = [&err](const std::string& line) { err << line << "\n"; };
   std::map<std::string, McuSample> measured;
-  if (!options.measured_log.empty()) {
-    std::ifstream log(options.measured_log);
+  for (const std::string& path : options.measured_logs) {
+    std::ifstream log(path);
     if (!log) {
-      return fail(
-          absl::NotFoundError(absl::StrCat("--measured: cannot read ", options.measured_log)), 2);
+      return fail(absl::NotFoundError(absl::StrCat("--measured: cannot read ", path)), 2);
     }
-    measured = ParseMcuMeasurementLog(log);
-    if (measured.empty()) {
+    std::map<std::string, McuSample> m = ParseMcuMeasurementLog(log);
+    if (m.empty()) {
       return fail(absl::InvalidArgumentError(absl::StrCat(
-                      "--measured: no \"measured N/M: ...\" lines in ", options.measured_log)),
+                      "--measured: no \"measured N/M: ...\" lines or CSV rows in ", path)),
                   2);
     }
-    c.measured = &measured;
+    measured.insert(m.begin(), m.end());
   }
-  absl::StatusOr<McuCalibration> cal = CalibrateMcu(**space, *base, c);
+  if (!measured.empty()) c.measured = &measured;
+  absl::StatusOr<McuCalibration> cal = CalibrateMcu(space_ptrs, *base, c);
   std::error_code ec;
   std::filesystem::remove_all(c.work_dir, ec);
   if (!cal.ok()) return fail(cal.status(), 1);
   const std::string comment = absl::StrCat(
-      "Calibrated by `hwnas-worker calibrate --mcu ", options.cpu, "` on ", options.archs,
-      " random architectures of the '", (*space)->name(), "' space (", options.spec_path,
+      "Calibrated by `hwnas-worker calibrate --mcu ", options.cpu, "` on ",
+      absl::StrJoin(options.archs, ", "), " random architectures of the spaces ",
+      absl::StrJoin(space_names, ", "), " (", absl::StrJoin(options.spec_paths, ", "),
       "):\nhwnas's exported int8 C, built with arm-none-eabi-gcc -O2 and run in QEMU -icount.\n",
-      "deployed: the exported C's code bytes per kernel and call and its stack (flash and\n",
-      "SRAM = these + the exact const data and arena, mcu/footprint.h) and instructions per\n",
-      "work counter. Cycles count emulator instructions (not a cycle-accurate latency; see\n",
-      "docs/mcu.md). The legacy terms (cycles_per_mac, ..., runtime.*) price plans that do not\n",
-      "lower to int8 C; float32 = int8 because hwnas exports every network in int8. Terms no\n",
-      "architecture exercised (a kernel no network links) keep the shipped ", base->name,
-      " profile's values.");
+      "deployed: the kernels' code bytes (compiled, their sections' sizes), model_infer's\n",
+      "bytes per call (fitted) and the stack (flash and SRAM = these + the exact const data\n",
+      "and arena, mcu/footprint.h) and instructions per work counter. Cycles count emulator\n",
+      "instructions (not a cycle-accurate latency; see docs/mcu.md). The legacy terms\n",
+      "(cycles_per_mac, ..., runtime.*) price plans that do not lower to int8 C; float32 =\n",
+      "int8 because hwnas exports every network in int8. Terms no architecture exercised\n",
+      "keep the shipped ", base->name, " profile's values.");
   hardware::McuProfile fitted = cal->fitted;
   fitted.float32 = fitted.int8;
   {
@@ -717,7 +854,7 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
   if (!options.check_out.empty()) {
     std::ofstream csv(options.check_out, std::ios::trunc);
     csv << "set,arch,macs,instructions,estimated_instructions,flash_bytes,estimated_flash_bytes,"
-           "sram_bytes,estimated_sram_bytes,model_const_bytes,arena_bytes,kernel_calls\n";
+           "sram_bytes,estimated_sram_bytes,model_const_bytes,arena_bytes,kernel_calls,space\n";
     // Every measured architecture: the fit set and the check set, both with
     // the calibrated profile's estimates.
     std::vector<std::pair<const char*, const McuSample*>> rows;
@@ -729,7 +866,8 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
           << static_cast<int64_t>(s.estimated_cycles) << "," << s.flash_bytes << ","
           << s.estimated_flash_bytes << "," << s.sram_bytes << "," << s.estimated_sram_bytes << ","
           << s.footprint.const_bytes << "," << s.footprint.arena_bytes << ","
-          << absl::StrJoin(s.footprint.kernel_calls, " ", absl::PairFormatter("=")) << "\n";
+          << absl::StrJoin(s.footprint.kernel_calls, " ", absl::PairFormatter("=")) << ","
+          << s.space << "\n";
     }
     if (!csv.flush()) {
       return fail(absl::InternalError(absl::StrCat(options.check_out, ": cannot write")), 1);
@@ -744,27 +882,37 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
     out << "instructions per work counter: " << absl::StrJoin(terms, ", ") << "\n";
     std::vector<std::string> code;
     for (const auto& [name, v] : cal->fitted.deployed.kernel_flash_bytes) {
-      code.push_back(absl::StrFormat("%s %.0f B (+%.1f B a call)", name, v,
-                                     cal->fitted.deployed.call_flash_bytes.at(name)));
+      auto call = cal->fitted.deployed.call_flash_bytes.find(name);
+      code.push_back(call == cal->fitted.deployed.call_flash_bytes.end()
+                         ? absl::StrFormat("%s %.0f B", name, v)
+                         : absl::StrFormat("%s %.0f B (+%.1f B a call)", name, v, call->second));
     }
-    out << "code: base " << cal->fitted.deployed.base_flash_bytes << " B, "
+    std::vector<std::string> frames;
+    for (const auto& [name, v] : cal->kernel_code.stack_bytes) {
+      frames.push_back(absl::StrFormat("%s %d B", name, v));
+    }
+    out << "kernel stack frames (gcc -fstack-usage): " << absl::StrJoin(frames, ", ") << "\n";
+    out << "code ("
+        << (cal->kernel_code.code_bytes.empty() ? "fitted" : "kernels compiled, calls fitted")
+        << "): base " << cal->fitted.deployed.base_flash_bytes << " B, "
         << absl::StrJoin(code, ", ") << "; stack " << cal->fitted.deployed.stack_bytes << " B\n";
   }
   if (!cal->check.empty()) {
-    out << "estimate vs measurement on " << cal->check.size()
-        << " other architectures (share within +-10%, +-20%, Spearman; flash and SRAM within "
-           "+-2%: shipped "
-        << absl::StrFormat("%.0f%% / %.0f%%, calibrated %.0f%% / %.0f%%",
-                           100 * cal->before.flash.within_2pct, 100 * cal->before.sram.within_2pct,
-                           100 * cal->after.flash.within_2pct, 100 * cal->after.sram.within_2pct)
-        << "):\n"
-        << "| metric | within 2% | within 10% | within 20% | Spearman |\n|---|---|---|---|---|\n"
-        << Row("instructions, shipped profile", cal->before.instructions) << "\n"
-        << Row("instructions, calibrated", cal->after.instructions) << "\n"
-        << Row("flash, shipped profile", cal->before.flash) << "\n"
-        << Row("flash, calibrated", cal->after.flash) << "\n"
-        << Row("SRAM, shipped profile", cal->before.sram) << "\n"
-        << Row("SRAM, calibrated", cal->after.sram) << "\n";
+    out << "estimate vs measurement on " << absl::StrJoin(options.check, ", ")
+        << " other architectures of " << absl::StrJoin(space_names, ", ") << " (shipped = the "
+        << base->name << " profile it started from; error = |estimate / measured - 1|):\n"
+        << "| space, metric, profile | within 2% | within 10% | within 20% | Spearman | mean / max "
+           "error |\n|---|---|---|---|---|---|\n";
+    for (const std::string& name : space_names) {
+      const McuAgreement& b = cal->before_by_space.at(name);
+      const McuAgreement& a = cal->after_by_space.at(name);
+      out << Row(name + " instructions, shipped", b.instructions) << "\n"
+          << Row(name + " instructions, calibrated", a.instructions) << "\n"
+          << Row(name + " flash, shipped", b.flash) << "\n"
+          << Row(name + " flash, calibrated", a.flash) << "\n"
+          << Row(name + " SRAM, shipped", b.sram) << "\n"
+          << Row(name + " SRAM, calibrated", a.sram) << "\n";
+    }
   }
   return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "hardware/mcu_model.h"
+#include "mcu/firmware.h"
 #include "mcu/footprint.h"
 #include "mcu/quantize.h"
 #include "space/network_plan.h"
@@ -33,7 +34,8 @@ space::NetworkPlan DeployedPlan(space::NetworkPlan plan);
 
 // One architecture's measured firmware next to the profile's estimate.
 struct McuSample {
-  std::string arch;  // The space's readable form.
+  std::string space;  // The search space's name.
+  std::string arch;   // The space's readable form.
   int64_t macs = 0;
   std::vector<double> features;         // McuFeatureNames() order: the kernels' work counters.
   mcu::Footprint footprint;             // What the export holds and does (mcu/footprint.h).
@@ -64,18 +66,24 @@ absl::StatusOr<McuSample> MeasureMcuPlan(const space::NetworkPlan& plan, const s
 // The profile's `deployed` section from measurements: `cycles` by least
 // squares on the relative error with non-negative coefficients
 // (instructions ~ work counters x coefficients; counters no sample
-// exercises are left out); the code bytes of each kernel function and of
-// each call by least squares on measured flash minus the model's exact const
-// data (a kernel no sample links keeps `base`'s value); stack_bytes the
-// largest measured stack. The legacy terms (cycles_per_mac, ...) keep
-// `base`'s values. The result's cycles count emulator instructions.
+// exercises are left out); stack_bytes the median measured stack. Code:
+// with `kernel_code` (each code section's bytes, mcu::MeasureKernelCode),
+// kernel_flash_bytes are those sizes and the base and each call's bytes are
+// fitted by least squares on measured flash minus the exact const data and
+// the linked sections; without it, the code bytes of each kernel function
+// and of each call are fitted together (a kernel no sample links keeps
+// `base`'s value). The legacy terms (cycles_per_mac, ...) keep `base`'s
+// values. The result's cycles count emulator instructions.
 hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
-                                   const std::vector<McuSample>& samples);
+                                   const std::vector<McuSample>& samples,
+                                   const mcu::KernelBuild* kernel_code = nullptr);
 
 // Estimates with `profile` into each sample; then the agreement.
 struct McuAgreement {
   struct Metric {
     double within_2pct = 0, within_10pct = 0, within_20pct = 0, spearman = 0;
+    double mean_error = 0, max_error = 0;  // |estimate / measured - 1|.
+    int count = 0;
   };
   Metric instructions, flash, sram;
 };
@@ -91,6 +99,9 @@ struct McuCalibrateOptions {
   std::string cpu = "cortex-m7";
   int fit_archs = 100;    // Architectures the coefficients are fitted on.
   int check_archs = 100;  // Other architectures the fit is checked on.
+  // Per space (the order of `spaces`), when they differ: overrides the two
+  // above.
+  std::vector<int> fit_per_space, check_per_space;
   uint64_t seed = 0;
   std::string work_dir;  // Scratch for the generated projects.
   std::function<void(const std::string&)> progress;
@@ -108,7 +119,17 @@ struct McuCalibration {
   hardware::McuProfile base, fitted;
   std::vector<McuSample> fit, check;  // check: estimates with `fitted`.
   McuAgreement before, after;         // On `check`: base vs fitted profile.
+  // The same per search space (several spaces: one fit over all of them).
+  std::map<std::string, McuAgreement> before_by_space, after_by_space;
+  // Code bytes of each kernel section, compiled for the CPU (empty when the
+  // toolchain is missing and every architecture was replayed).
+  mcu::KernelBuild kernel_code;
 };
+// fit_archs and check_archs random architectures of each space (drawn as
+// for that space alone with `seed`), one fit over all of them.
+absl::StatusOr<McuCalibration> CalibrateMcu(const std::vector<const space::SearchSpace*>& spaces,
+                                            const hardware::McuProfile& base,
+                                            const McuCalibrateOptions& options);
 absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
                                             const hardware::McuProfile& base,
                                             const McuCalibrateOptions& options);
@@ -117,9 +138,13 @@ absl::StatusOr<McuCalibration> CalibrateMcu(const space::SearchSpace& space,
 // check's estimate vs measurement per architecture to check_out, a CSV);
 // prints the agreement before and after calibration. Returns an exit code.
 struct McuCalibrateCommandOptions {
-  std::string spec_path, out_path, check_out, cpu;
-  std::string measured_log;  // --measured: reuse this earlier run's log or CSV.
-  int archs = 100, check = 100;
+  // One spec per space (--spec A.yaml,B.yaml): one profile fitted on all.
+  std::vector<std::string> spec_paths;
+  std::string out_path, check_out, cpu;
+  // --measured: reuse these earlier runs' logs or CSVs.
+  std::vector<std::string> measured_logs;
+  // Per spec (fit, check); one value applies to every spec.
+  std::vector<int> archs = {100}, check = {100};
   uint64_t seed = 0;
   bool progress = true;
 };

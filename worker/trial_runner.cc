@@ -31,22 +31,11 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<space::SearchSpace> space, MakeSpace(spec));
   HWNAS_ASSIGN_OR_RETURN(TargetSet targets,
                          TargetSet::Load(spec.hardware.targets, options.profile_search_path));
-  // The measured targets' device profiles (TargetSet::Load above checked
-  // them; it keeps its own copies private).
+  // The measured targets' device profiles, as TargetSet::Load loaded them.
   std::vector<McuMeasureJob> jobs;
-  const std::vector<std::string> profile_path = options.profile_search_path.empty()
-                                                    ? hardware::DefaultProfileSearchPath()
-                                                    : options.profile_search_path;
   for (const spec::McuMeasureTarget& m : spec.hardware.measure_mcu) {
-    for (const hardware::TargetConfig& t : spec.hardware.targets) {
-      if (t.name != m.target) continue;
-      absl::StatusOr<hardware::McuProfile> profile =
-          !t.mcu_profile_yaml.empty()
-              ? hardware::ParseMcuProfile(t.mcu_profile_yaml, absl::StrCat(t.name, ".mcu_profile"))
-              : hardware::FindMcuProfile(t.mcu_profile, profile_path);
-      if (!profile.ok()) return profile.status();
-      jobs.push_back(McuMeasureJob{m.target, m.cpu, *std::move(profile)});
-    }
+    HWNAS_ASSIGN_OR_RETURN(hardware::McuProfile profile, targets.McuProfileOf(m.target));
+    jobs.push_back(McuMeasureJob{m.target, m.cpu, std::move(profile)});
   }
   HWNAS_ASSIGN_OR_RETURN(DataSplits data, LoadDataSplits(spec.data, options.shared_data_dir));
   if (spec.evaluation.cross_validated()) {

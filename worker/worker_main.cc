@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -140,12 +141,17 @@ instruction count, flash and SRAM are fitted and --out gets the calibrated
 profile (YAML). --check N other architectures (default 100 here) compare the
 shipped and calibrated profiles with the measurements; --check-out writes
 every measured architecture (fit and check) with the calibrated estimates.
+The kernels' code sizes are compiled (make kernels), not fitted.
   --mcu CPU       cortex-m4 or cortex-m7
-  --archs N       architectures to fit on (default 100)
-  --measured LOG  reuse the measurements of an earlier run with the same --spec
-                  and --seed (its stderr log or --check-out CSV): the
-                  architectures it measured are not built and run again (to
-                  refit a changed cost model, or to extend a run)
+  --spec A,B,...  one spec per search space: --archs and --check architectures
+                  of each, one profile fitted on all of them, checked per space
+  --archs N[,N..] architectures to fit on, per space (default 100; one count
+                  for every spec, or one per spec)
+  --check N[,N..] other architectures to check on, per space (default 100)
+  --measured LOGS reuse the measurements of earlier runs with the same specs
+                  and --seed (their stderr logs or --check-out CSVs, comma-
+                  separated): the architectures they measured are not built and
+                  run again (to refit a changed cost model, or to extend a run)
 )";
 
 constexpr char kServeHelp[] =
@@ -506,7 +512,8 @@ int main(int argc, char** argv) {
   std::optional<int64_t> epochs, threads, seed, samples, check, profile_archs;
   if (!Int(flags, "epochs", &epochs, &error) || !Int(flags, "threads", &threads, &error) ||
       !Int(flags, "seed", &seed, &error) || !Int(flags, "samples", &samples, &error) ||
-      !Int(flags, "check", &check, &error) ||
+      // calibrate --mcu reads --check as a list (one count per spec).
+      (!flags.Has("mcu") && !Int(flags, "check", &check, &error)) ||
       !Int(flags, "profile-archs", &profile_archs, &error)) {
     return Usage(help, error);
   }
@@ -565,19 +572,33 @@ int main(int argc, char** argv) {
     return Usage(help, std::string(s.message()));
   }
   if (flags.Has("mcu")) {
-    std::optional<int64_t> archs;
-    if (!Int(flags, "archs", &archs, &error)) return Usage(help, error);
-    if ((archs && *archs < 1) || (check && *check < 0)) {
-      return Usage(help, "--archs must be at least 1 and --check at least 0");
-    }
     hwnas::worker::McuCalibrateCommandOptions o;
-    o.spec_path = flags.GetOr("spec", "");
+    // --archs N[,N...] and --check N[,N...]: one count for every spec, or
+    // one per spec.
+    for (const char* name : {"archs", "check"}) {
+      std::vector<int>& counts = std::string(name) == "archs" ? o.archs : o.check;
+      if (!flags.Has(name)) continue;
+      counts.clear();
+      for (absl::string_view v : absl::StrSplit(flags.GetOr(name, ""), ',')) {
+        int n = 0;
+        if (!absl::SimpleAtoi(v, &n) || n < (std::string(name) == "archs" ? 1 : 0)) {
+          return Usage(help, absl::StrCat("--", name, ": '", v,
+                                          "' is not a count (--archs at least 1, --check at "
+                                          "least 0; one per spec, comma-separated)"));
+        }
+        counts.push_back(n);
+      }
+    }
+    for (absl::string_view path : absl::StrSplit(flags.GetOr("spec", ""), ',', absl::SkipEmpty())) {
+      o.spec_paths.emplace_back(path);
+    }
     o.out_path = flags.GetOr("out", "");
     o.cpu = flags.GetOr("mcu", "");
     o.check_out = flags.GetOr("check-out", "");
-    o.measured_log = flags.GetOr("measured", "");
-    if (archs) o.archs = static_cast<int>(*archs);
-    if (check) o.check = static_cast<int>(*check);
+    for (absl::string_view path :
+         absl::StrSplit(flags.GetOr("measured", ""), ',', absl::SkipEmpty())) {
+      o.measured_logs.emplace_back(path);
+    }
     if (seed) o.seed = static_cast<uint64_t>(*seed);
     o.progress = !flags.Has("quiet");
     return hwnas::worker::RunMcuCalibrate(o, std::cout, std::cerr);

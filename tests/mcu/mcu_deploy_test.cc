@@ -99,6 +99,39 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
+// The generated C as firmware for the Cortex-M4 and the M7, each run in QEMU
+// on the first `k` of `inputs`: its outputs are `expected`'s, bit for bit.
+// False (and the reason in `skipped`) without the cross toolchain or QEMU.
+bool QemuIsBitExactOnM4AndM7(const mcu::Int8Model& model,
+                             const std::vector<std::vector<int8_t>>& inputs,
+                             const std::vector<std::vector<int8_t>>& expected, size_t k,
+                             const std::string& name, std::string* skipped) {
+  if (absl::Status s = mcu::CheckFirmwareTools(); !s.ok()) {
+    *skipped = absl::StrCat("host checked; QEMU skipped: ", s.message());
+    return false;
+  }
+  k = std::min(k, inputs.size());
+  for (const char* cpu : {"cortex-m4", "cortex-m7"}) {
+    mcu::CodegenOptions options;
+    options.cpu = cpu;
+    options.firmware_samples.assign(inputs.begin(), inputs.begin() + k);
+    const std::string dir = TempDir(absl::StrCat(name, "-", cpu));
+    EXPECT_TRUE(mcu::WriteCProject(model, options, dir).ok());
+    absl::StatusOr<mcu::FirmwareMeasurement> fw = mcu::BuildAndRunFirmware(dir, cpu);
+    EXPECT_TRUE(fw.ok()) << cpu << ": " << fw.status();
+    if (fw.ok()) {
+      EXPECT_EQ(fw->outputs,
+                std::vector<std::vector<int8_t>>(expected.begin(), expected.begin() + k))
+          << cpu;
+      std::cout << name << " on " << cpu << " (" << fw->machine << "): bit-exact on "
+                << fw->outputs.size() << " real samples; instructions " << fw->instructions[0]
+                << ", flash " << fw->flash_bytes << " B, SRAM " << fw->sram_bytes << " B\n";
+    }
+    std::filesystem::remove_all(dir);
+  }
+  return true;
+}
+
 TEST(McuDeployTest, FloatGraphMatchesTheTrainedNetwork) {
   Trained* t = Shared();
   ASSERT_TRUE(t->error.empty()) << t->error;
@@ -301,6 +334,10 @@ training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: tes
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, expected);
   std::filesystem::remove_all(dir);
+  std::string skipped;
+  if (!QemuIsBitExactOnM4AndM7(model, inputs, expected, 8, "hwnas-deploy-temporal", &skipped)) {
+    GTEST_SKIP() << skipped;
+  }
 }
 
 }  // namespace
@@ -311,7 +348,7 @@ namespace {
 
 // EEGNet on EEG motor imagery (EEGMMIDB): temporal conv, depthwise spatial
 // conv with a depth multiplier, ELU tables, average pooling, separable conv;
-// host C bit-exact on real held-out epochs.
+// host C bit-exact on real held-out epochs, and QEMU M4 and M7 on 4 of them.
 TEST(McuEegnetTest, EegnetOnMotorImageryIsBitExact) {
   absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
 space: {name: eegnet}
@@ -366,6 +403,10 @@ training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 8, seed: 0}
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, expected);
   std::filesystem::remove_all(dir);
+  std::string skipped;
+  if (!QemuIsBitExactOnM4AndM7(model, inputs, expected, 4, "hwnas-deploy-eegnet", &skipped)) {
+    GTEST_SKIP() << skipped;
+  }
 }
 
 }  // namespace
@@ -376,7 +417,8 @@ namespace {
 
 // An NB201 cell network on Fashion-MNIST: ReLU-conv-BN edges, average-pool
 // and skip edges, a "none" edge (dropped from its sum), residual reduction
-// blocks and the final standalone batch norm; host C bit-exact.
+// blocks and the final standalone batch norm; host C bit-exact, and QEMU M4
+// and M7 on 4 real held-out images.
 TEST(McuNb201Test, CellNetworkOnFashionMnistIsBitExact) {
   absl::StatusOr<WorkerSpec> spec = ParseWorkerSpec(R"(
 space: {name: nb201, channels: 8, cells_per_stage: 1}
@@ -426,6 +468,10 @@ training: {optimizer: adam, lr: 0.005, epochs: 1, batch_size: 32, seed: 7, threa
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, expected);
   std::filesystem::remove_all(dir);
+  std::string skipped;
+  if (!QemuIsBitExactOnM4AndM7(model, inputs, expected, 4, "hwnas-deploy-nb201", &skipped)) {
+    GTEST_SKIP() << skipped;
+  }
 }
 
 }  // namespace
@@ -535,6 +581,11 @@ training: {optimizer: adam, lr: 0.01, epochs: 4, batch_size: 32, eval_split: tes
             << fw->flash_bytes << " B, SRAM " << fw->sram_bytes << " B (static "
             << fw->static_ram_bytes << ", stack " << fw->stack_bytes << ")\n";
   std::filesystem::remove_all(dir);
+  // The same cell on both cores (the M4 and M7 builds differ in code).
+  std::string skipped;
+  EXPECT_TRUE(QemuIsBitExactOnM4AndM7(model, inputs, expected, kFirmwareSamples,
+                                      "hwnas-deploy-" + GetParam() + "-both", &skipped))
+      << skipped;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cells, McuRecurrentTest, ::testing::Values("lstm", "gru"),

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "mcu/codegen.h"
@@ -253,6 +254,31 @@ TEST_P(FirmwareTest, QemuRunIsBitExactAndDeterministic) {
 
 INSTANTIATE_TEST_SUITE_P(Cpus, FirmwareTest, ::testing::Values("cortex-m7", "cortex-m4"),
                          [](const auto& info) { return info.param == "cortex-m7" ? "M7" : "M4"; });
+
+// A firmware that never finishes (a model_infer stuck in a loop) is killed
+// at the deadline, and the error says so: a measurement fails instead of
+// hanging the worker.
+TEST(FirmwareHangTest, QemuIsKilledAtTheDeadline) {
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  const std::string dir = TempDir("hwnas-mcu-hang");
+  for (const char* name : {"startup.c", "mps2.ld"}) {
+    std::ofstream(std::filesystem::path(dir) / name) << RuntimeFiles().at(name);
+  }
+  std::ofstream(std::filesystem::path(dir) / "hang.c")
+      << "int main(void) {\n  for (volatile int i = 0;; ++i) {\n  }\n}\n";
+  CommandResult build = RunShell(
+      "arm-none-eabi-gcc -mcpu=cortex-m7 -mthumb -O2 -nostartfiles -nostdlib -T mps2.ld "
+      "-o hang.elf startup.c hang.c -lgcc",
+      dir, 120);
+  ASSERT_EQ(build.exit_code, 0) << build.output;
+  absl::StatusOr<std::string> out = RunInQemu(dir + "/hang.elf", "mps2-an500", 3);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded) << out.status();
+  EXPECT_NE(out.status().message().find("did not finish in QEMU within 3 s (killed)"),
+            std::string::npos)
+      << out.status();
+  std::filesystem::remove_all(dir);
+}
 
 TEST(LowerPlanTest, RefusesAnOpWithoutKernelByName) {
   space::PlanBuilder b({4, 16});

@@ -23,6 +23,7 @@
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "mcu/firmware.h"
 #include "spec/worker_spec.h"
+#include "tests/server/processes.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_paths.h"
@@ -33,10 +34,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string BinaryDir() {
-  const char* dir = std::getenv("HWNAS_BINARY_DIR");
-  return dir != nullptr ? dir : "build";
-}
+using testing::e2e::BinaryDir;
 
 // A directory to use as the whole PATH: every program of /usr/bin except the
 // cross compiler (so the host build still works and the firmware build finds
@@ -93,21 +91,13 @@ class MeasureMcuE2ETest : public ::testing::Test {
     ASSERT_OK(store);
     store_ = *std::move(store);
     ASSERT_OK(store_->Migrate());
-    alice_ = CreateUser("alice", "");
-    fleet_ = CreateUser("fleet", "--worker");
-    const std::string port_file = dir_ + "/port";
-    absl::StatusOr<ChildProcess> server = ChildProcess::Start(
-        {.argv = {BinaryDir() + "/server/hwnas-server", "serve", "--listen", "127.0.0.1:0",
-                  "--metrics", "", "--lease-ttl", "20", "--port-file", port_file},
-         .env = {"HWNAS_DATABASE=" + database_},
-         .log_path = dir_ + "/server.log"});
+    alice_ = testing::e2e::CreateUserToken(database_, "alice", "");
+    fleet_ = testing::e2e::CreateUserToken(database_, "fleet", "--worker");
+    absl::StatusOr<testing::e2e::ServerProcess> server =
+        testing::e2e::StartServerProcess({.database = database_, .dir = dir_, .lease_ttl_s = 20});
     ASSERT_OK(server);
-    server_ = std::make_unique<ChildProcess>(*std::move(server));
-    for (int i = 0; i < 300 && !std::ifstream(port_file); ++i) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    std::ifstream in(port_file);
-    ASSERT_TRUE(in >> port_) << "server did not start: " << Log("server.log");
+    server_ = std::move(server->process);
+    port_ = server->port;
     address_ = absl::StrCat("127.0.0.1:", port_);
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     search_ = hwnas::v1::SearchService::NewStub(channel_);
@@ -118,40 +108,11 @@ class MeasureMcuE2ETest : public ::testing::Test {
     if (server_) server_->Stop(absl::Seconds(5));
   }
 
-  std::string CreateUser(const std::string& name, const std::string& flag) {
-    std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
-                                     "admin",
-                                     "create-user",
-                                     name,
-                                     "--database",
-                                     database_,
-                                     "--log-level",
-                                     "warn"};
-    if (!flag.empty()) argv.push_back(flag);
-    absl::StatusOr<CommandResult> r = RunCommand(argv);
-    EXPECT_OK(r);
-    if (!r.ok()) return "";
-    EXPECT_EQ(r->exit_code, 0) << r->output;
-    std::string out(absl::StripTrailingAsciiWhitespace(r->output));
-    return out.substr(out.rfind('\n') + 1);
-  }
-
   std::vector<std::string> WorkerArgv(const std::string& name,
                                       const std::vector<std::string>& extra) const {
-    std::vector<std::string> argv = {BinaryDir() + "/worker/hwnas-worker",
-                                     "serve",
-                                     "--server",
-                                     address_,
-                                     "--name",
-                                     name,
-                                     "--data-dir",
-                                     testing::SharedDataDir(),
-                                     "--acquire-wait",
-                                     "2",
-                                     "--log-level",
-                                     "info"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return argv;
+    std::vector<std::string> flags = {"--acquire-wait", "2"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return testing::e2e::WorkerServeArgv(address_, name, testing::SharedDataDir(), flags);
   }
 
   void StartWorker(const std::string& name, const std::vector<std::string>& extra = {}) {

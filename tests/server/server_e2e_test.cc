@@ -27,6 +27,7 @@
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
 #include "proto/convert.h"
+#include "tests/server/processes.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_paths.h"
@@ -36,10 +37,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string BinaryDir() {
-  const char* dir = std::getenv("HWNAS_BINARY_DIR");
-  return dir != nullptr ? dir : "build";
-}
+using testing::e2e::BinaryDir;
 
 std::string TableSpec(const std::string& name, int budget, double weight = 1) {
   return absl::StrCat(R"(
@@ -107,40 +105,14 @@ class Cluster {
   }
 
   std::string CreateUser(const std::string& name, const std::string& flag) {
-    std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
-                                     "admin",
-                                     "create-user",
-                                     name,
-                                     "--database",
-                                     database_,
-                                     "--log-level",
-                                     "warn"};
-    if (!flag.empty()) argv.push_back(flag);
-    absl::StatusOr<CommandResult> r = RunCommand(argv);
-    EXPECT_OK(r);
-    EXPECT_EQ(r->exit_code, 0) << r->output;
-    // The token is the output's last line (stderr explains it first).
-    std::string out(absl::StripTrailingAsciiWhitespace(r->output));
-    return out.substr(out.rfind('\n') + 1);
+    return testing::e2e::CreateUserToken(database_, name, flag);
   }
 
   // With `tls`, serves TLS with a fresh self-signed certificate for
   // 127.0.0.1 (made with openssl) and the test's channels trust it.
   void StartServer(int lease_ttl_s = 5, bool tls = false,
                    const std::vector<std::string>& extra_flags = {}) {
-    const std::string port_file = absl::StrCat(dir_, "/port");
-    std::remove(port_file.c_str());
-    std::vector<std::string> argv = {BinaryDir() + "/server/hwnas-server",
-                                     "serve",
-                                     "--listen",
-                                     absl::StrCat("127.0.0.1:", port_),
-                                     "--metrics",
-                                     "",
-                                     "--lease-ttl",
-                                     absl::StrCat(lease_ttl_s),
-                                     "--port-file",
-                                     port_file};
-    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    std::vector<std::string> flags = extra_flags;
     if (tls) {
       absl::StatusOr<CommandResult> made =
           RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
@@ -148,17 +120,16 @@ class Cluster {
                       "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"});
       ASSERT_OK(made);
       ASSERT_EQ(made->exit_code, 0) << made->output;
-      argv.insert(argv.end(), {"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});
+      flags.insert(flags.end(), {"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});
     }
-    absl::StatusOr<ChildProcess> server =
-        ChildProcess::Start({.argv = argv,
-                             .env = {"HWNAS_DATABASE=" + database_},
-                             .log_path = absl::StrCat(dir_, "/server.log")});
+    absl::StatusOr<testing::e2e::ServerProcess> server =
+        testing::e2e::StartServerProcess({.database = database_,
+                                          .dir = dir_,
+                                          .listen = absl::StrCat("127.0.0.1:", port_),
+                                          .lease_ttl_s = lease_ttl_s,
+                                          .extra_flags = flags});
     ASSERT_OK(server);
-    server_ = std::make_unique<ChildProcess>(*std::move(server));
-    for (int i = 0; i < 300 && !std::ifstream(port_file); ++i)
-      absl::SleepFor(absl::Milliseconds(50));
-    ASSERT_TRUE(std::ifstream(port_file).good()) << "server did not start: " << Log("server.log");
+    server_ = std::move(server->process);
     std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
     if (tls) {
       std::ifstream in(dir_ + "/cert.pem");
@@ -182,17 +153,9 @@ class Cluster {
   // `data_dir` empty: the shared data (so the worker has the table).
   int StartWorker(const std::string& name, const std::string& data_dir = "",
                   const std::vector<std::string>& extra_flags = {}) {
-    std::vector<std::string> argv = {BinaryDir() + "/worker/hwnas-worker",
-                                     "serve",
-                                     "--server",
-                                     absl::StrCat("127.0.0.1:", port_),
-                                     "--name",
-                                     name,
-                                     "--data-dir",
-                                     data_dir.empty() ? testing::SharedDataDir() : data_dir,
-                                     "--log-level",
-                                     "info"};
-    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    std::vector<std::string> argv = testing::e2e::WorkerServeArgv(
+        absl::StrCat("127.0.0.1:", port_), name,
+        data_dir.empty() ? testing::SharedDataDir() : data_dir, extra_flags);
     absl::StatusOr<ChildProcess> w =
         ChildProcess::Start({.argv = std::move(argv),
                              .env = {"HWNAS_TOKEN=" + worker_token_},
