@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -48,6 +49,24 @@ objectives:
 strategy: {name: random, seed: 7}
 budget: {trials: 100000}
 )";
+
+// OK when dist/app.js is at least as new as every file under src/.
+absl::Status CheckBundleIsCurrent(const std::string& app_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path bundle = fs::path(app_dir) / "dist" / "app.js";
+  const auto built = fs::last_write_time(bundle, ec);
+  if (ec)
+    return absl::FailedPreconditionError(absl::StrCat(
+        bundle.string(), " is missing: run scripts/setup or (cd ", app_dir, " && npm run build)"));
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(app_dir) / "src", ec)) {
+    if (entry.is_regular_file() && entry.last_write_time() > built)
+      return absl::FailedPreconditionError(
+          absl::StrCat(bundle.string(), " is older than ", entry.path().string(),
+                       ": rebuild it with (cd ", app_dir, " && npm run build)"));
+  }
+  return absl::OkStatus();
+}
 
 int Fail(const std::string& m) {
   std::cerr << "hwnas-bench-dashboard: " << m << "\n";
@@ -84,6 +103,11 @@ int main(int argc, char** argv) {
   }
   const std::string source = HWNAS_BENCH_SOURCE_DIR;
   const std::string binary = HWNAS_BENCH_BINARY_DIR;
+  // The server serves dashboard/dist as built; cmake does not rebuild it, so
+  // a bundle older than the app's sources would measure an old app (an old
+  // paging bug in a stale bundle once made this bench hang).
+  if (absl::Status s = CheckBundleIsCurrent(source + "/dashboard"); !s.ok())
+    return Fail(std::string(s.message()));
   auto table = hwnas::controller::Nb201Table::Load(hwnas::controller::ResolveNb201TablePath(""));
   if (!table.ok()) return Fail(std::string(table.status().message()));
   auto device = (*table)->DeviceColumn("raspi4");
