@@ -735,6 +735,45 @@ HttpResponse DashboardApi::Get(const HttpRequest& request) {
   return Error(404, "not found");
 }
 
+// Most architectures one dashboard enqueue takes; `hwnas enqueue --file`
+// is the way to send more.
+constexpr size_t kMaxEnqueuedPerRequest = 1000;
+
+// Body: {"architectures": ["...", ...]}, one architecture per entry; entry
+// i is "line" i + 1 in errors, as in a file given to `hwnas enqueue`.
+HttpResponse DashboardApi::Enqueue(const User& user, int64_t search_id, const std::string& body) {
+  if (!deps_.enqueue) return Error(503, "enqueueing is not available on this server");
+  const json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded() || !request.is_object()) {
+    return Error(400, "body: a JSON object {\"architectures\": [...]} is expected");
+  }
+  const auto list = request.find("architectures");
+  if (list == request.end() || !list->is_array() || list->empty()) {
+    return Error(400, "architectures: a non-empty list of architecture strings is expected");
+  }
+  if (list->size() > kMaxEnqueuedPerRequest) {
+    return Error(400, absl::StrCat("architectures: at most ", kMaxEnqueuedPerRequest,
+                                   " per request (", list->size(), " given)"));
+  }
+  std::vector<GuidedTrial> items;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& a = (*list)[i];
+    if (!a.is_string() || a.get<std::string>().empty()) {
+      return Error(400, absl::StrCat("line ", i + 1, ": an architecture string is expected"));
+    }
+    items.push_back({.architecture = a.get<std::string>(), .line = static_cast<int>(i + 1)});
+  }
+  absl::StatusOr<std::vector<TrialRecord>> added = deps_.enqueue(user, search_id, items);
+  if (!added.ok()) return FromStatus(added.status());
+  json trials = json::array();
+  for (const TrialRecord& t : *added) {
+    trials.push_back({{"number", t.number}, {"architecture", t.architecture.readable}});
+  }
+  spdlog::info("event=dashboard_enqueue search={} by={} trials={}", search_id, user.name,
+               added->size());
+  return JsonResponse(200, json{{"trials", std::move(trials)}});
+}
+
 HttpResponse DashboardApi::Post(const HttpRequest& request) {
   absl::StatusOr<User> user = deps_.auth->Authenticate(Header(request, "Authorization"));
   if (!user.ok()) return FromStatus(user.status());
@@ -745,13 +784,15 @@ HttpResponse DashboardApi::Post(const HttpRequest& request) {
   std::vector<std::string> parts =
       absl::StrSplit(request.path.substr(sizeof(kApiPrefix) - 1), '/', absl::SkipEmpty());
   int64_t id = 0;
-  if (parts.size() != 3 || parts[0] != "searches" || parts[2] != "cancel" ||
-      !absl::SimpleAtoi(parts[1], &id) || id <= 0) {
+  if (parts.size() != 3 || parts[0] != "searches" ||
+      (parts[2] != "cancel" && parts[2] != "enqueue") || !absl::SimpleAtoi(parts[1], &id) ||
+      id <= 0) {
     return Error(404, "not found");
   }
   absl::StatusOr<SearchRecord> search = deps_.store->GetSearch(id);
   if (!search.ok()) return FromStatus(search.status());
   if (search->owner_id != user->id && !user->is_admin) return Error(404, "not found");
+  if (parts[2] == "enqueue") return Enqueue(*user, id, request.body);
   if (!deps_.cancel) return Error(503, "cancelling is not available on this server");
   absl::StatusOr<SearchRecord> cancelled = deps_.cancel(*user, id);
   if (!cancelled.ok()) return FromStatus(cancelled.status());

@@ -31,6 +31,7 @@
 #include "db/dashboard_queries.h"
 #include "db/store.h"
 #include "server/auth.h"
+#include "server/coordinator_types.h"
 #include "server/http_server.h"
 
 namespace hwnas::server {
@@ -44,6 +45,11 @@ struct DashboardDeps {
   // Cancels a search for `user` (the coordinator's Cancel, which also stops
   // its in-memory runtime). Visibility is checked before it is called.
   std::function<absl::StatusOr<SearchRecord>(const User& user, int64_t search_id)> cancel;
+  // Enqueues architectures for `user` (the coordinator's AddGuided with
+  // origin enqueued, as `hwnas enqueue`): all or nothing, errors name the line.
+  std::function<absl::StatusOr<std::vector<TrialRecord>>(const User& user, int64_t search_id,
+                                                         const std::vector<GuidedTrial>& items)>
+      enqueue;
 };
 
 struct DashboardOptions {
@@ -68,6 +74,7 @@ class DashboardApi {
   HttpResponse Post(const HttpRequest& request);
 
  private:
+  HttpResponse Enqueue(const User& user, int64_t search_id, const std::string& body);
   HttpResponse Asset(const std::string& path) const;
   // A Pareto, best-so-far or (for a search that no longer runs) summary
   // answer (JSON text), kept while the search's state and finish sequence

@@ -257,7 +257,11 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
             .queries = raw->dashboard_queries.get(),
             .auth = raw->auth.get(),
             .cancel = [coordinator](const User& user,
-                                    int64_t id) { return coordinator->Cancel(user, id); }},
+                                    int64_t id) { return coordinator->Cancel(user, id); },
+            .enqueue =
+                [coordinator](const User& user, int64_t id, const std::vector<GuidedTrial>& items) {
+                  return coordinator->AddGuided(user, id, items, TrialOrigin::kEnqueued);
+                }},
         DashboardOptions{.assets_dir = options.dashboard_dir});
     HWNAS_RETURN_IF_ERROR(raw->dashboard->LoadAssets());
     raw->dashboard->Register(*raw->http);

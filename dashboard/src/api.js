@@ -22,13 +22,17 @@ const setOnline = (v) => onlineListeners.forEach((fn) => fn(v));
 // `after`: a promise the body waits for before it is read and parsed (on
 // the page's main thread): a chart's large answer can be on its way while
 // the page's first render goes ahead of it.
-export async function api(path, { method = 'GET', token = getToken(), after = null } = {}) {
+// `body`: sent as JSON (POST actions such as enqueue).
+export async function api(path, { method = 'GET', token = getToken(), after = null, body: payload = undefined } = {}) {
   let res;
   try {
+    const headers = { Authorization: 'Bearer ' + token };
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     res = await fetch('/api/v1/' + path, {
       method,
-      headers: { Authorization: 'Bearer ' + token },
+      headers,
       cache: 'no-store',
+      body: payload === undefined ? undefined : JSON.stringify(payload),
     });
   } catch (e) {
     setOnline(false);

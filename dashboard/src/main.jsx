@@ -176,6 +176,37 @@ const TRIAL_STATES = ['', 'PENDING', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED',
 const COLUMNS = ['reward', 'accuracy', 'balanced_accuracy', 'macro_f1', 'latency_ms', 'params', 'macs', 'peak_memory_bytes', 'flash_bytes'];
 const PAGE = 50;
 
+// The owner's `hwnas enqueue` in the page: one architecture per line, in the
+// space's readable form; all or nothing, and an error names the line.
+function Enqueue({ id, onAdded }) {
+  const [text, setText] = useState('');
+  const [result, setResult] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    const architectures = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    if (architectures.length === 0) return setResult({ error: 'enter at least one architecture' });
+    try {
+      const r = await api(`searches/${id}/enqueue`, { method: 'POST', body: { architectures } });
+      setResult({ ok: `enqueued as trial${r.trials.length > 1 ? 's' : ''} ${r.trials.map((t) => '#' + t.number).join(', ')}; they run before the strategy's next proposals` });
+      setText('');
+      onAdded();
+    } catch (err) {
+      setResult({ error: err.message });
+    }
+  };
+  return (
+    <details class="enqueue">
+      <summary>Enqueue architectures</summary>
+      <form id="enqueue" onSubmit={submit}>
+        <textarea id="enqueue-archs" rows="3" cols="80" placeholder="one architecture per line, as the trials table shows them" value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        <button id="enqueue-submit" type="submit">Enqueue</button>
+      </form>
+      {result?.ok && <p id="enqueue-result">{result.ok}</p>}
+      {result?.error && <p class="error" id="enqueue-error">{result.error}</p>}
+    </details>
+  );
+}
+
 function TrialsTable({ searchId, metrics, version, best, onShown }) {
   const [filter, setFilter] = useState({ state: '', metric: 'accuracy', min: '', max: '' });
   const [order, setOrder] = useState({ by: 'number', desc: false });
@@ -555,6 +586,7 @@ function Search({ id, me }) {
         {s.best && <div>best: trial <a href={`#/search/${id}/trial/${s.best.number}`}>{s.best.number}</a>, reward {fmt(s.best.metrics.reward)}, accuracy <span id="best-accuracy">{accuracyText(s.best.metrics)}</span></div>}
         {s.error && <div class="error">{s.error}</div>}
       </div>
+      {s.state === 'RUNNING' && (me.admin || me.name === s.owner) && <Enqueue id={id} onAdded={() => setVersion((v) => v + 1)} />}
       <CompareWith id={id} />
       <Pareto searchId={id} metrics={metrics} version={version} after={gate.shown} onDraw={gate.drawn} />
       <Best searchId={id} version={version} after={gate.scatter} />

@@ -76,6 +76,21 @@ try {
   await page.waitForSelector('#search[data-finished="0"]');
   await page.evaluate(() => (window.__sameDocument = true));
   await shot('03-search-before');
+  // The owner enqueues an architecture (one of the space's, as the table
+  // shows it); a request with a bad line is refused whole, naming the line.
+  await page.waitForSelector('#trials tbody tr td.arch');
+  const arch = await page.getAttribute('#trials tbody tr td.arch', 'title');
+  await page.click('details.enqueue summary');
+  await page.fill('#enqueue-archs', `${arch}\nnot an architecture`);
+  await page.click('#enqueue-submit');
+  await page.waitForSelector('#enqueue-error');
+  assert.match(await page.textContent('#enqueue-error'), /line 2/);
+  await page.fill('#enqueue-archs', arch);
+  await page.click('#enqueue-submit');
+  await page.waitForSelector('#enqueue-result');
+  assert.match(await page.textContent('#enqueue-result'), /enqueued as trial #\d+/);
+  await shot('03b-enqueued');
+  log('ok: enqueued', arch, 'from the search page; a bad line was refused naming it');
   await ask('start-workers');
   // A trial finishes and the page shows it without a reload.
   await page.waitForFunction(() => +document.querySelector('#search')?.dataset.finished > 0, null, { timeout: 120000 });

@@ -180,12 +180,14 @@ class DashboardFixture : public ::testing::Test {
     return id;
   }
 
-  static Reply Call(const std::string& method, const std::string& path, const std::string& token) {
+  static Reply Call(const std::string& method, const std::string& path, const std::string& token,
+                    const std::string& body = "") {
     httplib::Client c("127.0.0.1", http_port_);
     c.set_read_timeout(30, 0);
     httplib::Headers headers;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    auto r = method == "POST" ? c.Post(path.c_str(), headers, "", "text/plain")
+    auto r = method == "POST" ? c.Post(path.c_str(), headers, body,
+                                       body.empty() ? "text/plain" : "application/json")
                               : c.Get(path.c_str(), headers);
     Reply reply;
     if (!r) return reply;
@@ -740,6 +742,55 @@ TEST_F(DashboardApi, OwnerCancelsARunningSearch) {
   auto s = store_->GetSearch(id);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->state, SearchState::kCancelled);
+}
+
+TEST_F(DashboardApi, OwnerEnqueuesArchitecturesAllOrNothing) {
+  const int64_t id = Submit("alice", "to-enqueue", 5000);
+  const std::string path = absl::StrCat("/api/v1/searches/", id, "/enqueue");
+  // An architecture of the search's own space: the first one proposed (the
+  // strategy proposes after the submit returns).
+  Reply first;
+  ASSERT_TRUE(ct::WaitFor(
+      [&] {
+        first = Get(absl::StrCat("/api/v1/searches/", id, "/trials?page_size=1"));
+        return first.status == 200 && !first.body["trials"].empty();
+      },
+      absl::Seconds(30)))
+      << first.body.dump();
+  const std::string arch = first.body["trials"][0]["architecture"];
+  const json good = {{"architectures", {arch}}};
+  // The strategy keeps proposing meanwhile: count the enqueued ones only.
+  auto count = [&] {
+    std::vector<TrialRecord> all = StoredTrials(id);
+    return std::count_if(all.begin(), all.end(),
+                         [](const TrialRecord& t) { return t.origin == TrialOrigin::kEnqueued; });
+  };
+
+  // Not the owner: the search does not exist for bob.
+  EXPECT_EQ(Call("POST", path, (*tokens_)["bob"], good.dump()).status, 404);
+  // Bad bodies name what is wrong; a bad line refuses the whole request.
+  EXPECT_EQ(count(), 0);
+  Reply r = Call("POST", path, (*tokens_)["alice"], "not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(absl::StrContains(r.body["error"].get<std::string>(), "body")) << r.body.dump();
+  r = Call("POST", path, (*tokens_)["alice"], json{{"architectures", json::array()}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(absl::StrContains(r.body["error"].get<std::string>(), "architectures"))
+      << r.body.dump();
+  r = Call("POST", path, (*tokens_)["alice"],
+           json{{"architectures", {arch, "no such architecture"}}}.dump());
+  EXPECT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_TRUE(absl::StrContains(r.body["error"].get<std::string>(), "line 2")) << r.body.dump();
+  EXPECT_EQ(count(), 0);
+
+  r = Call("POST", path, (*tokens_)["alice"], good.dump());
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["trials"].size(), 1u);
+  EXPECT_EQ(r.body["trials"][0]["architecture"], arch);
+  auto trial = store_->GetTrial(id, r.body["trials"][0]["number"].get<int64_t>(), false);
+  ASSERT_TRUE(trial.ok()) << trial.status();
+  EXPECT_EQ(trial->origin, TrialOrigin::kEnqueued);
+  EXPECT_EQ(trial->architecture.readable, arch);
 }
 
 // The browser suite: the node script does the driving; this side runs the
