@@ -23,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "bench/worker/plan_json.h"
 #include "common/flags.h"
 #include "hardware/costs.h"
 #include "hardware/targets.h"
@@ -33,39 +34,8 @@
 
 namespace {
 
+using hwnas::bench::PlanToJson;
 using json = nlohmann::json;
-
-// The same fields as bench/worker/train_bench.cc's dump, which train_plan.py reads.
-json PlanToJson(const hwnas::space::NetworkPlan& plan) {
-  json ops = json::array();
-  for (const hwnas::space::Op& op : plan.ops) {
-    std::string cell = op.cell == hwnas::space::RecurrentCell::kLstm ? "lstm" : "gru";
-    ops.push_back(json{{"type", std::string(hwnas::space::OpTypeName(op.type))},
-                       {"name", op.name},
-                       {"inputs", op.inputs},
-                       {"output_shape", op.output_shape},
-                       {"dims", op.dims},
-                       {"in_channels", op.in_channels},
-                       {"out_channels", op.out_channels},
-                       {"kernel_h", op.kernel_h},
-                       {"kernel_w", op.kernel_w},
-                       {"stride_h", op.stride_h},
-                       {"stride_w", op.stride_w},
-                       {"dilation_h", op.dilation_h},
-                       {"dilation_w", op.dilation_w},
-                       {"pad_h", op.pad_h},
-                       {"pad_w", op.pad_w},
-                       {"groups", op.groups},
-                       {"bias", op.bias},
-                       {"activation", std::string(hwnas::space::ActivationName(op.activation))},
-                       {"pool", op.pool == hwnas::space::PoolKind::kAverage ? "avg" : "max"},
-                       {"cell", cell},
-                       {"return_sequence", op.return_sequence},
-                       {"dropout", op.dropout},
-                       {"weight_bits", op.weight_bits}});
-  }
-  return json{{"ops", ops}, {"output", plan.output}};
-}
 
 bool WriteRaw(const std::string& path, const void* data, size_t bytes) {
   std::ofstream f(path, std::ios::binary);
