@@ -24,6 +24,7 @@
 #include "mcu/firmware.h"
 #include "spec/worker_spec.h"
 #include "tests/server/processes.h"
+#include "tests/server/store_polling.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_paths.h"
@@ -161,21 +162,10 @@ class MeasureMcuE2ETest : public ::testing::Test {
 
   bool WaitFor(int64_t id, const std::function<bool(const SearchRecord&)>& done,
                absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    while (absl::Now() < until) {
-      absl::StatusOr<SearchRecord> s = store_->GetSearch(id);
-      if (s.ok() && done(*s)) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return testing::e2e::WaitForSearch(*store_, id, done, timeout);
   }
 
-  std::vector<TrialRecord> Trials(int64_t id) {
-    absl::StatusOr<db::Page<TrialRecord>> page =
-        store_->ListTrials(db::TrialQuery{.search_id = id, .page_size = 100});
-    EXPECT_OK(page);
-    return page.ok() ? page->items : std::vector<TrialRecord>{};
-  }
+  std::vector<TrialRecord> Trials(int64_t id) { return testing::e2e::AllTrials(*store_, id); }
 
   std::string database_, dir_, alice_, fleet_, address_;
   int port_ = 0;

@@ -28,6 +28,7 @@
 #include "hwnas/v1/worker_service.grpc.pb.h"
 #include "proto/convert.h"
 #include "tests/server/processes.h"
+#include "tests/server/store_polling.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_paths.h"
@@ -231,31 +232,12 @@ class Cluster {
     return s.ok() ? *s : SearchRecord{};
   }
 
-  // Polls the store until `done(search)` or the timeout.
   bool WaitFor(int64_t id, const std::function<bool(const SearchRecord&)>& done,
                absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    while (absl::Now() < until) {
-      absl::StatusOr<SearchRecord> s = store_->GetSearch(id);
-      if (s.ok() && done(*s)) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
+    return testing::e2e::WaitForSearch(*store_, id, done, timeout);
   }
 
-  std::vector<TrialRecord> Trials(int64_t id) {
-    std::vector<TrialRecord> all;
-    db::TrialQuery q{.search_id = id, .page_size = 1000};
-    while (true) {
-      absl::StatusOr<db::Page<TrialRecord>> page = store_->ListTrials(q);
-      EXPECT_OK(page);
-      if (!page.ok()) break;
-      all.insert(all.end(), page->items.begin(), page->items.end());
-      if (page->next_page_token.empty()) break;
-      q.page_token = page->next_page_token;
-    }
-    return all;
-  }
+  std::vector<TrialRecord> Trials(int64_t id) { return testing::e2e::AllTrials(*store_, id); }
 
   // (search, trial) -> accuracy, from every worker's "trial_reported" log line.
   std::map<std::pair<int64_t, int64_t>, double> ReportedAccuracies() const {
