@@ -205,22 +205,40 @@ class DashboardFixture : public ::testing::Test {
   // trials whose accuracy, standard error, per-fold accuracies, balanced
   // accuracy and macro-F1 are set. Trial 1 is the best by reward; trials 2
   // and 3 are within noise of its accuracy, 4-6 are not.
-  static int64_t SeedCrossValidated(const std::string& owner) {
+  // A RUNNING search of `owner`'s with the ECG example's spec (a temporal
+  // space), created through the store, and that space; nullopt (with the
+  // failure recorded) when a step fails.
+  struct EcgSearch {
+    int64_t id = 0;
+    std::unique_ptr<space::SearchSpace> space;
+  };
+  static std::optional<EcgSearch> CreateEcgSearch(const std::string& owner, const std::string& name,
+                                                  int64_t budget) {
     const std::string yaml = ct::ReadWholeFile(HWNAS_TEST_SOURCE_DIR "/examples/ecg-tinyml.yaml");
     auto spec = spec::ParseWorkerSpec(yaml);
     EXPECT_TRUE(spec.ok()) << spec.status();
-    if (!spec.ok()) return 0;
+    if (!spec.ok()) return std::nullopt;
     auto space = spec::MakeSpace(*spec);
     EXPECT_TRUE(space.ok()) << space.status();
-    if (!space.ok()) return 0;
+    if (!space.ok()) return std::nullopt;
     auto user = store_->GetUser(owner);
     EXPECT_TRUE(user.ok()) << user.status();
-    auto search = store_->CreateSearch({.name = "cross-validated",
+    if (!user.ok()) return std::nullopt;
+    auto search = store_->CreateSearch({.name = name,
                                         .owner_id = user->id,
                                         .spec_yaml = yaml,
                                         .space = "temporal",
-                                        .budget = 6});
+                                        .budget = budget});
     EXPECT_TRUE(search.ok()) << search.status();
+    if (!search.ok()) return std::nullopt;
+    return EcgSearch{.id = search->id, .space = *std::move(space)};
+  }
+
+  static int64_t SeedCrossValidated(const std::string& owner) {
+    std::optional<EcgSearch> created = CreateEcgSearch(owner, "cross-validated", 6);
+    if (!created) return 0;
+    const std::unique_ptr<space::SearchSpace>* space = &created->space;
+    const int64_t search_id = created->id;
     // (accuracy, its standard error, reward); the four folds lie at the
     // mean -/+ the error.
     const std::vector<std::tuple<double, double, double>> results = {
@@ -251,30 +269,19 @@ class DashboardFixture : public ::testing::Test {
       t.reward = reward;
       rows.push_back(std::move(t));
     }
-    EXPECT_TRUE(store_->AddTrials(search->id, rows).ok());
-    EXPECT_TRUE(store_->FinishSearch(search->id, SearchState::kCompleted).ok());
-    return search->id;
+    EXPECT_TRUE(store_->AddTrials(search_id, rows).ok());
+    EXPECT_TRUE(store_->FinishSearch(search_id, SearchState::kCompleted).ok());
+    return search_id;
   }
 
   // A finished search of `n` trials on few distinct points (period 200 in
   // (latency, accuracy)), every 10th INFEASIBLE: many trials per cell of the
   // Pareto answer's grid.
   static int64_t SeedDense(const std::string& owner, int n) {
-    const std::string yaml = ct::ReadWholeFile(HWNAS_TEST_SOURCE_DIR "/examples/ecg-tinyml.yaml");
-    auto spec = spec::ParseWorkerSpec(yaml);
-    EXPECT_TRUE(spec.ok()) << spec.status();
-    if (!spec.ok()) return 0;
-    auto space = spec::MakeSpace(*spec);
-    EXPECT_TRUE(space.ok()) << space.status();
-    if (!space.ok()) return 0;
-    auto user = store_->GetUser(owner);
-    EXPECT_TRUE(user.ok()) << user.status();
-    auto search = store_->CreateSearch({.name = "dense",
-                                        .owner_id = user->id,
-                                        .spec_yaml = yaml,
-                                        .space = "temporal",
-                                        .budget = n});
-    EXPECT_TRUE(search.ok()) << search.status();
+    std::optional<EcgSearch> created = CreateEcgSearch(owner, "dense", n);
+    if (!created) return 0;
+    const std::unique_ptr<space::SearchSpace>* space = &created->space;
+    const int64_t search_id = created->id;
     std::vector<int> tokens((*space)->decisions().size(), 0);
     auto arch = (*space)->MakeArchitecture(tokens);
     EXPECT_TRUE(arch.ok()) << arch.status();
@@ -296,9 +303,9 @@ class DashboardFixture : public ::testing::Test {
       t.result = r;
       rows.push_back(std::move(t));
     }
-    EXPECT_TRUE(store_->AddTrials(search->id, rows).ok());
-    EXPECT_TRUE(store_->FinishSearch(search->id, SearchState::kCompleted).ok());
-    return search->id;
+    EXPECT_TRUE(store_->AddTrials(search_id, rows).ok());
+    EXPECT_TRUE(store_->FinishSearch(search_id, SearchState::kCompleted).ok());
+    return search_id;
   }
 
   static bool SearchFinished(int64_t id) {
