@@ -18,15 +18,23 @@ namespace hwnas {
 // Where a trial came from: the search's strategy, its owner's queue
 // (`hwnas enqueue`: leased before the strategy's proposals) or results
 // evaluated elsewhere (`hwnas import`: stored finished, never leased).
-enum class TrialOrigin { kStrategy, kEnqueued, kImported };
+// kDnasJob: a dnas search's supernet job (one per search: trained on a
+// worker, checkpointed every epoch); kDnas: an architecture that job found,
+// trained stand-alone like any trial.
+enum class TrialOrigin { kStrategy, kEnqueued, kImported, kDnasJob, kDnas };
 
-// "strategy", "enqueued", "imported": the stored and displayed names.
+// "strategy", "enqueued", "imported", "dnas_job", "dnas": the stored and
+// displayed names.
 inline absl::string_view TrialOriginName(TrialOrigin origin) {
   switch (origin) {
     case TrialOrigin::kEnqueued:
       return "enqueued";
     case TrialOrigin::kImported:
       return "imported";
+    case TrialOrigin::kDnasJob:
+      return "dnas_job";
+    case TrialOrigin::kDnas:
+      return "dnas";
     case TrialOrigin::kStrategy:
       break;
   }
@@ -38,6 +46,8 @@ inline std::optional<TrialOrigin> ParseTrialOrigin(absl::string_view name) {
   if (name == "strategy") return TrialOrigin::kStrategy;
   if (name == "enqueued") return TrialOrigin::kEnqueued;
   if (name == "imported") return TrialOrigin::kImported;
+  if (name == "dnas_job") return TrialOrigin::kDnasJob;
+  if (name == "dnas") return TrialOrigin::kDnas;
   return std::nullopt;
 }
 

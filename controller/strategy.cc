@@ -16,6 +16,41 @@ absl::Status FieldError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
 }
 
+// A dnas search's strategy: its one proposal is the supernet job (the server
+// stores it as a trial of origin dnas_job and a worker runs worker/dnas/);
+// the architectures the job finds come back as enqueued trials of origin
+// dnas, so nothing is learned here. The job's token list is the space's
+// first choices, a placeholder that decodes (stores need one).
+class DnasJob final : public Strategy {
+ public:
+  explicit DnasJob(const space::SearchSpace& space) : space_(space) {}
+  absl::string_view name() const override { return "dnas"; }
+  absl::StatusOr<std::vector<Proposal>> Propose(int n) override {
+    if (proposed_ || n <= 0) return std::vector<Proposal>{};
+    HWNAS_ASSIGN_OR_RETURN(Architecture arch,
+                           space_.MakeArchitecture(std::vector<int>(space_.decisions().size(), 0)));
+    arch.readable = "dnas supernet job";
+    proposed_ = true;
+    return std::vector<Proposal>{Proposal{1, std::move(arch)}};
+  }
+  absl::Status Observe(absl::Span<const Observation>) override { return absl::OkStatus(); }
+  absl::Status WarmStart(absl::Span<const Observation>) override { return absl::OkStatus(); }
+  absl::StatusOr<std::string> Save() const override {
+    return std::string(proposed_ ? "dnas-job:1" : "dnas-job:0");
+  }
+  absl::Status Restore(absl::string_view bytes) override {
+    if (bytes != "dnas-job:0" && bytes != "dnas-job:1") {
+      return absl::InvalidArgumentError("dnas: not a dnas job checkpoint");
+    }
+    proposed_ = bytes == "dnas-job:1";
+    return absl::OkStatus();
+  }
+
+ private:
+  const space::SearchSpace& space_;
+  bool proposed_ = false;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& options,
@@ -33,9 +68,7 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
                                      "choices (mnasnet); space ",
                                      space.name(), " is not supported"));
     }
-    return absl::UnimplementedError(
-        "strategy.name: dnas runs as one supernet job on a worker (`hwnas-worker dnas --spec "
-        "SPEC --out DIR`); the server does not schedule it yet");
+    return std::unique_ptr<Strategy>(std::make_unique<DnasJob>(space));
   }
   if (options.name == "random") return std::make_unique<RandomSearch>(space, seed);
   if (options.name == "evolution") {

@@ -175,6 +175,10 @@ hwnas::v1::TrialOrigin ToProto(TrialOrigin o) {
       return hwnas::v1::TRIAL_ORIGIN_ENQUEUED;
     case TrialOrigin::kImported:
       return hwnas::v1::TRIAL_ORIGIN_IMPORTED;
+    case TrialOrigin::kDnasJob:
+      return hwnas::v1::TRIAL_ORIGIN_DNAS_JOB;
+    case TrialOrigin::kDnas:
+      return hwnas::v1::TRIAL_ORIGIN_DNAS;
     case TrialOrigin::kStrategy:
       break;
   }
@@ -187,6 +191,10 @@ TrialOrigin FromProto(hwnas::v1::TrialOrigin p) {
       return TrialOrigin::kEnqueued;
     case hwnas::v1::TRIAL_ORIGIN_IMPORTED:
       return TrialOrigin::kImported;
+    case hwnas::v1::TRIAL_ORIGIN_DNAS_JOB:
+      return TrialOrigin::kDnasJob;
+    case hwnas::v1::TRIAL_ORIGIN_DNAS:
+      return TrialOrigin::kDnas;
     default:
       return TrialOrigin::kStrategy;  // UNSPECIFIED: a server before origins.
   }

@@ -15,7 +15,8 @@ Coordinator::Coordinator(db::Store* store, Executor* executor, Metrics* metrics,
       clock_(clock),
       searches_(store, executor, metrics, &options_, &leases_),
       leases_(store, executor, metrics, &options_, &clock_, &searches_),
-      results_(store, metrics, &options_, &searches_, &leases_) {}
+      results_(store, metrics, &options_, &searches_, &leases_),
+      dnas_(store, &searches_, &leases_) {}
 
 Coordinator::~Coordinator() { Stop(); }
 

@@ -30,6 +30,7 @@
 #include "common/records.h"
 #include "db/store.h"
 #include "server/coordinator_types.h"
+#include "server/dnas_jobs.h"
 #include "server/executor.h"
 #include "server/lease_broker.h"
 #include "server/metrics.h"
@@ -122,6 +123,16 @@ class Coordinator {
                                                 const std::optional<EpochMetrics>& metrics) {
     return results_.ReportProgress(worker_id, lease_id, metrics);
   }
+  // A dnas job's epoch checkpoint and its architectures (server/dnas_jobs.h);
+  // the services call these before ReportProgress / ReportResult.
+  absl::Status SaveDnasEpoch(const std::string& worker_id, const std::string& lease_id,
+                             const EpochMetrics& metrics, const std::string& checkpoint) {
+    return dnas_.SaveEpoch(worker_id, lease_id, metrics, checkpoint);
+  }
+  absl::Status StoreDnasCandidates(const std::string& worker_id, const std::string& lease_id,
+                                   const std::vector<std::string>& candidates) {
+    return dnas_.StoreCandidates(worker_id, lease_id, candidates);
+  }
   absl::StatusOr<db::ReportOutcome> ReportResult(const std::string& worker_id,
                                                  const std::string& lease_id,
                                                  const TrialResult& result, bool early_stopped,
@@ -167,6 +178,7 @@ class Coordinator {
   SearchDirectory searches_;
   LeaseBroker leases_;
   ResultIntake results_;
+  DnasJobs dnas_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -41,6 +41,7 @@ struct Assignment {
   int rung = 0;
   std::string resume_checkpoint;   // The trial's last rung's training state.
   bool checkpoint_wanted = false;  // Below the top rung: send the state back.
+  std::string job;                 // "dnas": a supernet job (server/dnas_jobs.h).
 };
 
 // One result in Coordinator::ReportResults.
@@ -50,6 +51,10 @@ struct ResultReport {
   bool early_stopped = false;
   std::string checkpoint;  // Multi-fidelity: the trained state, for the next rung.
 };
+
+// Largest dnas job checkpoint the server stores (under the 8 MiB gRPC
+// message limit, with room for the rest of the request).
+inline constexpr int64_t kDnasCheckpointMaxBytes = int64_t{7} << 20;
 
 // Most trials one AcquireTrial hands out, and most results one
 // ReportResults takes.

@@ -52,6 +52,27 @@ void AttachCheckpoint(const SearchRuntime& runtime, const TrialRecord& trial, As
                                        ", \"reason\": \"no checkpoint stored for this trial\"}"));
 }
 
+// A dnas job resumes from the checkpoint of its last stored epoch (a
+// requeued job: its worker was killed, or the server restarted).
+void AttachDnasCheckpoint(const TrialRecord& trial, Assignment& a, db::Store& store) {
+  a.job = "dnas";
+  absl::StatusOr<std::optional<db::TrialCheckpoint>> c =
+      store.LoadTrialCheckpoint(trial.search_id, trial.number);
+  if (!c.ok()) {
+    // Without it the job would train from scratch: better to wait for the
+    // next lease (the lease expires, the job goes back to the queue).
+    spdlog::warn("event=dnas_checkpoint_load_failed search={} trial={} error=\"{}\"",
+                 trial.search_id, trial.number, c.status().ToString());
+    a.job = "dnas-unavailable";
+    return;
+  }
+  if (*c) {
+    spdlog::info("event=dnas_resume search={} trial={} after_epoch={} bytes={}", trial.search_id,
+                 trial.number, (*c)->epochs, (*c)->data.size());
+    a.resume_checkpoint = std::move((*c)->data);
+  }
+}
+
 Assignment AssignmentFor(const SearchRuntime& runtime, const db::Lease& l) {
   Assignment a;
   a.lease_id = l.lease_id;
@@ -298,6 +319,8 @@ absl::StatusOr<std::vector<Assignment>> LeaseBroker::TryLease(const std::string&
       }
       out.push_back(AssignmentFor(*runtime, l));
       if (runtime->multi_fidelity()) AttachCheckpoint(*runtime, l.trial, out.back(), *store_);
+      if (l.trial.origin == TrialOrigin::kDnasJob)
+        AttachDnasCheckpoint(l.trial, out.back(), *store_);
     }
     if (static_cast<int>(leases->size()) < count) {
       // The counters were stale: the searches asked have no more pending

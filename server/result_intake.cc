@@ -115,7 +115,13 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ResultIntake::Rep
       }
       Verdict verdict;
       verdict.state = r.early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded;
-      if (runtimes[i]) verdict = runtimes[i]->Judge(*leased[i], r.result, r.early_stopped);
+      if (leased[i]->origin == TrialOrigin::kDnasJob) {
+        // The supernet job has no architecture of its own to judge: its
+        // architectures are the dnas trials it stored before this report.
+        verdict = Verdict{};
+      } else if (runtimes[i]) {
+        verdict = runtimes[i]->Judge(*leased[i], r.result, r.early_stopped);
+      }
       if (verdict.state == TrialState::kSucceeded || verdict.state == TrialState::kEarlyStopped) {
         completions.push_back(
             db::Completion{r.lease_id, worker_id, r.result, verdict.state, verdict.reward});
@@ -150,6 +156,15 @@ absl::StatusOr<std::vector<absl::StatusOr<db::ReportOutcome>>> ResultIntake::Rep
       // Before the promotion (AfterFinish) leases the trial again.
       if (runtimes[i]->multi_fidelity()) {
         KeepCheckpoint(*runtimes[i], outcome.trial, reports[i].checkpoint);
+      }
+      if (outcome.trial.origin == TrialOrigin::kDnasJob) {
+        // The job is done: nothing resumes from its checkpoint any more.
+        if (absl::Status s =
+                store_->DeleteTrialCheckpoint(outcome.trial.search_id, outcome.trial.number);
+            !s.ok()) {
+          spdlog::warn("event=checkpoint_delete_failed search={} trial={} error=\"{}\"",
+                       outcome.trial.search_id, outcome.trial.number, s.ToString());
+        }
       }
       runtimes[i]->counters().OnFinished();
       auto& [runtime, trials] = finished[runtimes[i]->id()];

@@ -275,8 +275,16 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
     }
     for (controller::Proposal& p : proposals) {
       db::NewTrial t;
-      t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
       t.proposal_id = p.id;
+      if (spec_.controller.strategy.name == "dnas") {
+        // The supernet job (controller/strategy.cc): a placeholder token
+        // list, no costs of its own; hash 0 so no architecture matches it.
+        t.origin = TrialOrigin::kDnasJob;
+        t.architecture = std::move(p.architecture);
+        trials.push_back(std::move(t));
+        continue;
+      }
+      t.canonical_hash = space_->CanonicalHash(p.architecture.tokens);
       // Proposal ids count up from 1 per search, also across restarts.
       ApplyFidelity(t, p.id > 0 ? p.id - 1 : 0);
       auto [costs, violation] = StaticCheck(p.architecture);
@@ -350,8 +358,9 @@ std::string Where(const GuidedTrial& item, size_t index) {
 absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::StoreGuided(
     db::Store& store, const std::vector<GuidedTrial>& items, TrialOrigin origin) {
   if (items.empty()) return absl::InvalidArgumentError("no architectures given");
-  if (origin == TrialOrigin::kStrategy) {
-    return absl::InvalidArgumentError("StoreGuided stores enqueued or imported trials only");
+  if (origin == TrialOrigin::kStrategy || origin == TrialOrigin::kDnasJob) {
+    return absl::InvalidArgumentError(
+        "StoreGuided stores enqueued, imported or dnas-found trials only");
   }
   // Serialized with proposals, so checkpoints still go to the store in order.
   absl::MutexLock propose_lock(&propose_mu_);
@@ -373,7 +382,7 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::StoreGuided(
       t.origin = origin;
       t.canonical_hash = space_->CanonicalHash(arch->tokens);
       t.proposal_id = controller::kNoProposal;
-      if (origin == TrialOrigin::kEnqueued) {
+      if (origin == TrialOrigin::kEnqueued || origin == TrialOrigin::kDnas) {
         ApplyFidelity(t, 0);  // The owner's pick starts on the lowest rung.
         auto [costs, violation] = StaticCheck(*arch);
         if (!violation.empty()) {
@@ -462,7 +471,9 @@ void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
     if (t.finish_seq <= observed_through_ || observed_above_.contains(t.finish_seq)) continue;
     // A trial promoted since it finished is back in the queue (its finish
     // sequence stays): its next rung's result comes with a new one.
-    if (t.state != TrialState::kCancelled && IsTerminal(t.state)) {
+    // A dnas search's supernet job is no architecture: nothing to learn.
+    if (t.state != TrialState::kCancelled && IsTerminal(t.state) &&
+        t.origin != TrialOrigin::kDnasJob) {
       // A promoted trial's later rungs are told to the strategy too, as
       // results of an architecture it knows (no proposal id: the proposal
       // was answered by the first rung's result).

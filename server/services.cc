@@ -478,6 +478,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
                               p->set_rung(a.rung);
                               p->set_resume_checkpoint(a.resume_checkpoint);
                               p->set_checkpoint_wanted(a.checkpoint_wanted);
+                              p->set_job(a.job);
                             }
                             reactor->Finish(grpc::Status::OK);
                           });
@@ -492,6 +493,14 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportProgress(
     HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
     std::optional<EpochMetrics> metrics;
     if (request->has_metrics()) metrics = FromProto(request->metrics());
+    if (!request->checkpoint().empty()) {
+      // A dnas job's epoch: durable before the epoch counts as done.
+      if (!metrics) {
+        return absl::InvalidArgumentError("checkpoint: sent without the epoch's metrics");
+      }
+      HWNAS_RETURN_IF_ERROR(coordinator_->SaveDnasEpoch(request->worker_id(), request->lease_id(),
+                                                        *metrics, request->checkpoint()));
+    }
     absl::StatusOr<ProgressAnswer> answer =
         coordinator_->ReportProgress(request->worker_id(), request->lease_id(), metrics);
     if (!answer.ok()) return answer.status();
@@ -516,6 +525,12 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportResult(
     hwnas::v1::ReportResultResponse* response) {
   return Handle(ctx, [this, request, response](const User& user) -> absl::Status {
     HWNAS_RETURN_IF_ERROR(coordinator_->AuthorizeWorker(user, request->worker_id(), false));
+    if (request->dnas_candidates_size() > 0) {
+      HWNAS_RETURN_IF_ERROR(coordinator_->StoreDnasCandidates(
+          request->worker_id(), request->lease_id(),
+          std::vector<std::string>(request->dnas_candidates().begin(),
+                                   request->dnas_candidates().end())));
+    }
     absl::StatusOr<db::ReportOutcome> outcome = coordinator_->ReportResult(
         request->worker_id(), request->lease_id(), FromProto(request->result()),
         request->early_stopped(), request->checkpoint());

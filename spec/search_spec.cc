@@ -125,6 +125,17 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
 
   const EvaluatorKind evaluator = spec.controller.evaluator.kind;
   spec.requirements.evaluator = std::string(EvaluatorKindName(evaluator));
+  if (spec.controller.strategy.name == "dnas") {
+    if (evaluator != EvaluatorKind::kTrain) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluator.kind: strategy dnas trains a supernet on the spec's data and its "
+                       "architectures stand-alone; it needs kind train, not ",
+                       EvaluatorKindName(evaluator)));
+    }
+    // Only workers that run the supernet job (serve advertises "dnas") get
+    // this search's job and its trials.
+    spec.requirements.evaluator = "dnas";
+  }
   if (evaluator == EvaluatorKind::kProxy && root.Has("evaluation")) {
     return absl::InvalidArgumentError(
         "evaluation: applies to trained trials (evaluator kind train); a proxy scores one "

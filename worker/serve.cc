@@ -1,11 +1,16 @@
 #include "worker/serve.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -13,13 +18,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/data_paths.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "controller/nb201_table.h"
 #include "mcu/firmware.h"
+#include "nlohmann/json.hpp"
 #include "space/registry.h"
 #include "spdlog/spdlog.h"
 #include "spec/evaluator.h"
 #include "spec/worker_spec.h"
+#include "worker/commands.h"
+#include "worker/dnas/dnas_search.h"
 #include "worker/serve_loop.h"
 #include "worker/trial_runner.h"
 #include "worker/worker_client_grpc.h"
@@ -58,6 +67,8 @@ WorkerRecord Capabilities(const ServeOptions& options, const DataLocations& data
   c.evaluators.push_back("train");
   // Proxy trials run through the same TrialRunner (worker/proxies.h).
   c.evaluators.push_back(std::string(spec::EvaluatorKindName(spec::EvaluatorKind::kProxy)));
+  // Supernet jobs of dnas searches (worker/dnas/), and their trials.
+  c.evaluators.push_back("dnas");
   c.datasets = data.Present();
   c.measure_mcus = options.measure_mcus;
   // Generic formats read from a path in the spec.
@@ -106,6 +117,102 @@ class RunnerExecutor final : public TrialExecutor {
       evaluator_spec_ = a.spec_yaml;
     }
     return evaluator_->Evaluate(a.architecture);
+  }
+
+  // The job runs worker/dnas/ in a fresh directory: the resume checkpoint
+  // (if any) goes in as its checkpoint.pt, each epoch's comes out through
+  // on_epoch, result.json gives the architectures. The directory is removed
+  // after: the server holds the durable copy.
+  DnasOutcome RunDnasJob(const TrialAssignment& a, const DnasEpochCallback& epoch_done,
+                         const std::atomic<bool>* interrupt) override {
+    DnasOutcome out;
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hwnas-dnas-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      out.result.error = absl::StrCat("dnas: cannot create a directory from ", tmpl);
+      return out;
+    }
+    const std::filesystem::path dir(tmpl);
+    struct Cleanup {
+      std::filesystem::path dir;
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    } cleanup{dir};
+    const std::string spec_path = (dir / "job.yaml").string();
+    const std::filesystem::path out_dir = dir / "out";
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    {
+      std::ofstream f(spec_path, std::ios::binary);
+      f << a.spec_yaml;
+      if (!a.resume_checkpoint.empty()) {
+        std::ofstream c(out_dir / "checkpoint.pt", std::ios::binary);
+        c << a.resume_checkpoint;
+        if (!c.flush()) f.setstate(std::ios::failbit);
+      }
+      if (!f.flush() || ec) {
+        out.result.error = absl::StrCat("dnas: cannot write the job's files under ", tmpl);
+        return out;
+      }
+    }
+    bool stopped = false;
+    std::string read_error;
+    dnas::DnasCommandOptions o;
+    o.spec_path = spec_path;
+    o.out_dir = out_dir.string();
+    o.data_dir = shared_dir_;
+    o.threads = std::max(1, options_.threads);
+    o.interrupt = interrupt;
+    o.on_epoch = [&](int epoch, const std::map<std::string, double>& values,
+                     const std::string& checkpoint_path) {
+      // Read whole (the callback says by how much one is over the limit).
+      absl::StatusOr<std::string> bytes = ReadRegularFile(checkpoint_path, size_t{1} << 30);
+      if (!bytes.ok()) {
+        read_error = absl::StrCat("dnas: ", bytes.status().message());
+        return false;
+      }
+      if (!epoch_done(EpochMetrics{epoch, values}, *bytes)) stopped = true;
+      return !stopped;
+    };
+    std::ostringstream log, err;
+    const auto started = std::chrono::steady_clock::now();
+    const int code = dnas::RunDnas(o, log, err);
+    if (stopped || (interrupt != nullptr && interrupt->load())) {
+      out.state = TrialState::kCancelled;
+      out.result.error = "stopped";
+      return out;
+    }
+    if (!read_error.empty()) {
+      out.result.error = read_error;
+      return out;
+    }
+    if (code != kExitOk) {
+      out.result.error = absl::StrCat("dnas: ", err.str());
+      return out;
+    }
+    absl::StatusOr<std::string> text =
+        ReadRegularFile((out_dir / "result.json").string(), 64 << 20);
+    if (!text.ok()) {
+      out.result.error = absl::StrCat("dnas: ", text.status().message());
+      return out;
+    }
+    const nlohmann::json result = nlohmann::json::parse(*text, nullptr, false);
+    if (result.is_discarded() || !result.contains("candidates")) {
+      out.result.error = "dnas: result.json is not the job's result";
+      return out;
+    }
+    for (const nlohmann::json& c : result["candidates"]) {
+      out.candidates.push_back(c.value("readable", std::string()));
+    }
+    out.result.epochs = result.value("epochs", 0);
+    out.result.train_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    out.state = TrialState::kSucceeded;
+    spdlog::info("event=dnas_job_done search={} trial={} architectures={} skipped_infeasible={}",
+                 a.search_id, a.trial_number, out.candidates.size(),
+                 result.value("skipped_infeasible", 0));
+    return out;
   }
 
   TrainingOutcome Train(const TrialAssignment& a, const EpochCallback& epoch_done,

@@ -75,6 +75,9 @@ class Loop {
   // in one ReportResults (failures one by one).
   void RunLookupBatch(const std::vector<TrialLease>& leases);
   TrainingOutcome RunTraining(const TrialLease& lease, Ending* ending);
+  // A dnas supernet job: heartbeats, every epoch's checkpoint sent and
+  // stored before the next epoch counts, the architectures with the result.
+  void RunDnasJob(const TrialLease& lease);
   absl::StatusOr<ProgressAction> Progress(const std::string& lease_id,
                                           const std::optional<EpochMetrics>& metrics);
   void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped,
@@ -286,10 +289,104 @@ TrainingOutcome Loop::RunTraining(const TrialLease& lease, Ending* ending) {
   return outcome;
 }
 
+void Loop::RunDnasJob(const TrialLease& lease) {
+  const TrialAssignment& a = lease.assignment;
+  std::atomic<bool> cancelled{false}, lease_lost{false}, done{false}, interrupt{false};
+  std::string epoch_error;  // Why the job stopped at an epoch's end.
+  bool too_large = false;   // Its checkpoint: the same on any worker.
+  auto react = [&](const absl::StatusOr<ProgressAction>& action) {
+    if (!action.ok()) {
+      if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
+          action.status().code() == absl::StatusCode::kPermissionDenied) {
+        lease_lost = true;
+      }
+    } else if (*action == ProgressAction::kCancelled) {
+      cancelled = true;
+    }
+    if (cancelled || lease_lost) interrupt = true;
+  };
+  std::thread heartbeat([&] {
+    while (!done.load()) {
+      const absl::Time next = Now() + heartbeat_;
+      while (!done.load() && Now() < next) {
+        if (stop_->load()) interrupt = true;
+        Sleep(absl::Milliseconds(20));
+      }
+      if (done.load()) break;
+      react(Progress(lease.lease_id, std::nullopt));
+    }
+  });
+  DnasEpochCallback epoch_done = [&](const EpochMetrics& m, const std::string& checkpoint) {
+    if (checkpoint.size() > kMaxDnasCheckpointBytes) {
+      too_large = true;
+      epoch_error =
+          absl::StrCat("the dnas job's checkpoint after epoch ", m.epoch, " is ", checkpoint.size(),
+                       " bytes; the server stores at most ", kMaxDnasCheckpointBytes,
+                       " (use a smaller space: fewer blocks, filters or layers)");
+      return false;
+    }
+    absl::StatusOr<ProgressAction> answer = WithRetries("ReportDnasEpoch", kProgressPatience, [&] {
+      return client_.ReportDnasEpoch(worker_id_, lease.lease_id, m, checkpoint);
+    });
+    react(answer);
+    if (!answer.ok() && !lease_lost) {
+      epoch_error = absl::StrCat("epoch ", m.epoch, " not stored: ", answer.status().message());
+    }
+    if (answer.ok()) {
+      spdlog::info("event=dnas_epoch_stored search={} trial={} epoch={} bytes={}", a.search_id,
+                   a.trial_number, m.epoch, checkpoint.size());
+    }
+    return answer.ok() && !cancelled && !stop_->load();
+  };
+  DnasOutcome outcome = executor_.RunDnasJob(a, epoch_done, &interrupt);
+  done = true;
+  heartbeat.join();
+  if (lease_lost || cancelled) {
+    spdlog::info("event=dnas_job_dropped trial={} reason=cancelled_or_lease_lost", a.trial_number);
+    return;
+  }
+  if (outcome.state == TrialState::kSucceeded) {
+    absl::StatusOr<ReportAnswer> answer =
+        WithRetries("ReportDnasResult", options_.report_patience, [&] {
+          return client_.ReportDnasResult(worker_id_, lease.lease_id, outcome.result,
+                                          outcome.candidates);
+        });
+    if (answer.ok()) {
+      spdlog::info("event=dnas_job_reported search={} trial={} architectures={}", a.search_id,
+                   a.trial_number, outcome.candidates.size());
+    } else {
+      spdlog::error("event=report_failed lease={} error=\"{}\"", lease.lease_id,
+                    answer.status().ToString());
+    }
+    return;
+  }
+  if (stop_->load()) {
+    // Shutting down: the next worker resumes after the last stored epoch.
+    ReportFailure(lease.lease_id, "worker shutting down", /*retryable=*/true, std::nullopt);
+    return;
+  }
+  const std::string reason = !epoch_error.empty() ? epoch_error : outcome.result.error;
+  // A checkpoint over the server's limit fails the same way on any worker;
+  // anything else (an epoch the server did not confirm, a crash of the
+  // training) goes back to the queue and resumes from the last stored epoch.
+  ReportFailure(lease.lease_id, reason, /*retryable=*/!too_large, std::nullopt);
+}
+
 void Loop::RunTrial(const TrialLease& lease) {
   const TrialAssignment& a = lease.assignment;
   spdlog::info("event=trial_started search={} trial={} attempt={} arch=\"{}\"", a.search_id,
                a.trial_number, a.attempt, a.architecture.readable);
+  if (a.job == "dnas") {
+    RunDnasJob(lease);
+    return;
+  }
+  if (!a.job.empty()) {
+    // A job kind of a newer server (or one it could not prepare): another
+    // worker, or a later try, may run it.
+    ReportFailure(lease.lease_id, absl::StrCat("this worker does not run '", a.job, "' jobs"),
+                  /*retryable=*/true, std::nullopt);
+    return;
+  }
   if (executor_.KindOf(a) == TrialKind::kLookup) {
     absl::StatusOr<TrialResult> result = executor_.Lookup(a);
     if (result.ok()) {

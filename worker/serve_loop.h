@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +42,21 @@ struct TrainingOutcome {
 // end (the trial then ends kEarlyStopped, evaluated as it is).
 using EpochCallback = std::function<bool(const EpochMetrics&)>;
 
+// A dnas supernet job (TrialAssignment::job "dnas"): kSucceeded with the
+// architectures it found (readable, most likely first); kCancelled when
+// stopped (by the epoch callback or the interrupt flag); kFailed
+// (result.error says why).
+struct DnasOutcome {
+  TrialState state = TrialState::kFailed;
+  TrialResult result;
+  std::vector<std::string> candidates;
+};
+// Called after each epoch of a dnas job with its metrics and the job's
+// whole state after it; returns false to stop the job there.
+using DnasEpochCallback = std::function<bool(const EpochMetrics&, const std::string& checkpoint)>;
+// Largest dnas checkpoint the server stores (kDnasCheckpointMaxBytes there).
+inline constexpr size_t kMaxDnasCheckpointBytes = size_t{7} << 20;
+
 // Runs trials for the loop: the table-or-train decision and the evaluation
 // itself. One trial at a time, always from the loop's thread.
 class TrialExecutor {
@@ -53,6 +69,16 @@ class TrialExecutor {
   // (another thread sets it: search cancelled, lease lost, shutdown).
   virtual TrainingOutcome Train(const TrialAssignment& assignment, const EpochCallback& epoch_done,
                                 const std::atomic<bool>* interrupt) = 0;
+  // A dnas supernet job, resumed from assignment.resume_checkpoint when it
+  // has one. Stops between two batches once `*interrupt` is set.
+  virtual DnasOutcome RunDnasJob(const TrialAssignment& assignment,
+                                 const DnasEpochCallback& epoch_done,
+                                 const std::atomic<bool>* interrupt) {
+    (void)assignment, (void)epoch_done, (void)interrupt;
+    DnasOutcome out;
+    out.result.error = "this worker does not run dnas jobs";
+    return out;
+  }
 };
 
 // Retry timing: 100 ms doubling to 1 s between attempts. Capped low so a

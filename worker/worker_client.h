@@ -35,6 +35,9 @@ struct TrialAssignment {
   // scratch), and whether to send this rung's state back with the result.
   std::string resume_checkpoint;
   bool checkpoint_wanted = false;
+  // Empty: a trial. "dnas": the search's supernet job (TrialExecutor::
+  // RunDnasJob); `resume_checkpoint` is then the job's last stored epoch.
+  std::string job;
 };
 
 // One trial handed to this worker; reports name the lease.
@@ -112,6 +115,24 @@ class WorkerClient {
                                                     const std::string& lease_id,
                                                     const TrialResult& result, bool early_stopped,
                                                     const std::string& checkpoint) = 0;
+
+  // A dnas job's epoch: its metrics and the job's whole state after it,
+  // stored by the server before it answers (a heartbeat too).
+  virtual absl::StatusOr<ProgressAction> ReportDnasEpoch(const std::string& worker_id,
+                                                         const std::string& lease_id,
+                                                         const EpochMetrics& metrics,
+                                                         const std::string& checkpoint) {
+    (void)worker_id, (void)lease_id, (void)metrics, (void)checkpoint;
+    return absl::UnimplementedError("this client does not run dnas jobs");
+  }
+  // A dnas job's end: the architectures it found (readable), stored as
+  // trials of origin dnas, then the job's result.
+  virtual absl::StatusOr<ReportAnswer> ReportDnasResult(
+      const std::string& worker_id, const std::string& lease_id, const TrialResult& result,
+      const std::vector<std::string>& candidates) {
+    (void)worker_id, (void)lease_id, (void)result, (void)candidates;
+    return absl::UnimplementedError("this client does not run dnas jobs");
+  }
 
   virtual absl::StatusOr<std::vector<LeaseResultAnswer>> ReportResults(
       const std::string& worker_id, const std::vector<LeaseResult>& results) = 0;

@@ -33,6 +33,7 @@ TrialAssignment AssignmentFromProto(const hwnas::v1::TrialAssignment& p) {
   a.rung = p.rung();
   a.resume_checkpoint = p.resume_checkpoint();
   a.checkpoint_wanted = p.checkpoint_wanted();
+  a.job = p.job();
   return a;
 }
 
@@ -143,6 +144,41 @@ class GrpcWorkerClient final : public WorkerClient {
     return AnswerFromProto(resp.trial(), resp.duplicate(), false);
   }
 
+  absl::StatusOr<ProgressAction> ReportDnasEpoch(const std::string& worker_id,
+                                                 const std::string& lease_id,
+                                                 const EpochMetrics& metrics,
+                                                 const std::string& checkpoint) override {
+    hwnas::v1::ReportProgressRequest req;
+    req.set_worker_id(worker_id);
+    req.set_lease_id(lease_id);
+    *req.mutable_metrics() = ToProto(metrics);
+    req.set_checkpoint(checkpoint);
+    hwnas::v1::ReportProgressResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    absl::Status s = FromGrpc(stub_->ReportProgress(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp.action() == hwnas::v1::ReportProgressResponse::ACTION_CANCELLED
+               ? ProgressAction::kCancelled
+               : ProgressAction::kContinue;
+  }
+
+  absl::StatusOr<ReportAnswer> ReportDnasResult(
+      const std::string& worker_id, const std::string& lease_id, const TrialResult& result,
+      const std::vector<std::string>& candidates) override {
+    hwnas::v1::ReportResultRequest req;
+    req.set_worker_id(worker_id);
+    req.set_lease_id(lease_id);
+    *req.mutable_result() = ToProto(result);
+    for (const std::string& c : candidates) req.add_dnas_candidates(c);
+    hwnas::v1::ReportResultResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.rpc_timeout);
+    absl::Status s = FromGrpc(stub_->ReportResult(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return AnswerFromProto(resp.trial(), resp.duplicate(), false);
+  }
+
   absl::StatusOr<std::vector<LeaseResultAnswer>> ReportResults(
       const std::string& worker_id, const std::vector<LeaseResult>& results) override {
     hwnas::v1::ReportResultsRequest req;
@@ -238,6 +274,9 @@ absl::StatusOr<std::unique_ptr<WorkerClient>> NewGrpcWorkerClient(
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  // Assignments carry checkpoints up to 7 MiB (a rung's, a dnas job's):
+  // above gRPC's 4 MiB default, within the server's 8 MiB.
+  args.SetMaxReceiveMessageSize(8 << 20);
   // gRPC's defaults back off reconnection attempts up to 120 s (1 s first,
   // x1.6 each): a worker found a restarted server 4-9 s after it listened
   // again. Attempt every 250 ms to 1 s instead; a refused connection costs

@@ -160,10 +160,12 @@ constexpr char kServeHelp[] =
 Registers with the server (capabilities: search spaces, evaluators, the data sets
 found on this machine), then loops: long-poll for a trial, train it (or answer it
 from the NAS-Bench-201 table for `evaluator: table` searches) while sending
-heartbeats with per-epoch metrics, and report the result. Reports are retried
-until the server takes them (a retry never counts twice). When the server is
-down the worker waits and reconnects. SIGTERM or SIGINT hands a running trial
-back to the queue and exits.
+heartbeats with per-epoch metrics, and report the result. A dnas search's
+supernet job runs here too: every epoch's checkpoint goes to the server before
+the next epoch, and a job handed to another worker resumes from it. Reports
+are retried until the server takes them (a retry never counts twice). When the
+server is down the worker waits and reconnects. SIGTERM or SIGINT hands a
+running trial back to the queue and exits.
 
 Flags:
   --server ADDR     server address (default 127.0.0.1:7470)

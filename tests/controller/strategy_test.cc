@@ -735,9 +735,10 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
 }
 
 // dnas is a supernet job (worker/dnas/), not a propose/observe strategy: a
-// space that is not per-layer op choices is refused naming it, and mnasnet
-// is refused saying where it runs today.
-TEST(DnasStrategyTest, RefusedWithTheReason) {
+// space that is not per-layer op choices is refused naming it; on mnasnet
+// its one proposal is the job (the server stores it as a dnas_job trial),
+// once, also after a restore.
+TEST(DnasStrategyTest, OtherSpacesRefusedMnasnetProposesTheJobOnce) {
   StrategyOptions o;
   o.name = "dnas";
   absl::StatusOr<std::unique_ptr<Strategy>> s = MakeStrategy(o, Nb201(), 1);
@@ -747,9 +748,26 @@ TEST(DnasStrategyTest, RefusedWithTheReason) {
       << s.status();
   space::MnasnetSpace mnasnet(space::MnasnetSpace::Options{}, {{3, 32, 32}, 10});
   s = MakeStrategy(o, mnasnet, 1);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.status().message().find("hwnas-worker dnas"), std::string::npos) << s.status();
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<std::string> fresh = (*s)->Save();
+  ASSERT_TRUE(fresh.ok());
+  absl::StatusOr<std::vector<Proposal>> first = (*s)->Propose(5);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, 1u);
+  EXPECT_TRUE(mnasnet.Validate((*first)[0].architecture.tokens).ok());
+  EXPECT_TRUE((*s)->Propose(5)->empty());
+  absl::StatusOr<std::string> after = (*s)->Save();
+  ASSERT_TRUE(after.ok());
+  // A server restored from the checkpoint stored with the job does not
+  // propose a second one; one restored from before it does.
+  absl::StatusOr<std::unique_ptr<Strategy>> restored = MakeStrategy(o, mnasnet, 1);
+  ASSERT_TRUE(restored.ok());
+  ASSERT_TRUE((*restored)->Restore(*after).ok());
+  EXPECT_TRUE((*restored)->Propose(1)->empty());
+  ASSERT_TRUE((*restored)->Restore(*fresh).ok());
+  EXPECT_EQ((*restored)->Propose(1)->size(), 1u);
+  EXPECT_FALSE((*restored)->Restore("evolution state").ok());
 }
 
 }  // namespace

@@ -1040,6 +1040,78 @@ TEST_P(StoreConformanceTest, TrialOriginsRoundTripAndSetTheLeaseOrder) {
   }
 }
 
+// A dnas search's supernet job is a trial of origin dnas_job whose epoch
+// checkpoint lives in trial_checkpoints: it survives the job's lease expiring
+// (the next lease resumes from it), a newer epoch replaces it, one over the
+// byte limit is refused with the numbers and leaves the stored one, and the
+// architectures the job found are trials of origin dnas.
+TEST_P(StoreConformanceTest, DnasJobCheckpointSurvivesItsLeaseAndItsTrialsAreOfOriginDnas) {
+  const int64_t search = NewSearchId();
+  NewTrial job = Pending({0, 0, 0, 0, 0, 0});
+  job.origin = TrialOrigin::kDnasJob;
+  job.canonical_hash = 0;
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {job});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].origin, TrialOrigin::kDnasJob);
+  Lease first = MustLease(search, "w1", absl::Milliseconds(300));
+  EXPECT_EQ(first.trial.origin, TrialOrigin::kDnasJob);
+  ASSERT_OK(store_->RenewLease(first.lease_id, "w1", absl::Milliseconds(300),
+                               EpochMetrics{1, {{"train_loss", 2.5}, {"tau", 5}}}));
+  std::string epoch1("sn\0w1", 5);
+  epoch1.append(195, 'a');  // 200 bytes, a zero byte inside.
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 1, 0, epoch1}, 1000));
+
+  // The worker dies: the lease expires, the job goes back to the queue and
+  // its next lease finds the epoch-1 checkpoint.
+  backend().Wait(absl::Milliseconds(500));
+  ASSERT_OK(store_->RequeueExpiredLeases(3));
+  Lease second = MustLease(search, "w2");
+  EXPECT_EQ(second.trial.number, 1);
+  EXPECT_EQ(second.trial.attempts, 2);
+  absl::StatusOr<std::optional<TrialCheckpoint>> loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->epochs, 1);
+  EXPECT_EQ((*loaded)->data, epoch1);
+
+  // Epoch 2 replaces it; an epoch-3 state over the limit is refused with
+  // the numbers and epoch 2 stays.
+  const std::string epoch2(400, 'b');
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 2, 0, epoch2}, 1000));
+  absl::StatusOr<CheckpointSaved> over =
+      store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 3, 0, std::string(1500, 'c')}, 1000);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(over.status().message(), HasSubstr("1500 bytes, over its limit of 1000 bytes"));
+  loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->epochs, 2);
+  EXPECT_EQ((*loaded)->data, epoch2);
+
+  // The architectures it found, then the job's end.
+  NewTrial found = Pending({1, 2, 3, 0, 1, 2});
+  found.origin = TrialOrigin::kDnas;
+  added = store_->AddTrials(search, {found});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].number, 2);
+  EXPECT_EQ((*added)[0].origin, TrialOrigin::kDnas);
+  EXPECT_EQ((*added)[0].state, TrialState::kPending);
+  TrialResult r;
+  r.epochs = 3;
+  ASSERT_OK(store_->CompleteTrial(second.lease_id, "w2", r, TrialState::kSucceeded, std::nullopt));
+  ASSERT_OK(store_->DeleteTrialCheckpoint(search, 1));
+  loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  EXPECT_FALSE(loaded->has_value());
+  EXPECT_EQ(store_->GetTrial(search, 1, false)->origin, TrialOrigin::kDnasJob);
+  EXPECT_EQ(store_->GetTrial(search, 2, false)->origin, TrialOrigin::kDnas);
+  if (std::optional<std::string> rows = backend().Sql(absl::StrCat(
+          "SELECT trial_number, origin, state FROM v_trials WHERE search_id = ", search,
+          " ORDER BY trial_number"))) {
+    EXPECT_EQ(*rows, "1|dnas_job|SUCCEEDED\n2|dnas|PENDING");
+  }
+}
+
 TEST_P(StoreConformanceTest, GuidedBatchesAreAllOrNothing) {
   const int64_t search = NewSearchId();
   NewTrial good = Pending({1, 2, 3, 4, 0, 1});

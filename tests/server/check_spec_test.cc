@@ -79,6 +79,27 @@ TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
 // hardware.targets[].mcu_profile names a profile on the server's profile
 // path, or is the profile itself (a mapping); a path is refused before any
 // file is opened (the audit read /dev/zero until the server held 3 GB).
+// strategy dnas runs as a server job now (server/dnas_jobs.h): accepted at
+// submit on the mnasnet space with a latency target, refused elsewhere
+// naming the space. Its trials go to
+// workers that advertise the "dnas" evaluator only.
+TEST(SearchSpecTest, DnasIsAcceptedOnMnasnetAndRefusedOnOtherSpaces) {
+  const std::string dnas =
+      "hardware:\n  measure_latency: false\n  targets: [{name: m7, mcu_profile: cortex-m7}]\n"
+      "objectives: {pareto_metrics: [latency_ms@m7]}\nstrategy: {name: dnas, epochs: 2, k: 2}\n";
+  absl::StatusOr<spec::SearchSpec> ok = SearchRuntime::CheckSpec(std::string(kTrain) + dnas, {});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->requirements.evaluator, "dnas");
+  EXPECT_THAT(CheckError(R"(
+name: e
+space: {name: temporal, conv_layers: 1, rnn_layers: 1}
+data: {dataset: ecg5000}
+training: {epochs: 1}
+budget: {trials: 3}
+)" + dnas),
+              HasSubstr("space temporal is not supported"));
+}
+
 TEST(SearchSpecTest, ProfilesAreNamesOrInlineNeverPaths) {
   for (const char* path : {"/dev/zero", "/etc/passwd", "../x.yaml", "secret.yaml", "a/b"}) {
     const std::string yaml =

@@ -181,6 +181,46 @@ class FakeWorkerClient final : public WorkerClient {
     return answers;
   }
 
+  // dnas jobs: each epoch's (lease, epoch, checkpoint); answers from
+  // `dnas_epoch_errors_` first (then OK), results with their architectures.
+  struct DnasEpochCall {
+    std::string lease_id;
+    int epoch = 0;
+    std::string checkpoint;
+  };
+  struct DnasResultCall {
+    std::string lease_id;
+    std::vector<std::string> candidates;
+  };
+  void AddDnasEpochError(absl::Status s) {
+    absl::MutexLock l(&mu_);
+    dnas_epoch_errors_.push_back(std::move(s));
+  }
+  std::vector<DnasEpochCall> dnas_epochs() const { return Get(dnas_epochs_); }
+  std::vector<DnasResultCall> dnas_results() const { return Get(dnas_results_); }
+
+  absl::StatusOr<ProgressAction> ReportDnasEpoch(const std::string&, const std::string& lease_id,
+                                                 const EpochMetrics& metrics,
+                                                 const std::string& checkpoint) override {
+    absl::MutexLock l(&mu_);
+    if (!dnas_epoch_errors_.empty()) {
+      absl::Status s = dnas_epoch_errors_.front();
+      dnas_epoch_errors_.pop_front();
+      if (!s.ok()) return s;
+    }
+    dnas_epochs_.push_back(DnasEpochCall{lease_id, metrics.epoch, checkpoint});
+    return ProgressAction::kContinue;
+  }
+
+  absl::StatusOr<ReportAnswer> ReportDnasResult(
+      const std::string&, const std::string& lease_id, const TrialResult&,
+      const std::vector<std::string>& candidates) override {
+    absl::MutexLock l(&mu_);
+    if (absl::Status s = NextReportErrorLocked(); !s.ok()) return s;
+    dnas_results_.push_back(DnasResultCall{lease_id, candidates});
+    return ReportAnswer{7, 1, TrialState::kSucceeded, false, false};
+  }
+
   absl::StatusOr<ReportAnswer> ReportFailure(const std::string&, const std::string& lease_id,
                                              const std::string& reason, bool retryable,
                                              const std::optional<TrialResult>& partial,
@@ -235,6 +275,9 @@ class FakeWorkerClient final : public WorkerClient {
   std::vector<FailureCall> failures_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> report_attempt_times_ ABSL_GUARDED_BY(mu_);
   bool saw_cancel_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<absl::Status> dnas_epoch_errors_ ABSL_GUARDED_BY(mu_);
+  std::vector<DnasEpochCall> dnas_epochs_ ABSL_GUARDED_BY(mu_);
+  std::vector<DnasResultCall> dnas_results_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hwnas::worker::testing

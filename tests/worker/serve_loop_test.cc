@@ -21,6 +21,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using testing::FakeWorkerClient;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -81,7 +82,17 @@ class FakeExecutor final : public TrialExecutor {
     return train(a, epoch_done, interrupt);
   }
 
+  using DnasFn = std::function<DnasOutcome(const TrialAssignment&, const DnasEpochCallback&,
+                                           const std::atomic<bool>*)>;
+  DnasOutcome RunDnasJob(const TrialAssignment& a, const DnasEpochCallback& epoch_done,
+                         const std::atomic<bool>* interrupt) override {
+    ++dnas_jobs;
+    return dnas(a, epoch_done, interrupt);
+  }
+
   TrainFn train;
+  DnasFn dnas;
+  std::atomic<int> dnas_jobs{0};
   std::set<int64_t> failing;
   std::string failure_message;
   std::atomic<int> lookups{0};
@@ -447,6 +458,77 @@ TEST_F(ServeLoopTest, ShutdownWhileTheServerIsAwayEndsRegistrationQuietly) {
   EXPECT_TRUE(Run().ok());
   EXPECT_THAT(client_.register_times(), SizeIs(3));
   EXPECT_THAT(client_.acquire_times(), IsEmpty());
+}
+
+// A dnas job (assignment job "dnas"): every epoch goes to the server with
+// its checkpoint before the next one starts; the job's architectures go
+// with its result; the job is never run as a trial.
+TEST_F(ServeLoopTest, DnasJobSendsEachEpochsCheckpointThenItsArchitectures) {
+  TrialLease job = Lease("J1", 1, kTrainSpec);
+  job.assignment.job = "dnas";
+  job.assignment.resume_checkpoint = "after-epoch-1";
+  client_.AddAcquire({std::vector<TrialLease>{job}});
+  executor_.dnas = [this](const TrialAssignment& a, const DnasEpochCallback& epoch_done,
+                          const std::atomic<bool>*) {
+    EXPECT_EQ(a.resume_checkpoint, "after-epoch-1");
+    for (int e = 2; e <= 3; ++e) {
+      EXPECT_TRUE(epoch_done(EpochMetrics{e, {{"train_loss", 1.0 / e}}}, absl::StrCat("ck", e)));
+      // The epoch was sent before the job went on.
+      EXPECT_EQ(client_.dnas_epochs().size(), static_cast<size_t>(e - 1));
+    }
+    return DnasOutcome{TrialState::kSucceeded, TrialResult{}, {"arch-a", "arch-b"}};
+  };
+  ASSERT_TRUE(Run().ok());
+  EXPECT_EQ(executor_.dnas_jobs.load(), 1);
+  EXPECT_EQ(executor_.trainings.load(), 0);
+  const std::vector<FakeWorkerClient::DnasEpochCall> epochs = client_.dnas_epochs();
+  ASSERT_THAT(epochs, SizeIs(2));
+  EXPECT_EQ(epochs[0].epoch, 2);
+  EXPECT_EQ(epochs[0].checkpoint, "ck2");
+  EXPECT_EQ(epochs[1].epoch, 3);
+  EXPECT_EQ(epochs[1].lease_id, "J1");
+  ASSERT_THAT(client_.dnas_results(), SizeIs(1));
+  EXPECT_THAT(client_.dnas_results()[0].candidates, ElementsAre("arch-a", "arch-b"));
+  EXPECT_THAT(client_.results(), IsEmpty());
+  EXPECT_THAT(client_.failures(), IsEmpty());
+}
+
+// The server refuses an epoch because the lease is gone (expired: another
+// worker has the job): the job stops there and nothing more is reported. A
+// checkpoint over the server's limit fails the job for good, saying by how
+// much; an epoch the server could not confirm hands the job back.
+TEST_F(ServeLoopTest, DnasJobStopsWhenAnEpochIsNotStored) {
+  TrialLease lost = Lease("J1", 1, kTrainSpec);
+  lost.assignment.job = "dnas";
+  TrialLease big = Lease("J2", 1, kTrainSpec);
+  big.assignment.job = "dnas";
+  TrialLease unknown = Lease("J3", 1, kTrainSpec);
+  unknown.assignment.job = "nas-2030";
+  client_.AddAcquire({std::vector<TrialLease>{lost}});
+  client_.AddAcquire({std::vector<TrialLease>{big}});
+  client_.AddAcquire({std::vector<TrialLease>{unknown}});
+  client_.AddDnasEpochError(absl::FailedPreconditionError("lease J1 is no longer held"));
+  std::vector<bool> went_on;
+  executor_.dnas = [&](const TrialAssignment& a, const DnasEpochCallback& epoch_done,
+                       const std::atomic<bool>*) {
+    const std::string checkpoint = a.trial_number == 1 && went_on.empty()
+                                       ? "ck"
+                                       : std::string(kMaxDnasCheckpointBytes + 1, 'x');
+    went_on.push_back(epoch_done(EpochMetrics{1, {}}, checkpoint));
+    return DnasOutcome{TrialState::kCancelled, TrialResult{}, {}};
+  };
+  ASSERT_TRUE(Run().ok());
+  EXPECT_THAT(went_on, ElementsAre(false, false));
+  EXPECT_THAT(client_.dnas_epochs(), IsEmpty());
+  EXPECT_THAT(client_.dnas_results(), IsEmpty());
+  const std::vector<FakeWorkerClient::FailureCall> failures = client_.failures();
+  ASSERT_THAT(failures, SizeIs(2));
+  EXPECT_EQ(failures[0].lease_id, "J2");
+  EXPECT_FALSE(failures[0].retryable);
+  EXPECT_THAT(failures[0].reason, HasSubstr(absl::StrCat(kMaxDnasCheckpointBytes + 1, " bytes")));
+  EXPECT_EQ(failures[1].lease_id, "J3");
+  EXPECT_TRUE(failures[1].retryable);
+  EXPECT_THAT(failures[1].reason, HasSubstr("'nas-2030'"));
 }
 
 }  // namespace

@@ -203,6 +203,13 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
   }
   const fs::path dir(options.out_dir);
   const int lock_fd = ::open((dir / "lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  // Closed (and the lock released) on return: a serve process runs many jobs.
+  struct LockCloser {
+    int fd;
+    ~LockCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock_closer{lock_fd};
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     return Fail(err, absl::FailedPreconditionError(absl::StrCat(
                          "--out: another hwnas-worker dnas is running on ", options.out_dir)));
@@ -316,6 +323,10 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
     double ce_sum = 0, loss_sum = 0;
     int64_t seen = 0;
     for (int64_t s = 0; s < steps; ++s) {
+      if (options.interrupt != nullptr && options.interrupt->load()) {
+        err << "dnas: stopped during epoch " << epoch + 1 << " (redone from its start)\n";
+        return kExitTrialFailed;
+      }
       const int64_t global = epoch * steps + s;
       const double lr =
           tr.schedule == spec::LrSchedule::kCosine
@@ -420,6 +431,17 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
     }
     // Printed once the epoch is durable, so a resumed run never repeats it.
     out << progress_line << std::endl;
+    if (options.on_epoch) {
+      std::map<std::string, double> values;
+      for (const auto& [key, value] : line.items()) {
+        if (value.is_number()) values[key] = value.get<double>();
+      }
+      values.erase("epoch");
+      if (!options.on_epoch(epoch + 1, values, ckpt)) {
+        err << "dnas: stopped after epoch " << epoch + 1 << "\n";
+        return kExitTrialFailed;
+      }
+    }
   }
 
   // The K most likely distinct (canonical) architectures within the hard

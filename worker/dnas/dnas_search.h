@@ -27,7 +27,10 @@
 #ifndef HWNAS_WORKER_DNAS_DNAS_SEARCH_H_
 #define HWNAS_WORKER_DNAS_DNAS_SEARCH_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -44,8 +47,19 @@ struct DnasCommandOptions {
   std::optional<int> epochs;   // Overrides strategy.epochs.
   std::optional<int> threads;  // Overrides training.threads.
   bool progress = true;
+  // Serve (a dnas job of the server): called after each epoch once
+  // checkpoint.pt holds it, with the epoch (1-based), its progress values
+  // (train_loss, expected_latency_ms, tau, ...) and the checkpoint's path;
+  // false stops the search there (exit kExitTrialFailed, "stopped").
+  std::function<bool(int epoch, const std::map<std::string, double>& values,
+                     const std::string& checkpoint_path)>
+      on_epoch;
+  // Set by another thread: stop between two batches (the epoch is redone
+  // from its start by the next run).
+  const std::atomic<bool>* interrupt = nullptr;
 };
-// Exit codes as the other subcommands (worker/commands.h).
+// Exit codes as the other subcommands (worker/commands.h); stopped by
+// on_epoch or interrupt: kExitTrialFailed with "stopped" on `err`.
 int RunDnas(const DnasCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // The `limit` most likely token lists of a product of independent
