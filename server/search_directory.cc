@@ -352,6 +352,11 @@ absl::StatusOr<std::vector<TrialRecord>> SearchDirectory::FinishedSince(int64_t 
   return store_->FinishedTrialsSince(search_id, after);
 }
 
+absl::StatusOr<std::vector<db::Event>> SearchDirectory::EventsSince(int64_t search_id,
+                                                                    int64_t after_id, int limit) {
+  return store_->ListEvents(search_id, after_id, limit);
+}
+
 absl::StatusOr<int64_t> SearchDirectory::LastFinishSequence(int64_t search_id) {
   return store_->LastFinishSequence(search_id);
 }

@@ -81,6 +81,10 @@ class SearchDirectory {
   absl::StatusOr<std::vector<TrialRecord>> FinishedSince(int64_t search_id, int64_t after);
   // The highest finish sequence so far (0 if nothing finished).
   absl::StatusOr<int64_t> LastFinishSequence(int64_t search_id);
+  // The search's event log after `after_id` (WatchSearch: a dnas job's
+  // epochs); at most `limit`.
+  absl::StatusOr<std::vector<db::Event>> EventsSince(int64_t search_id, int64_t after_id,
+                                                     int limit);
 
   // --- Running searches -------------------------------------------------------
   // FAILED_PRECONDITION when the search is not running in this process.

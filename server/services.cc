@@ -141,6 +141,8 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         return hwnas::v1::SearchEvent::KIND_TRIAL_FINISHED;
       case WatchEvent::Kind::kSearchFinished:
         return hwnas::v1::SearchEvent::KIND_SEARCH_FINISHED;
+      case WatchEvent::Kind::kTrialProgress:
+        return hwnas::v1::SearchEvent::KIND_TRIAL_PROGRESS;
     }
     return hwnas::v1::SearchEvent::KIND_SNAPSHOT;
   }
@@ -158,6 +160,7 @@ class WatchReactor : public grpc::ServerWriteReactor<hwnas::v1::SearchEvent> {
         p.set_kind(KindToProto(e.kind));
         *p.mutable_search() = ToProto(e.search);
         if (e.trial) *p.mutable_trial() = ToProto(*e.trial);
+        if (e.progress) *p.mutable_progress() = ToProto(*e.progress);
       }
     }
     absl::MutexLock lock(&state->mu);

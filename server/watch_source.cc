@@ -1,7 +1,11 @@
 #include "server/watch_source.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
+
+#include "nlohmann/json.hpp"
+#include "server/search_runtime.h"
 
 namespace hwnas::server {
 
@@ -49,15 +53,44 @@ absl::StatusOr<WatchBatch> WatchSource::Poll() {
 
   WatchBatch batch;
   const auto add = [&batch](WatchEvent::Kind kind, SearchRecord s) -> WatchEvent& {
-    batch.events.push_back(WatchEvent{kind, std::move(s), std::nullopt});
+    batch.events.push_back(WatchEvent{kind, std::move(s), std::nullopt, std::nullopt});
     return batch.events.back();
   };
   SearchRecord snapshot = *search;
   snapshot.spec_yaml.clear();
-  if (!snapshot_sent_) {
+  const bool first = !snapshot_sent_;
+  if (first) {
     add(WatchEvent::Kind::kSnapshot, *search);
     snapshot_sent_ = true;
-  } else {
+    absl::StatusOr<std::shared_ptr<SearchRuntime>> runtime = searches_->Runtime(search_id_);
+    dnas_ = runtime.ok() && (*runtime)->spec().controller.strategy.name == "dnas";
+  }
+  if (dnas_) {
+    // The job's epochs (on the first poll all so far: a handful).
+    absl::StatusOr<std::vector<db::Event>> events =
+        searches_->EventsSince(search_id_, last_event_id_, 1000);
+    if (events.ok()) {
+      for (const db::Event& e : *events) {
+        last_event_id_ = e.id;
+        if (e.kind != "dnas_epoch" || !e.trial_number) continue;
+        const nlohmann::json payload = nlohmann::json::parse(e.payload_json, nullptr, false);
+        if (!payload.is_object()) continue;
+        EpochMetrics m;
+        m.epoch = payload.value("epoch", 0);
+        for (const auto& [key, value] : payload.items()) {
+          if (key != "epoch" && value.is_number()) m.values[key] = value.get<double>();
+        }
+        TrialRecord job;
+        job.search_id = search_id_;
+        job.number = *e.trial_number;
+        job.origin = TrialOrigin::kDnasJob;
+        WatchEvent& w = add(WatchEvent::Kind::kTrialProgress, snapshot);
+        w.trial = std::move(job);
+        w.progress = std::move(m);
+      }
+    }
+  }
+  if (!first) {
     const std::vector<TrialCounts> as_of = CountsAsOf(search->counts, done);
     for (size_t i = 0; i < done.size(); ++i) {
       SearchRecord at = snapshot;

@@ -17,13 +17,15 @@
 namespace hwnas::server {
 
 struct WatchEvent {
-  enum class Kind { kSnapshot, kTrialStarted, kTrialFinished, kSearchFinished };
+  // kTrialProgress: an epoch of a dnas search's supernet job (`progress`).
+  enum class Kind { kSnapshot, kTrialStarted, kTrialFinished, kSearchFinished, kTrialProgress };
   Kind kind = Kind::kSnapshot;
   // The search as it stood at the event. Only the first snapshot carries the
   // spec (the client reads which costs to show from it); later events leave
   // spec_yaml empty.
   SearchRecord search;
-  std::optional<TrialRecord> trial;  // kTrialFinished only.
+  std::optional<TrialRecord> trial;  // kTrialFinished, kTrialProgress.
+  std::optional<EpochMetrics> progress;
 };
 
 struct WatchBatch {
@@ -52,6 +54,10 @@ class WatchSource {
   // The finished-state counters of the last trial event sent: a later event
   // never shows fewer (see Poll).
   TrialCounts shown_;
+  // A dnas search: its job's epochs (dnas_epoch events, every one from the
+  // first) are streamed as progress.
+  bool dnas_ = false;
+  int64_t last_event_id_ = 0;
 };
 
 // The search's counts as they stood when each of `done` (in finish order)

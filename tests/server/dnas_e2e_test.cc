@@ -7,14 +7,19 @@
 // stand-alone as trials of origin dnas, and the search completes.
 #include <signal.h>
 
+#include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hwnas/v1/search_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/cluster.h"
 #include "tests/testing/test_paths.h"
@@ -79,13 +84,43 @@ TEST(DnasE2ETest, KilledJobResumesAtTheNextEpochAndItsArchitecturesAreTrained) {
   w1.Signal(SIGKILL);
   w1.Wait(absl::Seconds(30));
   ASSERT_EQ(StoredEpoch(c, id), 1) << "the kill did not land in epoch 2";
+  absl::StatusOr<std::optional<db::TrialCheckpoint>> stored = c.store().LoadTrialCheckpoint(id, 1);
+  ASSERT_OK(stored);
+  ASSERT_TRUE(stored->has_value());
+  std::cout << "dnas job checkpoint after epoch 1: " << (*stored)->data.size() << " bytes\n";
   // The server restarts too: the job's state is in the database only.
   c.KillServer();
   c.StartServer(/*lease_ttl_s=*/4);
+  // `hwnas watch`'s stream: the job's epochs arrive as progress events,
+  // each once (epoch 1 from the log on the first poll, 2 and 3 as stored).
+  std::vector<int> watched;
+  grpc::ClientContext ctx;
+  std::thread watcher([&] {
+    std::unique_ptr<hwnas::v1::SearchService::Stub> stub =
+        hwnas::v1::SearchService::NewStub(c.channel());
+    ctx.AddMetadata("authorization", "Bearer " + c.alice());
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(12));
+    hwnas::v1::WatchSearchRequest req;
+    req.set_search_id(id);
+    std::unique_ptr<grpc::ClientReader<hwnas::v1::SearchEvent>> reader =
+        stub->WatchSearch(&ctx, req);
+    hwnas::v1::SearchEvent e;
+    while (reader->Read(&e)) {
+      if (e.kind() != hwnas::v1::SearchEvent::KIND_TRIAL_PROGRESS) continue;
+      watched.push_back(e.progress().epoch());
+      EXPECT_EQ(e.trial().number(), 1);
+      EXPECT_TRUE(e.progress().values().contains("expected_latency_ms"));
+      EXPECT_TRUE(e.progress().values().contains("tau"));
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+  });
   c.StartWorker("w2");
-  ASSERT_TRUE(Cluster::Eventually([&] { return c.Search(id).state == SearchState::kCompleted; },
-                                  absl::Minutes(10)))
-      << c.Log("server.log") << c.Log("w2.log");
+  const bool completed = Cluster::Eventually(
+      [&] { return c.Search(id).state == SearchState::kCompleted; }, absl::Minutes(10));
+  if (!completed) ctx.TryCancel();
+  watcher.join();
+  ASSERT_TRUE(completed) << c.Log("server.log") << c.Log("w2.log");
+  EXPECT_EQ(watched, (std::vector<int>{1, 2, 3}));
 
   // The job: one trial, leased twice, finished by the second worker.
   std::vector<TrialRecord> trials = c.Trials(id);
