@@ -59,8 +59,9 @@ void AttachDnasCheckpoint(const TrialRecord& trial, Assignment& a, db::Store& st
   absl::StatusOr<std::optional<db::TrialCheckpoint>> c =
       store.LoadTrialCheckpoint(trial.search_id, trial.number);
   if (!c.ok()) {
-    // Without it the job would train from scratch: better to wait for the
-    // next lease (the lease expires, the job goes back to the queue).
+    // Without it the job would train from scratch: a job kind no worker
+    // runs instead, which the worker hands back (a retryable failure: the
+    // job goes back to the queue for the next lease).
     spdlog::warn("event=dnas_checkpoint_load_failed search={} trial={} error=\"{}\"",
                  trial.search_id, trial.number, c.status().ToString());
     a.job = "dnas-unavailable";

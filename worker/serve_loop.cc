@@ -383,7 +383,10 @@ void Loop::RunTrial(const TrialLease& lease) {
   if (!a.job.empty()) {
     // A job kind of a newer server (or one it could not prepare): another
     // worker, or a later try, may run it.
-    ReportFailure(lease.lease_id, absl::StrCat("this worker does not run '", a.job, "' jobs"),
+    ReportFailure(lease.lease_id,
+                  absl::StrCat("job kind '", a.job,
+                               "' not run: unknown to this worker, or one the server could not "
+                               "prepare (dnas-unavailable: its checkpoint could not be loaded)"),
                   /*retryable=*/true, std::nullopt);
     return;
   }
