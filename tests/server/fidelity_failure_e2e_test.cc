@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -152,8 +153,8 @@ TEST(FidelityFailureE2ETest, WorkerKilledMidRungResumesFromTheStoredCheckpoint) 
   }
 }
 
-// The server is killed with SIGKILL once a trial was promoted and started
-// again on the same database; the worker rides through (it retries). The
+// The server is killed with SIGKILL while a promoted trial trains its next
+// rung, and started again on the same database; the worker rides through (it retries). The
 // rung results, promotions and checkpoints are the store's, so the
 // restarted server carries on: every trial ends on its highest rung, no
 // (trial, rung) is trained twice, and the checkpoints are gone at the end.
@@ -168,7 +169,7 @@ TEST(FidelityFailureE2ETest, ServerKilledAndRestartedMidSearchKeepsRungsAndCheck
   ASSERT_TRUE(Cluster::Eventually(
       [&] {
         for (const TrialRecord& t : c.Trials(id)) {
-          if (t.rung == 1) return true;
+          if (t.rung == 1 && t.state == TrialState::kRunning) return true;
         }
         return false;
       },
@@ -230,6 +231,59 @@ TEST(FidelityFailureE2ETest, ServerKilledAndRestartedMidSearchKeepsRungsAndCheck
         c.store().LoadTrialCheckpoint(id, t.number);
     ASSERT_OK(kept);
     EXPECT_FALSE(kept->has_value()) << "trial " << t.number;
+  }
+}
+
+// budget.seconds: a NAS-Bench-201 table search with far more trials than
+// the wall-clock budget allows ends COMPLETED soon after its seconds, with
+// nothing left queued or running; a budget of 0 seconds is refused at
+// submit, naming the field, and stores nothing.
+TEST(SearchBudgetE2ETest, WallClockBudgetEndsTheSearchCleanly) {
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/5);
+  c.StartWorker("w1");
+  auto spec = [](const std::string& budget) {
+    return absl::StrCat(R"(name: timed
+space: {name: nb201}
+evaluator: {kind: table, dataset: cifar10, device: raspi4}
+strategy: {name: evolution, population: 20, tournament: 5}
+budget: )",
+                        budget, "\n");
+  };
+  absl::StatusOr<hwnas::v1::Search> refused = c.Submit(spec("{trials: 100, seconds: 0}"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("budget.seconds: must be a positive"));
+
+  // The clock starts at submit: only once the worker is there (it loads
+  // the table first, slow on a loaded machine).
+  ASSERT_TRUE(Cluster::Eventually(
+      [&] { return absl::StrContains(c.Log("w1.log"), "event=worker_registered"); },
+      absl::Minutes(2)))
+      << c.Log("w1.log");
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(spec("{trials: 10000000, seconds: 4}"));
+  ASSERT_OK(s);
+  const int64_t id = s->id();
+  EXPECT_EQ(id, 1);  // The refused spec stored nothing.
+  ASSERT_TRUE(Cluster::Eventually([&] { return c.Search(id).state == SearchState::kCompleted; },
+                                  absl::Minutes(2)))
+      << c.Log("server.log");
+  const SearchRecord done = c.Search(id);
+  ASSERT_TRUE(done.finished_at.has_value());
+  EXPECT_GE(*done.finished_at - done.created_at, absl::Seconds(4));
+  EXPECT_GT(done.counts.finished(), 0) << c.Log("server.log") << c.Log("w1.log");
+  EXPECT_LT(done.counts.finished(), 10000000);
+  EXPECT_EQ(done.counts.pending + done.counts.running, 0);
+  EXPECT_THAT(c.Log("server.log"), HasSubstr(absl::StrCat("event=search_completed search=", id,
+                                                          " reason=budget_seconds seconds=4")));
+  absl::StatusOr<std::vector<db::Event>> events = c.store().ListEvents(id, 0, 1000);
+  ASSERT_OK(events);
+  int reached = 0;
+  for (const db::Event& e : *events) reached += e.kind == "budget_seconds_reached" ? 1 : 0;
+  EXPECT_EQ(reached, 1);
+  // Every trial is finished or cancelled, none is left for a worker.
+  for (const TrialRecord& t : c.Trials(id)) {
+    EXPECT_TRUE(IsTerminal(t.state)) << "trial " << t.number << " " << TrialStateName(t.state);
   }
 }
 
