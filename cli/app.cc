@@ -183,7 +183,8 @@ const std::vector<CommandSpec>& Commands() {
          "                               flash_bytes, peak_memory_bytes, latency_ms@cortex-m7, "
          "...)"},
         {"reverse", 'r', "", "reverse the sort order"}},
-       "reward and accuracy sort best first; costs sort smallest first.",
+       "reward and accuracy sort best first; costs sort smallest first. -o csv and -o json\n"
+       "carry each trial's rung and its created, started and finished times (RFC 3339, UTC).",
        "  hwnas trials 12 --top 10 --sort reward\n"
        "  hwnas trials 12 --state INFEASIBLE\n"
        "  hwnas trials 12 --sort flash_bytes -o csv > trials.csv\n"},

@@ -88,13 +88,27 @@ absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& c
   std::ostream& out = *ctx.out;
   std::optional<SearchRecord> last;
   std::vector<std::string> cost_metrics;
+  std::optional<EpochLedger> epochs;  // Multi-fidelity searches.
   bool drew_bar = false;
   std::string gave_up;
   absl::Status status;
   {
     InterruptWatcher watcher(ctx.interrupted, client);
     status = client.WatchSearch(search_id, [&](const SearchEvent& e) {
-      if (!last) cost_metrics = ReadSpecInfo(e.search.spec_yaml).CostMetrics();
+      if (!last) {
+        const SpecInfo info = ReadSpecInfo(e.search.spec_yaml);
+        cost_metrics = info.CostMetrics();
+        if (info.fidelity.enabled() && ctx.stdout_is_tty) {
+          // The ETA counts epochs under the fidelity plan: the rungs the
+          // search's trials trained before this watch began count too.
+          epochs.emplace(info.fidelity, e.search.budget);
+          absl::StatusOr<std::vector<TrialRecord>> trials = client.ListTrials(search_id, {});
+          if (trials.ok()) {
+            for (const TrialRecord& t : *trials) epochs->Add(t);
+          }
+        }
+      }
+      if (epochs && e.trial) epochs->Add(*e.trial);
       last = e.search;
       if (ctx.stdout_is_tty) {
         out << "\r\x1b[2K";
@@ -104,7 +118,10 @@ absl::StatusOr<int> WatchUntilDone(int64_t search_id, CliContext& ctx, Client& c
             out << FitWidth(*promoted, ctx.terminal_width) << "\n";
           }
         }
-        out << FitWidth(RenderProgressLine(e.search, ctx.now(), cost_metrics), ctx.terminal_width)
+        std::optional<EpochProgress> progress;
+        if (epochs) progress = epochs->progress();
+        out << FitWidth(RenderProgressLine(e.search, ctx.now(), cost_metrics, 24, progress),
+                        ctx.terminal_width)
             << std::flush;
         drew_bar = true;
       } else {

@@ -510,8 +510,11 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
         }
       }
       columns.insert(columns.end(), metric_columns.begin(), metric_columns.end());
-      for (const char* c : {"train_seconds", "epochs", "space", "architecture", "tokens",
-                            "failure_reason", "origin"}) {
+      // Times last (RFC 3339, UTC; empty when not reached): scripts time a
+      // search from them, e.g. best accuracy against wall-clock.
+      for (const char* c :
+           {"train_seconds", "epochs", "space", "architecture", "tokens", "failure_reason",
+            "origin", "rung", "epoch_target", "created_at", "started_at", "finished_at"}) {
         columns.push_back(c);
       }
       std::string out;
@@ -536,6 +539,11 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
         row.push_back(CsvField(absl::StrJoin(t.architecture.tokens, " ")));
         row.push_back(CsvField(t.failure_reason));
         row.push_back(std::string(TrialOriginName(t.origin)));
+        row.push_back(absl::StrCat(t.rung));
+        row.push_back(t.epoch_target > 0 ? absl::StrCat(t.epoch_target) : "");
+        row.push_back(FormatTimeRfc3339(t.created_at));
+        row.push_back(t.started_at ? FormatTimeRfc3339(*t.started_at) : "");
+        row.push_back(t.finished_at ? FormatTimeRfc3339(*t.finished_at) : "");
         absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
       }
       return out;

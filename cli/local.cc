@@ -385,6 +385,9 @@ CommandSpec LocalCommandSpec() {
        {"data-dir", 0, "DIR",
         "shared data for the workers (default $HWNAS_SHARED_DATA, else ../shared/data)"},
        {"resume", 0, "", "only continue or show this spec's last search; never start a new one"},
+       {"fresh", 0, "",
+        "start a new search even when this spec's last one is unfinished (that one is\n"
+        "                               cancelled; its trials stay in the database)"},
        {"keep-running", 0, "", "after the results, keep the server up for queries until Ctrl-C"}},
       "Checks the spec (hwnas-server check-spec), then starts a private PostgreSQL\n"
       "cluster in the state directory (kept between runs), hwnas-server on a free\n"
@@ -392,8 +395,10 @@ CommandSpec LocalCommandSpec() {
       "progress bar, then prints the Pareto front and the best\n"
       "architecture, and stops everything. Ctrl-C stops cleanly too: workers hand\n"
       "their trials back, and running the same command again resumes the same\n"
-      "search. A spec whose last search finished starts a new search (unless\n"
-      "--resume, which prints the finished one's results).\n\n"
+      "search: it says so (\"resuming search 3 ... 4/16 trials done\") and goes on\n"
+      "where it stopped; --fresh starts a new search instead. A spec whose last\n"
+      "search finished starts a new search (unless --resume, which prints the\n"
+      "finished one's results).\n\n"
       "The first run creates the users local-admin and local-worker; their tokens are\n"
       "in DIR/tokens.yaml and a client config in DIR/config.yaml (both mode 0600).\n"
       "Logs: DIR/logs/server.log, DIR/logs/worker-N.log. hwnas-server and\n"
@@ -582,6 +587,9 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
 
   const std::string hash = SpecHash(spec);
   const std::optional<int64_t> previous = LastSearchFor(state_dir, hash);
+  if (args.Has("resume") && args.Has("fresh")) {
+    return UsageError("--resume and --fresh contradict each other: use one");
+  }
   if (args.Has("resume") && !previous) {
     return absl::NotFoundError(absl::StrCat("--resume: no search of ", spec_path,
                                             " (or a spec with the same contents) in ", state_dir,
@@ -711,11 +719,24 @@ absl::StatusOr<int> RunLocal(const ParsedArgs& args, CliContext& ctx) {
   std::optional<SearchRecord> search;
   if (previous) {
     absl::StatusOr<SearchRecord> found = client->GetSearch(*previous);
-    if (found.ok() && (found->state == SearchState::kRunning || args.Has("resume"))) {
+    if (found.ok() && found->state == SearchState::kRunning && args.Has("fresh")) {
+      // Two searches of one spec would share the workers: the old one ends.
+      absl::StatusOr<SearchRecord> cancelled = client->CancelSearch(found->id);
+      if (!cancelled.ok()) return cancelled.status();
+      err << "--fresh: cancelled the unfinished search " << found->id << " of " << spec_path << " ("
+          << FinishedTrials(*found) << "/" << found->budget
+          << " trials done; they stay in the database)\n";
+    } else if (found.ok() && (found->state == SearchState::kRunning || args.Has("resume"))) {
       search = *found;
-      err << (found->state == SearchState::kRunning ? "resuming search " : "showing search ")
-          << found->id << " (" << FinishedTrials(*found) << "/" << found->budget
-          << " trials done)\n";
+      if (found->state == SearchState::kRunning) {
+        err << "resuming search " << found->id << " (an unfinished search of " << spec_path
+            << " in " << state_dir << ", created " << FormatUtc(found->created_at)
+            << "): " << FinishedTrials(*found) << "/" << found->budget
+            << " trials done; run with --fresh to start a new search instead\n";
+      } else {
+        err << "showing search " << found->id << " (" << FinishedTrials(*found) << "/"
+            << found->budget << " trials done)\n";
+      }
     }
   }
   if (!search) {

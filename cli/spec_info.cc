@@ -44,6 +44,22 @@ SpecInfo ReadSpecInfo(absl::string_view spec_yaml) {
     info.table_evaluator =
         evaluator && evaluator.IsMap() && evaluator["kind"] && evaluator["kind"].IsScalar() &&
         evaluator["kind"].as<std::string>() == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
+    YAML::Node fidelity = root["fidelity"];
+    if (fidelity && fidelity.IsMap() && fidelity["kind"] && fidelity["kind"].IsScalar()) {
+      scheduler::FidelityOptions f;
+      const std::string kind = fidelity["kind"].as<std::string>();
+      f.kind = kind == "asha"        ? scheduler::FidelityKind::kAsha
+               : kind == "hyperband" ? scheduler::FidelityKind::kHyperband
+                                     : scheduler::FidelityKind::kNone;
+      auto read = [&](const char* key, int& value) {
+        if (fidelity[key] && fidelity[key].IsScalar()) value = fidelity[key].as<int>();
+      };
+      read("min", f.min);
+      read("max", f.max);
+      read("eta", f.eta);
+      read("brackets", f.brackets);
+      info.fidelity = f;
+    }
     YAML::Node objectives = root["objectives"];
     if (objectives && objectives.IsMap()) {
       info.targets = ReadBounds(objectives["constraints"], "target");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "scheduler/fidelity.h"
 
 namespace hwnas::cli {
 
@@ -26,6 +27,9 @@ struct SpecInfo {
   // evaluator.kind is `table`: trials are answered from the NAS-Bench-201
   // table, and the spec has no data to train a model on.
   bool table_evaluator = false;
+  // `fidelity:` (kind, min, max, eta, brackets): the rungs whose epochs the
+  // progress bar's time estimate counts. Off when absent or unreadable.
+  scheduler::FidelityOptions fidelity;
 
   // The cost metrics a search trades accuracy against, in spec order without
   // duplicates: pareto_metrics if given, else the constraint and hard-limit

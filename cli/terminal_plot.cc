@@ -116,16 +116,78 @@ std::string RenderScatter(const std::vector<PlotPoint>& points,
   return out;
 }
 
-std::optional<absl::Duration> EstimateRemaining(const SearchRecord& s, absl::Time now) {
-  const int64_t finished = s.counts.finished();
-  if (s.state != SearchState::kRunning || finished <= 0 || now <= s.created_at) return std::nullopt;
-  const int64_t remaining = std::max<int64_t>(0, s.budget - finished);
+int64_t PlannedEpochs(const scheduler::FidelityOptions& o, int64_t budget) {
+  const std::vector<int> epochs = scheduler::RungEpochs(o);
+  if (budget <= 0) return 0;
+  if (!o.enabled() || epochs.size() < 2) return budget * epochs.back();
+  // Trials per bracket, from the first (at most 4096) trials' brackets
+  // scaled to the budget: the brackets' shares are fixed, and this is for a
+  // time estimate.
+  const int brackets = scheduler::BracketCount(o);
+  std::vector<int64_t> per_bracket(static_cast<size_t>(brackets), 0);
+  const int64_t sample = std::min<int64_t>(budget, 4096);
+  for (int64_t i = 0; i < sample; ++i) ++per_bracket[scheduler::BracketForTrial(o, i)];
+  if (sample < budget) {
+    for (int64_t& n : per_bracket) n = n * budget / sample;
+  }
+  const int64_t eta = std::max(o.eta, 2);
+  int64_t total = 0;
+  for (int b = 0; b < brackets; ++b) {
+    int64_t n = per_bracket[static_cast<size_t>(b)];
+    total += n * epochs[static_cast<size_t>(b)];
+    for (size_t k = static_cast<size_t>(b) + 1; k < epochs.size() && n > 0; ++k) {
+      n /= eta;
+      total += n * (epochs[k] - epochs[k - 1]);
+    }
+  }
+  return total;
+}
+
+EpochLedger::EpochLedger(scheduler::FidelityOptions options, int64_t budget)
+    : rung_epochs_(scheduler::RungEpochs(options)), planned_(PlannedEpochs(options, budget)) {}
+
+void EpochLedger::Add(const TrialRecord& t) {
+  if (t.state == TrialState::kCancelled) return;
+  const int rungs = static_cast<int>(rung_epochs_.size());
+  const int rung = std::clamp(t.rung, 0, rungs - 1);
+  int64_t done = 0;
+  if (IsTerminal(t.state)) {
+    // Its rung is over, trained or not.
+    done = t.epoch_target > 0 ? t.epoch_target : rung_epochs_[static_cast<size_t>(rung)];
+  } else if (t.rung > t.bracket && rung > 0) {
+    // Promoted: the rungs below are behind it.
+    done = rung_epochs_[static_cast<size_t>(rung - 1)];
+  }
+  if (t.result) done = std::max<int64_t>(done, t.result->epochs);
+  int64_t& seen = done_[t.number];
+  seen = std::max(seen, done);
+}
+
+EpochProgress EpochLedger::progress() const {
+  EpochProgress p{.planned = planned_};
+  for (const auto& [trial, epochs] : done_) p.done += epochs;
+  p.done = std::min(p.done, p.planned);
+  return p;
+}
+
+std::optional<absl::Duration> EstimateRemaining(const SearchRecord& s, absl::Time now,
+                                                const std::optional<EpochProgress>& epochs) {
+  if (s.state != SearchState::kRunning || now <= s.created_at) return std::nullopt;
   const absl::Duration elapsed = now - s.created_at;
+  if (epochs) {
+    if (epochs->done <= 0) return std::nullopt;
+    const int64_t remaining = std::max<int64_t>(0, epochs->planned - epochs->done);
+    return elapsed * (static_cast<double>(remaining) / static_cast<double>(epochs->done));
+  }
+  const int64_t finished = s.counts.finished();
+  if (finished <= 0) return std::nullopt;
+  const int64_t remaining = std::max<int64_t>(0, s.budget - finished);
   return elapsed * (static_cast<double>(remaining) / static_cast<double>(finished));
 }
 
 std::string RenderProgressLine(const SearchRecord& s, absl::Time now,
-                               const std::vector<std::string>& cost_metrics, int bar_width) {
+                               const std::vector<std::string>& cost_metrics, int bar_width,
+                               const std::optional<EpochProgress>& epochs) {
   const int64_t finished = s.counts.finished();
   const double fraction =
       s.budget > 0 ? std::clamp(static_cast<double>(finished) / s.budget, 0.0, 1.0) : 0.0;
@@ -138,10 +200,10 @@ std::string RenderProgressLine(const SearchRecord& s, absl::Time now,
     absl::StrAppend(&out, "  ", SearchStateName(s.state));
   } else if (!s.waiting.empty()) {
     absl::StrAppend(&out, "  waiting: ", s.waiting);
-  } else if (auto eta = EstimateRemaining(s, now)) {
-    absl::StrAppend(&out, "  ETA ", FormatElapsed(*eta));
   } else {
-    absl::StrAppend(&out, "  ETA -");
+    if (epochs) absl::StrAppend(&out, "  epochs ", epochs->done, "/", epochs->planned);
+    std::optional<absl::Duration> eta = EstimateRemaining(s, now, epochs);
+    absl::StrAppend(&out, "  ETA ", eta ? FormatElapsed(*eta) : "-");
   }
   return out;
 }

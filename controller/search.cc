@@ -1,5 +1,6 @@
 #include "controller/search.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -175,6 +176,40 @@ absl::StatusOr<ScoredTrial> Search::Score(const FinishedTrial& t) const {
   return s;
 }
 
+void Search::Supersede(ScoredTrial scored, size_t index) {
+  ScoredTrial& old = history_[index];
+  // The entry keeps its proposal id (the front names points by it) and its
+  // place in the budget count.
+  scored.proposal_id = old.proposal_id;
+  scored.counted = true;
+  const bool was_on_front =
+      old.feasible &&
+      std::any_of(pareto_.points().begin(), pareto_.points().end(),
+                  [&](const ParetoPoint& p) { return p.trial_id == old.proposal_id; });
+  old = std::move(scored);
+  if (was_on_front) {
+    // The earlier rung's point may have kept others off the front: rebuild
+    // it (rare: only when a front member is promoted).
+    pareto_ = ParetoFront(options_.reward.EffectiveParetoMetrics());
+    for (const ScoredTrial& s : history_) {
+      if (s.feasible) (void)pareto_.AddResult(s.proposal_id, s.architecture, s.result);
+    }
+  } else if (old.feasible) {
+    (void)pareto_.AddResult(old.proposal_id, old.architecture, old.result);
+  }
+  if (best_ == static_cast<int>(index)) {
+    // The best may have got worse: find it again.
+    best_ = -1;
+    for (size_t i = 0; i < history_.size(); ++i) {
+      if (history_[i].feasible && (best_ < 0 || history_[i].reward > history_[best_].reward)) {
+        best_ = static_cast<int>(i);
+      }
+    }
+  } else if (old.feasible && (best_ < 0 || old.reward > history_[best_].reward)) {
+    best_ = static_cast<int>(index);
+  }
+}
+
 void Search::Record(ScoredTrial scored, uint64_t key) {
   scored.counted = true;
   finished_[key] = history_.size();
@@ -191,13 +226,16 @@ void Search::Record(ScoredTrial scored, uint64_t key) {
 absl::StatusOr<std::vector<ScoredTrial>> Search::Observe(absl::Span<const FinishedTrial> trials) {
   std::vector<ScoredTrial> scored;
   scored.reserve(trials.size());
+  std::vector<bool> supersedes;
   for (const FinishedTrial& t : trials) {
     HWNAS_ASSIGN_OR_RETURN(ScoredTrial s, Score(t));
     scored.push_back(std::move(s));
+    supersedes.push_back(t.supersedes);
   }
   std::vector<Observation> to_strategy;
   std::vector<ScoredTrial> out;
-  for (ScoredTrial& s : scored) {
+  for (size_t i = 0; i < scored.size(); ++i) {
+    ScoredTrial& s = scored[i];
     const uint64_t id = s.proposal_id;
     if (id != kNoProposal && observed_ids_.contains(id)) continue;  // Reported twice.
     if (id != kNoProposal) observed_ids_.insert(id);
@@ -229,9 +267,11 @@ absl::StatusOr<std::vector<ScoredTrial>> Search::Observe(absl::Span<const Finish
       out.push_back(std::move(s));
       continue;
     }
-    if (!finished_.contains(key)) {
+    if (auto f = finished_.find(key); f == finished_.end()) {
       Record(s, key);
       s.counted = true;
+    } else if (supersedes[i]) {
+      Supersede(s, f->second);
     }
     to_strategy.push_back(ToObservation(s, id));
     for (uint64_t w : waiters) {

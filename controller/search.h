@@ -84,6 +84,11 @@ struct FinishedTrial {
   Architecture architecture;
   TrialState state = TrialState::kSucceeded;  // A terminal state.
   TrialResult result;
+  // Multi-fidelity: a longer-trained result of an architecture whose earlier
+  // rung was observed already (a promoted trial's next rung). It replaces the
+  // cached result, so repeats, the best trial and the Pareto front use the
+  // highest rung, not the first.
+  bool supersedes = false;
 };
 
 // A finished trial with its reward, as stored and as the strategy saw it.
@@ -174,6 +179,9 @@ class Search {
   uint64_t Key(absl::Span<const int> tokens) const;
   Observation ToObservation(const ScoredTrial& s, uint64_t proposal_id) const;
   void Record(ScoredTrial scored, uint64_t key);
+  // Replaces history_[index] with a later rung's result (FinishedTrial::
+  // supersedes); best and front follow.
+  void Supersede(ScoredTrial scored, size_t index);
 
   SearchOptions options_;
   const space::SearchSpace& space_;

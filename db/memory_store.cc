@@ -344,15 +344,24 @@ absl::StatusOr<SearchRecord> MemoryStore::FinishSearch(int64_t search_id, Search
   s->rec.state = state;
   s->rec.error = std::string(error);
   s->rec.finished_at = now;
-  if (state != SearchState::kCompleted) {
-    // Running trials too, at once rather than when their leases lapse.
-    for (int64_t id : s->trial_ids) {
-      TrialRecord& t = state_->trials.at(id);
-      if (t.state != TrialState::kPending && !IsActive(t.state)) continue;
-      state_->SetState(t, TrialState::kCancelled);
-      t.finished_at = now;
-      t.lease_expires_at.reset();
+  // Running trials too, at once rather than when their leases lapse. A
+  // search completes with unfinished trials only when its wall-clock budget
+  // ran out: a promoted trial then goes back to the rung it finished.
+  for (int64_t id : s->trial_ids) {
+    TrialRecord& t = state_->trials.at(id);
+    if (t.state != TrialState::kPending && !IsActive(t.state)) continue;
+    t.finished_at = now;
+    t.lease_expires_at.reset();
+    auto below = s->rungs.find({t.number, t.rung - 1});
+    if (state == SearchState::kCompleted && t.rung > t.bracket && t.result &&
+        below != s->rungs.end()) {
+      state_->SetState(t, TrialState::kSucceeded);
+      t.rung = below->second.rung;
+      t.epoch_target = below->second.epochs;
+      --s->promotions;
+      continue;
     }
+    state_->SetState(t, TrialState::kCancelled);
   }
   s->trial_checkpoints.clear();  // No use once the search has ended.
   state_->AddEvent(search_id, std::nullopt, "search_finished",

@@ -84,16 +84,33 @@ absl::StatusOr<SearchRecord> PostgresStore::FinishSearch(int64_t search_id, Sear
         txn.exec_params0(
             "UPDATE searches SET state = $2, error = $3, finished_at = now() WHERE id = $1",
             search_id, std::string(SearchStateName(state)), std::string(error));
-        if (state != SearchState::kCompleted) {
-          // Running trials too, at once rather than when their leases lapse:
-          // their workers hear it on the next heartbeat (RenewLease), and a
-          // result reported after this is refused.
-          txn.exec_params0(
-              "UPDATE trials SET state = 'CANCELLED', finished_at = now(), "
-              "lease_expires_at = NULL "
-              "WHERE search_id = $1 AND state IN ('PENDING', 'LEASED', 'RUNNING')",
+        // A search completes with unfinished trials only when its wall-clock
+        // budget ran out: a promoted trial goes back to the rung it finished
+        // (its stored result is that rung's; its finish sequence is counted
+        // again), and the rest are cancelled.
+        if (state == SearchState::kCompleted) {
+          pqxx::result back = txn.exec_params(
+              "UPDATE trials t SET state = 'SUCCEEDED', rung = r.rung, epoch_target = r.epochs, "
+              "lease_expires_at = NULL, finished_at = now() FROM trial_rungs r "
+              "WHERE t.search_id = $1 AND t.state IN ('PENDING', 'LEASED', 'RUNNING') "
+              "AND t.rung > t.bracket AND t.accuracy IS NOT NULL AND r.search_id = t.search_id "
+              "AND r.trial_number = t.number AND r.rung = t.rung - 1 RETURNING t.id",
               search_id);
+          if (!back.empty()) {
+            txn.exec_params0(
+                "UPDATE search_finish_counters SET promotions = promotions - $2 "
+                "WHERE search_id = $1",
+                search_id, static_cast<int64_t>(back.size()));
+          }
         }
+        // Running trials too, at once rather than when their leases lapse:
+        // their workers hear it on the next heartbeat (RenewLease), and a
+        // result reported after this is refused.
+        txn.exec_params0(
+            "UPDATE trials SET state = 'CANCELLED', finished_at = now(), "
+            "lease_expires_at = NULL "
+            "WHERE search_id = $1 AND state IN ('PENDING', 'LEASED', 'RUNNING')",
+            search_id);
         // Resumable training state is of no use once the search has ended.
         txn.exec_params0("DELETE FROM trial_checkpoints WHERE search_id = $1", search_id);
         txn.exec_params0(

@@ -65,8 +65,10 @@ class SearchStore {
   // With trial counts and the best trial.
   virtual absl::StatusOr<SearchRecord> GetSearch(int64_t search_id) = 0;
   virtual absl::StatusOr<Page<SearchRecord>> ListSearches(const SearchQuery& query) = 0;
-  // Moves a RUNNING search to a terminal state. Cancelling also cancels its
-  // PENDING trials (LEASED/RUNNING ones learn it from their next heartbeat).
+  // Moves a RUNNING search to a terminal state and cancels its PENDING,
+  // LEASED and RUNNING trials (workers learn it from their next heartbeat).
+  // Completing (budget.seconds ran out) puts a promoted trial back on the
+  // rung it finished, SUCCEEDED with that rung's stored result, instead.
   // A search already in a terminal state is returned unchanged.
   virtual absl::StatusOr<SearchRecord> FinishSearch(int64_t search_id, SearchState state,
                                                     absl::string_view error = "") = 0;

@@ -374,6 +374,8 @@ void SearchDirectory::AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
 void SearchDirectory::Promote(const std::shared_ptr<SearchRuntime>& runtime,
                               const std::vector<TrialRecord>& finished) {
   SearchRuntime::RungStep step = runtime->RecordRungs(finished);
+  // Out of wall-clock budget: no trial starts another rung.
+  if (runtime->PastDeadline(absl::Now())) step.promotions.clear();
   for (const db::RungResult& r : step.results) {
     // Kept for a restarted server's ladder; a failed write costs at most
     // this trial's promotion after a restart, never a result.
@@ -435,6 +437,10 @@ void SearchDirectory::Refill(const std::shared_ptr<SearchRuntime>& runtime) {
 }
 
 void SearchDirectory::RefillOnce(const std::shared_ptr<SearchRuntime>& runtime) {
+  if (runtime->PastDeadline(absl::Now())) {
+    CompleteAtDeadline(runtime);
+    return;
+  }
   const QueueCounters& counters = runtime->counters();
   const int64_t pending = counters.pending();
   const int64_t running = counters.running();
@@ -494,6 +500,31 @@ void SearchDirectory::MaybeComplete(const std::shared_ptr<SearchRuntime>& runtim
   spdlog::info("event=search_completed search={} finished={} best_reward={}", runtime->id(),
                counts->finished(),
                done->best_trial && done->best_trial->reward ? *done->best_trial->reward : 0.0);
+}
+
+void SearchDirectory::CompleteAtDeadline(const std::shared_ptr<SearchRuntime>& runtime) {
+  absl::StatusOr<SearchRecord> done = store_->FinishSearch(runtime->id(), SearchState::kCompleted);
+  if (!done.ok()) {
+    // The next maintenance round tries again.
+    spdlog::warn("event=search_deadline_failed search={} error=\"{}\"", runtime->id(),
+                 done.status().ToString());
+    return;
+  }
+  runtime->MarkFinished();
+  {
+    absl::MutexLock lock(&mu_);
+    runtimes_.erase(runtime->id());
+  }
+  metrics_->ForgetSearch(runtime->id());
+  spdlog::info(
+      "event=search_completed search={} reason=budget_seconds seconds={} finished={} "
+      "cancelled={}",
+      runtime->id(), runtime->spec().controller.budget.seconds, done->counts.finished(),
+      done->counts.cancelled);
+  (void)store_->AppendEvent(
+      runtime->id(), std::nullopt, "budget_seconds_reached",
+      absl::StrCat("{\"seconds\": ", runtime->spec().controller.budget.seconds, ", \"finished\": ",
+                   done->counts.finished(), ", \"cancelled\": ", done->counts.cancelled, "}"));
 }
 
 void SearchDirectory::ReloadAndResync() {

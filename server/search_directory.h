@@ -124,6 +124,9 @@ class SearchDirectory {
   // Sets the in-memory counters from the store.
   void Resync(const std::shared_ptr<SearchRuntime>& runtime);
   void MaybeComplete(const std::shared_ptr<SearchRuntime>& runtime);
+  // budget.seconds ran out: completes the search now (queued and running
+  // trials cancelled, promoted ones back on the rung they finished).
+  void CompleteAtDeadline(const std::shared_ptr<SearchRuntime>& runtime);
   void Drop(int64_t search_id);
 
   db::Store* const store_;

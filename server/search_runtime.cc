@@ -173,6 +173,9 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
   if (spec_.fidelity.enabled()) {
     ladder_ = std::make_unique<scheduler::PromotionLadder>(spec_.fidelity);
   }
+  if (spec_.controller.budget.seconds > 0) {
+    deadline_ = record.created_at + absl::Seconds(spec_.controller.budget.seconds);
+  }
   live_runtimes++;
 }
 
@@ -477,9 +480,12 @@ void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
       // A promoted trial's later rungs are told to the strategy too, as
       // results of an architecture it knows (no proposal id: the proposal
       // was answered by the first rung's result).
-      const uint64_t proposal = t.rung > t.bracket ? controller::kNoProposal : t.proposal_id;
+      const bool later_rung = t.rung > t.bracket;
+      const uint64_t proposal = later_rung ? controller::kNoProposal : t.proposal_id;
+      // The later rung replaces the first in the search's cache, best and
+      // front (each trial counts with its highest rung).
       batch.push_back(controller::FinishedTrial{proposal, t.architecture, t.state,
-                                                t.result.value_or(TrialResult{})});
+                                                t.result.value_or(TrialResult{}), later_rung});
     }
     observed_above_.insert(t.finish_seq);
     auto it = running_curves_.find(t.number);

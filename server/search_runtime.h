@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/records.h"
 #include "controller/search.h"
@@ -65,6 +67,10 @@ class SearchRuntime {
   const std::string& owner() const { return owner_; }
   const spec::SearchSpec& spec() const { return spec_; }
   int64_t budget() const { return budget_; }
+  // budget.seconds: when the wall-clock budget runs out (from the search's
+  // creation, so it keeps counting across server restarts); nullopt: none.
+  std::optional<absl::Time> deadline() const { return deadline_; }
+  bool PastDeadline(absl::Time now) const { return deadline_ && now >= *deadline_; }
   uint64_t seed() const { return seed_; }
   // Most proposals to keep ahead of feedback (0: no cap): a policy-gradient
   // controller's batch size.
@@ -168,6 +174,7 @@ class SearchRuntime {
   const int64_t max_ahead_;
   const std::unique_ptr<space::SearchSpace> space_;
   const std::optional<hardware::TargetSet> targets_;
+  std::optional<absl::Time> deadline_;
 
   // Serializes ProposeAndStore calls (so checkpoints are stored in order)
   // without holding mu_ across the database write.

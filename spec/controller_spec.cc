@@ -6,9 +6,22 @@
 namespace hwnas::spec {
 
 absl::StatusOr<BudgetOptions> ParseBudgetOptions(const YamlSection& budget) {
-  HWNAS_RETURN_IF_ERROR(budget.CheckKeys({"trials"}));
+  HWNAS_RETURN_IF_ERROR(budget.CheckKeys({"trials", "seconds"}));
   BudgetOptions o;
   HWNAS_ASSIGN_OR_RETURN(o.trials, budget.Int("trials", o.trials, 1, 10'000'000));
+  if (budget.Has("seconds")) {
+    // Named here rather than by Int's range message: 0 and below would end
+    // the search before its first trial.
+    HWNAS_ASSIGN_OR_RETURN(int64_t seconds, budget.Int("seconds", 0, INT64_MIN, INT64_MAX));
+    if (seconds <= 0 || seconds > kMaxBudgetSeconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(budget.PathOf("seconds"),
+                       ": must be a positive number of seconds (the search's wall-clock limit) "
+                       "of at most ",
+                       kMaxBudgetSeconds, ", got ", seconds));
+    }
+    o.seconds = seconds;
+  }
   return o;
 }
 

@@ -16,9 +16,16 @@
 
 namespace hwnas::spec {
 
-// `budget:` {trials: 100}
+// `budget:` {trials: 100, seconds: 3600}: the search ends at whichever
+// comes first.
+inline constexpr int64_t kMaxBudgetSeconds = int64_t{366} * 24 * 3600;
 struct BudgetOptions {
   int64_t trials = 100;  // Distinct architectures evaluated.
+  // Wall-clock limit from the search's creation; 0: none. When it runs out
+  // the server proposes and promotes nothing more and completes the search:
+  // trials still queued or training are cancelled (a promoted one keeps
+  // the result of the rung it finished).
+  int64_t seconds = 0;
 };
 absl::StatusOr<BudgetOptions> ParseBudgetOptions(const YamlSection& budget);
 

@@ -287,7 +287,10 @@ TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
       StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run2.log"));
   ASSERT_EQ(Finish(second, absl::Minutes(3)), 0) << ReadWholeFile(second.log);
   const std::string out2 = ReadWholeFile(second.log);
-  EXPECT_TRUE(absl::StrContains(out2, "resuming search 1 (")) << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "resuming search 1 (an unfinished search of " + spec))
+      << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "trials done; run with --fresh to start a new search"))
+      << out2;
   EXPECT_FALSE(absl::StrContains(out2, "submitted search")) << out2;
   EXPECT_TRUE(absl::StrContains(out2, "Pareto front of search 1")) << out2;
   EXPECT_TRUE(absl::StrContains(out2, "Best architecture (trial")) << out2;
@@ -321,6 +324,60 @@ TEST(HwnasLocal, SigintStopsCleanlyAndTheNextRunResumesTheSameSearch) {
     }
   }
   EXPECT_EQ(finished, 4);
+}
+
+// --fresh after an interrupted run: the unfinished search is cancelled (its
+// trials stay) and a new one of the same spec runs to the end.
+TEST(HwnasLocal, FreshCancelsTheUnfinishedSearchAndStartsANewOne) {
+  const std::string state = testing::NewTempDir("hwnas-local-fresh");
+  CleanUp clean_up{state};
+  const std::string spec = absl::StrCat(state, "-tiny.yaml");
+  std::ofstream(spec) << absl::StrReplaceAll(
+      kTinyFashionSpec, {{"train_subset: 256", "train_subset: 4000"}, {"epochs: 1", "epochs: 2"}});
+  LocalRun contradiction = StartLocal({spec, "--state-dir", state, "--resume", "--fresh"},
+                                      absl::StrCat(state, "-run0.log"));
+  EXPECT_EQ(Finish(contradiction, absl::Minutes(1)), 1) << ReadWholeFile(contradiction.log);
+  EXPECT_TRUE(absl::StrContains(ReadWholeFile(contradiction.log),
+                                "--resume and --fresh contradict each other"))
+      << ReadWholeFile(contradiction.log);
+
+  LocalRun first =
+      StartLocal({spec, "--workers", "1", "--state-dir", state}, absl::StrCat(state, "-run1.log"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string out = ReadWholeFile(first.log);
+        return absl::StrContains(out, " SUCCEEDED") || absl::StrContains(out, " INFEASIBLE");
+      },
+      absl::Minutes(3)))
+      << ReadWholeFile(first.log);
+  first.process.Signal(SIGINT);
+  ASSERT_EQ(Finish(first, absl::Minutes(1)), 130) << ReadWholeFile(first.log);
+
+  LocalRun second = StartLocal({spec, "--workers", "1", "--state-dir", state, "--fresh"},
+                               absl::StrCat(state, "-run2.log"));
+  ASSERT_EQ(Finish(second, absl::Minutes(3)), 0) << ReadWholeFile(second.log);
+  const std::string out2 = ReadWholeFile(second.log);
+  EXPECT_TRUE(absl::StrContains(out2, "--fresh: cancelled the unfinished search 1 of " + spec))
+      << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "submitted search 2")) << out2;
+  EXPECT_FALSE(absl::StrContains(out2, "resuming search")) << out2;
+  EXPECT_TRUE(absl::StrContains(out2, "Pareto front of search 2")) << out2;
+
+  db::LocalPostgres::Options options;
+  options.dir = absl::StrCat(state, "/postgres");
+  db::LocalPostgres postgres(options);
+  ASSERT_TRUE(postgres.Start().ok());
+  auto store =
+      db::PostgresStore::Open({.connection_string = postgres.ConnectionString(), .pool_size = 1});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto old_search = (*store)->GetSearch(1);
+  ASSERT_TRUE(old_search.ok()) << old_search.status();
+  EXPECT_EQ(old_search->state, SearchState::kCancelled);
+  EXPECT_GE(old_search->counts.finished(), 1);  // What it had done stays.
+  auto new_search = (*store)->GetSearch(2);
+  ASSERT_TRUE(new_search.ok()) << new_search.status();
+  EXPECT_EQ(new_search->state, SearchState::kCompleted);
+  EXPECT_EQ(new_search->counts.finished(), 4);
 }
 
 TEST(HwnasLocal, BadSpecIsRejectedAndEverythingStops) {

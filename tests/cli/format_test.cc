@@ -157,7 +157,12 @@ TEST(FormatTrialList, CsvHeaderAndRows) {
                                              "architecture",
                                              "tokens",
                                              "failure_reason",
-                                             "origin"};
+                                             "origin",
+                                             "rung",
+                                             "epoch_target",
+                                             "created_at",
+                                             "started_at",
+                                             "finished_at"};
   EXPECT_EQ(header, expected);
   auto col = [&](absl::string_view name) {
     return std::find(header.begin(), header.end(), name) - header.begin();
@@ -178,6 +183,30 @@ TEST(FormatTrialList, CsvHeaderAndRows) {
   EXPECT_EQ(row5[col("reward")], "");
   EXPECT_EQ(row5[col("accuracy")], "");
   EXPECT_EQ(row5[col("failure_reason")], "worker lost: out of memory");
+}
+
+// Started and finished times in the CSV too (RFC 3339), as in the JSON.
+TEST(FormatTrialList, CsvHasRungAndTimes) {
+  auto trials = MakeTrials();
+  trials[1].created_at = absl::FromUnixSeconds(1700000000);
+  trials[1].started_at = absl::FromUnixSeconds(1700000005);
+  trials[1].finished_at = absl::FromUnixSeconds(1700000065);
+  trials[1].rung = 1;
+  trials[1].epoch_target = 3;
+  auto lines = Lines(FormatTrialList(trials, {}, OutputFormat::kCsv));
+  std::vector<std::string> header = CsvRow(lines[0]);
+  auto col = [&](absl::string_view name) {
+    return std::find(header.begin(), header.end(), name) - header.begin();
+  };
+  std::vector<std::string> row2 = CsvRow(lines[2]);
+  EXPECT_EQ(row2[col("rung")], "1");
+  EXPECT_EQ(row2[col("epoch_target")], "3");
+  EXPECT_EQ(row2[col("created_at")], "2023-11-14T22:13:20Z");
+  EXPECT_EQ(row2[col("started_at")], "2023-11-14T22:13:25Z");
+  EXPECT_EQ(row2[col("finished_at")], "2023-11-14T22:14:25Z");
+  std::vector<std::string> row1 = CsvRow(lines[1]);
+  EXPECT_EQ(row1[col("epoch_target")], "");
+  EXPECT_EQ(row1[col("rung")], "0");
 }
 
 TEST(FormatTrialList, TableShowsChosenMetrics) {

@@ -91,6 +91,98 @@ TEST(EstimateRemaining, ExtrapolatesFinishRate) {
   EXPECT_EQ(EstimateRemaining(s, T0() + absl::Minutes(10)), std::nullopt);
 }
 
+scheduler::FidelityOptions Asha(int min, int max, int eta) {
+  scheduler::FidelityOptions o;
+  o.kind = scheduler::FidelityKind::kAsha;
+  o.min = min;
+  o.max = max;
+  o.eta = eta;
+  return o;
+}
+
+TEST(PlannedEpochs, CountsTheRungsAPromotedTrialResumesOn) {
+  // Rungs 1, 3: 9 trials x 1 epoch, then 3 of them 2 more epochs each.
+  EXPECT_EQ(PlannedEpochs(Asha(1, 3, 3), 9), 9 + 3 * 2);
+  // Rungs 1, 3, 9: 27 x 1, 9 x 2, 3 x 6.
+  EXPECT_EQ(PlannedEpochs(Asha(1, 9, 3), 27), 27 + 18 + 18);
+  // Not trials x full epochs (27 x 9 = 243).
+  EXPECT_LT(PlannedEpochs(Asha(1, 9, 3), 27), 27 * 9);
+  // Without fidelity every trial trains the full schedule.
+  scheduler::FidelityOptions none;
+  none.max = 5;
+  EXPECT_EQ(PlannedEpochs(none, 10), 50);
+  EXPECT_EQ(PlannedEpochs(Asha(1, 3, 3), 0), 0);
+  // Hyperband: every bracket's trials start on its own rung (bracket 1 of
+  // rungs 1, 3 trains 3 epochs straight away), so more than ASHA's plan.
+  scheduler::FidelityOptions hb = Asha(1, 3, 3);
+  hb.kind = scheduler::FidelityKind::kHyperband;
+  int64_t expected = 0;
+  int64_t in_bracket0 = 0;
+  for (int64_t i = 0; i < 12; ++i) {
+    const int b = scheduler::BracketForTrial(hb, i);
+    expected += b == 0 ? 1 : 3;
+    in_bracket0 += b == 0 ? 1 : 0;
+  }
+  expected += (in_bracket0 / 3) * 2;
+  EXPECT_EQ(PlannedEpochs(hb, 12), expected);
+  EXPECT_GT(PlannedEpochs(hb, 12), PlannedEpochs(Asha(1, 3, 3), 12));
+}
+
+TEST(EpochLedger, CountsFinishedRungsAndPromotions) {
+  EpochLedger ledger(Asha(1, 3, 3), 9);  // 15 epochs planned.
+  EXPECT_EQ(ledger.progress().planned, 15);
+  EXPECT_EQ(ledger.progress().done, 0);
+  TrialRecord t;
+  t.number = 1;
+  t.state = TrialState::kSucceeded;
+  t.rung = 0;
+  t.epoch_target = 1;
+  t.result = TrialResult();
+  t.result->epochs = 1;
+  ledger.Add(t);
+  EXPECT_EQ(ledger.progress().done, 1);
+  // Promoted: back in the queue on rung 1; its rung 0 is still done.
+  t.state = TrialState::kPending;
+  t.rung = 1;
+  t.epoch_target = 3;
+  ledger.Add(t);
+  EXPECT_EQ(ledger.progress().done, 1);
+  // Rung 1 done: 3 epochs in all, not 1 + 3.
+  t.state = TrialState::kSucceeded;
+  t.result->epochs = 3;
+  ledger.Add(t);
+  EXPECT_EQ(ledger.progress().done, 3);
+  // A failed trial will not train on: its rung counts as done.
+  TrialRecord f;
+  f.number = 2;
+  f.state = TrialState::kFailed;
+  f.epoch_target = 1;
+  ledger.Add(f);
+  // A pending one has trained nothing; a cancelled one never counts.
+  TrialRecord p;
+  p.number = 3;
+  p.state = TrialState::kPending;
+  p.epoch_target = 1;
+  ledger.Add(p);
+  p.number = 4;
+  p.state = TrialState::kCancelled;
+  ledger.Add(p);
+  EXPECT_EQ(ledger.progress().done, 4);
+}
+
+TEST(EstimateRemaining, CountsEpochsLeftUnderTheFidelityPlan) {
+  SearchRecord s = MakeSearch();  // 5 of 10 trials finished.
+  // 10 of 40 planned epochs in 10 minutes: 30 minutes to go, whatever the
+  // trial count says.
+  EpochProgress epochs{.planned = 40, .done = 10};
+  EXPECT_EQ(EstimateRemaining(s, T0() + absl::Minutes(10), epochs), absl::Minutes(30));
+  EXPECT_EQ(EstimateRemaining(s, T0() + absl::Minutes(10), EpochProgress{.planned = 40}),
+            std::nullopt);
+  EXPECT_EQ(RenderProgressLine(s, T0() + absl::Minutes(10), {}, 4, epochs),
+            "[##--] 5/10  running 2  failed 1  infeasible 1  best 0.8800 (acc 0.9000)  "
+            "epochs 10/40  ETA 30m00s");
+}
+
 TEST(RenderEventLine, OneLinePerEventKind) {
   auto trials = MakeTrials();
   SearchEvent e;

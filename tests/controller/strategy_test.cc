@@ -212,6 +212,85 @@ TEST(SearchTest, RepeatsAreAnsweredFromEarlierResults) {
   EXPECT_EQ(search->history().size(), 2u);
 }
 
+// Multi-fidelity: a promoted trial's next rung arrives as a result of an
+// architecture already observed (no proposal id, `supersedes`). The cache,
+// the best trial and the Pareto front then hold the highest rung's result,
+// and a later repeat of the architecture is answered with it.
+TEST(SearchTest, LaterRungReplacesTheCachedResult) {
+  const std::vector<int> a = {3, 3, 3, 3, 3, 3}, b = {2, 2, 2, 2, 2, 2};
+  auto strategy =
+      std::make_unique<ScriptedStrategy>(Nb201(), std::vector<std::vector<int>>{a, b, a});
+  ScriptedStrategy* raw = strategy.get();
+  SearchOptions o = Options("scripted");
+  o.budget = 10;
+  auto search = *Search::Create(o, Nb201(), std::move(strategy));
+  absl::StatusOr<std::vector<Proposal>> first = search->Propose(2);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  const Architecture arch_a = (*first)[0].architecture, arch_b = (*first)[1].architecture;
+
+  // Rung 0: a is behind b (same latency, lower accuracy).
+  TrialResult a0 = SyntheticResult(a), rb = SyntheticResult(a);
+  a0.accuracy = 0.50;
+  a0.epochs = 1;
+  rb.accuracy = 0.70;
+  rb.epochs = 1;
+  ASSERT_TRUE(search
+                  ->Observe({{1, arch_a, TrialState::kSucceeded, a0},
+                             {2, arch_b, TrialState::kSucceeded, rb}})
+                  .ok());
+  ASSERT_NE(search->best(), nullptr);
+  EXPECT_EQ(search->best()->proposal_id, 2u);
+
+  // a's rung 1 (3 epochs) is better than b: it replaces a's rung 0.
+  TrialResult a1 = a0;
+  a1.accuracy = 0.80;
+  a1.epochs = 3;
+  FinishedTrial later{kNoProposal, arch_a, TrialState::kSucceeded, a1};
+  later.supersedes = true;
+  absl::StatusOr<std::vector<ScoredTrial>> scored = search->Observe({later});
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_EQ(search->evaluated(), 2);  // Still two architectures of the budget.
+  ASSERT_EQ(search->history().size(), 2u);
+  EXPECT_EQ(search->history()[0].result, a1);
+  EXPECT_EQ(search->history()[0].proposal_id, 1u);
+  ASSERT_NE(search->best(), nullptr);
+  EXPECT_EQ(search->best()->proposal_id, 1u);
+  EXPECT_EQ(search->best()->result.epochs, 3);
+  // Same costs, higher accuracy: a's rung 1 alone is the front.
+  ASSERT_EQ(search->pareto_front().points().size(), 1u);
+  EXPECT_EQ(search->pareto_front().points()[0].trial_id, 1u);
+  EXPECT_DOUBLE_EQ(search->pareto_front().points()[0].accuracy, 0.80);
+  // The strategy was told the later rung too.
+  ASSERT_EQ(raw->observed.size(), 3u);
+  EXPECT_EQ(raw->observed[2].result, a1);
+
+  // The script's repeat of a is answered from the cache: the rung-1 result.
+  absl::StatusOr<std::vector<Proposal>> second = search->Propose(1);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+  ASSERT_EQ(raw->observed.size(), 4u);
+  EXPECT_EQ(raw->observed[3].result, a1);
+
+  // A later rung that came out worse moves the best (and the front) back.
+  TrialResult a2 = a0;
+  a2.accuracy = 0.60;
+  a2.epochs = 9;
+  later.result = a2;
+  ASSERT_TRUE(search->Observe({later}).ok());
+  ASSERT_NE(search->best(), nullptr);
+  EXPECT_EQ(search->best()->proposal_id, 2u);
+  ASSERT_EQ(search->pareto_front().points().size(), 1u);
+  EXPECT_EQ(search->pareto_front().points()[0].trial_id, 2u);
+
+  // Without `supersedes` a foreign result of a known architecture leaves the
+  // cached one alone (a repeat, not a longer training).
+  TrialResult other = a0;
+  other.accuracy = 0.99;
+  ASSERT_TRUE(search->Observe({{kNoProposal, arch_a, TrialState::kSucceeded, other}}).ok());
+  EXPECT_EQ(search->history()[0].result, a2);
+}
+
 TEST(SearchTest, CanonicalDedupTreatsEquivalentCellsAsOne) {
   // Edge 0->1 feeds nothing when node 1 has no outgoing edge: both cells are
   // the same network (one conv 0->3), so canonical dedup evaluates one.

@@ -267,6 +267,60 @@ TEST_P(StoreConformanceTest, CompletionIsExactlyOnce) {
   EXPECT_EQ(*store_->LastFinishSequence(search), 1);
 }
 
+// budget.seconds ran out: the search completes with trials still queued or
+// training. A promoted one goes back to the rung it finished (SUCCEEDED,
+// that rung's result, counted once); the others are cancelled.
+TEST_P(StoreConformanceTest, CompletingWithUnfinishedTrialsKeepsFinishedRungs) {
+  const int64_t search = NewSearchId();
+  NewTrial first = Pending({1, 2, 3});
+  first.epoch_target = 1;
+  NewTrial second = Pending({3, 2, 1});
+  second.epoch_target = 1;
+  NewTrial third = Pending({2, 2, 2});
+  third.epoch_target = 1;
+  ASSERT_OK(store_->AddTrials(search, {first, second, third}));
+  Lease lease = MustLease(search, "w1");
+  ASSERT_EQ(lease.trial.number, 1);
+  ASSERT_OK(
+      store_->CompleteTrial(lease.lease_id, "w1", SampleResult(0.6), TrialState::kSucceeded, 0.5));
+  ASSERT_OK(store_->RecordRung(
+      search, RungResult{.trial_number = 1, .rung = 0, .epochs = 1, .score = 0.5}));
+  ASSERT_OK(store_->PromoteTrial(search, 1, 1, 3));
+  Lease again = MustLease(search, "w1");  // Trial 1 trains rung 1.
+  ASSERT_EQ(again.trial.number, 1);
+  Lease other = MustLease(search, "w2");  // Trial 2 trains rung 0.
+  ASSERT_EQ(other.trial.number, 2);
+
+  absl::StatusOr<SearchRecord> done = store_->FinishSearch(search, SearchState::kCompleted);
+  ASSERT_OK(done);
+  EXPECT_EQ(done->state, SearchState::kCompleted);
+  EXPECT_EQ(done->counts.succeeded, 1);
+  EXPECT_EQ(done->counts.cancelled, 2);
+  EXPECT_EQ(done->counts.pending + done->counts.running, 0);
+  absl::StatusOr<TrialRecord> t1 = store_->GetTrial(search, 1, false);
+  ASSERT_OK(t1);
+  EXPECT_EQ(t1->state, TrialState::kSucceeded);
+  EXPECT_EQ(t1->rung, 0);
+  EXPECT_EQ(t1->epoch_target, 1);
+  ASSERT_TRUE(t1->result.has_value());
+  EXPECT_DOUBLE_EQ(t1->result->accuracy, 0.6);
+  EXPECT_EQ(store_->GetTrial(search, 2, false)->state, TrialState::kCancelled);
+  EXPECT_EQ(store_->GetTrial(search, 3, false)->state, TrialState::kCancelled);
+  // The workers' reports come too late (refused, or a duplicate that
+  // changes nothing), and nothing is left to requeue.
+  absl::StatusOr<ReportOutcome> late =
+      store_->CompleteTrial(again.lease_id, "w1", SampleResult(0.9), TrialState::kSucceeded, 0.9);
+  EXPECT_TRUE(!late.ok() || late->duplicate);
+  late =
+      store_->CompleteTrial(other.lease_id, "w2", SampleResult(0.9), TrialState::kSucceeded, 0.9);
+  EXPECT_TRUE(!late.ok() || late->duplicate);
+  EXPECT_EQ(store_->GetTrial(search, 2, false)->state, TrialState::kCancelled);
+  absl::StatusOr<std::vector<TrialRecord>> requeued = store_->RequeueExpiredLeases(3);
+  ASSERT_OK(requeued);
+  EXPECT_TRUE(requeued->empty());
+  EXPECT_DOUBLE_EQ(store_->GetTrial(search, 1, false)->result->accuracy, 0.6);
+}
+
 // Multi-fidelity: a trial finishes a rung, is promoted (the same trial,
 // back in the queue with the next rung's epochs), leased and finished again,
 // and counts against the budget once.

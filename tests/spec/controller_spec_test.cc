@@ -41,7 +41,7 @@ strategy:
   ppo_epochs: 3
   seed: 42
   warm_start_from: previous-search
-budget: {trials: 200}
+budget: {trials: 200, seconds: 3600}
 evaluator: {kind: table, dataset: cifar100, device: lat_pixel3}
 )");
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -56,6 +56,7 @@ evaluator: {kind: table, dataset: cifar100, device: lat_pixel3}
   EXPECT_EQ(spec->strategy.seed, 42u);
   EXPECT_EQ(spec->strategy.warm_start_from, "previous-search");
   EXPECT_EQ(spec->budget.trials, 200);
+  EXPECT_EQ(spec->budget.seconds, 3600);
   EXPECT_EQ(spec->evaluator.kind, EvaluatorKind::kTable);
   EXPECT_EQ(spec->evaluator.dataset, Nb201Dataset::kCifar100);
   EXPECT_EQ(spec->evaluator.device, "pixel3");
@@ -68,6 +69,7 @@ TEST(SpecTest, Defaults) {
   EXPECT_EQ(spec->strategy.evolution.population, 30);
   EXPECT_EQ(spec->strategy.evolution.tournament, 10);
   EXPECT_EQ(spec->budget.trials, 100);
+  EXPECT_EQ(spec->budget.seconds, 0);  // No wall-clock limit.
   EXPECT_EQ(spec->evaluator.kind, EvaluatorKind::kTrain);
   EXPECT_TRUE(spec->objectives.constraints.empty());
 }
@@ -160,6 +162,12 @@ TEST(SpecTest, BadValuesGiveClearErrors) {
   EXPECT_NE(Error("evaluator: {kind: table}", "mnasnet").find("nb201 space only"),
             std::string::npos);
   EXPECT_EQ(Error("budget: {trials: -5}"), "budget.trials: must be between 1 and 10000000, got -5");
+  EXPECT_EQ(Error("budget: {trials: 5, seconds: 0}"),
+            "budget.seconds: must be a positive number of seconds (the search's wall-clock limit) "
+            "of at most 31622400, got 0");
+  EXPECT_NE(Error("budget: {seconds: -3}").find("budget.seconds: must be a positive"),
+            std::string::npos);
+  EXPECT_NE(Error("budget: {seconds: soon}").find("budget.seconds"), std::string::npos);
   EXPECT_NE(Error("strategy: {name: hill-climbing}").find("strategy.name: unknown value"),
             std::string::npos);
   // Keys of another strategy are rejected, not silently ignored.
