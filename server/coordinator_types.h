@@ -41,6 +41,7 @@ struct Assignment {
   int rung = 0;
   std::string resume_checkpoint;   // The trial's last rung's training state.
   bool checkpoint_wanted = false;  // Below the top rung: send the state back.
+  bool screen = false;             // Score with the spec's screen proxy only.
 };
 
 // One result in Coordinator::ReportResults.

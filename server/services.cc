@@ -478,6 +478,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
                               p->set_rung(a.rung);
                               p->set_resume_checkpoint(a.resume_checkpoint);
                               p->set_checkpoint_wanted(a.checkpoint_wanted);
+                              p->set_screen(a.screen);
                             }
                             reactor->Finish(grpc::Status::OK);
                           });

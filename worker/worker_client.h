@@ -35,6 +35,8 @@ struct TrialAssignment {
   // scratch), and whether to send this rung's state back with the result.
   std::string resume_checkpoint;
   bool checkpoint_wanted = false;
+  // Screening (spec `screen:`): score with the screen proxy, train nothing.
+  bool screen = false;
 };
 
 // One trial handed to this worker; reports name the lease.

@@ -33,6 +33,7 @@ TrialAssignment AssignmentFromProto(const hwnas::v1::TrialAssignment& p) {
   a.rung = p.rung();
   a.resume_checkpoint = p.resume_checkpoint();
   a.checkpoint_wanted = p.checkpoint_wanted();
+  a.screen = p.screen();
   return a;
 }
 
