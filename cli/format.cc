@@ -244,6 +244,10 @@ json TrialToJson(const TrialRecord& t) {
   j["rung"] = t.rung;
   j["epoch_target"] = t.epoch_target > 0 ? json(t.epoch_target) : json(nullptr);
   j["bracket"] = t.bracket;
+  // Screening (spec `screen:`): the stage (null: not screened) and score.
+  j["screen"] =
+      t.screen == ScreenStage::kNone ? json(nullptr) : json(std::string(ScreenStageName(t.screen)));
+  j["screen_score"] = t.screen_score ? json(*t.screen_score) : json(nullptr);
   j["worker_id"] = t.worker_id;
   j["reward"] = t.reward ? json(*t.reward) : json(nullptr);
   j["architecture"] = {{"space", t.architecture.space},
@@ -475,6 +479,15 @@ std::vector<std::string> TrialMetricColumns(const std::vector<TrialRecord>& tria
   return out;
 }
 
+// "passed 3.2e+04", "out 12.5", "pending" or "-" (not screened).
+std::string ScreenCell(const TrialRecord& t) {
+  if (t.screen == ScreenStage::kNone) return "-";
+  std::string stage =
+      t.screen == ScreenStage::kOut ? "out" : std::string(ScreenStageName(t.screen));
+  if (t.screen_score) absl::StrAppend(&stage, " ", absl::StrFormat("%.4g", *t.screen_score));
+  return stage;
+}
+
 std::string FormatTrialList(const std::vector<TrialRecord>& trials,
                             const std::vector<std::string>& metrics, OutputFormat format) {
   switch (format) {
@@ -559,8 +572,13 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
   // The rung only for a multi-fidelity search.
   const bool rungs = std::any_of(trials.begin(), trials.end(),
                                  [](const TrialRecord& t) { return t.epoch_target > 0; });
+  // The screen only for a screening search.
+  const bool screens = std::any_of(trials.begin(), trials.end(), [](const TrialRecord& t) {
+    return t.screen != ScreenStage::kNone;
+  });
   std::vector<std::string> header = {"#", "STATE"};
   if (origins) header.push_back("ORIGIN");
+  if (screens) header.push_back("SCREEN");
   if (rungs) header.push_back("RUNG");
   for (const char* h : {"REWARD", "ACCURACY"}) header.push_back(h);
   for (const std::string& m : metrics) header.push_back(absl::AsciiStrToUpper(m));
@@ -569,6 +587,7 @@ std::string FormatTrialList(const std::vector<TrialRecord>& trials,
   for (const TrialRecord& t : trials) {
     std::vector<std::string> row = {absl::StrCat(t.number), std::string(TrialStateName(t.state))};
     if (origins) row.push_back(std::string(TrialOriginName(t.origin)));
+    if (screens) row.push_back(ScreenCell(t));
     if (rungs) {
       row.push_back(t.epoch_target > 0 ? absl::StrCat(t.rung, " (", t.epoch_target, " ep)") : "-");
     }
@@ -615,6 +634,14 @@ std::string FormatTrialDetail(const TrialRecord& t, OutputFormat format) {
     absl::StrAppend(&out, "Origin:        ", TrialOriginName(t.origin),
                     t.origin == TrialOrigin::kImported ? " (evaluated elsewhere, never run here)"
                                                        : " (queued by its owner)",
+                    "\n");
+  }
+  if (t.screen != ScreenStage::kNone) {
+    absl::StrAppend(&out, "Screen:        ",
+                    t.screen == ScreenStage::kPending ? "pending (scored by the proxy, not decided)"
+                    : t.screen == ScreenStage::kPassed ? "passed: trained"
+                                                       : "screened out: never trained",
+                    t.screen_score ? absl::StrFormat(" (proxy score %.6g)", *t.screen_score) : "",
                     "\n");
   }
   if (t.epoch_target > 0) {

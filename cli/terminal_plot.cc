@@ -222,6 +222,25 @@ std::optional<std::string> PromotionLine(const TrialRecord& t) {
   return out;
 }
 
+std::optional<std::string> ScreenLine(const TrialRecord& t) {
+  const std::string score =
+      t.screen_score ? absl::StrFormat(" (proxy score %.4g)", *t.screen_score) : "";
+  switch (t.screen) {
+    case ScreenStage::kPending:
+      // The proxy's result, read before the server decided.
+      if (t.state != TrialState::kSucceeded) return std::nullopt;
+      return absl::StrCat("trial ", t.number, " screened by the proxy, deciding");
+    case ScreenStage::kPassed:
+      if (IsTerminal(t.state)) return std::nullopt;  // Its training's result: the usual line.
+      return absl::StrCat("trial ", t.number, " passed the screen", score, ": trains next");
+    case ScreenStage::kOut:
+      return absl::StrCat("trial ", t.number, " screened out, never trained: ", t.failure_reason);
+    case ScreenStage::kNone:
+      break;
+  }
+  return std::nullopt;
+}
+
 std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>& cost_metrics) {
   const SearchRecord& s = e.search;
   const std::string progress = absl::StrCat("(", s.counts.finished(), "/", s.budget, ")");
@@ -256,6 +275,9 @@ std::string RenderEventLine(const SearchEvent& e, const std::vector<std::string>
       const TrialRecord& t = *e.trial;
       if (std::optional<std::string> promoted = PromotionLine(t)) {
         return absl::StrCat(*promoted, " ", progress);
+      }
+      if (std::optional<std::string> screened = ScreenLine(t)) {
+        return absl::StrCat(*screened, " ", progress);
       }
       std::string out = absl::StrCat("trial ", t.number, " ", TrialStateName(t.state));
       if (t.epoch_target > 0) {

@@ -89,6 +89,10 @@ std::optional<absl::Duration> EstimateRemaining(
 // accuracy 0.8120 after 1 epochs)" for a streamed trial that is back in the
 // queue (or running) on a higher rung; nullopt otherwise.
 std::optional<std::string> PromotionLine(const TrialRecord& trial);
+// Screening (spec `screen:`): "trial 7 passed the screen (proxy score 312):
+// trains next", "trial 8 screened out, never trained: <reason>"; nullopt for
+// a trial the screen is not the news of.
+std::optional<std::string> ScreenLine(const TrialRecord& trial);
 
 // One line per event for non-terminal output (logs, pipes).
 std::string RenderEventLine(const SearchEvent& event, const std::vector<std::string>& cost_metrics);

@@ -51,6 +51,35 @@ inline std::optional<TrialOrigin> ParseTrialOrigin(absl::string_view name) {
   return std::nullopt;
 }
 
+// Screening (spec `screen:`): kPending until the trial's screening lease
+// reported and the rule decided, then kPassed (it trains) or kOut (ended
+// EARLY_STOPPED, never trained). kNone: the search does not screen.
+enum class ScreenStage { kNone, kPending, kPassed, kOut };
+
+// "", "pending", "passed", "screened_out": the stored and displayed names.
+inline absl::string_view ScreenStageName(ScreenStage stage) {
+  switch (stage) {
+    case ScreenStage::kPending:
+      return "pending";
+    case ScreenStage::kPassed:
+      return "passed";
+    case ScreenStage::kOut:
+      return "screened_out";
+    case ScreenStage::kNone:
+      break;
+  }
+  return "";
+}
+
+// nullopt for a name ScreenStageName never gives.
+inline std::optional<ScreenStage> ParseScreenStage(absl::string_view name) {
+  if (name.empty()) return ScreenStage::kNone;
+  if (name == "pending") return ScreenStage::kPending;
+  if (name == "passed") return ScreenStage::kPassed;
+  if (name == "screened_out") return ScreenStage::kOut;
+  return std::nullopt;
+}
+
 struct TrialRecord {
   int64_t id = 0;  // Store-wide id.
   int64_t search_id = 0;
@@ -78,6 +107,10 @@ struct TrialRecord {
   int rung = 0;
   int epoch_target = 0;
   int bracket = 0;
+  // Screening (spec `screen:`): the stage and, once screened, the proxy's
+  // score (kept when the trial goes on to training).
+  ScreenStage screen = ScreenStage::kNone;
+  std::optional<double> screen_score;
 };
 
 // The order of a trial listing: by number, best reward or accuracy first, or
@@ -94,9 +127,14 @@ struct TrialCounts {
   int64_t infeasible = 0;
   int64_t early_stopped = 0;
   int64_t cancelled = 0;
+  // Screened out by the spec's `screen:` (counted in early_stopped too).
+  int64_t screened_out = 0;
 
-  // Trials that count against the budget: every terminal state but CANCELLED.
-  int64_t finished() const { return succeeded + failed + infeasible + early_stopped; }
+  // Trials that count against the budget: every terminal state but
+  // CANCELLED, less the screened-out ones (never trained).
+  int64_t finished() const {
+    return succeeded + failed + infeasible + early_stopped - screened_out;
+  }
 
   // The counter a trial in `state` is counted in (`total` aside); nullptr for
   // kUnspecified.

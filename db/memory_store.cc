@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 #include <utility>
@@ -41,6 +42,7 @@ struct MemoryStore::State {
     int64_t next_trial_number = 1;
     int64_t next_finish_seq = 1;
     int64_t promotions = 0;          // Finish sequences taken again by promoted trials.
+    int64_t screened_out = 0;        // Finished trials that do not count against the budget.
     std::vector<int64_t> trial_ids;  // Index: number - 1.
     // PENDING trials in lease order: (not enqueued, number), so enqueued
     // trials come first, then the lowest numbers.
@@ -117,6 +119,7 @@ struct MemoryStore::State {
     for (int64_t id : s.trial_ids) {
       ++c.total;
       if (int64_t* counter = c.CounterFor(trials.at(id).state)) ++*counter;
+      if (trials.at(id).screen == ScreenStage::kOut) ++c.screened_out;
     }
     return c;
   }
@@ -410,6 +413,7 @@ absl::StatusOr<std::vector<TrialRecord>> MemoryStore::AddTrials(
     t.rung = n.rung;
     t.epoch_target = n.epoch_target;
     t.bracket = n.bracket;
+    t.screen = n.screen ? ScreenStage::kPending : ScreenStage::kNone;
     t.state = TrialState::kUnspecified;
     t.created_at = now;
     s->trial_ids.push_back(t.id);
@@ -617,7 +621,7 @@ absl::StatusOr<QueueCounts> MemoryStore::CountQueue(int64_t search_id) {
   for (int64_t id : s->trial_ids) {
     if (IsActive(state_->trials.at(id).state)) ++c.running;
   }
-  c.finished = s->next_finish_seq - 1 - s->promotions;
+  c.finished = s->next_finish_seq - 1 - s->promotions - s->screened_out;
   return c;
 }
 
@@ -926,6 +930,48 @@ absl::StatusOr<TrialRecord> MemoryStore::PromoteTrial(int64_t search_id, int64_t
   t.epoch_target = epoch_target;
   // The lease id stays, as PostgreSQL keeps it, until the next lease: a late
   // repeat of the lower rung's report still finds its trial.
+  t.lease_expires_at.reset();
+  t.finished_at.reset();
+  return t;
+}
+
+absl::StatusOr<TrialRecord> MemoryStore::ScreenTrial(int64_t search_id, int64_t number,
+                                                     double score,
+                                                     std::optional<std::string> out_reason) {
+  if (!std::isfinite(score))
+    score = -std::numeric_limits<double>::max();  // As PostgreSQL stores it.
+  absl::MutexLock lock(&mu_);
+  State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  if (number < 1 || number > static_cast<int64_t>(s->trial_ids.size())) {
+    return absl::NotFoundError(
+        absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
+  }
+  TrialRecord& t = state_->trials.at(s->trial_ids[number - 1]);
+  if (s->rec.state != SearchState::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
+                                                      SearchStateName(s->rec.state),
+                                                      ": its trials are no longer screened"));
+  }
+  if (t.state != TrialState::kSucceeded || t.screen != ScreenStage::kPending) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", number, " is ", TrialStateName(t.state), " (screen stage '",
+                     ScreenStageName(t.screen),
+                     "'); only a SUCCEEDED trial whose screen is pending is screened"));
+  }
+  t.screen_score = score;
+  if (out_reason) {
+    state_->SetState(t, TrialState::kEarlyStopped);
+    ++s->screened_out;
+    t.screen = ScreenStage::kOut;
+    t.failure_reason = *out_reason;
+    t.reward.reset();
+    return t;
+  }
+  state_->SetState(t, TrialState::kPending);
+  ++s->promotions;
+  t.screen = ScreenStage::kPassed;
+  t.attempts = 0;
   t.lease_expires_at.reset();
   t.finished_at.reset();
   return t;

@@ -104,6 +104,8 @@ class MemoryStore final : public Store {
   absl::StatusOr<std::vector<RungResult>> ListRungs(int64_t search_id) override;
   absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
                                            int epoch_target) override;
+  absl::StatusOr<TrialRecord> ScreenTrial(int64_t search_id, int64_t number, double score,
+                                          std::optional<std::string> out_reason) override;
   absl::StatusOr<CheckpointSaved> SaveTrialCheckpoint(int64_t search_id,
                                                       const TrialCheckpoint& checkpoint,
                                                       int64_t limit_bytes) override;

@@ -46,11 +46,14 @@ void SetFinishSeq(pqxx::work& txn, TrialRecord* trial) {
 absl::StatusOr<TrialCounts> QueryCounts(pqxx::work& txn, int64_t search_id) {
   TrialCounts c;
   pqxx::result r = txn.exec_params(
-      "SELECT state, count(*) FROM trials WHERE search_id = $1 GROUP BY state", search_id);
+      "SELECT state, count(*), count(*) FILTER (WHERE screen = 'screened_out') FROM trials "
+      "WHERE search_id = $1 GROUP BY state",
+      search_id);
   for (const pqxx::row& row : r) {
     HWNAS_ASSIGN_OR_RETURN(TrialState state, ParseTrialState(row[0].as<std::string>()));
     const int64_t n = row[1].as<int64_t>();
     c.total += n;
+    c.screened_out += row[2].as<int64_t>();
     if (int64_t* counter = c.CounterFor(state)) *counter += n;
   }
   return c;

@@ -197,7 +197,9 @@ const std::string& TrialColumns() {
             "t.started_at") ", " HWNAS_MICROS("t.finished_at") ", t.finish_seq, t.proposal_id, "
                                                                "t.origin, t.rung, "
                                                                "COALESCE(t.epoch_target, 0), "
-                                                               "t.bracket"));
+                                                               "t.bracket, "
+                                                               "COALESCE(t.screen, ''), "
+                                                               "t.screen_score"));
   }();
   return *columns;
 }
@@ -252,6 +254,10 @@ absl::StatusOr<TrialRecord> ParseTrial(const pqxx::row& r) {
   t.rung = r[k + 7].as<int>();
   t.epoch_target = r[k + 8].as<int>();
   t.bracket = r[k + 9].as<int>();
+  std::optional<ScreenStage> screen = ParseScreenStage(r[k + 10].as<std::string>());
+  if (!screen) return absl::DataLossError("stored trial screen stage is unknown");
+  t.screen = *screen;
+  if (!r[k + 11].is_null()) t.screen_score = r[k + 11].as<double>();
   return t;
 }
 
@@ -391,14 +397,16 @@ void PrepareStatements(pqxx::connection& c) {
       kInsertTrialsStmt,
       absl::StrCat("INSERT INTO trials AS t (search_id, number, space, space_version, tokens, "
                    "readable, canonical_hash, state, finish_seq, finished_at, proposal_id, origin, "
-                   "rung, epoch_target, bracket) "
+                   "rung, epoch_target, bracket, screen) "
                    "SELECT $1, x.number, x.space, x.space_version, x.tokens::int[], x.readable, "
                    "x.canonical_hash, x.state, x.finish_seq, CASE WHEN x.done THEN now() END, "
-                   "x.proposal_id, x.origin, x.rung, NULLIF(x.epoch_target, 0), x.bracket "
+                   "x.proposal_id, x.origin, x.rung, NULLIF(x.epoch_target, 0), x.bracket, "
+                   "NULLIF(x.screen, '') "
                    "FROM jsonb_to_recordset($2::jsonb) AS x(number "
                    "bigint, space text, space_version int, tokens text, readable text, "
                    "canonical_hash bigint, state text, finish_seq bigint, done boolean, "
-                   "proposal_id bigint, origin text, rung int, epoch_target int, bracket int) "
+                   "proposal_id bigint, origin text, rung int, epoch_target int, bracket int, "
+                   "screen text) "
                    "ORDER BY x.number RETURNING ",
                    TrialColumns()));
   // Many completions in one statement (one round trip, its own

@@ -1,4 +1,6 @@
 // Rung results and promotions (multi-fidelity scheduling) in PostgreSQL.
+#include <cmath>
+#include <limits>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -114,6 +116,64 @@ absl::StatusOr<TrialRecord> PostgresStore::PromoteTrial(int64_t search_id, int64
         search_id, number, rung, epoch_target);
     return ParseTrial(r[0]);
   });
+}
+
+absl::StatusOr<TrialRecord> PostgresStore::ScreenTrial(int64_t search_id, int64_t number,
+                                                       double score,
+                                                       std::optional<std::string> out_reason) {
+  if (!std::isfinite(score)) score = -std::numeric_limits<double>::max();  // Stored ranked last.
+  return pool_->Transact<TrialRecord>(
+      "screen trial", [&](pqxx::work& txn) -> absl::StatusOr<TrialRecord> {
+        // The search row first, as every writer locks it.
+        HWNAS_ASSIGN_OR_RETURN(SearchState state, LockSearch(txn, search_id));
+        if (state != SearchState::kRunning) {
+          return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
+                                                            SearchStateName(state),
+                                                            ": its trials are no longer screened"));
+        }
+        pqxx::result cur = txn.exec_params(
+            "SELECT state, COALESCE(screen, '') FROM trials WHERE search_id = $1 AND number = $2 "
+            "FOR UPDATE",
+            search_id, number);
+        if (cur.empty()) {
+          return absl::NotFoundError(
+              absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
+        }
+        const std::string trial_state = cur[0][0].as<std::string>();
+        const std::string stage = cur[0][1].as<std::string>();
+        if (trial_state != TrialStateName(TrialState::kSucceeded) || stage != "pending") {
+          return absl::FailedPreconditionError(
+              absl::StrCat("trial ", number, " is ", trial_state, " (screen stage '", stage,
+                           "'); only a SUCCEEDED trial whose screen is pending is screened"));
+        }
+        pqxx::result r;
+        if (out_reason) {
+          txn.exec_params0(
+              "UPDATE search_finish_counters SET screened_out = screened_out + 1 "
+              "WHERE search_id = $1",
+              search_id);
+          r = txn.exec_params(
+              absl::StrCat("UPDATE trials t SET state = 'EARLY_STOPPED', screen = 'screened_out', "
+                           "screen_score = $3, failure_reason = $4, reward = NULL "
+                           "WHERE t.search_id = $1 AND t.number = $2 RETURNING ",
+                           TrialColumns()),
+              search_id, number, score, *out_reason);
+        } else {
+          // Counted once, as a promotion is: its training takes a new finish
+          // sequence.
+          txn.exec_params0(
+              "UPDATE search_finish_counters SET promotions = promotions + 1 WHERE search_id = $1",
+              search_id);
+          r = txn.exec_params(
+              absl::StrCat("UPDATE trials t SET state = 'PENDING', screen = 'passed', "
+                           "screen_score = $3, attempts = 0, lease_expires_at = NULL, "
+                           "finished_at = NULL WHERE t.search_id = $1 AND t.number = $2 "
+                           "RETURNING ",
+                           TrialColumns()),
+              search_id, number, score);
+        }
+        return ParseTrial(r[0]);
+      });
 }
 
 absl::StatusOr<CheckpointSaved> PostgresStore::SaveTrialCheckpoint(

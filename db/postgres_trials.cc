@@ -53,7 +53,8 @@ absl::StatusOr<std::vector<TrialRecord>> PostgresStore::AddTrials(
                               {"origin", std::string(TrialOriginName(t.origin))},
                               {"rung", t.rung},
                               {"epoch_target", t.epoch_target},
-                              {"bracket", t.bracket}};
+                              {"bracket", t.bracket},
+                              {"screen", t.screen ? "pending" : ""}};
           if (done) x["finish_seq"] = finish_seq++;
           rows.push_back(std::move(x));
         }
@@ -204,7 +205,7 @@ absl::StatusOr<QueueCounts> PostgresStore::CountQueue(int64_t search_id) {
             "SELECT (SELECT count(*) FROM trials WHERE search_id = $1 AND state = 'PENDING'), "
             "(SELECT count(*) FROM trials WHERE search_id = $1 "
             "AND state IN ('LEASED', 'RUNNING')), "
-            "(SELECT next_finish_seq - 1 - promotions FROM search_finish_counters "
+            "(SELECT next_finish_seq - 1 - promotions - screened_out FROM search_finish_counters "
             "WHERE search_id = $1)",
             search_id);
         if (r[0][2].is_null()) {

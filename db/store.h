@@ -201,6 +201,18 @@ class RungStore {
   // next one; NOT_FOUND for an unknown trial.
   virtual absl::StatusOr<TrialRecord> PromoteTrial(int64_t search_id, int64_t number, int rung,
                                                    int epoch_target) = 0;
+  // Screening (spec `screen:`): decides a SUCCEEDED trial of a RUNNING
+  // search whose screening lease reported (screen stage pending), in one
+  // transaction, storing `score` as its screen score. Without `out_reason`
+  // it goes on to training: PENDING again, stage passed, attempts 0, its
+  // proxy result kept until training reports; its finish counts once
+  // (like a promotion). With it, it is screened out: EARLY_STOPPED with
+  // that failure reason, no reward, stage screened_out, and it does not
+  // count against the budget (search_finish_counters.screened_out).
+  // FAILED_PRECONDITION for another state or stage or a search no longer
+  // running; NOT_FOUND for an unknown trial.
+  virtual absl::StatusOr<TrialRecord> ScreenTrial(int64_t search_id, int64_t number, double score,
+                                                  std::optional<std::string> out_reason) = 0;
 
   // Stores (replacing) a trial's training checkpoint. When the search's
   // checkpoints would then take more than `limit_bytes`, the checkpoints of

@@ -55,6 +55,9 @@ struct NewTrial {
   int rung = 0;
   int epoch_target = 0;
   int bracket = 0;
+  // Screening: a PENDING trial that is first scored by the spec's screen
+  // proxy (stored with screen stage kPending).
+  bool screen = false;
 };
 
 struct Lease {

@@ -144,6 +144,8 @@ hwnas::v1::Trial ToProto(const TrialRecord& t) {
   p.set_rung(t.rung);
   p.set_epoch_target(t.epoch_target);
   p.set_bracket(t.bracket);
+  p.set_screen(std::string(ScreenStageName(t.screen)));
+  if (t.screen_score) p.set_screen_score(*t.screen_score);
   return p;
 }
 
@@ -166,6 +168,8 @@ TrialRecord FromProto(const hwnas::v1::Trial& p) {
   t.rung = p.rung();
   t.epoch_target = p.epoch_target();
   t.bracket = p.bracket();
+  t.screen = ParseScreenStage(p.screen()).value_or(ScreenStage::kNone);
+  if (p.has_screen_score()) t.screen_score = p.screen_score();
   return t;
 }
 
@@ -215,6 +219,7 @@ hwnas::v1::Search ToProto(const SearchRecord& s) {
   p.set_trials_failed(s.counts.failed);
   p.set_trials_infeasible(s.counts.infeasible);
   p.set_trials_early_stopped(s.counts.early_stopped);
+  p.set_trials_screened_out(s.counts.screened_out);
   p.set_trials_running(s.counts.running);
   p.set_trials_pending(s.counts.pending);
   if (s.best_trial) *p.mutable_best_trial() = ToProto(*s.best_trial);
@@ -241,6 +246,7 @@ SearchRecord FromProto(const hwnas::v1::Search& p) {
   s.counts.failed = p.trials_failed();
   s.counts.infeasible = p.trials_infeasible();
   s.counts.early_stopped = p.trials_early_stopped();
+  s.counts.screened_out = p.trials_screened_out();
   s.counts.running = p.trials_running();
   s.counts.pending = p.trials_pending();
   s.counts.cancelled = s.counts.total - s.counts.succeeded - s.counts.failed - s.counts.infeasible -

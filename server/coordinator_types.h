@@ -42,6 +42,7 @@ struct Assignment {
   std::string resume_checkpoint;   // The trial's last rung's training state.
   bool checkpoint_wanted = false;  // Below the top rung: send the state back.
   std::string job;                 // "dnas": a supernet job (server/dnas_jobs.h).
+  bool screen = false;             // Score with the spec's screen proxy only.
 };
 
 // One result in Coordinator::ReportResults.

@@ -85,6 +85,7 @@ Assignment AssignmentFor(const SearchRuntime& runtime, const db::Lease& l) {
   a.attempt = l.trial.attempts;
   a.epoch_target = l.trial.epoch_target;
   a.rung = l.trial.rung;
+  a.screen = l.trial.screen == ScreenStage::kPending;
   // Independent and reproducible per (search seed, trial number).
   a.seed = controller::SplitMix64At(runtime.seed(), static_cast<uint64_t>(l.trial.number));
   return a;
@@ -319,7 +320,10 @@ absl::StatusOr<std::vector<Assignment>> LeaseBroker::TryLease(const std::string&
         leases_[l.lease_id] = l.trial;
       }
       out.push_back(AssignmentFor(*runtime, l));
-      if (runtime->multi_fidelity()) AttachCheckpoint(*runtime, l.trial, out.back(), *store_);
+      // A screening lease trains nothing: no checkpoint either way.
+      if (runtime->multi_fidelity() && !out.back().screen) {
+        AttachCheckpoint(*runtime, l.trial, out.back(), *store_);
+      }
       if (l.trial.origin == TrialOrigin::kDnasJob)
         AttachDnasCheckpoint(l.trial, out.back(), *store_);
     }

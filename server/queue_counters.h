@@ -61,6 +61,9 @@ class QueueCounters {
     DecrementIfPositive(finished_);
     pending_.fetch_add(1, std::memory_order_relaxed);
   }
+  // A finished screen result was screened out: it does not count against
+  // the budget.
+  void OnScreenedOut() { DecrementIfPositive(finished_); }
 
  private:
   // Stale counts may already be zero: they never go below it.

@@ -1,6 +1,7 @@
 #include "server/search_directory.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <utility>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/pareto.h"
+#include "nlohmann/json.hpp"
 #include "server/least_violating.h"
 #include "server/search_runtime.h"
 #include "spdlog/spdlog.h"
@@ -39,6 +41,12 @@ absl::Status SearchDirectory::LoadRuntime(const SearchRecord& record) {
   HWNAS_ASSIGN_OR_RETURN(std::shared_ptr<SearchRuntime> runtime,
                          SearchRuntime::Create(record, options_->profile_search_path));
   HWNAS_RETURN_IF_ERROR(runtime->Restore(*store_));
+  if (runtime->screens()) {
+    // Screen results the last server stored but did not decide on.
+    if (std::vector<TrialRecord> undecided = runtime->TakeUndecidedScreens(); !undecided.empty()) {
+      Screen(runtime, undecided);
+    }
+  }
   if (runtime->spec().early_stopping.enabled) {
     HWNAS_ASSIGN_OR_RETURN(
         auto curves, store_->FinishedCurves(record.id, runtime->spec().early_stopping_metric));
@@ -367,8 +375,48 @@ absl::StatusOr<int64_t> SearchDirectory::LastFinishSequence(int64_t search_id) {
 void SearchDirectory::AfterFinish(const std::shared_ptr<SearchRuntime>& runtime,
                                   const std::vector<TrialRecord>& finished) {
   runtime->Observe(finished);
+  if (runtime->screens()) Screen(runtime, finished);
   if (runtime->multi_fidelity()) Promote(runtime, finished);
   ScheduleRefill(runtime);
+}
+
+void SearchDirectory::Screen(const std::shared_ptr<SearchRuntime>& runtime,
+                             const std::vector<TrialRecord>& finished) {
+  std::vector<TrialRecord> out;
+  for (const SearchRuntime::ScreenVerdict& v : runtime->DecideScreens(finished)) {
+    absl::StatusOr<TrialRecord> t =
+        store_->ScreenTrial(runtime->id(), v.trial, v.score, v.out_reason);
+    if (!t.ok()) {
+      // The search ended meanwhile; a restarted server decides again.
+      spdlog::info("event=screen_skipped search={} trial={} reason=\"{}\"", runtime->id(), v.trial,
+                   t.status().ToString());
+      continue;
+    }
+    const bool passed = !v.out_reason.has_value();
+    if (passed) {
+      runtime->counters().OnPromoted();
+      fleet_->WakeWaiters();
+    } else {
+      runtime->counters().OnScreenedOut();
+      out.push_back(*t);
+    }
+    spdlog::info(
+        "event=trial_screened search={} trial={} passed={} score={:.6g} threshold={:.6g} "
+        "screened={} kept={}",
+        runtime->id(), v.trial, passed, v.score, v.decision.threshold, v.decision.screened,
+        v.decision.kept);
+    nlohmann::json payload = {{"passed", passed},
+                              {"score", std::isfinite(v.score) ? nlohmann::json(v.score) : nullptr},
+                              {"screened", v.decision.screened},
+                              {"kept", v.decision.kept}};
+    if (std::isfinite(v.decision.threshold)) payload["threshold"] = v.decision.threshold;
+    if (absl::Status s = store_->AppendEvent(
+            runtime->id(), v.trial, passed ? "screen_passed" : "screened_out", payload.dump());
+        !s.ok()) {
+      spdlog::warn("event=screen_event_failed search={} error=\"{}\"", runtime->id(), s.ToString());
+    }
+  }
+  runtime->TellScreenedOut(out);
 }
 
 void SearchDirectory::Promote(const std::shared_ptr<SearchRuntime>& runtime,

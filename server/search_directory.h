@@ -104,6 +104,11 @@ class SearchDirectory {
   // trials the search's ladder names (back to the queue, next rung).
   void Promote(const std::shared_ptr<SearchRuntime>& runtime,
                const std::vector<TrialRecord>& finished);
+  // Screening (spec `screen:`): decides the newly screened trials of
+  // `finished`: those that pass go back to the queue to train, the others
+  // end screened out (EARLY_STOPPED) and are told to the strategy as failed.
+  void Screen(const std::shared_ptr<SearchRuntime>& runtime,
+              const std::vector<TrialRecord>& finished);
   // Queues one Refill of the search on the executor (at most one queued).
   void ScheduleRefill(std::shared_ptr<SearchRuntime> runtime);
   // Tops up the search's queue when it has drained to half its desired

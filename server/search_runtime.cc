@@ -1,6 +1,8 @@
 #include "server/search_runtime.h"
 
 #include <algorithm>
+#include <limits>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -150,7 +152,11 @@ absl::StatusOr<std::shared_ptr<SearchRuntime>> SearchRuntime::Build(
   auto runtime = std::shared_ptr<SearchRuntime>(
       new SearchRuntime(record, std::move(spec), std::move(space), std::move(targets)));
   controller::SearchOptions options = controller::MakeSearchOptions(runtime->spec_.controller);
-  options.budget = record.budget;
+  // budget.trials counts trained candidates: with a screen the strategy
+  // proposes more than that (its screened-out ones come back as failed and
+  // would use its own count up), so only the server's queue counts, which
+  // leave screened-out trials out, hold the search to its budget.
+  options.budget = runtime->spec_.screen.enabled ? 0 : record.budget;
   HWNAS_ASSIGN_OR_RETURN(runtime->search_,
                          controller::Search::Create(options, *runtime->space_, record.seed));
   return runtime;
@@ -176,8 +182,31 @@ SearchRuntime::SearchRuntime(const SearchRecord& record, spec::SearchSpec spec,
   if (spec_.controller.budget.seconds > 0) {
     deadline_ = record.created_at + absl::Seconds(spec_.controller.budget.seconds);
   }
+  if (spec_.screen.enabled) {
+    screen_rule_ =
+        std::make_unique<scheduler::ScreenRule>(spec_.screen.keep, spec_.screen.min_screened);
+  }
   live_runtimes++;
 }
+
+namespace {
+
+// A screen result waiting for its decision: nothing for the strategy yet.
+bool ScreenUndecided(const TrialRecord& t) {
+  return t.screen == ScreenStage::kPending && t.state == TrialState::kSucceeded;
+}
+
+// How the strategy is told a stored trial: a screened-out one as FAILED (its
+// proposal answered, nothing learned from a proxy score that is no
+// accuracy), every other one as stored.
+controller::FinishedTrial ForStrategy(const TrialRecord& t, uint64_t proposal,
+                                      bool supersedes = false) {
+  return controller::FinishedTrial{proposal, t.architecture,
+                                   t.screen == ScreenStage::kOut ? TrialState::kFailed : t.state,
+                                   t.result.value_or(TrialResult{}), supersedes};
+}
+
+}  // namespace
 
 absl::Status SearchRuntime::Restore(db::Store& store) {
   HWNAS_ASSIGN_OR_RETURN(std::optional<db::Checkpoint> checkpoint, store.LoadLatestCheckpoint(id_));
@@ -204,14 +233,13 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
   if (checkpoint) {
     std::vector<controller::FinishedTrial> before, after;
     for (TrialRecord& t : finished) {
-      if (!IsTerminal(t.state)) {
+      if (!IsTerminal(t.state) || ScreenUndecided(t)) {
         // Promoted since it finished: only its finish sequence is marked
         // observed (ObserveLocked); its next rung's result comes later.
         if (t.finish_seq > observed_through_) since.push_back(std::move(t));
         continue;
       }
-      controller::FinishedTrial f{t.proposal_id, t.architecture, t.state,
-                                  t.result.value_or(TrialResult{})};
+      controller::FinishedTrial f = ForStrategy(t, t.proposal_id);
       if (t.finish_seq <= observed_through_) {
         before.push_back(std::move(f));
       } else {
@@ -222,6 +250,15 @@ absl::Status SearchRuntime::Restore(db::Store& store) {
     HWNAS_RETURN_IF_ERROR(search_->RestoreHistory(before, after));
   } else {
     since = std::move(finished);
+  }
+  if (screen_rule_) {
+    // Every screened trial took a finish sequence at its screen, so the
+    // listing from 0 has all of them.
+    HWNAS_ASSIGN_OR_RETURN(std::vector<TrialRecord> all, store.FinishedTrialsSince(id_, 0));
+    for (const TrialRecord& t : all) {
+      if (t.screen_score) screen_rule_->Restore(t.number, *t.screen_score);
+      if (ScreenUndecided(t)) undecided_screens_.push_back(t);
+    }
   }
   if (ladder_) {
     HWNAS_ASSIGN_OR_RETURN(std::vector<db::RungResult> rungs, store.ListRungs(id_));
@@ -295,6 +332,10 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::ProposeAndStore(db::Stor
         t.state = TrialState::kInfeasible;
         t.result = costs;
         t.failure_reason = violation;
+      } else {
+        // The strategy's candidates are screened; the owner's enqueued picks
+        // and imports are not.
+        t.screen = spec_.screen.enabled;
       }
       t.architecture = std::move(p.architecture);
       trials.push_back(std::move(t));
@@ -335,7 +376,8 @@ SearchRuntime::RungStep SearchRuntime::RecordRungs(const std::vector<TrialRecord
   for (const TrialRecord& t : finished) {
     // Imported trials were trained elsewhere for unknown epochs; failed,
     // infeasible and early-stopped ones have no full rung result.
-    if (t.state != TrialState::kSucceeded || t.origin == TrialOrigin::kImported || !t.result) {
+    if (t.state != TrialState::kSucceeded || t.origin == TrialOrigin::kImported || !t.result ||
+        ScreenUndecided(t)) {
       continue;
     }
     const double score = t.reward.value_or(t.result->accuracy);
@@ -443,6 +485,11 @@ absl::StatusOr<std::vector<TrialRecord>> SearchRuntime::StoreGuided(
 
 Verdict SearchRuntime::Judge(const TrialRecord& trial, const TrialResult& result,
                              bool early_stopped) {
+  if (trial.screen == ScreenStage::kPending) {
+    // A proxy score, not a trained result: stored without a reward (it is
+    // never the best trial) until the screen decides (DecideScreens).
+    return Verdict{.state = TrialState::kSucceeded};
+  }
   absl::MutexLock lock(&mu_);
   controller::FinishedTrial f{trial.proposal_id, trial.architecture,
                               early_stopped ? TrialState::kEarlyStopped : TrialState::kSucceeded,
@@ -474,9 +521,12 @@ void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
     if (t.finish_seq <= observed_through_ || observed_above_.contains(t.finish_seq)) continue;
     // A trial promoted since it finished is back in the queue (its finish
     // sequence stays): its next rung's result comes with a new one.
-    // A dnas search's supernet job is no architecture: nothing to learn.
+    // A dnas search's supernet job is no architecture: nothing to learn. A
+    // screen result is no result for the strategy either: the trial trains
+    // next (its training answers the proposal) or is told as screened out
+    // (TellScreenedOut).
     if (t.state != TrialState::kCancelled && IsTerminal(t.state) &&
-        t.origin != TrialOrigin::kDnasJob) {
+        t.origin != TrialOrigin::kDnasJob && !ScreenUndecided(t)) {
       // A promoted trial's later rungs are told to the strategy too, as
       // results of an architecture it knows (no proposal id: the proposal
       // was answered by the first rung's result).
@@ -484,8 +534,7 @@ void SearchRuntime::ObserveLocked(const std::vector<TrialRecord>& finished) {
       const uint64_t proposal = later_rung ? controller::kNoProposal : t.proposal_id;
       // The later rung replaces the first in the search's cache, best and
       // front (each trial counts with its highest rung).
-      batch.push_back(controller::FinishedTrial{proposal, t.architecture, t.state,
-                                                t.result.value_or(TrialResult{}), later_rung});
+      batch.push_back(ForStrategy(t, proposal, later_rung));
     }
     observed_above_.insert(t.finish_seq);
     auto it = running_curves_.find(t.number);
@@ -528,6 +577,49 @@ bool SearchRuntime::ShouldStop(int64_t trial_number, const EpochMetrics& metrics
 void SearchRuntime::SetFinishedCurves(std::map<int64_t, scheduler::Curve> curves) {
   absl::MutexLock lock(&mu_);
   finished_curves_ = std::move(curves);
+}
+
+std::vector<SearchRuntime::ScreenVerdict> SearchRuntime::DecideScreens(
+    const std::vector<TrialRecord>& finished) {
+  std::vector<ScreenVerdict> out;
+  if (!spec_.screen.enabled) return out;
+  const std::string key = "proxy_score@" + spec_.screen.proxy.proxy;
+  absl::MutexLock lock(&mu_);
+  for (const TrialRecord& t : finished) {
+    if (!ScreenUndecided(t)) continue;
+    double score = std::numeric_limits<double>::quiet_NaN();
+    if (t.result) {
+      if (auto it = t.result->estimates.find(key); it != t.result->estimates.end()) {
+        score = it->second;
+      }
+    }
+    ScreenVerdict v;
+    v.trial = t.number;
+    v.score = score;
+    v.decision = screen_rule_->Decide(t.number, score);
+    if (!v.decision.pass) {
+      v.out_reason = scheduler::ScreenedOutReason(spec_.screen.proxy.proxy, score, v.decision,
+                                                  spec_.screen.keep);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void SearchRuntime::TellScreenedOut(const std::vector<TrialRecord>& out) {
+  if (out.empty()) return;
+  absl::MutexLock lock(&mu_);
+  std::vector<controller::FinishedTrial> batch;
+  for (const TrialRecord& t : out) batch.push_back(ForStrategy(t, t.proposal_id));
+  if (absl::StatusOr<std::vector<controller::ScoredTrial>> scored = search_->Observe(batch);
+      !scored.ok()) {
+    spdlog::warn("event=observe_failed search={} error=\"{}\"", id_, scored.status().ToString());
+  }
+}
+
+std::vector<TrialRecord> SearchRuntime::TakeUndecidedScreens() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(undecided_screens_, {});
 }
 
 }  // namespace hwnas::server

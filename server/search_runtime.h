@@ -24,6 +24,7 @@
 #include "hardware/targets.h"
 #include "scheduler/early_stopping.h"
 #include "scheduler/fidelity.h"
+#include "scheduler/screen.h"
 #include "server/coordinator_types.h"
 #include "server/queue_counters.h"
 #include "space/search_space.h"
@@ -118,6 +119,26 @@ class SearchRuntime {
   RungStep RecordRungs(const std::vector<TrialRecord>& finished) ABSL_LOCKS_EXCLUDED(mu_);
   bool multi_fidelity() const { return spec_.fidelity.enabled(); }
 
+  // Screening (spec `screen:`): the decision on each newly screened trial
+  // (SUCCEEDED with its screen pending), by the rule of scheduler/screen.h,
+  // recorded in the rule. Empty without a screen.
+  struct ScreenVerdict {
+    int64_t trial = 0;
+    double score = 0;
+    std::optional<std::string> out_reason;  // Set: screened out.
+    scheduler::ScreenDecision decision;
+  };
+  std::vector<ScreenVerdict> DecideScreens(const std::vector<TrialRecord>& finished)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  bool screens() const { return spec_.screen.enabled; }
+  // Screened-out trials, told to the strategy as failed: the proposal is
+  // answered (the architecture is not proposed again) and nothing is learned
+  // from a score that is no accuracy.
+  void TellScreenedOut(const std::vector<TrialRecord>& out) ABSL_LOCKS_EXCLUDED(mu_);
+  // Trials a restarted server found screened but undecided (the server
+  // stopped between the report and the decision); taken once.
+  std::vector<TrialRecord> TakeUndecidedScreens() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Whether the strategy could propose more (false once the space or the
   // strategy is exhausted).
   bool exhausted() const { return exhausted_; }
@@ -190,6 +211,9 @@ class SearchRuntime {
   std::map<int64_t, scheduler::Curve> running_curves_ ABSL_GUARDED_BY(mu_);
   // The rungs and their results (fidelity only), rebuilt from the store.
   std::unique_ptr<scheduler::PromotionLadder> ladder_ ABSL_GUARDED_BY(mu_);
+  // The screen's scores so far (screen only), rebuilt from the store.
+  std::unique_ptr<scheduler::ScreenRule> screen_rule_ ABSL_GUARDED_BY(mu_);
+  std::vector<TrialRecord> undecided_screens_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> exhausted_{false};
   QueueCounters counters_;
   RefillFlags refill_flags_;

@@ -482,6 +482,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireTrial(
                               p->set_resume_checkpoint(a.resume_checkpoint);
                               p->set_checkpoint_wanted(a.checkpoint_wanted);
                               p->set_job(a.job);
+                              p->set_screen(a.screen);
                             }
                             reactor->Finish(grpc::Status::OK);
                           });

@@ -81,7 +81,6 @@ const std::vector<std::string>& ProxyNames() {
 namespace {
 
 absl::Status ParseProxyOptions(const YamlSection& evaluator, EvaluatorOptions& o) {
-  HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "proxy", "reference", "batch", "seed"}));
   if (!evaluator.Has("proxy")) {
     return absl::InvalidArgumentError(absl::StrCat(
         evaluator.PathOf("proxy"),
@@ -135,6 +134,7 @@ absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evalua
     return o;
   }
   if (o.kind == EvaluatorKind::kProxy) {
+    HWNAS_RETURN_IF_ERROR(evaluator.CheckKeys({"kind", "proxy", "reference", "batch", "seed"}));
     HWNAS_RETURN_IF_ERROR(ParseProxyOptions(evaluator, o));
     return o;
   }
@@ -151,6 +151,36 @@ absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evalua
         absl::StrCat(evaluator.PathOf("device"), ": ", canonical.status().message()));
   }
   o.device = *canonical;
+  return o;
+}
+
+absl::StatusOr<ScreenOptions> ParseScreenOptions(const YamlSection& screen,
+                                                 EvaluatorKind evaluator) {
+  HWNAS_RETURN_IF_ERROR(screen.CheckIsMap());
+  if (evaluator != EvaluatorKind::kTrain) {
+    // A table or proxy search trains nothing: there is nothing to save.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "screen: screens candidates before training; the ", EvaluatorKindName(evaluator),
+        " evaluator trains none (screen needs evaluator kind train)"));
+  }
+  HWNAS_RETURN_IF_ERROR(
+      screen.CheckKeys({"proxy", "keep", "min_screened", "reference", "batch", "seed"}));
+  ScreenOptions o;
+  o.enabled = true;
+  o.proxy.kind = EvaluatorKind::kProxy;
+  HWNAS_RETURN_IF_ERROR(ParseProxyOptions(screen, o.proxy));
+  if (screen.Has("keep")) {
+    HWNAS_ASSIGN_OR_RETURN(o.keep, screen.Double("keep", std::nullopt, -1e300, 1e300));
+  }
+  if (!(o.keep > 0 && o.keep <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(screen.PathOf("keep"),
+                     ": must be a fraction in (0, 1] of the screened candidates that "
+                     "go on to training, got ",
+                     o.keep));
+  }
+  HWNAS_ASSIGN_OR_RETURN(int64_t min_screened, screen.Int("min_screened", 8, 1, 1000000));
+  o.min_screened = static_cast<int>(min_screened);
   return o;
 }
 

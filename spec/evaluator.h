@@ -66,6 +66,24 @@ struct EvaluatorOptions {
 };
 absl::StatusOr<EvaluatorOptions> ParseEvaluatorOptions(const YamlSection& evaluator);
 
+// `screen: {proxy: synflow|naswot|gradnorm|snip|rmi, keep: 0.25,
+// min_screened: 8, reference: <model.pt>, batch: 64, seed: 0}` in a training
+// search: every candidate is first scored by the proxy on a worker (no
+// training) and only those in the top `keep` fraction of the scores screened
+// so far go on to training (scheduler/screen.h). Absent: enabled is false.
+struct ScreenOptions {
+  bool enabled = false;
+  EvaluatorOptions proxy;  // kind kProxy: proxy, reference, batch, seed.
+  double keep = 0.25;
+  // Screened candidates before the rule cuts any: the first min_screened all
+  // train, so that the threshold is not set by one or two scores.
+  int min_screened = 8;
+};
+// Parses a present `screen:` section; `evaluator` is the spec's evaluator
+// kind (only kind train is screened).
+absl::StatusOr<ScreenOptions> ParseScreenOptions(const YamlSection& screen,
+                                                 EvaluatorKind evaluator);
+
 }  // namespace hwnas::spec
 
 #endif  // HWNAS_SPEC_EVALUATOR_H_

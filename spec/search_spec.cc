@@ -103,7 +103,7 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
   }
   HWNAS_RETURN_IF_ERROR(root.CheckKeys(
       {"name", "description", "space", "data", "training", "evaluation", "hardware", "objectives",
-       "strategy", "budget", "evaluator", "early_stopping", "scheduling", "fidelity"}));
+       "strategy", "budget", "evaluator", "early_stopping", "scheduling", "fidelity", "screen"}));
   SearchSpec spec;
   spec.yaml = std::string(yaml);
   spec.root = root;
@@ -190,6 +190,12 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
       stopping.Enum("metric", {"val_accuracy", "train_accuracy"}, "val_accuracy"));
 
   HWNAS_RETURN_IF_ERROR(ParseFidelity(root, spec));
+  if (root.Has("screen")) {
+    // ParseWorkerSpec parsed it for train and proxy specs; a table spec has
+    // no worker sections, and this names the problem for it too.
+    HWNAS_ASSIGN_OR_RETURN(YamlSection screen, root.Child("screen"));
+    HWNAS_ASSIGN_OR_RETURN(spec.screen, ParseScreenOptions(screen, evaluator));
+  }
 
   // Building the space validates the `space:` section against the data.
   HWNAS_RETURN_IF_ERROR(MakeSpace(spec).status());

@@ -44,6 +44,9 @@ struct SearchSpec {
   // training.epochs (the learning-rate schedule spans training.epochs, and a
   // promoted trial continues it where its last rung stopped).
   scheduler::FidelityOptions fidelity;
+  // `screen:` {proxy, keep: 0.25, min_screened: 8, ...}: a proxy screen
+  // before training (evaluator kind train only; a copy of worker->screen).
+  ScreenOptions screen;
 };
 
 absl::StatusOr<SearchSpec> ParseSearchSpec(absl::string_view yaml);

@@ -397,6 +397,10 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
                          ParseEvaluationOptions(evaluation, spec.data, spec.training));
   HWNAS_ASSIGN_OR_RETURN(YamlSection evaluator, root.Child("evaluator"));
   HWNAS_ASSIGN_OR_RETURN(spec.evaluator, ParseEvaluatorOptions(evaluator));
+  if (root.Has("screen")) {
+    HWNAS_ASSIGN_OR_RETURN(YamlSection screen, root.Child("screen"));
+    HWNAS_ASSIGN_OR_RETURN(spec.screen, ParseScreenOptions(screen, spec.evaluator.kind));
+  }
   if (!spec.hardware.measure_mcu.empty() && spec.evaluator.kind == EvaluatorKind::kProxy) {
     // A proxy trial trains nothing: there is no network worth deploying.
     return FieldError(

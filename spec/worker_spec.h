@@ -182,6 +182,8 @@ struct WorkerSpec {
   // kTrain: train and evaluate; kProxy: score untrained with evaluator.proxy
   // (the worker then skips training); kTable specs never reach a TrialRunner.
   EvaluatorOptions evaluator;
+  // `screen:` (kind train only): the proxy a screening lease scores with.
+  ScreenOptions screen;
 };
 
 absl::StatusOr<DataConfig> ParseDataConfig(const YamlSection& data);

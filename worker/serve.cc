@@ -251,15 +251,16 @@ class RunnerExecutor final : public TrialExecutor {
       return epoch_done(m) ? ProgressDecision::kContinue : ProgressDecision::kStop;
     };
     RungRun rung;
+    rung.screen = a.screen;
     rung.epoch_target = a.epoch_target;
     rung.resume_from = a.resume_checkpoint;
-    if (a.checkpoint_wanted) rung.checkpoint_out = &out.checkpoint;
-    if (a.rung > 0 && a.resume_checkpoint.empty()) {
+    if (a.checkpoint_wanted && !a.screen) rung.checkpoint_out = &out.checkpoint;
+    if (a.rung > 0 && a.resume_checkpoint.empty() && !a.screen) {
       rung.note =
           "no checkpoint from the last rung (none stored, or evicted): trained from scratch";
     }
     TrialOutcome outcome = runner_->Run(a.architecture, progress, interrupt, &rung);
-    if (a.epoch_target > 0) {
+    if (a.epoch_target > 0 && !a.screen) {
       spdlog::info(
           "event=rung_trained search={} trial={} rung={} epochs={} checkpoint_bytes={} note=\"{}\"",
           a.search_id, a.trial_number, a.rung, outcome.result.epochs, out.checkpoint.size(),

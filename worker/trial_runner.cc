@@ -44,20 +44,26 @@ absl::StatusOr<std::unique_ptr<TrialRunner>> TrialRunner::Create(WorkerSpec spec
     HWNAS_RETURN_IF_ERROR(CheckFoldsFit(data, FoldOptionsFrom(spec.evaluation)));
   }
   std::unique_ptr<Representation> reference;
-  if (spec.evaluator.kind == spec::EvaluatorKind::kProxy) {
-    HWNAS_ASSIGN_OR_RETURN(ProxyKind kind, ParseProxyKind(spec.evaluator.proxy));
+  // The proxy this runner scores with: the evaluator's, or the screen's in a
+  // screening training search (the spec allows one of them only).
+  const spec::EvaluatorOptions* proxy = spec.evaluator.kind == spec::EvaluatorKind::kProxy
+                                            ? &spec.evaluator
+                                        : spec.screen.enabled ? &spec.screen.proxy
+                                                              : nullptr;
+  if (proxy != nullptr) {
+    const std::string field = proxy == &spec.evaluator ? "evaluator" : "screen";
+    HWNAS_ASSIGN_OR_RETURN(ProxyKind kind, ParseProxyKind(proxy->proxy));
     if (kind == ProxyKind::kRmi) {
       // Relative references live with the data, like data paths do.
-      std::filesystem::path path(spec.evaluator.reference);
+      std::filesystem::path path(proxy->reference);
       if (path.is_relative() && !options.shared_data_dir.empty()) {
         path = std::filesystem::path(options.shared_data_dir) / path;
       }
       absl::StatusOr<Representation> r = ModuleOutputRepresentation(
-          path.string(), data.train,
-          {.batch_size = spec.evaluator.proxy_batch, .seed = spec.evaluator.proxy_seed});
+          path.string(), data.train, {.batch_size = proxy->proxy_batch, .seed = proxy->proxy_seed});
       if (!r.ok()) {
         return absl::Status(r.status().code(),
-                            absl::StrCat("evaluator.reference: ", r.status().message()));
+                            absl::StrCat(field, ".reference: ", r.status().message()));
       }
       reference = std::make_unique<Representation>(*std::move(r));
     }
@@ -107,8 +113,15 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
     return out;
   }
   const LatencyOptions latency = LatencyOptionsFrom(spec_.hardware);
-  if (spec_.evaluator.kind == spec::EvaluatorKind::kProxy) {
-    TrialOutcome out = ScoreWithProxy(plan);
+  const bool screening = rung != nullptr && rung->screen && spec_.screen.enabled;
+  if (rung != nullptr && rung->screen && !spec_.screen.enabled) {
+    TrialOutcome out;
+    out.result.error = "the server asked for a screen score, but the spec has no screen: section";
+    return out;
+  }
+  if (spec_.evaluator.kind == spec::EvaluatorKind::kProxy || screening) {
+    const spec::EvaluatorOptions& proxy = screening ? spec_.screen.proxy : spec_.evaluator;
+    TrialOutcome out = ScoreWithProxy(plan, proxy);
     out.result.costs = statics->costs;
     out.result.estimates.insert(statics->estimates.begin(), statics->estimates.end());
     if (out.state == TrialState::kSucceeded) {
@@ -117,13 +130,13 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
         out.result.error = std::string(s.message());
       }
     }
-    spdlog::info(
-        "event=proxy_trial_done state={} proxy={} score={:.6g} accuracy={:.4f} error=\"{}\"",
-        std::string(TrialStateName(out.state)), spec_.evaluator.proxy,
-        out.result.estimates.count("proxy_score@" + spec_.evaluator.proxy)
-            ? out.result.estimates.at("proxy_score@" + spec_.evaluator.proxy)
-            : NAN,
-        out.result.accuracy, out.result.error);
+    spdlog::info("event={} state={} proxy={} score={:.6g} accuracy={:.4f} error=\"{}\"",
+                 screening ? "screen_done" : "proxy_trial_done",
+                 std::string(TrialStateName(out.state)), proxy.proxy,
+                 out.result.estimates.count("proxy_score@" + proxy.proxy)
+                     ? out.result.estimates.at("proxy_score@" + proxy.proxy)
+                     : NAN,
+                 out.result.accuracy, out.result.error);
     return out;
   }
   // The measured targets: the trained network's firmware, built and run in
@@ -181,17 +194,17 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
   return out;
 }
 
-TrialOutcome TrialRunner::ScoreWithProxy(const space::NetworkPlan& plan) {
+TrialOutcome TrialRunner::ScoreWithProxy(const space::NetworkPlan& plan,
+                                         const spec::EvaluatorOptions& proxy) {
   TrialOutcome out;
-  absl::StatusOr<ProxyKind> kind = ParseProxyKind(spec_.evaluator.proxy);
+  absl::StatusOr<ProxyKind> kind = ParseProxyKind(proxy.proxy);
   if (!kind.ok()) {
     out.result.error = std::string(kind.status().message());
     return out;
   }
-  absl::StatusOr<ProxyScore> score = ScoreProxy(plan, data_->train, *kind,
-                                                {.batch_size = spec_.evaluator.proxy_batch,
-                                                 .seed = spec_.evaluator.proxy_seed,
-                                                 .reference = reference_.get()});
+  absl::StatusOr<ProxyScore> score = ScoreProxy(
+      plan, data_->train, *kind,
+      {.batch_size = proxy.proxy_batch, .seed = proxy.proxy_seed, .reference = reference_.get()});
   if (!score.ok()) {
     out.result.error = std::string(score.status().message());
     return out;

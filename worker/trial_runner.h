@@ -45,6 +45,9 @@ using InterruptFlag = std::atomic<bool>;
 // what it resumes from. The learning-rate schedule always spans
 // training.epochs; a rung trains its first `epoch_target` epochs.
 struct RungRun {
+  // Screening (spec `screen:`): score the network with the screen proxy on
+  // one batch, as a proxy evaluator does, and train nothing.
+  bool screen = false;
   int epoch_target = 0;  // 0: all of training.epochs.
   // A checkpoint an earlier rung of this trial wrote (weights, optimizer
   // state, epochs and steps done); empty: train from scratch. One that does
@@ -152,7 +155,8 @@ class TrialRunner {
   // score mapped monotonically into [0, 1] (ProxyAccuracy); the raw score and
   // the proxy's seconds are the estimates "proxy_score@<proxy>" and
   // "proxy_seconds@<proxy>"; train_seconds is the proxy's time, epochs 0.
-  TrialOutcome ScoreWithProxy(const space::NetworkPlan& plan);
+  // `proxy`: the evaluator's options, or the screen's (spec `screen:`).
+  TrialOutcome ScoreWithProxy(const space::NetworkPlan& plan, const spec::EvaluatorOptions& proxy);
   TrialRunner(WorkerSpec spec, std::unique_ptr<space::SearchSpace> space,
               std::unique_ptr<DataSplits> data, TargetSet targets,
               std::unique_ptr<Representation> reference);

@@ -38,6 +38,8 @@ struct TrialAssignment {
   // Empty: a trial. "dnas": the search's supernet job (TrialExecutor::
   // RunDnasJob); `resume_checkpoint` is then the job's last stored epoch.
   std::string job;
+  // Screening (spec `screen:`): score with the screen proxy, train nothing.
+  bool screen = false;
 };
 
 // One trial handed to this worker; reports name the lease.

@@ -34,6 +34,7 @@ TrialAssignment AssignmentFromProto(const hwnas::v1::TrialAssignment& p) {
   a.resume_checkpoint = p.resume_checkpoint();
   a.checkpoint_wanted = p.checkpoint_wanted();
   a.job = p.job();
+  a.screen = p.screen();
   return a;
 }
 

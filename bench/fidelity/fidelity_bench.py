@@ -8,7 +8,10 @@ number of worker processes (one LibTorch/PyTorch thread each):
   hwnas:STRATEGY            `hwnas local` with that strategy (evolution,
                             random, mnasnet-ppo, surrogate, ...); the spec's
                             early_stopping (median rule) applies; --fidelity
-                            adds a `fidelity:` section to the spec
+                            adds a `fidelity:` section to the spec (and
+                            drops the median rule), --screen a `screen:`
+                            section; the side is then labelled e.g.
+                            hwnas:evolution+asha
   optuna:SAMPLER:PRUNER     Optuna (tpe | nsga2 | random) with a pruner
                             (hyperband | sha | none) driving PyTorch training
                             of the same networks (bench/worker/train_plan.py's
@@ -75,8 +78,8 @@ def utc_seconds(stamp):
 # hwnas side
 
 
-def hwnas_spec_text(base_yaml, name, strategy, seed, fidelity):
-    """The task's spec with name, strategy, budget (and fidelity) set."""
+def hwnas_spec_text(base_yaml, name, strategy, seed, fidelity, screen=""):
+    """The task's spec with name, strategy, budget (and fidelity, screen) set."""
     import yaml  # python3-yaml; only the hwnas side needs it
 
     spec = yaml.safe_load(base_yaml)
@@ -88,7 +91,16 @@ def hwnas_spec_text(base_yaml, name, strategy, seed, fidelity):
     # The deadline ends the run; the trial budget must never do so first.
     spec["budget"] = {"trials": 100000}
     if fidelity:
-        spec["fidelity"] = yaml.safe_load(fidelity)
+        section = yaml.safe_load(fidelity)
+        # One flag for both tasks: the top rung defaults to the task's own
+        # training.epochs (3 for Fashion-MNIST, 9 for ECG5000).
+        section.setdefault("max", spec["training"]["epochs"])
+        spec["fidelity"] = section
+        # The rungs decide which trials train on, as Optuna's pruners do on
+        # its side; the median rule on top would cut inside a rung.
+        spec.pop("early_stopping", None)
+    if screen:
+        spec["screen"] = yaml.safe_load(screen)
     return yaml.safe_dump(spec, sort_keys=False)
 
 
@@ -131,7 +143,7 @@ def run_hwnas(args, task, strategy, seed, deadline, workdir):
     with open(TASKS[task]["spec"]) as f:
         base = f.read()
     with open(spec_path, "w") as f:
-        f.write(hwnas_spec_text(base, name, strategy, seed, args.fidelity))
+        f.write(hwnas_spec_text(base, name, strategy, seed, args.fidelity, args.screen))
     # Each run gets its own copy of a state directory whose PostgreSQL
     # cluster was created once, untimed (init_hwnas_state): hwnas local
     # resumes every unfinished search of its database, so runs sharing one
@@ -468,16 +480,23 @@ def cmd_run(args):
                     raise SystemExit(f"--sides: '{side}' is not hwnas:STRATEGY or "
                                      "optuna:SAMPLER:PRUNER")
                 l1 = load1()
+                label = side
+                if parts[0] == "hwnas" and args.fidelity:
+                    import yaml
+                    label += "+" + str(yaml.safe_load(args.fidelity).get("kind", "fidelity"))
+                if parts[0] == "hwnas" and args.screen:
+                    import yaml
+                    label += "+screen:" + str(yaml.safe_load(args.screen).get("proxy", ""))
                 trained = [t for t in trials if t["feasible"] and t["state"] != "FAILED"]
                 best = max([t["accuracy"] for t in trained], default=float("nan"))
                 for t in trials:
-                    tw.writerow({"task": task, "side": side, "seed": seed,
+                    tw.writerow({"task": task, "side": label, "seed": seed,
                                  "t_s": f"{t['t_s']:.2f}", "state": t["state"],
                                  "accuracy": f"{t['accuracy']:.4f}", "epochs": t["epochs"],
                                  "feasible": t["feasible"], "arch": t["arch"]})
                 infeasible = ("" if parts[0] == "hwnas"
                               else sum(1 for t in trials if not t["feasible"]))
-                rw.writerow({"task": task, "side": side, "seed": seed, "deadline_s": deadline,
+                rw.writerow({"task": task, "side": label, "seed": seed, "deadline_s": deadline,
                              "start_utc": start, "load1_start": l0, "load1_end": l1,
                              "finished": len(trials), "trained": len(trained),
                              "infeasible": infeasible, "best_accuracy": f"{best:.4f}",
@@ -697,7 +716,11 @@ def main():
     r.add_argument("--workers", type=int, default=2, help="processes per side (one thread each)")
     r.add_argument("--fidelity", default="",
                    help="YAML of a fidelity section for the hwnas spec, e.g. "
-                        "'{kind: asha, resource: epochs, min: 1, max: 9, eta: 3}'")
+                        "'{kind: asha, min: 1, eta: 3}' (max: the task's training.epochs "
+                        "when left out); the median stopping rule is then dropped")
+    r.add_argument("--screen", default="",
+                   help="YAML of a screen section for the hwnas spec, e.g. "
+                        "'{proxy: synflow, keep: 0.5, min_screened: 8}'")
     r.add_argument("--nice", type=int, default=10)
     r.add_argument("--out", required=True)
     r.add_argument("--work", help="scratch folder (default $TMPDIR or /var/tmp/hwnas-fidelity-NAME)")

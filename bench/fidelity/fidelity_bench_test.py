@@ -120,5 +120,36 @@ class PlotTest(unittest.TestCase):
         self.assertIn("optuna:tpe:hyperband", texts)
 
 
+class HwnasSpecTest(unittest.TestCase):
+    BASE = "name: t\ntraining: {epochs: 9}\nearly_stopping: {rule: median}\n"
+
+    def setUp(self):
+        try:
+            import yaml  # noqa: F401  (python3-yaml, a dependency of python3-optuna)
+        except ImportError:
+            self.skipTest("python3-yaml is not installed")
+
+    def test_fidelity_takes_the_tasks_epochs_and_drops_the_median_rule(self):
+        import yaml
+        spec = yaml.safe_load(fb.hwnas_spec_text(self.BASE, "n", "random", 1,
+                                                 "{kind: asha, min: 1, eta: 3}"))
+        self.assertEqual(spec["fidelity"], {"kind": "asha", "min": 1, "eta": 3, "max": 9})
+        self.assertNotIn("early_stopping", spec)
+        self.assertNotIn("screen", spec)
+        # An explicit max stays; without --fidelity the median rule stays.
+        spec = yaml.safe_load(fb.hwnas_spec_text(self.BASE, "n", "random", 1,
+                                                 "{kind: asha, max: 3}"))
+        self.assertEqual(spec["fidelity"]["max"], 3)
+        spec = yaml.safe_load(fb.hwnas_spec_text(self.BASE, "n", "random", 1, ""))
+        self.assertEqual(spec["early_stopping"], {"rule": "median"})
+
+    def test_screen_section(self):
+        import yaml
+        spec = yaml.safe_load(fb.hwnas_spec_text(self.BASE, "n", "random", 1, "",
+                                                 "{proxy: synflow, keep: 0.5}"))
+        self.assertEqual(spec["screen"], {"proxy": "synflow", "keep": 0.5})
+        self.assertEqual(spec["early_stopping"], {"rule": "median"})
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -252,6 +252,36 @@ TEST(RenderEventLine, RungResultsAndPromotions) {
   EXPECT_EQ(PromotionLine(trials[2]), std::nullopt);
 }
 
+TEST(RenderEventLine, ScreenDecisionsAreTheirOwnLines) {
+  std::vector<TrialRecord> trials = MakeTrials();
+  SearchEvent e;
+  e.search = MakeSearch();
+  e.kind = SearchEventKind::kTrialFinished;
+  // Passed: back in the queue to train, the proxy score shown.
+  TrialRecord t = trials[2];
+  t.state = TrialState::kPending;
+  t.screen = ScreenStage::kPassed;
+  t.screen_score = 312.5;
+  e.trial = t;
+  EXPECT_EQ(RenderEventLine(e, {}),
+            "trial 3 passed the screen (proxy score 312.5): trains next (5/10)");
+  // Its training's result: the usual line.
+  t.state = TrialState::kSucceeded;
+  EXPECT_EQ(ScreenLine(t), std::nullopt);
+  // Screened out: the reason, never trained.
+  t.state = TrialState::kEarlyStopped;
+  t.screen = ScreenStage::kOut;
+  t.failure_reason =
+      "screened_out: synflow score 2 below the threshold 9 (top 1 of 4 screened, keep 0.25)";
+  e.trial = t;
+  EXPECT_EQ(
+      RenderEventLine(e, {}),
+      "trial 3 screened out, never trained: screened_out: synflow score 2 below the threshold "
+      "9 (top 1 of 4 screened, keep 0.25) (5/10)");
+  // Not screened: nothing.
+  EXPECT_EQ(ScreenLine(trials[2]), std::nullopt);
+}
+
 TEST(RenderSummary, StateCountsAndBest) {
   SearchRecord s = MakeSearch();
   s.state = SearchState::kCompleted;

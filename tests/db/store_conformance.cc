@@ -321,6 +321,94 @@ TEST_P(StoreConformanceTest, CompletingWithUnfinishedTrialsKeepsFinishedRungs) {
   EXPECT_DOUBLE_EQ(store_->GetTrial(search, 1, false)->result->accuracy, 0.6);
 }
 
+// Screening: a trial whose screen result is stored is decided once: it goes
+// on to training (PENDING again, counted once) or is screened out
+// (EARLY_STOPPED with its reason, no reward, not counted against the budget).
+TEST_P(StoreConformanceTest, ScreenedTrialsTrainOrEndScreenedOutAndCountOnlyWhenTrained) {
+  const int64_t search = NewSearchId();
+  NewTrial a = Pending({1, 2, 3});
+  a.screen = true;
+  NewTrial b = Pending({3, 2, 1});
+  b.screen = true;
+  NewTrial plain = Pending({2, 2, 2});
+  absl::StatusOr<std::vector<TrialRecord>> added = store_->AddTrials(search, {a, b, plain});
+  ASSERT_OK(added);
+  EXPECT_EQ((*added)[0].screen, ScreenStage::kPending);
+  EXPECT_EQ((*added)[1].screen, ScreenStage::kPending);
+  EXPECT_EQ((*added)[2].screen, ScreenStage::kNone);
+  EXPECT_FALSE((*added)[0].screen_score.has_value());
+
+  Lease la = MustLease(search, "w1");
+  ASSERT_EQ(la.trial.number, 1);
+  EXPECT_EQ(la.trial.screen, ScreenStage::kPending);
+  // Not SUCCEEDED yet; unknown trial.
+  EXPECT_EQ(store_->ScreenTrial(search, 1, 3.5, std::nullopt).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->ScreenTrial(search, 9, 3.5, std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_OK(store_->CompleteTrial(la.lease_id, "w1", SampleResult(0.5), TrialState::kSucceeded,
+                                  std::nullopt));
+  Lease lb = MustLease(search, "w1");
+  ASSERT_EQ(lb.trial.number, 2);
+  ASSERT_OK(store_->CompleteTrial(lb.lease_id, "w1", SampleResult(0.4), TrialState::kSucceeded,
+                                  std::nullopt));
+  absl::StatusOr<QueueCounts> counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 2);
+
+  // Trial 1 passes: back in the queue, ahead of trial 3, its score kept.
+  absl::StatusOr<TrialRecord> passed = store_->ScreenTrial(search, 1, 3.5, std::nullopt);
+  ASSERT_OK(passed);
+  EXPECT_EQ(passed->state, TrialState::kPending);
+  EXPECT_EQ(passed->screen, ScreenStage::kPassed);
+  ASSERT_TRUE(passed->screen_score.has_value());
+  EXPECT_DOUBLE_EQ(*passed->screen_score, 3.5);
+  EXPECT_EQ(passed->attempts, 0);
+  // Decided once.
+  EXPECT_EQ(store_->ScreenTrial(search, 1, 3.5, std::nullopt).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Trial 2 is screened out.
+  absl::StatusOr<TrialRecord> out =
+      store_->ScreenTrial(search, 2, -1.25, "screened_out: synflow score -1.25 below 3.5");
+  ASSERT_OK(out);
+  EXPECT_EQ(out->state, TrialState::kEarlyStopped);
+  EXPECT_EQ(out->screen, ScreenStage::kOut);
+  EXPECT_DOUBLE_EQ(out->screen_score.value_or(0), -1.25);
+  EXPECT_EQ(out->failure_reason, "screened_out: synflow score -1.25 below 3.5");
+  EXPECT_FALSE(out->reward.has_value());
+  counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 0);  // Neither counts against the budget (yet).
+  EXPECT_EQ(counts->pending, 2);
+  absl::StatusOr<TrialCounts> trial_counts = store_->CountTrials(search);
+  ASSERT_OK(trial_counts);
+  EXPECT_EQ(trial_counts->early_stopped, 1);
+  EXPECT_EQ(trial_counts->screened_out, 1);
+  EXPECT_EQ(trial_counts->finished(), 0);
+
+  // The passed trial trains as itself and then counts once.
+  Lease train = MustLease(search, "w2");
+  ASSERT_EQ(train.trial.number, 1);
+  EXPECT_EQ(train.trial.screen, ScreenStage::kPassed);
+  ASSERT_OK(
+      store_->CompleteTrial(train.lease_id, "w2", SampleResult(0.8), TrialState::kSucceeded, 0.8));
+  counts = store_->CountQueue(search);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->finished, 1);
+  absl::StatusOr<TrialRecord> stored = store_->GetTrial(search, 1, false);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->state, TrialState::kSucceeded);
+  EXPECT_DOUBLE_EQ(stored->screen_score.value_or(0), 3.5);
+  EXPECT_DOUBLE_EQ(stored->result->accuracy, 0.8);
+  // A trial that is not screened is never decided.
+  Lease lp = MustLease(search, "w1");
+  ASSERT_EQ(lp.trial.number, 3);
+  ASSERT_OK(
+      store_->CompleteTrial(lp.lease_id, "w1", SampleResult(0.3), TrialState::kSucceeded, 0.3));
+  EXPECT_EQ(store_->ScreenTrial(search, 3, 1, std::nullopt).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 // Multi-fidelity: a trial finishes a rung, is promoted (the same trial,
 // back in the queue with the next rung's epochs), leased and finished again,
 // and counts against the budget once.

@@ -646,6 +646,117 @@ TEST_F(CoordinatorTest, AshaPromotesTheSameTrialWithItsCheckpointWithoutWaitingF
   EXPECT_FALSE(kept->has_value());
 }
 
+// Screening (spec `screen:`): every candidate is first leased as a screen
+// (proxy score, no training); those in the top `keep` of the scores so far
+// (all of the first min_screened) go back to the queue and train as the same
+// trial; the others end EARLY_STOPPED, screened out, never trained, and do
+// not count against budget.trials.
+std::string ScreenSpec(int budget, const std::string& extra = "") {
+  return absl::StrCat(R"(name: screen
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 3, batch_size: 64}
+strategy: {name: random, seed: 3}
+screen: {proxy: synflow, keep: 0.5, min_screened: 2}
+budget: {trials: )",
+                      budget, "}\n", extra);
+}
+
+TrialResult ScreenResult(double score) {
+  TrialResult r;
+  r.accuracy = 0.5;  // ProxyAccuracy's mapping; never a reward.
+  r.epochs = 0;
+  r.train_seconds = 0.01;
+  r.costs = HardwareCosts{1000, 20000, 4096, 1000};
+  r.estimates["proxy_score@synflow"] = score;
+  return r;
+}
+
+TEST_F(CoordinatorTest, ScreenTrainsOnlyTheTopKeepFractionAndCountsTheTrainedBudget) {
+  WorkerRecord w;
+  w.name = "trainer";
+  w.search_spaces = {"mnasnet"};
+  w.evaluators = {"train"};
+  w.datasets = {"fashion_mnist"};
+  absl::StatusOr<WorkerRecord> registered = coordinator_->RegisterWorker(fleet_, w);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  const std::string worker = registered->id;
+  const int64_t search = Submit(ScreenSpec(3));
+  ASSERT_NE(search, 0);
+
+  // Screen scores by trial number, with keep 0.5 and min_screened 2:
+  // 1 passes (first), 2 passes (20: top 1 of 2), 3 is out (5 < 10, top 2
+  // of 3), 4 passes (30), 5 is out (1).
+  const std::map<int64_t, double> score = {{1, 10}, {2, 20}, {3, 5}, {4, 30}, {5, 1}, {6, 0.5}};
+  std::map<int64_t, int> screens, trainings;
+  for (int step = 0; step < 40 && Search(search).state == SearchState::kRunning; ++step) {
+    std::vector<Assignment> got = AcquireNow(worker);
+    if (got.empty()) {
+      absl::SleepFor(absl::Milliseconds(5));  // A refill or decision on the executor.
+      continue;
+    }
+    const Assignment& a = got[0];
+    if (a.screen) {
+      ++screens[a.trial_number];
+      ASSERT_TRUE(score.count(a.trial_number)) << a.trial_number;
+      EXPECT_FALSE(a.checkpoint_wanted);
+      absl::StatusOr<db::ReportOutcome> out = coordinator_->ReportResult(
+          worker, a.lease_id, ScreenResult(score.at(a.trial_number)), false, "");
+      ASSERT_TRUE(out.ok()) << out.status();
+    } else {
+      ++trainings[a.trial_number];
+      absl::StatusOr<db::ReportOutcome> out = coordinator_->ReportResult(
+          worker, a.lease_id, TrainedResult(0.6 + 0.01 * a.trial_number, 3), false, "");
+      ASSERT_TRUE(out.ok()) << out.status();
+    }
+  }
+  ASSERT_EQ(WaitFinished(search), SearchState::kCompleted);
+  EXPECT_EQ(screens, (std::map<int64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}));
+  EXPECT_EQ(trainings, (std::map<int64_t, int>{{1, 1}, {2, 1}, {4, 1}}));
+  const SearchRecord done = Search(search);
+  EXPECT_EQ(done.counts.total, 4);
+  EXPECT_EQ(done.counts.succeeded, 3);
+  EXPECT_EQ(done.counts.early_stopped, 1);
+  EXPECT_EQ(done.counts.screened_out, 1);
+  EXPECT_EQ(done.counts.finished(), 3);  // The trained budget.
+
+  absl::StatusOr<TrialRecord> out = store_.GetTrial(search, 3, false);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state, TrialState::kEarlyStopped);
+  EXPECT_EQ(out->screen, ScreenStage::kOut);
+  ASSERT_TRUE(out->screen_score.has_value());
+  EXPECT_DOUBLE_EQ(*out->screen_score, 5);
+  EXPECT_FALSE(out->reward.has_value());
+  EXPECT_EQ(out->failure_reason,
+            "screened_out: synflow score 5 below the threshold 10 (top 2 of 3 screened, keep 0.5)");
+  absl::StatusOr<TrialRecord> passed = store_.GetTrial(search, 4, false);
+  ASSERT_TRUE(passed.ok()) << passed.status();
+  EXPECT_EQ(passed->state, TrialState::kSucceeded);
+  EXPECT_EQ(passed->screen, ScreenStage::kPassed);
+  ASSERT_TRUE(passed->screen_score.has_value());
+  EXPECT_DOUBLE_EQ(*passed->screen_score, 30);
+  ASSERT_TRUE(passed->result.has_value());
+  EXPECT_EQ(passed->result->epochs, 3);  // The training's result replaced the screen's.
+  ASSERT_TRUE(passed->reward.has_value());
+  // The best trial is a trained one.
+  ASSERT_TRUE(done.best_trial.has_value());
+  EXPECT_EQ(done.best_trial->number, 4);
+
+  absl::StatusOr<std::vector<db::Event>> events = store_.ListEvents(search, 0, 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::vector<std::pair<std::string, int64_t>> screened;
+  for (const db::Event& e : *events) {
+    if (e.kind == "screen_passed" || e.kind == "screened_out") {
+      screened.emplace_back(e.kind, e.trial_number.value_or(0));
+    }
+  }
+  EXPECT_EQ(
+      screened,
+      (std::vector<std::pair<std::string, int64_t>>{
+          {"screen_passed", 1}, {"screen_passed", 2}, {"screened_out", 3}, {"screen_passed", 4}}));
+}
+
 // Hyperband: new trials are spread over brackets that start on different
 // rungs (bracket b on rung b, with that rung's epochs), in Li et al.'s
 // proportions: with min 1, max 9, eta 3 the first 17 go 9 / 5 / 3.

@@ -190,6 +190,59 @@ TEST(SearchSpecTest, ParsesFidelity) {
   EXPECT_FALSE(spec->fidelity.enabled());
 }
 
+TEST(SearchSpecTest, ParsesScreen) {
+  absl::StatusOr<SearchSpec> spec = ParseSearchSpec(Train9());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->screen.enabled);
+  spec = ParseSearchSpec(Train9() + "screen: {proxy: synflow, keep: 0.25, min_screened: 6}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->screen.enabled);
+  EXPECT_EQ(spec->screen.proxy.proxy, "synflow");
+  EXPECT_EQ(spec->screen.proxy.kind, EvaluatorKind::kProxy);
+  EXPECT_DOUBLE_EQ(spec->screen.keep, 0.25);
+  EXPECT_EQ(spec->screen.min_screened, 6);
+  // The worker reads the same section.
+  ASSERT_TRUE(spec->worker.has_value());
+  EXPECT_TRUE(spec->worker->screen.enabled);
+  EXPECT_EQ(spec->worker->screen.proxy.proxy, "synflow");
+  // Defaults: keep 0.25, min_screened 8, batch 64; keep 1 is allowed; with fidelity.
+  spec = ParseSearchSpec(Train9() + "screen: {proxy: naswot, keep: 1, batch: 32}\n" +
+                         "fidelity: {kind: asha, max: 9}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->screen.keep, 1);
+  EXPECT_EQ(spec->screen.min_screened, 8);
+  EXPECT_EQ(spec->screen.proxy.proxy_batch, 32);
+  spec = ParseSearchSpec(Train9() + "screen: {proxy: rmi, reference: ref.pt}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->screen.proxy.reference, "ref.pt");
+  EXPECT_DOUBLE_EQ(spec->screen.keep, 0.25);
+}
+
+TEST(SearchSpecTest, ScreenErrorsNameTheField) {
+  const std::string train = Train9();
+  EXPECT_THAT(Error(train + "screen: {proxy: synflow, keep: 0}\n"),
+              HasSubstr("screen.keep: must be a fraction in (0, 1]"));
+  EXPECT_THAT(Error(train + "screen: {proxy: synflow, keep: 1.5}\n"),
+              HasSubstr("screen.keep: must be a fraction in (0, 1]"));
+  EXPECT_THAT(Error(train + "screen: {proxy: synflow, keep: -0.1}\n"), HasSubstr("screen.keep"));
+  EXPECT_THAT(Error(train + "screen: {proxy: accuracy}\n"),
+              HasSubstr("screen.proxy: unknown proxy 'accuracy'"));
+  EXPECT_THAT(Error(train + "screen: {keep: 0.5}\n"), HasSubstr("screen.proxy: is required"));
+  EXPECT_THAT(Error(train + "screen: {proxy: rmi}\n"),
+              HasSubstr("screen.reference: proxy rmi needs a reference model"));
+  EXPECT_THAT(Error(train + "screen: {proxy: synflow, min_screened: 0}\n"),
+              HasSubstr("screen.min_screened"));
+  EXPECT_THAT(Error(train + "screen: {proxy: synflow, ratio: 2}\n"),
+              HasSubstr("screen.ratio: unknown key"));
+  // Only a training search is screened.
+  EXPECT_THAT(Error(std::string(kTable) + "screen: {proxy: synflow}\n"),
+              HasSubstr("screen: screens candidates before training; the table evaluator trains "
+                        "none"));
+  EXPECT_THAT(
+      Error(train + "evaluator: {kind: proxy, proxy: snip}\n" + "screen: {proxy: synflow}\n"),
+      HasSubstr("the proxy evaluator trains none"));
+}
+
 TEST(SearchSpecTest, FidelityErrorsNameTheField) {
   const std::string train = Train9();
   EXPECT_EQ(Error(train + "fidelity: {kind: asha, min: 3, max: 2}\n"),
