@@ -89,8 +89,8 @@ absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
   if (!root.Has("deployed")) return d;
   HWNAS_ASSIGN_OR_RETURN(YamlSection s, root.Child("deployed"));
   if (!s.present()) return d;
-  HWNAS_RETURN_IF_ERROR(s.CheckKeys(
-      {"base_flash_bytes", "kernel_flash_bytes", "call_flash_bytes", "stack_bytes", "cycles"}));
+  HWNAS_RETURN_IF_ERROR(s.CheckKeys({"base_flash_bytes", "kernel_flash_bytes", "call_flash_bytes",
+                                     "stack_bytes", "kernel_stack_bytes", "cycles"}));
   d.present = true;
   HWNAS_ASSIGN_OR_RETURN(double base, DoubleOr(s, "base_flash_bytes", 0.0, 0, 1e9));
   d.base_flash_bytes = static_cast<int64_t>(std::llround(base));
@@ -100,6 +100,8 @@ absl::StatusOr<DeployedCosts> ReadDeployed(const YamlSection& root) {
                          ReadNumberMap(s, "kernel_flash_bytes", mcu::CodeSectionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.call_flash_bytes,
                          ReadNumberMap(s, "call_flash_bytes", mcu::KernelFunctionNames()));
+  HWNAS_ASSIGN_OR_RETURN(d.kernel_stack_bytes,
+                         ReadNumberMap(s, "kernel_stack_bytes", mcu::CodeSectionNames()));
   HWNAS_ASSIGN_OR_RETURN(d.cycles, ReadNumberMap(s, "cycles", mcu::WorkCounterNames()));
   return d;
 }
@@ -357,7 +359,9 @@ McuEstimate EstimateMcu(const NetworkPlan& plan, const CostReport& costs,
     peak = footprint->arena_bytes;
     scratch = 0;
     model_flash = footprint->const_bytes;
-    runtime_sram = profile.deployed.stack_bytes;
+    runtime_sram = profile.deployed.stack_bytes +
+                   std::llround(mcu::DeepestKernelStack(footprint->kernel_calls,
+                                                        profile.deployed.kernel_stack_bytes));
     runtime_flash = DeployedCodeBytes(*footprint, profile.deployed);
   }
   e.sram_needed_bytes = peak + scratch + runtime_sram;

@@ -31,7 +31,14 @@
 //                                  #   helpers kernels share (hwnas_pool_s8;
 //                                  #   mcu::CodeSectionNames)
 //     call_flash_bytes: {hwnas_conv_s8: 22, ...}      # each call's code
-//     stack_bytes: 200             #   model_infer's stack high-water mark
+//     stack_bytes: 200             #   the stack high-water mark; with
+//                                  #   kernel_stack_bytes, only what lies
+//                                  #   above the kernels' frames (model_infer's
+//                                  #   frame and the caller's)
+//     kernel_stack_bytes: {hwnas_conv_s8: 200, ...}  # each code section's
+//                                  #   frame (gcc -fstack-usage); the stack is
+//                                  #   stack_bytes + the deepest frame among
+//                                  #   the kernels a network calls
 //     cycles: {dot22.iter: 15, requantized: 24, ...}  # per work counter
 //                                  #   (mcu::WorkCounterNames); optional
 // Required: name, clock_mhz, sram_kb, flash_kb, cycles_per_mac.float32 and
@@ -54,7 +61,9 @@
 // With a `deployed` section, a plan that lowers to int8 C (mcu/footprint.h)
 // is priced as hwnas exports it instead: flash = the model's const data
 // (exact) + the code of the kernels it links + each call's code + the base;
-// SRAM = the memory planner's arena (the export's own) + stack_bytes; and,
+// SRAM = the memory planner's arena (the export's own) + stack_bytes + the
+// deepest kernel frame (mcu::DeepestKernelStack; 0 without
+// kernel_stack_bytes); and,
 // when `cycles` is given, cycles = sum of the kernels' work counters times
 // their cost. A plan that does not lower falls back to the formulas above.
 //
@@ -93,7 +102,8 @@ struct DeployedCosts {
   std::map<std::string, double> kernel_flash_bytes;  // Code section -> bytes.
   std::map<std::string, double> call_flash_bytes;    // Kernel function -> bytes per call.
   int64_t stack_bytes = 0;
-  std::map<std::string, double> cycles;  // Work counter -> cycles per count.
+  std::map<std::string, double> kernel_stack_bytes;  // Code section -> frame bytes.
+  std::map<std::string, double> cycles;              // Work counter -> cycles per count.
 };
 
 struct McuProfile {

@@ -183,6 +183,25 @@ std::vector<std::string> LinkedCode(const std::map<std::string, int64_t>& kernel
   return linked;
 }
 
+double DeepestKernelStack(const std::map<std::string, int64_t>& kernel_calls,
+                          const std::map<std::string, double>& frames) {
+  auto frame = [&frames](const std::string& section) {
+    auto it = frames.find(section);
+    return it == frames.end() ? 0.0 : it->second;
+  };
+  double deepest = 0;
+  for (const auto& [kernel, calls] : kernel_calls) {
+    if (calls <= 0) continue;
+    double depth = frame(kernel);
+    // The pooling kernels tail into the shared window loop (LinkedCode).
+    if (kernel == "hwnas_avg_pool_s8" || kernel == "hwnas_max_pool_s8") {
+      depth += frame("hwnas_pool_s8");
+    }
+    deepest = std::max(deepest, depth);
+  }
+  return deepest;
+}
+
 const std::vector<std::string>& WorkCounterNames() {
   static const std::vector<std::string> names = {"dot22.calls",
                                                  "dot22.iter",
@@ -219,13 +238,15 @@ const std::vector<std::string>& WorkCounterNames() {
                                                  "global_pool.channels",
                                                  "recurrent.dots",
                                                  "recurrent.lstm_units",
-                                                 "recurrent.gru_units"};
+                                                 "recurrent.gru_units",
+                                                 "inferences"};
   return names;
 }
 
 Footprint FootprintOf(const Int8Model& model) {
   Footprint f;
   for (const std::string& name : WorkCounterNames()) f.work[name] = 0;
+  f.work["inferences"] = 1;
   Work work{f.work};
   bool recurrent = false;
   for (size_t i = 1; i < model.nodes.size(); ++i) {

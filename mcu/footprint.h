@@ -42,7 +42,9 @@ struct Footprint {
 // tail elements; depthwise 4-channel taps and rows and scalar taps; per
 // kernel its output positions; requantized outputs; the int4 unpacked
 // weights; pooling taps; element-wise elements; recurrent MACs and rows; the
-// input/output copies of model_infer; kernel calls.
+// input/output copies of model_infer; kernel calls; and "inferences", 1 for
+// every network (model_infer's fixed cost: its entry, the input and output
+// copy loops' set-up, the return).
 const std::vector<std::string>& WorkCounterNames();
 
 // The C kernel functions of runtime/hwnas_nn.h a model can call (the keys
@@ -59,6 +61,14 @@ const std::vector<std::string>& CodeSectionNames();
 // The code sections a model with these kernel calls links: every kernel it
 // calls and the helpers those call.
 std::vector<std::string> LinkedCode(const std::map<std::string, int64_t>& kernel_calls);
+
+// The deepest stack a model with these kernel calls needs below model_infer:
+// the largest, over the kernels it calls, of the kernel's own frame plus the
+// frames of the out-of-line helpers it calls (the pooling kernels'
+// hwnas_pool_s8). `frames`: code section -> bytes (gcc -fstack-usage);
+// sections without a frame count 0.
+double DeepestKernelStack(const std::map<std::string, int64_t>& kernel_calls,
+                          const std::map<std::string, double>& frames);
 
 // From an Int8Model (a quantized one, or SkeletonModel's).
 Footprint FootprintOf(const Int8Model& model);

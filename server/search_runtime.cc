@@ -76,6 +76,8 @@ absl::StatusOr<std::set<std::string>> SearchRuntime::MetricsOfTrials() {
   std::set<std::string> metrics = {"accuracy", "loss", "train_seconds"};
   if (!spec_.worker) return metrics;
   if (spec_.worker->hardware.measure_latency) metrics.insert({"latency_ms", "latency_p90_ms"});
+  // The host int8 reference's accuracy (hardware.int8_accuracy), any worker.
+  if (spec_.worker->hardware.int8_accuracy) metrics.insert(std::string(spec::kInt8AccuracyKey));
   if (!targets_) return metrics;
   // Which estimates a target gives does not depend on the architecture.
   std::vector<controller::Proposal> proposals;
@@ -106,6 +108,8 @@ absl::Status SearchRuntime::CheckObjectiveMetrics() {
     std::string why;
     if (metric == "latency_ms" || metric == "latency_p90_ms") {
       why = "hardware.measure_latency is false; ";
+    } else if (metric == spec::kInt8AccuracyKey) {
+      why = "hardware.int8_accuracy is not true; ";
     } else if (size_t at = metric.find('@'); at != std::string::npos && spec_.worker) {
       const std::string target = metric.substr(at + 1);
       bool named = false;

@@ -158,6 +158,15 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
           "evaluation: applies to trained trials (evaluator kind train); the table evaluator "
           "looks accuracies up");
     }
+    HWNAS_ASSIGN_OR_RETURN(YamlSection hardware, root.Child("hardware"));
+    if (hardware.present() && hardware.Has("int8_accuracy")) {
+      HWNAS_ASSIGN_OR_RETURN(bool int8, hardware.Bool("int8_accuracy", false));
+      if (int8) {
+        return absl::InvalidArgumentError(
+            "hardware.int8_accuracy: needs a trained network to quantize; the table evaluator "
+            "looks accuracies up");
+      }
+    }
     spec.data_shape = kTableShape;
     spec.requirements.dataset = kTableDataset;
   }

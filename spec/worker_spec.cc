@@ -219,9 +219,9 @@ absl::StatusOr<TrainingOptions> ParseTrainingOptions(const YamlSection& s) {
 }
 
 absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
-  HWNAS_RETURN_IF_ERROR(
-      s.CheckKeys({"activation_bits", "measure_latency", "latency_runs", "latency_max_runs",
-                   "latency_warmup", "latency_threads", "latency_budget_s", "targets"}));
+  HWNAS_RETURN_IF_ERROR(s.CheckKeys({"activation_bits", "measure_latency", "latency_runs",
+                                     "latency_max_runs", "latency_warmup", "latency_threads",
+                                     "latency_budget_s", "targets", "int8_accuracy"}));
   HardwareOptions h;
   if (s.Has("activation_bits")) {
     HWNAS_ASSIGN_OR_RETURN(int64_t bits, s.Int("activation_bits", std::nullopt, 1, 32));
@@ -239,6 +239,7 @@ absl::StatusOr<HardwareOptions> ParseHardwareOptions(const YamlSection& s) {
   HWNAS_ASSIGN_OR_RETURN(h.latency_warmup, s.Int("latency_warmup", 10, 0, 100000));
   HWNAS_ASSIGN_OR_RETURN(h.latency_threads, s.Int("latency_threads", 1, 1, 1024));
   HWNAS_ASSIGN_OR_RETURN(h.latency_budget_s, s.Double("latency_budget_s", 5, 0.01, 3600));
+  HWNAS_ASSIGN_OR_RETURN(h.int8_accuracy, s.Bool("int8_accuracy", false));
   if (s.Has("targets")) {
     YAML::Node list = s.node()["targets"];
     if (!list.IsSequence()) {
@@ -416,6 +417,23 @@ absl::StatusOr<WorkerSpec> ParseWorkerSpec(absl::string_view yaml_text) {
         absl::StrCat("measure (target ", QuoteValue(spec.hardware.measure_mcu.front().target),
                      ") needs one trained network per trial; it cannot be combined with "
                      "cross-validation (evaluation)"));
+  }
+  if (spec.hardware.int8_accuracy && spec.evaluator.kind == EvaluatorKind::kProxy) {
+    return FieldError("hardware.int8_accuracy",
+                      "needs a trained network to quantize; a proxy evaluator trains none");
+  }
+  if (spec.hardware.int8_accuracy && spec.evaluation.cross_validated()) {
+    return FieldError("hardware.int8_accuracy",
+                      "needs one trained network per trial; it cannot be combined with "
+                      "cross-validation (evaluation)");
+  }
+  for (const McuMeasureTarget& m : spec.hardware.measure_mcu) {
+    if (spec.hardware.int8_accuracy && m.target == "host") {
+      // Its int8_accuracy@host would be the same key.
+      return FieldError("hardware.targets",
+                        "a measured target named \"host\" cannot be combined with "
+                        "hardware.int8_accuracy (both report int8_accuracy@host)");
+    }
   }
   if (spec.hardware.activation_bits && spec.space.Has("activation_bits")) {
     HWNAS_ASSIGN_OR_RETURN(int64_t space_bits, spec.space.Int("activation_bits", 32, 1, 32));

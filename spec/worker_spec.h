@@ -126,6 +126,10 @@ bool IsMeasurableMcu(absl::string_view cpu);
 inline constexpr std::array<absl::string_view, 4> kMeasuredMcuMetrics = {
     "measured_flash_bytes", "measured_sram_bytes", "measured_instructions", "int8_accuracy"};
 
+// The result key of `hardware.int8_accuracy` (a metric objectives and
+// constraints can name, shown with `hwnas trial`).
+inline constexpr absl::string_view kInt8AccuracyKey = "int8_accuracy@host";
+
 // An MCU target whose costs are also measured on the trained network's
 // firmware: `hardware.targets: [{name: m7, mcu_profile: cortex-m7,
 // measure: cortex-m7}]`. Only workers started with --measure-mcu CPU get
@@ -148,6 +152,12 @@ struct HardwareOptions {
   double latency_budget_s = 5;                  // Stop adding runs after this long.
   std::vector<hardware::TargetConfig> targets;  // Estimation targets.
   std::vector<McuMeasureTarget> measure_mcu;    // Targets also measured, in target order.
+  // `hardware.int8_accuracy: true`: after training, the worker quantizes the
+  // network as the MCU export does (int8 post-training quantization, worker/
+  // mcu_quantize.h) and adds kInt8AccuracyKey, the host int8 reference's
+  // accuracy on the split the trial's accuracy is on. Any worker can: no
+  // toolchain or emulator.
+  bool int8_accuracy = false;
 };
 
 // How a trained trial's accuracy is judged. kHoldout: the data section's

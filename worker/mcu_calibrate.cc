@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -452,6 +453,38 @@ void FitLegacyTerms(const std::vector<McuSample>& samples, hardware::McuProfile&
   for (int j : active) *Coefficient(p, j) = legacy_coef[j];
 }
 
+// The stack beyond the deepest kernel frame: the constant with the smallest
+// worst relative SRAM error over the samples (ties: the smaller constant).
+int64_t FitStackBytes(const std::vector<McuSample>& samples,
+                      const std::map<std::string, double>& frames) {
+  std::vector<std::pair<double, double>> gap_sram;  // (measured stack - frame, SRAM)
+  for (const McuSample& s : samples) {
+    if (s.instructions <= 0 || s.sram_bytes <= 0) continue;
+    const double frame = mcu::DeepestKernelStack(s.footprint.kernel_calls, frames);
+    gap_sram.push_back({static_cast<double>(s.sram_bytes - s.footprint.arena_bytes) - frame,
+                        static_cast<double>(s.sram_bytes)});
+  }
+  if (gap_sram.empty()) return 0;
+  double lo = gap_sram[0].first, hi = lo;
+  for (const auto& [gap, sram] : gap_sram) {
+    lo = std::min(lo, gap);
+    hi = std::max(hi, gap);
+  }
+  int64_t best = std::max<int64_t>(0, std::llround(lo));
+  double best_error = std::numeric_limits<double>::infinity();
+  for (int64_t c = best; c <= std::max<int64_t>(best, std::llround(hi)); ++c) {
+    double worst = 0;
+    for (const auto& [gap, sram] : gap_sram) {
+      worst = std::max(worst, std::abs(static_cast<double>(c) - gap) / sram);
+    }
+    if (worst < best_error) {
+      best_error = worst;
+      best = c;
+    }
+  }
+  return best;
+}
+
 // A sample from an earlier run's measurements; the footprint from the plan.
 absl::StatusOr<McuSample> ReplayMeasurement(const std::map<std::string, McuSample>& measured,
                                             const std::string& arch,
@@ -477,7 +510,7 @@ hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
   p.deployed.present = true;
   const size_t k = McuFeatureNames().size();
   std::vector<std::vector<double>> rows, flash_rows;
-  std::vector<double> y, flash_y, flash_w, stack_gap;
+  std::vector<double> y, flash_y, flash_w;
   for (const McuSample& s : samples) {
     if (s.instructions <= 0 || s.features.size() != k) continue;
     rows.push_back(s.features);
@@ -485,7 +518,6 @@ hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
     flash_rows.push_back(FlashColumns(s.footprint));
     flash_y.push_back(static_cast<double>(s.flash_bytes - s.footprint.const_bytes));
     flash_w.push_back(static_cast<double>(std::max<int64_t>(s.flash_bytes, 1)));
-    stack_gap.push_back(static_cast<double>(s.sram_bytes - s.footprint.arena_bytes));
   }
   if (rows.empty()) return p;
   // Instructions: the work counters some sample exercises.
@@ -500,7 +532,22 @@ hardware::McuProfile FitMcuProfile(const hardware::McuProfile& base,
     FitCodeBytes(flash_rows, flash_y, flash_w, p.deployed);
   }
   // SRAM beyond the arena: the stack (the kernels keep no static state).
-  p.deployed.stack_bytes = std::llround(Median(stack_gap));
+  // With the kernels' frames compiled, the stack is the deepest frame among
+  // the kernels a network calls plus what lies above it (model_infer's frame
+  // and the harness's): one constant, chosen so the worst relative SRAM error
+  // over the fit set is smallest (a network with small activations and a
+  // shallow kernel, the empty temporal one, weighs as much as a large one).
+  // Without a kernel build (replayed measurements, no toolchain) the base
+  // profile's frames stay.
+  if (kernel_code != nullptr && !kernel_code->stack_bytes.empty()) {
+    p.deployed.kernel_stack_bytes.clear();
+    for (const std::string& section : mcu::CodeSectionNames()) {
+      if (auto it = kernel_code->stack_bytes.find(section); it != kernel_code->stack_bytes.end()) {
+        p.deployed.kernel_stack_bytes[section] = static_cast<double>(it->second);
+      }
+    }
+  }
+  p.deployed.stack_bytes = FitStackBytes(samples, p.deployed.kernel_stack_bytes);
   FitLegacyTerms(samples, p);
   // The model's cycles are now emulator instructions: the clock stays, so
   // latency_ms reads as instructions at one per cycle.
@@ -614,6 +661,10 @@ std::string McuProfileYaml(const hardware::McuProfile& p, const std::string& com
                     "\n  kernel_flash_bytes: ", map(p.deployed.kernel_flash_bytes, "%.0f"),
                     "\n  call_flash_bytes: ", map(p.deployed.call_flash_bytes, "%.1f"),
                     "\n  stack_bytes: ", p.deployed.stack_bytes, "\n");
+    if (!p.deployed.kernel_stack_bytes.empty()) {
+      absl::StrAppend(&out, "  kernel_stack_bytes: ", map(p.deployed.kernel_stack_bytes, "%.0f"),
+                      "\n");
+    }
     if (!p.deployed.cycles.empty()) {
       absl::StrAppend(&out, "  cycles: ", map(p.deployed.cycles, "%.4g"), "\n");
     }
@@ -895,7 +946,8 @@ int RunMcuCalibrate(const McuCalibrateCommandOptions& options, std::ostream& out
     out << "code ("
         << (cal->kernel_code.code_bytes.empty() ? "fitted" : "kernels compiled, calls fitted")
         << "): base " << cal->fitted.deployed.base_flash_bytes << " B, "
-        << absl::StrJoin(code, ", ") << "; stack " << cal->fitted.deployed.stack_bytes << " B\n";
+        << absl::StrJoin(code, ", ") << "; stack " << cal->fitted.deployed.stack_bytes
+        << " B + the deepest kernel frame\n";
   }
   if (!cal->check.empty()) {
     out << "estimate vs measurement on " << absl::StrJoin(options.check, ", ")

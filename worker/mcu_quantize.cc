@@ -180,6 +180,13 @@ absl::StatusOr<McuFeasibility> MeasureTrialOnMcu(PlanNet& net, const Dataset& tr
   return ApplyMcuMeasurement(*summary, profile, result);
 }
 
+absl::StatusOr<Int8Evaluation> HostInt8Evaluation(PlanNet& net, const Dataset& train,
+                                                  const Dataset& held_out) {
+  absl::StatusOr<mcu::Int8Model> model = QuantizeTrainedNet(*net, train, 256);
+  if (!model.ok()) return model.status();
+  return EvaluateInt8(*net, *model, held_out);
+}
+
 absl::StatusOr<McuFeasibility> MeasureTrainedNet(PlanNet& net, const Dataset& train,
                                                  const Dataset& held_out,
                                                  const std::vector<McuMeasureJob>& jobs,

@@ -37,6 +37,12 @@ struct Int8Evaluation {
 absl::StatusOr<Int8Evaluation> EvaluateInt8(PlanNetImpl& net, const mcu::Int8Model& model,
                                             const Dataset& data, int64_t max_samples = 0);
 
+// `hardware.int8_accuracy` (any worker): quantizes the trained network as the
+// export does (calibrated on the first 256 samples of `train`) and evaluates
+// the host int8 reference next to the float network on all of `held_out`.
+absl::StatusOr<Int8Evaluation> HostInt8Evaluation(PlanNet& net, const Dataset& train,
+                                                  const Dataset& held_out);
+
 // `serve --measure-mcu CPU`: exports the trained network as int8 C, runs the
 // firmware in QEMU (bit-exact against the host reference on 4 held-out
 // samples) and adds the measured flash, SRAM, instructions and int8 accuracy

@@ -10,6 +10,7 @@
 #include "spdlog/spdlog.h"
 #include "worker/cross_validation.h"
 #include "worker/folds.h"
+#include "worker/mcu_quantize.h"
 #include "worker/proxies.h"
 #include "worker/trainer_internal.h"
 
@@ -143,13 +144,18 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
   // QEMU while the network is still alive. (The spec refuses measuring with
   // cross-validation.)
   std::optional<absl::StatusOr<McuFeasibility>> measured;
+  std::optional<absl::StatusOr<Int8Evaluation>> int8;
   TrialResult measured_keys;
   internal::TrainedNetHook on_trained;
-  if (!measure_jobs_.empty()) {
+  if (!measure_jobs_.empty() || spec_.hardware.int8_accuracy) {
     on_trained = [&](PlanNet& net) {
+      // The split the trial's accuracy is on.
       const bool on_test = spec_.training.eval_split == EvalSplit::kTest || data_->val.size() == 0;
-      measured = MeasureTrainedNet(net, data_->train, on_test ? data_->test : data_->val,
-                                   measure_jobs_, &measured_keys);
+      const Dataset& held_out = on_test ? data_->test : data_->val;
+      if (spec_.hardware.int8_accuracy) int8 = HostInt8Evaluation(net, data_->train, held_out);
+      if (!measure_jobs_.empty()) {
+        measured = MeasureTrainedNet(net, data_->train, held_out, measure_jobs_, &measured_keys);
+      }
     };
   }
   TrialOutcome out =
@@ -165,6 +171,16 @@ TrialOutcome TrialRunner::RunPlan(const space::NetworkPlan& input, const Progres
   }
   out.result.costs = statics->costs;
   out.result.estimates = statics->estimates;
+  if (int8 && out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
+    if (!int8->ok()) {
+      // As with a failed measurement: the trained result stays, the trial
+      // fails with the reason (e.g. an op the int8 lowering cannot take).
+      out.state = TrialState::kFailed;
+      out.result.error = absl::StrCat("int8 accuracy: ", int8->status().message());
+    } else {
+      out.result.estimates[std::string(spec::kInt8AccuracyKey)] = (*int8)->int8_accuracy;
+    }
+  }
   if (measured && out.state != TrialState::kFailed && out.state != TrialState::kCancelled) {
     if (!measured->ok()) {
       // Everything trained and evaluated stays in the result (the worker

@@ -658,6 +658,41 @@ TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
   EXPECT_EQ(back->sram_bytes, p.sram_bytes);
 }
 
+// The stack: the compiled kernels' frames, plus one fitted constant for what
+// lies above the deepest one (model_infer's frame varies a little by network).
+TEST(McuCalibrateTest, StackIsTheDeepestKernelFramePlusAFittedConstant) {
+  absl::StatusOr<hardware::McuProfile> base =
+      hardware::FindMcuProfile("cortex-m7", hardware::DefaultProfileSearchPath());
+  ASSERT_TRUE(base.ok()) << base.status();
+  mcu::KernelBuild code;
+  code.code_bytes = {{"hwnas_conv_s8", 4000}, {"hwnas_fully_connected_s8", 1000}};
+  code.stack_bytes = {{"hwnas_conv_s8", 200}, {"hwnas_fully_connected_s8", 80}};
+  std::vector<McuSample> samples;
+  for (int i = 0; i < 30; ++i) {
+    McuSample s;
+    s.instructions = 1000;
+    s.features.assign(McuFeatureNames().size(), 0.0);
+    s.footprint.arena_bytes = i % 3 == 0 ? 150 : 20000 + 100 * i;
+    // Every third network is the classifier alone (small arena, shallow);
+    // the conv networks' frames above the kernel vary from 28 to 44 B.
+    const bool conv = i % 3 != 0;
+    if (conv) s.footprint.kernel_calls["hwnas_conv_s8"] = 2;
+    s.footprint.kernel_calls["hwnas_fully_connected_s8"] = 1;
+    s.sram_bytes = s.footprint.arena_bytes + (conv ? 200 + 28 + 4 * (i % 5) : 80 + 28);
+    samples.push_back(s);
+  }
+  hardware::McuProfile p = FitMcuProfile(*base, samples, &code);
+  EXPECT_EQ(p.deployed.kernel_stack_bytes["hwnas_conv_s8"], 200);
+  EXPECT_EQ(p.deployed.kernel_stack_bytes["hwnas_fully_connected_s8"], 80);
+  // The worst relative error is the small network's: the constant is its 28.
+  EXPECT_EQ(p.deployed.stack_bytes, 28);
+  absl::StatusOr<hardware::McuProfile> back =
+      hardware::ParseMcuProfile(McuProfileYaml(p, "test"), "calibrated");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->deployed.kernel_stack_bytes, p.deployed.kernel_stack_bytes);
+  EXPECT_EQ(back->deployed.stack_bytes, 28);
+}
+
 // The measurements of an earlier run, from its progress lines or its CSV.
 TEST(McuCalibrateTest, ParsesAnEarlierRunsLogAndCsv) {
   std::istringstream log(

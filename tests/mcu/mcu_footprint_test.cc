@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -309,8 +311,85 @@ TEST(FootprintTest, ShippedKernelCodeBytesAreTheCompiledSections) {
       EXPECT_EQ(d.kernel_flash_bytes.at(section), code->code_bytes.at(section))
           << cpu << " " << section;
       EXPECT_TRUE(code->stack_bytes.contains(section)) << cpu << " " << section;
+      // The stack model's frames are the compiled ones too.
+      ASSERT_TRUE(d.kernel_stack_bytes.contains(section)) << cpu << " " << section;
+      EXPECT_EQ(d.kernel_stack_bytes.at(section), code->stack_bytes.at(section))
+          << cpu << " " << section;
     }
   }
+}
+
+TEST(FootprintTest, DeepestKernelStackIsTheDeepestCalledKernelWithItsHelper) {
+  const std::map<std::string, double> frames = {{"hwnas_conv_s8", 200},
+                                                {"hwnas_fully_connected_s8", 80},
+                                                {"hwnas_max_pool_s8", 0},
+                                                {"hwnas_pool_s8", 72},
+                                                {"hwnas_global_avg_pool_s8", 28}};
+  EXPECT_EQ(DeepestKernelStack({}, frames), 0);
+  EXPECT_EQ(DeepestKernelStack({{"hwnas_global_avg_pool_s8", 1}, {"hwnas_fully_connected_s8", 1}},
+                               frames),
+            80);
+  // A kernel linked but not called does not count.
+  EXPECT_EQ(DeepestKernelStack({{"hwnas_conv_s8", 0}, {"hwnas_fully_connected_s8", 1}}, frames),
+            80);
+  EXPECT_EQ(DeepestKernelStack({{"hwnas_conv_s8", 3}, {"hwnas_fully_connected_s8", 1}}, frames),
+            200);
+  // The pooling kernels run in the shared window loop: its frame is theirs.
+  EXPECT_EQ(DeepestKernelStack({{"hwnas_max_pool_s8", 2}, {"hwnas_global_avg_pool_s8", 1}}, frames),
+            72);
+  // A kernel without a frame in the profile counts 0.
+  EXPECT_EQ(DeepestKernelStack({{"hwnas_rnn_s8", 1}}, frames), 0);
+}
+
+// The stack follows the deepest kernel a network calls: the temporal space's
+// shallowest network (global pooling and the classifier only) needs far less
+// stack than a conv network, and the shipped
+// profiles price both within 2% of the SRAM measured in QEMU (one median
+// stack for every network missed the first by ~50%).
+TEST(FootprintTest, ShippedProfilesStackFollowsTheDeepestKernel) {
+  if (absl::Status s = CheckFirmwareTools(); !s.ok()) GTEST_SKIP() << s.message();
+  // The first random temporal plans without a conv or cell kernel, and with a conv.
+  std::optional<space::NetworkPlan> shallow, deep;
+  for (const space::NetworkPlan& plan : RandomPlansOf(Temporal(), 100, 11)) {
+    absl::StatusOr<Footprint> f = PlanFootprint(plan);
+    ASSERT_TRUE(f.ok()) << f.status();
+    const bool conv = f->kernel_calls.contains("hwnas_conv_s8") ||
+                      f->kernel_calls.contains("hwnas_depthwise_conv_s8");
+    const bool cell = f->kernel_calls.contains("hwnas_rnn_s8");
+    if (!conv && !cell && !shallow) shallow = plan;
+    if (conv && !deep) deep = plan;
+  }
+  ASSERT_TRUE(shallow && deep)
+      << "no temporal plan of the classifier alone (and one with a conv) in 100 draws";
+  const std::vector<space::NetworkPlan> plans = {*shallow, *deep};
+  const std::string root =
+      (std::filesystem::path(::testing::TempDir()) / "hwnas_footprint_stack").string();
+  int n = 0;
+  for (const char* cpu : {"cortex-m7", "cortex-m4"}) {
+    absl::StatusOr<hardware::McuProfile> profile =
+        hardware::FindMcuProfile(cpu, hardware::DefaultProfileSearchPath());
+    ASSERT_TRUE(profile.ok()) << profile.status();
+    std::vector<int64_t> stacks;
+    for (const space::NetworkPlan& plan : plans) {
+      const std::string dir = absl::StrCat(root, "/", n++);
+      const Int8Model model = Export(plan, 5);
+      CodegenOptions options;
+      options.cpu = cpu;
+      ASSERT_TRUE(WriteCProject(model, options, dir).ok());
+      absl::StatusOr<FirmwareMeasurement> fw = BuildAndRunFirmware(dir, cpu, 300);
+      ASSERT_TRUE(fw.ok()) << fw.status();
+      absl::StatusOr<hardware::McuEstimate> e = hardware::EstimateMcu(plan, *profile);
+      ASSERT_TRUE(e.ok()) << e.status();
+      std::cout << cpu << ": SRAM estimated " << e->sram_needed_bytes << " measured "
+                << fw->sram_bytes << " (arena " << model.memory.arena_size << ", stack "
+                << fw->stack_bytes << ")\n";
+      EXPECT_NEAR(static_cast<double>(e->sram_needed_bytes) / fw->sram_bytes, 1.0, 0.02)
+          << cpu << " " << dir;
+      stacks.push_back(fw->stack_bytes);
+    }
+    EXPECT_LT(stacks[0], stacks[1]) << cpu << ": the shallow network needs less stack";
+  }
+  std::filesystem::remove_all(root);
 }
 
 TEST(FirmwareSizeTest, ParsesTextSectionsOfAnObject) {
