@@ -212,6 +212,16 @@ absl::StatusOr<Contender> Builtin(absl::string_view label) {
   const std::string reinforce =
       "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25, "
       "breadth_share: 0.5}";
+  // Model-guided breadth (breadth_model): the same breadth, but a share of its
+  // proposals is the pick of a surrogate fitted on the controller's own trials.
+  const std::string ppo_model =
+      "{name: mnasnet-ppo, learning_rate: 0.02, batch_size: 8, ppo_epochs: 4, "
+      "risk_quantile: 0.25, breadth_share: 0.5, breadth_model: 0.5}";
+  const std::string reinforce_model =
+      "{name: mnasnet-reinforce, learning_rate: 0.02, batch_size: 8, risk_quantile: 0.25, "
+      "breadth_share: 0.5, breadth_model: 0.5}";
+  if (label == "mnasnet-ppo-model") return parse(ppo_model);
+  if (label == "mnasnet-reinforce-model") return parse(reinforce_model);
   if (label == "mnasnet-ppo") return parse(ppo);
   if (label == "mnasnet-reinforce") return parse(reinforce);
   if (label == "mnasnet-ppo-narrow") return parse(ppo_narrow);
