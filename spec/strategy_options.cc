@@ -215,6 +215,10 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
   if (!(c.breadth_model >= 0 && c.breadth_model <= 1)) {
     return FieldError("strategy.breadth_model", "must be in [0, 1]");
   }
+  if (c.breadth_model > 0 && c.breadth_share == 0) {
+    return FieldError("strategy.breadth_model",
+                      "needs breadth_share > 0 (it is a share of the breadth proposals)");
+  }
   if (c.risk_quantile > 0 && c.batch_size < 2) {
     return FieldError("strategy.risk_quantile",
                       "needs batch_size >= 2 (trials are ranked within their batch)");

@@ -111,6 +111,8 @@ TEST(SpecTest, ParsesControllerBreadth) {
   EXPECT_EQ(ControllerOptions{}.breadth_model, 0);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: -0.5}").find("breadth_model"),
             std::string::npos);
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: 1}").find("needs breadth_share"),
+            std::string::npos);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_share: 1.5}").find("breadth_share"),
             std::string::npos);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_patience: -1}").find("breadth_patience"),
