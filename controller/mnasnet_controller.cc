@@ -8,7 +8,10 @@
 #include <exception>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -19,6 +22,7 @@
 #include "controller/lstm_policy.h"
 #include "controller/rng.h"
 #include "controller/strategy_internal.h"
+#include "controller/surrogate.h"
 
 namespace hwnas::controller {
 namespace {
@@ -27,7 +31,9 @@ constexpr absl::string_view kTag = "hwnas.mnasnet_controller";
 // Format 2 added the replayed elites; format 1 checkpoints restore with none.
 // Format 3 added the breadth state (rewarded trials, best reward and when it
 // was reached); older checkpoints restore as if the best had just improved.
-constexpr int kFormat = 3;
+// Format 4 added the breadth model's state (ControllerOptions::breadth_model);
+// older checkpoints restore with a model that has seen no trials yet.
+constexpr int kFormat = 4;
 constexpr int kOldestFormat = 1;
 constexpr double kAdamBeta1 = 0.9;
 constexpr double kAdamBeta2 = 0.999;
@@ -83,10 +89,25 @@ struct MnasNetController::Impl {
   double best_reward = -std::numeric_limits<double>::infinity();
   int64_t best_at = 0;
   int64_t breadth_proposals = 0;  // Not saved: diagnostics only.
+  int64_t model_proposals = 0;    // Not saved: diagnostics only.
+  // Model-guided breadth (ControllerOptions::breadth_model): a surrogate that
+  // observes every trial the controller observes; null when off.
+  std::unique_ptr<Surrogate> model;
+  std::optional<RewardOptions> reward;  // The search's, when known (for the model).
+  uint64_t model_seed = 0;
 
-  Impl(ControllerOptions o, const space::SearchSpace& s, uint64_t seed)
+  Impl(ControllerOptions o, const space::SearchSpace& s, uint64_t seed, const RewardOptions* r)
       : options(o), space(s), rng(seed), policy(Shape(o, s)) {
     choices = policy.shape().choices;
+    if (r != nullptr) reward = *r;
+    // Its own seed: the controller's random stream stays as without a model.
+    model_seed = seed ^ 0x6d6f64656cULL;
+    if (options.breadth_share > 0 && options.breadth_model > 0) model = NewModel();
+  }
+
+  std::unique_ptr<Surrogate> NewModel() const {
+    return std::make_unique<Surrogate>(SurrogateOptions{}, space, model_seed,
+                                       reward ? &*reward : nullptr);
   }
 
   static internal::LstmPolicyShape Shape(const ControllerOptions& o, const space::SearchSpace& s) {
@@ -335,12 +356,30 @@ struct MnasNetController::Impl {
     return std::nullopt;
   }
 
+  // The breadth model's pick among the architectures it has not seen, if new
+  // to the controller too (a proposal still out may not be).
+  std::optional<std::vector<int>> ModelPick() {
+    absl::StatusOr<std::vector<Proposal>> p = model->Propose(1);
+    if (!p.ok() || p->empty()) return std::nullopt;
+    std::vector<int> t = std::move(p->front().architecture.tokens);
+    if (!Fresh(t)) return std::nullopt;
+    return t;
+  }
+
   // A breadth proposal while the search is stalled, else nullopt (the policy
   // samples). Draws from rng only when stalled, so searches that keep
   // improving are unchanged.
   std::optional<std::vector<int>> Breadth() {
     if (!Stalled() || !rng.Bernoulli(options.breadth_share)) return std::nullopt;
     std::optional<std::vector<int>> t;
+    if (model != nullptr && rng.Bernoulli(options.breadth_model)) {
+      t = ModelPick();
+      if (t) {
+        ++breadth_proposals;
+        ++model_proposals;
+        return t;
+      }
+    }
     if (rng.Bernoulli(0.5)) t = EliteEncoding();
     if (!t) t = UniformFresh();
     if (t) ++breadth_proposals;
@@ -394,6 +433,12 @@ struct MnasNetController::Impl {
     w.I64(rewarded);
     w.F64(best_reward);
     w.I64(best_at);
+    w.Bool(model != nullptr);
+    if (model != nullptr) {
+      absl::StatusOr<std::string> bytes = model->Save();
+      if (!bytes.ok()) throw std::runtime_error(std::string(bytes.status().message()));
+      w.Str(*bytes);
+    }
   }
 
   absl::Status LoadFrom(internal::ByteReader& r, int format) {
@@ -474,6 +519,17 @@ struct MnasNetController::Impl {
         return absl::InvalidArgumentError("controller checkpoint: bad breadth state");
       }
     }
+    // The breadth model: restored into a fresh one (committed below) when
+    // both the checkpoint and these options have it; else it starts empty.
+    std::unique_ptr<Surrogate> new_model;
+    if (model != nullptr) new_model = NewModel();
+    if (format >= 4) {
+      HWNAS_ASSIGN_OR_RETURN(bool has_model, r.Bool());
+      if (has_model) {
+        HWNAS_ASSIGN_OR_RETURN(std::string bytes, r.Str());
+        if (new_model != nullptr) HWNAS_RETURN_IF_ERROR(new_model->Restore(bytes));
+      }
+    }
     HWNAS_RETURN_IF_ERROR(r.ExpectEnd());
     // Everything parsed: commit.
     torch::NoGradGuard no_grad;
@@ -495,6 +551,7 @@ struct MnasNetController::Impl {
     rewarded = new_rewarded;
     best_reward = new_best;
     best_at = new_best_at;
+    if (model != nullptr) model = std::move(new_model);
     // A checkpoint may come from a search with another elite_size.
     if (elites.size() > static_cast<size_t>(options.elite_size)) elites.resize(options.elite_size);
     return absl::OkStatus();
@@ -505,7 +562,8 @@ MnasNetController::MnasNetController(std::unique_ptr<Impl> impl) : impl_(std::mo
 MnasNetController::~MnasNetController() = default;
 
 absl::StatusOr<std::unique_ptr<MnasNetController>> MnasNetController::Create(
-    ControllerOptions options, const space::SearchSpace& space, uint64_t seed) {
+    ControllerOptions options, const space::SearchSpace& space, uint64_t seed,
+    const RewardOptions* reward) {
   StrategyOptions check;
   check.name = "mnasnet-ppo";
   check.controller = options;
@@ -517,7 +575,7 @@ absl::StatusOr<std::unique_ptr<MnasNetController>> MnasNetController::Create(
     }
   }
   try {
-    auto impl = std::make_unique<Impl>(options, space, seed);
+    auto impl = std::make_unique<Impl>(options, space, seed, reward);
     impl->Build();
     return std::unique_ptr<MnasNetController>(new MnasNetController(std::move(impl)));
   } catch (const std::exception& e) {
@@ -592,6 +650,7 @@ absl::StatusOr<std::vector<Proposal>> MnasNetController::Propose(int n) {
 }
 
 absl::Status MnasNetController::Observe(absl::Span<const Observation> observations) {
+  if (impl_->model != nullptr) HWNAS_RETURN_IF_ERROR(impl_->model->Observe(observations));
   try {
     for (const Observation& o : observations) {
       if (impl_->space.Validate(o.architecture.tokens).ok()) {
@@ -620,6 +679,7 @@ absl::Status MnasNetController::Observe(absl::Span<const Observation> observatio
 }
 
 absl::Status MnasNetController::WarmStart(absl::Span<const Observation> earlier) {
+  if (impl_->model != nullptr) HWNAS_RETURN_IF_ERROR(impl_->model->WarmStart(earlier));
   try {
     for (int epoch = 0; epoch < impl_->options.warm_start_epochs; ++epoch) {
       for (const Observation& o : earlier) {
@@ -672,6 +732,7 @@ int MnasNetController::buffered() const { return static_cast<int>(impl_->buffer.
 double MnasNetController::baseline() const { return impl_->baseline; }
 double MnasNetController::last_entropy() const { return impl_->last_entropy; }
 int64_t MnasNetController::breadth_proposals() const { return impl_->breadth_proposals; }
+int64_t MnasNetController::model_proposals() const { return impl_->model_proposals; }
 
 void SetControllerThreads(int threads) { torch::set_num_threads(std::max(1, threads)); }
 

@@ -29,9 +29,12 @@ namespace hwnas::controller {
 // LibTorch's intra-op thread pool (see SetControllerThreads).
 class MnasNetController : public Strategy {
  public:
-  static absl::StatusOr<std::unique_ptr<MnasNetController>> Create(ControllerOptions options,
-                                                                   const space::SearchSpace& space,
-                                                                   uint64_t seed);
+  // `reward`: the search's reward, or nullptr when unknown; only the breadth
+  // model (ControllerOptions::breadth_model) uses it, to model accuracy and
+  // each constrained cost apart (else it models the reward).
+  static absl::StatusOr<std::unique_ptr<MnasNetController>> Create(
+      ControllerOptions options, const space::SearchSpace& space, uint64_t seed,
+      const RewardOptions* reward = nullptr);
   ~MnasNetController() override;
 
   absl::string_view name() const override;
@@ -54,6 +57,8 @@ class MnasNetController : public Strategy {
   // Proposals made by breadth (ControllerOptions::breadth_share) so far; not
   // checkpointed (diagnostics).
   int64_t breadth_proposals() const;
+  // Of those, the breadth model's picks (ControllerOptions::breadth_model).
+  int64_t model_proposals() const;
 
  private:
   struct Impl;

@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   c.algorithm =
       options.name == "mnasnet-reinforce" ? PolicyGradient::kReinforce : PolicyGradient::kPpo;
   HWNAS_ASSIGN_OR_RETURN(std::unique_ptr<MnasNetController> controller,
-                         MnasNetController::Create(c, space, seed));
+                         MnasNetController::Create(c, space, seed, reward));
   return std::unique_ptr<Strategy>(std::move(controller));
 }
 

@@ -41,11 +41,11 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   } else if (o.name == "nsga2") {
     keys.insert(keys.end(), {"population", "crossover", "mutation"});
   } else if (IsController(o.name)) {
-    keys.insert(keys.end(),
-                {"hidden_size", "layers", "learning_rate", "temperature", "tanh_constant",
-                 "entropy_weight", "baseline_decay", "batch_size", "normalize_advantages",
-                 "infeasible_reward", "init_range", "warm_start_epochs", "avoid_repeats",
-                 "risk_quantile", "elite_size", "breadth_share", "breadth_patience"});
+    keys.insert(keys.end(), {"hidden_size", "layers", "learning_rate", "temperature",
+                             "tanh_constant", "entropy_weight", "baseline_decay", "batch_size",
+                             "normalize_advantages", "infeasible_reward", "init_range",
+                             "warm_start_epochs", "avoid_repeats", "risk_quantile", "elite_size",
+                             "breadth_share", "breadth_patience", "breadth_model"});
     if (o.name == "mnasnet-ppo") keys.insert(keys.end(), {"ppo_epochs", "ppo_clip"});
   } else if (o.name == "dnas") {
     keys.insert(keys.end(),
@@ -120,6 +120,7 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.breadth_share, strategy.Double("breadth_share", c.breadth_share, 0, 1));
   HWNAS_ASSIGN_OR_RETURN(c.breadth_patience,
                          strategy.Int("breadth_patience", c.breadth_patience, 0, 1000000));
+  HWNAS_ASSIGN_OR_RETURN(c.breadth_model, strategy.Double("breadth_model", c.breadth_model, 0, 1));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));
   HWNAS_ASSIGN_OR_RETURN(s.ensemble, strategy.Int("ensemble", s.ensemble, 1, 256));
@@ -211,6 +212,13 @@ absl::Status ValidateStrategyOptions(const StrategyOptions& o) {
     return FieldError("strategy.breadth_share", "must be in [0, 1]");
   }
   if (c.breadth_patience < 0) return FieldError("strategy.breadth_patience", "must be >= 0");
+  if (!(c.breadth_model >= 0 && c.breadth_model <= 1)) {
+    return FieldError("strategy.breadth_model", "must be in [0, 1]");
+  }
+  if (c.breadth_model > 0 && c.breadth_share == 0) {
+    return FieldError("strategy.breadth_model",
+                      "needs breadth_share > 0 (it is a share of the breadth proposals)");
+  }
   if (c.risk_quantile > 0 && c.batch_size < 2) {
     return FieldError("strategy.risk_quantile",
                       "needs batch_size >= 2 (trials are ranked within their batch)");

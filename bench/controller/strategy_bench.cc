@@ -212,7 +212,8 @@ absl::StatusOr<SettingResult> RunSetting(const Nb201Table& table, Setting settin
           const int index = *Nb201Table::IndexOf(f.architecture.tokens);
           r.trace.push_back({lat[index] / setting.target_ms, acc[index],
                              ctl != nullptr ? ctl->last_entropy() : -1.0,
-                             ctl != nullptr ? ctl->breadth_proposals() : -1});
+                             ctl != nullptr ? ctl->breadth_proposals() : -1,
+                             ctl != nullptr ? ctl->model_proposals() : -1});
         }
       }
     }
@@ -311,7 +312,7 @@ std::string FormatTable(const std::vector<SettingResult>& results, const BenchOp
 std::string FormatTrace(const std::vector<SettingResult>& results) {
   std::string out =
       "dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy,"
-      "breadth\n";
+      "breadth,model\n";
   for (const SettingResult& sr : results) {
     const std::string label =
         absl::StrFormat("%s@%.4g%s", sr.setting.device, sr.setting.target_ms,
@@ -320,10 +321,10 @@ std::string FormatTrace(const std::vector<SettingResult>& results) {
       for (size_t s = 0; s < c.traces.size(); ++s) {
         for (size_t t = 0; t < c.traces[s].size(); ++t) {
           const TraceRow& row = c.traces[s][t];
-          absl::StrAppendFormat(&out, "%s,%s,%s,%d,%d,%.4f,%d,%.2f,%.4f,%d\n",
+          absl::StrAppendFormat(&out, "%s,%s,%s,%d,%d,%.4f,%d,%.2f,%.4f,%d,%d\n",
                                 controller::Nb201DatasetName(sr.setting.dataset), label, c.label, s,
                                 t + 1, row.latency_over_target, row.latency_over_target <= 1.0,
-                                row.accuracy, row.policy_entropy, row.breadth);
+                                row.accuracy, row.policy_entropy, row.breadth, row.model);
         }
       }
     }

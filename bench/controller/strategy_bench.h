@@ -82,6 +82,8 @@ struct TraceRow {
   // Breadth proposals the controller had made up to this trial (-1 for
   // strategies without breadth); ControllerOptions::breadth_share.
   int64_t breadth = -1;
+  // Of those, the breadth model's picks (ControllerOptions::breadth_model).
+  int64_t model = -1;
 };
 
 // Per (setting, contender): per-seed curves and summary at each budget.
@@ -118,7 +120,8 @@ std::string FormatSweep(const std::vector<SettingResult>& results, int budget);
 // One line per setting for progress logs: "cifar10 | raspi4, q=... | random 0.92 | ...".
 std::string FormatSweepLine(const SettingResult& result, int budget);
 
-// CSV rows: dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy.
+// CSV rows: dataset,setting,strategy,seed,trial,lat_over_target,feasible,accuracy,policy_entropy,
+// breadth,model.
 std::string FormatTrace(const std::vector<SettingResult>& results);
 
 // CSV rows: setting,strategy,seed,trial,regret (setting: [dataset/]device@target[/function]).

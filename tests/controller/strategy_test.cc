@@ -460,10 +460,11 @@ TEST(ControllerTest, OutOfOrderResultsMakeTheSameUpdate) {
 }
 
 // Checkpoints of earlier releases still restore, so stored searches resume:
-// format 1 (before elite replay: no elite list) and format 2 (before breadth:
-// no breadth state). They restore as if the best reward had just been
-// reached, so breadth waits its patience from the restore.
-TEST(ControllerTest, RestoresFormatOneAndTwoCheckpoints) {
+// format 1 (before elite replay: no elite list), format 2 (before breadth:
+// no breadth state) and format 3 (before the breadth model). Formats 1 and 2
+// restore as if the best reward had just been reached, so breadth waits its
+// patience from the restore.
+TEST(ControllerTest, RestoresFormatOneTwoAndThreeCheckpoints) {
   ToySpace space(6, 4);
   ControllerOptions co;
   co.batch_size = 4;
@@ -481,10 +482,13 @@ TEST(ControllerTest, RestoresFormatOneAndTwoCheckpoints) {
     }
     ASSERT_TRUE(a->Observe(obs).ok());
   }
-  const std::string v3 = *a->Save();
+  const std::string v4 = *a->Save();
   // Header: tag (u64 length + bytes), then the format as a little-endian i64.
-  const size_t format_at = 8 + static_cast<size_t>(static_cast<unsigned char>(v3[0]));
-  ASSERT_EQ(v3[format_at], 3);
+  const size_t format_at = 8 + static_cast<size_t>(static_cast<unsigned char>(v4[0]));
+  ASSERT_EQ(v4[format_at], 4);
+  // Format 4 ends with whether a breadth model follows (u64 0: none here).
+  std::string v3 = v4.substr(0, v4.size() - 8);
+  v3[format_at] = 3;
   // Format 3 ends with the breadth state: rewarded trials (i64), best reward
   // (f64), the count when it was reached (i64).
   auto i64_at = [](const std::string& bytes, size_t at) {
@@ -503,16 +507,31 @@ TEST(ControllerTest, RestoresFormatOneAndTwoCheckpoints) {
     auto b = *MnasNetController::Create(co, space, 99);
     ASSERT_TRUE(b->Restore(*old).ok());
     const std::string resaved = *b->Save();
-    ASSERT_EQ(resaved.size(), v3.size());
-    EXPECT_EQ(resaved.substr(0, state_at), v3.substr(0, state_at));
+    ASSERT_EQ(resaved.size(), v4.size());
+    EXPECT_EQ(resaved.substr(0, state_at), v4.substr(0, state_at));
     EXPECT_EQ(i64_at(resaved, state_at), 9);       // 8 learned + 1 buffered.
     EXPECT_EQ(i64_at(resaved, state_at + 16), 9);  // Best "just reached".
   }
+  {
+    // Format 3 keeps its breadth state and restores unchanged.
+    auto b = *MnasNetController::Create(co, space, 99);
+    ASSERT_TRUE(b->Restore(v3).ok());
+    std::string resaved = *b->Save();
+    resaved[format_at] = 3;
+    EXPECT_EQ(resaved.substr(0, v3.size()), v3);
+    // With a breadth model on, a format 3 checkpoint restores with an empty one.
+    ControllerOptions with_model = co;
+    with_model.breadth_share = 0.5;
+    with_model.breadth_model = 1;
+    auto m = *MnasNetController::Create(with_model, space, 99);
+    ASSERT_TRUE(m->Restore(v3).ok());
+    EXPECT_GT(m->Save()->size(), v4.size());
+  }
   auto b = *MnasNetController::Create(co, space, 99);
-  v1[format_at] = 4;
+  v1[format_at] = 5;
   absl::Status future = b->Restore(v1);
   EXPECT_FALSE(future.ok());
-  EXPECT_NE(future.message().find("formats 1 to 3"), std::string::npos) << future;
+  EXPECT_NE(future.message().find("formats 1 to 4"), std::string::npos) << future;
 }
 
 // Breadth: while the best reward keeps improving, the policy makes every
@@ -562,6 +581,89 @@ TEST(ControllerTest, BreadthStartsWhenTheBestStallsAndIsCheckpointed) {
   EXPECT_EQ(seen_a, seen_b);
   EXPECT_EQ(*stalled->Save(), *resumed->Save());
   EXPECT_EQ(resumed->breadth_proposals(), 8);  // Diagnostics: not checkpointed.
+}
+
+// Model-guided breadth: once stalled, the breadth proposals are the picks of a
+// model fitted on the controller's observed trials. On a reward that counts
+// the decisions set to choice 3, after 24 random trials (a warm start) those picks are far
+// better than uniform breadth's, every one new; a checkpoint taken with the
+// model continues identically.
+TEST(ControllerTest, ModelGuidedBreadthPicksWhatTheModelPredictsBest) {
+  ToySpace space(6, 4);
+  auto reward_of = [](const std::vector<int>& t) {
+    double r = 0;
+    for (int v : t) r += v == 3 ? 1.0 : 0.0;
+    return r / 6;
+  };
+  auto run = [&](double breadth_model, int64_t& model_picks, double& mean_late,
+                 std::string* checkpoint) {
+    ControllerOptions co;
+    co.batch_size = 4;
+    co.breadth_share = 1;
+    co.breadth_patience = 0;  // Stalled from the first rewarded trial.
+    co.breadth_model = breadth_model;
+    auto d = *MnasNetController::Create(co, space, 31);
+    RandomSearch warm(space, 4);
+    std::vector<Observation> obs;
+    const std::vector<Proposal> first = *warm.Propose(24);
+    for (const Proposal& p : first) {
+      Observation o;
+      o.architecture = p.architecture;
+      o.reward = reward_of(p.architecture.tokens);
+      obs.push_back(o);
+    }
+    ASSERT_TRUE(d->WarmStart(obs).ok());
+    if (checkpoint != nullptr) *checkpoint = *d->Save();
+    std::set<std::vector<int>> seen;
+    for (const Observation& o : obs) seen.insert(o.architecture.tokens);
+    double sum = 0;
+    const std::vector<Proposal> late = *d->Propose(16);
+    for (const Proposal& p : late) {
+      EXPECT_TRUE(seen.insert(p.architecture.tokens).second);
+      sum += reward_of(p.architecture.tokens);
+    }
+    model_picks = d->model_proposals();
+    EXPECT_EQ(d->breadth_proposals(), 16);
+    mean_late = sum / 16;
+  };
+  int64_t picks_uniform = 0, picks_model = 0;
+  double uniform = 0, guided = 0;
+  std::string checkpoint;
+  run(0, picks_uniform, uniform, nullptr);
+  run(1, picks_model, guided, &checkpoint);
+  EXPECT_EQ(picks_uniform, 0);
+  EXPECT_EQ(picks_model, 16);
+  // Uniform cells average 1.5 of 6 decisions at 3 (0.25); the model's picks
+  // should have most of them.
+  EXPECT_LT(uniform, 0.45);
+  EXPECT_GT(guided, 0.6) << "uniform breadth " << uniform;
+
+  ControllerOptions co;
+  co.batch_size = 4;
+  co.breadth_share = 1;
+  co.breadth_patience = 0;
+  co.breadth_model = 1;
+  auto a = *MnasNetController::Create(co, space, 5);
+  auto b = *MnasNetController::Create(co, space, 6);
+  ASSERT_TRUE(a->Restore(checkpoint).ok());
+  ASSERT_TRUE(b->Restore(checkpoint).ok());
+  for (int round = 0; round < 3; ++round) {
+    const std::vector<Proposal> pa = *a->Propose(4), pb = *b->Propose(4);
+    ASSERT_EQ(pa.size(), pb.size());
+    std::vector<Observation> oa, ob;
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i].architecture.tokens, pb[i].architecture.tokens);
+      Observation o;
+      o.proposal_id = pa[i].id;
+      o.architecture = pa[i].architecture;
+      o.reward = reward_of(pa[i].architecture.tokens);
+      oa.push_back(o);
+      ob.push_back(o);
+    }
+    ASSERT_TRUE(a->Observe(oa).ok());
+    ASSERT_TRUE(b->Observe(ob).ok());
+  }
+  EXPECT_EQ(*a->Save(), *b->Save());
 }
 
 // On NB201, breadth proposes other encodings of an elite's network (the same

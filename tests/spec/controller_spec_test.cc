@@ -102,12 +102,19 @@ TEST(SpecTest, TableSearchesDefaultToTheSurrogate) {
 
 // The controller's breadth options parse and are range-checked.
 TEST(SpecTest, ParsesControllerBreadth) {
-  absl::StatusOr<ControllerSpec> spec =
-      Parse("strategy: {name: mnasnet-reinforce, breadth_share: 0.5, breadth_patience: 24}\n");
+  absl::StatusOr<ControllerSpec> spec = Parse(
+      "strategy: {name: mnasnet-reinforce, breadth_share: 0.5, breadth_patience: 24, "
+      "breadth_model: 1}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->strategy.controller.breadth_share, 0.5);
   EXPECT_EQ(spec->strategy.controller.breadth_patience, 24);
+  EXPECT_EQ(spec->strategy.controller.breadth_model, 1);
   EXPECT_EQ(ControllerOptions{}.breadth_share, 0);  // Off unless asked for.
+  EXPECT_EQ(ControllerOptions{}.breadth_model, 0);
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: -0.5}").find("breadth_model"),
+            std::string::npos);
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: 1}").find("needs breadth_share"),
+            std::string::npos);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_share: 1.5}").find("breadth_share"),
             std::string::npos);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_patience: -1}").find("breadth_patience"),
