@@ -117,9 +117,20 @@ absl::StatusOr<StrategyOptions> ParseStrategyOptions(const YamlSection& strategy
   HWNAS_ASSIGN_OR_RETURN(c.risk_quantile,
                          strategy.Double("risk_quantile", c.risk_quantile, 0, 0.99));
   HWNAS_ASSIGN_OR_RETURN(c.elite_size, strategy.Int("elite_size", c.elite_size, 0, 4096));
+  if (IsController(o.name)) {
+    // The controller strategies of a spec get the breadth the benchmark
+    // measured on every column (docs/benchmarks.md, "The controller on every
+    // column"): without it the policy lost to random search on devices and
+    // data sets it was not tuned on. ControllerOptions itself keeps breadth
+    // off for library callers.
+    c.breadth_share = kSpecBreadthShare;
+    c.breadth_model = kSpecBreadthModel;
+  }
   HWNAS_ASSIGN_OR_RETURN(c.breadth_share, strategy.Double("breadth_share", c.breadth_share, 0, 1));
   HWNAS_ASSIGN_OR_RETURN(c.breadth_patience,
                          strategy.Int("breadth_patience", c.breadth_patience, 0, 1000000));
+  // `breadth_share: 0` alone turns breadth off, model picks included.
+  if (c.breadth_share == 0 && !strategy.Has("breadth_model")) c.breadth_model = 0;
   HWNAS_ASSIGN_OR_RETURN(c.breadth_model, strategy.Double("breadth_model", c.breadth_model, 0, 1));
   SurrogateOptions& s = o.surrogate;
   HWNAS_ASSIGN_OR_RETURN(s.initial, strategy.Int("initial", s.initial, 2, 100000));

@@ -57,6 +57,12 @@ struct Nsga2Options {
 
 enum class PolicyGradient { kPpo, kReinforce };
 
+// Breadth a spec's mnasnet-ppo / mnasnet-reinforce get unless it says
+// otherwise (ControllerOptions below keeps 0 for library callers): the
+// settings the benchmark's builtins ran with on every column.
+inline constexpr double kSpecBreadthShare = 0.5;
+inline constexpr double kSpecBreadthModel = 1;
+
 // The MnasNet/ENAS LSTM controller. Defaults from the papers (NASNet/MnasNet
 // PPO learning rate 3.5e-4, ENAS sampling temperature 5, tanh constant 2.5,
 // entropy weight 1e-4, baseline decay 0.99; hidden size 100).

@@ -109,11 +109,23 @@ TEST(SpecTest, ParsesControllerBreadth) {
   EXPECT_EQ(spec->strategy.controller.breadth_share, 0.5);
   EXPECT_EQ(spec->strategy.controller.breadth_patience, 24);
   EXPECT_EQ(spec->strategy.controller.breadth_model, 1);
-  EXPECT_EQ(ControllerOptions{}.breadth_share, 0);  // Off unless asked for.
+  EXPECT_EQ(ControllerOptions{}.breadth_share, 0);  // Off for library callers.
   EXPECT_EQ(ControllerOptions{}.breadth_model, 0);
+  // A spec's controller gets the benchmarked breadth unless it says otherwise.
+  for (const char* name : {"mnasnet-ppo", "mnasnet-reinforce"}) {
+    absl::StatusOr<ControllerSpec> plain = Parse(absl::StrCat("strategy: {name: ", name, "}\n"));
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    EXPECT_EQ(plain->strategy.controller.breadth_share, 0.5) << name;
+    EXPECT_EQ(plain->strategy.controller.breadth_model, 1) << name;
+  }
+  absl::StatusOr<ControllerSpec> off = Parse("strategy: {name: mnasnet-ppo, breadth_share: 0}\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->strategy.controller.breadth_share, 0);
+  EXPECT_EQ(off->strategy.controller.breadth_model, 0);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: -0.5}").find("breadth_model"),
             std::string::npos);
-  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_model: 1}").find("needs breadth_share"),
+  EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_share: 0, breadth_model: 1}")
+                .find("needs breadth_share"),
             std::string::npos);
   EXPECT_NE(Error("strategy: {name: mnasnet-ppo, breadth_share: 1.5}").find("breadth_share"),
             std::string::npos);
