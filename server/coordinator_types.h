@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/message_limits.h"
 #include "common/records.h"
 #include "scheduler/policy.h"
 
@@ -53,9 +54,8 @@ struct ResultReport {
   std::string checkpoint;  // Multi-fidelity: the trained state, for the next rung.
 };
 
-// Largest dnas job checkpoint the server stores (under the 8 MiB gRPC
-// message limit, with room for the rest of the request).
-inline constexpr int64_t kDnasCheckpointMaxBytes = int64_t{7} << 20;
+// Largest dnas job checkpoint the server stores (common/message_limits.h).
+inline constexpr int64_t kDnasCheckpointMaxBytes = static_cast<int64_t>(kMaxCheckpointBytes);
 
 // Most trials one AcquireTrial hands out, and most results one
 // ReportResults takes.

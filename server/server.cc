@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/message_limits.h"
 #include "common/status_macros.h"
 #include "db/dashboard_queries.h"
 #include "db/notify_listener.h"
@@ -217,7 +218,7 @@ absl::StatusOr<std::unique_ptr<HwnasServer>> HwnasServer::Start(ServerOptions op
   builder.AddListeningPort(options.listen_address, credentials, &port);
   builder.RegisterService(impl->search_service.get());
   builder.RegisterService(impl->worker_service.get());
-  builder.SetMaxReceiveMessageSize(8 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<UnparseableRequestInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "common/data_paths.h"
 #include "common/files.h"
+#include "common/message_limits.h"
 #include "common/status_macros.h"
 #include "controller/nb201_table.h"
 #include "mcu/firmware.h"
@@ -266,11 +267,11 @@ class RunnerExecutor final : public TrialExecutor {
           a.search_id, a.trial_number, a.rung, outcome.result.epochs, out.checkpoint.size(),
           rung.note);
     }
-    // A report carries at most what the server accepts (8 MiB); a larger
-    // state is not sent and the next rung starts over (and says so).
-    if (out.checkpoint.size() > (size_t{7} << 20)) {
+    // A report carries at most what the server accepts; a larger state is
+    // not sent and the next rung starts over (and says so).
+    if (out.checkpoint.size() > kMaxCheckpointBytes) {
       spdlog::warn("event=checkpoint_too_large trial={} bytes={} limit={}", a.trial_number,
-                   out.checkpoint.size(), size_t{7} << 20);
+                   out.checkpoint.size(), kMaxCheckpointBytes);
       out.checkpoint.clear();
     }
     out.state = outcome.state;

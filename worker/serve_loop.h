@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/message_limits.h"
 #include "common/records.h"
 #include "common/trial.h"
 #include "worker/worker_client.h"
@@ -55,7 +56,7 @@ struct DnasOutcome {
 // whole state after it; returns false to stop the job there.
 using DnasEpochCallback = std::function<bool(const EpochMetrics&, const std::string& checkpoint)>;
 // Largest dnas checkpoint the server stores (kDnasCheckpointMaxBytes there).
-inline constexpr size_t kMaxDnasCheckpointBytes = size_t{7} << 20;
+inline constexpr size_t kMaxDnasCheckpointBytes = kMaxCheckpointBytes;
 
 // Runs trials for the loop: the table-or-train decision and the evaluation
 // itself. One trial at a time, always from the loop's thread.

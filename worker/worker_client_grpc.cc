@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/message_limits.h"
 #include "hwnas/v1/worker_service.grpc.pb.h"
 #include "proto/convert.h"
 #include "proto/grpc_status.h"
@@ -275,9 +276,9 @@ absl::StatusOr<std::unique_ptr<WorkerClient>> NewGrpcWorkerClient(
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  // Assignments carry checkpoints up to 7 MiB (a rung's, a dnas job's):
-  // above gRPC's 4 MiB default, within the server's 8 MiB.
-  args.SetMaxReceiveMessageSize(8 << 20);
+  // Assignments carry checkpoints (a rung's, a dnas job's) far above gRPC's
+  // 4 MiB default (common/message_limits.h).
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   // gRPC's defaults back off reconnection attempts up to 120 s (1 s first,
   // x1.6 each): a worker found a restarted server 4-9 s after it listened
   // again. Attempt every 250 ms to 1 s instead; a refused connection costs

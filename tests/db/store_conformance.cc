@@ -1187,6 +1187,22 @@ TEST_P(StoreConformanceTest, TrialOriginsRoundTripAndSetTheLeaseOrder) {
 // (the next lease resumes from it), a newer epoch replaces it, one over the
 // byte limit is refused with the numbers and leaves the stored one, and the
 // architectures the job found are trials of origin dnas.
+// A supernet's state is tens of megabytes (62 MB for the DNAS benchmark's
+// spec): it is stored and read back whole, every byte (common/message_limits.h).
+TEST_P(StoreConformanceTest, LargeCheckpointRoundTripsByteForByte) {
+  const int64_t search = NewSearchId();
+  ASSERT_OK(store_->AddTrials(search, {Pending({1, 2, 3})}));
+  std::string big(size_t{64} << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 3, 0.5, big}, int64_t{1} << 30));
+  absl::StatusOr<std::optional<TrialCheckpoint>> loaded = store_->LoadTrialCheckpoint(search, 1);
+  ASSERT_OK(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->epochs, 3);
+  EXPECT_EQ((*loaded)->data.size(), big.size());
+  EXPECT_TRUE((*loaded)->data == big);
+}
+
 TEST_P(StoreConformanceTest, DnasJobCheckpointSurvivesItsLeaseAndItsTrialsAreOfOriginDnas) {
   const int64_t search = NewSearchId();
   NewTrial job = Pending({0, 0, 0, 0, 0, 0});
