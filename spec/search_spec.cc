@@ -205,6 +205,20 @@ absl::StatusOr<SearchSpec> ParseUnguarded(absl::string_view yaml) {
     HWNAS_ASSIGN_OR_RETURN(YamlSection screen, root.Child("screen"));
     HWNAS_ASSIGN_OR_RETURN(spec.screen, ParseScreenOptions(screen, evaluator));
   }
+  if (spec.controller.strategy.name == "dnas") {
+    // The supernet job is no candidate architecture: it can be neither
+    // screened by a proxy nor trained in rungs.
+    if (spec.screen.enabled) {
+      return absl::InvalidArgumentError(
+          "screen: strategy dnas starts with a supernet job, not candidates to screen; drop "
+          "screen: or choose another strategy");
+    }
+    if (spec.fidelity.enabled()) {
+      return absl::InvalidArgumentError(
+          "fidelity.kind: strategy dnas trains one supernet job and then its top-k "
+          "architectures once each; use kind none or another strategy");
+    }
+  }
 
   // Building the space validates the `space:` section against the data.
   HWNAS_RETURN_IF_ERROR(MakeSpace(spec).status());

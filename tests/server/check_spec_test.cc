@@ -76,9 +76,6 @@ TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
               HasSubstr("not a text file: a NUL byte at line 8"));
 }
 
-// hardware.targets[].mcu_profile names a profile on the server's profile
-// path, or is the profile itself (a mapping); a path is refused before any
-// file is opened (the audit read /dev/zero until the server held 3 GB).
 // strategy dnas runs as a server job now (server/dnas_jobs.h): accepted at
 // submit on the mnasnet space with a latency target, refused elsewhere
 // naming the space. Its trials go to
@@ -98,8 +95,24 @@ training: {epochs: 1}
 budget: {trials: 3}
 )" + dnas),
               HasSubstr("space temporal is not supported"));
+  // The supernet job is no candidate: no screen, no rungs.
+  EXPECT_THAT(CheckError(std::string(kTrain) + dnas + "screen: {proxy: synflow, keep: 0.5}\n"),
+              HasSubstr("screen: strategy dnas starts with a supernet job"));
+  EXPECT_THAT(CheckError(R"(
+name: f
+space: {name: mnasnet, blocks: 2, filters: [8, 16], layers: [1, 1], strides: [1, 2],
+        stem_filters: 8, head_filters: 0}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 3, batch_size: 64}
+budget: {trials: 3}
+fidelity: {kind: asha, min: 1, max: 3, eta: 3}
+)" + dnas),
+              HasSubstr("fidelity.kind: strategy dnas trains one supernet job"));
 }
 
+// hardware.targets[].mcu_profile names a profile on the server's profile
+// path, or is the profile itself (a mapping); a path is refused before any
+// file is opened (the audit read /dev/zero until the server held 3 GB).
 TEST(SearchSpecTest, ProfilesAreNamesOrInlineNeverPaths) {
   for (const char* path : {"/dev/zero", "/etc/passwd", "../x.yaml", "secret.yaml", "a/b"}) {
     const std::string yaml =
