@@ -76,6 +76,21 @@ TEST(SearchSpecTest, CheckSpecRefusesObjectivesOnMetricsTrialsWillNotHave) {
               HasSubstr("not a text file: a NUL byte at line 8"));
 }
 
+// hardware.int8_accuracy: the trials have int8_accuracy@host (any worker
+// measures it on the host), which objectives may then name; without the
+// option the metric is refused, saying why.
+TEST(SearchSpecTest, Int8AccuracyOnTheHostIsAMetricOnlyWhenAskedFor) {
+  const std::string with = std::string(kTrain) +
+                           "hardware: {measure_latency: false, int8_accuracy: true}\n"
+                           "objectives: {pareto_metrics: [int8_accuracy@host]}\n";
+  absl::StatusOr<spec::SearchSpec> ok = SearchRuntime::CheckSpec(with, {});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_THAT(
+      CheckError(std::string(kTrain) + "hardware: {measure_latency: false}\n"
+                                       "objectives: {pareto_metrics: [int8_accuracy@host]}\n"),
+      HasSubstr("hardware.int8_accuracy is not true"));
+}
+
 // strategy dnas runs as a server job now (server/dnas_jobs.h): accepted at
 // submit on the mnasnet space with a latency target, refused elsewhere
 // naming the space. Its trials go to
