@@ -629,7 +629,16 @@ TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
     s.flash_bytes = s.footprint.const_bytes + 3000 +
                     30 * s.footprint.kernel_calls["hwnas_conv_s8"] +
                     (i % 2 ? 1500 + 40 * s.footprint.kernel_calls["hwnas_conv_s4"] : 0);
-    s.sram_bytes = s.footprint.arena_bytes + 180;
+    // The stack: the deepest called kernel's frame (the shipped profile's
+    // compiled frames) + 30 B above it.
+    double deepest = 0;
+    for (const auto& [kernel, calls] : s.footprint.kernel_calls) {
+      if (auto it = base->deployed.kernel_stack_bytes.find(kernel);
+          it != base->deployed.kernel_stack_bytes.end()) {
+        deepest = std::max(deepest, it->second);
+      }
+    }
+    s.sram_bytes = s.footprint.arena_bytes + static_cast<int64_t>(deepest) + 30;
     samples.push_back(s);
   }
   hardware::McuProfile p = FitMcuProfile(*base, samples);
@@ -645,7 +654,7 @@ TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
   EXPECT_NEAR(p.deployed.kernel_flash_bytes["hwnas_conv_s4"], 1500, 2);
   EXPECT_NEAR(p.deployed.call_flash_bytes["hwnas_conv_s8"], 30, 0.5);
   EXPECT_NEAR(p.deployed.call_flash_bytes["hwnas_conv_s4"], 40, 0.5);
-  EXPECT_EQ(p.deployed.stack_bytes, 180);
+  EXPECT_EQ(p.deployed.stack_bytes, 30);
   // The legacy terms keep the base profile's values (no legacy features).
   EXPECT_EQ(p.int8.conv, base->int8.conv);
   // The YAML reads back as the same profile.
@@ -654,7 +663,7 @@ TEST(McuCalibrateTest, FitRecoversKnownCoefficients) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_NEAR(back->deployed.cycles["dot22.iter"], 15, 0.05);
   EXPECT_NEAR(back->deployed.kernel_flash_bytes["hwnas_conv_s4"], 1500, 2);
-  EXPECT_EQ(back->deployed.stack_bytes, 180);
+  EXPECT_EQ(back->deployed.stack_bytes, 30);
   EXPECT_EQ(back->sram_bytes, p.sram_bytes);
 }
 
