@@ -40,8 +40,31 @@ class Backoff {
 // kInfeasible: trained, but over a hard limit measured on the worker.
 enum class Ending { kReport, kFailed, kInfeasible, kHandBack, kDrop };
 
-// Single-threaded except for the heartbeat thread of RunTraining, which
-// shares only atomics and the (thread-safe) client.
+// What the server's answers to a lease's heartbeats and epoch reports say
+// (a cancelled search, a lost lease, stop early), and `interrupt`, which
+// the training polls between batches (also set on SIGTERM by the heartbeat).
+struct LeaseWatch {
+  std::atomic<bool> stop_early{false}, cancelled{false}, lease_lost{false};
+  std::atomic<bool> interrupt{false};
+  std::atomic<bool> done{false};  // The work ended: the heartbeat stops.
+
+  void React(const absl::StatusOr<ProgressAction>& action) {
+    if (!action.ok()) {
+      if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
+          action.status().code() == absl::StatusCode::kPermissionDenied) {
+        lease_lost = true;
+      }
+    } else if (*action == ProgressAction::kStopEarly) {
+      stop_early = true;
+    } else if (*action == ProgressAction::kCancelled) {
+      cancelled = true;
+    }
+    if (cancelled || lease_lost) interrupt = true;
+  }
+};
+
+// Single-threaded except for the heartbeat thread of RunTraining and
+// RunDnasJob, which shares only atomics and the (thread-safe) client.
 class Loop {
  public:
   Loop(WorkerClient& client, TrialExecutor& executor, const ServeLoopOptions& options,
@@ -78,6 +101,9 @@ class Loop {
   // A dnas supernet job: heartbeats, every epoch's checkpoint sent and
   // stored before the next epoch counts, the architectures with the result.
   void RunDnasJob(const TrialLease& lease);
+  // Heartbeats `lease_id` every heartbeat_ until watch.done, feeding the
+  // answers to watch.React; sets watch.interrupt on SIGTERM.
+  std::thread StartHeartbeat(const std::string& lease_id, LeaseWatch& watch);
   absl::StatusOr<ProgressAction> Progress(const std::string& lease_id,
                                           const std::optional<EpochMetrics>& metrics);
   void ReportResult(const std::string& lease_id, const TrialResult& result, bool early_stopped,
@@ -241,41 +267,17 @@ TrainingOutcome Loop::RunTraining(const TrialLease& lease, Ending* ending) {
   // two batches (the heartbeat thread watches for them), so the worker
   // neither trains on for the rest of a long epoch nor keeps a shutdown
   // waiting; early stopping still ends at an epoch boundary with metrics.
-  std::atomic<bool> stop_early{false}, cancelled{false}, lease_lost{false}, done{false};
-  std::atomic<bool> interrupt{false};
-  auto react = [&](const absl::StatusOr<ProgressAction>& action) {
-    if (!action.ok()) {
-      if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
-          action.status().code() == absl::StatusCode::kPermissionDenied) {
-        lease_lost = true;
-      }
-    } else if (*action == ProgressAction::kStopEarly) {
-      stop_early = true;
-    } else if (*action == ProgressAction::kCancelled) {
-      cancelled = true;
-    }
-    if (cancelled || lease_lost) interrupt = true;
-  };
-  std::thread heartbeat([&] {
-    while (!done.load()) {
-      const absl::Time next = Now() + heartbeat_;
-      while (!done.load() && Now() < next) {
-        if (stop_->load()) interrupt = true;
-        Sleep(absl::Milliseconds(20));
-      }
-      if (done.load()) break;
-      react(Progress(lease.lease_id, std::nullopt));
-    }
-  });
+  LeaseWatch watch;
+  std::thread heartbeat = StartHeartbeat(lease.lease_id, watch);
   EpochCallback epoch_done = [&](const EpochMetrics& m) {
-    react(Progress(lease.lease_id, m));
-    return !(stop_early || cancelled || lease_lost || stop_->load());
+    watch.React(Progress(lease.lease_id, m));
+    return !(watch.stop_early || watch.cancelled || watch.lease_lost || stop_->load());
   };
-  TrainingOutcome outcome = executor_.Train(lease.assignment, epoch_done, &interrupt);
-  done = true;
+  TrainingOutcome outcome = executor_.Train(lease.assignment, epoch_done, &watch.interrupt);
+  watch.done = true;
   heartbeat.join();
 
-  if (lease_lost || cancelled) {
+  if (watch.lease_lost || watch.cancelled) {
     *ending = Ending::kDrop;
   } else if (outcome.state == TrialState::kInfeasible) {
     *ending = Ending::kInfeasible;  // A final answer, also when stopping.
@@ -289,33 +291,26 @@ TrainingOutcome Loop::RunTraining(const TrialLease& lease, Ending* ending) {
   return outcome;
 }
 
-void Loop::RunDnasJob(const TrialLease& lease) {
-  const TrialAssignment& a = lease.assignment;
-  std::atomic<bool> cancelled{false}, lease_lost{false}, done{false}, interrupt{false};
-  std::string epoch_error;  // Why the job stopped at an epoch's end.
-  bool too_large = false;   // Its checkpoint: the same on any worker.
-  auto react = [&](const absl::StatusOr<ProgressAction>& action) {
-    if (!action.ok()) {
-      if (action.status().code() == absl::StatusCode::kFailedPrecondition ||
-          action.status().code() == absl::StatusCode::kPermissionDenied) {
-        lease_lost = true;
-      }
-    } else if (*action == ProgressAction::kCancelled) {
-      cancelled = true;
-    }
-    if (cancelled || lease_lost) interrupt = true;
-  };
-  std::thread heartbeat([&] {
-    while (!done.load()) {
+std::thread Loop::StartHeartbeat(const std::string& lease_id, LeaseWatch& watch) {
+  return std::thread([this, lease_id, &watch] {
+    while (!watch.done.load()) {
       const absl::Time next = Now() + heartbeat_;
-      while (!done.load() && Now() < next) {
-        if (stop_->load()) interrupt = true;
+      while (!watch.done.load() && Now() < next) {
+        if (stop_->load()) watch.interrupt = true;
         Sleep(absl::Milliseconds(20));
       }
-      if (done.load()) break;
-      react(Progress(lease.lease_id, std::nullopt));
+      if (watch.done.load()) break;
+      watch.React(Progress(lease_id, std::nullopt));
     }
   });
+}
+
+void Loop::RunDnasJob(const TrialLease& lease) {
+  const TrialAssignment& a = lease.assignment;
+  LeaseWatch watch;         // Its stop_early is not used: a job runs all its epochs.
+  std::string epoch_error;  // Why the job stopped at an epoch's end.
+  bool too_large = false;   // Its checkpoint: the same on any worker.
+  std::thread heartbeat = StartHeartbeat(lease.lease_id, watch);
   DnasEpochCallback epoch_done = [&](const EpochMetrics& m, const std::string& checkpoint) {
     if (checkpoint.size() > kMaxDnasCheckpointBytes) {
       too_large = true;
@@ -328,20 +323,20 @@ void Loop::RunDnasJob(const TrialLease& lease) {
     absl::StatusOr<ProgressAction> answer = WithRetries("ReportDnasEpoch", kProgressPatience, [&] {
       return client_.ReportDnasEpoch(worker_id_, lease.lease_id, m, checkpoint);
     });
-    react(answer);
-    if (!answer.ok() && !lease_lost) {
+    watch.React(answer);
+    if (!answer.ok() && !watch.lease_lost) {
       epoch_error = absl::StrCat("epoch ", m.epoch, " not stored: ", answer.status().message());
     }
     if (answer.ok()) {
       spdlog::info("event=dnas_epoch_stored search={} trial={} epoch={} bytes={}", a.search_id,
                    a.trial_number, m.epoch, checkpoint.size());
     }
-    return answer.ok() && !cancelled && !stop_->load();
+    return answer.ok() && !watch.cancelled && !stop_->load();
   };
-  DnasOutcome outcome = executor_.RunDnasJob(a, epoch_done, &interrupt);
-  done = true;
+  DnasOutcome outcome = executor_.RunDnasJob(a, epoch_done, &watch.interrupt);
+  watch.done = true;
   heartbeat.join();
-  if (lease_lost || cancelled) {
+  if (watch.lease_lost || watch.cancelled) {
     spdlog::info("event=dnas_job_dropped trial={} reason=cancelled_or_lease_lost", a.trial_number);
     return;
   }
