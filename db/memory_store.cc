@@ -21,6 +21,13 @@ absl::Status SearchNotFound(int64_t search_id) {
   return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
 }
 
+// NOT_FOUND for a trial number outside 1..trials of the search.
+absl::Status CheckTrialNumber(int64_t search_id, int64_t number, size_t trials) {
+  if (number >= 1 && number <= static_cast<int64_t>(trials)) return absl::OkStatus();
+  return absl::NotFoundError(
+      absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
+}
+
 // What PostgreSQL does to a text array passed as one joined string: a list
 // of one empty item joins to "" and is stored as the empty array.
 std::vector<std::string> AsStoredArray(std::vector<std::string> items) {
@@ -870,10 +877,7 @@ absl::Status MemoryStore::RecordRung(int64_t search_id, const RungResult& result
   absl::MutexLock lock(&mu_);
   State::Search* s = state_->FindSearch(search_id);
   if (s == nullptr) return SearchNotFound(search_id);
-  if (result.trial_number < 1 || result.trial_number > static_cast<int64_t>(s->trial_ids.size())) {
-    return absl::NotFoundError(
-        absl::StrCat("trial ", result.trial_number, " of search ", search_id, " does not exist"));
-  }
+  HWNAS_RETURN_IF_ERROR(CheckTrialNumber(search_id, result.trial_number, s->trial_ids.size()));
   RungResult& stored = s->rungs[{result.trial_number, result.rung}];
   const bool promoted = stored.promoted;
   stored = result;
@@ -903,10 +907,7 @@ absl::StatusOr<TrialRecord> MemoryStore::PromoteTrial(int64_t search_id, int64_t
   absl::MutexLock lock(&mu_);
   State::Search* s = state_->FindSearch(search_id);
   if (s == nullptr) return SearchNotFound(search_id);
-  if (number < 1 || number > static_cast<int64_t>(s->trial_ids.size())) {
-    return absl::NotFoundError(
-        absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
-  }
+  HWNAS_RETURN_IF_ERROR(CheckTrialNumber(search_id, number, s->trial_ids.size()));
   TrialRecord& t = state_->trials.at(s->trial_ids[number - 1]);
   if (s->rec.state != SearchState::kRunning) {
     return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
@@ -943,10 +944,7 @@ absl::StatusOr<TrialRecord> MemoryStore::ScreenTrial(int64_t search_id, int64_t 
   absl::MutexLock lock(&mu_);
   State::Search* s = state_->FindSearch(search_id);
   if (s == nullptr) return SearchNotFound(search_id);
-  if (number < 1 || number > static_cast<int64_t>(s->trial_ids.size())) {
-    return absl::NotFoundError(
-        absl::StrCat("trial ", number, " of search ", search_id, " does not exist"));
-  }
+  HWNAS_RETURN_IF_ERROR(CheckTrialNumber(search_id, number, s->trial_ids.size()));
   TrialRecord& t = state_->trials.at(s->trial_ids[number - 1]);
   if (s->rec.state != SearchState::kRunning) {
     return absl::FailedPreconditionError(absl::StrCat("search ", search_id, " is ",
@@ -984,11 +982,7 @@ absl::StatusOr<CheckpointSaved> MemoryStore::SaveTrialCheckpoint(int64_t search_
   absl::MutexLock lock(&mu_);
   State::Search* s = state_->FindSearch(search_id);
   if (s == nullptr) return SearchNotFound(search_id);
-  if (checkpoint.trial_number < 1 ||
-      checkpoint.trial_number > static_cast<int64_t>(s->trial_ids.size())) {
-    return absl::NotFoundError(absl::StrCat("trial ", checkpoint.trial_number, " of search ",
-                                            search_id, " does not exist"));
-  }
+  HWNAS_RETURN_IF_ERROR(CheckTrialNumber(search_id, checkpoint.trial_number, s->trial_ids.size()));
   const int64_t size = static_cast<int64_t>(checkpoint.data.size());
   int64_t others = 0;
   std::vector<std::pair<double, int64_t>> lower;  // (score, trial) evictable.
