@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "hwnas/v1/search_service.grpc.pb.h"
 #include "tests/server/http_client.h"
+#include "tests/server/store_polling.h"
 #include "tests/testing/postgres_env.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_paths.h"
@@ -248,19 +249,7 @@ class Cluster {
     return s.ok() ? *s : SearchRecord{};
   }
 
-  std::vector<TrialRecord> Trials(int64_t id) {
-    std::vector<TrialRecord> all;
-    db::TrialQuery q{.search_id = id, .page_size = 1000};
-    while (true) {
-      absl::StatusOr<db::Page<TrialRecord>> page = store_->ListTrials(q);
-      EXPECT_OK(page);
-      if (!page.ok()) break;
-      all.insert(all.end(), page->items.begin(), page->items.end());
-      if (page->next_page_token.empty()) break;
-      q.page_token = page->next_page_token;
-    }
-    return all;
-  }
+  std::vector<TrialRecord> Trials(int64_t id) { return e2e::AllTrials(*store_, id); }
 
   std::string Log(const std::string& file) const { return ReadFileOrEmpty(dir_ + "/" + file); }
 
