@@ -513,16 +513,39 @@ std::vector<double> MedianRegrets(const SettingResult& sr, int budget) {
   return out;
 }
 
+// Medians are compared as printed (two decimals), so a tie in the table is a
+// tie in the shares.
+double Rounded(double x) { return std::round(x * 100) / 100; }
+
+// Mean regret of each contender at `budget` trials: the tie-break when two
+// medians round to the same value (most often both 0.00, the optimum found by
+// more than half the seeds), where the mean still tells how often it was not.
+std::vector<double> MeanRegrets(const SettingResult& sr, int budget) {
+  std::vector<double> out;
+  for (const ContenderResult& c : sr.contenders) {
+    double sum = 0;
+    for (const std::vector<double>& curve : c.curves) {
+      sum += curve[std::min<size_t>(budget, curve.size()) - 1];
+    }
+    out.push_back(c.curves.empty() ? 0.0 : sum / c.curves.size());
+  }
+  return out;
+}
+
+// True when contender `a` beats `b`: a lower rounded median, or the same
+// rounded median and a lower rounded mean.
+bool AheadWithTieBreak(const std::vector<double>& med, const std::vector<double>& mean, int a,
+                       int b) {
+  if (Rounded(med[a]) != Rounded(med[b])) return Rounded(med[a]) < Rounded(med[b]);
+  return Rounded(mean[a]) < Rounded(mean[b]);
+}
+
 int IndexOfLabel(const SettingResult& sr, absl::string_view label) {
   for (size_t i = 0; i < sr.contenders.size(); ++i) {
     if (sr.contenders[i].label == label) return static_cast<int>(i);
   }
   return -1;
 }
-
-// Medians are compared as printed (two decimals), so a tie in the table is a
-// tie in the shares.
-double Rounded(double x) { return std::round(x * 100) / 100; }
 
 // Per contender: settings counted, ahead of random, within 0.1 of random,
 // ahead of evolution, over the results `keep` admits.
@@ -533,36 +556,41 @@ std::string Shares(const std::vector<SettingResult>& results, int budget, absl::
   std::string out =
       absl::StrCat("| ", title,
                    " | settings | ahead of random | within 0.1 of random | ahead of "
-                   "evolution | largest lag behind random |\n|---|---|---|---|---|---|\n");
+                   "evolution | ahead of random, ties by mean | ahead of evolution, ties by mean "
+                   "| largest lag behind random |\n|---|---|---|---|---|---|---|---|\n");
   for (size_t c = 0; c < first.contenders.size(); ++c) {
     int n = 0, ahead_random = 0, within = 0, ahead_evolution = 0, with_random = 0,
-        with_evolution = 0;
+        with_evolution = 0, ahead_random_tb = 0, ahead_evolution_tb = 0;
     double worst = -INFINITY;
     for (const SettingResult& sr : results) {
       if (!keep(sr) || c >= sr.contenders.size()) continue;
       const std::vector<double> med = MedianRegrets(sr, budget);
+      const std::vector<double> mean = MeanRegrets(sr, budget);
       const double mine = Rounded(med[c]);
       ++n;
       if (const int r = IndexOfLabel(sr, "random"); r >= 0) {
         ++with_random;
         const double theirs = Rounded(med[r]);
         ahead_random += mine < theirs;
+        ahead_random_tb += AheadWithTieBreak(med, mean, static_cast<int>(c), r);
         within += mine <= theirs + 0.1 + 1e-9;
         worst = std::max(worst, mine - theirs);
       }
       if (const int e = IndexOfLabel(sr, "evolution"); e >= 0) {
         ++with_evolution;
         ahead_evolution += mine < Rounded(med[e]);
+        ahead_evolution_tb += AheadWithTieBreak(med, mean, static_cast<int>(c), e);
       }
     }
     if (n == 0) continue;
     auto share = [](int k, int of) {
       return of == 0 ? std::string("-") : absl::StrFormat("%d/%d (%.0f%%)", k, of, 100.0 * k / of);
     };
-    absl::StrAppend(&out, "| ", first.contenders[c].label, " | ", n, " | ",
-                    share(ahead_random, with_random), " | ", share(within, with_random), " | ",
-                    share(ahead_evolution, with_evolution), " | ",
-                    with_random == 0 ? std::string("-") : absl::StrFormat("%+.2f", worst), " |\n");
+    absl::StrAppend(
+        &out, "| ", first.contenders[c].label, " | ", n, " | ", share(ahead_random, with_random),
+        " | ", share(within, with_random), " | ", share(ahead_evolution, with_evolution), " | ",
+        share(ahead_random_tb, with_random), " | ", share(ahead_evolution_tb, with_evolution),
+        " | ", with_random == 0 ? std::string("-") : absl::StrFormat("%+.2f", worst), " |\n");
   }
   return out;
 }
@@ -573,8 +601,10 @@ std::string FormatSweepLine(const SettingResult& result, int budget) {
   std::string out = absl::StrCat(controller::Nb201DatasetName(result.setting.dataset), " | ",
                                  result.setting.Label());
   const std::vector<double> med = MedianRegrets(result, budget);
+  const std::vector<double> mean = MeanRegrets(result, budget);
   for (size_t c = 0; c < med.size(); ++c) {
-    absl::StrAppendFormat(&out, " | %s %.2f", result.contenders[c].label, med[c]);
+    absl::StrAppendFormat(&out, " | %s %.2f (mean %.2f)", result.contenders[c].label, med[c],
+                          mean[c]);
   }
   return out;
 }

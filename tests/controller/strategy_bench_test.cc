@@ -116,5 +116,38 @@ TEST(SweepTest, RunsBothProtocolsAndSummarizesAgainstRandomAndEvolution) {
   EXPECT_NE(FormatSweepLine(results[0], 30).find("cifar100 | raspi4"), std::string::npos);
 }
 
+// Two medians of 0.00 (both found the optimum on most seeds) are a tie in
+// "ahead of evolution"; the tie-broken column decides it by the mean regret,
+// which still counts the seeds that missed.
+TEST(SweepSharesTest, TiedMediansAreBrokenByTheMeanRegret) {
+  auto contender = [](const std::string& label, std::vector<double> final_regrets) {
+    ContenderResult c;
+    c.label = label;
+    for (double r : final_regrets) c.curves.push_back({r + 1, r});
+    return c;
+  };
+  SettingResult sr;
+  sr.setting.device = "raspi4";
+  sr.setting.quantile = 0.25;
+  sr.setting.target_ms = 10;
+  sr.contenders.push_back(contender("random", {1, 2, 3}));
+  sr.contenders.push_back(contender("evolution", {0, 0, 3}));
+  sr.contenders.push_back(contender("surrogate", {0, 0, 1}));
+  const std::string summary = FormatSweep({sr}, 2);
+  // surrogate: median 0 like evolution (not ahead), mean 0.33 < 1 (ahead
+  // once ties are broken); ahead of random either way.
+  EXPECT_NE(summary.find("| surrogate | 1 | 1/1 (100%) | 1/1 (100%) | 0/1 (0%) | 1/1 (100%) | "
+                         "1/1 (100%) |"),
+            std::string::npos)
+      << summary;
+  // evolution is not ahead of itself under either rule.
+  EXPECT_NE(summary.find("| evolution | 1 | 1/1 (100%) | 1/1 (100%) | 0/1 (0%) | 1/1 (100%) | "
+                         "0/1 (0%) |"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(FormatSweepLine(sr, 2).find("surrogate 0.00 (mean 0.33)"), std::string::npos)
+      << FormatSweepLine(sr, 2);
+}
+
 }  // namespace
 }  // namespace hwnas::bench
