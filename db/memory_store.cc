@@ -1021,6 +1021,16 @@ absl::StatusOr<std::optional<TrialCheckpoint>> MemoryStore::LoadTrialCheckpoint(
   return std::optional<TrialCheckpoint>(it->second);
 }
 
+absl::StatusOr<std::optional<int>> MemoryStore::StoredCheckpointEpochs(int64_t search_id,
+                                                                       int64_t number) {
+  absl::MutexLock lock(&mu_);
+  const State::Search* s = state_->FindSearch(search_id);
+  if (s == nullptr) return SearchNotFound(search_id);
+  auto it = s->trial_checkpoints.find(number);
+  if (it == s->trial_checkpoints.end()) return std::optional<int>();
+  return std::optional<int>(it->second.epochs);
+}
+
 absl::Status MemoryStore::DeleteTrialCheckpoint(int64_t search_id, int64_t number) {
   absl::MutexLock lock(&mu_);
   State::Search* s = state_->FindSearch(search_id);

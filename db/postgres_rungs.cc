@@ -249,6 +249,21 @@ absl::StatusOr<std::optional<TrialCheckpoint>> PostgresStore::LoadTrialCheckpoin
       });
 }
 
+absl::StatusOr<std::optional<int>> PostgresStore::StoredCheckpointEpochs(int64_t search_id,
+                                                                         int64_t number) {
+  return pool_->Transact<std::optional<int>>(
+      "stored checkpoint epochs", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<int>> {
+        if (txn.exec_params("SELECT 1 FROM searches WHERE id = $1", search_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("search ", search_id, " does not exist"));
+        }
+        pqxx::result r = txn.exec_params(
+            "SELECT epochs FROM trial_checkpoints WHERE search_id = $1 AND trial_number = $2",
+            search_id, number);
+        if (r.empty()) return std::optional<int>();
+        return std::optional<int>(r[0][0].as<int>());
+      });
+}
+
 absl::Status PostgresStore::DeleteTrialCheckpoint(int64_t search_id, int64_t number) {
   return pool_
       ->Transact<int>(

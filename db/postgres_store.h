@@ -122,6 +122,8 @@ class PostgresStore final : public Store {
                                                       int64_t limit_bytes) override;
   absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
                                                                      int64_t number) override;
+  absl::StatusOr<std::optional<int>> StoredCheckpointEpochs(int64_t search_id,
+                                                            int64_t number) override;
   absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) override;
 
   // The connection pool and transaction runner (postgres_pool.h).

@@ -225,6 +225,10 @@ class RungStore {
   // nullopt when the trial has none (never stored, evicted, or deleted).
   virtual absl::StatusOr<std::optional<TrialCheckpoint>> LoadTrialCheckpoint(int64_t search_id,
                                                                              int64_t number) = 0;
+  // The epochs of a trial's stored checkpoint without reading its bytes
+  // (a DNAS supernet's is tens of MB): nullopt when it has none.
+  virtual absl::StatusOr<std::optional<int>> StoredCheckpointEpochs(int64_t search_id,
+                                                                    int64_t number) = 0;
   // Deletes one trial's checkpoint (none: OK). FinishSearch deletes all of
   // a search's checkpoints.
   virtual absl::Status DeleteTrialCheckpoint(int64_t search_id, int64_t number) = 0;

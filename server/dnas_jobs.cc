@@ -49,12 +49,12 @@ absl::Status DnasJobs::SaveEpoch(const std::string& worker_id, const std::string
     return absl::InvalidArgumentError("metrics.epoch: a checkpoint belongs to an epoch >= 1");
   }
   HWNAS_ASSIGN_OR_RETURN(TrialRecord job, HeldJob(worker_id, lease_id));
-  HWNAS_ASSIGN_OR_RETURN(std::optional<db::TrialCheckpoint> stored,
-                         store_->LoadTrialCheckpoint(job.search_id, job.number));
-  if (stored && metrics.epoch <= stored->epochs) {
+  HWNAS_ASSIGN_OR_RETURN(std::optional<int> stored_epochs,
+                         store_->StoredCheckpointEpochs(job.search_id, job.number));
+  if (stored_epochs && metrics.epoch <= *stored_epochs) {
     return absl::FailedPreconditionError(absl::StrCat(
         "epoch ", metrics.epoch, " of the dnas job is not after the stored checkpoint's epoch ",
-        stored->epochs, ": an epoch is stored once"));
+        *stored_epochs, ": an epoch is stored once"));
   }
   db::TrialCheckpoint c;
   c.trial_number = job.number;

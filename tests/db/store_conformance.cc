@@ -554,6 +554,12 @@ TEST_P(StoreConformanceTest, TrialCheckpointsAreEvictedLowestScoreFirstAndGoWith
   // Replacing a trial's own checkpoint does not count the old one.
   ASSERT_OK(store_->SaveTrialCheckpoint(search, TrialCheckpoint{3, 3, 0.95, data}, 250));
   EXPECT_EQ((*store_->LoadTrialCheckpoint(search, 3))->epochs, 3);
+  // Its epochs without its bytes; none for an evicted one; an unknown search
+  // is NOT_FOUND.
+  EXPECT_EQ(*store_->StoredCheckpointEpochs(search, 3), std::optional<int>(3));
+  EXPECT_EQ(*store_->StoredCheckpointEpochs(search, 2), std::nullopt);
+  EXPECT_EQ(store_->StoredCheckpointEpochs(search + 1000, 3).status().code(),
+            absl::StatusCode::kNotFound);
   // Bad input.
   EXPECT_EQ(
       store_->SaveTrialCheckpoint(search, TrialCheckpoint{1, 0, 0.5, data}, 250).status().code(),
