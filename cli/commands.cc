@@ -229,6 +229,12 @@ absl::StatusOr<int> RunStatus(const ParsedArgs& args, CliContext& ctx, Client& c
     if (front.ok() && front->trials.empty()) least_violating = std::move(front->least_violating);
   }
   *ctx.out << FormatSearchDetail(*search, format, least_violating);
+  if (format == OutputFormat::kTable && ReadSpecInfo(search->spec_yaml).dnas) {
+    // The supernet job is the search's first trial; its epochs are stored
+    // as the job's learning curve.
+    absl::StatusOr<TrialRecord> job = client.GetTrial(id, 1);
+    if (job.ok() && job->origin == TrialOrigin::kDnasJob) *ctx.out << FormatDnasJobLine(*job);
+  }
   return kExitOk;
 }
 

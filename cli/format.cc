@@ -361,6 +361,34 @@ std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFo
   return table.Render();
 }
 
+std::string FormatDnasJobLine(const TrialRecord& job) {
+  std::string out = absl::StrCat("Supernet:    trial ", job.number, " ", TrialStateName(job.state));
+  if (job.epochs.empty()) {
+    absl::StrAppend(&out, ", no epoch stored yet");
+  } else {
+    const EpochMetrics& last = job.epochs.back();
+    auto value = [&last](const char* key) -> std::optional<double> {
+      auto it = last.values.find(key);
+      if (it == last.values.end()) return std::nullopt;
+      return it->second;
+    };
+    absl::StrAppend(&out, ", epoch ", last.epoch);
+    if (auto total = value("epochs")) absl::StrAppend(&out, "/", static_cast<int>(*total));
+    std::vector<std::string> parts;
+    if (auto v = value("train_loss")) parts.push_back(absl::StrFormat("loss %.4f", *v));
+    if (auto v = value("expected_latency_ms")) {
+      parts.push_back(absl::StrFormat("expected latency %.3f ms", *v));
+    }
+    if (auto v = value("tau")) parts.push_back(absl::StrFormat("tau %.3f", *v));
+    if (auto v = value("top_val_accuracy")) {
+      parts.push_back(absl::StrFormat("most likely network's val accuracy %.4f", *v));
+    }
+    if (!parts.empty()) absl::StrAppend(&out, " (", absl::StrJoin(parts, ", "), ")");
+  }
+  if (job.attempts > 1) absl::StrAppend(&out, ", attempt ", job.attempts);
+  return out + "\n";
+}
+
 std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format,
                                const std::vector<NearMiss>& least_violating) {
   // JSON: one object (`hwnas status 12 -o json | jq .trials.finished`);

@@ -70,6 +70,9 @@ std::string FormatSearchList(const std::vector<SearchRecord>& searches, OutputFo
 // carries it as "least_violating".
 std::string FormatSearchDetail(const SearchRecord& s, OutputFormat format,
                                const std::vector<NearMiss>& least_violating = {});
+// "Supernet:" line of `hwnas status` for a dnas search: the job's state and
+// its last stored epoch (of how many, loss, expected latency, temperature).
+std::string FormatDnasJobLine(const TrialRecord& job);
 // The least-violating trials as a table: rank, trial, accuracy, what each
 // misses and the architecture. JSON: LeastViolatingToJson.
 std::string FormatLeastViolating(const std::vector<NearMiss>& least_violating);

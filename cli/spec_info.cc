@@ -44,6 +44,12 @@ SpecInfo ReadSpecInfo(absl::string_view spec_yaml) {
     info.table_evaluator =
         evaluator && evaluator.IsMap() && evaluator["kind"] && evaluator["kind"].IsScalar() &&
         evaluator["kind"].as<std::string>() == spec::EvaluatorKindName(spec::EvaluatorKind::kTable);
+    YAML::Node strategy = root["strategy"];
+    if (strategy && strategy.IsScalar()) {
+      info.dnas = strategy.as<std::string>() == "dnas";
+    } else if (strategy && strategy.IsMap() && strategy["name"] && strategy["name"].IsScalar()) {
+      info.dnas = strategy["name"].as<std::string>() == "dnas";
+    }
     YAML::Node fidelity = root["fidelity"];
     if (fidelity && fidelity.IsMap() && fidelity["kind"] && fidelity["kind"].IsScalar()) {
       scheduler::FidelityOptions f;

@@ -30,6 +30,9 @@ struct SpecInfo {
   // `fidelity:` (kind, min, max, eta, brackets): the rungs whose epochs the
   // progress bar's time estimate counts. Off when absent or unreadable.
   scheduler::FidelityOptions fidelity;
+  // `strategy: dnas` (or `{name: dnas, ...}`): the search's first trial is
+  // the supernet job, whose epochs `hwnas status` shows.
+  bool dnas = false;
 
   // The cost metrics a search trades accuracy against, in spec order without
   // duplicates: pareto_metrics if given, else the constraint and hard-limit

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cli/spec_info.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/cli/test_data.h"
@@ -472,6 +473,31 @@ TEST(FormatAccuracy, CrossValidatedTrialsShowTheirStandardError) {
       << detail;
   EXPECT_NE(detail.find("Balanced acc.: 0.8700"), std::string::npos) << detail;
   EXPECT_NE(detail.find("Macro-F1:      0.8600"), std::string::npos) << detail;
+}
+
+// `hwnas status` of a dnas search: the supernet job's last stored epoch.
+TEST(FormatDnasJobLine, ShowsTheLastStoredEpochOfHowMany) {
+  TrialRecord job;
+  job.number = 1;
+  job.state = TrialState::kRunning;
+  job.origin = TrialOrigin::kDnasJob;
+  job.attempts = 1;
+  EXPECT_EQ(FormatDnasJobLine(job), "Supernet:    trial 1 RUNNING, no epoch stored yet\n");
+  job.epochs.push_back(EpochMetrics{1, {{"epochs", 10}, {"train_loss", 2.5}}});
+  job.epochs.push_back(EpochMetrics{
+      2, {{"epochs", 10}, {"train_loss", 1.25}, {"expected_latency_ms", 4.5}, {"tau", 4.5}}});
+  job.attempts = 2;  // Resumed by a second worker.
+  EXPECT_EQ(FormatDnasJobLine(job),
+            "Supernet:    trial 1 RUNNING, epoch 2/10 (loss 1.2500, expected latency 4.500 ms, "
+            "tau 4.500), attempt 2\n");
+}
+
+TEST(ReadSpecInfo, KnowsADnasSearchInEitherStrategyForm) {
+  EXPECT_TRUE(ReadSpecInfo("strategy: dnas\n").dnas);
+  EXPECT_TRUE(ReadSpecInfo("strategy: {name: dnas, epochs: 3}\n").dnas);
+  EXPECT_FALSE(ReadSpecInfo("strategy: {name: evolution}\n").dnas);
+  EXPECT_FALSE(ReadSpecInfo("name: x\n").dnas);
+  EXPECT_FALSE(ReadSpecInfo(": not yaml [").dnas);
 }
 
 }  // namespace

@@ -63,8 +63,8 @@ budget: {trials: 3}
 }
 
 int StoredEpoch(Cluster& c, int64_t search) {
-  absl::StatusOr<std::optional<db::TrialCheckpoint>> ck = c.store().LoadTrialCheckpoint(search, 1);
-  return ck.ok() && ck->has_value() ? (*ck)->epochs : 0;
+  absl::StatusOr<std::optional<int>> stored = c.store().StoredCheckpointEpochs(search, 1);
+  return stored.ok() && stored->has_value() ? **stored : 0;
 }
 
 TEST(DnasE2ETest, KilledJobResumesAtTheNextEpochAndItsArchitecturesAreTrained) {
