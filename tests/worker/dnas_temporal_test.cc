@@ -1,5 +1,6 @@
 // Differentiable search on the temporal space (worker/dnas/temporal_supernet.h):
-// the chain DP of expected costs against the MCU model (one-hot) and against
+// the chain DP of expected costs against the MCU model and a latency lookup
+// table (one-hot) and against
 // brute-force enumeration (soft weights), gradients into every architecture
 // parameter, the hidden-size masking, and the dnas command on real ECG5000
 // beats with a stop after epoch 1 and its resume.
@@ -20,6 +21,7 @@
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hardware/latency_lut.h"
 #include "hardware/mcu_model.h"
 #include "nlohmann/json.hpp"
 #include "spec/search_spec.h"
@@ -200,6 +202,58 @@ TEST(TemporalDnasCostTest, DpIsTheExactExpectationUnderSoftWeights) {
     EXPECT_LE(got.sram_bytes.item<double>(), sram + 1e-6);
     EXPECT_GT(got.sram_bytes.item<double>(), 0.5 * sram);
   }
+}
+
+TEST(TemporalDnasCostTest, OneHotExpectedLatencyEqualsLookupTableSum) {
+  // A latency lookup table with a distinct made-up time per op key (so an op
+  // attributed to the wrong layer, or counted twice, changes the sum) and a
+  // per-network base (counted once).
+  Loaded l = Load(SpecWithSpace(
+      "{name: temporal, conv_layers: 2, rnn_layers: 2, kernels: [3, 5], dilations: [1, 2], "
+      "channels: [4, 8], hidden_sizes: [4, 8]}"));
+  ASSERT_NE(l.space, nullptr);
+  hardware::LatencyLut lut;
+  lut.base_ms = 0.05;
+  lut.scale = 0.9;
+  std::mt19937 rng(4);
+  // Every key of the space: its canonical architectures, enumerated.
+  const auto& decisions = l.space->decisions();
+  std::vector<int> tokens(decisions.size(), 0);
+  std::set<uint64_t> seen;
+  for (;;) {
+    if (seen.insert(l.space->CanonicalHash(tokens)).second) {
+      for (const hardware::LutOp& op : hardware::CollectLutOps(*l.space->Lower(tokens))) {
+        if (!lut.entries.count(op.key)) {
+          lut.entries[op.key].median_ms = std::uniform_real_distribution<double>(0.01, 1)(rng);
+        }
+      }
+    }
+    size_t d = 0;
+    while (d < tokens.size() && ++tokens[d] == static_cast<int>(decisions[d].choices.size())) {
+      tokens[d++] = 0;
+    }
+    if (d == tokens.size()) break;
+  }
+  LatencySource source{.target_name = "t", .mcu = std::nullopt, .lut = lut};
+  absl::StatusOr<TemporalCostTables> tables =
+      BuildTemporalCostTables(*l.space, source, std::nullopt);
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  EXPECT_EQ(tables->sram_limit_bytes, 0);
+  TemporalCostModel model(*tables, *l.space);
+  for (int i = 0; i < 200; ++i) {
+    const std::vector<int> t = RandomValidTokens(*l.space, rng);
+    absl::StatusOr<double> want = hardware::PredictLatencyMs(*l.space->Lower(t), lut);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_NEAR(model.Expected(OneHot(*l.space, t)).latency_ms.item<double>(), *want, 1e-9)
+        << l.space->Readable(t);
+  }
+  // A table without an op's key is refused, naming the key.
+  lut.entries.erase(lut.entries.begin());
+  source.lut = lut;
+  absl::StatusOr<TemporalCostTables> missing =
+      BuildTemporalCostTables(*l.space, source, std::nullopt);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("has no entry"));
 }
 
 TEST(TemporalDnasSupernetTest, GradientReachesEveryArchitectureParameter) {
