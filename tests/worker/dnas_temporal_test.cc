@@ -1,9 +1,9 @@
 // Differentiable search on the temporal space (worker/dnas/temporal_supernet.h):
 // the chain DP of expected costs against the MCU model and a latency lookup
-// table (one-hot) and against
-// brute-force enumeration (soft weights), gradients into every architecture
-// parameter, the hidden-size masking, and the dnas command on real ECG5000
-// beats with a stop after epoch 1 and its resume.
+// table (one-hot) and against brute-force enumeration (soft weights),
+// gradients into every architecture parameter, the hidden-size masking, and
+// the dnas command on real ECG5000 beats with a stop after epoch 1 and its
+// resume.
 #include <torch/torch.h>
 #include <unistd.h>
 
