@@ -62,10 +62,10 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   }
   if (options.name == "dnas") {
     // A supernet job, not a propose/observe loop: worker/dnas/ runs it.
-    if (space.name() != "mnasnet") {
+    if (space.name() != "mnasnet" && space.name() != "temporal") {
       return FieldError("strategy.name",
                         absl::StrCat("dnas needs a space whose decisions are per-layer op "
-                                     "choices (mnasnet); space ",
+                                     "choices (mnasnet, temporal); space ",
                                      space.name(), " is not supported"));
     }
     return std::unique_ptr<Strategy>(std::make_unique<DnasJob>(space));

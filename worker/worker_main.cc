@@ -249,7 +249,7 @@ constexpr char kDnasHelp[] =
 Runs FBNet-style differentiable architecture search for the spec (strategy:
 {name: dnas, epochs, alpha, beta, tau, tau_decay, k, warmup_epochs, arch_lr,
 arch_weight_decay, arch_fraction, memory_penalty, target}): a supernet of the
-mnasnet space with every candidate per decision, Gumbel-softmax architecture
+mnasnet or temporal space with every candidate per decision, Gumbel-softmax architecture
 parameters, loss CE * alpha * log(LAT_us)^beta (LAT: the expected latency on the
 spec's hardware target) plus SRAM/flash penalties under an MCU's limits. One
 progress line per epoch on stdout; every epoch is checkpointed in DIR

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "space/mnasnet_space.h"
 #include "space/nb201_space.h"
+#include "space/temporal_space.h"
 #include "tests/controller/test_util.h"
 #include "tests/controller/toy_space.h"
 
@@ -917,7 +918,7 @@ TEST(StrategyFactoryTest, RejectsUnknownNamesAndBadOptions) {
 
 // dnas is a supernet job (worker/dnas/), not a propose/observe strategy: a
 // space that is not per-layer op choices is refused naming it; on mnasnet
-// its one proposal is the job (the server stores it as a dnas_job trial),
+// (and temporal) its one proposal is the job (the server stores it as a dnas_job trial),
 // once, also after a restore.
 TEST(DnasStrategyTest, OtherSpacesRefusedMnasnetProposesTheJobOnce) {
   StrategyOptions o;
@@ -949,6 +950,14 @@ TEST(DnasStrategyTest, OtherSpacesRefusedMnasnetProposesTheJobOnce) {
   ASSERT_TRUE((*restored)->Restore(*fresh).ok());
   EXPECT_EQ((*restored)->Propose(1)->size(), 1u);
   EXPECT_FALSE((*restored)->Restore("evolution state").ok());
+  // The temporal space is per-layer op choices too: its job is proposed.
+  space::TemporalSpace temporal(space::TemporalSpace::Options{}, {{1, 140}, 5});
+  absl::StatusOr<std::unique_ptr<Strategy>> t = MakeStrategy(o, temporal, 1);
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<std::vector<Proposal>> job = (*t)->Propose(5);
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->size(), 1u);
+  EXPECT_TRUE(temporal.Validate((*job)[0].architecture.tokens).ok());
 }
 
 }  // namespace

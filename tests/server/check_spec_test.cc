@@ -92,24 +92,34 @@ TEST(SearchSpecTest, Int8AccuracyOnTheHostIsAMetricOnlyWhenAskedFor) {
 }
 
 // strategy dnas runs as a server job now (server/dnas_jobs.h): accepted at
-// submit on the mnasnet space with a latency target, refused elsewhere
-// naming the space. Its trials go to
+// submit on the mnasnet and temporal spaces with a latency target, refused
+// elsewhere naming the space. Its trials go to
 // workers that advertise the "dnas" evaluator only.
-TEST(SearchSpecTest, DnasIsAcceptedOnMnasnetAndRefusedOnOtherSpaces) {
+TEST(SearchSpecTest, DnasIsAcceptedOnMnasnetAndTemporalAndRefusedOnOtherSpaces) {
   const std::string dnas =
       "hardware:\n  measure_latency: false\n  targets: [{name: m7, mcu_profile: cortex-m7}]\n"
       "objectives: {pareto_metrics: [latency_ms@m7]}\nstrategy: {name: dnas, epochs: 2, k: 2}\n";
   absl::StatusOr<spec::SearchSpec> ok = SearchRuntime::CheckSpec(std::string(kTrain) + dnas, {});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->requirements.evaluator, "dnas");
-  EXPECT_THAT(CheckError(R"(
+  absl::StatusOr<spec::SearchSpec> temporal = SearchRuntime::CheckSpec(R"(
 name: e
 space: {name: temporal, conv_layers: 1, rnn_layers: 1}
 data: {dataset: ecg5000}
 training: {epochs: 1}
 budget: {trials: 3}
+)" + dnas,
+                                                                       {});
+  ASSERT_TRUE(temporal.ok()) << temporal.status();
+  EXPECT_EQ(temporal->requirements.evaluator, "dnas");
+  EXPECT_THAT(CheckError(R"(
+name: n
+space: {name: nb201, channels: 8}
+data: {dataset: fashion_mnist, train_subset: 256, val_subset: 128}
+training: {epochs: 1, batch_size: 64}
+budget: {trials: 3}
 )" + dnas),
-              HasSubstr("space temporal is not supported"));
+              HasSubstr("space nb201 is not supported"));
   // The supernet job is no candidate: no screen, no rungs.
   EXPECT_THAT(CheckError(std::string(kTrain) + dnas + "screen: {proxy: synflow, keep: 0.5}\n"),
               HasSubstr("screen: strategy dnas starts with a supernet job"));

@@ -171,5 +171,54 @@ TEST(DnasE2ETest, KilledJobResumesAtTheNextEpochAndItsArchitecturesAreTrained) {
   EXPECT_EQ(StoredEpoch(c, id), 0);
 }
 
+// The temporal space as a server job (the worker tests' ECG5000 supernet,
+// tests/worker/testdata/ecg_dnas.yaml, with K = 2): accepted at submit, the
+// job runs on a worker and its architectures come back as canonical temporal
+// token lists, trained stand-alone as trials of origin dnas.
+TEST(DnasE2ETest, TemporalSearchRunsAsAJobOnEcg5000) {
+  if (!std::filesystem::exists(SharedDataDir() + "/ecg5000/ECG5000_TRAIN.txt")) {
+    GTEST_SKIP() << "ECG5000 is not in the shared data directory " << SharedDataDir();
+  }
+  Cluster c;
+  c.StartServer(/*lease_ttl_s=*/4);
+  c.StartWorker("w1");
+  absl::StatusOr<hwnas::v1::Search> s = c.Submit(R"(
+name: dnas-temporal-e2e
+space: {name: temporal, conv_layers: 2, rnn_layers: 1, kernels: [3, 5], dilations: [1, 2],
+        channels: [4, 8], hidden_sizes: [8, 16], activation_bits: 8}
+data: {dataset: ecg5000, normalize: sample, test_fraction: 0.2, val_fraction: 0.2, seed: 1}
+training: {optimizer: sgd, lr: 0.05, momentum: 0.9, schedule: cosine, epochs: 1,
+           batch_size: 32, threads: 1, seed: 3}
+hardware:
+  measure_latency: false
+  targets:
+    - {name: m4, mcu_profile: cortex-m4}
+objectives:
+  constraints:
+    - {metric: latency_ms@m4, target: 5, type: soft}
+strategy: {name: dnas, epochs: 2, tau: 5, tau_decay: 0.956, alpha: 0.2, beta: 0.6, k: 2}
+budget: {trials: 3}
+)");
+  ASSERT_OK(s);
+  const int64_t id = s->id();
+  ASSERT_TRUE(Cluster::Eventually([&] { return c.Search(id).state == SearchState::kCompleted; },
+                                  absl::Minutes(8)))
+      << c.Log("server.log") << c.Log("w1.log");
+  std::vector<TrialRecord> trials = c.Trials(id);
+  ASSERT_EQ(trials.size(), 3u) << c.Log("w1.log");
+  EXPECT_EQ(trials[0].origin, TrialOrigin::kDnasJob);
+  EXPECT_EQ(trials[0].state, TrialState::kSucceeded) << trials[0].failure_reason;
+  for (size_t i = 1; i < trials.size(); ++i) {
+    const TrialRecord& t = trials[i];
+    EXPECT_EQ(t.origin, TrialOrigin::kDnas) << "trial " << t.number;
+    EXPECT_EQ(t.architecture.space, "temporal");
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << "trial " << t.number << ": " << t.failure_reason;
+    ASSERT_TRUE(t.result.has_value());
+    EXPECT_GT(t.result->accuracy, 0.0);
+    EXPECT_TRUE(t.result->estimates.contains("latency_ms@m4"));
+  }
+  EXPECT_NE(trials[1].architecture.tokens, trials[2].architecture.tokens);
+}
+
 }  // namespace
 }  // namespace hwnas::testing

@@ -13,11 +13,16 @@ namespace {
 
 using space::MnasnetSpace;
 
-// Per-op costs of one plan, from the latency source and the static model.
-struct OpCosts {
-  std::vector<double> latency_ms, flash, peak;
-  double base_latency_ms = 0;  // Per-network term (lookup table base).
-};
+// The block (0-based) an op belongs to, or -1 for stem and head.
+int BlockOf(const std::string& name) {
+  if (!absl::StartsWith(name, "block")) return -1;
+  int b = 0;
+  size_t i = 5;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') b = b * 10 + (name[i++] - '0');
+  return b - 1;
+}
+
+}  // namespace
 
 absl::StatusOr<OpCosts> PerOpCosts(const space::NetworkPlan& plan, const LatencySource& source) {
   HWNAS_ASSIGN_OR_RETURN(hardware::CostReport costs, hardware::ComputeCosts(plan));
@@ -26,9 +31,13 @@ absl::StatusOr<OpCosts> PerOpCosts(const space::NetworkPlan& plan, const Latency
   c.latency_ms.assign(n, 0);
   c.flash.assign(n, 0);
   c.peak.assign(n, 0);
+  c.live.assign(n, 0);
+  c.scratch.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     c.flash[i] = static_cast<double>(costs.ops[i].flash_bytes);
-    c.peak[i] = static_cast<double>(costs.ops[i].live_bytes + costs.ops[i].scratch_bytes);
+    c.live[i] = static_cast<double>(costs.ops[i].live_bytes);
+    c.scratch[i] = static_cast<double>(costs.ops[i].scratch_bytes);
+    c.peak[i] = c.live[i] + c.scratch[i];
   }
   if (source.mcu) {
     const hardware::McuEstimate e = hardware::EstimateMcu(plan, costs, *source.mcu);
@@ -55,17 +64,6 @@ absl::StatusOr<OpCosts> PerOpCosts(const space::NetworkPlan& plan, const Latency
   }
   return c;
 }
-
-// The block (0-based) an op belongs to, or -1 for stem and head.
-int BlockOf(const std::string& name) {
-  if (!absl::StartsWith(name, "block")) return -1;
-  int b = 0;
-  size_t i = 5;
-  while (i < name.size() && name[i] >= '0' && name[i] <= '9') b = b * 10 + (name[i++] - '0');
-  return b - 1;
-}
-
-}  // namespace
 
 int BlockIndex(int bits, int op, int kernel, int se, int skip, int prev_width, int width,
                int layers) {

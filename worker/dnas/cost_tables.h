@@ -66,6 +66,17 @@ struct LatencySource {
   std::optional<hardware::LatencyLut> lut;
 };
 
+// Per-op costs of one plan (index = plan op), from the latency source and
+// the static model. Latency per op: the MCU model's op formulas (callers
+// drop a profile's `deployed` pricing first) or the lookup table's entry.
+struct OpCosts {
+  std::vector<double> latency_ms, flash, peak;  // peak = live + scratch.
+  std::vector<double> live, scratch;            // As hardware::OpCost.
+  double base_latency_ms = 0;                   // Per-network term (lookup table base).
+};
+// Errors: a lookup table that lacks an op's key (NotFound, naming it).
+absl::StatusOr<OpCosts> PerOpCosts(const space::NetworkPlan& plan, const LatencySource& source);
+
 // Index of one entry of a block's table.
 int BlockIndex(int bits, int op, int kernel, int se, int skip, int prev_width, int width,
                int layers);

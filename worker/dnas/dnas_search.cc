@@ -13,7 +13,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <set>
 #include <utility>
@@ -29,6 +32,7 @@
 #include "worker/datasets.h"
 #include "worker/dnas/cost_tables.h"
 #include "worker/dnas/supernet.h"
+#include "worker/dnas/temporal_supernet.h"
 #include "worker/plan_net.h"
 
 namespace hwnas::worker::dnas {
@@ -133,19 +137,19 @@ std::vector<std::vector<double>> ToVectors(const DecisionWeights& w) {
   return out;
 }
 
-double Accuracy(Supernet& net, const TensorData& data, const DecisionWeights& w, int batch) {
+double Accuracy(SupernetBase& net, const TensorData& data, const DecisionWeights& w, int batch) {
   torch::NoGradGuard no_grad;
-  net->eval();
+  net.eval();
   int64_t correct = 0;
   for (int64_t s = 0; s < data.size(); s += batch) {
     const int64_t e = std::min<int64_t>(s + batch, data.size());
-    correct += net->forward(data.x.slice(0, s, e), w)
+    correct += net.Forward(data.x.slice(0, s, e), w)
                    .argmax(1)
                    .eq(data.y.slice(0, s, e))
                    .sum()
                    .item<int64_t>();
   }
-  net->train();
+  net.train();
   return data.size() > 0 ? static_cast<double>(correct) / data.size() : 0;
 }
 
@@ -175,13 +179,15 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
   absl::StatusOr<std::unique_ptr<space::SearchSpace>> space_or = spec::MakeSpace(search);
   if (!space_or.ok()) return Fail(err, space_or.status());
   std::unique_ptr<space::SearchSpace> space_owner = *std::move(space_or);
-  const auto* space = dynamic_cast<const space::MnasnetSpace*>(space_owner.get());
-  if (space == nullptr) {
+  const space::SearchSpace* space = space_owner.get();
+  const auto* mnasnet = dynamic_cast<const space::MnasnetSpace*>(space);
+  const auto* temporal = dynamic_cast<const space::TemporalSpace*>(space);
+  if (mnasnet == nullptr && temporal == nullptr) {
     return Fail(err, absl::InvalidArgumentError(absl::StrCat(
                          options.spec_path,
                          ": space.name: dnas needs a space whose decisions are per-layer op "
-                         "choices (mnasnet); space ",
-                         space_owner->name(), " is not supported")));
+                         "choices (mnasnet, temporal); space ",
+                         space->name(), " is not supported")));
   }
   spec::DnasOptions d = search.controller.strategy.dnas;
   if (options.epochs) {
@@ -236,13 +242,29 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
     return kExitOk;
   }
 
+  // The space's cost tables (before the data: a table that lacks an op is
+  // bad input, found at once).
   const auto started = Clock::now();
-  absl::StatusOr<CostTables> tables =
-      BuildCostTables(*space, *source, wspec.hardware.activation_bits);
-  if (!tables.ok()) return Fail(err, tables.status());
+  std::optional<CostTables> mnasnet_tables;
+  std::optional<TemporalCostTables> temporal_tables;
+  std::string layers_text;
+  if (mnasnet != nullptr) {
+    absl::StatusOr<CostTables> t =
+        BuildCostTables(*mnasnet, *source, wspec.hardware.activation_bits);
+    if (!t.ok()) return Fail(err, t.status());
+    mnasnet_tables = *std::move(t);
+    layers_text = absl::StrCat(mnasnet_tables->blocks(), " blocks");
+  } else {
+    absl::StatusOr<TemporalCostTables> t =
+        BuildTemporalCostTables(*temporal, *source, wspec.hardware.activation_bits);
+    if (!t.ok()) return Fail(err, t.status());
+    temporal_tables = *std::move(t);
+    layers_text = absl::StrCat(temporal->options().conv_layers, " conv and ",
+                               temporal->options().rnn_layers, " recurrent layers");
+  }
+  const std::string target = source->target_name;
   if (options.progress) {
-    err << absl::StrFormat("dnas: cost tables for %d blocks on %s in %.1f s\n", tables->blocks(),
-                           tables->target,
+    err << absl::StrFormat("dnas: cost tables for %s on %s in %.1f s\n", layers_text, target,
                            std::chrono::duration<double>(Clock::now() - started).count());
   }
   absl::StatusOr<DataSplits> data = LoadDataSplits(wspec.data, options.data_dir);
@@ -270,8 +292,28 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
     arch = {train_all.x.index_select(0, ai), train_all.y.index_select(0, ai)};
   }
 
-  Supernet net(*space);
-  CostModel costs(*tables, *space);
+  // The space's supernet and expected costs.
+  std::shared_ptr<SupernetBase> net;
+  std::function<ExpectedCosts(const DecisionWeights&)> expected_costs;
+  std::function<OneHotCosts(absl::Span<const int>)> costs_of;
+  int64_t sram_limit = 0, flash_limit = 0;
+  if (mnasnet != nullptr) {
+    net = std::make_shared<SupernetImpl>(*mnasnet);
+    auto model = std::make_shared<CostModel>(*mnasnet_tables, *mnasnet);
+    expected_costs = [model](const DecisionWeights& w) { return model->Expected(w); };
+    costs_of = [&](absl::Span<const int> tokens) {
+      return CostsOf(*mnasnet_tables, *mnasnet, tokens);
+    };
+    sram_limit = mnasnet_tables->sram_limit_bytes;
+    flash_limit = mnasnet_tables->flash_limit_bytes;
+  } else {
+    net = std::make_shared<TemporalSupernetImpl>(*temporal);
+    sram_limit = temporal_tables->sram_limit_bytes;
+    flash_limit = temporal_tables->flash_limit_bytes;
+    auto model = std::make_shared<TemporalCostModel>(*std::move(temporal_tables), *temporal);
+    expected_costs = [model](const DecisionWeights& w) { return model->Expected(w); };
+    costs_of = [model](absl::Span<const int> tokens) { return model->CostsOf(tokens); };
+  }
   torch::optim::SGD opt_w(net->weight_parameters(), torch::optim::SGDOptions(tr.lr)
                                                         .momentum(tr.momentum)
                                                         .nesterov(tr.nesterov && tr.momentum > 0)
@@ -339,10 +381,10 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
       {
         DecisionWeights w = net->Sample(tau);
         for (torch::Tensor& t : w) t = t.detach();
-        torch::Tensor logits = net->forward(train.x.index_select(0, idx), w);
+        torch::Tensor logits = net->Forward(train.x.index_select(0, idx), w);
         torch::Tensor ce = torch::cross_entropy_loss(logits, train.y.index_select(0, idx));
-        torch::Tensor loss =
-            DnasLoss(ce, costs.Expected(w), *tables, d.alpha, d.beta, d.memory_penalty);
+        torch::Tensor loss = DnasLoss(ce, expected_costs(w), sram_limit, flash_limit, d.alpha,
+                                      d.beta, d.memory_penalty);
         opt_w.zero_grad();
         loss.backward();
         opt_w.step();
@@ -360,10 +402,10 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
           arch_perm.slice(0, arch_pos, std::min<int64_t>(arch_pos + batch, arch.size()));
       arch_pos += batch;
       DecisionWeights w = net->Sample(tau);
-      torch::Tensor logits = net->forward(arch.x.index_select(0, aidx), w);
+      torch::Tensor logits = net->Forward(arch.x.index_select(0, aidx), w);
       torch::Tensor ce = torch::cross_entropy_loss(logits, arch.y.index_select(0, aidx));
-      torch::Tensor loss =
-          DnasLoss(ce, costs.Expected(w), *tables, d.alpha, d.beta, d.memory_penalty);
+      torch::Tensor loss = DnasLoss(ce, expected_costs(w), sram_limit, flash_limit, d.alpha, d.beta,
+                                    d.memory_penalty);
       opt_a.zero_grad();
       opt_w.zero_grad();
       loss.backward();
@@ -372,9 +414,9 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
     // Progress: the supernet's accuracy with its most likely architecture.
     const std::vector<int> top = net->Argmax();
     const DecisionWeights probs = net->Probabilities();
-    const ExpectedCosts expected = costs.Expected(probs);
-    const OneHotCosts top_costs = CostsOf(*tables, *space, top);
-    const double val_acc = Accuracy(net, val, net->OneHot(top), tr.eval_batch_size);
+    const ExpectedCosts expected = expected_costs(probs);
+    const OneHotCosts top_costs = costs_of(top);
+    const double val_acc = Accuracy(*net, val, net->OneHot(top), tr.eval_batch_size);
     double top_p = 1;
     for (size_t i = 0; i < probs.size(); ++i) top_p *= probs[i][top[i]].item<double>();
     json line{{"epoch", epoch + 1},
@@ -447,10 +489,36 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
   // The K most likely distinct (canonical) architectures within the hard
   // limits, from the learned distribution.
   const std::vector<std::vector<double>> p = ToVectors(net->Probabilities());
-  const std::vector<RankedTokens> ranked = MostLikely(p, std::max(200, d.k * 50));
+  std::vector<RankedTokens> ranked =
+      MostLikely(p, temporal != nullptr ? std::max(2000, d.k * 200) : std::max(200, d.k * 50));
   std::set<uint64_t> seen_hashes;
   json candidates = json::array();
-  int infeasible = 0, duplicates = 0;
+  int infeasible = 0, duplicates = 0, invalid = 0;
+  if (temporal != nullptr) {
+    // Many token lists are one architecture (a none layer's other tokens,
+    // where the none layers sit): each canonical architecture gets the sum
+    // of its enumerated lists' probabilities (a lower bound of its exact
+    // probability), most likely first. Lists the space refuses (a pool with
+    // fewer than 2 time steps left) are dropped.
+    std::map<uint64_t, size_t> group_of;
+    std::vector<RankedTokens> groups;
+    for (const RankedTokens& r : ranked) {
+      if (!space->Validate(r.tokens).ok()) {
+        ++invalid;
+        continue;
+      }
+      const auto [it, added] = group_of.emplace(space->CanonicalHash(r.tokens), groups.size());
+      if (added) {
+        groups.push_back({space->Canonicalize(r.tokens), r.probability});
+      } else {
+        groups[it->second].probability += r.probability;
+        ++duplicates;
+      }
+    }
+    std::stable_sort(groups.begin(), groups.end(),
+                     [](const auto& x, const auto& y) { return x.probability > y.probability; });
+    ranked = std::move(groups);
+  }
   for (const RankedTokens& r : ranked) {
     if (static_cast<int>(candidates.size()) >= d.k) break;
     if (!seen_hashes.insert(space->CanonicalHash(r.tokens)).second) {
@@ -474,11 +542,12 @@ int Run(const DnasCommandOptions& options, std::ostream& out, std::ostream& err)
   }
   json result{{"spec", search.name},
               {"space", space->name()},
-              {"target", tables->target},
+              {"target", target},
               {"epochs", d.epochs},
               {"k", d.k},
               {"skipped_infeasible", infeasible},
               {"skipped_duplicates", duplicates},
+              {"skipped_invalid", invalid},
               {"candidates", candidates}};
   json probs_json = json::array();
   for (size_t i = 0; i < p.size(); ++i) {

@@ -1,5 +1,7 @@
 // `hwnas-worker dnas --spec SPEC --out DIR`: one FBNet-style differentiable
-// search (worker/dnas/supernet.h) on the spec's data, as a resumable job.
+// search on the spec's data, as a resumable job. The supernet and its cost
+// model follow the spec's space: worker/dnas/supernet.h (mnasnet) or
+// worker/dnas/temporal_supernet.h (temporal); other spaces are refused.
 //
 // The spec names `strategy: {name: dnas, epochs, alpha, beta, tau, tau_decay,
 // k, ...}` (spec/strategy_options.h) and a hardware target for the latency
@@ -18,7 +20,9 @@
 //   progress.jsonl  one JSON line per finished epoch, rewritten from the
 //                   checkpoint's history (so it never shows an epoch the
 //                   checkpoint lacks, nor one twice);
-//   result.json     the K most likely distinct architectures, written last.
+//   result.json     the K most likely distinct architectures, written last
+//                   (temporal: canonical token lists, each with the summed
+//                   probability of the token lists that are it).
 // A rerun with the same DIR resumes after the last checkpointed epoch (an
 // epoch killed midway is redone from its start, with the RNG state of that
 // start); once result.json exists a rerun prints it and trains nothing. A

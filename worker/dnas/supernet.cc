@@ -50,11 +50,7 @@ SupernetImpl::SupernetImpl(const MnasnetSpace& space) : space_(space) {
   const MnasnetSpace::Options& o = space.options();
   const int n_blocks = static_cast<int>(o.blocks.size());
   const auto& decisions = space.decisions();
-  for (size_t d = 0; d < decisions.size(); ++d) {
-    theta_.push_back(
-        register_parameter(absl::StrCat("theta", d),
-                           torch::zeros({static_cast<int64_t>(decisions[d].choices.size())})));
-  }
+  AddArchParameters(decisions);
   // Channel counts of each width choice: decode all-w architectures.
   std::vector<std::array<int64_t, 3>> channels(n_blocks);
   for (int w = 0; w < 3; ++w) {
@@ -239,7 +235,15 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& x_in, const DecisionWei
   return torch::linear(x, fc, fc_bias_);
 }
 
-std::vector<torch::Tensor> SupernetImpl::weight_parameters() const {
+void SupernetBase::AddArchParameters(const std::vector<space::Decision>& decisions) {
+  for (size_t d = 0; d < decisions.size(); ++d) {
+    theta_.push_back(
+        register_parameter(absl::StrCat("theta", d),
+                           torch::zeros({static_cast<int64_t>(decisions[d].choices.size())})));
+  }
+}
+
+std::vector<torch::Tensor> SupernetBase::weight_parameters() const {
   std::vector<torch::Tensor> out;
   for (const auto& item : named_parameters()) {
     if (item.key().rfind("theta", 0) == 0) continue;
@@ -248,14 +252,14 @@ std::vector<torch::Tensor> SupernetImpl::weight_parameters() const {
   return out;
 }
 
-DecisionWeights SupernetImpl::Probabilities() const {
+DecisionWeights SupernetBase::Probabilities() const {
   torch::NoGradGuard no_grad;
   DecisionWeights w;
   for (const torch::Tensor& t : theta_) w.push_back(torch::softmax(t, 0));
   return w;
 }
 
-DecisionWeights SupernetImpl::Sample(double tau) const {
+DecisionWeights SupernetBase::Sample(double tau) const {
   DecisionWeights w;
   for (const torch::Tensor& t : theta_) {
     torch::Tensor u = torch::rand_like(t).clamp(1e-10, 1.0 - 1e-7);
@@ -265,7 +269,7 @@ DecisionWeights SupernetImpl::Sample(double tau) const {
   return w;
 }
 
-DecisionWeights SupernetImpl::OneHot(absl::Span<const int> tokens) const {
+DecisionWeights SupernetBase::OneHot(absl::Span<const int> tokens) const {
   DecisionWeights w;
   for (size_t d = 0; d < theta_.size(); ++d) {
     torch::Tensor v = torch::zeros_like(theta_[d]);
@@ -275,7 +279,7 @@ DecisionWeights SupernetImpl::OneHot(absl::Span<const int> tokens) const {
   return w;
 }
 
-std::vector<int> SupernetImpl::Argmax() const {
+std::vector<int> SupernetBase::Argmax() const {
   std::vector<int> tokens;
   for (const torch::Tensor& t : theta_)
     tokens.push_back(static_cast<int>(t.argmax().item<int64_t>()));
@@ -331,17 +335,23 @@ ExpectedCosts CostModel::Expected(const DecisionWeights& w_in) const {
 
 torch::Tensor DnasLoss(const torch::Tensor& ce, const ExpectedCosts& costs,
                        const CostTables& tables, double alpha, double beta, double memory_penalty) {
+  return DnasLoss(ce, costs, tables.sram_limit_bytes, tables.flash_limit_bytes, alpha, beta,
+                  memory_penalty);
+}
+
+torch::Tensor DnasLoss(const torch::Tensor& ce, const ExpectedCosts& costs,
+                       int64_t sram_limit_bytes, int64_t flash_limit_bytes, double alpha,
+                       double beta, double memory_penalty) {
   const torch::Tensor lat_us = (costs.latency_ms * 1000.0).clamp_min(std::exp(1.0));
   torch::Tensor factor = alpha * torch::pow(torch::log(lat_us), beta);
   torch::Tensor loss = ce * factor.to(ce.scalar_type());
   torch::Tensor penalty = torch::zeros({}, torch::kDouble);
-  if (tables.sram_limit_bytes > 0) {
-    penalty = penalty +
-              torch::relu(costs.sram_bytes / static_cast<double>(tables.sram_limit_bytes) - 1.0);
+  if (sram_limit_bytes > 0) {
+    penalty = penalty + torch::relu(costs.sram_bytes / static_cast<double>(sram_limit_bytes) - 1.0);
   }
-  if (tables.flash_limit_bytes > 0) {
-    penalty = penalty +
-              torch::relu(costs.flash_bytes / static_cast<double>(tables.flash_limit_bytes) - 1.0);
+  if (flash_limit_bytes > 0) {
+    penalty =
+        penalty + torch::relu(costs.flash_bytes / static_cast<double>(flash_limit_bytes) - 1.0);
   }
   return loss + (memory_penalty * penalty).to(ce.scalar_type());
 }

@@ -38,15 +38,14 @@ namespace hwnas::worker::dnas {
 // probabilities, Gumbel-softmax samples or one-hot choices.
 using DecisionWeights = std::vector<torch::Tensor>;
 
-class SupernetImpl : public torch::nn::Module {
+// What the search loop needs of any supernet: the architecture parameters
+// (one vector per decision of the space, token order, registered as
+// "theta<d>"), the network's weights and a forward pass under given
+// per-decision weights. Each space's supernet derives from it.
+class SupernetBase : public torch::nn::Module {
  public:
-  // Uses the space's options and data shape. Weights are initialized from
-  // torch's global generator; architecture parameters start at zero
-  // (uniform distribution).
-  explicit SupernetImpl(const space::MnasnetSpace& space);
-
   // x: {N, ...input_shape}. Returns logits {N, classes}.
-  torch::Tensor forward(const torch::Tensor& x, const DecisionWeights& w);
+  virtual torch::Tensor Forward(const torch::Tensor& x, const DecisionWeights& w) = 0;
 
   // Architecture parameters (one per decision) and the network's weights.
   const std::vector<torch::Tensor>& arch_parameters() const { return theta_; }
@@ -57,6 +56,27 @@ class SupernetImpl : public torch::nn::Module {
   DecisionWeights Sample(double tau) const;
   DecisionWeights OneHot(absl::Span<const int> tokens) const;
   std::vector<int> Argmax() const;
+
+ protected:
+  // Registers one zero vector (uniform distribution) per decision.
+  void AddArchParameters(const std::vector<space::Decision>& decisions);
+
+ private:
+  std::vector<torch::Tensor> theta_;
+};
+
+class SupernetImpl : public SupernetBase {
+ public:
+  // Uses the space's options and data shape. Weights are initialized from
+  // torch's global generator; architecture parameters start at zero
+  // (uniform distribution).
+  explicit SupernetImpl(const space::MnasnetSpace& space);
+
+  // x: {N, ...input_shape}. Returns logits {N, classes}.
+  torch::Tensor forward(const torch::Tensor& x, const DecisionWeights& w);
+  torch::Tensor Forward(const torch::Tensor& x, const DecisionWeights& w) override {
+    return forward(x, w);
+  }
 
  private:
   struct Layer;
@@ -73,7 +93,6 @@ class SupernetImpl : public torch::nn::Module {
 
   const space::MnasnetSpace& space_;
   int dims_ = 2;
-  std::vector<torch::Tensor> theta_;
   // Conv + BN units: weight, then BN gamma, beta and running statistics.
   struct ConvBnUnit {
     torch::Tensor weight, gamma, beta, mean, var;
@@ -108,6 +127,10 @@ class CostModel {
 // FBNet's loss: ce * alpha * log(LAT_us)^beta + memory_penalty * (relu(SRAM /
 // limit - 1) + relu(flash / limit - 1)) (limits that are 0 are skipped).
 // LAT in microseconds keeps log(LAT) >= 1 for any network worth running.
+torch::Tensor DnasLoss(const torch::Tensor& ce, const ExpectedCosts& costs,
+                       int64_t sram_limit_bytes, int64_t flash_limit_bytes, double alpha,
+                       double beta, double memory_penalty);
+// The same with the limits of `tables`.
 torch::Tensor DnasLoss(const torch::Tensor& ce, const ExpectedCosts& costs,
                        const CostTables& tables, double alpha, double beta, double memory_penalty);
 
