@@ -26,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "spec/search_spec.h"
 #include "tests/testing/test_paths.h"
+#include "tests/worker/dnas_test_util.h"
 #include "worker/commands.h"
 #include "worker/dnas/dnas_search.h"
 #include "worker/dnas/temporal_supernet.h"
@@ -49,21 +50,9 @@ std::string SpecWithSpace(const std::string& space) {
       "objectives: {reward: mnasnet}\nstrategy: {name: dnas}\nbudget: {trials: 1}\n");
 }
 
-struct Loaded {
-  spec::SearchSpec spec;
-  std::unique_ptr<space::SearchSpace> owner;
-  const space::TemporalSpace* space = nullptr;
-};
-
-Loaded Load(const std::string& text) {
-  Loaded l;
-  absl::StatusOr<spec::SearchSpec> s = spec::ParseSearchSpec(text);
-  EXPECT_TRUE(s.ok()) << s.status();
-  l.spec = *std::move(s);
-  l.owner = *spec::MakeSpace(l.spec);
-  l.space = dynamic_cast<const space::TemporalSpace*>(l.owner.get());
-  return l;
-}
+using Loaded = dnas_testing::LoadedSpec<space::TemporalSpace>;
+Loaded Load(const std::string& text) { return dnas_testing::LoadSpec<space::TemporalSpace>(text); }
+using dnas_testing::ReadProgress;
 
 LatencySource M4() {
   LatencySource source;
@@ -74,10 +63,7 @@ LatencySource M4() {
 
 std::vector<int> RandomValidTokens(const space::SearchSpace& space, std::mt19937& rng) {
   for (;;) {
-    std::vector<int> t;
-    for (const space::Decision& d : space.decisions()) {
-      t.push_back(std::uniform_int_distribution<int>(0, d.choices.size() - 1)(rng));
-    }
+    std::vector<int> t = dnas_testing::RandomTokens(space, rng);
     if (space.Validate(t).ok()) return t;
   }
 }
@@ -316,16 +302,6 @@ bool HaveEcg() {
   return fs::exists(fs::path(testing::SharedDataDir()) / "ecg5000" / "ECG5000_TRAIN.txt");
 }
 
-std::vector<nlohmann::json> Progress(const std::string& dir) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream f(fs::path(dir) / "progress.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
-
 TEST(TemporalDnasCommandTest, StoppedAfterAnEpochResumesOnEcg5000) {
   if (!HaveEcg()) {
     GTEST_SKIP() << "ECG5000 is not in the shared data directory " << testing::SharedDataDir();
@@ -350,7 +326,7 @@ TEST(TemporalDnasCommandTest, StoppedAfterAnEpochResumesOnEcg5000) {
   ASSERT_EQ(RunDnas(o, out1, err1), kExitTrialFailed) << err1.str();
   EXPECT_THAT(err1.str(), HasSubstr("stopped after epoch 1"));
   EXPECT_EQ(epochs_seen, std::vector<int>{1});
-  const std::vector<nlohmann::json> before = Progress(dir.string());
+  const std::vector<nlohmann::json> before = ReadProgress(dir.string());
   ASSERT_EQ(before.size(), 1u);
   EXPECT_FALSE(fs::exists(dir / "result.json"));
 
@@ -366,7 +342,7 @@ TEST(TemporalDnasCommandTest, StoppedAfterAnEpochResumesOnEcg5000) {
   EXPECT_EQ(epochs_seen, std::vector<int>{2});
   EXPECT_EQ(out2.str().find("epoch 1/2"), std::string::npos) << out2.str();
   EXPECT_THAT(out2.str(), HasSubstr("epoch 2/2"));
-  const std::vector<nlohmann::json> after = Progress(dir.string());
+  const std::vector<nlohmann::json> after = ReadProgress(dir.string());
   ASSERT_EQ(after.size(), 2u);
   EXPECT_EQ(after[0], before[0]);
   EXPECT_EQ(after[1]["epoch"], 2);
@@ -396,7 +372,7 @@ TEST(TemporalDnasCommandTest, StoppedAfterAnEpochResumesOnEcg5000) {
   std::ostringstream out3, err3;
   ASSERT_EQ(RunDnas(o, out3, err3), kExitOk) << err3.str();
   EXPECT_THAT(err3.str(), HasSubstr("is finished; not training again"));
-  EXPECT_EQ(Progress(dir.string()).size(), 2u);
+  EXPECT_EQ(ReadProgress(dir.string()).size(), 2u);
   fs::remove_all(dir);
 }
 

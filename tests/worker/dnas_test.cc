@@ -31,6 +31,7 @@
 #include "nlohmann/json.hpp"
 #include "spec/search_spec.h"
 #include "tests/testing/test_paths.h"
+#include "tests/worker/dnas_test_util.h"
 #include "worker/dnas/cost_tables.h"
 #include "worker/dnas/dnas_search.h"
 #include "worker/dnas/supernet.h"
@@ -45,31 +46,13 @@ std::string SpecPath() {
   return absl::StrCat(testing::SourceDir(), "/tests/worker/testdata/fashion_dnas.yaml");
 }
 
-struct Loaded {
-  spec::SearchSpec spec;
-  std::unique_ptr<space::SearchSpace> owner;
-  const space::MnasnetSpace* space = nullptr;
-};
-
-Loaded Load(const std::string& text) {
-  Loaded l;
-  absl::StatusOr<spec::SearchSpec> s = spec::ParseSearchSpec(text);
-  EXPECT_TRUE(s.ok()) << s.status();
-  l.spec = *std::move(s);
-  l.owner = *spec::MakeSpace(l.spec);
-  l.space = dynamic_cast<const space::MnasnetSpace*>(l.owner.get());
-  return l;
-}
+using Loaded = dnas_testing::LoadedSpec<space::MnasnetSpace>;
+Loaded Load(const std::string& text) { return dnas_testing::LoadSpec<space::MnasnetSpace>(text); }
 
 std::string SpecText() { return *ReadWholeFile(SpecPath()); }
 
-std::vector<int> RandomTokens(const space::SearchSpace& space, std::mt19937& rng) {
-  std::vector<int> t;
-  for (const space::Decision& d : space.decisions()) {
-    t.push_back(std::uniform_int_distribution<int>(0, d.choices.size() - 1)(rng));
-  }
-  return t;
-}
+using dnas_testing::RandomTokens;
+using dnas_testing::ReadProgress;
 
 TEST(DnasCostTest, OneHotExpectedLatencyEqualsMcuModel) {
   Loaded l = Load(SpecText());
@@ -293,16 +276,6 @@ std::string TempDir(const std::string& name) {
   return dir.string();
 }
 
-std::vector<nlohmann::json> Progress(const std::string& dir) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream f(fs::path(dir) / "progress.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
-
 bool HaveData() { return fs::exists(testing::FashionMnistDir()); }
 
 TEST(DnasCommandTest, BadInputIsRefusedNamingTheProblem) {
@@ -353,7 +326,7 @@ TEST(DnasCommandTest, KilledMidEpochResumesFromLastCheckpoint) {
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(4);
-  while (Progress(dir).size() < 1 && std::chrono::steady_clock::now() < deadline) {
+  while (ReadProgress(dir).size() < 1 && std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid)
       FAIL() << "dnas exited early: " << *ReadWholeFile(out_file);
@@ -363,7 +336,7 @@ TEST(DnasCommandTest, KilledMidEpochResumesFromLastCheckpoint) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "finished before the kill: " << *ReadWholeFile(out_file);
-  const std::vector<nlohmann::json> before = Progress(dir);
+  const std::vector<nlohmann::json> before = ReadProgress(dir);
   ASSERT_EQ(before.size(), 1u) << "the kill did not land in epoch 2";
   EXPECT_FALSE(fs::exists(fs::path(dir) / "result.json"));
 
@@ -374,7 +347,7 @@ TEST(DnasCommandTest, KilledMidEpochResumesFromLastCheckpoint) {
   EXPECT_EQ(r.out.find("epoch 1/3"), std::string::npos) << r.out;
   EXPECT_THAT(r.out, HasSubstr("epoch 2/3"));
   EXPECT_THAT(r.out, HasSubstr("epoch 3/3"));
-  const std::vector<nlohmann::json> after = Progress(dir);
+  const std::vector<nlohmann::json> after = ReadProgress(dir);
   ASSERT_EQ(after.size(), 3u);
   for (int e = 0; e < 3; ++e) EXPECT_EQ(after[e]["epoch"], e + 1);
   EXPECT_EQ(after[0], before[0]);  // Epoch 1 was not redone.
@@ -402,7 +375,7 @@ TEST(DnasCommandTest, KilledMidEpochResumesFromLastCheckpoint) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("is finished; not training again"));
   EXPECT_EQ(r.out.find("epoch "), std::string::npos);
-  EXPECT_EQ(Progress(dir).size(), 3u);
+  EXPECT_EQ(ReadProgress(dir).size(), 3u);
   // Another spec on the same directory is refused.
   const std::string other = dir + ".other.yaml";
   {
